@@ -1,0 +1,46 @@
+/* The reference interpreter: runs any graph (forward, training, Grad-CAM) with naive,
+ * obviously correct loops, one image at a time, node by node, every value in its own
+ * buffer. It is the oracle the generated code is tested against, and `cnnc --interpret`.
+ * Nothing here is fast on purpose. */
+#ifndef CNNC_INTERP_H
+#define CNNC_INTERP_H
+
+#include <stdint.h>
+#include "graph.h"
+
+/* What one image's run needs besides the inputs (read by the op kernels). */
+typedef struct cnnc_interp_ctx {
+    int training;          /* DROPOUT drops (train graph) or passes through (inference) */
+    uint64_t seed;         /* dropout masks: cnnrt_dropout_keep(seed, layer, image, elem) */
+    int64_t image;         /* index of the image in the batch */
+    int score_mode;        /* CNNC_SCORE_LOGIT / CNNC_SCORE_SOFTMAX for CLASS_SCORE_GRAD */
+    int label;             /* the image's class (LABEL node), -1 = predicted */
+} cnnc_interp_ctx;
+
+/* Runs every node of g for one image. values[i] receives node i's output
+ * (cnnc_shape_size(nodes[i].shape) floats), allocated by the caller or by
+ * cnnc_interp_alloc_values. PARAM nodes read from params (the flat weights buffer). */
+int cnnc_interp_run_image(const cnnc_graph *g, const float *params, const float *image,
+                          const cnnc_interp_ctx *ctx, float **values, cnnc_diag *d);
+float **cnnc_interp_alloc_values(const cnnc_graph *g);
+void cnnc_interp_free_values(const cnnc_graph *g, float **values);
+
+/* Batch programs with the same meaning as the generated entry points (cnnrt_model.h). */
+int cnnc_interp_infer(const cnnc_graph *forward, const float *params, const float *x,
+                      int64_t n, float *probs, cnnc_diag *d);
+/* One training step on a training graph (cnnc_build_train_graph): gradients summed over
+ * the batch in image order, divided by n, then the optimizer of g->train. opt_state as in
+ * cnnrt_model.h (Adam: m then v). stats[0] = loss sum, stats[1] = correct count. */
+int cnnc_interp_train_step(const cnnc_graph *train, float *params, float *opt_state,
+                           const float *x, const int32_t *labels, int64_t n, int64_t step,
+                           float lr, uint64_t seed, float *stats, cnnc_diag *d);
+/* Grad-CAM on a CAM graph (cnnc_build_cam_graph), same outputs as cnnrt_cam_fn.
+ * (Named gradcam, not cam: cnnc_interp_cam is the CAM op's kernel in the op table.) */
+int cnnc_interp_gradcam(const cnnc_graph *cam, const float *params, const float *x,
+                        const int32_t *classes, int64_t n, int score_mode, float *maps,
+                        float *map_max, float *probs, float *input_grads, cnnc_diag *d);
+
+/* Initial weights: use cnnrt_init_params (runtime/cnnrt_info.h), the very function the
+ * generated programs use, after cnnc_param_descs() converts the graph's params. */
+
+#endif

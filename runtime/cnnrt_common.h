@@ -1,0 +1,62 @@
+/* Shared by every part of the runtime: error reporting and safe file writing.
+ *
+ * Errors: a function that can fail takes a cnnrt_err * and returns -1 (or NULL) after
+ * filling it with one sentence that names the file and the problem, e.g.
+ *   "data/train-labels-idx1-ubyte: label 12 at index 40 is outside 0..9".
+ * The caller decides whether to print it; nothing in the library exits the process. */
+#ifndef CNNRT_COMMON_H
+#define CNNRT_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+typedef struct cnnrt_err {
+    char msg[1024];
+} cnnrt_err;
+
+#if defined(__GNUC__)
+#define CNNRT_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define CNNRT_PRINTF(a, b)
+#endif
+
+/* Fills e (if not NULL) and returns -1, so that `return cnnrt_fail(e, ...)` reads well. */
+int cnnrt_fail(cnnrt_err *e, const char *fmt, ...) CNNRT_PRINTF(2, 3);
+/* Like cnnrt_fail, appending ": strerror(errno)". */
+int cnnrt_fail_errno(cnnrt_err *e, const char *fmt, ...) CNNRT_PRINTF(2, 3);
+
+/* Atomic file writing: data goes to "PATH.tmp.PID", is flushed and fsync'ed, then renamed
+ * over PATH, so a crash or a full disk never leaves a half-written file in PATH's place.
+ *   cnnrt_atomic_file f;
+ *   if (cnnrt_atomic_open(&f, path, e)) return -1;
+ *   fwrite(..., f.fp);
+ *   return cnnrt_atomic_commit(&f, e);   // or cnnrt_atomic_abort(&f) on failure
+ * commit checks every write (ferror), fflush, fsync and rename, and removes the temporary
+ * file on any failure. */
+typedef struct cnnrt_atomic_file {
+    FILE *fp;
+    char path[4096];
+    char tmp_path[4200];
+} cnnrt_atomic_file;
+
+int cnnrt_atomic_open(cnnrt_atomic_file *f, const char *path, cnnrt_err *e);
+int cnnrt_atomic_commit(cnnrt_atomic_file *f, cnnrt_err *e);
+void cnnrt_atomic_abort(cnnrt_atomic_file *f);
+
+/* Writes a whole buffer atomically. */
+int cnnrt_write_file_atomic(const char *path, const void *data, size_t len, cnnrt_err *e);
+/* Reads a whole file (up to max_len bytes; larger is an error). Caller frees *data. */
+int cnnrt_read_file(const char *path, size_t max_len, unsigned char **data, size_t *len,
+                    cnnrt_err *e);
+
+/* CRC-32 (the zlib/PNG polynomial). */
+uint32_t cnnrt_crc32(uint32_t crc, const void *data, size_t len);
+
+/* Checked allocation: aborts with a message on out-of-memory, which is the one failure a
+ * program cannot report sensibly. Aligned to 64 bytes (a cache line, and AVX-512 safe). */
+void *cnnrt_xmalloc(size_t n);
+void *cnnrt_xcalloc(size_t n, size_t size);
+void *cnnrt_aligned_alloc(size_t bytes);   /* zeroed, 64-byte aligned; free with free() */
+
+#endif

@@ -1,0 +1,119 @@
+/* The contract between a model compiled by cnnc (an object file) and the runtime.
+ *
+ * cnnc emits, for a model named NAME:
+ *   const cnnrt_model NAME_model;          the descriptor below
+ *   the entry points it points at          (also exported as NAME_infer, NAME_train_step)
+ * and, when it links a program, `const cnnrt_model *const cnnrt_program_model = &NAME_model;`
+ * which the runtime's main() (libcnnrt_main) runs.
+ *
+ * All fields are 8 bytes wide (int64_t, double, pointers) so the struct has no padding and
+ * the code generator can build it as a plain LLVM constant struct.
+ *
+ * Every entry point works on a batch of n images (NHWC floats in [0,1]) and is
+ * batch-parallel: it splits the images over the pool's threads with cnnrt_parallel_for and
+ * runs forward (and backward) one image at a time, so an image's activations stay in cache.
+ * ws is the caller's workspace: threads * ws_floats_per_thread floats, 64-byte aligned,
+ * contents irrelevant on entry. Results depend only on the inputs and the thread count.
+ */
+#ifndef CNNRT_MODEL_H
+#define CNNRT_MODEL_H
+
+#include <stdint.h>
+
+#define CNNRT_ABI_VERSION 1
+
+typedef struct cnnrt_pool cnnrt_pool;
+
+/* Runs fn(ctx, begin, end, worker) over a partition of [0, n) into at most `threads`
+ * contiguous ranges, worker numbers 0..threads-1, the calling thread being worker 0.
+ * The partition depends only on n and the thread count: range i is
+ * [i*n/T, (i+1)*n/T) with T = min(threads, n). pool == NULL runs everything inline as
+ * worker 0. Returns when all ranges are done. Generated code calls this. */
+typedef void (*cnnrt_task_fn)(void *ctx, int64_t begin, int64_t end, int64_t worker);
+void cnnrt_parallel_for(cnnrt_pool *pool, int64_t n, cnnrt_task_fn fn, void *ctx);
+int64_t cnnrt_pool_threads(const cnnrt_pool *pool);   /* 1 for NULL */
+
+/* probs: n * num_classes (the model's output, softmax probabilities). */
+typedef void (*cnnrt_infer_fn)(const float *params, const float *x, int64_t n, float *probs,
+                               float *ws, cnnrt_pool *pool);
+
+/* One optimizer step on a batch: forward, loss, backward, gradients summed over the batch
+ * in a fixed order (per-thread buffers, then one reduction), divided by n (Keras averages
+ * the loss over the batch), then the optimizer update of params and opt_state.
+ *   step    1-based count of updates so far including this one (Adam's bias correction)
+ *   lr      learning rate for this step
+ *   seed    dropout masks: keep = cnnrt_dropout_keep(seed, dropout layer, image, element)
+ *   stats   out: stats[0] = sum of the n per-image losses, stats[1] = number of images
+ *           whose argmax equals the label */
+typedef void (*cnnrt_train_fn)(float *params, float *opt_state, const float *x,
+                               const int32_t *labels, int64_t n, int64_t step, float lr,
+                               uint64_t seed, float *stats, float *ws, cnnrt_pool *pool);
+
+typedef enum { CNNRT_CAM_GRADCAM = 0, CNNRT_CAM_HIRESCAM = 1, CNNRT_CAM_GRADCAM_PLUS_PLUS = 2,
+               CNNRT_CAM_GUIDED = 3, CNNRT_CAM_METHOD_COUNT = 4 } cnnrt_cam_method;
+typedef enum { CNNRT_SCORE_LOGIT = 0, CNNRT_SCORE_SOFTMAX = 1 } cnnrt_score_mode;
+
+/* Grad-CAM for one target layer and method, per image (channel weights pooled per image).
+ *   classes     n target classes; -1 = the predicted class
+ *   score_mode  CNNRT_SCORE_LOGIT (gradient of the logit before softmax, the default) or
+ *               CNNRT_SCORE_SOFTMAX (gradient of the softmax output, the Keras tutorial)
+ *   maps        out: n * h * w, ReLU'd and divided by its maximum (all zero when the
+ *               maximum is <= 0 -- never NaN)
+ *   map_max     out: n, the maximum before normalisation (<= 0 means "no evidence")
+ *   probs       out: n * num_classes
+ *   input_grads out (GUIDED only, else may be NULL): n * H*W*C guided backpropagation */
+typedef void (*cnnrt_cam_fn)(const float *params, const float *x, const int32_t *classes,
+                             int64_t n, int64_t score_mode, float *maps, float *map_max,
+                             float *probs, float *input_grads, float *ws, cnnrt_pool *pool);
+
+typedef struct cnnrt_cam_entry {
+    const char *layer;        /* Keras name of the target layer */
+    int64_t method;           /* cnnrt_cam_method */
+    int64_t h, w;             /* map size = the layer's spatial size */
+    cnnrt_cam_fn fn;
+} cnnrt_cam_entry;
+
+typedef struct cnnrt_model {
+    int64_t abi_version;           /* CNNRT_ABI_VERSION */
+    const char *name;              /* "mnist_cam" */
+    /* Everything variable-length, as text lines the runtime parses (cnnrt_model_info):
+     *   source models/mnist.cnn
+     *   layer NAME TYPE SHAPE PARAMS FLOPS         e.g. "layer conv2d Conv2D 28x28x32 320 451584"
+     *   param NAME SHAPE OFFSET INIT FAN_IN FAN_OUT e.g. "param conv2d/kernel 3x3x1x32 0 glorot_uniform 9 288"
+     *   compile loss=categorical_crossentropy optimizer=adam lr=0.001 beta_1=0.9 beta_2=0.999 epsilon=1e-07 momentum=0 metrics=acc
+     *   fit epochs=10 batch_size=64 validation_split=0.2 seed=42
+     *   gradcam layer=max_pooling2d_1              (the default target layer)
+     * (SHAPE is "AxBxC"; the input layer has PARAMS 0.) */
+    const char *description;
+    uint64_t fingerprint;          /* of the architecture; stored in weights files */
+    int64_t input_h, input_w, input_c;
+    int64_t num_classes;
+    int64_t param_floats;          /* size of the flat weights buffer */
+    int64_t opt_state_floats;      /* Adam: 2 * param_floats (m, v); SGD: param_floats */
+    int64_t ws_floats_per_thread;  /* the largest any entry point needs */
+    cnnrt_infer_fn infer;
+    cnnrt_train_fn train_step;
+    int64_t num_cams;              /* one entry per (spatial layer, method) */
+    const cnnrt_cam_entry *cams;
+} cnnrt_model;
+
+/* Dropout masks, shared by the interpreter and the code generator so both drop the same
+ * elements: a SplitMix64 hash of (seed, layer, image, element), kept when the top 24 bits
+ * as a fraction in [0,1) are >= rate. `image` is the index in the batch. */
+static inline uint64_t cnnrt_mix64(uint64_t z)
+{
+    z += 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+static inline int cnnrt_dropout_keep(uint64_t seed, int64_t layer, int64_t image,
+                                     int64_t element, float rate)
+{
+    uint64_t h = cnnrt_mix64(seed ^ cnnrt_mix64(((uint64_t)layer << 48) ^
+                                                ((uint64_t)image << 24) ^ (uint64_t)element));
+    float u = (float)(h >> 40) * (1.0f / 16777216.0f);
+    return u >= rate;
+}
+
+#endif

@@ -1,0 +1,182 @@
+/* Error reporting and atomic file writing shared by the whole runtime. */
+#include "cnnrt_common.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <zlib.h>
+
+int cnnrt_fail(cnnrt_err *e, const char *fmt, ...)
+{
+    if (e) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+        va_end(ap);
+    }
+    return -1;
+}
+
+int cnnrt_fail_errno(cnnrt_err *e, const char *fmt, ...)
+{
+    int saved = errno;
+    if (e) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+        va_end(ap);
+        size_t used = strlen(e->msg);
+        snprintf(e->msg + used, sizeof e->msg - used, ": %s", strerror(saved));
+    }
+    return -1;
+}
+
+int cnnrt_atomic_open(cnnrt_atomic_file *f, const char *path, cnnrt_err *e)
+{
+    memset(f, 0, sizeof *f);
+    if (strlen(path) >= sizeof f->path)
+        return cnnrt_fail(e, "%.200s...: path too long", path);
+    snprintf(f->path, sizeof f->path, "%s", path);
+    snprintf(f->tmp_path, sizeof f->tmp_path, "%s.tmp.%ld", path, (long)getpid());
+    f->fp = fopen(f->tmp_path, "wb");
+    if (!f->fp)
+        return cnnrt_fail_errno(e, "%s: cannot create file", path);
+    return 0;
+}
+
+void cnnrt_atomic_abort(cnnrt_atomic_file *f)
+{
+    if (f->fp) {
+        fclose(f->fp);
+        f->fp = NULL;
+    }
+    if (f->tmp_path[0])
+        remove(f->tmp_path);
+}
+
+int cnnrt_atomic_commit(cnnrt_atomic_file *f, cnnrt_err *e)
+{
+    int failed = ferror(f->fp) || fflush(f->fp) != 0 || fsync(fileno(f->fp)) != 0;
+    if (failed) {
+        cnnrt_fail_errno(e, "%s: write failed (disk full?); the previous file is untouched",
+                         f->path);
+        cnnrt_atomic_abort(f);
+        return -1;
+    }
+    if (fclose(f->fp) != 0) {
+        f->fp = NULL;
+        cnnrt_fail_errno(e, "%s: write failed; the previous file is untouched", f->path);
+        remove(f->tmp_path);
+        return -1;
+    }
+    f->fp = NULL;
+    if (rename(f->tmp_path, f->path) != 0) {
+        cnnrt_fail_errno(e, "%s: cannot replace file", f->path);
+        remove(f->tmp_path);
+        return -1;
+    }
+    return 0;
+}
+
+int cnnrt_write_file_atomic(const char *path, const void *data, size_t len, cnnrt_err *e)
+{
+    cnnrt_atomic_file f;
+    if (cnnrt_atomic_open(&f, path, e))
+        return -1;
+    if (len && fwrite(data, 1, len, f.fp) != len) {
+        cnnrt_fail_errno(e, "%s: write failed (disk full?); the previous file is untouched",
+                         path);
+        cnnrt_atomic_abort(&f);
+        return -1;
+    }
+    return cnnrt_atomic_commit(&f, e);
+}
+
+int cnnrt_read_file(const char *path, size_t max_len, unsigned char **data, size_t *len,
+                    cnnrt_err *e)
+{
+    *data = NULL;
+    *len = 0;
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return cnnrt_fail_errno(e, "%s: cannot open", path);
+    size_t cap = 1 << 16, used = 0;
+    unsigned char *buf = cnnrt_xmalloc(cap);
+    for (;;) {
+        if (used == cap) {
+            if (cap >= max_len) {
+                free(buf);
+                fclose(fp);
+                return cnnrt_fail(e, "%s: file is larger than %zu bytes", path, max_len);
+            }
+            cap = cap * 2 > max_len ? max_len : cap * 2;
+            unsigned char *grown = realloc(buf, cap);
+            if (!grown) {
+                free(buf);
+                fclose(fp);
+                return cnnrt_fail(e, "%s: out of memory reading file", path);
+            }
+            buf = grown;
+        }
+        size_t got = fread(buf + used, 1, cap - used, fp);
+        used += got;
+        if (got == 0)
+            break;
+    }
+    int bad = ferror(fp);
+    fclose(fp);
+    if (bad) {
+        free(buf);
+        return cnnrt_fail(e, "%s: read error", path);
+    }
+    *data = buf;
+    *len = used;
+    return 0;
+}
+
+uint32_t cnnrt_crc32(uint32_t crc, const void *data, size_t len)
+{
+    /* zlib's crc32 takes a uInt length; feed it in pieces. */
+    const unsigned char *p = data;
+    while (len > 0) {
+        uInt piece = len > (1u << 30) ? (1u << 30) : (uInt)len;
+        crc = (uint32_t)crc32(crc, p, piece);
+        p += piece;
+        len -= piece;
+    }
+    return crc;
+}
+
+static void out_of_memory(size_t n)
+{
+    fprintf(stderr, "cnnc runtime: out of memory (asked for %zu bytes)\n", n);
+    abort();
+}
+
+void *cnnrt_xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p)
+        out_of_memory(n);
+    return p;
+}
+
+void *cnnrt_xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size ? size : 1);
+    if (!p)
+        out_of_memory(n * size);
+    return p;
+}
+
+void *cnnrt_aligned_alloc(size_t bytes)
+{
+    size_t rounded = (bytes + 63) / 64 * 64;
+    void *p = aligned_alloc(64, rounded ? rounded : 64);
+    if (!p)
+        out_of_memory(bytes);
+    memset(p, 0, rounded ? rounded : 64);
+    return p;
+}

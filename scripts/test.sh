@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The test suite: installs what is missing, builds, gets the default digits, runs every
+# test with ctest, then the unit tests again under AddressSanitizer + UBSan.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+scripts/get-data.sh
+CNNC_BUILD_DIR=build scripts/build.sh
+(cd build && ctest --output-on-failure --timeout 900 -j "$(nproc)")
+
+echo "== unit tests under AddressSanitizer + UndefinedBehaviorSanitizer =="
+cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DCNNC_SANITIZE=ON >/dev/null
+cmake --build build-sanitize --parallel "$(nproc)"
+(cd build-sanitize && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+   ctest --output-on-failure --timeout 1800 -j "$(nproc)")
