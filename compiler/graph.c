@@ -1,0 +1,297 @@
+/* Graph IR: building, copying, shapes and the architecture fingerprint.
+ * The text dumps and the summary table live in print.c. */
+#include "graph.h"
+#include "ops.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void *xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q) {
+        fprintf(stderr, "cnnc: out of memory\n");
+        abort();
+    }
+    return q;
+}
+
+static char *xstrdup(const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = xrealloc(NULL, n);
+    memcpy(d, s, n);
+    return d;
+}
+
+/* Grows an array of `size`-byte elements so that one more fits. */
+static void *grow(void *array, int count, int *cap, size_t size)
+{
+    if (count < *cap)
+        return array;
+    *cap = *cap ? *cap * 2 : 16;
+    return xrealloc(array, (size_t)*cap * size);
+}
+
+cnnc_graph *cnnc_graph_new(const char *model_name)
+{
+    cnnc_graph *g = xrealloc(NULL, sizeof *g);
+    memset(g, 0, sizeof *g);
+    g->model_name = xstrdup(model_name ? model_name : "model");
+    g->input_node = -1;
+    g->label_node = -1;
+    g->train.loss = CNNC_LOSS_CATEGORICAL_CROSSENTROPY;
+    g->train.optimizer = CNNC_OPT_ADAM;
+    g->train.lr = 0.001;
+    g->train.beta_1 = 0.9;
+    g->train.beta_2 = 0.999;
+    g->train.epsilon = 1e-7;
+    g->train.momentum = 0.0;
+    g->train.metrics_accuracy = 0;
+    g->train.epochs = 1;
+    g->train.batch_size = 32;
+    g->train.validation_split = 0.0;
+    g->train.seed = 42;
+    return g;
+}
+
+void cnnc_graph_free(cnnc_graph *g)
+{
+    if (!g)
+        return;
+    for (int i = 0; i < g->num_nodes; i++)
+        free(g->nodes[i].name);
+    for (int i = 0; i < g->num_layers; i++)
+        free(g->layers[i].name);
+    for (int i = 0; i < g->num_params; i++)
+        free(g->params[i].name);
+    free(g->nodes);
+    free(g->layers);
+    free(g->params);
+    free(g->outputs);
+    free(g->model_name);
+    free(g->source_file);
+    free(g->gradcam_layer);
+    free(g);
+}
+
+cnnc_graph *cnnc_graph_clone(const cnnc_graph *g)
+{
+    cnnc_graph *c = xrealloc(NULL, sizeof *c);
+    *c = *g;
+    c->model_name = xstrdup(g->model_name);
+    c->source_file = xstrdup(g->source_file);
+    c->gradcam_layer = xstrdup(g->gradcam_layer);
+    c->nodes = xrealloc(NULL, (size_t)(g->cap_nodes ? g->cap_nodes : 1) * sizeof *c->nodes);
+    c->layers = xrealloc(NULL, (size_t)(g->cap_layers ? g->cap_layers : 1) * sizeof *c->layers);
+    c->params = xrealloc(NULL, (size_t)(g->cap_params ? g->cap_params : 1) * sizeof *c->params);
+    c->outputs = xrealloc(NULL, (size_t)(g->cap_outputs ? g->cap_outputs : 1) * sizeof *c->outputs);
+    if (g->num_nodes)
+        memcpy(c->nodes, g->nodes, (size_t)g->num_nodes * sizeof *c->nodes);
+    if (g->num_layers)
+        memcpy(c->layers, g->layers, (size_t)g->num_layers * sizeof *c->layers);
+    if (g->num_params)
+        memcpy(c->params, g->params, (size_t)g->num_params * sizeof *c->params);
+    if (g->num_outputs)
+        memcpy(c->outputs, g->outputs, (size_t)g->num_outputs * sizeof *c->outputs);
+    for (int i = 0; i < c->num_nodes; i++)
+        c->nodes[i].name = xstrdup(g->nodes[i].name);
+    for (int i = 0; i < c->num_layers; i++)
+        c->layers[i].name = xstrdup(g->layers[i].name);
+    for (int i = 0; i < c->num_params; i++)
+        c->params[i].name = xstrdup(g->params[i].name);
+    return c;
+}
+
+int cnnc_graph_add(cnnc_graph *g, cnnc_diag *d, cnnc_op op, const int *inputs,
+                   const cnnc_attrs *attrs, const char *name, int layer, cnnc_loc loc)
+{
+    const cnnc_op_info *info = cnnc_op_info_of(op);
+    cnnc_node n;
+    memset(&n, 0, sizeof n);
+    n.op = op;
+    for (int i = 0; i < CNNC_MAX_INPUTS; i++) {
+        n.inputs[i] = (inputs && i < info->arity) ? inputs[i] : -1;
+        if (n.inputs[i] >= g->num_nodes) {
+            cnnc_error(d, loc, "internal error: %s takes node %d which does not exist yet",
+                       info->name, n.inputs[i]);
+            return -1;
+        }
+    }
+    if (attrs)
+        n.attrs = *attrs;
+    n.layer = layer;
+    n.loc = loc;
+    n.name = xstrdup(name ? name : info->name);
+    if (info->shape && info->shape(g, &n, d) != 0) {
+        free(n.name);
+        return -1;
+    }
+    g->nodes = grow(g->nodes, g->num_nodes, &g->cap_nodes, sizeof *g->nodes);
+    g->nodes[g->num_nodes] = n;
+    if (op == CNNC_OP_INPUT)
+        g->input_node = g->num_nodes;
+    if (op == CNNC_OP_LABEL)
+        g->label_node = g->num_nodes;
+    return g->num_nodes++;
+}
+
+int cnnc_graph_add_param(cnnc_graph *g, const char *name, cnnc_shape shape, cnnc_init init,
+                         int64_t fan_in, int64_t fan_out, int layer)
+{
+    g->params = grow(g->params, g->num_params, &g->cap_params, sizeof *g->params);
+    cnnc_param *p = &g->params[g->num_params];
+    memset(p, 0, sizeof *p);
+    p->name = xstrdup(name);
+    p->shape = shape;
+    p->size = cnnc_shape_size(shape);
+    p->offset = g->param_floats;
+    p->init = init;
+    p->fan_in = fan_in;
+    p->fan_out = fan_out;
+    p->layer = layer;
+    g->param_floats += p->size;
+    int index = g->num_params++;
+
+    cnnc_attrs attrs;
+    memset(&attrs, 0, sizeof attrs);
+    attrs.param = index;
+    cnnc_loc loc = {0, 0, 0};
+    int node = cnnc_graph_add(g, NULL, CNNC_OP_PARAM, NULL, &attrs, name, layer, loc);
+    g->params[index].node = node;
+    return node;
+}
+
+int cnnc_graph_add_output(cnnc_graph *g, cnnc_output_role role, int node, int param)
+{
+    g->outputs = grow(g->outputs, g->num_outputs, &g->cap_outputs, sizeof *g->outputs);
+    g->outputs[g->num_outputs] = (cnnc_output){role, node, param};
+    return g->num_outputs++;
+}
+
+int cnnc_graph_find_output(const cnnc_graph *g, cnnc_output_role role)
+{
+    for (int i = 0; i < g->num_outputs; i++)
+        if (g->outputs[i].role == role)
+            return g->outputs[i].node;
+    return -1;
+}
+
+int cnnc_graph_find_layer(const cnnc_graph *g, const char *name)
+{
+    for (int i = 0; i < g->num_layers; i++)
+        if (strcmp(g->layers[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+cnnc_shape cnnc_shape_make(int rank, const int64_t *dims)
+{
+    cnnc_shape s;
+    memset(&s, 0, sizeof s);
+    s.rank = rank;
+    for (int i = 0; i < rank && i < CNNC_MAX_RANK; i++)
+        s.dim[i] = dims[i];
+    return s;
+}
+
+cnnc_shape cnnc_shape3(int64_t h, int64_t w, int64_t c)
+{
+    int64_t dims[3] = {h, w, c};
+    return cnnc_shape_make(3, dims);
+}
+
+cnnc_shape cnnc_shape1(int64_t n)
+{
+    return cnnc_shape_make(1, &n);
+}
+
+int64_t cnnc_shape_size(cnnc_shape s)
+{
+    int64_t n = 1;
+    for (int i = 0; i < s.rank; i++)
+        n *= s.dim[i];
+    return n;
+}
+
+int cnnc_shape_equal(cnnc_shape a, cnnc_shape b)
+{
+    if (a.rank != b.rank)
+        return 0;
+    for (int i = 0; i < a.rank; i++)
+        if (a.dim[i] != b.dim[i])
+            return 0;
+    return 1;
+}
+
+char *cnnc_shape_str(cnnc_shape s, int keras, char *buf, size_t len)
+{
+    size_t used = 0;
+    if (len == 0)
+        return buf;
+    buf[0] = '\0';
+    if (keras)
+        used += (size_t)snprintf(buf + used, len - used, "(None");
+    for (int i = 0; i < s.rank && used < len; i++) {
+        if (keras)
+            used += (size_t)snprintf(buf + used, len - used, ", %" PRId64, s.dim[i]);
+        else
+            used += (size_t)snprintf(buf + used, len - used, i ? "x%" PRId64 : "%" PRId64,
+                                     s.dim[i]);
+    }
+    if (used < len && keras)
+        snprintf(buf + used, len - used, ")");
+    else if (s.rank == 0 && !keras)
+        snprintf(buf, len, "scalar");
+    return buf;
+}
+
+/* FNV-1a over the fields that define the architecture. */
+static uint64_t fnv_bytes(uint64_t h, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+    for (size_t i = 0; i < len; i++) {
+        h ^= p[i];
+        h *= 0x100000001B3ull;
+    }
+    return h;
+}
+
+static uint64_t fnv_int(uint64_t h, int64_t v)
+{
+    return fnv_bytes(h, &v, sizeof v);
+}
+
+static uint64_t fnv_shape(uint64_t h, cnnc_shape s)
+{
+    h = fnv_int(h, s.rank);
+    for (int i = 0; i < s.rank; i++)
+        h = fnv_int(h, s.dim[i]);
+    return h;
+}
+
+uint64_t cnnc_graph_fingerprint(const cnnc_graph *g)
+{
+    uint64_t h = 0xCBF29CE484222325ull;
+    for (int i = 0; i < g->num_nodes; i++) {
+        const cnnc_node *n = &g->nodes[i];
+        const cnnc_attrs *a = &n->attrs;
+        h = fnv_int(h, n->op);
+        for (int k = 0; k < CNNC_MAX_INPUTS; k++)
+            h = fnv_int(h, n->inputs[k]);
+        h = fnv_shape(h, n->shape);
+        int64_t fields[] = {a->kernel_h, a->kernel_w, a->stride_h, a->stride_w,
+                            a->pad_top, a->pad_left, a->pad_bottom, a->pad_right,
+                            a->units, a->param};
+        for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++)
+            h = fnv_int(h, fields[k]);
+    }
+    for (int i = 0; i < g->num_params; i++) {
+        h = fnv_bytes(h, g->params[i].name, strlen(g->params[i].name));
+        h = fnv_shape(h, g->params[i].shape);
+    }
+    return h;
+}
