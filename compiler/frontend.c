@@ -1,0 +1,1105 @@
+/* The front end: checks the statements of a parsed model file and builds the graph IR.
+ *
+ * One walk over the statements, in line order, so that the messages come out in the order
+ * of the file (the scanner's and parser's messages are merged in by line):
+ *   - every statement's keyword and keys are checked against the vocabulary below
+ *     (unknown -> "did you mean", given twice, missing, bare values);
+ *   - statements that may appear once (model, input, compile, fit, gradcam) and the place
+ *     of 'input' are checked;
+ *   - each layer checks its values and calls the graph builder, whose shape rules report
+ *     shape problems. A layer that cannot be built is skipped (the next layer reads the
+ *     previous output), so the layers after it are still checked.
+ * A silent look-ahead first finds what later lines decide: the 'input' statement, the first
+ * layer, the model's name, and the names given with name= (generated names avoid them).
+ * At the end come the model's outputs and the Grad-CAM layer, which need every layer. */
+#include "frontend.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "ops.h"
+
+/* ---- the vocabulary --------------------------------------------------------------------- */
+
+typedef enum {
+    ST_MODEL, ST_INPUT,
+    ST_CONV2D, ST_MAX_POOL2D, ST_AVG_POOL2D, ST_GLOBAL_AVG_POOL2D, ST_FLATTEN, ST_DENSE,
+    ST_DROPOUT, ST_RELU, ST_SIGMOID, ST_TANH, ST_SOFTMAX,
+    ST_COMPILE, ST_FIT, ST_GRADCAM,
+    ST_COUNT
+} stmt_kind;
+
+enum { MAX_KEYS = 10 };
+
+typedef struct key_spec {
+    const char *key;
+    int required;
+    const char *help;     /* what it is, for the "missing" message */
+} key_spec;
+
+typedef struct stmt_spec {
+    const char *keyword;
+    const char *keras_type;   /* layers: model.summary()'s "(type)"; NULL otherwise */
+    const char *keras_name;   /* layers: base of the generated name */
+    key_spec keys[MAX_KEYS];
+} stmt_spec;
+
+static const stmt_spec specs[ST_COUNT] = {
+    [ST_MODEL] = {"model", NULL, NULL, {{"name", 0, "the model's name"}}},
+    [ST_INPUT] = {"input", NULL, NULL, {{"shape", 1, "the image size, HxWxC, e.g. 28x28x1"}}},
+    [ST_CONV2D] = {"conv2d", "Conv2D", "conv2d",
+                   {{"filters", 1, "the number of output channels"},
+                    {"kernel", 1, "the kernel size, e.g. 3 or 3x3"},
+                    {"strides", 0, NULL}, {"padding", 0, NULL}, {"activation", 0, NULL},
+                    {"use_bias", 0, NULL}, {"name", 0, NULL}}},
+    [ST_MAX_POOL2D] = {"max_pool2d", "MaxPooling2D", "max_pooling2d",
+                       {{"pool_size", 0, NULL}, {"strides", 0, NULL}, {"padding", 0, NULL},
+                        {"name", 0, NULL}}},
+    [ST_AVG_POOL2D] = {"avg_pool2d", "AveragePooling2D", "average_pooling2d",
+                       {{"pool_size", 0, NULL}, {"strides", 0, NULL}, {"padding", 0, NULL},
+                        {"name", 0, NULL}}},
+    [ST_GLOBAL_AVG_POOL2D] = {"global_avg_pool2d", "GlobalAveragePooling2D",
+                              "global_average_pooling2d", {{"name", 0, NULL}}},
+    [ST_FLATTEN] = {"flatten", "Flatten", "flatten", {{"name", 0, NULL}}},
+    [ST_DENSE] = {"dense", "Dense", "dense",
+                  {{"units", 1, "the number of outputs"}, {"activation", 0, NULL},
+                   {"use_bias", 0, NULL}, {"name", 0, NULL}}},
+    [ST_DROPOUT] = {"dropout", "Dropout", "dropout",
+                    {{"rate", 1, "the fraction of inputs to drop, e.g. 0.5"},
+                     {"name", 0, NULL}}},
+    [ST_RELU] = {"relu", "Activation", "relu", {{"name", 0, NULL}}},
+    [ST_SIGMOID] = {"sigmoid", "Activation", "sigmoid", {{"name", 0, NULL}}},
+    [ST_TANH] = {"tanh", "Activation", "tanh", {{"name", 0, NULL}}},
+    [ST_SOFTMAX] = {"softmax", "Activation", "softmax", {{"name", 0, NULL}}},
+    [ST_COMPILE] = {"compile", NULL, NULL,
+                    {{"loss", 0, NULL}, {"optimizer", 0, NULL}, {"lr", 0, NULL},
+                     {"metrics", 0, NULL}, {"beta_1", 0, NULL}, {"beta_2", 0, NULL},
+                     {"epsilon", 0, NULL}, {"momentum", 0, NULL}}},
+    [ST_FIT] = {"fit", NULL, NULL,
+                {{"epochs", 0, NULL}, {"batch_size", 0, NULL}, {"validation_split", 0, NULL},
+                 {"seed", 0, NULL}}},
+    [ST_GRADCAM] = {"gradcam", NULL, NULL,
+                    {{"layer", 1, "the name of the layer to explain, e.g. conv2d_1"}}},
+};
+
+/* Spellings a Keras user is likely to write, mapped to ours: edit distance alone would
+ * not find these. */
+static const char *const keras_spellings[][2] = {
+    {"kernel_size", "kernel"},       {"learning_rate", "lr"},
+    {"input_shape", "shape"},        {"max_pooling2d", "max_pool2d"},
+    {"maxpooling2d", "max_pool2d"},  {"average_pooling2d", "avg_pool2d"},
+    {"averagepooling2d", "avg_pool2d"},
+    {"global_average_pooling2d", "global_avg_pool2d"},
+    {"globalaveragepooling2d", "global_avg_pool2d"},
+    {"batch", "batch_size"},
+};
+
+static int is_layer(stmt_kind k)
+{
+    return k >= ST_CONV2D && k <= ST_SOFTMAX;
+}
+
+static int lookup_stmt(const char *keyword)
+{
+    for (int k = 0; k < ST_COUNT; k++)
+        if (strcmp(specs[k].keyword, keyword) == 0)
+            return k;
+    return -1;
+}
+
+static const key_spec *lookup_key(stmt_kind k, const char *key)
+{
+    for (int i = 0; i < MAX_KEYS && specs[k].keys[i].key; i++)
+        if (strcmp(specs[k].keys[i].key, key) == 0)
+            return &specs[k].keys[i];
+    return NULL;
+}
+
+/* "did you mean": a known Keras spelling first, then the closest by edit distance. */
+static const char *suggest(const char *word, const char *const *candidates, int n)
+{
+    for (size_t i = 0; i < sizeof keras_spellings / sizeof keras_spellings[0]; i++)
+        if (strcasecmp(word, keras_spellings[i][0]) == 0)
+            for (int c = 0; c < n; c++)
+                if (strcmp(candidates[c], keras_spellings[i][1]) == 0)
+                    return candidates[c];
+    return cnnc_closest(word, candidates, n);
+}
+
+/* ---- the builder's state ---------------------------------------------------------------- */
+
+typedef struct name_counter {
+    const char *base;
+    int next;
+} name_counter;
+
+typedef struct builder {
+    cnnc_graph *g;
+    cnnc_diag *d;
+    cnnc_ast *ast;
+    int *kinds;                  /* stmt_kind of each statement, -1 if unknown */
+    int current;                 /* the node the next layer reads; -1: nothing to build on */
+    int skipped_layers;          /* layers that could not be built */
+    int input;                   /* the statement that starts the model, or -1 */
+    int first_layer;             /* the first layer statement, or -1 */
+    name_counter counters[ST_COUNT];
+} builder;
+
+static void *xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (!p) {
+        fputs("cnnc: out of memory\n", stderr);
+        exit(1);
+    }
+    return p;
+}
+
+static char *xstrdup(const char *s)
+{
+    char *c = xcalloc(strlen(s) + 1, 1);
+    strcpy(c, s);
+    return c;
+}
+
+/* A statement's words, shortened for messages: a 100,000-character name is not quoted. */
+static const char *shorten(const char *text, char *buf, size_t size)
+{
+    size_t len = strlen(text);
+    if (len < size)
+        return text;
+    snprintf(buf, size, "%.*s...", (int)(size - 4), text);
+    return buf;
+}
+
+/* ---- keywords and keys -------------------------------------------------------------------- */
+
+static int check_keyword(builder *b, cnnc_stmt *s)
+{
+    int kind = lookup_stmt(s->keyword);
+    if (kind >= 0)
+        return kind;
+    char buf[48];
+    cnnc_error(b->d, s->loc, "unknown statement '%s'", shorten(s->keyword, buf, sizeof buf));
+    const char *names[ST_COUNT];
+    for (int k = 0; k < ST_COUNT; k++)
+        names[k] = specs[k].keyword;
+    const char *close = suggest(s->keyword, names, ST_COUNT);
+    if (close)
+        cnnc_note(b->d, s->loc, "did you mean '%s'?", close);
+    return -1;
+}
+
+/* Names another statement that has this key ("'units' is an argument of dense"). */
+static void note_key_elsewhere(builder *b, cnnc_loc loc, const char *key)
+{
+    for (int k = 0; k < ST_COUNT; k++)
+        if (lookup_key((stmt_kind)k, key) && strcmp(key, "name") != 0) {
+            cnnc_note(b->d, loc, "'%s' is an argument of '%s'", key, specs[k].keyword);
+            return;
+        }
+}
+
+static void check_keys(builder *b, cnnc_stmt *s, stmt_kind kind)
+{
+    const stmt_spec *spec = &specs[kind];
+    char buf[48];
+    const char *suggested[MAX_KEYS];   /* a misspelt key is not also reported missing */
+    int num_suggested = 0;
+    int stray_values = 0;   /* '32' meant as filters=32: do not also report it missing */
+    for (int i = 0; i < s->num_args; i++) {
+        cnnc_arg *a = &s->args[i];
+        if (!a->key) {
+            if (a->value.kind == CNNC_VALUE_INVALID)
+                continue;   /* reported by the scanner */
+            if (kind == ST_MODEL && i == 0 && a->value.kind == CNNC_VALUE_IDENT)
+                continue;   /* model NAME */
+            cnnc_error(b->d, a->key_loc, "expected key=value, found '%s'",
+                       shorten(a->value.text, buf, sizeof buf));
+            stray_values++;
+            continue;
+        }
+        if (!lookup_key(kind, a->key)) {
+            int n = 0;
+            const char *keys[MAX_KEYS];
+            for (; n < MAX_KEYS && spec->keys[n].key; n++)
+                keys[n] = spec->keys[n].key;
+            cnnc_error(b->d, a->key_loc, "unknown key '%s' for '%s'",
+                       shorten(a->key, buf, sizeof buf), spec->keyword);
+            const char *close = suggest(a->key, keys, n);
+            if (close)
+                cnnc_note(b->d, a->key_loc, "did you mean '%s'?", close);
+            else
+                note_key_elsewhere(b, a->key_loc, a->key);
+            if (close && num_suggested < MAX_KEYS)
+                suggested[num_suggested++] = close;
+            continue;
+        }
+        for (int j = 0; j < i; j++)
+            if (s->args[j].key && strcmp(s->args[j].key, a->key) == 0) {
+                cnnc_error(b->d, a->key_loc, "'%s' is given twice", a->key);
+                cnnc_note(b->d, s->args[j].key_loc, "first given here");
+                break;
+            }
+    }
+    if (kind == ST_MODEL) {
+        int has_name = cnnc_stmt_find(s, "name") ||
+                       (s->num_args > 0 && !s->args[0].key &&
+                        s->args[0].value.kind == CNNC_VALUE_IDENT);
+        if (!has_name && !s->damaged)
+            cnnc_error(b->d, s->loc, "'model' needs a name, e.g. 'model mnist_cam'");
+        return;
+    }
+    if (s->damaged || stray_values)
+        return;   /* a missing key may be one the syntax error swallowed */
+    for (int i = 0; i < MAX_KEYS && spec->keys[i].key; i++) {
+        int was_suggested = 0;
+        for (int j = 0; j < num_suggested; j++)
+            was_suggested |= suggested[j] == spec->keys[i].key;
+        if (spec->keys[i].required && !was_suggested && !cnnc_stmt_find(s, spec->keys[i].key))
+            cnnc_error(b->d, s->loc, "'%s' needs '%s=' (%s)", spec->keyword,
+                       spec->keys[i].key, spec->keys[i].help);
+    }
+}
+
+/* ---- reading values ----------------------------------------------------------------------
+ * Each reader returns 0 and stores the value (or the default when the key is absent), or
+ * reports a problem at the value and returns -1. */
+
+static const char *value_text(const cnnc_arg *a, char *buf, size_t size)
+{
+    return shorten(a->value.text, buf, size);
+}
+
+static int read_int(builder *b, cnnc_stmt *s, const char *key, int64_t def, int64_t min,
+                    int64_t max, int64_t *out)
+{
+    *out = def;
+    cnnc_arg *a = cnnc_stmt_find(s, key);
+    if (!a)
+        return 0;
+    if (a->value.kind == CNNC_VALUE_INVALID)
+        return -1;   /* already reported by the scanner */
+    char buf[48];
+    const cnnc_value *v = &a->value;
+    if (v->kind != CNNC_VALUE_INT) {
+        cnnc_error(b->d, v->loc, "'%s' must be a whole number, found '%s'", key,
+                   value_text(a, buf, sizeof buf));
+        return -1;
+    }
+    if (v->out_of_range || v->int_value < min || v->int_value > max) {
+        if (v->int_value < min && !v->out_of_range)
+            cnnc_error(b->d, v->loc, "'%s' must be at least %lld, found %s", key,
+                       (long long)min, value_text(a, buf, sizeof buf));
+        else
+            cnnc_error(b->d, v->loc, "'%s' must be at most %lld, found %s", key,
+                       (long long)max, value_text(a, buf, sizeof buf));
+        return -1;
+    }
+    *out = v->int_value;
+    return 0;
+}
+
+/* A size written '3' or '3x3' (height x width), each between 1 and max. */
+static int read_window(builder *b, cnnc_stmt *s, const char *key, int def_h, int def_w,
+                       int max, int *h, int *w)
+{
+    *h = def_h;
+    *w = def_w;
+    cnnc_arg *a = cnnc_stmt_find(s, key);
+    if (!a)
+        return 0;
+    if (a->value.kind == CNNC_VALUE_INVALID)
+        return -1;   /* already reported by the scanner */
+    char buf[48];
+    const cnnc_value *v = &a->value;
+    if ((v->kind != CNNC_VALUE_INT && v->kind != CNNC_VALUE_SIZE) || v->num_dims > 2) {
+        cnnc_error(b->d, v->loc, "'%s' must be a size like 3 or 3x3, found '%s'", key,
+                   value_text(a, buf, sizeof buf));
+        return -1;
+    }
+    for (int i = 0; i < v->num_dims; i++)
+        if (v->out_of_range || v->dims[i] < 1 || v->dims[i] > max) {
+            cnnc_error(b->d, v->loc, "'%s' must be between 1 and %d, found %s", key, max,
+                       value_text(a, buf, sizeof buf));
+            return -1;
+        }
+    *h = (int)v->dims[0];
+    *w = (int)v->dims[v->num_dims - 1];
+    return 0;
+}
+
+/* A number in [min, max]; max_open makes max itself invalid (dropout rate < 1). */
+static int read_float(builder *b, cnnc_stmt *s, const char *key, double def, double min,
+                      double max, int min_open, int max_open, double *out)
+{
+    *out = def;
+    cnnc_arg *a = cnnc_stmt_find(s, key);
+    if (!a)
+        return 0;
+    if (a->value.kind == CNNC_VALUE_INVALID)
+        return -1;   /* already reported by the scanner */
+    char buf[48];
+    const cnnc_value *v = &a->value;
+    if (v->kind != CNNC_VALUE_INT && v->kind != CNNC_VALUE_FLOAT) {
+        cnnc_error(b->d, v->loc, "'%s' must be a number, found '%s'", key,
+                   value_text(a, buf, sizeof buf));
+        return -1;
+    }
+    double x = v->float_value;
+    if (v->out_of_range || !isfinite(x) || x < min || x > max || (min_open && x == min) ||
+        (max_open && x == max)) {
+        if (max >= 1e6)   /* no real upper bound: say only what the lower one is */
+            cnnc_error(b->d, v->loc, "'%s' must be %s %g, found %s", key,
+                       min_open ? "greater than" : "at least", min,
+                       value_text(a, buf, sizeof buf));
+        else
+            cnnc_error(b->d, v->loc, "'%s' must be in %s%g, %g%s, found %s", key,
+                       min_open ? "(" : "[", min, max, max_open ? ")" : "]",
+                       value_text(a, buf, sizeof buf));
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+/* One of the names in choices (index stored in *out). */
+static int read_choice(builder *b, cnnc_stmt *s, const char *key, const char *const *choices,
+                       int n, int def, int *out)
+{
+    *out = def;
+    cnnc_arg *a = cnnc_stmt_find(s, key);
+    if (!a)
+        return 0;
+    if (a->value.kind == CNNC_VALUE_INVALID)
+        return -1;   /* already reported by the scanner */
+    const cnnc_value *v = &a->value;
+    if (v->kind == CNNC_VALUE_IDENT)
+        for (int i = 0; i < n; i++)
+            if (strcmp(v->text, choices[i]) == 0) {
+                *out = i;
+                return 0;
+            }
+    char list[256] = "", buf[48];
+    for (int i = 0; i < n; i++) {
+        size_t used = strlen(list);
+        const char *separator = i == 0 ? "" : i == n - 1 ? " or " : ", ";
+        snprintf(list + used, sizeof list - used, "%s'%s'", separator, choices[i]);
+    }
+    cnnc_error(b->d, v->loc, "'%s' must be %s, found '%s'", key, list,
+               value_text(a, buf, sizeof buf));
+    const char *close = v->kind == CNNC_VALUE_IDENT ? cnnc_closest(v->text, choices, n) : NULL;
+    if (close)
+        cnnc_note(b->d, v->loc, "did you mean '%s'?", close);
+    return -1;
+}
+
+static const char *const bool_words[] = {"false", "true", "False", "True", "0", "1"};
+
+static int read_bool(builder *b, cnnc_stmt *s, const char *key, int def, int *out)
+{
+    *out = def;
+    cnnc_arg *a = cnnc_stmt_find(s, key);
+    if (!a)
+        return 0;
+    if (a->value.kind == CNNC_VALUE_INVALID)
+        return -1;   /* already reported by the scanner */
+    for (int i = 0; i < 6; i++)
+        if (strcmp(a->value.text, bool_words[i]) == 0) {
+            *out = i % 2;
+            return 0;
+        }
+    char buf[48];
+    cnnc_error(b->d, a->value.loc, "'%s' must be true or false, found '%s'", key,
+               value_text(a, buf, sizeof buf));
+    return -1;
+}
+
+static const char *const padding_words[] = {"valid", "same"};
+static const char *const activation_words[] = {"linear", "relu", "sigmoid", "tanh", "softmax"};
+static const cnnc_activation activation_values[] = {CNNC_ACT_NONE, CNNC_ACT_RELU,
+                                                    CNNC_ACT_SIGMOID, CNNC_ACT_TANH,
+                                                    CNNC_ACT_SOFTMAX};
+
+static int read_padding(builder *b, cnnc_stmt *s, cnnc_padding *out)
+{
+    int index;
+    int rc = read_choice(b, s, "padding", padding_words, 2, 0, &index);
+    *out = index == 1 ? CNNC_PAD_SAME : CNNC_PAD_VALID;
+    return rc;
+}
+
+static int read_activation(builder *b, cnnc_stmt *s, cnnc_activation *out)
+{
+    int index;
+    int rc = read_choice(b, s, "activation", activation_words, 5, 0, &index);
+    *out = activation_values[index];
+    return rc;
+}
+
+/* ---- names and statements that appear once ------------------------------------------------ */
+
+/* The value of 'name=' if it is a proper name; reports a value that is not. */
+static cnnc_arg *explicit_name(builder *b, cnnc_stmt *s)
+{
+    cnnc_arg *a = cnnc_stmt_find(s, "name");
+    if (!a)
+        return NULL;
+    if (a->value.kind == CNNC_VALUE_INVALID)
+        return NULL;
+    if (a->value.kind != CNNC_VALUE_IDENT) {
+        char buf[48];
+        cnnc_error(b->d, a->value.loc, "a layer name must start with a letter or '_', found "
+                                       "'%s'", value_text(a, buf, sizeof buf));
+        return NULL;
+    }
+    return a;
+}
+
+static int name_taken_explicitly(builder *b, const char *name)
+{
+    for (int i = 0; i < b->ast->num_stmts; i++) {
+        if (b->kinds[i] < 0 || !is_layer((stmt_kind)b->kinds[i]))
+            continue;
+        cnnc_arg *a = cnnc_stmt_find(&b->ast->stmts[i], "name");
+        if (a && a->value.kind == CNNC_VALUE_IDENT && strcmp(a->value.text, name) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* A name= that an earlier layer already has. */
+static void check_explicit_name(builder *b, int index)
+{
+    cnnc_arg *a = explicit_name(b, &b->ast->stmts[index]);
+    if (!a)
+        return;
+    for (int j = 0; j < index; j++) {
+        if (b->kinds[j] < 0 || !is_layer((stmt_kind)b->kinds[j]))
+            continue;
+        cnnc_arg *first = cnnc_stmt_find(&b->ast->stmts[j], "name");
+        if (first && first->value.kind == CNNC_VALUE_IDENT &&
+            strcmp(first->value.text, a->value.text) == 0) {
+            char buf[48];
+            cnnc_error(b->d, a->value.loc, "duplicate layer name '%s'",
+                       value_text(a, buf, sizeof buf));
+            cnnc_note(b->d, first->value.loc, "first used here");
+            return;
+        }
+    }
+}
+
+/* Keras's names: "conv2d", then "conv2d_1", "conv2d_2", ... skipping names given with
+ * name= anywhere in the file. */
+static char *generate_name(builder *b, stmt_kind kind)
+{
+    name_counter *c = &b->counters[kind];
+    const char *base = specs[kind].keras_name;
+    /* relu, sigmoid, tanh and softmax are all "Activation" but keep their own names. */
+    char name[96];
+    for (;; c->next++) {
+        if (c->next == 0)
+            snprintf(name, sizeof name, "%s", base);
+        else
+            snprintf(name, sizeof name, "%s_%d", base, c->next);
+        if (!name_taken_explicitly(b, name) && cnnc_graph_find_layer(b->g, name) < 0)
+            break;
+    }
+    c->next++;
+    return xstrdup(name);
+}
+
+/* Whether a line before this one was dropped: it may have been the 'input'. */
+static int syntax_error_before(const cnnc_ast *ast, int line)
+{
+    return ast->num_errors > 0 && ast->errors[0].loc.line < line;
+}
+
+/* Statements that may appear only once, and 'input', which must precede every layer. */
+static void check_place(builder *b, int index)
+{
+    cnnc_stmt *s = &b->ast->stmts[index];
+    int kind = b->kinds[index];
+    if (is_layer((stmt_kind)kind)) {
+        if (index == b->first_layer && b->input < 0 && !syntax_error_before(b->ast, s->loc.line))
+            cnnc_error(b->d, s->loc, "missing 'input shape=HxWxC' before the first layer");
+        return;
+    }
+    for (int j = 0; j < index; j++)
+        if (b->kinds[j] == kind) {
+            cnnc_error(b->d, s->loc, "'%s' is given twice", specs[kind].keyword);
+            cnnc_note(b->d, b->ast->stmts[j].loc, "first given here");
+            return;
+        }
+    if (kind == ST_INPUT && b->first_layer >= 0 && b->first_layer < index) {
+        cnnc_error(b->d, s->loc, "'input' must come before the first layer");
+        cnnc_note(b->d, b->ast->stmts[b->first_layer].loc, "the first layer is here");
+    }
+}
+
+/* ---- layers -------------------------------------------------------------------------------- */
+
+static int add_layer(builder *b, cnnc_stmt *s, stmt_kind kind)
+{
+    cnnc_graph *g = b->g;
+    if (g->num_layers == g->cap_layers) {
+        g->cap_layers = g->cap_layers ? 2 * g->cap_layers : 16;
+        cnnc_layer *grown = realloc(g->layers, (size_t)g->cap_layers * sizeof *g->layers);
+        if (!grown) {
+            fputs("cnnc: out of memory\n", stderr);
+            exit(1);
+        }
+        g->layers = grown;
+    }
+    cnnc_layer *l = &g->layers[g->num_layers];
+    memset(l, 0, sizeof *l);
+    cnnc_arg *name = cnnc_stmt_find(s, "name");
+    l->name = name && name->value.kind == CNNC_VALUE_IDENT ? xstrdup(name->value.text)
+                                                           : generate_name(b, kind);
+    l->type = specs[kind].keras_type;
+    l->keyword = specs[kind].keyword;
+    l->output_node = -1;
+    l->loc = s->loc;
+    return g->num_layers++;
+}
+
+/* Records the layer's output and sums its parameters and FLOPs over its nodes. */
+static void finish_layer(builder *b, int layer, int output)
+{
+    cnnc_graph *g = b->g;
+    cnnc_layer *l = &g->layers[layer];
+    l->output_node = output;
+    l->shape = g->nodes[output].shape;
+    for (int i = 0; i < g->num_params; i++)
+        if (g->params[i].layer == layer)
+            l->params += g->params[i].size;
+    for (int i = 0; i < g->num_nodes; i++) {
+        const cnnc_op_info *info = cnnc_op_info_of(g->nodes[i].op);
+        if (g->nodes[i].layer == layer && info->flops)
+            l->flops += info->flops(g, &g->nodes[i]);
+    }
+    b->current = output;
+}
+
+static int add_node(builder *b, cnnc_op op, int x, int w, int bias, const cnnc_attrs *attrs,
+                    const char *name, int layer, cnnc_loc loc)
+{
+    int inputs[CNNC_MAX_INPUTS] = {x, w, bias};
+    return cnnc_graph_add(b->g, b->d, op, inputs, attrs, name, layer, loc);
+}
+
+static int add_activation(builder *b, int x, cnnc_activation act, int layer, cnnc_loc loc)
+{
+    static const cnnc_op ops[] = {
+        [CNNC_ACT_RELU] = CNNC_OP_RELU, [CNNC_ACT_SIGMOID] = CNNC_OP_SIGMOID,
+        [CNNC_ACT_TANH] = CNNC_OP_TANH, [CNNC_ACT_SOFTMAX] = CNNC_OP_SOFTMAX};
+    if (act == CNNC_ACT_NONE || x < 0)
+        return x;
+    char name[256];
+    snprintf(name, sizeof name, "%s/%s", b->g->layers[layer].name,
+             cnnc_op_info_of(ops[act])->name);
+    return add_node(b, ops[act], x, -1, -1, NULL, name, layer, loc);
+}
+
+/* Refuses layers whose size would overflow the arithmetic of later stages; no model that
+ * fits in memory comes near these limits. */
+static int too_large(builder *b, cnnc_stmt *s, const char *layer, double params,
+                     double values, double flops)
+{
+    if (params <= 2147483647.0 && values <= 2147483647.0 && flops <= 1e15)
+        return 0;
+    cnnc_error(b->d, s->loc, "%s: the layer is too large (%.3g weights, %.3g outputs, %.3g "
+                             "FLOPs per image)", layer, params, values, flops);
+    return 1;
+}
+
+static const cnnc_shape *current_shape(builder *b)
+{
+    return &b->g->nodes[b->current].shape;
+}
+
+/* The channel count a layer's weights are made for: the last axis of its input. */
+static int64_t input_channels(builder *b)
+{
+    const cnnc_shape *x = current_shape(b);
+    return x->rank > 0 ? x->dim[x->rank - 1] : 1;
+}
+
+static char *weight_name(char *buf, size_t size, const char *layer, const char *what)
+{
+    snprintf(buf, size, "%s/%s", layer, what);
+    return buf;
+}
+
+static void build_conv2d(builder *b, cnnc_stmt *s, int layer)
+{
+    int64_t filters;
+    cnnc_attrs a;
+    memset(&a, 0, sizeof a);
+    cnnc_activation act;
+    int use_bias;
+    int bad = read_int(b, s, "filters", 1, 1, 65536, &filters);
+    bad |= read_window(b, s, "kernel", 1, 1, 4096, &a.kernel_h, &a.kernel_w);
+    bad |= read_window(b, s, "strides", 1, 1, 4096, &a.stride_h, &a.stride_w);
+    bad |= read_padding(b, s, &a.padding);
+    bad |= read_activation(b, s, &act);
+    bad |= read_bool(b, s, "use_bias", 1, &use_bias);
+    if (bad || b->current < 0)
+        return;
+    a.units = (int)filters;
+    const char *name = b->g->layers[layer].name;
+    const cnnc_shape *x = current_shape(b);
+    int64_t ci = input_channels(b);
+    double hw = x->rank == 3 ? (double)x->dim[0] * (double)x->dim[1] : 1.0;
+    double weights = (double)a.kernel_h * a.kernel_w * (double)ci * (double)filters;
+    if (too_large(b, s, name, weights, hw * (double)filters, 2.0 * hw * weights))
+        return;
+    char wname[300];
+    int64_t kdims[4] = {a.kernel_h, a.kernel_w, ci, filters};
+    int kernel = cnnc_graph_add_param(b->g, weight_name(wname, sizeof wname, name, "kernel"),
+                                      cnnc_shape_make(4, kdims), CNNC_INIT_GLOROT_UNIFORM,
+                                      a.kernel_h * a.kernel_w * ci,
+                                      a.kernel_h * a.kernel_w * filters, layer);
+    int bias = -1;
+    if (use_bias)
+        bias = cnnc_graph_add_param(b->g, weight_name(wname, sizeof wname, name, "bias"),
+                                    cnnc_shape1(filters), CNNC_INIT_ZEROS, 0, 0, layer);
+    int y = add_node(b, CNNC_OP_CONV2D, b->current, kernel, bias, &a, name, layer, s->loc);
+    y = add_activation(b, y, act, layer, s->loc);
+    if (y >= 0)
+        finish_layer(b, layer, y);
+}
+
+static void build_pool2d(builder *b, cnnc_stmt *s, int layer, cnnc_op op)
+{
+    cnnc_attrs a;
+    memset(&a, 0, sizeof a);
+    int bad = read_window(b, s, "pool_size", 2, 2, 4096, &a.kernel_h, &a.kernel_w);
+    /* Keras: strides default to the pool size. */
+    bad |= read_window(b, s, "strides", a.kernel_h, a.kernel_w, 4096, &a.stride_h,
+                       &a.stride_w);
+    bad |= read_padding(b, s, &a.padding);
+    if (bad || b->current < 0)
+        return;
+    int y = add_node(b, op, b->current, -1, -1, &a, b->g->layers[layer].name, layer, s->loc);
+    if (y >= 0)
+        finish_layer(b, layer, y);
+}
+
+static void build_dense(builder *b, cnnc_stmt *s, int layer)
+{
+    int64_t units;
+    cnnc_activation act;
+    int use_bias;
+    int bad = read_int(b, s, "units", 1, 1, 1 << 24, &units);
+    bad |= read_activation(b, s, &act);
+    bad |= read_bool(b, s, "use_bias", 1, &use_bias);
+    if (bad || b->current < 0)
+        return;
+    const char *name = b->g->layers[layer].name;
+    int64_t in = input_channels(b);
+    double weights = (double)in * (double)units;
+    if (too_large(b, s, name, weights, (double)units, 2.0 * weights))
+        return;
+    cnnc_attrs a;
+    memset(&a, 0, sizeof a);
+    a.units = (int)units;
+    char wname[300];
+    int64_t kdims[2] = {in, units};
+    int kernel = cnnc_graph_add_param(b->g, weight_name(wname, sizeof wname, name, "kernel"),
+                                      cnnc_shape_make(2, kdims), CNNC_INIT_GLOROT_UNIFORM, in,
+                                      units, layer);
+    int bias = -1;
+    if (use_bias)
+        bias = cnnc_graph_add_param(b->g, weight_name(wname, sizeof wname, name, "bias"),
+                                    cnnc_shape1(units), CNNC_INIT_ZEROS, 0, 0, layer);
+    int y = add_node(b, CNNC_OP_DENSE, b->current, kernel, bias, &a, name, layer, s->loc);
+    y = add_activation(b, y, act, layer, s->loc);
+    if (y >= 0)
+        finish_layer(b, layer, y);
+}
+
+static void build_simple(builder *b, cnnc_stmt *s, int layer, stmt_kind kind)
+{
+    cnnc_attrs a;
+    memset(&a, 0, sizeof a);
+    cnnc_op op;
+    switch (kind) {
+    case ST_DROPOUT: {
+        double rate;
+        if (read_float(b, s, "rate", 0.5, 0.0, 1.0, 0, 1, &rate))
+            return;
+        a.rate = (float)rate;
+        op = CNNC_OP_DROPOUT;
+        break;
+    }
+    case ST_FLATTEN: op = CNNC_OP_RESHAPE; break;
+    case ST_GLOBAL_AVG_POOL2D: op = CNNC_OP_GLOBAL_AVG_POOL2D; break;
+    case ST_RELU: op = CNNC_OP_RELU; break;
+    case ST_SIGMOID: op = CNNC_OP_SIGMOID; break;
+    case ST_TANH: op = CNNC_OP_TANH; break;
+    default: op = CNNC_OP_SOFTMAX; break;
+    }
+    if (b->current < 0)
+        return;
+    if (op == CNNC_OP_RESHAPE)
+        a.shape = cnnc_shape1(cnnc_shape_size(*current_shape(b)));
+    if (op == CNNC_OP_DROPOUT)
+        a.dropout_index = b->g->num_dropouts;
+    int y = add_node(b, op, b->current, -1, -1, &a, b->g->layers[layer].name, layer, s->loc);
+    if (y < 0)
+        return;
+    if (op == CNNC_OP_DROPOUT)
+        b->g->num_dropouts++;
+    finish_layer(b, layer, y);
+}
+
+static void build_input(builder *b, cnnc_stmt *s)
+{
+    cnnc_arg *a = cnnc_stmt_find(s, "shape");
+    if (!a)
+        return;
+    if (a->value.kind == CNNC_VALUE_INVALID)
+        return;
+    const cnnc_value *v = &a->value;
+    char buf[48];
+    if (v->kind != CNNC_VALUE_SIZE || v->num_dims != 3) {
+        cnnc_error(b->d, v->loc, "'shape' must be HxWxC, e.g. 28x28x1, found '%s'",
+                   value_text(a, buf, sizeof buf));
+        return;
+    }
+    for (int i = 0; i < 3; i++)
+        if (v->out_of_range || v->dims[i] < 1 || v->dims[i] > 65536) {
+            cnnc_error(b->d, v->loc, "'shape' sizes must be between 1 and 65536, found '%s'",
+                       value_text(a, buf, sizeof buf));
+            return;
+        }
+    if ((double)v->dims[0] * (double)v->dims[1] * (double)v->dims[2] > 2147483647.0) {
+        cnnc_error(b->d, v->loc, "the input %s is too large", value_text(a, buf, sizeof buf));
+        return;
+    }
+    cnnc_attrs attrs;
+    memset(&attrs, 0, sizeof attrs);
+    attrs.shape = cnnc_shape3(v->dims[0], v->dims[1], v->dims[2]);
+    b->current = add_node(b, CNNC_OP_INPUT, -1, -1, -1, &attrs, "input", -1, s->loc);
+}
+
+static void build_layer(builder *b, cnnc_stmt *s, stmt_kind kind)
+{
+    /* A softmax anywhere but at the end is almost always a mistake. */
+    if (b->current >= 0 && b->g->nodes[b->current].op == CNNC_OP_SOFTMAX &&
+        b->g->nodes[b->current].layer >= 0) {
+        const cnnc_node *softmax = &b->g->nodes[b->current];
+        cnnc_warning(b->d, softmax->loc, "softmax in '%s' is not the last layer: the layers "
+                     "after it do not see class probabilities",
+                     b->g->layers[softmax->layer].name);
+    }
+    int layer = add_layer(b, s, kind);
+    int before = b->current;
+    int errors_before = b->d->errors;
+    switch (kind) {
+    case ST_CONV2D: build_conv2d(b, s, layer); break;
+    case ST_MAX_POOL2D: build_pool2d(b, s, layer, CNNC_OP_MAX_POOL2D); break;
+    case ST_AVG_POOL2D: build_pool2d(b, s, layer, CNNC_OP_AVG_POOL2D); break;
+    case ST_DENSE: build_dense(b, s, layer); break;
+    default: build_simple(b, s, layer, kind); break;
+    }
+    if (b->g->layers[layer].output_node < 0 && (before >= 0 || b->d->errors > errors_before))
+        b->skipped_layers++;
+}
+
+/* ---- outputs, training settings, Grad-CAM --------------------------------------------------- */
+
+static const char *const loss_words[] = {"categorical_crossentropy", "mse",
+                                         "mean_squared_error"};
+static const char *const optimizer_words[] = {"adam", "sgd"};
+static const char *const metric_words[] = {"acc", "accuracy", "none"};
+
+static void warn_no_effect(builder *b, cnnc_stmt *s, const char *key, const char *why)
+{
+    cnnc_arg *a = cnnc_stmt_find(s, key);
+    if (a)
+        cnnc_warning(b->d, a->key_loc, "'%s' has no effect %s", key, why);
+}
+
+static void read_compile(builder *b, cnnc_stmt *s)
+{
+    cnnc_train_config *t = &b->g->train;
+    int loss, optimizer, metric;
+    read_choice(b, s, "loss", loss_words, 3, 0, &loss);
+    t->loss = loss == 0 ? CNNC_LOSS_CATEGORICAL_CROSSENTROPY : CNNC_LOSS_MSE;
+    read_choice(b, s, "optimizer", optimizer_words, 2, 0, &optimizer);
+    t->optimizer = optimizer == 0 ? CNNC_OPT_ADAM : CNNC_OPT_SGD;
+    read_float(b, s, "lr", optimizer == 0 ? 0.001 : 0.01, 0.0, 1e6, 1, 0, &t->lr);
+    if (read_choice(b, s, "metrics", metric_words, 3, 2, &metric) == 0)
+        t->metrics_accuracy = metric != 2;
+    read_float(b, s, "beta_1", 0.9, 0.0, 1.0, 0, 1, &t->beta_1);
+    read_float(b, s, "beta_2", 0.999, 0.0, 1.0, 0, 1, &t->beta_2);
+    read_float(b, s, "epsilon", 1e-7, 0.0, 1.0, 1, 0, &t->epsilon);
+    read_float(b, s, "momentum", 0.0, 0.0, 1.0, 0, 1, &t->momentum);
+    if (t->optimizer == CNNC_OPT_ADAM) {
+        warn_no_effect(b, s, "momentum", "with optimizer=adam (it is an sgd setting)");
+    } else {
+        const char *why = "with optimizer=sgd (it is an adam setting)";
+        warn_no_effect(b, s, "beta_1", why);
+        warn_no_effect(b, s, "beta_2", why);
+        warn_no_effect(b, s, "epsilon", why);
+    }
+}
+
+static void read_fit(builder *b, cnnc_stmt *s)
+{
+    cnnc_train_config *t = &b->g->train;
+    int64_t epochs, batch, seed;
+    if (read_int(b, s, "epochs", 1, 1, 1000000, &epochs) == 0)
+        t->epochs = (int)epochs;
+    if (read_int(b, s, "batch_size", 32, 1, 65536, &batch) == 0)
+        t->batch_size = (int)batch;
+    read_float(b, s, "validation_split", 0.0, 0.0, 1.0, 0, 1, &t->validation_split);
+    if (read_int(b, s, "seed", 42, 0, INT64_MAX, &seed) == 0)
+        t->seed = (uint64_t)seed;
+}
+
+static void read_gradcam(builder *b, cnnc_stmt *s)
+{
+    cnnc_arg *a = cnnc_stmt_find(s, "layer");
+    if (!a)
+        return;
+    if (a->value.kind == CNNC_VALUE_INVALID)
+        return;
+    char buf[48];
+    int layer = a->value.kind == CNNC_VALUE_IDENT ? cnnc_graph_find_layer(b->g, a->value.text)
+                                                   : -1;
+    if (layer < 0) {
+        cnnc_error(b->d, a->value.loc, "gradcam: there is no layer named '%s'",
+                   value_text(a, buf, sizeof buf));
+        const char **names = xcalloc((size_t)b->g->num_layers + 1, sizeof *names);
+        for (int i = 0; i < b->g->num_layers; i++)
+            names[i] = b->g->layers[i].name;
+        const char *close = cnnc_closest(a->value.text, names, b->g->num_layers);
+        if (close)
+            cnnc_note(b->d, a->value.loc, "did you mean '%s'?", close);
+        free(names);
+        return;
+    }
+    const cnnc_layer *l = &b->g->layers[layer];
+    if (l->output_node >= 0 && l->shape.rank != 3) {
+        char shape[64];
+        cnnc_error(b->d, a->value.loc, "gradcam: layer '%s' has shape %s, but Grad-CAM needs a "
+                                       "spatial layer (HxWxC), such as a conv2d or pooling layer",
+                   l->name, cnnc_shape_str(l->shape, 0, shape, sizeof shape));
+        for (int i = b->g->num_layers - 1; i >= 0; i--)
+            if (b->g->layers[i].output_node >= 0 && b->g->layers[i].shape.rank == 3) {
+                cnnc_note(b->d, b->g->layers[i].loc, "the last spatial layer is '%s'",
+                          b->g->layers[i].name);
+                break;
+            }
+        return;
+    }
+    free(b->g->gradcam_layer);
+    b->g->gradcam_layer = xstrdup(l->name);
+}
+
+static void set_outputs(builder *b, const cnnc_stmt *compile)
+{
+    cnnc_graph *g = b->g;
+    int last = b->current;
+    if (last < 0 || g->num_layers == 0 || b->skipped_layers > 0)
+        return;
+    const cnnc_layer *final = &g->layers[g->num_layers - 1];
+    if (g->nodes[last].shape.rank != 1) {
+        char shape[64];
+        cnnc_error(b->d, final->loc, "the model's output must be a vector of class scores, but "
+                   "the last layer '%s' has shape %s (end with flatten and dense, or "
+                   "global_avg_pool2d)", final->name,
+                   cnnc_shape_str(g->nodes[last].shape, 0, shape, sizeof shape));
+        return;
+    }
+    int ends_in_softmax = g->nodes[last].op == CNNC_OP_SOFTMAX;
+    int logits = ends_in_softmax ? g->nodes[last].inputs[0] : last;
+    if (!ends_in_softmax && compile && g->train.loss == CNNC_LOSS_CATEGORICAL_CROSSENTROPY)
+        cnnc_warning(b->d, final->loc, "the model does not end in softmax, but "
+                     "categorical_crossentropy expects class probabilities (add 'softmax')");
+    g->num_classes = (int)g->nodes[last].shape.dim[0];
+    cnnc_graph_add_output(g, CNNC_OUT_PROBS, last, -1);
+    cnnc_graph_add_output(g, CNNC_OUT_LOGITS, logits, -1);
+}
+
+/* ---- the walk ------------------------------------------------------------------------------- */
+
+cnnc_graph *cnnc_build_graph(cnnc_ast *ast, cnnc_diag *d, const char *source_file)
+{
+    builder b;
+    memset(&b, 0, sizeof b);
+    b.d = d;
+    b.ast = ast;
+    b.current = -1;
+    b.kinds = xcalloc((size_t)ast->num_stmts + 1, sizeof *b.kinds);
+
+    int fit_seen = 0;
+    if (ast->num_stmts == 0 && ast->num_errors == 0) {
+        cnnc_loc start = {1, 1, 0};
+        cnnc_error(d, start, "the file has no statements: a model starts with "
+                             "'input shape=HxWxC'");
+    }
+    /* A silent look ahead: generated names and the place of 'input' depend on
+     * statements further down. Problems are reported below, in line order. */
+    const char *model_name = NULL;
+    b.input = b.first_layer = -1;
+    for (int i = 0; i < ast->num_stmts; i++) {
+        cnnc_stmt *s = &ast->stmts[i];
+        b.kinds[i] = lookup_stmt(s->keyword);
+        if (b.kinds[i] == ST_INPUT && b.input < 0)
+            b.input = i;
+        if (b.kinds[i] >= 0 && is_layer((stmt_kind)b.kinds[i]) && b.first_layer < 0)
+            b.first_layer = i;
+        if (b.kinds[i] == ST_MODEL && !model_name) {
+            cnnc_arg *name = s->num_args > 0 && !s->args[0].key ? &s->args[0]
+                                                                 : cnnc_stmt_find(s, "name");
+            if (name && name->value.kind == CNNC_VALUE_IDENT)
+                model_name = name->value.text;
+        }
+    }
+    b.g = cnnc_graph_new(model_name ? model_name : "sequential");   /* Keras's default */
+    b.g->source_file = source_file ? xstrdup(source_file) : NULL;
+
+    cnnc_stmt *compile = NULL;
+    int gradcam = -1;
+    for (int i = 0; i < ast->num_stmts && d->errors < CNNC_ERROR_LIMIT; i++) {
+        cnnc_stmt *s = &ast->stmts[i];
+        cnnc_ast_report_errors(ast, d, s->loc.line);
+        int kind = b.kinds[i];
+        if (kind < 0) {
+            check_keyword(&b, s);
+            continue;
+        }
+        check_keys(&b, s, (stmt_kind)kind);
+        check_place(&b, i);
+        if (is_layer((stmt_kind)kind)) {
+            check_explicit_name(&b, i);
+            build_layer(&b, s, (stmt_kind)kind);
+        } else if (kind == ST_INPUT && i == b.input) {
+            build_input(&b, s);
+        } else if (kind == ST_COMPILE && !compile) {
+            compile = s;
+            read_compile(&b, s);
+        } else if (kind == ST_FIT && (fit_seen++ == 0)) {
+            read_fit(&b, s);
+        } else if (kind == ST_GRADCAM && gradcam < 0) {
+            gradcam = i;   /* checked once every layer exists */
+        }
+    }
+    cnnc_ast_report_errors(ast, d, INT_MAX);
+    if (b.input >= 0 && b.first_layer < 0 && ast->num_errors == 0)
+        cnnc_error(d, ast->stmts[b.input].loc, "the model has no layers after 'input'");
+    if (d->errors < CNNC_ERROR_LIMIT)
+        set_outputs(&b, compile);
+    if (gradcam >= 0 && d->errors < CNNC_ERROR_LIMIT)
+        read_gradcam(&b, &ast->stmts[gradcam]);
+    free(b.kinds);
+    if (d->errors > 0) {
+        cnnc_graph_free(b.g);
+        return NULL;
+    }
+    return b.g;
+}
+
+/* A NUL byte means a binary file: one clear message instead of fifty about its lines. */
+static int reject_binary(const char *source, size_t len, cnnc_diag *d)
+{
+    const char *nul = memchr(source, '\0', len);
+    if (!nul)
+        return 0;
+    cnnc_loc loc = {1, 1, 1};
+    const char *line = source;
+    for (const char *p = source; p < nul; p++)
+        if (*p == '\n') {
+            loc.line++;
+            line = p + 1;
+        }
+    for (const char *p = line; p < nul;) {
+        uint32_t cp;
+        p += cnnc_utf8_next(p, (size_t)(nul - p), &cp);
+        loc.col++;
+    }
+    cnnc_error(d, loc, "NUL byte: this looks like a binary file, not a model file");
+    return 1;
+}
+
+cnnc_graph *cnnc_compile_source(const char *source, size_t len, const char *file_name,
+                                cnnc_diag *d)
+{
+    d->file = file_name;
+    d->source = source;
+    d->source_len = len;
+    if (reject_binary(source, len, d))
+        return NULL;
+    cnnc_ast *ast = cnnc_parse(source, len);
+    if (!ast) {
+        cnnc_loc none = {0, 0, 0};
+        cnnc_error(d, none, "out of memory while parsing");
+        return NULL;
+    }
+    cnnc_graph *g = cnnc_build_graph(ast, d, file_name);
+    cnnc_ast_free(ast);
+    return g;
+}
+
+char *cnnc_read_source(const char *path, size_t *len, cnnc_diag *d)
+{
+    cnnc_loc none = {0, 0, 0};
+    int is_stdin = strcmp(path, "-") == 0;
+    FILE *f = is_stdin ? stdin : fopen(path, "rb");
+    if (!f) {
+        cnnc_error(d, none, "cannot open '%s': %s", path, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    if (!is_stdin && fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
+        cnnc_error(d, none, "'%s' is a directory, not a model file", path);
+        fclose(f);
+        return NULL;
+    }
+    /* Read at most one byte more than allowed: that is how "too large" is detected,
+     * whatever kind of file (a pipe, /dev/zero) this is. */
+    char *text = xcalloc(CNNC_MAX_SOURCE_BYTES + 2, 1);
+    size_t n = fread(text, 1, CNNC_MAX_SOURCE_BYTES + 1, f);
+    int failed = ferror(f);
+    if (!is_stdin)
+        fclose(f);
+    if (failed) {
+        cnnc_error(d, none, "cannot read '%s'", path);
+        free(text);
+        return NULL;
+    }
+    if (n > CNNC_MAX_SOURCE_BYTES) {
+        cnnc_error(d, none, "'%s' is larger than %d bytes: that is not a model file", path,
+                   CNNC_MAX_SOURCE_BYTES);
+        free(text);
+        return NULL;
+    }
+    text[n] = '\0';
+    *len = n;
+    return text;
+}
+
+cnnc_graph *cnnc_compile_file(const char *path, cnnc_diag *d)
+{
+    const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+    d->file = name;
+    size_t len = 0;
+    char *text = cnnc_read_source(path, &len, d);
+    if (!text)
+        return NULL;
+    cnnc_graph *g = cnnc_compile_source(text, len, name, d);
+    d->source = NULL;
+    d->source_len = 0;
+    free(text);
+    return g;
+}
