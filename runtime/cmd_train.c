@@ -1,0 +1,569 @@
+/* `PROG train`: Keras's model.fit for a compiled model.
+ *
+ * Reproducibility, and what --resume relies on:
+ *   - initial weights: cnnrt_init_params(seed) (glorot_uniform kernels, zero biases);
+ *   - validation: the LAST validation_split fraction of the training file, before any
+ *     shuffling (Keras);
+ *   - epoch e visits the training images in cnnrt_shuffle_order(n, seed, e), so an epoch's
+ *     order does not depend on how the run got there;
+ *   - the optimizer step s (1-based, counted over the whole run) gets the dropout seed
+ *     cnnrt_mix64(seed ^ cnnrt_mix64(s));
+ *   - the weights file stores params, Adam's m and v, epochs done, steps done, the seed and
+ *     the per-epoch history. Steps done beyond the completed epochs tell where an
+ *     interrupted epoch stopped, so resuming continues with its very next batch.
+ * With the same thread count, an interrupted and resumed run therefore writes the same
+ * bytes as an uninterrupted one. */
+#include "program_util.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cnnrt_image.h"
+#include "cnnrt_progress.h"
+#include "cnnrt_weights.h"
+
+typedef struct train_options {
+    int64_t epochs, batch_size, seed, threads;
+    double validation_split, lr;
+    const char *data, *weights;
+    int resume, quiet;
+    int seed_given;
+} train_options;
+
+typedef struct train_state {
+    float *params, *opt_state;
+    int64_t epochs_done, steps_done;
+    uint64_t seed;
+    cnnrt_epoch_record *history;   /* room for opts.epochs + 1 records */
+    int64_t num_history;
+    /* The unfinished epoch of an interrupted run, saved as one extra history record
+     * {loss sum, correct count, steps done, images done} after the completed epochs'
+     * records (all exact in float), so the resumed epoch starts at the right batch and
+     * reports the same figures as an uninterrupted one (and the final file has the same
+     * bytes). has_partial: such a record was loaded. */
+    float partial_loss_sum, partial_correct;
+    int64_t partial_steps, partial_images;
+    int has_partial;
+} train_state;
+
+typedef struct train_run {
+    const prog_ctx *ctx;
+    const train_options *opts;
+    train_state *st;
+    cnnrt_dataset train, val;
+    prog_exec ex;
+    char weights_path[4096];
+    float *x;
+    int32_t *labels;
+    int64_t *order;
+} train_run;
+
+/* ---- Ctrl-C ---------------------------------------------------------------------------- */
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;   /* the training loop finishes its step, saves and stops */
+}
+
+/* SA_RESETHAND: a second Ctrl-C kills the program the usual way. */
+static void catch_sigint(struct sigaction *old)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND;
+    interrupted = 0;
+    sigaction(SIGINT, &sa, old);
+}
+
+/* ---- options ----------------------------------------------------------------------------- */
+
+static int optimizer_kind(const prog_ctx *ctx)
+{
+    if (!strcmp(ctx->info.optimizer, "sgd"))
+        return CNNRT_OPT_SGD;
+    return CNNRT_OPT_ADAM;
+}
+
+/* ---- saving -------------------------------------------------------------------------------- */
+
+static int save_weights(train_run *r, int unfinished_epoch, cnnrt_err *e)
+{
+    const prog_ctx *ctx = r->ctx;
+    cnnrt_weights w;
+    memset(&w, 0, sizeof w);
+    w.fingerprint = ctx->model->fingerprint;
+    snprintf(w.model_name, sizeof w.model_name, "%s", ctx->model->name);
+    w.num_tensors = ctx->info.num_params;
+    w.tensors = ctx->info.params;
+    w.params = r->st->params;
+    w.param_floats = ctx->model->param_floats;
+    w.opt_kind = ctx->model->opt_state_floats > 0 ? optimizer_kind(ctx) : CNNRT_OPT_NONE;
+    w.opt_state = r->st->opt_state;
+    w.opt_state_floats = ctx->model->opt_state_floats;
+    w.epochs_done = r->st->epochs_done;
+    w.steps_done = r->st->steps_done;
+    w.seed = r->st->seed;
+    w.num_history = r->st->num_history;
+    w.history = r->st->history;
+    if (unfinished_epoch) {
+        r->st->history[w.num_history++] = (cnnrt_epoch_record){
+            r->st->partial_loss_sum, r->st->partial_correct, (float)r->st->partial_steps,
+            (float)r->st->partial_images};
+    }
+    return cnnrt_weights_save(r->weights_path, &w, e);
+}
+
+/* "NAME.weights" -> "NAME.history.csv": beside the weights, named after them. */
+static void sibling_path(const char *weights, const char *suffix, char *out, size_t size)
+{
+    size_t len = strlen(weights);
+    const char *ext = ".weights";
+    size_t ext_len = strlen(ext);
+    if (len > ext_len && !strcmp(weights + len - ext_len, ext))
+        len -= ext_len;
+    snprintf(out, size, "%.*s%s", (int)len, weights, suffix);
+}
+
+static void csv_value(FILE *f, float v, int last)
+{
+    if (isfinite(v))
+        fprintf(f, "%.6f", (double)v);
+    fputc(last ? '\n' : ',', f);
+}
+
+static int write_history_csv(const char *path, const train_state *st, cnnrt_err *e)
+{
+    cnnrt_atomic_file f;
+    if (cnnrt_atomic_open(&f, path, e))
+        return -1;
+    fprintf(f.fp, "epoch,loss,acc,val_loss,val_acc\n");
+    for (int64_t i = 0; i < st->num_history; i++) {
+        const cnnrt_epoch_record *h = &st->history[i];
+        fprintf(f.fp, "%lld,", (long long)(i + 1));
+        csv_value(f.fp, h->loss, 0);
+        csv_value(f.fp, h->acc, 0);
+        csv_value(f.fp, h->val_loss, 0);
+        csv_value(f.fp, h->val_acc, 1);
+    }
+    return cnnrt_atomic_commit(&f, e);
+}
+
+/* Two charts side by side: loss and accuracy, training solid, validation dashed. */
+static int write_history_chart(const char *path, const train_state *st, const char *model,
+                               cnnrt_err *e)
+{
+    int n = (int)st->num_history;
+    double *v = cnnrt_xcalloc((size_t)(4 * n + 1), sizeof *v);
+    for (int i = 0; i < n; i++) {
+        v[i] = st->history[i].loss;
+        v[n + i] = st->history[i].val_loss;
+        v[2 * n + i] = st->history[i].acc;
+        v[3 * n + i] = st->history[i].val_acc;
+    }
+    cnnrt_chart_series loss[2] = {{"loss", NULL, v, n, 0}, {"val_loss", NULL, v + n, n, 1}};
+    cnnrt_chart_series acc[2] = {{"acc", NULL, v + 2 * n, n, 0},
+                                 {"val_acc", NULL, v + 3 * n, n, 1}};
+    char title_loss[200], title_acc[200];
+    snprintf(title_loss, sizeof title_loss, "%s: loss", model);
+    snprintf(title_acc, sizeof title_acc, "%s: accuracy", model);
+    cnnrt_chart charts[2] = {{title_loss, "epoch", "loss", 0, 0, loss, 2},
+                             {title_acc, "epoch", "accuracy", 0, 0, acc, 2}};
+    cnnrt_image pictures[2] = {{0}, {0}}, panel = {0};
+    int rc = -1;
+    if (cnnrt_chart_render(&charts[0], &pictures[0], e) ||
+        cnnrt_chart_render(&charts[1], &pictures[1], e))
+        goto done;
+    cnnrt_panel_item items[2] = {{&pictures[0], NULL, 0}, {&pictures[1], NULL, 0}};
+    cnnrt_panel_style style;
+    cnnrt_panel_style_default(&style);
+    style.padding = 4;
+    if (cnnrt_panel_compose(items, 2, &style, &panel, e))
+        goto done;
+    rc = cnnrt_png_write(path, &panel, e);
+done:
+    cnnrt_image_free(&pictures[0]);
+    cnnrt_image_free(&pictures[1]);
+    cnnrt_image_free(&panel);
+    free(v);
+    return rc;
+}
+
+/* Weights, then the history beside them. */
+static int save_all(train_run *r, cnnrt_err *e)
+{
+    if (save_weights(r, 0, e))
+        return -1;
+    char path[4200];
+    sibling_path(r->weights_path, ".history.csv", path, sizeof path);
+    if (write_history_csv(path, r->st, e))
+        return -1;
+    sibling_path(r->weights_path, ".history.png", path, sizeof path);
+    return write_history_chart(path, r->st, r->ctx->model->name, e);
+}
+
+/* ---- starting state ------------------------------------------------------------------------ */
+
+static int start_fresh(train_run *r)
+{
+    const prog_ctx *ctx = r->ctx;
+    train_state *st = r->st;
+    st->seed = (uint64_t)r->opts->seed;
+    cnnrt_init_params(ctx->info.params, ctx->info.num_params, st->seed, st->params);
+    return PROG_OK;
+}
+
+static int start_resumed(train_run *r)
+{
+    const prog_ctx *ctx = r->ctx;
+    train_state *st = r->st;
+    cnnrt_weights_expect expect;
+    prog_weights_expect(ctx, &expect);
+    cnnrt_weights w;
+    cnnrt_err e;
+    if (cnnrt_weights_load(r->weights_path, &expect, &w, &e))
+        return prog_error(ctx, "cannot resume: %s", e.msg);
+    int status = PROG_OK;
+    if (ctx->model->opt_state_floats > 0 && w.opt_kind == CNNRT_OPT_NONE)
+        status = prog_error(ctx, "cannot resume from %s: it holds no optimizer state (it was "
+                            "not saved by 'train')", r->weights_path);
+    else if (r->opts->seed_given && (uint64_t)r->opts->seed != w.seed)
+        status = prog_error(ctx, "cannot resume from %s with --seed %lld: it was trained with "
+                            "seed %llu", r->weights_path, (long long)r->opts->seed,
+                            (unsigned long long)w.seed);
+    else if (w.epochs_done >= r->opts->epochs)
+        status = prog_error(ctx, "%s has already been trained for %lld epochs; pass --epochs "
+                            "with a larger total to train further", r->weights_path,
+                            (long long)w.epochs_done);
+    else if (w.num_history > w.epochs_done + 1 || w.steps_done < 0)
+        status = prog_error(ctx, "%s: inconsistent training progress", r->weights_path);
+    if (status == PROG_OK) {
+        memcpy(st->params, w.params, (size_t)ctx->model->param_floats * sizeof(float));
+        if (ctx->model->opt_state_floats > 0)
+            memcpy(st->opt_state, w.opt_state,
+                   (size_t)ctx->model->opt_state_floats * sizeof(float));
+        st->epochs_done = w.epochs_done;
+        st->steps_done = w.steps_done;
+        st->seed = w.seed;
+        st->num_history = w.num_history;
+        memcpy(st->history, w.history, (size_t)w.num_history * sizeof *w.history);
+        if (st->num_history > st->epochs_done) {   /* an interrupted epoch's running sums */
+            st->num_history--;
+            const cnnrt_epoch_record *p = &st->history[st->num_history];
+            st->partial_loss_sum = p->loss;
+            st->partial_correct = p->acc;
+            st->partial_steps = isfinite(p->val_loss) ? (int64_t)p->val_loss : -1;
+            st->partial_images = isfinite(p->val_acc) ? (int64_t)p->val_acc : -1;
+            st->has_partial = 1;
+        }
+    }
+    cnnrt_weights_free(&w);
+    return status;
+}
+
+/* ---- one epoch ----------------------------------------------------------------------------- */
+
+static void validate(train_run *r, double *val_loss, double *val_acc)
+{
+    const prog_ctx *ctx = r->ctx;
+    int64_t n = r->val.count, k = ctx->model->num_classes;
+    *val_loss = *val_acc = NAN;
+    if (n == 0)
+        return;
+    float *probs = cnnrt_xmalloc((size_t)(n * k) * sizeof *probs);
+    prog_infer_dataset(ctx, &r->ex, r->st->params, &r->val, 0, n, probs);
+    double loss = 0, correct = 0;
+    for (int64_t i = 0; i < n; i++) {
+        loss += prog_loss_of(ctx, probs + i * k, r->val.labels[i]);
+        correct += prog_argmax(probs + i * k, k) == r->val.labels[i];
+    }
+    free(probs);
+    *val_loss = loss / (double)n;
+    *val_acc = correct / (double)n;
+}
+
+typedef enum { EPOCH_DONE, EPOCH_INTERRUPTED, EPOCH_DIVERGED } epoch_result;
+
+static epoch_result run_epoch(train_run *r, int64_t epoch, int64_t first_step,
+                              cnnrt_progress *progress, double *loss_mean, double *acc_mean)
+{
+    const prog_ctx *ctx = r->ctx;
+    const cnnrt_model *m = ctx->model;
+    train_state *st = r->st;
+    int64_t bs = r->opts->batch_size;
+    int64_t steps = cnnrt_batch_count(r->train.count, bs);
+    /* float sums: exactly what an interrupted run saves and a resumed one restores */
+    float loss_sum = 0, correct = 0;
+    int64_t images = 0;
+    if (first_step > 0) {
+        loss_sum = st->partial_loss_sum;
+        correct = st->partial_correct;
+        images = st->partial_images;
+    }
+    static const char *const names[2] = {"loss", "acc"};
+    cnnrt_shuffle_order(r->train.count, st->seed, epoch, r->order);
+    for (int64_t step = first_step; step < steps; step++) {
+        int64_t n = cnnrt_dataset_batch(&r->train, r->order, step, bs, r->x, r->labels);
+        float stats[2] = {0, 0};
+        int64_t global_step = st->steps_done + 1;
+        uint64_t dropout_seed = cnnrt_mix64(st->seed ^ cnnrt_mix64((uint64_t)global_step));
+        m->train_step(st->params, st->opt_state, r->x, r->labels, n, global_step,
+                      (float)r->opts->lr, dropout_seed, stats, r->ex.ws, r->ex.pool);
+        if (!isfinite(stats[0])) {
+            if (!r->opts->quiet)
+                printf("\n");
+            fprintf(stderr, "%s: error: the loss became %s at epoch %lld, step %lld/%lld: "
+                    "training diverged (try a smaller --lr); %s keeps the weights of the last "
+                    "completed epoch\n", ctx->prog, isnan(stats[0]) ? "NaN" : "infinite",
+                    (long long)epoch + 1, (long long)step + 1, (long long)steps,
+                    r->weights_path);
+            return EPOCH_DIVERGED;
+        }
+        st->steps_done = global_step;
+        loss_sum += stats[0];
+        correct += stats[1];
+        images += n;
+        st->partial_loss_sum = loss_sum;
+        st->partial_correct = correct;
+        st->partial_steps = step + 1;
+        st->partial_images = images;
+        *loss_mean = (double)loss_sum / (double)images;
+        *acc_mean = (double)correct / (double)images;
+        if (!r->opts->quiet) {
+            double values[2] = {*loss_mean, *acc_mean};
+            cnnrt_progress_update(progress, step + 1, 2, names, values);
+        }
+        if (interrupted && step + 1 < steps)
+            return EPOCH_INTERRUPTED;
+    }
+    return EPOCH_DONE;
+}
+
+static void print_continue_hint(const train_run *r)
+{
+    printf("Continue with: %s train --resume --epochs %lld%s%s\n", r->ctx->prog,
+           (long long)r->opts->epochs, r->opts->weights ? " --weights " : "",
+           r->opts->weights ? r->opts->weights : "");
+}
+
+/* Runs epochs until opts.epochs are done, saving after each. */
+static int train_loop(train_run *r)
+{
+    const prog_ctx *ctx = r->ctx;
+    train_state *st = r->st;
+    int64_t steps = cnnrt_batch_count(r->train.count, r->opts->batch_size);
+    /* An interrupted epoch continues with its next batch, which needs the same batches. */
+    int64_t first_step = st->has_partial ? st->partial_steps : 0;
+    if (st->has_partial &&
+        (first_step < 1 || first_step >= steps ||
+         st->partial_images != first_step * r->opts->batch_size))
+        return prog_error(ctx, "cannot resume from %s: its unfinished epoch stopped after %lld "
+                          "steps and %lld images, which does not fit %lld steps of %lld images "
+                          "(was it trained with another --batch-size, --validation-split or "
+                          "data set?)", r->weights_path, (long long)st->partial_steps,
+                          (long long)st->partial_images, (long long)steps,
+                          (long long)r->opts->batch_size);
+    if (r->opts->resume && !r->opts->quiet && first_step == 0)
+        printf("Resuming from %s after epoch %lld\n", r->weights_path,
+               (long long)st->epochs_done);
+    if (first_step > 0 && !r->opts->quiet)
+        printf("Resuming from %s: epoch %lld at step %lld/%lld\n", r->weights_path,
+               (long long)st->epochs_done + 1,
+               (long long)first_step + 1, (long long)steps);
+    int is_tty = cnnrt_stream_is_tty(stdout);
+    cnnrt_err e;
+    for (int64_t epoch = st->epochs_done; epoch < r->opts->epochs; epoch++) {
+        cnnrt_progress progress;
+        if (!r->opts->quiet)
+            cnnrt_progress_begin(&progress, stdout, is_tty, epoch + 1, r->opts->epochs, steps);
+        double loss = NAN, acc = NAN;
+        epoch_result result = run_epoch(r, epoch, first_step, &progress, &loss, &acc);
+        first_step = 0;
+        if (result == EPOCH_DIVERGED)
+            return PROG_ERROR;
+        if (result == EPOCH_INTERRUPTED) {
+            if (!r->opts->quiet)
+                printf("\n");
+            if (save_weights(r, 1, &e))
+                return prog_error(ctx, "interrupted, and could not save: %s", e.msg);
+            printf("Interrupted at epoch %lld, step %lld/%lld; saved to %s. ",
+                   (long long)epoch + 1, (long long)st->partial_steps, (long long)steps,
+                   r->weights_path);
+            print_continue_hint(r);
+            return PROG_INTERRUPTED;
+        }
+        double val_loss, val_acc;
+        validate(r, &val_loss, &val_acc);
+        cnnrt_epoch_record rec = {(float)loss, (float)acc, (float)val_loss, (float)val_acc};
+        st->history[st->num_history++] = rec;
+        st->epochs_done = epoch + 1;
+        if (!r->opts->quiet) {
+            static const char *const names[4] = {"loss", "acc", "val_loss", "val_acc"};
+            double values[4] = {loss, acc, val_loss, val_acc};
+            cnnrt_progress_end(&progress, r->val.count > 0 ? 4 : 2, names, values);
+        }
+        if (save_all(r, &e))
+            return prog_error(ctx, "%s", e.msg);
+        if (interrupted) {
+            if (epoch + 1 == r->opts->epochs)
+                break;   /* nothing left to do anyway */
+            printf("Interrupted after epoch %lld; saved to %s. ", (long long)epoch + 1,
+                   r->weights_path);
+            print_continue_hint(r);
+            return PROG_INTERRUPTED;
+        }
+    }
+    return PROG_OK;
+}
+
+/* ---- the command --------------------------------------------------------------------------- */
+
+static int run_training(train_run *r, cnnrt_dataset *all)
+{
+    const prog_ctx *ctx = r->ctx;
+    const train_options *o = r->opts;
+    cnnrt_err e;
+    if (cnnrt_dataset_split(all, o->validation_split, &r->train, &r->val, &e))
+        return prog_error(ctx, "%s", e.msg);
+    if (r->train.count == 0)
+        return prog_error(ctx, "%s: no training images", all->images_path);
+    if (!o->resume && !o->quiet && access(r->weights_path, F_OK) == 0)
+        printf("Note: starting from new random weights; %s will be replaced (use --resume to "
+               "continue training it)\n", r->weights_path);
+    int status = o->resume ? start_resumed(r) : start_fresh(r);
+    if (status != PROG_OK)
+        return status;
+    if (prog_exec_init(ctx, (int)o->threads, &r->ex, &e))
+        return prog_error(ctx, "%s", e.msg);
+    const cnnrt_model *m = ctx->model;
+    int64_t image_floats = m->input_h * m->input_w * m->input_c;
+    r->x = cnnrt_aligned_alloc((size_t)(o->batch_size * image_floats) * sizeof(float));
+    r->labels = cnnrt_xmalloc((size_t)o->batch_size * sizeof(int32_t));
+    r->order = cnnrt_xmalloc((size_t)r->train.count * sizeof(int64_t));
+    if (!o->quiet)
+        printf("Training %s on %lld images, validating on %lld (%s), %lld epochs of %lld steps "
+               "(batch %lld), %lld threads\n", m->name, (long long)r->train.count,
+               (long long)r->val.count, all->images_path, (long long)o->epochs,
+               (long long)cnnrt_batch_count(r->train.count, o->batch_size),
+               (long long)o->batch_size, (long long)cnnrt_pool_threads(r->ex.pool));
+    struct sigaction old;
+    catch_sigint(&old);
+    status = train_loop(r);
+    sigaction(SIGINT, &old, NULL);
+    if (status == PROG_OK && !o->quiet) {
+        char csv[4200];
+        sibling_path(r->weights_path, ".history.csv", csv, sizeof csv);
+        printf("Saved the weights to %s, the history to %s and a chart beside it\n",
+               r->weights_path, csv);
+    }
+    free(r->x);
+    free(r->labels);
+    free(r->order);
+    prog_exec_free(&r->ex);
+    return status;
+}
+
+/* Fails before any training when the weights could not be saved at the end of the epoch. */
+static int check_writable_dir(const prog_ctx *ctx, const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+    if (access(dir, W_OK) != 0)
+        return prog_error(ctx, "%s: cannot save weights there: directory %s %s", path, dir,
+                          access(dir, F_OK) == 0 ? "is not writable" : "does not exist");
+    return PROG_OK;
+}
+
+static int train_with_options(const prog_ctx *ctx, const train_options *o)
+{
+    const cnnrt_model *m = ctx->model;
+    if (!m->train_step)
+        return prog_error(ctx, "model %s was compiled without a training step", m->name);
+    train_run r;
+    memset(&r, 0, sizeof r);
+    r.ctx = ctx;
+    r.opts = o;
+    if (o->weights)
+        snprintf(r.weights_path, sizeof r.weights_path, "%s", o->weights);
+    else
+        prog_default_weights_path(ctx, r.weights_path, sizeof r.weights_path);
+    if (check_writable_dir(ctx, r.weights_path) != PROG_OK)
+        return PROG_ERROR;
+    train_state st;
+    memset(&st, 0, sizeof st);
+    st.params = cnnrt_aligned_alloc((size_t)(m->param_floats + 1) * sizeof(float));
+    st.opt_state = cnnrt_aligned_alloc((size_t)(m->opt_state_floats + 1) * sizeof(float));
+    st.history = cnnrt_xcalloc((size_t)o->epochs + 2, sizeof *st.history);
+    r.st = &st;
+    cnnrt_dataset all;
+    cnnrt_err e;
+    int status;
+    if (prog_load_dataset(ctx, o->data, CNNRT_SPLIT_TRAIN, &all, &e)) {
+        status = prog_error(ctx, "%s", e.msg);
+    } else {
+        status = run_training(&r, &all);
+        cnnrt_dataset_free(&r.train);
+        cnnrt_dataset_free(&r.val);
+        cnnrt_dataset_free(&all);
+    }
+    free(st.params);
+    free(st.opt_state);
+    free(st.history);
+    return status;
+}
+
+int prog_cmd_train(const prog_ctx *ctx, int argc, char **argv)
+{
+    const cnnrt_model_info *info = &ctx->info;
+    train_options o = {.epochs = info->epochs, .batch_size = info->batch_size,
+                       .seed = (int64_t)(info->seed & 0x7fffffffffffffffull), .threads = 0,
+                       .validation_split = info->validation_split, .lr = info->lr};
+    char defaults[512];
+    snprintf(defaults, sizeof defaults,
+             "Defaults come from the model file's compile and fit lines: %lld epochs, batch "
+             "%lld,\nvalidation split %g, learning rate %g, seed %lld. Weights are saved after "
+             "every epoch\n(with the optimizer state, so --resume continues exactly), with a "
+             "history CSV and chart\nbeside them. Ctrl-C finishes the current step, saves and "
+             "stops.", (long long)o.epochs, (long long)o.batch_size, o.validation_split, o.lr,
+             (long long)o.seed);
+    const prog_option options[] = {
+        {"epochs", OPT_INT, &o.epochs, 1, 1e6, "N", "total number of epochs", NULL},
+        {"batch-size", OPT_INT, &o.batch_size, 1, 1e6, "N", "images per training step", NULL},
+        {"validation-split", OPT_DOUBLE, &o.validation_split, 0, 0.99, "F",
+         "fraction at the end of the data kept for validation", NULL},
+        {"lr", OPT_DOUBLE, &o.lr, 1e-12, 100, "F", "learning rate", NULL},
+        {"seed", OPT_INT, &o.seed, 0, 9.2e18, "N", "seed of initial weights, shuffling, dropout",
+         &o.seed_given},
+        {"threads", OPT_INT, &o.threads, 1, 1024, "N", "threads (default: one per CPU)", NULL},
+        {"data", OPT_STRING, &o.data, 0, 0, "DIR", "directory with the MNIST-style IDX files",
+         NULL},
+        {"weights", OPT_STRING, &o.weights, 0, 0, "FILE", "weights file to write (default "
+         "NAME.weights)", NULL},
+        {"resume", OPT_FLAG, &o.resume, 0, 0, NULL, "continue training from the weights file",
+         NULL},
+        {"quiet", OPT_FLAG, &o.quiet, 0, 0, NULL, "no progress output", NULL},
+    };
+    prog_command cmd = {"train", "[OPTIONS]", "Trains the model like Keras's model.fit.",
+                        defaults, "train --epochs 3 --batch-size 64",
+                        options, sizeof options / sizeof options[0], 0};
+    char *positional[1];
+    int npos;
+    int r = prog_parse(ctx, &cmd, argc, argv, positional, &npos);
+    if (r)
+        return r > 0 ? PROG_OK : PROG_USAGE;
+    return train_with_options(ctx, &o);
+}

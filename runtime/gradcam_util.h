@@ -1,0 +1,39 @@
+/* Private to cmd_gradcam.c and gradcam_eval.c: a batch of images with their Grad-CAM
+ * results, shared by the pictures and the faithfulness report. Not installed. */
+#ifndef CNNRT_GRADCAM_UTIL_H
+#define CNNRT_GRADCAM_UTIL_H
+
+#include "program_util.h"
+
+/* Images to explain, and what the compiled Grad-CAM function returned for them. */
+typedef struct cam_batch {
+    int64_t n;
+    float *x;              /* n * H*W*C model inputs */
+    int32_t *true_labels;  /* n, -1 when unknown (the user's own picture) */
+    char (*names)[256];    /* n, "test image 7" or the file name, for messages */
+    int32_t *classes;      /* n, -1 = explain the predicted class (input to the entry) */
+    /* results */
+    float *maps;           /* n * h*w, normalised to [0,1] */
+    float *map_max;        /* n */
+    float *probs;          /* n * num_classes */
+    float *input_grads;    /* n * H*W*C, guided method only */
+    int32_t *explained;    /* n, the class each map explains */
+    float *big_maps;       /* n * H*W, maps upsampled bilinearly to the input size */
+} cam_batch;
+
+void cam_batch_alloc(cam_batch *b, const prog_ctx *ctx, int64_t n, int guided);
+void cam_batch_free(cam_batch *b);
+
+/* Runs the entry on the batch (b->x, b->classes) and fills the results. */
+void cam_batch_run(cam_batch *b, const prog_ctx *ctx, const cnnrt_cam_entry *entry,
+                   int score_mode, const float *params, const prog_exec *ex);
+
+/* `gradcam --evaluate`: deletion AUC and energy inside the digit against a random map,
+ * printed as a table. */
+void cam_evaluate_print(const cam_batch *b, const prog_ctx *ctx, const cnnrt_cam_entry *entry,
+                        const float *params, const prog_exec *ex, uint64_t seed);
+
+/* Names of the methods as the command line spells them. */
+const char *cam_method_name(int64_t method);
+
+#endif

@@ -1,0 +1,505 @@
+/* The command-line program of a compiled model: command dispatch, the top-level --help,
+ * option parsing, and what the commands share (finding data and weights, threads,
+ * batched inference). The commands themselves are in cmd_*.c. */
+#include "cnnrt_program.h"
+#include "program_util.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* ---- messages ------------------------------------------------------------------------ */
+
+int prog_error(const prog_ctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    fflush(stdout);   /* keep the order of output and messages */
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: error: ", ctx->prog);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    return PROG_ERROR;
+}
+
+int prog_usage_error(const prog_ctx *ctx, const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fflush(stdout);   /* keep the order of output and messages */
+    va_start(ap, fmt);
+    fprintf(stderr, "%s %s: error: ", ctx->prog, cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see '%s %s --help')\n", ctx->prog, cmd);
+    va_end(ap);
+    return PROG_USAGE;
+}
+
+void prog_warning(const prog_ctx *ctx, const char *fmt, ...)
+{
+    va_list ap;
+    fflush(stdout);   /* keep the order of output and messages */
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: warning: ", ctx->prog);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* ---- options ------------------------------------------------------------------------- */
+
+void prog_print_help(const prog_ctx *ctx, const prog_command *cmd, FILE *out)
+{
+    fprintf(out, "Usage: %s %s %s\n\n%s\n", ctx->prog, cmd->name, cmd->usage, cmd->summary);
+    if (cmd->details)
+        fprintf(out, "\n%s\n", cmd->details);
+    if (cmd->num_options > 0)
+        fprintf(out, "\nOptions:\n");
+    for (int i = 0; i < cmd->num_options; i++) {
+        const prog_option *o = &cmd->options[i];
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+        fprintf(out, "  %-24s %s\n", left, o->help);
+    }
+    fprintf(out, "  %-24s %s\n", "--help", "show this help");
+    if (cmd->example)
+        fprintf(out, "\nExample:\n  %s %s\n", ctx->prog, cmd->example);
+}
+
+static const prog_option *find_option(const prog_command *cmd, const char *name, size_t len)
+{
+    for (int i = 0; i < cmd->num_options; i++)
+        if (strlen(cmd->options[i].name) == len && !strncmp(cmd->options[i].name, name, len))
+            return &cmd->options[i];
+    return NULL;
+}
+
+/* Stores text as the option's value after checking it; prints the error itself. */
+static int set_option(const prog_ctx *ctx, const prog_command *cmd, const prog_option *o,
+                      const char *text)
+{
+    char *end;
+    errno = 0;
+    if (o->kind == OPT_STRING) {
+        if (!*text)
+            return prog_usage_error(ctx, cmd->name, "--%s needs a non-empty %s", o->name,
+                                    o->arg), -1;
+        *(const char **)o->value = text;
+    } else if (o->kind == OPT_INT) {
+        long long v = strtoll(text, &end, 10);
+        if (errno || end == text || *end)
+            return prog_usage_error(ctx, cmd->name, "--%s expects a whole number, not '%s'",
+                                    o->name, text), -1;
+        if ((double)v < o->min || (double)v > o->max)
+            return prog_usage_error(ctx, cmd->name, "--%s must be between %.0f and %.0f, not %lld",
+                                    o->name, o->min, o->max, v), -1;
+        *(int64_t *)o->value = (int64_t)v;
+    } else {
+        double v = strtod(text, &end);
+        if (errno || end == text || *end || !isfinite(v))
+            return prog_usage_error(ctx, cmd->name, "--%s expects a number, not '%s'", o->name,
+                                    text), -1;
+        if (v < o->min || v > o->max)
+            return prog_usage_error(ctx, cmd->name, "--%s must be between %g and %g, not %g",
+                                    o->name, o->min, o->max, v), -1;
+        *(double *)o->value = v;
+    }
+    return 0;
+}
+
+int prog_parse(const prog_ctx *ctx, const prog_command *cmd, int argc, char **argv,
+               char **positional, int *num_positional)
+{
+    *num_positional = 0;
+    int only_positional = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (only_positional || arg[0] != '-' || !strcmp(arg, "-")) {
+            if (cmd->max_positional >= 0 && *num_positional >= cmd->max_positional) {
+                prog_usage_error(ctx, cmd->name, cmd->max_positional == 0
+                                     ? "unexpected argument '%s'"
+                                     : "too many arguments ('%s')", arg);
+                return -1;
+            }
+            positional[(*num_positional)++] = argv[i];
+            continue;
+        }
+        if (!strcmp(arg, "--")) {
+            only_positional = 1;
+            continue;
+        }
+        if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
+            prog_print_help(ctx, cmd, stdout);
+            return 1;
+        }
+        const char *name = arg + (arg[1] == '-' ? 2 : 1);
+        const char *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        const prog_option *o = arg[1] == '-' ? find_option(cmd, name, len) : NULL;
+        if (!o) {
+            prog_usage_error(ctx, cmd->name, "unknown option '%s'", arg);
+            return -1;
+        }
+        if (o->given)
+            *o->given = 1;
+        if (o->kind == OPT_FLAG) {
+            if (eq) {
+                prog_usage_error(ctx, cmd->name, "--%s takes no value", o->name);
+                return -1;
+            }
+            *(int *)o->value = 1;
+            continue;
+        }
+        const char *value = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+        if (!value) {
+            prog_usage_error(ctx, cmd->name, "--%s needs a value (%s)", o->name, o->arg);
+            return -1;
+        }
+        if (set_option(ctx, cmd, o, value))
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- data ---------------------------------------------------------------------------- */
+
+static int dir_has_split(const char *dir, cnnrt_split split)
+{
+    char path[4096];
+    const char *images = split == CNNRT_SPLIT_TRAIN ? CNNRT_TRAIN_IMAGES : CNNRT_TEST_IMAGES;
+    return cnnrt_dataset_find_file(dir, images, path, sizeof path, NULL) == 0;
+}
+
+/* <directory of the running executable>/data/mnist, or "" when unknown. */
+static void exe_data_dir(char *out, size_t size)
+{
+    char exe[PATH_MAX];
+    out[0] = '\0';
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return;
+    exe[n] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return;
+    *slash = '\0';
+    if (snprintf(out, size, "%s/data/mnist", exe) >= (int)size)
+        out[0] = '\0';   /* too long to be useful */
+}
+
+int prog_find_data_dir(const prog_ctx *ctx, const char *given, cnnrt_split split, char *dir,
+                       size_t dir_size, cnnrt_err *e)
+{
+    (void)ctx;
+    const char *what = split == CNNRT_SPLIT_TRAIN ? "training" : "test";
+    if (given) {
+        struct stat st;
+        if (stat(given, &st) != 0 || !S_ISDIR(st.st_mode))
+            return cnnrt_fail(e, "%s: no such data directory", given);
+        snprintf(dir, dir_size, "%s", given);
+        return 0;
+    }
+    enum { NUM_CANDIDATES = 4 };
+    char candidates[NUM_CANDIDATES][4096];
+    const char *env = getenv("CNNC_DATA");
+    snprintf(candidates[0], sizeof candidates[0], "%s", env && *env ? env : "");
+    snprintf(candidates[1], sizeof candidates[1], "data/mnist");
+    exe_data_dir(candidates[2], sizeof candidates[2]);
+#ifdef CNNC_DEFAULT_DATA_DIR   /* the source tree's data, when the build defines it */
+    snprintf(candidates[3], sizeof candidates[3], "%s", CNNC_DEFAULT_DATA_DIR);
+#else
+    candidates[3][0] = '\0';
+#endif
+    char tried[4096] = "";
+    for (int i = 0; i < NUM_CANDIDATES; i++) {
+        if (!candidates[i][0])
+            continue;
+        if (dir_has_split(candidates[i], split)) {
+            snprintf(dir, dir_size, "%s", candidates[i]);
+            return 0;
+        }
+        size_t used = strlen(tried);
+        if (snprintf(tried + used, sizeof tried - used, "%s%s%s", used ? ", " : "",
+                     candidates[i], i == 0 ? " ($CNNC_DATA)" : "") < 0)
+            break;
+    }
+    return cnnrt_fail(e, "no %s data found: looked for %s[.gz] in %s; pass --data DIR or set "
+                      "CNNC_DATA to a directory with the MNIST IDX files", what,
+                      split == CNNRT_SPLIT_TRAIN ? CNNRT_TRAIN_IMAGES : CNNRT_TEST_IMAGES,
+                      tried);
+}
+
+int prog_load_dataset(const prog_ctx *ctx, const char *given, cnnrt_split split,
+                      cnnrt_dataset *ds, cnnrt_err *e)
+{
+    char dir[4096];
+    if (prog_find_data_dir(ctx, given, split, dir, sizeof dir, e))
+        return -1;
+    const cnnrt_model *m = ctx->model;
+    return cnnrt_dataset_load_dir(dir, split, m->input_h, m->input_w, m->input_c,
+                                  m->num_classes, ds, e);
+}
+
+/* ---- weights --------------------------------------------------------------------------- */
+
+void prog_default_weights_path(const prog_ctx *ctx, char *path, size_t size)
+{
+    snprintf(path, size, "%s.weights", ctx->model->name);
+}
+
+void prog_weights_expect(const prog_ctx *ctx, cnnrt_weights_expect *expect)
+{
+    memset(expect, 0, sizeof *expect);
+    expect->fingerprint = ctx->model->fingerprint;
+    expect->model_name = ctx->model->name;
+    expect->tensors = ctx->info.params;
+    expect->num_tensors = ctx->info.num_params;
+    expect->param_floats = ctx->model->param_floats;
+    expect->opt_state_floats = ctx->model->opt_state_floats;
+}
+
+int prog_load_inference_weights(const prog_ctx *ctx, const char *path, float *params,
+                                int *found, char *used_path, size_t used_size, cnnrt_err *e)
+{
+    char default_path[4096];
+    *found = 0;
+    if (!path) {
+        prog_default_weights_path(ctx, default_path, sizeof default_path);
+        if (access(default_path, F_OK) != 0)
+            return 0;
+        path = default_path;
+    }
+    cnnrt_weights_expect expect;
+    prog_weights_expect(ctx, &expect);
+    cnnrt_weights w;
+    if (cnnrt_weights_load(path, &expect, &w, e))
+        return -1;
+    memcpy(params, w.params, (size_t)ctx->model->param_floats * sizeof *params);
+    cnnrt_weights_free(&w);
+    snprintf(used_path, used_size, "%s", path);
+    *found = 1;
+    return 0;
+}
+
+/* ---- execution ------------------------------------------------------------------------- */
+
+int prog_exec_init(const prog_ctx *ctx, int threads, prog_exec *ex, cnnrt_err *e)
+{
+    memset(ex, 0, sizeof *ex);
+    ex->pool = cnnrt_pool_create(threads, e);
+    if (!ex->pool)
+        return -1;
+    int64_t t = cnnrt_pool_threads(ex->pool);
+    int64_t floats = t * ctx->model->ws_floats_per_thread;
+    ex->ws = cnnrt_aligned_alloc((size_t)(floats > 0 ? floats : 1) * sizeof(float));
+    return 0;
+}
+
+void prog_exec_free(prog_exec *ex)
+{
+    cnnrt_pool_destroy(ex->pool);
+    free(ex->ws);
+    ex->pool = NULL;
+    ex->ws = NULL;
+}
+
+enum { INFER_CHUNK = 256 };
+
+void prog_infer_dataset(const prog_ctx *ctx, const prog_exec *ex, const float *params,
+                        const cnnrt_dataset *ds, int64_t first, int64_t count, float *probs)
+{
+    const cnnrt_model *m = ctx->model;
+    int64_t image_floats = m->input_h * m->input_w * m->input_c;
+    float *x = cnnrt_aligned_alloc((size_t)(INFER_CHUNK * image_floats) * sizeof *x);
+    for (int64_t done = 0; done < count; done += INFER_CHUNK) {
+        int64_t n = count - done < INFER_CHUNK ? count - done : INFER_CHUNK;
+        cnnrt_dataset_to_float(ds, first + done, n, x);
+        m->infer(params, x, n, probs + done * m->num_classes, ex->ws, ex->pool);
+    }
+    free(x);
+}
+
+double prog_loss_of(const prog_ctx *ctx, const float *probs, int label)
+{
+    int64_t k = ctx->model->num_classes;
+    if (strstr(ctx->info.loss, "squared") || !strcmp(ctx->info.loss, "mse")) {
+        double sum = 0;
+        for (int64_t i = 0; i < k; i++) {
+            double d = probs[i] - (i == label ? 1.0 : 0.0);
+            sum += d * d;
+        }
+        return sum / (double)k;
+    }
+    double p = probs[label];
+    if (!(p >= 1e-7))   /* also catches NaN */
+        p = 1e-7;
+    if (p > 1 - 1e-7)
+        p = 1 - 1e-7;
+    return -log(p);
+}
+
+int prog_argmax(const float *v, int64_t n)
+{
+    int best = 0;
+    for (int64_t i = 1; i < n; i++)
+        if (v[i] > v[best])
+            best = (int)i;
+    return best;
+}
+
+/* ---- summary ---------------------------------------------------------------------------- */
+
+static void format_thousands(int64_t v, char *buf, size_t size)
+{
+    char digits[32];
+    snprintf(digits, sizeof digits, "%lld", (long long)v);
+    size_t len = strlen(digits), o = 0;
+    for (size_t i = 0; i < len && o + 2 < size; i++) {
+        if (i > 0 && (len - i) % 3 == 0)
+            buf[o++] = ',';
+        buf[o++] = digits[i];
+    }
+    buf[o] = '\0';
+}
+
+static void keras_shape(const cnnrt_layer_desc *l, char *buf, size_t size)
+{
+    size_t o = (size_t)snprintf(buf, size, "(None");
+    for (int i = 0; i < l->rank && o < size; i++)
+        o += (size_t)snprintf(buf + o, size - o, ", %lld", (long long)l->dims[i]);
+    if (o < size)
+        snprintf(buf + o, size - o, ")");
+}
+
+static const prog_command summary_command = {
+    "summary", "", "Prints the model's layers as Keras's model.summary() does: each layer's "
+    "name, type,\noutput shape and number of trainable parameters.",
+    NULL, "summary", NULL, 0, 0};
+
+int prog_cmd_summary(const prog_ctx *ctx, int argc, char **argv)
+{
+    char *positional[1];
+    int npos;
+    int r = prog_parse(ctx, &summary_command, argc, argv, positional, &npos);
+    if (r)
+        return r > 0 ? PROG_OK : PROG_USAGE;
+    const cnnrt_model_info *info = &ctx->info;
+    /* Columns as wide as Keras's (28, 26) or wider when a name needs it. */
+    int name_width = 28, shape_width = 26;
+    for (int i = 0; i < info->num_layers; i++) {
+        char shape[96];
+        keras_shape(&info->layers[i], shape, sizeof shape);
+        int w = (int)(strlen(info->layers[i].name) + strlen(info->layers[i].type) + 4);
+        name_width = w > name_width ? w : name_width;
+        shape_width = (int)strlen(shape) + 2 > shape_width ? (int)strlen(shape) + 2 : shape_width;
+    }
+    int width = 1 + name_width + shape_width + 10;
+    char rule[512], double_rule[512];
+    memset(rule, '_', (size_t)width);
+    memset(double_rule, '=', (size_t)width);
+    rule[width] = double_rule[width] = '\0';
+    printf("Model: \"%s\"\n%s\n", ctx->model->name, rule);
+    printf(" %-*s%-*sParam #\n%s\n", name_width, "Layer (type)", shape_width, "Output Shape",
+           double_rule);
+    int64_t total = 0, flops = 0;
+    int shown = 0;
+    for (int i = 0; i < info->num_layers; i++) {
+        const cnnrt_layer_desc *l = &info->layers[i];
+        total += l->params;
+        flops += l->flops;
+        if (!strcmp(l->type, "InputLayer"))
+            continue;   /* Keras's Sequential summary does not list the input */
+        char left[300], shape[96], count[32];
+        snprintf(left, sizeof left, "%s (%s)", l->name, l->type);
+        keras_shape(l, shape, sizeof shape);
+        format_thousands(l->params, count, sizeof count);
+        if (shown++)
+            printf("\n");
+        printf(" %-*s%-*s%s\n", name_width, left, shape_width, shape, count);
+    }
+    char total_text[32];
+    format_thousands(total, total_text, sizeof total_text);
+    printf("%s\n", double_rule);
+    printf("Total params: %s\nTrainable params: %s\nNon-trainable params: 0\n", total_text,
+           total_text);
+    printf("%s\n", rule);
+    if (flops >= 100000)
+        printf("Forward pass: %.2f MFLOP per image (multiply-add = 2)\n", (double)flops / 1e6);
+    else
+        printf("Forward pass: %lld FLOP per image (multiply-add = 2)\n", (long long)flops);
+    if (info->source[0])
+        printf("Compiled from %s\n", info->source);
+    return PROG_OK;
+}
+
+/* ---- dispatch --------------------------------------------------------------------------- */
+
+typedef struct command_entry {
+    const char *name;
+    int (*run)(const prog_ctx *ctx, int argc, char **argv);
+    const char *summary;
+} command_entry;
+
+static const command_entry commands[] = {
+    {"summary", prog_cmd_summary, "print the layers, output shapes and parameter counts"},
+    {"train", prog_cmd_train, "train on the data set with a progress bar; saves weights"},
+    {"evaluate", prog_cmd_evaluate, "test accuracy, loss and confusion matrix on the test set"},
+    {"predict", prog_cmd_predict, "classify PNG images or test images"},
+    {"gradcam", prog_cmd_gradcam, "draw which parts of an image the model looked at"},
+};
+enum { NUM_COMMANDS = sizeof commands / sizeof commands[0] };
+
+static void print_top_help(const prog_ctx *ctx, FILE *out)
+{
+    fprintf(out, "Usage: %s COMMAND [OPTIONS]\n\n", ctx->prog);
+    fprintf(out, "The convolutional network '%s'%s%s, compiled by cnnc.\n\nCommands:\n",
+            ctx->model->name, ctx->info.source[0] ? " from " : "", ctx->info.source);
+    for (int i = 0; i < NUM_COMMANDS; i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n'%s COMMAND --help' shows a command's options.\n\n", ctx->prog);
+    fprintf(out, "Example (train, then see what the network looks at in test image 1):\n"
+                 "  %s train\n  %s gradcam --index 1 --out gradcam.png\n", ctx->prog,
+            ctx->prog);
+}
+
+int cnnrt_program_main(const cnnrt_model *model, int argc, char **argv)
+{
+    prog_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.model = model;
+    ctx.prog = argc > 0 && argv[0] && argv[0][0] ? argv[0] : "program";
+    cnnrt_err e;
+    if (cnnrt_model_info_load(model, &ctx.info, &e)) {
+        fprintf(stderr, "%s: error: %s\n", ctx.prog, e.msg);
+        return PROG_ERROR;
+    }
+    int status;
+    if (argc < 2) {
+        print_top_help(&ctx, stderr);
+        status = PROG_USAGE;
+    } else if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+               !strcmp(argv[1], "help")) {
+        print_top_help(&ctx, stdout);
+        status = PROG_OK;
+    } else {
+        status = -1;
+        for (int i = 0; i < NUM_COMMANDS; i++)
+            if (!strcmp(argv[1], commands[i].name))
+                status = commands[i].run(&ctx, argc - 1, argv + 1);
+        if (status == -1) {
+            fprintf(stderr, "%s: error: unknown command '%s'; commands are:", ctx.prog,
+                    argv[1]);
+            for (int i = 0; i < NUM_COMMANDS; i++)
+                fprintf(stderr, " %s", commands[i].name);
+            fprintf(stderr, " (see '%s --help')\n", ctx.prog);
+            status = PROG_USAGE;
+        }
+    }
+    fflush(stdout);
+    cnnrt_model_info_free(&ctx.info);
+    return status;
+}
