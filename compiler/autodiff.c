@@ -1,0 +1,543 @@
+/* Reverse-mode automatic differentiation as a graph transform (see autodiff.h).
+ *
+ * The walk: copy the forward graph, choose a root (the loss, or the logits seeded with
+ * CLASS_SCORE_GRAD), then visit the forward nodes in reverse topological order (reverse
+ * id order: inputs always come before their users). A node whose gradient is known and
+ * needed hands it to its op's rule (the `grad` column of the op table, the cnnc_grad_*
+ * functions below), which appends the backward nodes computing its inputs' gradients.
+ * A value used by several nodes receives one contribution from each; they are summed with
+ * ADD nodes as they arrive. Since all users of a node have larger ids, its gradient is
+ * complete when the walk reaches it.
+ *
+ * Gradients are only built where needed: a node is "wanted" if it lies on a path from a
+ * wanted leaf (the parameters in training; the input image for guided backpropagation;
+ * the target layer's output for Grad-CAM). Nothing flows into LABEL, and nothing into the
+ * image unless guided.
+ *
+ * Backward nodes are named "grad/<name of the value whose gradient they hold>" (in a
+ * guided Grad-CAM graph the guided pass's are "guided/<name>") and keep the layer and
+ * source position of the forward node whose rule made them. */
+#include "autodiff.h"
+#include "ops.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct cnnc_autodiff {
+    cnnc_graph *g;            /* the graph being extended (a copy of the forward graph) */
+    cnnc_diag *d;
+    int num_forward;          /* nodes [0, num_forward) are the forward graph */
+    int *grad;                /* per forward node: node holding its gradient, or -1 */
+    unsigned char *wanted;    /* per forward node: its gradient is needed */
+    int guided;               /* ReLU uses guided backpropagation (GUIDED_RELU_GRAD) */
+    int stop;                 /* a forward node whose gradient is the goal: not expanded */
+};
+
+static const cnnc_loc no_loc = {0, 0, 0};
+
+/* ------------------------------------------------------------------------------------ */
+/* Helpers the rules use                                                                */
+
+static int ad_wants(const struct cnnc_autodiff *ad, int node)
+{
+    return node >= 0 && node < ad->num_forward && ad->wanted[node];
+}
+
+/* Backward ops that index like their forward op: they keep its window, stride, padding
+ * or dropout mask. The others need no attributes besides the result shape. */
+static int keeps_forward_attrs(cnnc_op op)
+{
+    return op == CNNC_OP_CONV2D_GRAD_INPUT || op == CNNC_OP_CONV2D_GRAD_KERNEL ||
+           op == CNNC_OP_MAX_POOL2D_GRAD || op == CNNC_OP_AVG_POOL2D_GRAD ||
+           op == CNNC_OP_DROPOUT_GRAD;
+}
+
+/* Appends a backward node made by the rule of forward node `from` that holds the
+ * gradient of value `of`: named "grad/<of>" ("guided/<of>" in guided backpropagation),
+ * with the layer and position of `from`, its attributes where the op needs them, and
+ * attrs.shape = the shape of `of` (the result shape where the inputs do not determine
+ * it). Returns its id or -1. */
+static int ad_add(struct cnnc_autodiff *ad, cnnc_op op, int in0, int in1, int from, int of)
+{
+    cnnc_graph *g = ad->g;
+    int inputs[CNNC_MAX_INPUTS] = {in0, in1, -1};
+    cnnc_attrs attrs;
+    if (keeps_forward_attrs(op))
+        attrs = g->nodes[from].attrs;
+    else
+        memset(&attrs, 0, sizeof attrs);
+    attrs.shape = g->nodes[of].shape;
+    const char *prefix = ad->guided ? "guided" : "grad";
+    const char *of_name = g->nodes[of].name ? g->nodes[of].name : "value";
+    size_t len = strlen(prefix) + strlen(of_name) + 2;
+    char *name = malloc(len);
+    if (!name)
+        abort();
+    snprintf(name, len, "%s/%s", prefix, of_name);
+    int id = cnnc_graph_add(g, ad->d, op, inputs, &attrs, name, g->nodes[from].layer,
+                            g->nodes[from].loc);
+    free(name);
+    return id;
+}
+
+/* Adds `grad_node` to the gradient of forward node `node`: the first contribution is
+ * taken as is, later ones are summed with an ADD. */
+static int ad_accumulate(struct cnnc_autodiff *ad, int node, int grad_node)
+{
+    if (grad_node < 0)
+        return -1;
+    if (ad->grad[node] < 0) {
+        ad->grad[node] = grad_node;
+        return 0;
+    }
+    int sum = ad_add(ad, CNNC_OP_ADD, ad->grad[node], grad_node, node, node);
+    if (sum < 0)
+        return -1;
+    ad->grad[node] = sum;
+    return 0;
+}
+
+/* The common case: the gradient of input `of` of node `from` is op(in0, in1). */
+static int ad_contribute(struct cnnc_autodiff *ad, cnnc_op op, int in0, int in1, int from,
+                         int of)
+{
+    if (!ad_wants(ad, of))
+        return 0;
+    return ad_accumulate(ad, of, ad_add(ad, op, in0, in1, from, of));
+}
+
+static int input_of(const struct cnnc_autodiff *ad, int node, int i)
+{
+    return ad->g->nodes[node].inputs[i];
+}
+
+/* Losses are roots: their incoming gradient is the unit seed, passed as dy = -1. */
+static int loss_is_root(struct cnnc_autodiff *ad, int node, int dy)
+{
+    if (dy >= 0) {
+        cnnc_error(ad->d, ad->g->nodes[node].loc,
+                   "autodiff: the loss '%s' is used by another node; a loss must be the end "
+                   "of the graph", ad->g->nodes[node].name);
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Gradient rules, one per forward op (named for the op table, see ops.c)              */
+
+int cnnc_grad_conv2d(struct cnnc_autodiff *ad, int node, int dy)
+{
+    int x = input_of(ad, node, 0), k = input_of(ad, node, 1), b = input_of(ad, node, 2);
+    if (ad_contribute(ad, CNNC_OP_CONV2D_GRAD_INPUT, dy, k, node, x) ||
+        ad_contribute(ad, CNNC_OP_CONV2D_GRAD_KERNEL, x, dy, node, k))
+        return -1;
+    if (b >= 0 && ad_contribute(ad, CNNC_OP_BIAS_GRAD, dy, -1, node, b))
+        return -1;
+    return 0;
+}
+
+int cnnc_grad_dense(struct cnnc_autodiff *ad, int node, int dy)
+{
+    int x = input_of(ad, node, 0), k = input_of(ad, node, 1), b = input_of(ad, node, 2);
+    if (ad_contribute(ad, CNNC_OP_DENSE_GRAD_INPUT, dy, k, node, x) ||
+        ad_contribute(ad, CNNC_OP_DENSE_GRAD_KERNEL, x, dy, node, k))
+        return -1;
+    if (b >= 0 && ad_contribute(ad, CNNC_OP_BIAS_GRAD, dy, -1, node, b))
+        return -1;
+    return 0;
+}
+
+/* Max pooling keeps no argmax: MAX_POOL2D_GRAD recomputes it from x. */
+int cnnc_grad_max_pool2d(struct cnnc_autodiff *ad, int node, int dy)
+{
+    int x = input_of(ad, node, 0);
+    return ad_contribute(ad, CNNC_OP_MAX_POOL2D_GRAD, x, dy, node, x);
+}
+
+int cnnc_grad_avg_pool2d(struct cnnc_autodiff *ad, int node, int dy)
+{
+    return ad_contribute(ad, CNNC_OP_AVG_POOL2D_GRAD, dy, -1, node, input_of(ad, node, 0));
+}
+
+int cnnc_grad_global_avg_pool2d(struct cnnc_autodiff *ad, int node, int dy)
+{
+    return ad_contribute(ad, CNNC_OP_GLOBAL_AVG_POOL2D_GRAD, dy, -1, node,
+                         input_of(ad, node, 0));
+}
+
+/* The gradient of a reshape is the reverse reshape (attrs.shape = the input's shape). */
+int cnnc_grad_reshape(struct cnnc_autodiff *ad, int node, int dy)
+{
+    return ad_contribute(ad, CNNC_OP_RESHAPE, dy, -1, node, input_of(ad, node, 0));
+}
+
+int cnnc_grad_dropout(struct cnnc_autodiff *ad, int node, int dy)
+{
+    return ad_contribute(ad, CNNC_OP_DROPOUT_GRAD, dy, -1, node, input_of(ad, node, 0));
+}
+
+/* Activation gradients read the activation's output y (node), not its input. */
+int cnnc_grad_relu(struct cnnc_autodiff *ad, int node, int dy)
+{
+    cnnc_op op = ad->guided ? CNNC_OP_GUIDED_RELU_GRAD : CNNC_OP_RELU_GRAD;
+    return ad_contribute(ad, op, node, dy, node, input_of(ad, node, 0));
+}
+
+int cnnc_grad_sigmoid(struct cnnc_autodiff *ad, int node, int dy)
+{
+    return ad_contribute(ad, CNNC_OP_SIGMOID_GRAD, node, dy, node, input_of(ad, node, 0));
+}
+
+int cnnc_grad_tanh(struct cnnc_autodiff *ad, int node, int dy)
+{
+    return ad_contribute(ad, CNNC_OP_TANH_GRAD, node, dy, node, input_of(ad, node, 0));
+}
+
+int cnnc_grad_softmax(struct cnnc_autodiff *ad, int node, int dy)
+{
+    return ad_contribute(ad, CNNC_OP_SOFTMAX_GRAD, node, dy, node, input_of(ad, node, 0));
+}
+
+/* Loss rules: the gradient with respect to the prediction, from (prediction, label). */
+static int grad_loss(struct cnnc_autodiff *ad, cnnc_op op, int node, int dy)
+{
+    if (loss_is_root(ad, node, dy))
+        return -1;
+    int pred = input_of(ad, node, 0), label = input_of(ad, node, 1);
+    return ad_contribute(ad, op, pred, label, node, pred);
+}
+
+int cnnc_grad_softmax_xent(struct cnnc_autodiff *ad, int node, int dy)
+{
+    return grad_loss(ad, CNNC_OP_SOFTMAX_XENT_GRAD, node, dy);
+}
+
+int cnnc_grad_xent(struct cnnc_autodiff *ad, int node, int dy)
+{
+    return grad_loss(ad, CNNC_OP_XENT_GRAD, node, dy);
+}
+
+int cnnc_grad_mse(struct cnnc_autodiff *ad, int node, int dy)
+{
+    return grad_loss(ad, CNNC_OP_MSE_GRAD, node, dy);
+}
+
+/* A sum passes its gradient unchanged to both terms (no new node). */
+int cnnc_grad_add(struct cnnc_autodiff *ad, int node, int dy)
+{
+    for (int i = 0; i < 2; i++) {
+        int x = input_of(ad, node, i);
+        if (ad_wants(ad, x) && ad_accumulate(ad, x, dy))
+            return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* The walk                                                                             */
+
+static int is_leaf(cnnc_op op)
+{
+    return op == CNNC_OP_INPUT || op == CNNC_OP_LABEL || op == CNNC_OP_PARAM;
+}
+
+typedef enum { WANT_PARAMS, WANT_INPUT, WANT_NODE } want_kind;
+
+/* Marks the nodes that depend on the wanted leaves (or on node `target`). */
+static void mark_wanted(struct cnnc_autodiff *ad, want_kind kind, int target)
+{
+    const cnnc_graph *g = ad->g;
+    for (int i = 0; i < ad->num_forward; i++) {
+        const cnnc_node *n = &g->nodes[i];
+        int w = (kind == WANT_PARAMS && n->op == CNNC_OP_PARAM) ||
+                (kind == WANT_INPUT && n->op == CNNC_OP_INPUT) ||
+                (kind == WANT_NODE && i == target);
+        for (int k = 0; k < CNNC_MAX_INPUTS && !w; k++)
+            if (n->inputs[k] >= 0 && ad->wanted[n->inputs[k]])
+                w = 1;
+        ad->wanted[i] = (unsigned char)w;
+    }
+}
+
+/* Every op the walk from `root` would have to differentiate needs a rule; all of the
+ * missing ones are listed in one error, not just the first. (Reachability continues
+ * through an op without a rule, so the ones above it are found too.) */
+static int check_rules(struct cnnc_autodiff *ad, int root)
+{
+    const cnnc_graph *g = ad->g;
+    unsigned char *reach = calloc((size_t)ad->num_forward, 1);
+    if (!reach)
+        abort();
+    reach[root] = 1;
+    int missing = 0, first = -1;
+    for (int i = root; i >= 0; i--) {
+        const cnnc_node *n = &g->nodes[i];
+        if (!reach[i] || !ad->wanted[i] || is_leaf(n->op) || i == ad->stop)
+            continue;
+        if (!cnnc_op_info_of(n->op)->grad) {
+            missing++;
+            if (first < 0)
+                first = i;
+        }
+        for (int k = 0; k < CNNC_MAX_INPUTS; k++)
+            if (n->inputs[k] >= 0)
+                reach[n->inputs[k]] = 1;
+    }
+    if (missing) {
+        char list[1024] = "";
+        size_t used = 0;
+        for (int i = root; i >= 0 && used < sizeof list; i--) {
+            const cnnc_node *n = &g->nodes[i];
+            if (!reach[i] || !ad->wanted[i] || is_leaf(n->op) || i == ad->stop ||
+                cnnc_op_info_of(n->op)->grad)
+                continue;
+            used += (size_t)snprintf(list + used, sizeof list - used, "%s'%s' (node '%s')",
+                                     used ? ", " : "", cnnc_op_info_of(n->op)->name, n->name);
+        }
+        cnnc_error(ad->d, g->nodes[first].loc,
+                   "autodiff: %d op%s on the path to the gradient %s no gradient rule: %s",
+                   missing, missing == 1 ? "" : "s", missing == 1 ? "has" : "have", list);
+    }
+    free(reach);
+    return missing ? -1 : 0;
+}
+
+/* Propagates gradients from `root` (whose gradient is ad->grad[root], or the unit seed
+ * when it is -1 and root is a loss) down to the wanted leaves or ad->stop. */
+static int backprop(struct cnnc_autodiff *ad, int root)
+{
+    if (check_rules(ad, root))
+        return -1;
+    for (int i = root; i >= 0; i--) {
+        const cnnc_node *n = &ad->g->nodes[i];
+        if (!ad->wanted[i] || is_leaf(n->op) || i == ad->stop)
+            continue;
+        if (ad->grad[i] < 0 && i != root)
+            continue;   /* does not influence the root */
+        if (cnnc_op_info_of(n->op)->grad(ad, i, ad->grad[i]))
+            return -1;
+    }
+    return 0;
+}
+
+static void ad_begin(struct cnnc_autodiff *ad, const cnnc_graph *forward, cnnc_diag *d)
+{
+    memset(ad, 0, sizeof *ad);
+    ad->g = cnnc_graph_clone(forward);
+    ad->d = d;
+    ad->num_forward = forward->num_nodes;
+    ad->grad = malloc((size_t)(forward->num_nodes ? forward->num_nodes : 1) * sizeof(int));
+    ad->wanted = calloc((size_t)(forward->num_nodes ? forward->num_nodes : 1), 1);
+    if (!ad->grad || !ad->wanted)
+        abort();
+    ad->stop = -1;
+}
+
+static void ad_reset_grads(struct cnnc_autodiff *ad)
+{
+    for (int i = 0; i < ad->num_forward; i++)
+        ad->grad[i] = -1;
+}
+
+/* Frees the bookkeeping; returns the graph, or NULL (freeing it) on failure. */
+static cnnc_graph *ad_end(struct cnnc_autodiff *ad, int failed)
+{
+    free(ad->grad);
+    free(ad->wanted);
+    if (failed) {
+        cnnc_graph_free(ad->g);
+        return NULL;
+    }
+    return ad->g;
+}
+
+/* The model's output (probabilities) and its logits: the LOGITS output the front end
+ * sets, else the input of a final softmax, else the output itself. */
+static int find_model_output(const cnnc_graph *g, int *probs, int *logits, cnnc_diag *d)
+{
+    *probs = cnnc_graph_find_output(g, CNNC_OUT_PROBS);
+    if (*probs < 0) {
+        cnnc_error(d, no_loc, "autodiff: the model '%s' has no output", g->model_name);
+        return -1;
+    }
+    *logits = cnnc_graph_find_output(g, CNNC_OUT_LOGITS);
+    if (*logits < 0)
+        *logits = g->nodes[*probs].op == CNNC_OP_SOFTMAX ? g->nodes[*probs].inputs[0] : *probs;
+    if (g->nodes[*logits].shape.rank != 1) {
+        char buf[64];
+        cnnc_error(d, g->nodes[*probs].loc,
+                   "autodiff: the model's output must be a flat vector of class scores, not %s",
+                   cnnc_shape_str(g->nodes[*logits].shape, 0, buf, sizeof buf));
+        return -1;
+    }
+    return 0;
+}
+
+static int add_label(cnnc_graph *g, cnnc_diag *d)
+{
+    if (g->label_node >= 0)
+        return g->label_node;
+    return cnnc_graph_add(g, d, CNNC_OP_LABEL, NULL, NULL, "label", -1, no_loc);
+}
+
+/* The per-image loss node for the model's output and g->train.loss. Softmax followed by
+ * categorical cross-entropy is fused into SOFTMAX_XENT on the logits. */
+static int add_loss(cnnc_graph *g, int probs, int logits, int label, cnnc_diag *d)
+{
+    int inputs[CNNC_MAX_INPUTS] = {probs, label, -1};
+    cnnc_op op;
+    const char *name;
+    if (g->train.loss == CNNC_LOSS_MSE) {
+        op = CNNC_OP_MSE;
+        name = "loss/mean_squared_error";
+    } else if (g->nodes[probs].op == CNNC_OP_SOFTMAX && g->nodes[probs].inputs[0] == logits) {
+        op = CNNC_OP_SOFTMAX_XENT;
+        inputs[0] = logits;
+        name = "loss/softmax_cross_entropy";
+    } else {
+        op = CNNC_OP_XENT;
+        name = "loss/categorical_crossentropy";
+    }
+    return cnnc_graph_add(g, d, op, inputs, NULL, name, g->nodes[probs].layer,
+                          g->nodes[probs].loc);
+}
+
+cnnc_graph *cnnc_build_train_graph(const cnnc_graph *forward, cnnc_diag *d)
+{
+    int probs, logits;
+    if (find_model_output(forward, &probs, &logits, d))
+        return NULL;
+    struct cnnc_autodiff ad;
+    ad_begin(&ad, forward, d);
+    cnnc_graph *g = ad.g;
+    int label = add_label(g, d);
+    int loss = label < 0 ? -1 : add_loss(g, probs, logits, label, d);
+    if (loss < 0)
+        return ad_end(&ad, 1);
+
+    /* The loss is a new node: widen the bookkeeping to include it as the root. */
+    ad.num_forward = g->num_nodes;
+    ad.grad = realloc(ad.grad, (size_t)g->num_nodes * sizeof(int));
+    ad.wanted = realloc(ad.wanted, (size_t)g->num_nodes);
+    if (!ad.grad || !ad.wanted)
+        abort();
+    ad_reset_grads(&ad);
+    mark_wanted(&ad, WANT_PARAMS, -1);
+    if (backprop(&ad, loss))
+        return ad_end(&ad, 1);
+
+    g->num_outputs = 0;
+    cnnc_graph_add_output(g, CNNC_OUT_LOSS, loss, -1);
+    cnnc_graph_add_output(g, CNNC_OUT_PROBS, probs, -1);
+    int failed = 0;
+    for (int p = 0; p < g->num_params; p++) {
+        int grad = ad.grad[g->params[p].node];
+        if (grad < 0) {
+            cnnc_error(d, no_loc, "autodiff: the weights '%s' do not influence the loss",
+                       g->params[p].name);
+            failed = 1;
+            continue;
+        }
+        cnnc_graph_add_output(g, CNNC_OUT_PARAM_GRAD, grad, p);
+    }
+    return ad_end(&ad, failed);
+}
+
+cnnc_graph *cnnc_build_cam_graph(const cnnc_graph *forward, int layer,
+                                 cnnc_cam_method method, cnnc_diag *d)
+{
+    int probs, logits;
+    if (find_model_output(forward, &probs, &logits, d))
+        return NULL;
+    if (layer < 0 || layer >= forward->num_layers) {
+        cnnc_error(d, no_loc, "Grad-CAM: no such layer (index %d)", layer);
+        return NULL;
+    }
+    int target = forward->layers[layer].output_node;
+    if (target < 0 || forward->nodes[target].shape.rank != 3) {
+        char buf[64];
+        cnnc_error(d, forward->layers[layer].loc,
+                   "Grad-CAM: layer '%s' has output shape %s; the target layer must have a "
+                   "spatial HxWxC output (a conv2d or pooling layer)",
+                   forward->layers[layer].name,
+                   target < 0 ? "none" : cnnc_shape_str(forward->nodes[target].shape, 0, buf,
+                                                        sizeof buf));
+        return NULL;
+    }
+    struct cnnc_autodiff ad;
+    ad_begin(&ad, forward, d);
+    cnnc_graph *g = ad.g;
+    int label = add_label(g, d);
+    int seed_inputs[CNNC_MAX_INPUTS] = {logits, label, -1};
+    char seed_name[256];
+    snprintf(seed_name, sizeof seed_name, "grad/%s", g->nodes[logits].name);
+    int seed = label < 0 ? -1 : cnnc_graph_add(g, d, CNNC_OP_CLASS_SCORE_GRAD, seed_inputs,
+                                               NULL, seed_name, g->nodes[logits].layer,
+                                               g->nodes[logits].loc);
+    if (seed < 0)
+        return ad_end(&ad, 1);
+
+    /* 1. The plain gradient of the class score with respect to the layer's output. */
+    ad_reset_grads(&ad);
+    ad.stop = target;
+    mark_wanted(&ad, WANT_NODE, target);
+    ad.grad[logits] = seed;
+    if (backprop(&ad, logits))
+        return ad_end(&ad, 1);
+    int dA = ad.grad[target];
+    if (dA < 0) {
+        cnnc_error(d, forward->layers[layer].loc,
+                   "Grad-CAM: the class score does not depend on layer '%s'",
+                   forward->layers[layer].name);
+        return ad_end(&ad, 1);
+    }
+    cnnc_attrs cam_attrs;
+    memset(&cam_attrs, 0, sizeof cam_attrs);
+    cam_attrs.method = method;
+    int cam_inputs[CNNC_MAX_INPUTS] = {target, dA, -1};
+    char cam_name[256];
+    snprintf(cam_name, sizeof cam_name, "cam/%s", forward->layers[layer].name);
+    int cam = cnnc_graph_add(g, d, CNNC_OP_CAM, cam_inputs, &cam_attrs, cam_name, layer,
+                             forward->layers[layer].loc);
+    if (cam < 0)
+        return ad_end(&ad, 1);
+
+    /* 2. Guided Grad-CAM: guided backpropagation from the same seed to the image. */
+    int input_grad = -1;
+    if (method == CNNC_CAM_GUIDED) {
+        ad_reset_grads(&ad);
+        ad.stop = -1;
+        ad.guided = 1;
+        mark_wanted(&ad, WANT_INPUT, -1);
+        ad.grad[logits] = seed;
+        if (backprop(&ad, logits))
+            return ad_end(&ad, 1);
+        input_grad = ad.grad[g->input_node];
+        if (input_grad < 0) {
+            cnnc_error(d, no_loc, "Grad-CAM: the class score does not depend on the image");
+            return ad_end(&ad, 1);
+        }
+    }
+
+    g->num_outputs = 0;
+    cnnc_graph_add_output(g, CNNC_OUT_PROBS, probs, -1);
+    cnnc_graph_add_output(g, CNNC_OUT_LOGITS, logits, -1);
+    cnnc_graph_add_output(g, CNNC_OUT_CAM, cam, -1);
+    if (input_grad >= 0)
+        cnnc_graph_add_output(g, CNNC_OUT_INPUT_GRAD, input_grad, -1);
+    return ad_end(&ad, 0);
+}
+
+int cnnc_default_cam_layer(const cnnc_graph *forward)
+{
+    if (forward->gradcam_layer)
+        return cnnc_graph_find_layer(forward, forward->gradcam_layer);
+    for (int i = forward->num_layers - 1; i >= 0; i--) {
+        int node = forward->layers[i].output_node;
+        if (node >= 0 && node != forward->input_node &&
+            forward->nodes[node].shape.rank == 3)
+            return i;
+    }
+    return -1;
+}

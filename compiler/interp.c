@@ -1,0 +1,1189 @@
+/* The reference interpreter (see interp.h): one naive kernel per op, then the batch
+ * programs (infer, train step, Grad-CAM) built from running a graph image by image.
+ *
+ * Conventions every kernel follows, so that each can be read on its own:
+ *   - the output shape is n->shape; input i's shape is g->nodes[n->inputs[i]].shape;
+ *   - a kernel writes every element of its output (it never relies on zeroed memory);
+ *   - sums are accumulated in double, so the oracle is at least as accurate as the code
+ *     it judges;
+ *   - the attributes of a backward node are a copy of its forward node's (kernel size,
+ *     stride, resolved padding, dropout index), so forward and backward index alike. */
+#include "interp.h"
+#include "ops.h"
+#include "cnnrt_model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------------------------ */
+/* Small helpers                                                                        */
+
+static const cnnc_shape *input_shape(const cnnc_graph *g, const cnnc_node *n, int i)
+{
+    return &g->nodes[n->inputs[i]].shape;
+}
+
+static int64_t input_size(const cnnc_graph *g, const cnnc_node *n, int i)
+{
+    return cnnc_shape_size(g->nodes[n->inputs[i]].shape);
+}
+
+static int64_t out_size(const cnnc_node *n)
+{
+    return cnnc_shape_size(n->shape);
+}
+
+/* The length of the last axis (the axis softmax, bias and losses work on). */
+static int64_t last_dim(cnnc_shape s)
+{
+    return s.rank > 0 ? s.dim[s.rank - 1] : 1;
+}
+
+/* A feature map's three dimensions; a rank-1 value counts as 1x1xC. */
+typedef struct hwc {
+    int64_t h, w, c;
+} hwc;
+
+static hwc hwc_of(cnnc_shape s)
+{
+    hwc r = {1, 1, 1};
+    if (s.rank == 3) {
+        r.h = s.dim[0];
+        r.w = s.dim[1];
+        r.c = s.dim[2];
+    } else if (s.rank > 0) {
+        r.c = s.dim[s.rank - 1];
+    }
+    return r;
+}
+
+static int64_t at_hwc(hwc s, int64_t y, int64_t x, int64_t c)
+{
+    return (y * s.w + x) * s.c + c;
+}
+
+/* Index of the first largest element (ties go to the lowest index). */
+static int64_t argmax(const float *v, int64_t n)
+{
+    int64_t best = 0;
+    for (int64_t i = 1; i < n; i++)
+        if (v[i] > v[best])
+            best = i;
+    return best;
+}
+
+/* Numerically stable softmax of one row, in double. */
+static void softmax_row(const float *z, int64_t k, double *p)
+{
+    double m = z[0];
+    for (int64_t i = 1; i < k; i++)
+        if (z[i] > m)
+            m = z[i];
+    double sum = 0.0;
+    for (int64_t i = 0; i < k; i++) {
+        p[i] = exp((double)z[i] - m);
+        sum += p[i];
+    }
+    for (int64_t i = 0; i < k; i++)
+        p[i] /= sum;
+}
+
+/* log(sum(exp(z))) computed without overflow. */
+static double log_sum_exp(const float *z, int64_t k)
+{
+    double m = z[0];
+    for (int64_t i = 1; i < k; i++)
+        if (z[i] > m)
+            m = z[i];
+    double sum = 0.0;
+    for (int64_t i = 0; i < k; i++)
+        sum += exp((double)z[i] - m);
+    return m + log(sum);
+}
+
+/* The class a LABEL value names ([1], the class index as a float), or -1 when it names
+ * none of the k classes (-1 = "the predicted class" in a Grad-CAM graph). */
+static int64_t label_class(const float *label, int64_t k)
+{
+    float v = label[0];
+    if (v >= 0.0f && v < (float)k)
+        return (int64_t)v;
+    return -1;
+}
+
+/* The class a CLASS_SCORE_GRAD targets: the label's, else the predicted one (argmax). */
+static int64_t target_class(const float *scores, int64_t k, const float *label)
+{
+    int64_t c = label_class(label, k);
+    return c >= 0 ? c : argmax(scores, k);
+}
+
+/* Dropout's factor for one element: 0 if dropped, 1/(1-rate) if kept (inverted dropout,
+ * as Keras), 1 outside training. The mask is the one the generated code uses. */
+static float dropout_factor(const cnnc_node *n, const cnnc_interp_ctx *ctx, int64_t element)
+{
+    float rate = n->attrs.rate;
+    if (!ctx || !ctx->training || rate <= 0.0f)
+        return 1.0f;
+    if (rate >= 1.0f)
+        return 0.0f;
+    if (!cnnrt_dropout_keep(ctx->seed, n->attrs.dropout_index, ctx->image, element, rate))
+        return 0.0f;
+    return 1.0f / (1.0f - rate);
+}
+
+/* The window of pooling output (oy, ox), clipped to the input: rows [y0, y1), columns
+ * [x0, x1). Padding never contributes: max pooling treats it as -inf, average pooling
+ * divides by the number of real elements (TensorFlow's 'same'). */
+typedef struct window {
+    int64_t y0, y1, x0, x1;
+} window;
+
+static window pool_window(const cnnc_attrs *a, hwc in, int64_t oy, int64_t ox)
+{
+    window w;
+    w.y0 = oy * a->stride_h - a->pad_top;
+    w.x0 = ox * a->stride_w - a->pad_left;
+    w.y1 = w.y0 + a->kernel_h;
+    w.x1 = w.x0 + a->kernel_w;
+    if (w.y0 < 0)
+        w.y0 = 0;
+    if (w.x0 < 0)
+        w.x0 = 0;
+    if (w.y1 > in.h)
+        w.y1 = in.h;
+    if (w.x1 > in.w)
+        w.x1 = in.w;
+    return w;
+}
+
+static int64_t window_count(window w)
+{
+    int64_t rows = w.y1 - w.y0, cols = w.x1 - w.x0;
+    return rows > 0 && cols > 0 ? rows * cols : 0;
+}
+
+/* Flat index (into the input) of the first maximum of channel c in window w, or -1 for
+ * an empty window. The first maximum in row-major order gets the gradient, as in
+ * TensorFlow and PyTorch. */
+static int64_t window_argmax(const float *x, hwc in, window w, int64_t c)
+{
+    int64_t best = -1;
+    for (int64_t y = w.y0; y < w.y1; y++)
+        for (int64_t xx = w.x0; xx < w.x1; xx++) {
+            int64_t i = at_hwc(in, y, xx, c);
+            if (best < 0 || x[i] > x[best])
+                best = i;
+        }
+    return best;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Leaves. cnnc_interp_run_image fills INPUT (the image) and PARAM (the weights) itself,  */
+/* since a kernel sees neither; their kernels only write zeros, so that every op has an   */
+/* entry in the table. LABEL comes from the run's context.                                */
+
+void cnnc_interp_input(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                       float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)g; (void)in; (void)ctx;
+    memset(out, 0, (size_t)out_size(n) * sizeof *out);
+}
+
+/* The image's class index as a float ([1]); -1 = "the predicted class", which
+ * CLASS_SCORE_GRAD resolves from the scores. */
+void cnnc_interp_label(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                       float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)g; (void)in;
+    memset(out, 0, (size_t)out_size(n) * sizeof *out);
+    out[0] = ctx ? (float)ctx->label : -1.0f;
+}
+
+void cnnc_interp_param(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                       float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)g; (void)in; (void)ctx;
+    memset(out, 0, (size_t)out_size(n) * sizeof *out);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Forward ops                                                                          */
+
+/* y[oy,ox,co] = b[co] + sum_{ky,kx,ci} x[oy*sh+ky-pt, ox*sw+kx-pl, ci] * k[ky,kx,ci,co],
+ * terms outside the input being zero (padding). */
+void cnnc_interp_conv2d(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                        float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)ctx;
+    const cnnc_attrs *a = &n->attrs;
+    hwc xs = hwc_of(*input_shape(g, n, 0)), ys = hwc_of(n->shape);
+    const float *x = in[0], *k = in[1], *b = in[2];
+    for (int64_t oy = 0; oy < ys.h; oy++)
+        for (int64_t ox = 0; ox < ys.w; ox++)
+            for (int64_t co = 0; co < ys.c; co++) {
+                double sum = b ? b[co] : 0.0;
+                for (int64_t ky = 0; ky < a->kernel_h; ky++) {
+                    int64_t iy = oy * a->stride_h + ky - a->pad_top;
+                    if (iy < 0 || iy >= xs.h)
+                        continue;
+                    for (int64_t kx = 0; kx < a->kernel_w; kx++) {
+                        int64_t ix = ox * a->stride_w + kx - a->pad_left;
+                        if (ix < 0 || ix >= xs.w)
+                            continue;
+                        for (int64_t ci = 0; ci < xs.c; ci++)
+                            sum += (double)x[at_hwc(xs, iy, ix, ci)] *
+                                   k[((ky * a->kernel_w + kx) * xs.c + ci) * ys.c + co];
+                    }
+                }
+                out[at_hwc(ys, oy, ox, co)] = (float)sum;
+            }
+}
+
+void cnnc_interp_max_pool2d(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                            float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)ctx;
+    hwc xs = hwc_of(*input_shape(g, n, 0)), ys = hwc_of(n->shape);
+    for (int64_t oy = 0; oy < ys.h; oy++)
+        for (int64_t ox = 0; ox < ys.w; ox++) {
+            window w = pool_window(&n->attrs, xs, oy, ox);
+            for (int64_t c = 0; c < ys.c; c++) {
+                int64_t best = window_argmax(in[0], xs, w, c);
+                /* An empty window cannot come out of the shape rule; 0 keeps it finite. */
+                out[at_hwc(ys, oy, ox, c)] = best >= 0 ? in[0][best] : 0.0f;
+            }
+        }
+}
+
+void cnnc_interp_avg_pool2d(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                            float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)ctx;
+    hwc xs = hwc_of(*input_shape(g, n, 0)), ys = hwc_of(n->shape);
+    for (int64_t oy = 0; oy < ys.h; oy++)
+        for (int64_t ox = 0; ox < ys.w; ox++) {
+            window w = pool_window(&n->attrs, xs, oy, ox);
+            int64_t count = window_count(w);
+            for (int64_t c = 0; c < ys.c; c++) {
+                double sum = 0.0;
+                for (int64_t y = w.y0; y < w.y1; y++)
+                    for (int64_t x = w.x0; x < w.x1; x++)
+                        sum += in[0][at_hwc(xs, y, x, c)];
+                out[at_hwc(ys, oy, ox, c)] = count ? (float)(sum / (double)count) : 0.0f;
+            }
+        }
+}
+
+void cnnc_interp_global_avg_pool2d(const cnnc_graph *g, const cnnc_node *n,
+                                   const float *const *in, float *out,
+                                   const cnnc_interp_ctx *ctx)
+{
+    (void)ctx;
+    hwc xs = hwc_of(*input_shape(g, n, 0));
+    for (int64_t c = 0; c < xs.c; c++) {
+        double sum = 0.0;
+        for (int64_t y = 0; y < xs.h; y++)
+            for (int64_t x = 0; x < xs.w; x++)
+                sum += in[0][at_hwc(xs, y, x, c)];
+        out[c] = (float)(sum / (double)(xs.h * xs.w));
+    }
+}
+
+/* Flatten and its gradient: HWC memory is already in Flatten's order. */
+void cnnc_interp_reshape(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                         float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)g; (void)ctx;
+    memcpy(out, in[0], (size_t)out_size(n) * sizeof *out);
+}
+
+/* y[r,o] = b[o] + sum_i x[r,i] k[i,o]; r runs over the leading axes (1 row for a flat x,
+ * as after Flatten; Keras applies Dense to the last axis of a larger input). */
+void cnnc_interp_dense(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                       float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)ctx;
+    const cnnc_shape *ks = input_shape(g, n, 1);
+    int64_t nin = ks->dim[0], nout = ks->dim[1];
+    int64_t rows = input_size(g, n, 0) / nin;
+    const float *x = in[0], *k = in[1], *b = in[2];
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t o = 0; o < nout; o++) {
+            double sum = b ? b[o] : 0.0;
+            for (int64_t i = 0; i < nin; i++)
+                sum += (double)x[r * nin + i] * k[i * nout + o];
+            out[r * nout + o] = (float)sum;
+        }
+}
+
+void cnnc_interp_dropout(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                         float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)g;
+    int64_t size = out_size(n);
+    for (int64_t i = 0; i < size; i++)
+        out[i] = in[0][i] * dropout_factor(n, ctx, i);
+}
+
+void cnnc_interp_relu(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                      float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)g; (void)ctx;
+    int64_t size = out_size(n);
+    for (int64_t i = 0; i < size; i++)
+        out[i] = in[0][i] > 0.0f ? in[0][i] : 0.0f;
+}
+
+void cnnc_interp_sigmoid(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                         float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)g; (void)ctx;
+    int64_t size = out_size(n);
+    for (int64_t i = 0; i < size; i++) {
+        double x = in[0][i];
+        /* exp of a negative number only, so neither branch overflows. */
+        out[i] = (float)(x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x)));
+    }
+}
+
+void cnnc_interp_tanh(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                      float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)g; (void)ctx;
+    int64_t size = out_size(n);
+    for (int64_t i = 0; i < size; i++)
+        out[i] = (float)tanh((double)in[0][i]);
+}
+
+/* Softmax over the last axis, each row shifted by its maximum (no overflow). */
+void cnnc_interp_softmax(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                         float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)g; (void)ctx;
+    int64_t k = last_dim(n->shape), rows = out_size(n) / k;
+    double *p = malloc((size_t)k * sizeof *p);
+    if (!p)
+        abort();
+    for (int64_t r = 0; r < rows; r++) {
+        softmax_row(in[0] + r * k, k, p);
+        for (int64_t i = 0; i < k; i++)
+            out[r * k + i] = (float)p[i];
+    }
+    free(p);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Losses: one scalar per image. The label input is the class index c ([1], a float);  */
+/* a label naming no class (never the case in training, which checks the labels) gives  */
+/* a zero loss and a zero gradient.                                                      */
+
+/* -log softmax(z)_c = logsumexp(z) - z_c: never log(0), never overflow. */
+void cnnc_interp_softmax_xent(const cnnc_graph *g, const cnnc_node *n,
+                              const float *const *in, float *out,
+                              const cnnc_interp_ctx *ctx)
+{
+    (void)ctx;
+    int64_t k = input_size(g, n, 0);
+    int64_t c = label_class(in[1], k);
+    out[0] = c >= 0 ? (float)(log_sum_exp(in[0], k) - in[0][c]) : 0.0f;
+}
+
+/* Keras's categorical_crossentropy on probabilities: p is first divided by its sum, then
+ * clipped to [eps, 1-eps] with eps = 1e-7 (keras.backend.epsilon()); loss = -log q_c. */
+static const double KERAS_EPSILON = 1e-7;
+
+static double sum_of(const float *v, int64_t n)
+{
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        s += v[i];
+    return s;
+}
+
+/* Where clip_by_value passes the gradient (TensorFlow: the bounds included). */
+static int inside_clip(double q)
+{
+    return q >= KERAS_EPSILON && q <= 1.0 - KERAS_EPSILON;
+}
+
+void cnnc_interp_xent(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                      float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)ctx;
+    int64_t k = input_size(g, n, 0);
+    int64_t c = label_class(in[1], k);
+    if (c < 0) {
+        out[0] = 0.0f;
+        return;
+    }
+    double q = in[0][c] / sum_of(in[0], k);
+    if (q < KERAS_EPSILON)
+        q = KERAS_EPSILON;
+    if (q > 1.0 - KERAS_EPSILON)
+        q = 1.0 - KERAS_EPSILON;
+    out[0] = (float)-log(q);
+}
+
+/* mean over the k elements of (p - onehot(c))^2: Keras's mean_squared_error of a sample. */
+void cnnc_interp_mse(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                     float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)ctx;
+    int64_t k = input_size(g, n, 0);
+    int64_t c = label_class(in[1], k);
+    double sum = 0.0;
+    for (int64_t i = 0; i < k; i++) {
+        double d = (double)in[0][i] - (i == c ? 1.0 : 0.0);
+        sum += d * d;
+    }
+    out[0] = (float)(sum / (double)k);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Backward ops                                                                         */
+
+/* dx[iy,ix,ci] = sum over the (oy,ox,ky,kx) that read x[iy,ix] in the forward pass of
+ * dy[oy,ox,co] * k[ky,kx,ci,co]: the forward loop with the roles of x and y swapped. */
+void cnnc_interp_conv2d_grad_input(const cnnc_graph *g, const cnnc_node *n,
+                                   const float *const *in, float *out,
+                                   const cnnc_interp_ctx *ctx)
+{
+    (void)ctx;
+    const cnnc_attrs *a = &n->attrs;
+    hwc dys = hwc_of(*input_shape(g, n, 0)), dxs = hwc_of(n->shape);
+    const float *dy = in[0], *k = in[1];
+    int64_t size = out_size(n);
+    double *acc = calloc((size_t)size, sizeof *acc);
+    if (!acc)
+        abort();
+    for (int64_t oy = 0; oy < dys.h; oy++)
+        for (int64_t ox = 0; ox < dys.w; ox++)
+            for (int64_t ky = 0; ky < a->kernel_h; ky++) {
+                int64_t iy = oy * a->stride_h + ky - a->pad_top;
+                if (iy < 0 || iy >= dxs.h)
+                    continue;
+                for (int64_t kx = 0; kx < a->kernel_w; kx++) {
+                    int64_t ix = ox * a->stride_w + kx - a->pad_left;
+                    if (ix < 0 || ix >= dxs.w)
+                        continue;
+                    for (int64_t ci = 0; ci < dxs.c; ci++)
+                        for (int64_t co = 0; co < dys.c; co++)
+                            acc[at_hwc(dxs, iy, ix, ci)] +=
+                                (double)dy[at_hwc(dys, oy, ox, co)] *
+                                k[((ky * a->kernel_w + kx) * dxs.c + ci) * dys.c + co];
+                }
+            }
+    for (int64_t i = 0; i < size; i++)
+        out[i] = (float)acc[i];
+    free(acc);
+}
+
+/* dk[ky,kx,ci,co] = sum_{oy,ox} x[oy*sh+ky-pt, ox*sw+kx-pl, ci] * dy[oy,ox,co]. */
+void cnnc_interp_conv2d_grad_kernel(const cnnc_graph *g, const cnnc_node *n,
+                                    const float *const *in, float *out,
+                                    const cnnc_interp_ctx *ctx)
+{
+    (void)ctx;
+    const cnnc_attrs *a = &n->attrs;
+    hwc xs = hwc_of(*input_shape(g, n, 0)), dys = hwc_of(*input_shape(g, n, 1));
+    const float *x = in[0], *dy = in[1];
+    for (int64_t ky = 0; ky < a->kernel_h; ky++)
+        for (int64_t kx = 0; kx < a->kernel_w; kx++)
+            for (int64_t ci = 0; ci < xs.c; ci++)
+                for (int64_t co = 0; co < dys.c; co++) {
+                    double sum = 0.0;
+                    for (int64_t oy = 0; oy < dys.h; oy++) {
+                        int64_t iy = oy * a->stride_h + ky - a->pad_top;
+                        if (iy < 0 || iy >= xs.h)
+                            continue;
+                        for (int64_t ox = 0; ox < dys.w; ox++) {
+                            int64_t ix = ox * a->stride_w + kx - a->pad_left;
+                            if (ix < 0 || ix >= xs.w)
+                                continue;
+                            sum += (double)x[at_hwc(xs, iy, ix, ci)] *
+                                   dy[at_hwc(dys, oy, ox, co)];
+                        }
+                    }
+                    out[((ky * a->kernel_w + kx) * xs.c + ci) * dys.c + co] = (float)sum;
+                }
+}
+
+/* db[c] = sum of dy over every axis but the last. */
+void cnnc_interp_bias_grad(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                           float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)ctx;
+    int64_t c = out_size(n), rows = input_size(g, n, 0) / c;
+    for (int64_t j = 0; j < c; j++) {
+        double sum = 0.0;
+        for (int64_t r = 0; r < rows; r++)
+            sum += in[0][r * c + j];
+        out[j] = (float)sum;
+    }
+}
+
+/* Each output's gradient goes to the first maximum of its window (recomputed from x). */
+void cnnc_interp_max_pool2d_grad(const cnnc_graph *g, const cnnc_node *n,
+                                 const float *const *in, float *out,
+                                 const cnnc_interp_ctx *ctx)
+{
+    (void)ctx;
+    hwc xs = hwc_of(*input_shape(g, n, 0)), dys = hwc_of(*input_shape(g, n, 1));
+    int64_t size = out_size(n);
+    double *acc = calloc((size_t)size, sizeof *acc);
+    if (!acc)
+        abort();
+    for (int64_t oy = 0; oy < dys.h; oy++)
+        for (int64_t ox = 0; ox < dys.w; ox++) {
+            window w = pool_window(&n->attrs, xs, oy, ox);
+            for (int64_t c = 0; c < dys.c; c++) {
+                int64_t best = window_argmax(in[0], xs, w, c);
+                if (best >= 0)
+                    acc[best] += in[1][at_hwc(dys, oy, ox, c)];
+            }
+        }
+    for (int64_t i = 0; i < size; i++)
+        out[i] = (float)acc[i];
+    free(acc);
+}
+
+/* Each output's gradient is shared equally by the real elements of its window. */
+void cnnc_interp_avg_pool2d_grad(const cnnc_graph *g, const cnnc_node *n,
+                                 const float *const *in, float *out,
+                                 const cnnc_interp_ctx *ctx)
+{
+    (void)ctx;
+    hwc dxs = hwc_of(n->shape), dys = hwc_of(*input_shape(g, n, 0));
+    int64_t size = out_size(n);
+    double *acc = calloc((size_t)size, sizeof *acc);
+    if (!acc)
+        abort();
+    for (int64_t oy = 0; oy < dys.h; oy++)
+        for (int64_t ox = 0; ox < dys.w; ox++) {
+            window w = pool_window(&n->attrs, dxs, oy, ox);
+            int64_t count = window_count(w);
+            if (!count)
+                continue;
+            for (int64_t c = 0; c < dys.c; c++) {
+                double share = (double)in[0][at_hwc(dys, oy, ox, c)] / (double)count;
+                for (int64_t y = w.y0; y < w.y1; y++)
+                    for (int64_t x = w.x0; x < w.x1; x++)
+                        acc[at_hwc(dxs, y, x, c)] += share;
+            }
+        }
+    for (int64_t i = 0; i < size; i++)
+        out[i] = (float)acc[i];
+    free(acc);
+}
+
+void cnnc_interp_global_avg_pool2d_grad(const cnnc_graph *g, const cnnc_node *n,
+                                        const float *const *in, float *out,
+                                        const cnnc_interp_ctx *ctx)
+{
+    (void)g; (void)ctx;
+    hwc dxs = hwc_of(n->shape);
+    double area = (double)(dxs.h * dxs.w);
+    for (int64_t y = 0; y < dxs.h; y++)
+        for (int64_t x = 0; x < dxs.w; x++)
+            for (int64_t c = 0; c < dxs.c; c++)
+                out[at_hwc(dxs, y, x, c)] = (float)(in[0][c] / area);
+}
+
+/* dx[r,i] = sum_o dy[r,o] k[i,o]. */
+void cnnc_interp_dense_grad_input(const cnnc_graph *g, const cnnc_node *n,
+                                  const float *const *in, float *out,
+                                  const cnnc_interp_ctx *ctx)
+{
+    (void)ctx;
+    const cnnc_shape *ks = input_shape(g, n, 1);
+    int64_t nin = ks->dim[0], nout = ks->dim[1];
+    int64_t rows = out_size(n) / nin;
+    const float *dy = in[0], *k = in[1];
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t i = 0; i < nin; i++) {
+            double sum = 0.0;
+            for (int64_t o = 0; o < nout; o++)
+                sum += (double)dy[r * nout + o] * k[i * nout + o];
+            out[r * nin + i] = (float)sum;
+        }
+}
+
+/* dk[i,o] = sum_r x[r,i] dy[r,o] (one outer product per row). */
+void cnnc_interp_dense_grad_kernel(const cnnc_graph *g, const cnnc_node *n,
+                                   const float *const *in, float *out,
+                                   const cnnc_interp_ctx *ctx)
+{
+    (void)ctx;
+    int64_t nin = n->shape.dim[0], nout = n->shape.dim[1];
+    int64_t rows = input_size(g, n, 0) / nin;
+    const float *x = in[0], *dy = in[1];
+    for (int64_t i = 0; i < nin; i++)
+        for (int64_t o = 0; o < nout; o++) {
+            double sum = 0.0;
+            for (int64_t r = 0; r < rows; r++)
+                sum += (double)x[r * nin + i] * dy[r * nout + o];
+            out[i * nout + o] = (float)sum;
+        }
+}
+
+/* dx = dy * the very factor the forward pass applied (same seed, layer, image). */
+void cnnc_interp_dropout_grad(const cnnc_graph *g, const cnnc_node *n,
+                              const float *const *in, float *out,
+                              const cnnc_interp_ctx *ctx)
+{
+    (void)g;
+    int64_t size = out_size(n);
+    for (int64_t i = 0; i < size; i++)
+        out[i] = in[0][i] * dropout_factor(n, ctx, i);
+}
+
+/* y = relu(x) > 0 exactly where x > 0, so y decides. */
+void cnnc_interp_relu_grad(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                           float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)g; (void)ctx;
+    int64_t size = out_size(n);
+    for (int64_t i = 0; i < size; i++)
+        out[i] = in[0][i] > 0.0f ? in[1][i] : 0.0f;
+}
+
+/* Guided backpropagation (Springenberg et al.): only positive gradients through
+ * positive activations. */
+void cnnc_interp_guided_relu_grad(const cnnc_graph *g, const cnnc_node *n,
+                                  const float *const *in, float *out,
+                                  const cnnc_interp_ctx *ctx)
+{
+    (void)g; (void)ctx;
+    int64_t size = out_size(n);
+    for (int64_t i = 0; i < size; i++)
+        out[i] = (in[0][i] > 0.0f && in[1][i] > 0.0f) ? in[1][i] : 0.0f;
+}
+
+void cnnc_interp_sigmoid_grad(const cnnc_graph *g, const cnnc_node *n,
+                              const float *const *in, float *out,
+                              const cnnc_interp_ctx *ctx)
+{
+    (void)g; (void)ctx;
+    int64_t size = out_size(n);
+    for (int64_t i = 0; i < size; i++) {
+        double y = in[0][i];
+        out[i] = (float)(in[1][i] * y * (1.0 - y));
+    }
+}
+
+void cnnc_interp_tanh_grad(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                           float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)g; (void)ctx;
+    int64_t size = out_size(n);
+    for (int64_t i = 0; i < size; i++) {
+        double y = in[0][i];
+        out[i] = (float)(in[1][i] * (1.0 - y * y));
+    }
+}
+
+/* dx = y * (dy - sum(dy * y)) per row of the last axis. */
+void cnnc_interp_softmax_grad(const cnnc_graph *g, const cnnc_node *n,
+                              const float *const *in, float *out,
+                              const cnnc_interp_ctx *ctx)
+{
+    (void)g; (void)ctx;
+    int64_t k = last_dim(n->shape), rows = out_size(n) / k;
+    for (int64_t r = 0; r < rows; r++) {
+        const float *y = in[0] + r * k, *dy = in[1] + r * k;
+        double dot = 0.0;
+        for (int64_t i = 0; i < k; i++)
+            dot += (double)dy[i] * y[i];
+        for (int64_t i = 0; i < k; i++)
+            out[r * k + i] = (float)(y[i] * (dy[i] - dot));
+    }
+}
+
+/* The derivative of softmax_cross_entropy: softmax(z) - onehot(c). The loss is the root,
+ * so its incoming gradient is 1 (the batch mean is the program's division by n). */
+void cnnc_interp_softmax_xent_grad(const cnnc_graph *g, const cnnc_node *n,
+                                   const float *const *in, float *out,
+                                   const cnnc_interp_ctx *ctx)
+{
+    (void)g; (void)ctx;
+    int64_t k = out_size(n);
+    int64_t c = label_class(in[1], k);
+    if (c < 0) {
+        memset(out, 0, (size_t)k * sizeof *out);
+        return;
+    }
+    double *p = malloc((size_t)k * sizeof *p);
+    if (!p)
+        abort();
+    softmax_row(in[0], k, p);
+    for (int64_t i = 0; i < k; i++)
+        out[i] = (float)(p[i] - (i == c ? 1.0 : 0.0));
+    free(p);
+}
+
+/* The exact derivative of XENT above, renormalisation included. With S = sum p and
+ * q = p_c / S inside the clipping range, L = -log p_c + log S, so
+ *   dL/dp_j = -1/p_c [j == c] + 1/S,
+ * which is the "-y/p" of graph.h plus 1/S (= 1 for probabilities that sum to 1). Where
+ * q is clipped the loss is constant and the gradient 0 (TF's clip_by_value gradient). */
+void cnnc_interp_xent_grad(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                           float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)g; (void)ctx;
+    int64_t k = out_size(n);
+    const float *p = in[0];
+    int64_t c = label_class(in[1], k);
+    double s = sum_of(p, k);
+    if (c < 0 || !inside_clip(p[c] / s)) {
+        memset(out, 0, (size_t)k * sizeof *out);
+        return;
+    }
+    for (int64_t j = 0; j < k; j++)
+        out[j] = (float)((j == c ? -1.0 / p[c] : 0.0) + 1.0 / s);
+}
+
+void cnnc_interp_mse_grad(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                          float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)g; (void)ctx;
+    int64_t k = out_size(n);
+    int64_t c = label_class(in[1], k);
+    for (int64_t i = 0; i < k; i++)
+        out[i] = (float)(2.0 * ((double)in[0][i] - (i == c ? 1.0 : 0.0)) / (double)k);
+}
+
+void cnnc_interp_add(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                     float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)g; (void)ctx;
+    int64_t size = out_size(n);
+    for (int64_t i = 0; i < size; i++)
+        out[i] = in[0][i] + in[1][i];
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Grad-CAM                                                                             */
+
+/* The gradient of the class score with respect to the logits z (the seed of the Grad-CAM
+ * backward pass). Class c = the label, or the argmax of z when the label is -1.
+ *   CNNC_SCORE_LOGIT:   score = z_c,           seed = onehot(c)
+ *   CNNC_SCORE_SOFTMAX: score = softmax(z)_c,  seed = p_c * (onehot(c) - p) */
+void cnnc_interp_class_score_grad(const cnnc_graph *g, const cnnc_node *n,
+                                  const float *const *in, float *out,
+                                  const cnnc_interp_ctx *ctx)
+{
+    (void)g;
+    int64_t k = out_size(n);
+    int64_t c = target_class(in[0], k, in[1]);
+    if (!ctx || ctx->score_mode != CNNC_SCORE_SOFTMAX) {
+        for (int64_t i = 0; i < k; i++)
+            out[i] = i == c ? 1.0f : 0.0f;
+        return;
+    }
+    double *p = malloc((size_t)k * sizeof *p);
+    if (!p)
+        abort();
+    softmax_row(in[0], k, p);
+    for (int64_t i = 0; i < k; i++)
+        out[i] = (float)(p[c] * ((i == c ? 1.0 : 0.0) - p[i]));
+    free(p);
+}
+
+/* Channel weights of each method, from A and dA (both [H,W,C]); w has C entries. */
+static void cam_weights_gradcam(const float *dA, hwc s, double *w)
+{
+    for (int64_t c = 0; c < s.c; c++) {
+        double sum = 0.0;
+        for (int64_t i = 0; i < s.h * s.w; i++)
+            sum += dA[i * s.c + c];
+        w[c] = sum / (double)(s.h * s.w);
+    }
+}
+
+/* Grad-CAM++ as pytorch-grad-cam computes it (Chattopadhyay et al., eq. 19):
+ * alpha = g^2 / (2 g^2 + sum_hw(A) g^3 + 1e-6) where g != 0 (else 0),
+ * w_c = sum_hw relu(g) * alpha. */
+static void cam_weights_gradcam_plus_plus(const float *A, const float *dA, hwc s, double *w)
+{
+    const double eps = 1e-6;
+    for (int64_t c = 0; c < s.c; c++) {
+        double sum_a = 0.0;
+        for (int64_t i = 0; i < s.h * s.w; i++)
+            sum_a += A[i * s.c + c];
+        double weight = 0.0;
+        for (int64_t i = 0; i < s.h * s.w; i++) {
+            double g = dA[i * s.c + c];
+            if (g == 0.0)
+                continue;
+            double g2 = g * g, g3 = g2 * g;
+            double alpha = g2 / (2.0 * g2 + sum_a * g3 + eps);
+            weight += (g > 0.0 ? g : 0.0) * alpha;
+        }
+        w[c] = weight;
+    }
+}
+
+/* The raw map (before ReLU): gradcam, gradcam++ and guided: sum_c w_c A_c; hirescam:
+ * sum_c dA_c * A_c (no spatial pooling of the gradient). */
+void cnnc_interp_cam(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                     float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)ctx;
+    hwc s = hwc_of(*input_shape(g, n, 0));
+    const float *A = in[0], *dA = in[1];
+    if (n->attrs.method == CNNC_CAM_HIRESCAM) {
+        for (int64_t i = 0; i < s.h * s.w; i++) {
+            double sum = 0.0;
+            for (int64_t c = 0; c < s.c; c++)
+                sum += (double)dA[i * s.c + c] * A[i * s.c + c];
+            out[i] = (float)sum;
+        }
+        return;
+    }
+    double *w = malloc((size_t)s.c * sizeof *w);
+    if (!w)
+        abort();
+    if (n->attrs.method == CNNC_CAM_GRADCAM_PLUS_PLUS)
+        cam_weights_gradcam_plus_plus(A, dA, s, w);
+    else
+        cam_weights_gradcam(dA, s, w);
+    for (int64_t i = 0; i < s.h * s.w; i++) {
+        double sum = 0.0;
+        for (int64_t c = 0; c < s.c; c++)
+            sum += w[c] * A[i * s.c + c];
+        out[i] = (float)sum;
+    }
+    free(w);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Running a graph                                                                      */
+
+float **cnnc_interp_alloc_values(const cnnc_graph *g)
+{
+    float **values = calloc((size_t)(g->num_nodes ? g->num_nodes : 1), sizeof *values);
+    if (!values)
+        abort();
+    for (int i = 0; i < g->num_nodes; i++) {
+        int64_t size = cnnc_shape_size(g->nodes[i].shape);
+        values[i] = calloc((size_t)(size ? size : 1), sizeof(float));
+        if (!values[i])
+            abort();
+    }
+    return values;
+}
+
+void cnnc_interp_free_values(const cnnc_graph *g, float **values)
+{
+    if (!values)
+        return;
+    for (int i = 0; i < g->num_nodes; i++)
+        free(values[i]);
+    free(values);
+}
+
+/* Every op of g must have an interpreter kernel; all missing ones are reported at once. */
+static int check_supported(const cnnc_graph *g, cnnc_diag *d)
+{
+    int missing = 0;
+    for (int i = 0; i < g->num_nodes; i++) {
+        const cnnc_node *n = &g->nodes[i];
+        if (n->op == CNNC_OP_INPUT || n->op == CNNC_OP_LABEL || n->op == CNNC_OP_PARAM)
+            continue;
+        if (!cnnc_op_info_of(n->op)->interp) {
+            cnnc_error(d, n->loc, "op '%s' (node '%s') is not supported by the interpreter",
+                       cnnc_op_info_of(n->op)->name, n->name);
+            missing++;
+        }
+    }
+    return missing ? -1 : 0;
+}
+
+static int check_param(const cnnc_graph *g, const cnnc_node *n, cnnc_diag *d)
+{
+    int p = n->attrs.param;
+    if (p < 0 || p >= g->num_params ||
+        g->params[p].size != cnnc_shape_size(n->shape) ||
+        g->params[p].offset + g->params[p].size > g->param_floats) {
+        cnnc_error(d, n->loc, "interpreter: parameter node '%s' names no valid parameter",
+                   n->name);
+        return -1;
+    }
+    return 0;
+}
+
+int cnnc_interp_run_image(const cnnc_graph *g, const float *params, const float *image,
+                          const cnnc_interp_ctx *ctx, float **values, cnnc_diag *d)
+{
+    if (check_supported(g, d))
+        return -1;
+    if (!values || !ctx || (!image && g->input_node >= 0) || (!params && g->num_params > 0)) {
+        cnnc_error(d, (cnnc_loc){0, 0, 0},
+                   "interpreter: missing %s", !values ? "value buffers" : !ctx ? "context"
+                                              : !image ? "input image" : "weights");
+        return -1;
+    }
+    for (int i = 0; i < g->num_nodes; i++) {
+        const cnnc_node *n = &g->nodes[i];
+        int64_t size = cnnc_shape_size(n->shape);
+        switch (n->op) {
+        case CNNC_OP_INPUT:
+            memcpy(values[i], image, (size_t)size * sizeof(float));
+            continue;
+        case CNNC_OP_PARAM:
+            if (check_param(g, n, d))
+                return -1;
+            memcpy(values[i], params + g->params[n->attrs.param].offset,
+                   (size_t)size * sizeof(float));
+            continue;
+        case CNNC_OP_LABEL:
+            cnnc_interp_label(g, n, NULL, values[i], ctx);
+            continue;
+        default:
+            break;
+        }
+        const float *in[CNNC_MAX_INPUTS];
+        for (int k = 0; k < CNNC_MAX_INPUTS; k++)
+            in[k] = n->inputs[k] >= 0 ? values[n->inputs[k]] : NULL;
+        cnnc_op_info_of(n->op)->interp(g, n, in, values[i], ctx);
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Batch programs                                                                       */
+
+static int input_floats(const cnnc_graph *g, int64_t *out, cnnc_diag *d)
+{
+    if (g->input_node < 0) {
+        cnnc_error(d, (cnnc_loc){0, 0, 0}, "interpreter: the graph has no input node");
+        return -1;
+    }
+    *out = cnnc_shape_size(g->nodes[g->input_node].shape);
+    return 0;
+}
+
+/* The node of the first output with this role, or an error naming what is missing. */
+static int required_output(const cnnc_graph *g, cnnc_output_role role, const char *what,
+                           cnnc_diag *d)
+{
+    int node = cnnc_graph_find_output(g, role);
+    if (node < 0)
+        cnnc_error(d, (cnnc_loc){0, 0, 0}, "interpreter: the graph has no %s output", what);
+    return node;
+}
+
+int cnnc_interp_infer(const cnnc_graph *forward, const float *params, const float *x,
+                      int64_t n, float *probs, cnnc_diag *d)
+{
+    int64_t image_floats;
+    int out = required_output(forward, CNNC_OUT_PROBS, "probabilities", d);
+    if (out < 0 || input_floats(forward, &image_floats, d))
+        return -1;
+    int64_t k = cnnc_shape_size(forward->nodes[out].shape);
+    float **values = cnnc_interp_alloc_values(forward);
+    int rc = 0;
+    for (int64_t i = 0; i < n && rc == 0; i++) {
+        cnnc_interp_ctx ctx = {0, 0, i, CNNC_SCORE_LOGIT, -1};
+        rc = cnnc_interp_run_image(forward, params, x + i * image_floats, &ctx, values, d);
+        if (rc == 0)
+            memcpy(probs + i * k, values[out], (size_t)k * sizeof(float));
+    }
+    cnnc_interp_free_values(forward, values);
+    return rc;
+}
+
+/* Keras 3's Adam (keras/src/optimizers/adam.py, update_step), which is also what Keras 2
+ * (tf.keras optimizer_v2 / ResourceApplyAdam) computes -- epsilon is Kingma & Ba's
+ * "epsilon hat", added to sqrt(v), with the bias correction folded into the step size:
+ *   m += (g - m) (1 - b1);  v += (g^2 - v) (1 - b2)
+ *   alpha = lr sqrt(1 - b2^t) / (1 - b1^t);  p -= alpha m / (sqrt(v) + eps)
+ * (NOT m_hat / (sqrt(v_hat) + eps), which differs in where eps enters.) As in Keras, the
+ * coefficients 1 - b1, 1 - b2 are computed in double from the settings and rounded to
+ * float once (1 - (float)0.999 would be off by 1e-5 relative); the updates are float. */
+static void adam_update(const cnnc_train_config *cfg, float *p, float *m, float *v,
+                        const float *grad, int64_t count, int64_t step, float lr)
+{
+    double t = (double)step;
+    float alpha = (float)(lr * sqrt(1.0 - pow(cfg->beta_2, t)) / (1.0 - pow(cfg->beta_1, t)));
+    float one_minus_b1 = (float)(1.0 - cfg->beta_1), one_minus_b2 = (float)(1.0 - cfg->beta_2);
+    float eps = (float)cfg->epsilon;
+    for (int64_t i = 0; i < count; i++) {
+        float g = grad[i];
+        m[i] += (g - m[i]) * one_minus_b1;
+        v[i] += (g * g - v[i]) * one_minus_b2;
+        p[i] -= alpha * m[i] / (sqrtf(v[i]) + eps);
+    }
+}
+
+/* Keras's SGD (keras/src/optimizers/sgd.py): with momentum, velocity
+ * u = momentum u - lr g, p += u; without, p -= lr g (Nesterov is not offered). */
+static void sgd_update(const cnnc_train_config *cfg, float *p, float *u, const float *grad,
+                       int64_t count, float lr)
+{
+    float momentum = (float)cfg->momentum;
+    for (int64_t i = 0; i < count; i++) {
+        if (momentum != 0.0f) {
+            u[i] = momentum * u[i] - lr * grad[i];
+            p[i] += u[i];
+        } else {
+            p[i] -= lr * grad[i];
+        }
+    }
+}
+
+/* Adds each PARAM_GRAD output of one image's run into grad (flat, like params). */
+static void accumulate_param_grads(const cnnc_graph *g, float **values, float *grad)
+{
+    for (int o = 0; o < g->num_outputs; o++) {
+        const cnnc_output *out = &g->outputs[o];
+        if (out->role != CNNC_OUT_PARAM_GRAD)
+            continue;
+        const cnnc_param *p = &g->params[out->param];
+        for (int64_t i = 0; i < p->size; i++)
+            grad[p->offset + i] += values[out->node][i];
+    }
+}
+
+static int check_train_graph(const cnnc_graph *g, cnnc_diag *d)
+{
+    for (int o = 0; o < g->num_outputs; o++) {
+        const cnnc_output *out = &g->outputs[o];
+        if (out->role != CNNC_OUT_PARAM_GRAD)
+            continue;
+        if (out->param < 0 || out->param >= g->num_params ||
+            cnnc_shape_size(g->nodes[out->node].shape) != g->params[out->param].size) {
+            cnnc_error(d, (cnnc_loc){0, 0, 0},
+                       "interpreter: parameter gradient output %d does not match its parameter",
+                       o);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int cnnc_interp_train_step(const cnnc_graph *train, float *params, float *opt_state,
+                           const float *x, const int32_t *labels, int64_t n, int64_t step,
+                           float lr, uint64_t seed, float *stats, cnnc_diag *d)
+{
+    int64_t image_floats;
+    int loss_node = required_output(train, CNNC_OUT_LOSS, "loss", d);
+    int probs_node = required_output(train, CNNC_OUT_PROBS, "probabilities", d);
+    if (loss_node < 0 || probs_node < 0 || input_floats(train, &image_floats, d) ||
+        check_train_graph(train, d))
+        return -1;
+    if (n <= 0 || step < 1 || !params || !x || !labels) {
+        cnnc_error(d, (cnnc_loc){0, 0, 0}, "interpreter: a training step needs weights, "
+                   "at least one image with its label, and step >= 1");
+        return -1;
+    }
+    int needs_state = train->train.optimizer == CNNC_OPT_ADAM || train->train.momentum != 0.0;
+    if (needs_state && !opt_state) {
+        cnnc_error(d, (cnnc_loc){0, 0, 0}, "interpreter: the optimizer needs its state buffer");
+        return -1;
+    }
+    int64_t k = cnnc_shape_size(train->nodes[probs_node].shape);
+    for (int64_t i = 0; i < n; i++)
+        if (labels[i] < 0 || labels[i] >= k) {
+            cnnc_error(d, (cnnc_loc){0, 0, 0},
+                       "interpreter: label %d of image %lld is outside 0..%lld",
+                       (int)labels[i], (long long)i, (long long)(k - 1));
+            return -1;
+        }
+
+    int64_t np = train->param_floats;
+    float *grad = calloc((size_t)(np ? np : 1), sizeof *grad);
+    float **values = cnnc_interp_alloc_values(train);
+    if (!grad)
+        abort();
+    float loss_sum = 0.0f, correct = 0.0f;
+    int rc = 0;
+    for (int64_t i = 0; i < n && rc == 0; i++) {
+        cnnc_interp_ctx ctx = {1, seed, i, CNNC_SCORE_LOGIT, labels[i]};
+        rc = cnnc_interp_run_image(train, params, x + i * image_floats, &ctx, values, d);
+        if (rc)
+            break;
+        loss_sum += values[loss_node][0];
+        if (argmax(values[probs_node], k) == labels[i])
+            correct += 1.0f;
+        accumulate_param_grads(train, values, grad);
+    }
+    if (rc == 0) {
+        for (int64_t i = 0; i < np; i++)
+            grad[i] /= (float)n;
+        if (train->train.optimizer == CNNC_OPT_ADAM)
+            adam_update(&train->train, params, opt_state, opt_state + np, grad, np, step, lr);
+        else
+            sgd_update(&train->train, params, opt_state, grad, np, lr);
+        if (stats) {
+            stats[0] = loss_sum;
+            stats[1] = correct;
+        }
+    }
+    cnnc_interp_free_values(train, values);
+    free(grad);
+    return rc;
+}
+
+/* ReLU, then division by the maximum; a map with no positive value is all zeros. Returns
+ * the maximum of the ReLU'd map (0 = no evidence for the class). */
+static float normalise_map(const float *raw, int64_t size, float *map)
+{
+    float max = 0.0f;
+    for (int64_t i = 0; i < size; i++) {
+        map[i] = raw[i] > 0.0f ? raw[i] : 0.0f;
+        if (map[i] > max)
+            max = map[i];
+    }
+    for (int64_t i = 0; i < size; i++)
+        map[i] = max > 0.0f ? map[i] / max : 0.0f;
+    return max;
+}
+
+/* classes may be NULL (every image's predicted class); map_max, probs and input_grads
+ * may be NULL when not wanted. */
+int cnnc_interp_gradcam(const cnnc_graph *cam, const float *params, const float *x,
+                        const int32_t *classes, int64_t n, int score_mode, float *maps,
+                        float *map_max, float *probs, float *input_grads, cnnc_diag *d)
+{
+    int64_t image_floats;
+    int cam_node = required_output(cam, CNNC_OUT_CAM, "Grad-CAM map", d);
+    int probs_node = required_output(cam, CNNC_OUT_PROBS, "probabilities", d);
+    if (cam_node < 0 || probs_node < 0 || input_floats(cam, &image_floats, d))
+        return -1;
+    if (!maps || !x || !params) {
+        cnnc_error(d, (cnnc_loc){0, 0, 0}, "interpreter: Grad-CAM needs weights, images and "
+                   "a buffer for the maps");
+        return -1;
+    }
+    int grads_node = cnnc_graph_find_output(cam, CNNC_OUT_INPUT_GRAD);
+    int64_t k = cnnc_shape_size(cam->nodes[probs_node].shape);
+    int64_t map_size = cnnc_shape_size(cam->nodes[cam_node].shape);
+    for (int64_t i = 0; classes && i < n; i++)
+        if (classes[i] < -1 || classes[i] >= k) {
+            cnnc_error(d, (cnnc_loc){0, 0, 0},
+                       "interpreter: class %d of image %lld is outside -1..%lld",
+                       (int)classes[i], (long long)i, (long long)(k - 1));
+            return -1;
+        }
+    float **values = cnnc_interp_alloc_values(cam);
+    int rc = 0;
+    for (int64_t i = 0; i < n && rc == 0; i++) {
+        cnnc_interp_ctx ctx = {0, 0, i, score_mode, classes ? classes[i] : -1};
+        rc = cnnc_interp_run_image(cam, params, x + i * image_floats, &ctx, values, d);
+        if (rc)
+            break;
+        float max = normalise_map(values[cam_node], map_size, maps + i * map_size);
+        if (map_max)
+            map_max[i] = max;
+        if (probs)
+            memcpy(probs + i * k, values[probs_node], (size_t)k * sizeof(float));
+        if (input_grads && grads_node >= 0)
+            memcpy(input_grads + i * image_floats, values[grads_node],
+                   (size_t)image_floats * sizeof(float));
+    }
+    cnnc_interp_free_values(cam, values);
+    return rc;
+}

@@ -1,0 +1,375 @@
+/* The Grad-CAM identities, on CAM graphs (cnnc_build_cam_graph) run by the interpreter:
+ *   - global-average-pooling head: Grad-CAM's raw map is exactly CAM (sum_k W[k][c] A_k,
+ *     Zhou et al.) divided by H*W, so the normalised maps are equal (HiResCAM too);
+ *   - Flatten -> Dense head: the HiResCAM raw map summed over the pixels is z_c - b_c;
+ *   - a class with no evidence gives an all-zero map and map_max 0, never NaN;
+ *   - --score softmax: the backward seed gives the finite-difference gradient of the
+ *     softmax output;
+ *   - guided backpropagation: equal to the plain gradient where every gate is open, zero
+ *     where all the class's evidence is negative. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <math.h>
+
+#include <cmocka.h>
+
+#include "autodiff.h"
+#include "interp.h"
+#include "testgraph.h"
+
+static void assert_close(double got, double want, double tol)
+{
+    if (!(fabs(got - want) <= tol))
+        fail_msg("got %.9g, want %.9g (tolerance %g)", got, want, tol);
+}
+
+static cnnc_graph *cam_graph(tg *t, int layer, cnnc_cam_method method)
+{
+    cnnc_graph *cam = cnnc_build_cam_graph(t->g, layer, method, &t->d);
+    if (!cam)
+        fail_msg("cnnc_build_cam_graph failed: %s", tg_diag_text(t));
+    return cam;
+}
+
+static float **run(tg *t, const cnnc_graph *g, const float *params, const float *image,
+                   int label, int score_mode)
+{
+    cnnc_interp_ctx ctx = {0, 0, 0, score_mode, label};
+    float **values = cnnc_interp_alloc_values(g);
+    if (cnnc_interp_run_image(g, params, image, &ctx, values, &t->d))
+        fail_msg("run_image failed: %s", tg_diag_text(t));
+    return values;
+}
+
+/* input 6x6x1 -> conv2d(4, 3x3, same) -> relu (layer "conv2d") -> head. */
+static int conv_body(tg *t)
+{
+    tg_begin(t, "cam", 6, 6, 1);
+    tg_layer(t, "input", 0);
+    int c = tg_conv(t, 0, 4, 3, 1, CNNC_PAD_SAME, "conv2d");
+    int r = tg_unary(t, CNNC_OP_RELU, c, "conv2d/relu");
+    tg_layer(t, "conv2d", r);
+    return r;
+}
+
+static void test_gap_head_gradcam_equals_cam(void **state)
+{
+    (void)state;
+    tg t;
+    int A = conv_body(&t);
+    int gap = tg_unary(&t, CNNC_OP_GLOBAL_AVG_POOL2D, A, "global_average_pooling2d");
+    int dense = tg_dense(&t, gap, 3, "dense");
+    tg_output(&t, tg_unary(&t, CNNC_OP_SOFTMAX, dense, "softmax"));
+    float *params = tg_random_params(t.g, 21, 0.8f);
+    float image[36];
+    tg_fill(image, 36, 5, 0, 1);
+    const float *W = params + t.g->params[t.g->nodes[t.g->nodes[dense].inputs[1]].attrs.param]
+                                  .offset;
+
+    for (int m = 0; m < 2; m++) {
+        cnnc_cam_method method = m == 0 ? CNNC_CAM_GRADCAM : CNNC_CAM_HIRESCAM;
+        cnnc_graph *cam = cam_graph(&t, 1, method);
+        int cam_node = cnnc_graph_find_output(cam, CNNC_OUT_CAM);
+        for (int c = 0; c < 3; c++) {
+            float **v = run(&t, cam, params, image, c, CNNC_SCORE_LOGIT);
+            double cam_ref[36], max_ref = 0;
+            for (int i = 0; i < 36; i++) {
+                cam_ref[i] = 0;
+                for (int k = 0; k < 4; k++)
+                    cam_ref[i] += (double)W[k * 3 + c] * v[A][i * 4 + k];
+                /* Grad-CAM = CAM / (H*W): the weights are W[k][c] / 36. */
+                assert_close(v[cam_node][i], cam_ref[i] / 36, 1e-6);
+                if (cam_ref[i] > max_ref)
+                    max_ref = cam_ref[i];
+            }
+            cnnc_interp_free_values(cam, v);
+
+            /* The normalised maps of the batch program equal normalised ReLU(CAM). */
+            float maps[36], map_max, probs[3];
+            int32_t cls = c;
+            assert_int_equal(cnnc_interp_gradcam(cam, params, image, &cls, 1, CNNC_SCORE_LOGIT,
+                                                 maps, &map_max, probs, NULL, &t.d), 0);
+            assert_close(map_max, max_ref / 36, 1e-6);
+            for (int i = 0; i < 36; i++)
+                assert_close(maps[i], max_ref > 0 ? fmax(cam_ref[i], 0) / max_ref : 0, 1e-5);
+        }
+        cnnc_graph_free(cam);
+    }
+    free(params);
+    tg_end(&t);
+}
+
+/* conv -> relu -> max pool (target) -> flatten -> dense: sum of HiResCAM = z_c - b_c. */
+static void test_flatten_head_hirescam_sums_to_logit(void **state)
+{
+    (void)state;
+    tg t;
+    int A = conv_body(&t);
+    int pool = tg_pool(&t, CNNC_OP_MAX_POOL2D, A, 2, 2, CNNC_PAD_VALID, "max_pooling2d");
+    int layer = tg_layer(&t, "max_pooling2d", pool);
+    int flat = tg_flatten(&t, pool, "flatten");
+    int dense = tg_dense(&t, flat, 4, "dense");
+    tg_output(&t, tg_unary(&t, CNNC_OP_SOFTMAX, dense, "softmax"));
+    float *params = tg_random_params(t.g, 22, 0.8f);
+    const float *bias = params + t.g->params[t.g->nodes[t.g->nodes[dense].inputs[2]].attrs.param]
+                                     .offset;
+    cnnc_graph *cam = cam_graph(&t, layer, CNNC_CAM_HIRESCAM);
+    int cam_node = cnnc_graph_find_output(cam, CNNC_OUT_CAM);
+    int logits = cnnc_graph_find_output(cam, CNNC_OUT_LOGITS);
+    assert_int_equal(logits, dense);
+    assert_int_equal(cam->nodes[cam_node].shape.dim[0], 3);
+    for (int trial = 0; trial < 3; trial++) {
+        float image[36];
+        tg_fill(image, 36, 40 + (uint64_t)trial, 0, 1);
+        for (int c = 0; c < 4; c++) {
+            float **v = run(&t, cam, params, image, c, CNNC_SCORE_LOGIT);
+            double sum = 0;
+            for (int i = 0; i < 9; i++)
+                sum += v[cam_node][i];
+            assert_close(sum, (double)v[logits][c] - bias[c], 1e-5);
+            cnnc_interp_free_values(cam, v);
+        }
+    }
+    cnnc_graph_free(cam);
+    free(params);
+    tg_end(&t);
+}
+
+/* A class whose dense weights are all zero has no evidence: every method gives an
+ * all-zero map, map_max 0, no NaN; a class with only negative evidence (non-negative A,
+ * negative weights) likewise under HiResCAM. */
+static void test_absent_class_gives_zero_map(void **state)
+{
+    (void)state;
+    tg t;
+    int A = conv_body(&t);
+    int flat = tg_flatten(&t, A, "flatten");
+    int dense = tg_dense(&t, flat, 3, "dense");
+    tg_output(&t, tg_unary(&t, CNNC_OP_SOFTMAX, dense, "softmax"));
+    float *params = tg_random_params(t.g, 23, 0.8f);
+    float *W = params + t.g->params[t.g->nodes[t.g->nodes[dense].inputs[1]].attrs.param].offset;
+    for (int i = 0; i < 36 * 4; i++) {
+        W[i * 3 + 1] = 0;                      /* class 1: no evidence at all */
+        W[i * 3 + 2] = -fabsf(W[i * 3 + 2]);   /* class 2: only evidence against */
+    }
+    float image[2 * 36];
+    tg_fill(image, 72, 6, 0, 1);
+    int32_t classes[2] = {1, 1};
+    for (int m = 0; m < 4; m++) {
+        cnnc_graph *cam = cam_graph(&t, 1, (cnnc_cam_method)m);
+        /* (Logit score only: the softmax output of class 1 still depends on the other
+         * classes' logits, so it has evidence.) */
+        float maps[2 * 36], map_max[2], probs[6], grads[72];
+        assert_int_equal(cnnc_interp_gradcam(cam, params, image, classes, 2, CNNC_SCORE_LOGIT,
+                                             maps, map_max, probs, grads, &t.d), 0);
+        for (int i = 0; i < 2; i++)
+            assert_true(map_max[i] <= 0);
+        for (int i = 0; i < 72; i++)
+            assert_true(maps[i] == 0.0f);   /* also false for NaN */
+        cnnc_graph_free(cam);
+    }
+    cnnc_graph *hires = cam_graph(&t, 1, CNNC_CAM_HIRESCAM);
+    int32_t against[2] = {2, 2};
+    float maps[72], map_max[2], probs[6];
+    assert_int_equal(cnnc_interp_gradcam(hires, params, image, against, 2, CNNC_SCORE_LOGIT,
+                                         maps, map_max, probs, NULL, &t.d), 0);
+    for (int i = 0; i < 72; i++)
+        assert_true(maps[i] == 0.0f);
+    assert_true(map_max[0] <= 0 && map_max[1] <= 0);
+    cnnc_graph_free(hires);
+    free(params);
+    tg_end(&t);
+}
+
+/* Normalised maps lie in [0, 1] with maximum 1; class -1 is the predicted class. */
+static void test_normalisation_and_predicted_class(void **state)
+{
+    (void)state;
+    tg t;
+    int A = conv_body(&t);
+    int flat = tg_flatten(&t, A, "flatten");
+    int dense = tg_dense(&t, flat, 3, "dense");
+    tg_output(&t, tg_unary(&t, CNNC_OP_SOFTMAX, dense, "softmax"));
+    float *params = tg_random_params(t.g, 24, 0.8f);
+    float image[36];
+    tg_fill(image, 36, 8, 0, 1);
+    cnnc_graph *cam = cam_graph(&t, 1, CNNC_CAM_GRADCAM);
+    float maps[36], maps_pred[36], map_max, max_pred, probs[3];
+    int32_t predicted = -1;
+    assert_int_equal(cnnc_interp_gradcam(cam, params, image, &predicted, 1, CNNC_SCORE_LOGIT,
+                                         maps_pred, &max_pred, probs, NULL, &t.d), 0);
+    int32_t best = 0;
+    for (int c = 1; c < 3; c++)
+        if (probs[c] > probs[best])
+            best = c;
+    assert_int_equal(cnnc_interp_gradcam(cam, params, image, &best, 1, CNNC_SCORE_LOGIT, maps,
+                                         &map_max, probs, NULL, &t.d), 0);
+    assert_true(map_max == max_pred);
+    float top = 0;
+    for (int i = 0; i < 36; i++) {
+        assert_true(maps[i] == maps_pred[i]);
+        assert_true(maps[i] >= 0 && maps[i] <= 1);
+        top = fmaxf(top, maps[i]);
+    }
+    if (map_max > 0)
+        assert_true(top == 1.0f);
+    int32_t bad = 3;
+    assert_int_equal(cnnc_interp_gradcam(cam, params, image, &bad, 1, CNNC_SCORE_LOGIT, maps,
+                                         &map_max, probs, NULL, &t.d), -1);
+    cnnc_graph_free(cam);
+    free(params);
+    tg_end(&t);
+}
+
+/* Softmax score: dA (here A = the input image) is the finite-difference gradient of the
+ * class's softmax output; logit score: of the logit. */
+static void test_score_modes_match_finite_differences(void **state)
+{
+    (void)state;
+    tg t;
+    int A = conv_body(&t);
+    int pool = tg_pool(&t, CNNC_OP_MAX_POOL2D, A, 2, 2, CNNC_PAD_VALID, "max_pooling2d");
+    int flat = tg_flatten(&t, pool, "flatten");
+    int dense = tg_dense(&t, flat, 3, "dense");
+    int sm = tg_unary(&t, CNNC_OP_SOFTMAX, dense, "softmax");
+    tg_output(&t, sm);
+    float *params = tg_random_params(t.g, 25, 0.8f);
+    float image[36];
+    tg_fill(image, 36, 9, 0, 1);
+    cnnc_graph *cam = cam_graph(&t, 0, CNNC_CAM_HIRESCAM);   /* target: the input layer */
+    int cam_node = cnnc_graph_find_output(cam, CNNC_OUT_CAM);
+    int dA = cam->nodes[cam_node].inputs[1];
+    for (int mode = 0; mode < 2; mode++) {
+        const int c = 1;
+        float **v = run(&t, cam, params, image, c, mode);
+        const double h = 1e-3;
+        for (int i = 0; i < 36; i++) {
+            float x[36];
+            memcpy(x, image, sizeof x);
+            x[i] = (float)(image[i] + h);
+            float **plus = run(&t, t.g, params, x, -1, CNNC_SCORE_LOGIT);
+            x[i] = (float)(image[i] - h);
+            float **minus = run(&t, t.g, params, x, -1, CNNC_SCORE_LOGIT);
+            int out = mode == CNNC_SCORE_SOFTMAX ? sm : dense;
+            double numeric = ((double)plus[out][c] - minus[out][c]) / (2 * h);
+            assert_close(v[dA][i], numeric, 2e-4 + 1e-2 * fabs(numeric));
+            cnnc_interp_free_values(t.g, plus);
+            cnnc_interp_free_values(t.g, minus);
+        }
+        cnnc_interp_free_values(cam, v);
+    }
+    cnnc_graph_free(cam);
+    free(params);
+    tg_end(&t);
+}
+
+/* Guided backpropagation: with every ReLU active and positive weights for class 0, it is
+ * the plain gradient of the logit (checked by finite differences); for class 1, whose
+ * weights are all negative, every gate closes and the result is zero. */
+static void test_guided_backprop(void **state)
+{
+    (void)state;
+    tg t;
+    tg_begin(&t, "guided", 4, 4, 1);
+    int c = tg_conv(&t, 0, 2, 3, 1, CNNC_PAD_SAME, "conv2d");
+    int r = tg_unary(&t, CNNC_OP_RELU, c, "conv2d/relu");
+    int layer = tg_layer(&t, "conv2d", r);
+    int flat = tg_flatten(&t, r, "flatten");
+    int dense = tg_dense(&t, flat, 2, "dense");
+    tg_output(&t, tg_unary(&t, CNNC_OP_SOFTMAX, dense, "softmax"));
+    float *params = tg_random_params(t.g, 26, 0.8f);
+    for (int p = 0; p < t.g->num_params; p++) {
+        float *w = params + t.g->params[p].offset;
+        for (int64_t i = 0; i < t.g->params[p].size; i++) {
+            w[i] = fabsf(w[i]) + 0.05f;                 /* relu inputs all positive */
+            if (strcmp(t.g->params[p].name, "dense/kernel") == 0 && i % 2 == 1)
+                w[i] = -w[i];                           /* class 1: all negative */
+        }
+    }
+    float image[16];
+    tg_fill(image, 16, 10, 0.1f, 1);
+    cnnc_graph *cam = cam_graph(&t, layer, CNNC_CAM_GUIDED);
+    int cam_node = cnnc_graph_find_output(cam, CNNC_OUT_CAM);
+    assert_true(cnnc_graph_find_output(cam, CNNC_OUT_INPUT_GRAD) >= 0);
+
+    float maps[16], map_max, probs[2], grads[16];
+    int32_t cls = 0;
+    assert_int_equal(cnnc_interp_gradcam(cam, params, image, &cls, 1, CNNC_SCORE_LOGIT, maps,
+                                         &map_max, probs, grads, &t.d), 0);
+    for (int i = 0; i < 16; i++) {
+        float x[16];
+        memcpy(x, image, sizeof x);
+        x[i] = image[i] + 1e-3f;
+        float **plus = run(&t, t.g, params, x, -1, CNNC_SCORE_LOGIT);
+        x[i] = image[i] - 1e-3f;
+        float **minus = run(&t, t.g, params, x, -1, CNNC_SCORE_LOGIT);
+        double numeric = ((double)plus[dense][0] - minus[dense][0]) /
+                         ((double)(image[i] + 1e-3f) - (double)(image[i] - 1e-3f));
+        assert_close(grads[i], numeric, 1e-3 + 1e-2 * fabs(numeric));
+        assert_true(grads[i] > 0);
+        cnnc_interp_free_values(t.g, plus);
+        cnnc_interp_free_values(t.g, minus);
+    }
+    /* The guided method's map is Grad-CAM's. */
+    float **v = run(&t, cam, params, image, 0, CNNC_SCORE_LOGIT);
+    cnnc_graph *plain = cam_graph(&t, layer, CNNC_CAM_GRADCAM);
+    float **w = run(&t, plain, params, image, 0, CNNC_SCORE_LOGIT);
+    for (int i = 0; i < 16; i++)
+        assert_close(v[cam_node][i], w[cnnc_graph_find_output(plain, CNNC_OUT_CAM)][i], 0);
+    cnnc_interp_free_values(cam, v);
+    cnnc_interp_free_values(plain, w);
+    cnnc_graph_free(plain);
+
+    cls = 1;
+    assert_int_equal(cnnc_interp_gradcam(cam, params, image, &cls, 1, CNNC_SCORE_LOGIT, maps,
+                                         &map_max, probs, grads, &t.d), 0);
+    for (int i = 0; i < 16; i++)
+        assert_true(grads[i] == 0.0f);
+    cnnc_graph_free(cam);
+    free(params);
+    tg_end(&t);
+}
+
+static void test_default_layer_and_bad_target(void **state)
+{
+    (void)state;
+    tg t;
+    int A = conv_body(&t);
+    int pool = tg_pool(&t, CNNC_OP_MAX_POOL2D, A, 2, 2, CNNC_PAD_VALID, "max_pooling2d");
+    int pool_layer = tg_layer(&t, "max_pooling2d", pool);
+    int flat = tg_flatten(&t, pool, "flatten");
+    int flat_layer = tg_layer(&t, "flatten", flat);
+    int dense = tg_dense(&t, flat, 3, "dense");
+    tg_layer(&t, "dense", dense);
+    tg_output(&t, tg_unary(&t, CNNC_OP_SOFTMAX, dense, "softmax"));
+    assert_int_equal(cnnc_default_cam_layer(t.g), pool_layer);
+    t.g->gradcam_layer = strdup("conv2d");
+    assert_int_equal(cnnc_default_cam_layer(t.g), 1);
+    assert_null(cnnc_build_cam_graph(t.g, flat_layer, CNNC_CAM_GRADCAM, &t.d));
+    assert_non_null(strstr(tg_diag_text(&t), "layer 'flatten' has output shape 36"));
+    tg_end(&t);
+
+    /* A model without a spatial layer (besides its input) has no default. */
+    tg_begin(&t, "mlp", 1, 1, 4);
+    tg_layer(&t, "input", 0);
+    int f = tg_flatten(&t, 0, "flatten");
+    tg_layer(&t, "flatten", f);
+    assert_int_equal(cnnc_default_cam_layer(t.g), -1);
+    tg_end(&t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gap_head_gradcam_equals_cam),
+        cmocka_unit_test(test_flatten_head_hirescam_sums_to_logit),
+        cmocka_unit_test(test_absent_class_gives_zero_map),
+        cmocka_unit_test(test_normalisation_and_predicted_class),
+        cmocka_unit_test(test_score_modes_match_finite_differences),
+        cmocka_unit_test(test_guided_backprop),
+        cmocka_unit_test(test_default_layer_and_bad_target),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
