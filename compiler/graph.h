@@ -228,6 +228,8 @@ uint64_t cnnc_graph_fingerprint(const cnnc_graph *g);
 
 /* Text dumps (--dump-ir, --dump-graph=dot, --summary). */
 void cnnc_graph_dump(const cnnc_graph *g, FILE *out);
+/* Only the nodes from first_derived on (what autodiff added), and the outputs. */
+void cnnc_graph_dump_derived(const cnnc_graph *g, int first_derived, FILE *out);
 void cnnc_graph_dump_dot(const cnnc_graph *g, FILE *out);
 void cnnc_graph_summary(const cnnc_graph *g, FILE *out);
 

@@ -7,8 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "autodiff.h"
+#include "bridge.h"
+#include "cnnrt_image.h"
+#include "cnnrt_weights.h"
+#include "codegen.h"
 #include "frontend.h"
 #include "graph.h"
+#include "interp.h"
 
 #ifndef CNNC_VERSION
 #define CNNC_VERSION "unknown"
@@ -25,6 +31,12 @@ typedef struct cnnc_options {
     int summary;              /* --summary */
     const char *dump_ir;      /* --dump-ir[=graph] */
     const char *dump_graph;   /* --dump-graph=dot */
+    cnnc_emit_kind emit;      /* -c, -S, --emit-llvm; PROGRAM when only -o is given */
+    int emit_given;
+    int opt_level;            /* -O0..-O3 */
+    const char *target_cpu;   /* --target-cpu */
+    const char *interpret;    /* --interpret=IMAGE.png */
+    const char *weights;      /* --weights=FILE (with --interpret) */
     int help, version;
 } cnnc_options;
 
@@ -49,15 +61,48 @@ static int set_version(cnnc_options *o, const char *v) { (void)v; o->version = 1
 static int set_summary(cnnc_options *o, const char *v) { (void)v; o->summary = 1; return 0; }
 static int set_output(cnnc_options *o, const char *v) { o->output = v; return 0; }
 
+static const char *const ir_levels[] = {"graph", "backward", "train", "lowered"};
+
 static int set_dump_ir(cnnc_options *o, const char *v)
 {
     if (!v)
         v = "graph";
-    if (strcmp(v, "graph") != 0) {
-        fprintf(stderr, "cnnc: error: --dump-ir=%s: unknown IR level (expected 'graph')\n", v);
+    for (size_t i = 0; i < sizeof ir_levels / sizeof ir_levels[0]; i++)
+        if (strcmp(v, ir_levels[i]) == 0) {
+            o->dump_ir = ir_levels[i];
+            return 0;
+        }
+    fprintf(stderr,
+            "cnnc: error: --dump-ir=%s: unknown IR level (expected graph, backward, train "
+            "or lowered)\n", v);
+    return -1;
+}
+
+static int set_emit(cnnc_options *o, cnnc_emit_kind kind, const char *flag)
+{
+    if (o->emit_given && o->emit != kind) {
+        fprintf(stderr, "cnnc: error: %s cannot be combined with another output kind "
+                        "(-c, -S, --emit-llvm)\n", flag);
         return -1;
     }
-    o->dump_ir = v;
+    o->emit = kind;
+    o->emit_given = 1;
+    return 0;
+}
+static int set_object(cnnc_options *o, const char *v) { (void)v; return set_emit(o, CNNC_EMIT_OBJECT, "-c"); }
+static int set_asm(cnnc_options *o, const char *v) { (void)v; return set_emit(o, CNNC_EMIT_ASM, "-S"); }
+static int set_llvm(cnnc_options *o, const char *v) { (void)v; return set_emit(o, CNNC_EMIT_LLVM_IR, "--emit-llvm"); }
+static int set_target_cpu(cnnc_options *o, const char *v) { o->target_cpu = v; return 0; }
+static int set_interpret(cnnc_options *o, const char *v) { o->interpret = v; return 0; }
+static int set_weights(cnnc_options *o, const char *v) { o->weights = v; return 0; }
+
+static int set_opt_level(cnnc_options *o, const char *v)
+{
+    if (strlen(v) != 1 || v[0] < '0' || v[0] > '3') {
+        fprintf(stderr, "cnnc: error: -O%s: the optimisation level is 0, 1, 2 or 3\n", v);
+        return -1;
+    }
+    o->opt_level = v[0] - '0';
     return 0;
 }
 
@@ -74,10 +119,26 @@ static int set_dump_graph(cnnc_options *o, const char *v)
 static const option_spec options[] = {
     {"--summary", ARG_NONE, NULL, "print the Keras model.summary() table with FLOPs",
      set_summary},
-    {"--dump-ir", ARG_OPTIONAL, "graph", "print the graph IR as text", set_dump_ir},
+    {"--dump-ir", ARG_OPTIONAL, "LEVEL",
+     "print an IR: graph (default), backward (the derived gradients), train (the whole "
+     "training step) or lowered (kernels and memory plan)", set_dump_ir},
     {"--dump-graph", ARG_REQUIRED, "dot", "write the graph IR as Graphviz (to -o or stdout)",
      set_dump_graph},
-    {"-o", ARG_REQUIRED, "FILE", "write the output to FILE", set_output},
+    {"-o", ARG_REQUIRED, "FILE",
+     "write the output to FILE: a native program unless -c, -S or --emit-llvm", set_output},
+    {"-c", ARG_NONE, NULL, "write an object file and a C header (FILE.h) to embed the model",
+     set_object},
+    {"-S", ARG_NONE, NULL, "write assembly", set_asm},
+    {"--emit-llvm", ARG_NONE, NULL, "write LLVM IR as text", set_llvm},
+    {"-O", ARG_REQUIRED, "LEVEL", "optimisation level 0-3 (default -O2)", set_opt_level},
+    {"--target-cpu", ARG_REQUIRED, "CPU",
+     "generate code for CPU (default: this machine's; e.g. x86-64-v3 to ship binaries)",
+     set_target_cpu},
+    {"--interpret", ARG_REQUIRED, "IMAGE.png",
+     "run the reference interpreter on a picture and print the class probabilities",
+     set_interpret},
+    {"--weights", ARG_REQUIRED, "FILE", "weights for --interpret (default: fresh ones)",
+     set_weights},
     {"--help", ARG_NONE, NULL, "show this help", set_help},
     {"-h", ARG_NONE, NULL, NULL, set_help},
     {"--version", ARG_NONE, NULL, "show the cnnc and LLVM versions", set_version},
@@ -108,7 +169,10 @@ static void print_help(FILE *out)
             snprintf(left, sizeof left, "%s %s", s->name, s->metavar);
         fprintf(out, "  %-24s %s\n", left, s->help);
     }
-    fprintf(out, "\nexample:\n  cnnc models/mnist.cnn --summary\n");
+    fprintf(out, "\nexamples:\n"
+                 "  cnnc models/mnist.cnn --summary       the Keras table\n"
+                 "  cnnc models/mnist.cnn -o mnist_cam    build the program, then:\n"
+                 "  ./mnist_cam train && ./mnist_cam gradcam --index 1\n");
 }
 
 /* Matches "name", "name=value" (long options) and, for short options, "-oFILE". */
@@ -137,6 +201,8 @@ static const option_spec *match_option(const char *arg, const char **inline_valu
 static int parse_args(int argc, char **argv, cnnc_options *o)
 {
     memset(o, 0, sizeof *o);
+    o->opt_level = 2;
+    o->emit = CNNC_EMIT_NONE;
     for (int i = 1; i < argc; i++) {
         const char *arg = argv[i];
         if (arg[0] != '-' || strcmp(arg, "-") == 0) {
@@ -191,6 +257,125 @@ static int close_output(FILE *f, const cnnc_options *o)
     return failed;
 }
 
+/* --dump-ir=backward|train: the training graph autodiff derives. */
+static int dump_training_ir(const cnnc_graph *g, const char *level, FILE *out, cnnc_diag *d)
+{
+    cnnc_graph *train = cnnc_build_train_graph(g, d);
+    if (!train)
+        return -1;
+    if (strcmp(level, "backward") == 0)
+        cnnc_graph_dump_derived(train, g->num_nodes, out);
+    else
+        cnnc_graph_dump(train, out);
+    cnnc_graph_free(train);
+    return 0;
+}
+
+/* Reads the weights for --interpret: the file given, or fresh ones from the fit seed. */
+static float *interpret_params(const cnnc_graph *g, const char *path)
+{
+    if (!path) {
+        fprintf(stderr, "cnnc: note: no --weights given: using fresh random weights "
+                        "(seed %llu), so the answer means nothing yet\n",
+                (unsigned long long)g->train.seed);
+        return cnnc_initial_params(g, g->train.seed);
+    }
+    cnnrt_param_desc *descs = cnnc_param_descs(g);
+    cnnrt_weights_expect expect = {
+        .fingerprint = cnnc_graph_fingerprint(g), .model_name = g->model_name,
+        .tensors = descs, .num_tensors = g->num_params, .param_floats = g->param_floats,
+        .opt_state_floats = 0};
+    cnnrt_weights w;
+    cnnrt_err e;
+    int failed = cnnrt_weights_load(path, &expect, &w, &e);
+    free(descs);
+    if (failed) {
+        fprintf(stderr, "cnnc: error: %s\n", e.msg);
+        return NULL;
+    }
+    float *params = cnnrt_aligned_alloc((size_t)g->param_floats * sizeof(float));
+    memcpy(params, w.params, (size_t)g->param_floats * sizeof(float));
+    cnnrt_weights_free(&w);
+    return params;
+}
+
+/* --interpret=IMAGE.png: the reference interpreter's answer for one picture. */
+static int interpret_image(const cnnc_graph *g, const cnnc_options *o, FILE *out,
+                           cnnc_diag *d)
+{
+    const cnnc_shape *in = &g->nodes[g->input_node].shape;
+    if (in->rank != 3) {
+        fprintf(stderr, "cnnc: error: --interpret needs a model whose input is an image\n");
+        return -1;
+    }
+    cnnrt_image img;
+    cnnrt_err e;
+    if (cnnrt_png_read(o->interpret, CNNRT_ALPHA_AUTO, &img, &e)) {
+        fprintf(stderr, "cnnc: error: %s\n", e.msg);
+        return -1;
+    }
+    float *x = cnnrt_xmalloc((size_t)cnnc_shape_size(*in) * sizeof(float));
+    int failed = cnnrt_image_to_input(&img, (int)in->dim[0], (int)in->dim[1], (int)in->dim[2],
+                                      CNNRT_RESIZE_AREA, x, &e);
+    cnnrt_image_free(&img);
+    float *params = failed ? NULL : interpret_params(g, o->weights);
+    float *probs = cnnrt_xcalloc((size_t)g->num_classes, sizeof(float));
+    if (failed)
+        fprintf(stderr, "cnnc: error: %s\n", e.msg);
+    else if (!params || cnnc_interp_infer(g, params, x, 1, probs, d) != 0)
+        failed = 1;
+    for (int c = 0; !failed && c < g->num_classes; c++)
+        fprintf(out, "class %d: %.6f\n", c, (double)probs[c]);
+    free(probs);
+    free(params);
+    free(x);
+    return failed ? -1 : 0;
+}
+
+/* Everything that writes text (summary, dumps, --interpret) goes to -o when nothing is
+ * compiled, else to standard output. */
+static int run_text_actions(const cnnc_graph *g, const cnnc_options *o, int compiling,
+                            cnnc_diag *d)
+{
+    int text_to_output = !compiling;
+    cnnc_options where = *o;
+    if (!text_to_output)
+        where.output = NULL;
+    FILE *out = open_output(&where);
+    if (!out)
+        return -1;
+    int failed = 0;
+    if (o->summary)
+        cnnc_graph_summary(g, out);
+    if (o->dump_ir && strcmp(o->dump_ir, "graph") == 0)
+        cnnc_graph_dump(g, out);
+    if (o->dump_ir && (strcmp(o->dump_ir, "backward") == 0 || strcmp(o->dump_ir, "train") == 0))
+        failed |= dump_training_ir(g, o->dump_ir, out, d) != 0;
+    if (o->dump_graph)
+        cnnc_graph_dump_dot(g, out);
+    if (o->interpret)
+        failed |= interpret_image(g, o, out, d) != 0;
+    failed |= close_output(out, &where) != 0;
+    return failed ? -1 : 0;
+}
+
+static int run_codegen(const cnnc_graph *g, const cnnc_options *o, cnnc_diag *d)
+{
+    cnnc_codegen_options cg;
+    cnnc_codegen_options_init(&cg);
+    cg.emit = o->emit_given ? o->emit : (o->output ? CNNC_EMIT_PROGRAM : CNNC_EMIT_NONE);
+    cg.output = o->output;
+    cg.opt_level = o->opt_level;
+    cg.target_cpu = o->target_cpu;
+    if (o->dump_ir && strcmp(o->dump_ir, "lowered") == 0)
+        cg.dump_lowered = stdout;
+    if (cg.emit != CNNC_EMIT_NONE && !cg.output) {
+        fprintf(stderr, "cnnc: error: -c, -S and --emit-llvm need an output file (-o FILE)\n");
+        return -1;
+    }
+    return cnnc_codegen_run(g, &cg, d);
+}
+
 int main(int argc, char **argv)
 {
     cnnc_options o;
@@ -217,23 +402,18 @@ int main(int argc, char **argv)
     if (!g)
         return 1;
 
-    if (!o.summary && !o.dump_ir && !o.dump_graph) {
-        /* Code generation is not wired into the driver yet: checking the model and
-         * printing its summary is what compiling does for now. */
-        o.summary = 1;
-    }
-    FILE *out = open_output(&o);
-    if (!out) {
-        cnnc_graph_free(g);
-        return 1;
-    }
-    if (o.summary)
-        cnnc_graph_summary(g, out);
-    if (o.dump_ir)
-        cnnc_graph_dump(g, out);
-    if (o.dump_graph)
-        cnnc_graph_dump_dot(g, out);
-    status = close_output(out, &o) ? 1 : 0;
+    int text_action = o.summary || o.dump_ir || o.dump_graph || o.interpret;
+    int lowered_dump = o.dump_ir && strcmp(o.dump_ir, "lowered") == 0;
+    /* -o alone builds a program; with only text actions, -o names the text file. */
+    int compiling = o.emit_given || lowered_dump || (o.output && !text_action);
+    if (!text_action && !compiling)
+        o.summary = 1; /* `cnnc FILE` checks the model and shows what it is */
+
+    status = 0;
+    if (run_text_actions(g, &o, compiling, &d) != 0)
+        status = 1;
+    if (status == 0 && compiling && run_codegen(g, &o, &d) != 0)
+        status = 1;
     cnnc_graph_free(g);
     return status;
 }

@@ -143,13 +143,10 @@ static const char *role_name(cnnc_output_role role)
     return "?";
 }
 
-void cnnc_graph_dump(const cnnc_graph *g, FILE *out)
+static void dump_params(const cnnc_graph *g, FILE *out)
 {
     char shape[64];
-    fprintf(out, "graph \"%s\"", g->model_name);
-    if (g->source_file)
-        fprintf(out, "  # %s", g->source_file);
-    fprintf(out, "\n\nparams (%" PRId64 " floats):\n", g->param_floats);
+    fprintf(out, "\nparams (%" PRId64 " floats):\n", g->param_floats);
     for (int i = 0; i < g->num_params; i++) {
         const cnnc_param *p = &g->params[i];
         fprintf(out, "  $%d %s : %s  init=%s", i, p->name,
@@ -158,23 +155,31 @@ void cnnc_graph_dump(const cnnc_graph *g, FILE *out)
             fprintf(out, " fan_in=%" PRId64 " fan_out=%" PRId64, p->fan_in, p->fan_out);
         fprintf(out, "  offset=%" PRId64 " size=%" PRId64 "\n", p->offset, p->size);
     }
-    fprintf(out, "\nnodes:\n");
-    for (int i = 0; i < g->num_nodes; i++) {
+}
+
+static void dump_nodes(const cnnc_graph *g, int first, FILE *out)
+{
+    char shape[64];
+    for (int i = first; i < g->num_nodes; i++) {
         const cnnc_node *n = &g->nodes[i];
         const cnnc_op_info *info = cnnc_op_info_of(n->op);
         fprintf(out, "  %%%d = %s(", i, info->name);
-        int first = 1;
+        int first_input = 1;
         for (int k = 0; k < info->arity && k < CNNC_MAX_INPUTS; k++) {
             if (n->inputs[k] < 0)
-                fprintf(out, "%s-", first ? "" : ", ");
+                fprintf(out, "%s-", first_input ? "" : ", ");
             else
-                fprintf(out, "%s%%%d", first ? "" : ", ", n->inputs[k]);
-            first = 0;
+                fprintf(out, "%s%%%d", first_input ? "" : ", ", n->inputs[k]);
+            first_input = 0;
         }
         fprintf(out, ") : %s", cnnc_shape_str(n->shape, 0, shape, sizeof shape));
         dump_attrs(g, n, out);
         fprintf(out, "  # %s\n", n->name ? n->name : "");
     }
+}
+
+static void dump_outputs(const cnnc_graph *g, FILE *out)
+{
     fprintf(out, "\noutputs:\n");
     for (int i = 0; i < g->num_outputs; i++) {
         const cnnc_output *o = &g->outputs[i];
@@ -183,6 +188,10 @@ void cnnc_graph_dump(const cnnc_graph *g, FILE *out)
             fprintf(out, "  param=$%d", o->param);
         fputc('\n', out);
     }
+}
+
+static void dump_config(const cnnc_graph *g, FILE *out)
+{
     const cnnc_train_config *t = &g->train;
     fprintf(out, "\nclasses: %d\n", g->num_classes);
     fprintf(out, "train: loss=%s optimizer=%s lr=%g",
@@ -196,6 +205,27 @@ void cnnc_graph_dump(const cnnc_graph *g, FILE *out)
             t->metrics_accuracy ? "accuracy" : "none", t->epochs, t->batch_size,
             t->validation_split, t->seed);
     fprintf(out, "gradcam: %s\n", g->gradcam_layer ? g->gradcam_layer : "(none)");
+}
+
+void cnnc_graph_dump(const cnnc_graph *g, FILE *out)
+{
+    fprintf(out, "graph \"%s\"", g->model_name);
+    if (g->source_file)
+        fprintf(out, "  # %s", g->source_file);
+    fputc('\n', out);
+    dump_params(g, out);
+    fprintf(out, "\nnodes:\n");
+    dump_nodes(g, 0, out);
+    dump_outputs(g, out);
+    dump_config(g, out);
+}
+
+void cnnc_graph_dump_derived(const cnnc_graph *g, int first_derived, FILE *out)
+{
+    fprintf(out, "graph \"%s\": nodes %%%d.. derived by autodiff (nodes before them are the "
+                 "forward graph, see --dump-ir)\n\nnodes:\n", g->model_name, first_derived);
+    dump_nodes(g, first_derived, out);
+    dump_outputs(g, out);
 }
 
 /* ---- --dump-graph=dot ------------------------------------------------------------------ */

@@ -1,0 +1,1088 @@
+/* Code generation through the LLVM C API: programs (infer, train_step, one Grad-CAM per
+ * spatial layer and method) -> workers and entry points with the ABI of cnnrt_model.h ->
+ * the NAME_model descriptor -> verified, optimised module -> object / assembly / IR /
+ * linked program / JIT. See codegen.h; the loop kernels are in kernels.c. */
+#include "codegen.h"
+
+#include <inttypes.h>
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Core.h>
+#include <llvm-c/Error.h>
+#include <llvm-c/LLJIT.h>
+#include <llvm-c/Orc.h>
+#include <llvm-c/Target.h>
+#include <llvm-c/TargetMachine.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "autodiff.h"
+#include "codegen_internal.h"
+#include "link.h"
+#include "lower.h"
+
+static const cnnc_loc NOWHERE = {0, 0, 0};
+
+void cnnc_codegen_options_init(cnnc_codegen_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->emit = CNNC_EMIT_PROGRAM;
+    o->opt_level = 2;
+}
+
+void cnnc_c_identifier(const char *name, char *out, size_t len)
+{
+    size_t j = 0;
+    if (len == 0)
+        return;
+    if (name && (name[0] >= '0' && name[0] <= '9') && j + 1 < len)
+        out[j++] = '_';
+    for (size_t i = 0; name && name[i] && j + 1 < len; i++) {
+        char c = name[i];
+        int ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                 c == '_';
+        out[j++] = ok ? c : '_';
+    }
+    if (j == 0 && len > 1)
+        out[j++] = '_';
+    out[j] = '\0';
+}
+
+/* ---- growing strings ------------------------------------------------------------------ */
+
+typedef struct strbuf {
+    char *s;
+    size_t len, cap;
+} strbuf;
+
+static void sb_printf(strbuf *b, const char *fmt, ...) CNNC_PRINTF(2, 3);
+static void sb_printf(strbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if (b->len + (size_t)n + 1 > b->cap) {
+        b->cap = (b->len + (size_t)n + 1) * 2;
+        b->s = realloc(b->s, b->cap);
+        if (!b->s)
+            abort();
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+/* ---- the programs of a model ---------------------------------------------------------- */
+
+static const char *const cam_method_names[] = {"gradcam", "hirescam", "gradcampp", "guided"};
+
+typedef struct program {
+    cnnc_program_kind kind;
+    cnnc_graph *graph;          /* owned when not the forward graph */
+    cnnc_lowered *lowered;
+    char entry[512];            /* NAME_infer, NAME_train_step, NAME_cam_LAYER_METHOD */
+    int cam_layer;              /* CAM: index into forward->layers */
+    cnnc_cam_method cam_method;
+    LLVMValueRef entry_fn;
+} program;
+
+typedef struct model_gen {
+    const cnnc_graph *forward;
+    const cnnc_codegen_options *opts;
+    cnnc_diag *d;
+    char name[200];             /* C identifier of the model */
+    program *progs;
+    int num_progs;
+    int64_t ws_floats;          /* max over programs */
+} model_gen;
+
+static void free_programs(model_gen *m)
+{
+    for (int i = 0; i < m->num_progs; i++) {
+        cnnc_lowered_free(m->progs[i].lowered);
+        if (m->progs[i].graph != m->forward)
+            cnnc_graph_free(m->progs[i].graph);
+    }
+    free(m->progs);
+    m->progs = NULL;
+    m->num_progs = 0;
+}
+
+static program *add_program(model_gen *m, cnnc_program_kind kind, cnnc_graph *graph)
+{
+    m->progs = realloc(m->progs, (size_t)(m->num_progs + 1) * sizeof *m->progs);
+    if (!m->progs)
+        abort();
+    program *p = &m->progs[m->num_progs++];
+    memset(p, 0, sizeof *p);
+    p->kind = kind;
+    p->graph = graph;
+    p->cam_layer = -1;
+    return p;
+}
+
+/* A layer Grad-CAM can target: a spatial [H,W,C] output computed by the network (not the
+ * input image itself). */
+static int is_cam_layer(const cnnc_graph *g, int layer)
+{
+    const cnnc_layer *l = &g->layers[layer];
+    return l->shape.rank == 3 && l->output_node >= 0 &&
+           g->nodes[l->output_node].op != CNNC_OP_INPUT;
+}
+
+static int build_programs(model_gen *m)
+{
+    const cnnc_graph *fw = m->forward;
+    int mask = m->opts->programs ? m->opts->programs : CNNC_GEN_ALL;
+    program *p = add_program(m, CNNC_PROGRAM_INFER, (cnnc_graph *)fw);
+    snprintf(p->entry, sizeof p->entry, "%s_infer", m->name);
+    if (mask & CNNC_GEN_TRAIN) {
+        cnnc_graph *train = cnnc_build_train_graph(fw, m->d);
+        if (!train)
+            return -1;
+        p = add_program(m, CNNC_PROGRAM_TRAIN, train);
+        snprintf(p->entry, sizeof p->entry, "%s_train_step", m->name);
+    }
+    if (mask & CNNC_GEN_CAMS) {
+        for (int layer = 0; layer < fw->num_layers; layer++) {
+            if (!is_cam_layer(fw, layer))
+                continue;
+            if (m->opts->only_cam_layer && strcmp(m->opts->only_cam_layer, fw->layers[layer].name))
+                continue;
+            for (int method = 0; method < CNNRT_CAM_METHOD_COUNT; method++) {
+                cnnc_graph *cam = cnnc_build_cam_graph(fw, layer, (cnnc_cam_method)method, m->d);
+                if (!cam)
+                    return -1;
+                p = add_program(m, CNNC_PROGRAM_CAM, cam);
+                char layer_id[128];
+                cnnc_c_identifier(fw->layers[layer].name, layer_id, sizeof layer_id);
+                snprintf(p->entry, sizeof p->entry, "%s_cam_%s_%s", m->name, layer_id,
+                         cam_method_names[method]);
+                p->cam_layer = layer;
+                p->cam_method = (cnnc_cam_method)method;
+            }
+        }
+    }
+    m->ws_floats = 16;
+    for (int i = 0; i < m->num_progs; i++) {
+        p = &m->progs[i];
+        p->lowered = cnnc_lower_program(p->graph, p->kind, m->d);
+        if (!p->lowered)
+            return -1;
+        int64_t ws = cnnc_lowered_ws_floats(p->lowered);
+        if (ws > m->ws_floats)
+            m->ws_floats = ws;
+        if (m->opts->dump_lowered) {
+            fprintf(m->opts->dump_lowered, "; %s\n", p->entry);
+            cnnc_lowered_dump(p->lowered, m->opts->dump_lowered);
+        }
+    }
+    return 0;
+}
+
+/* ---- module-level IR ------------------------------------------------------------------ */
+
+/* The worker's view of the entry point's arguments (a stack struct, all fields 8 bytes). */
+enum {
+    CTX_PARAMS, CTX_OPT_STATE, CTX_X, CTX_LABELS, CTX_N, CTX_SEED, CTX_SCORE_MODE, CTX_WS,
+    CTX_PROBS, CTX_MAPS, CTX_MAP_MAX, CTX_INPUT_GRADS, CTX_FIELDS
+};
+static const int slot_field[CNNC_SLOT_COUNT] = {CTX_PROBS, CTX_MAPS, CTX_MAP_MAX,
+                                                CTX_INPUT_GRADS};
+
+typedef struct module_state {
+    cnnc_cg g;
+    LLVMTypeRef ctx_type, task_type, parallel_for_type, pool_threads_type;
+    LLVMValueRef parallel_for, pool_threads;
+} module_state;
+
+static void init_types(module_state *s, LLVMContextRef ctx, const char *name, cnnc_diag *d)
+{
+    cnnc_cg *g = &s->g;
+    memset(s, 0, sizeof *s);
+    g->ctx = ctx;
+    g->d = d;
+    g->mod = LLVMModuleCreateWithNameInContext(name, ctx);
+    g->b = LLVMCreateBuilderInContext(ctx);
+    g->f32 = LLVMFloatTypeInContext(ctx);
+    g->f64 = LLVMDoubleTypeInContext(ctx);
+    g->i64 = LLVMInt64TypeInContext(ctx);
+    g->i32 = LLVMInt32TypeInContext(ctx);
+    g->i8 = LLVMInt8TypeInContext(ctx);
+    g->i1 = LLVMInt1TypeInContext(ctx);
+    g->ptr = LLVMPointerTypeInContext(ctx, 0);
+    g->void_t = LLVMVoidTypeInContext(ctx);
+    LLVMTypeRef kparams[CG_K_NUM_PARAMS];
+    for (int i = 0; i < CG_K_NUM_PARAMS; i++)
+        kparams[i] = i < CG_K_IMAGE ? g->ptr : g->i64;
+    g->kernel_type = LLVMFunctionType(g->void_t, kparams, CG_K_NUM_PARAMS, 0);
+    LLVMTypeRef fields[CTX_FIELDS];
+    for (int i = 0; i < CTX_FIELDS; i++)
+        fields[i] = (i == CTX_N || i == CTX_SEED || i == CTX_SCORE_MODE) ? g->i64 : g->ptr;
+    s->ctx_type = LLVMStructTypeInContext(ctx, fields, CTX_FIELDS, 0);
+    LLVMTypeRef task_params[4] = {g->ptr, g->i64, g->i64, g->i64};
+    s->task_type = LLVMFunctionType(g->void_t, task_params, 4, 0);
+    LLVMTypeRef pf_params[4] = {g->ptr, g->i64, g->ptr, g->ptr};
+    s->parallel_for_type = LLVMFunctionType(g->void_t, pf_params, 4, 0);
+    s->parallel_for = LLVMAddFunction(g->mod, "cnnrt_parallel_for", s->parallel_for_type);
+    s->pool_threads_type = LLVMFunctionType(g->i64, &g->ptr, 1, 0);
+    s->pool_threads = LLVMAddFunction(g->mod, "cnnrt_pool_threads", s->pool_threads_type);
+    cnnc_cg_declare_helpers(g);
+}
+
+static LLVMValueRef ctx_field(module_state *s, LLVMValueRef ctx, int field)
+{
+    cnnc_cg *g = &s->g;
+    LLVMValueRef p = LLVMBuildStructGEP2(g->b, s->ctx_type, ctx, (unsigned)field, "");
+    LLVMTypeRef t = (field == CTX_N || field == CTX_SEED || field == CTX_SCORE_MODE) ? g->i64
+                                                                                   : g->ptr;
+    return LLVMBuildLoad2(g->b, t, p, "");
+}
+
+static void set_ctx_field(module_state *s, LLVMValueRef ctx, int field, LLVMValueRef v)
+{
+    cnnc_cg *g = &s->g;
+    LLVMBuildStore(g->b, v, LLVMBuildStructGEP2(g->b, s->ctx_type, ctx, (unsigned)field, ""));
+}
+
+static LLVMValueRef fptr(cnnc_cg *g, LLVMValueRef base, LLVMValueRef index)
+{
+    return cg_gep(g, g->f32, base, index);
+}
+
+static void add_fn_attr(cnnc_cg *g, LLVMValueRef fn, unsigned index, const char *name)
+{
+    unsigned kind = LLVMGetEnumAttributeKindForName(name, strlen(name));
+    LLVMAddAttributeAtIndex(fn, index, LLVMCreateEnumAttribute(g->ctx, kind, 0));
+}
+
+/* Where a worker's buffers start. */
+typedef struct worker_bases {
+    LLVMValueRef params, arena, grad, stats, x, scratch;
+    LLVMValueRef slots[CNNC_SLOT_COUNT];
+    int64_t image_floats;
+} worker_bases;
+
+/* Calls kernel k for image img: pointers to its buffers, the image, seed, label, mode. */
+static void call_kernel(cnnc_cg *g, const cnnc_lowered *lp, LLVMValueRef kernel_fn, int k,
+                        const worker_bases *wb, LLVMValueRef img, LLVMValueRef label,
+                        LLVMValueRef seed, LLVMValueRef mode)
+{
+    const cnnc_kernel *kr = &lp->kernels[k];
+    LLVMValueRef args[CG_K_NUM_PARAMS];
+    LLVMValueRef guard = NULL;
+    for (int i = 0; i < CNNC_KERNEL_MAX_OUT + CNNC_KERNEL_MAX_IN; i++) {
+        int id = i < CNNC_KERNEL_MAX_OUT ? kr->out[i] : kr->in[i - CNNC_KERNEL_MAX_OUT];
+        if (id < 0) {
+            args[i] = LLVMConstNull(g->ptr);
+            continue;
+        }
+        const cnnc_lbuf *b = &lp->bufs[id];
+        switch (b->kind) {
+        case CNNC_BUF_ARENA: args[i] = fptr(g, wb->arena, cg_i64(g, b->offset)); break;
+        case CNNC_BUF_PARAMS: args[i] = fptr(g, wb->params, cg_i64(g, b->offset)); break;
+        case CNNC_BUF_GRAD: args[i] = fptr(g, wb->grad, cg_i64(g, b->offset)); break;
+        case CNNC_BUF_STATS: args[i] = fptr(g, wb->stats, cg_i64(g, b->offset)); break;
+        case CNNC_BUF_INPUT:
+            args[i] = fptr(g, wb->x, LLVMBuildNSWMul(g->b, img, cg_i64(g, wb->image_floats), ""));
+            break;
+        case CNNC_BUF_OUTPUT: {
+            LLVMValueRef base = wb->slots[b->offset];
+            LLVMValueRef at = fptr(g, base, LLVMBuildNSWMul(g->b, img, cg_i64(g, b->size), ""));
+            LLVMValueRef present = LLVMBuildIsNotNull(g->b, base, "");
+            if (i == CG_K_OUT0) {
+                guard = present;    /* an absent main output skips the kernel */
+                args[i] = at;
+            } else {
+                /* an absent secondary output (map_max) goes to scratch */
+                args[i] = LLVMBuildSelect(g->b, present, at, wb->scratch, "");
+            }
+            break;
+        }
+        }
+    }
+    args[CG_K_IMAGE] = img;
+    args[CG_K_SEED] = seed;
+    args[CG_K_LABEL] = label;
+    args[CG_K_SCORE_MODE] = mode;
+    LLVMBasicBlockRef merge = guard ? cg_if(g, guard) : NULL;
+    LLVMBuildCall2(g->b, g->kernel_type, kernel_fn, args, CG_K_NUM_PARAMS, "");
+    if (merge)
+        cg_endif(g, merge);
+}
+
+/* The worker: for each image of [begin, end), run the kernels on this worker's slice. */
+static LLVMValueRef emit_worker(module_state *s, program *p, LLVMValueRef *kernel_fns,
+                                int64_t ws_floats)
+{
+    cnnc_cg *g = &s->g;
+    const cnnc_lowered *lp = p->lowered;
+    char name[sizeof p->entry + 16];
+    snprintf(name, sizeof name, "%s_worker", p->entry);
+    LLVMValueRef fn = LLVMAddFunction(g->mod, name, s->task_type);
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    add_fn_attr(g, fn, LLVMAttributeFunctionIndex, "nounwind");
+    g->fn = fn;
+    g->entry = LLVMAppendBasicBlockInContext(g->ctx, fn, "entry");
+    LLVMPositionBuilderAtEnd(g->b, g->entry);
+    LLVMValueRef ctx = LLVMGetParam(fn, 0), begin = LLVMGetParam(fn, 1);
+    LLVMValueRef end = LLVMGetParam(fn, 2), worker = LLVMGetParam(fn, 3);
+
+    worker_bases wb;
+    wb.params = ctx_field(s, ctx, CTX_PARAMS);
+    wb.x = ctx_field(s, ctx, CTX_X);
+    LLVMValueRef labels = ctx_field(s, ctx, CTX_LABELS), seed = ctx_field(s, ctx, CTX_SEED);
+    LLVMValueRef mode = ctx_field(s, ctx, CTX_SCORE_MODE);
+    LLVMValueRef ws = ctx_field(s, ctx, CTX_WS);
+    for (int i = 0; i < CNNC_SLOT_COUNT; i++)
+        wb.slots[i] = ctx_field(s, ctx, slot_field[i]);
+    int64_t arena_floats = (lp->arena_floats + 15) / 16 * 16;
+    int64_t grad_floats = (lp->grad_floats + 15) / 16 * 16;
+    wb.arena = fptr(g, ws, LLVMBuildNSWMul(g->b, worker, cg_i64(g, ws_floats), ""));
+    wb.grad = fptr(g, wb.arena, cg_i64(g, arena_floats));
+    wb.stats = fptr(g, wb.grad, cg_i64(g, grad_floats));
+    if (lp->grad_floats + lp->stats_floats > 0)
+        LLVMBuildMemSet(g->b, wb.grad, LLVMConstInt(g->i8, 0, 0),
+                        cg_i64(g, (grad_floats + (lp->stats_floats + 15) / 16 * 16) * 4), 64);
+    wb.scratch = cg_alloca(g, LLVMArrayType(g->f32, 16), "scratch");
+    wb.image_floats = cnnc_shape_size(p->graph->nodes[p->graph->input_node].shape);
+
+    /* Kernels that read only weights run once, before the image loop. */
+    for (int k = 0; k < lp->num_kernels; k++)
+        if (lp->kernels[k].hoisted)
+            call_kernel(g, lp, kernel_fns[k], k, &wb, begin, cg_i64(g, -1), seed, mode);
+    cg_loop li;
+    LLVMValueRef img = cg_for_dynamic(g, &li, begin, end);
+    LLVMValueRef label = cg_i64(g, -1);
+    if (p->kind != CNNC_PROGRAM_INFER) {
+        /* Labels (train) or classes (cam, may be NULL = the predicted class). */
+        LLVMValueRef has = LLVMBuildIsNotNull(g->b, labels, "");
+        LLVMBasicBlockRef here = LLVMGetInsertBlock(g->b);
+        LLVMBasicBlockRef load_bb = LLVMAppendBasicBlockInContext(g->ctx, fn, "label");
+        LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->ctx, fn, "label_done");
+        LLVMBuildCondBr(g->b, has, load_bb, done);
+        LLVMPositionBuilderAtEnd(g->b, load_bb);
+        LLVMValueRef v = LLVMBuildLoad2(g->b, g->i32, cg_gep(g, g->i32, labels, img), "");
+        v = LLVMBuildSExt(g->b, v, g->i64, "");
+        LLVMBuildBr(g->b, done);
+        LLVMPositionBuilderAtEnd(g->b, done);
+        LLVMValueRef phi = LLVMBuildPhi(g->b, g->i64, "label");
+        LLVMValueRef vals[2] = {cg_i64(g, -1), v};
+        LLVMBasicBlockRef bbs[2] = {here, load_bb};
+        LLVMAddIncoming(phi, vals, bbs, 2);
+        label = phi;
+    }
+    for (int k = 0; k < lp->num_kernels; k++)
+        if (!lp->kernels[k].hoisted)
+            call_kernel(g, lp, kernel_fns[k], k, &wb, img, label, seed, mode);
+    cg_end(g, &li);
+    LLVMBuildRetVoid(g->b);
+    return fn;
+}
+
+/* The entry function: its arguments into a stack ctx, then cnnrt_parallel_for. Returns
+ * the ctx pointer (for the train step's epilogue) with the builder after the call. */
+static LLVMValueRef begin_entry(module_state *s, program *p, LLVMTypeRef type,
+                                LLVMValueRef worker, const int *fields, int nfields,
+                                int n_arg, int pool_arg, int ws_arg)
+{
+    cnnc_cg *g = &s->g;
+    LLVMValueRef fn = LLVMAddFunction(g->mod, p->entry, type);
+    p->entry_fn = fn;
+    add_fn_attr(g, fn, LLVMAttributeFunctionIndex, "nounwind");
+    g->fn = fn;
+    g->entry = LLVMAppendBasicBlockInContext(g->ctx, fn, "entry");
+    LLVMPositionBuilderAtEnd(g->b, g->entry);
+    LLVMValueRef ctx = LLVMBuildAlloca(g->b, s->ctx_type, "ctx");
+    for (int f = 0; f < CTX_FIELDS; f++) {
+        int is_int = f == CTX_N || f == CTX_SEED || f == CTX_SCORE_MODE;
+        set_ctx_field(s, ctx, f, is_int ? cg_i64(g, 0) : LLVMConstNull(g->ptr));
+    }
+    for (int a = 0; a < nfields; a++)
+        if (fields[a] >= 0)
+            set_ctx_field(s, ctx, fields[a], LLVMGetParam(fn, (unsigned)a));
+    set_ctx_field(s, ctx, CTX_WS, LLVMGetParam(fn, (unsigned)ws_arg));
+    LLVMValueRef n = LLVMGetParam(fn, (unsigned)n_arg);
+    LLVMValueRef args[4] = {LLVMGetParam(fn, (unsigned)pool_arg), n, worker, ctx};
+    LLVMBasicBlockRef merge = cg_if(g, LLVMBuildICmp(g->b, LLVMIntSGT, n, cg_i64(g, 0), ""));
+    LLVMBuildCall2(g->b, s->parallel_for_type, s->parallel_for, args, 4, "");
+    cg_endif(g, merge);
+    return ctx;
+}
+
+static void emit_infer_entry(module_state *s, program *p, LLVMValueRef worker)
+{
+    cnnc_cg *g = &s->g;
+    /* (params, x, n, probs, ws, pool) */
+    LLVMTypeRef t[6] = {g->ptr, g->ptr, g->i64, g->ptr, g->ptr, g->ptr};
+    LLVMTypeRef type = LLVMFunctionType(g->void_t, t, 6, 0);
+    int fields[6] = {CTX_PARAMS, CTX_X, CTX_N, CTX_PROBS, -1, -1};
+    begin_entry(s, p, type, worker, fields, 6, 2, 5, 4);
+    LLVMBuildRetVoid(g->b);
+}
+
+static void emit_cam_entry(module_state *s, program *p, LLVMValueRef worker)
+{
+    cnnc_cg *g = &s->g;
+    /* (params, x, classes, n, score_mode, maps, map_max, probs, input_grads, ws, pool) */
+    LLVMTypeRef t[11] = {g->ptr, g->ptr, g->ptr, g->i64, g->i64, g->ptr,
+                         g->ptr, g->ptr, g->ptr, g->ptr, g->ptr};
+    LLVMTypeRef type = LLVMFunctionType(g->void_t, t, 11, 0);
+    int fields[11] = {CTX_PARAMS, CTX_X,       CTX_LABELS, CTX_N, CTX_SCORE_MODE, CTX_MAPS,
+                      CTX_MAP_MAX, CTX_PROBS, CTX_INPUT_GRADS, -1, -1};
+    begin_entry(s, p, type, worker, fields, 11, 3, 10, 9);
+    LLVMBuildRetVoid(g->b);
+}
+
+static LLVMValueRef math_intrinsic(cnnc_cg *g, const char *name, LLVMTypeRef t, LLVMValueRef a,
+                                  LLVMValueRef b)
+{
+    LLVMValueRef args[2] = {a, b};
+    return cg_intrinsic(g, name, t, args, b ? 2 : 1);
+}
+
+/* After parallel_for: sum the per-thread gradients into thread 0's buffer in thread
+ * order, divide by n, apply the optimizer; sum the stats. */
+static void emit_train_entry(module_state *s, program *p, LLVMValueRef worker, int64_t ws_floats)
+{
+    cnnc_cg *g = &s->g;
+    const cnnc_graph *tg = p->graph;
+    const cnnc_train_config *cfg = &tg->train;
+    /* (params, opt_state, x, labels, n, step, lr, seed, stats, ws, pool) */
+    LLVMTypeRef t[11] = {g->ptr, g->ptr, g->ptr, g->ptr, g->i64, g->i64,
+                         g->f32, g->i64, g->ptr, g->ptr, g->ptr};
+    LLVMTypeRef type = LLVMFunctionType(g->void_t, t, 11, 0);
+    int fields[11] = {CTX_PARAMS, CTX_OPT_STATE, CTX_X, CTX_LABELS, CTX_N, -1,
+                      -1,         CTX_SEED,      -1,    -1,         -1};
+    begin_entry(s, p, type, worker, fields, 11, 4, 10, 9);
+    LLVMValueRef fn = p->entry_fn;
+    LLVMValueRef params = LLVMGetParam(fn, 0), opt = LLVMGetParam(fn, 1);
+    LLVMValueRef n = LLVMGetParam(fn, 4), step = LLVMGetParam(fn, 5), lr = LLVMGetParam(fn, 6);
+    LLVMValueRef stats_out = LLVMGetParam(fn, 8), ws = LLVMGetParam(fn, 9);
+    LLVMValueRef pool = LLVMGetParam(fn, 10);
+    const cnnc_lowered *lp = p->lowered;
+    int64_t arena_floats = (lp->arena_floats + 15) / 16 * 16;
+    int64_t grad_floats = (lp->grad_floats + 15) / 16 * 16;
+    int64_t P = tg->param_floats;
+
+    /* n <= 0: nothing was run; zero stats, no update. */
+    LLVMValueRef zero = cg_i64(g, 0), one = cg_i64(g, 1);
+    LLVMValueRef positive = LLVMBuildICmp(g->b, LLVMIntSGT, n, zero, "");
+    LLVMBasicBlockRef empty_bb = LLVMAppendBasicBlockInContext(g->ctx, fn, "empty");
+    LLVMBasicBlockRef run_bb = LLVMAppendBasicBlockInContext(g->ctx, fn, "update");
+    LLVMBuildCondBr(g->b, positive, run_bb, empty_bb);
+    LLVMPositionBuilderAtEnd(g->b, empty_bb);
+    cg_store(g, cg_f32(g, 0.0), stats_out, zero);
+    cg_store(g, cg_f32(g, 0.0), stats_out, one);
+    LLVMBuildRetVoid(g->b);
+    LLVMPositionBuilderAtEnd(g->b, run_bb);
+
+    LLVMValueRef threads = LLVMBuildCall2(g->b, s->pool_threads_type, s->pool_threads, &pool, 1, "");
+    LLVMValueRef T = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, threads, n, ""),
+                                     threads, n, "");
+    LLVMValueRef g0 = fptr(g, ws, cg_i64(g, arena_floats));
+    LLVMValueRef s0 = fptr(g, g0, cg_i64(g, grad_floats));
+    cg_loop lt, li;
+    LLVMValueRef tid = cg_for_dynamic(g, &lt, one, T);
+    LLVMValueRef gt = fptr(g, g0, LLVMBuildNSWMul(g->b, tid, cg_i64(g, ws_floats), ""));
+    LLVMValueRef st_t = fptr(g, s0, LLVMBuildNSWMul(g->b, tid, cg_i64(g, ws_floats), ""));
+    if (P > 0) {
+        LLVMValueRef i = cg_for(g, &li, P);
+        cg_store(g, LLVMBuildFAdd(g->b, cg_load(g, g0, i), cg_load(g, gt, i), ""), g0, i);
+        cg_end(g, &li);
+    }
+    for (int k = 0; k < 2; k++) {
+        LLVMValueRef idx = cg_i64(g, k);
+        cg_store(g, LLVMBuildFAdd(g->b, cg_load(g, s0, idx), cg_load(g, st_t, idx), ""), s0, idx);
+    }
+    cg_end(g, &lt);
+    cg_store(g, cg_load(g, s0, zero), stats_out, zero);
+    cg_store(g, cg_load(g, s0, one), stats_out, one);
+
+    if (P > 0) {
+        LLVMValueRef nf = LLVMBuildSIToFP(g->b, n, g->f32, "");
+        if (cfg->optimizer == CNNC_OPT_ADAM) {
+            /* alpha = lr sqrt(1 - b2^t) / (1 - b1^t) in double, rounded once (as interp.c) */
+            LLVMValueRef tt = LLVMBuildSIToFP(g->b, step, g->f64, "");
+            LLVMValueRef p1 = math_intrinsic(g, "llvm.pow", g->f64, cg_f64(g, cfg->beta_1), tt);
+            LLVMValueRef p2 = math_intrinsic(g, "llvm.pow", g->f64, cg_f64(g, cfg->beta_2), tt);
+            LLVMValueRef root = math_intrinsic(
+                g, "llvm.sqrt", g->f64, LLVMBuildFSub(g->b, cg_f64(g, 1.0), p2, ""), NULL);
+            LLVMValueRef alpha = LLVMBuildFDiv(
+                g->b, LLVMBuildFMul(g->b, LLVMBuildFPExt(g->b, lr, g->f64, ""), root, ""),
+                LLVMBuildFSub(g->b, cg_f64(g, 1.0), p1, ""), "");
+            alpha = LLVMBuildFPTrunc(g->b, alpha, g->f32, "");
+            float b1 = (float)cfg->beta_1, b2 = (float)cfg->beta_2, eps = (float)cfg->epsilon;
+            LLVMValueRef m = opt, v = fptr(g, opt, cg_i64(g, P));
+            LLVMValueRef i = cg_for(g, &li, P);
+            LLVMValueRef gr = LLVMBuildFDiv(g->b, cg_load(g, g0, i), nf, "");
+            LLVMValueRef mi = LLVMBuildFAdd(
+                g->b, LLVMBuildFMul(g->b, cg_f32(g, b1), cg_load(g, m, i), ""),
+                LLVMBuildFMul(g->b, cg_f32(g, 1.0f - b1), gr, ""), "");
+            LLVMValueRef vi = LLVMBuildFAdd(
+                g->b, LLVMBuildFMul(g->b, cg_f32(g, b2), cg_load(g, v, i), ""),
+                LLVMBuildFMul(g->b, LLVMBuildFMul(g->b, cg_f32(g, 1.0f - b2), gr, ""), gr, ""),
+                "");
+            cg_store(g, mi, m, i);
+            cg_store(g, vi, v, i);
+            LLVMValueRef den = LLVMBuildFAdd(
+                g->b, math_intrinsic(g, "llvm.sqrt", g->f32, vi, NULL), cg_f32(g, eps), "");
+            LLVMValueRef upd = LLVMBuildFDiv(g->b, LLVMBuildFMul(g->b, alpha, mi, ""), den, "");
+            cg_store(g, LLVMBuildFSub(g->b, cg_load(g, params, i), upd, ""), params, i);
+            cg_end(g, &li);
+        } else {
+            float momentum = (float)cfg->momentum;
+            LLVMValueRef i = cg_for(g, &li, P);
+            LLVMValueRef gr = LLVMBuildFDiv(g->b, cg_load(g, g0, i), nf, "");
+            LLVMValueRef step_v = LLVMBuildFMul(g->b, lr, gr, "");
+            if (momentum != 0.0f) {
+                LLVMValueRef u = LLVMBuildFSub(
+                    g->b, LLVMBuildFMul(g->b, cg_f32(g, momentum), cg_load(g, opt, i), ""),
+                    step_v, "");
+                cg_store(g, u, opt, i);
+                cg_store(g, LLVMBuildFAdd(g->b, cg_load(g, params, i), u, ""), params, i);
+            } else {
+                cg_store(g, LLVMBuildFSub(g->b, cg_load(g, params, i), step_v, ""), params, i);
+            }
+            cg_end(g, &li);
+        }
+    }
+    LLVMBuildRetVoid(g->b);
+}
+
+static int emit_program(module_state *s, model_gen *m, program *p)
+{
+    cnnc_cg *g = &s->g;
+    const cnnc_lowered *lp = p->lowered;
+    LLVMValueRef *kfns = calloc((size_t)(lp->num_kernels + 1), sizeof *kfns);
+    if (!kfns)
+        abort();
+    for (int k = 0; k < lp->num_kernels; k++) {
+        char name[sizeof p->entry + 64];
+        snprintf(name, sizeof name, "%s_k%d_%s", p->entry, k,
+                 cnnc_kernel_kind_name(lp->kernels[k].kind));
+        kfns[k] = cnnc_cg_kernel(g, lp, k, name);
+        if (!kfns[k]) {
+            free(kfns);
+            return -1;
+        }
+    }
+    LLVMValueRef worker = emit_worker(s, p, kfns, m->ws_floats);
+    free(kfns);
+    switch (p->kind) {
+    case CNNC_PROGRAM_INFER: emit_infer_entry(s, p, worker); break;
+    case CNNC_PROGRAM_TRAIN: emit_train_entry(s, p, worker, m->ws_floats); break;
+    case CNNC_PROGRAM_CAM: emit_cam_entry(s, p, worker); break;
+    }
+    return 0;
+}
+
+/* ---- the descriptor ------------------------------------------------------------------- */
+
+static LLVMValueRef string_constant(cnnc_cg *g, const char *text, const char *name)
+{
+    LLVMValueRef init = LLVMConstStringInContext(g->ctx, text, (unsigned)strlen(text), 0);
+    LLVMValueRef gv = LLVMAddGlobal(g->mod, LLVMTypeOf(init), name);
+    LLVMSetInitializer(gv, init);
+    LLVMSetGlobalConstant(gv, 1);
+    LLVMSetLinkage(gv, LLVMPrivateLinkage);
+    LLVMSetUnnamedAddress(gv, LLVMGlobalUnnamedAddr);
+    return gv;
+}
+
+static char *description_text(const model_gen *m)
+{
+    const cnnc_graph *fw = m->forward;
+    strbuf b = {0};
+    char shape[128];
+    sb_printf(&b, "source %s\n", fw->source_file ? fw->source_file : fw->model_name);
+    for (int i = 0; i < fw->num_layers; i++) {
+        const cnnc_layer *l = &fw->layers[i];
+        sb_printf(&b, "layer %s %s %s %" PRId64 " %" PRId64 "\n", l->name, l->type,
+                  cnnc_shape_str(l->shape, 0, shape, sizeof shape), l->params, l->flops);
+    }
+    for (int i = 0; i < fw->num_params; i++) {
+        const cnnc_param *p = &fw->params[i];
+        sb_printf(&b, "param %s %s %" PRId64 " %s %" PRId64 " %" PRId64 "\n", p->name,
+                  cnnc_shape_str(p->shape, 0, shape, sizeof shape), p->offset,
+                  p->init == CNNC_INIT_GLOROT_UNIFORM ? "glorot_uniform" : "zeros", p->fan_in,
+                  p->fan_out);
+    }
+    const cnnc_train_config *t = &fw->train;
+    sb_printf(&b,
+              "compile loss=%s optimizer=%s lr=%.9g beta_1=%.9g beta_2=%.9g epsilon=%.9g "
+              "momentum=%.9g%s\n",
+              t->loss == CNNC_LOSS_MSE ? "mean_squared_error" : "categorical_crossentropy",
+              t->optimizer == CNNC_OPT_SGD ? "sgd" : "adam", t->lr, t->beta_1, t->beta_2,
+              t->epsilon, t->momentum, t->metrics_accuracy ? " metrics=acc" : "");
+    sb_printf(&b, "fit epochs=%d batch_size=%d validation_split=%.9g seed=%" PRIu64 "\n",
+              t->epochs, t->batch_size, t->validation_split, t->seed);
+    int cam = cnnc_default_cam_layer(fw);
+    if (cam >= 0)
+        sb_printf(&b, "gradcam layer=%s\n", fw->layers[cam].name);
+    if (!b.s)
+        sb_printf(&b, "%s", "");
+    return b.s;
+}
+
+static LLVMValueRef emit_descriptor(module_state *s, model_gen *m)
+{
+    cnnc_cg *g = &s->g;
+    const cnnc_graph *fw = m->forward;
+    LLVMValueRef zero_ptr = LLVMConstNull(g->ptr);
+
+    /* The CAM table. */
+    int num_cams = 0;
+    for (int i = 0; i < m->num_progs; i++)
+        num_cams += m->progs[i].kind == CNNC_PROGRAM_CAM;
+    LLVMTypeRef cam_fields[5] = {g->ptr, g->i64, g->i64, g->i64, g->ptr};
+    LLVMTypeRef cam_type = LLVMStructTypeInContext(g->ctx, cam_fields, 5, 0);
+    LLVMValueRef cams = zero_ptr;
+    if (num_cams) {
+        LLVMValueRef *entries = calloc((size_t)num_cams, sizeof *entries);
+        if (!entries)
+            abort();
+        int c = 0;
+        for (int i = 0; i < m->num_progs; i++) {
+            const program *p = &m->progs[i];
+            if (p->kind != CNNC_PROGRAM_CAM)
+                continue;
+            const cnnc_layer *l = &fw->layers[p->cam_layer];
+            char sym[300];
+            snprintf(sym, sizeof sym, "%s.layer.%d", m->name, c);
+            LLVMValueRef f[5] = {string_constant(g, l->name, sym), cg_i64(g, p->cam_method),
+                                 cg_i64(g, l->shape.dim[0]), cg_i64(g, l->shape.dim[1]),
+                                 p->entry_fn};
+            entries[c++] = LLVMConstNamedStruct(cam_type, f, 5);
+        }
+        LLVMValueRef arr = LLVMConstArray2(cam_type, entries, (uint64_t)num_cams);
+        free(entries);
+        char sym[300];
+        snprintf(sym, sizeof sym, "%s_cams", m->name);
+        cams = LLVMAddGlobal(g->mod, LLVMTypeOf(arr), sym);
+        LLVMSetInitializer(cams, arr);
+        LLVMSetGlobalConstant(cams, 1);
+        LLVMSetLinkage(cams, LLVMPrivateLinkage);
+    }
+
+    LLVMValueRef infer = zero_ptr, train = zero_ptr;
+    for (int i = 0; i < m->num_progs; i++) {
+        if (m->progs[i].kind == CNNC_PROGRAM_INFER)
+            infer = m->progs[i].entry_fn;
+        if (m->progs[i].kind == CNNC_PROGRAM_TRAIN)
+            train = m->progs[i].entry_fn;
+    }
+    const cnnc_shape *in = &fw->nodes[fw->input_node].shape;
+    int64_t h = 1, w = 1, c = 1;
+    if (in->rank == 3)
+        h = in->dim[0], w = in->dim[1], c = in->dim[2];
+    else if (in->rank == 2)
+        h = in->dim[0], w = in->dim[1];
+    else
+        c = cnnc_shape_size(*in);
+    char *text = description_text(m);
+    char sym[300];
+    snprintf(sym, sizeof sym, "%s.description", m->name);
+    LLVMValueRef desc = string_constant(g, text, sym);
+    free(text);
+    snprintf(sym, sizeof sym, "%s.name", m->name);
+    LLVMValueRef name = string_constant(g, fw->model_name ? fw->model_name : m->name, sym);
+    int64_t opt_state = fw->train.optimizer == CNNC_OPT_ADAM ? 2 * fw->param_floats
+                                                             : fw->param_floats;
+    LLVMValueRef f[15] = {
+        cg_i64(g, CNNRT_ABI_VERSION), name, desc,
+        LLVMConstInt(g->i64, cnnc_graph_fingerprint(fw), 0),
+        cg_i64(g, h), cg_i64(g, w), cg_i64(g, c), cg_i64(g, fw->num_classes),
+        cg_i64(g, fw->param_floats), cg_i64(g, opt_state), cg_i64(g, m->ws_floats),
+        infer, train, cg_i64(g, num_cams), cams};
+    LLVMTypeRef types[15];
+    for (int i = 0; i < 15; i++)
+        types[i] = LLVMTypeOf(f[i]);
+    LLVMTypeRef model_type = LLVMStructTypeInContext(g->ctx, types, 15, 0);
+    snprintf(sym, sizeof sym, "%s_model", m->name);
+    LLVMValueRef model = LLVMAddGlobal(g->mod, model_type, sym);
+    LLVMSetInitializer(model, LLVMConstNamedStruct(model_type, f, 15));
+    LLVMSetGlobalConstant(model, 1);
+    LLVMSetAlignment(model, 8);
+    return model;
+}
+
+/* ---- target, optimisation, emission --------------------------------------------------- */
+
+static int llvm_error(cnnc_diag *d, const char *what, LLVMErrorRef err)
+{
+    char *msg = LLVMGetErrorMessage(err);
+    cnnc_error(d, NOWHERE, "%s: %s", what, msg);
+    LLVMDisposeErrorMessage(msg);
+    return -1;
+}
+
+/* LLVM only warns on stderr about a processor it does not know -- and then aborts when
+ * it emits 64-bit code for it -- and the C API cannot ask whether a name is valid. So
+ * for a named CPU the target machine is created with stderr captured, and that warning
+ * becomes a cnnc error. Returns 1 when LLVM rejected the CPU. */
+static int create_checked(LLVMTargetRef target, const char *triple, const char *cpu,
+                          LLVMCodeGenOptLevel level, LLVMTargetMachineRef *tm)
+{
+    fflush(stderr);
+    FILE *capture = tmpfile();
+    int saved = capture ? dup(2) : -1;
+    if (saved >= 0)
+        dup2(fileno(capture), 2);
+    *tm = LLVMCreateTargetMachine(target, triple, cpu, "", level, LLVMRelocPIC,
+                                  LLVMCodeModelDefault);
+    int rejected = 0;
+    if (saved >= 0) {
+        fflush(stderr);
+        dup2(saved, 2);
+        close(saved);
+        char text[4096];
+        rewind(capture);
+        size_t n = fread(text, 1, sizeof text - 1, capture);
+        text[n] = '\0';
+        rejected = strstr(text, "is not a recognized processor") != NULL;
+        if (!rejected && n > 0)
+            fputs(text, stderr);   /* anything else LLVM said is passed on */
+    }
+    if (capture)
+        fclose(capture);
+    return rejected;
+}
+
+static LLVMTargetMachineRef make_target_machine(const cnnc_codegen_options *o, cnnc_diag *d)
+{
+    LLVMInitializeNativeTarget();
+    LLVMInitializeNativeAsmPrinter();
+    LLVMInitializeNativeAsmParser();
+    char *triple = LLVMGetDefaultTargetTriple();
+    LLVMTargetRef target;
+    char *err = NULL;
+    if (LLVMGetTargetFromTriple(triple, &target, &err)) {
+        cnnc_error(d, NOWHERE, "LLVM has no target for %s: %s", triple, err ? err : "?");
+        LLVMDisposeMessage(err);
+        LLVMDisposeMessage(triple);
+        return NULL;
+    }
+    int host = !o->target_cpu || !strcmp(o->target_cpu, "native") || !*o->target_cpu;
+    char *cpu = host ? LLVMGetHostCPUName() : NULL;
+    char *features = host ? LLVMGetHostCPUFeatures() : NULL;
+    LLVMCodeGenOptLevel level = o->opt_level <= 0   ? LLVMCodeGenLevelNone
+                                : o->opt_level == 1 ? LLVMCodeGenLevelLess
+                                : o->opt_level == 2 ? LLVMCodeGenLevelDefault
+                                                    : LLVMCodeGenLevelAggressive;
+    LLVMTargetMachineRef tm = NULL;
+    if (host) {
+        tm = LLVMCreateTargetMachine(target, triple, cpu, features, level, LLVMRelocPIC,
+                                     LLVMCodeModelDefault);
+    } else if (create_checked(target, triple, o->target_cpu, level, &tm)) {
+        cnnc_error(d, NOWHERE,
+                   "unknown --target-cpu '%s' (LLVM does not know this processor; try "
+                   "'native', 'x86-64-v3' or 'x86-64', or see `llc-19 -mcpu=help`)",
+                   o->target_cpu);
+        if (tm)
+            LLVMDisposeTargetMachine(tm);
+        LLVMDisposeMessage(triple);
+        return NULL;
+    }
+    if (cpu)
+        LLVMDisposeMessage(cpu);
+    if (features)
+        LLVMDisposeMessage(features);
+    LLVMDisposeMessage(triple);
+    if (!tm)
+        cnnc_error(d, NOWHERE, "LLVM could not create a target machine for CPU '%s'",
+                   host ? "host" : o->target_cpu);
+    return tm;
+}
+
+static int optimise(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level, cnnc_diag *d)
+{
+    char *triple = LLVMGetTargetMachineTriple(tm);
+    LLVMSetTarget(mod, triple);
+    LLVMDisposeMessage(triple);
+    LLVMTargetDataRef layout = LLVMCreateTargetDataLayout(tm);
+    LLVMSetModuleDataLayout(mod, layout);
+    LLVMDisposeTargetData(layout);
+    char passes[32];
+    snprintf(passes, sizeof passes, "default<O%d>", level < 0 ? 0 : level > 3 ? 3 : level);
+    LLVMPassBuilderOptionsRef pbo = LLVMCreatePassBuilderOptions();
+    LLVMErrorRef err = LLVMRunPasses(mod, passes, tm, pbo);
+    LLVMDisposePassBuilderOptions(pbo);
+    if (err)
+        return llvm_error(d, "LLVM optimisation failed", err);
+    return 0;
+}
+
+/* Builds the whole module in ctx; NULL after diagnostics. */
+static void free_header_info(cnnc_header_info *info)
+{
+    for (int i = 0; i < info->num_cams; i++)
+        free(info->cam_entries[i]);
+    free(info->cam_entries);
+    free((char *)info->c_name);
+    memset(info, 0, sizeof *info);
+}
+
+static void fill_header_info(const model_gen *m, cnnc_header_info *info)
+{
+    info->c_name = strdup(m->name);
+    info->ws_floats = m->ws_floats;
+    info->cam_entries = calloc((size_t)m->num_progs + 1, sizeof *info->cam_entries);
+    if (!info->c_name || !info->cam_entries)
+        abort();
+    for (int i = 0; i < m->num_progs; i++) {
+        if (m->progs[i].kind == CNNC_PROGRAM_TRAIN)
+            info->has_train = 1;
+        if (m->progs[i].kind == CNNC_PROGRAM_CAM)
+            info->cam_entries[info->num_cams++] = strdup(m->progs[i].entry);
+    }
+}
+
+/* Builds the whole module in ctx (and, if info, what the header needs); NULL after
+ * diagnostics. */
+/* 16-float tiles when compiling for this very machine and it has AVX-512; a named
+ * --target-cpu gets the portable 8-float tiles. */
+static int wide_vectors(const cnnc_codegen_options *o)
+{
+    if (o->target_cpu && *o->target_cpu && strcmp(o->target_cpu, "native"))
+        return 0;
+    char *features = LLVMGetHostCPUFeatures();
+    int wide = features && strstr(features, "+avx512f") != NULL;
+    LLVMDisposeMessage(features);
+    return wide;
+}
+
+static LLVMModuleRef build_module(const cnnc_graph *forward, const cnnc_codegen_options *opts,
+                                  LLVMContextRef ctx, int with_program_model,
+                                  cnnc_header_info *info, cnnc_diag *d)
+{
+    model_gen m = {0};
+    m.forward = forward;
+    m.opts = opts;
+    m.d = d;
+    cnnc_c_identifier(forward->model_name ? forward->model_name : "model", m.name, sizeof m.name);
+    if (build_programs(&m)) {
+        free_programs(&m);
+        return NULL;
+    }
+    module_state s;
+    init_types(&s, ctx, m.name, d);
+    s.g.wide = wide_vectors(opts);
+    int failed = 0;
+    for (int i = 0; i < m.num_progs && !failed; i++)
+        failed = emit_program(&s, &m, &m.progs[i]);
+    if (!failed) {
+        LLVMValueRef model = emit_descriptor(&s, &m);
+        if (with_program_model) {
+            LLVMValueRef gv = LLVMAddGlobal(s.g.mod, s.g.ptr, "cnnrt_program_model");
+            LLVMSetInitializer(gv, model);
+            LLVMSetGlobalConstant(gv, 1);
+        }
+        if (info)
+            fill_header_info(&m, info);
+    }
+    free_programs(&m);
+    LLVMDisposeBuilder(s.g.b);
+    char *msg = NULL;
+    if (!failed && LLVMVerifyModule(s.g.mod, LLVMReturnStatusAction, &msg)) {
+        cnnc_error(d, NOWHERE, "internal error: the generated LLVM IR does not verify: %s",
+                   msg ? msg : "?");
+        failed = 1;
+    }
+    if (msg)
+        LLVMDisposeMessage(msg);
+    if (failed) {
+        LLVMDisposeModule(s.g.mod);
+        return NULL;
+    }
+    return s.g.mod;
+}
+
+static int emit_file(LLVMModuleRef mod, LLVMTargetMachineRef tm, cnnc_emit_kind kind,
+                     const char *path, cnnc_diag *d)
+{
+    char *err = NULL;
+    int rc;
+    if (kind == CNNC_EMIT_LLVM_IR)
+        rc = LLVMPrintModuleToFile(mod, path, &err);
+    else
+        rc = LLVMTargetMachineEmitToFile(tm, mod, (char *)path,
+                                         kind == CNNC_EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile,
+                                         &err);
+    if (rc) {
+        cnnc_error(d, NOWHERE, "cannot write '%s': %s", path, err ? err : "unknown LLVM error");
+        LLVMDisposeMessage(err);
+        return -1;
+    }
+    return 0;
+}
+
+int cnnc_codegen_run(const cnnc_graph *forward, const cnnc_codegen_options *opts, cnnc_diag *d)
+{
+    if (opts->emit != CNNC_EMIT_NONE && (!opts->output || !*opts->output)) {
+        cnnc_error(d, NOWHERE, "no output file given (use -o FILE)");
+        return -1;
+    }
+    LLVMTargetMachineRef tm = make_target_machine(opts, d);
+    if (!tm)
+        return -1;
+    LLVMContextRef ctx = LLVMContextCreate();
+    int rc = -1;
+    cnnc_header_info info = {0};
+    LLVMModuleRef mod =
+        build_module(forward, opts, ctx, opts->emit == CNNC_EMIT_PROGRAM, &info, d);
+    if (mod && optimise(mod, tm, opts->opt_level, d) == 0) {
+        switch (opts->emit) {
+        case CNNC_EMIT_NONE: rc = 0; break;
+        case CNNC_EMIT_LLVM_IR:
+        case CNNC_EMIT_ASM: rc = emit_file(mod, tm, opts->emit, opts->output, d); break;
+        case CNNC_EMIT_OBJECT:
+            rc = emit_file(mod, tm, opts->emit, opts->output, d);
+            if (rc == 0)
+                rc = cnnc_write_model_header(forward, &info, opts->output, d);
+            break;
+        case CNNC_EMIT_PROGRAM: {
+            char obj[4200];
+            if (cnnc_temp_object_path(opts->output, obj, sizeof obj, d) == 0) {
+                rc = emit_file(mod, tm, CNNC_EMIT_OBJECT, obj, d);
+                if (rc == 0)
+                    rc = cnnc_link_program(obj, opts, d);
+                remove(obj);
+            }
+            break;
+        }
+        }
+    }
+    if (mod)
+        LLVMDisposeModule(mod);
+    free_header_info(&info);
+    LLVMContextDispose(ctx);
+    LLVMDisposeTargetMachine(tm);
+    return rc;
+}
+
+/* ---- JIT ------------------------------------------------------------------------------ */
+
+struct cnnc_jit {
+    LLVMOrcLLJITRef jit;
+    const cnnrt_model *model;
+};
+
+void cnnc_jit_free(cnnc_jit *j)
+{
+    if (!j)
+        return;
+    if (j->jit)
+        LLVMOrcDisposeLLJIT(j->jit);
+    free(j);
+}
+
+const cnnrt_model *cnnc_jit_model(const cnnc_jit *j) { return j ? j->model : NULL; }
+
+static int add_absolute_symbols(cnnc_jit *j, LLVMOrcJITDylibRef jd, const cnnc_jit_symbol *syms,
+                                int n, cnnc_diag *d)
+{
+    if (n <= 0)
+        return 0;
+    LLVMOrcCSymbolMapPair *pairs = calloc((size_t)n, sizeof *pairs);
+    if (!pairs)
+        abort();
+    for (int i = 0; i < n; i++) {
+        pairs[i].Name = LLVMOrcLLJITMangleAndIntern(j->jit, syms[i].name);
+        pairs[i].Sym.Address = (LLVMOrcExecutorAddress)(uintptr_t)syms[i].address;
+        pairs[i].Sym.Flags.GenericFlags =
+            LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable;
+        pairs[i].Sym.Flags.TargetFlags = 0;
+    }
+    LLVMOrcMaterializationUnitRef mu = LLVMOrcAbsoluteSymbols(pairs, (size_t)n);
+    free(pairs);
+    LLVMErrorRef err = LLVMOrcJITDylibDefine(jd, mu);
+    if (err)
+        return llvm_error(d, "JIT: cannot define symbols", err);
+    return 0;
+}
+
+cnnc_jit *cnnc_jit_compile(const cnnc_graph *forward, const cnnc_codegen_options *opts,
+                           const cnnc_jit_symbol *symbols, int num_symbols, cnnc_diag *d)
+{
+    LLVMTargetMachineRef opt_tm = make_target_machine(opts, d);
+    if (!opt_tm)
+        return NULL;
+    LLVMTargetMachineRef jit_tm = make_target_machine(opts, d);
+    if (!jit_tm) {
+        LLVMDisposeTargetMachine(opt_tm);
+        return NULL;
+    }
+    cnnc_jit *j = calloc(1, sizeof *j);
+    if (!j)
+        abort();
+    LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
+    LLVMContextRef ctx = LLVMOrcThreadSafeContextGetContext(tsc);
+    LLVMModuleRef mod = build_module(forward, opts, ctx, 0, NULL, d);
+    int ok = mod && optimise(mod, opt_tm, opts->opt_level, d) == 0;
+    LLVMDisposeTargetMachine(opt_tm);
+    if (!ok) {
+        if (mod)
+            LLVMDisposeModule(mod);
+        LLVMDisposeTargetMachine(jit_tm);
+        LLVMOrcDisposeThreadSafeContext(tsc);
+        free(j);
+        return NULL;
+    }
+    LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
+    LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(
+        builder, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(jit_tm));
+    LLVMErrorRef err = LLVMOrcCreateLLJIT(&j->jit, builder);
+    if (err) {
+        llvm_error(d, "cannot create the JIT", err);
+        LLVMDisposeModule(mod);
+        LLVMOrcDisposeThreadSafeContext(tsc);
+        free(j);
+        return NULL;
+    }
+    LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(j->jit);
+    LLVMOrcDefinitionGeneratorRef gen;
+    err = LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(
+        &gen, LLVMOrcLLJITGetGlobalPrefix(j->jit), NULL, NULL);
+    if (err) {
+        llvm_error(d, "JIT: cannot search the process for symbols", err);
+        goto fail_module;
+    }
+    LLVMOrcJITDylibAddGenerator(jd, gen);
+    if (add_absolute_symbols(j, jd, symbols, num_symbols, d))
+        goto fail_module;
+    char model_sym[256];
+    cnnc_c_identifier(forward->model_name ? forward->model_name : "model", model_sym,
+                      sizeof model_sym - 8);
+    strcat(model_sym, "_model");
+    LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsc);
+    LLVMOrcDisposeThreadSafeContext(tsc);
+    err = LLVMOrcLLJITAddLLVMIRModule(j->jit, jd, tsm);
+    if (err) {
+        LLVMOrcDisposeThreadSafeModule(tsm);
+        llvm_error(d, "JIT: cannot add the module", err);
+        cnnc_jit_free(j);
+        return NULL;
+    }
+    LLVMOrcExecutorAddress addr = 0;
+    err = LLVMOrcLLJITLookup(j->jit, &addr, model_sym);
+    if (err) {
+        llvm_error(d, "JIT: cannot compile the model", err);
+        cnnc_jit_free(j);
+        return NULL;
+    }
+    j->model = (const cnnrt_model *)(uintptr_t)addr;
+    return j;
+
+fail_module:
+    LLVMDisposeModule(mod);
+    LLVMOrcDisposeThreadSafeContext(tsc);
+    cnnc_jit_free(j);
+    return NULL;
+}

@@ -1,0 +1,69 @@
+/* Shared by codegen.c (module, programs, entry points, emission, JIT) and kernels.c (the
+ * loop kernels): the builder state and small IR-building helpers. Not a public API. */
+#ifndef CNNC_CODEGEN_INTERNAL_H
+#define CNNC_CODEGEN_INTERNAL_H
+
+#include <llvm-c/Core.h>
+#include <stdint.h>
+
+#include "diag.h"
+#include "lower.h"
+
+typedef struct cnnc_cg {
+    LLVMContextRef ctx;
+    LLVMModuleRef mod;
+    LLVMBuilderRef b;
+    LLVMTypeRef f32, f64, i64, i32, i8, i1, ptr, void_t;
+    LLVMTypeRef kernel_type;      /* every kernel function has this signature */
+    LLVMValueRef fn;              /* function being built */
+    LLVMBasicBlockRef entry;      /* its entry block (allocas go there) */
+    LLVMValueRef mix64;           /* i64 cnnc_mix64(i64): dropout hashing */
+    LLVMValueRef tanhf;           /* libm tanhf */
+    cnnc_diag *d;
+    int wide;                     /* 16-float vectors for the tiles (AVX-512 host) */
+} cnnc_cg;
+
+/* Kernel function parameters, in this order. */
+enum {
+    CG_K_OUT0 = 0,                              /* out[0..2] */
+    CG_K_IN0 = CNNC_KERNEL_MAX_OUT,             /* in[0..5] */
+    CG_K_IMAGE = CNNC_KERNEL_MAX_OUT + CNNC_KERNEL_MAX_IN,
+    CG_K_SEED,
+    CG_K_LABEL,
+    CG_K_SCORE_MODE,
+    CG_K_NUM_PARAMS
+};
+
+/* Emits the body of kernel k as a new internal function; returns it, or NULL after a
+ * diagnostic. */
+LLVMValueRef cnnc_cg_kernel(cnnc_cg *g, const cnnc_lowered *p, int k, const char *fn_name);
+void cnnc_cg_declare_helpers(cnnc_cg *g);
+
+/* ---- helpers (kernels.c) -------------------------------------------------------------- */
+
+LLVMValueRef cg_i64(cnnc_cg *g, int64_t v);
+LLVMValueRef cg_f32(cnnc_cg *g, double v);
+LLVMValueRef cg_f64(cnnc_cg *g, double v);
+LLVMValueRef cg_gep(cnnc_cg *g, LLVMTypeRef elem, LLVMValueRef base, LLVMValueRef index);
+LLVMValueRef cg_load(cnnc_cg *g, LLVMValueRef base, LLVMValueRef index);   /* float */
+void cg_store(cnnc_cg *g, LLVMValueRef value, LLVMValueRef base, LLVMValueRef index);
+LLVMValueRef cg_alloca(cnnc_cg *g, LLVMTypeRef type, const char *name);
+LLVMValueRef cg_intrinsic(cnnc_cg *g, const char *name, LLVMTypeRef type, LLVMValueRef *args,
+                          int nargs);
+
+/* Counted loops with a constant trip count n >= 1: `i = cg_for(g, &l, n); ...;
+ * cg_end(g, &l);` */
+typedef struct cg_loop {
+    LLVMValueRef iv;
+    LLVMBasicBlockRef body, exit;
+    LLVMValueRef limit;
+} cg_loop;
+LLVMValueRef cg_for(cnnc_cg *g, cg_loop *l, int64_t n);
+/* The same with a run-time limit (>= 0); the loop may run zero times. */
+LLVMValueRef cg_for_dynamic(cnnc_cg *g, cg_loop *l, LLVMValueRef begin, LLVMValueRef end);
+void cg_end(cnnc_cg *g, cg_loop *l);
+/* if (cond) { ... } */
+LLVMBasicBlockRef cg_if(cnnc_cg *g, LLVMValueRef cond);
+void cg_endif(cnnc_cg *g, LLVMBasicBlockRef merge);
+
+#endif

@@ -1,0 +1,1290 @@
+/* The loop kernels of a lowered program as LLVM IR: one internal function per kernel,
+ * every shape a constant, every pointer argument noalias (the memory plan keeps the
+ * buffers of one kernel disjoint). Loops put channels innermost so that LLVM vectorises
+ * them; floating-point contraction (FMA) is allowed in the convolution and dense sums,
+ * reassociation only in reductions whose order does not matter to within 1e-6.
+ *
+ * The small per-image kernels (softmax, losses, Grad-CAM weights) compute in double as
+ * the interpreter does, so they agree with it to float rounding. */
+#include <math.h>
+#include <string.h>
+
+#include "codegen_internal.h"
+
+/* ---- helpers -------------------------------------------------------------------------- */
+
+LLVMValueRef cg_i64(cnnc_cg *g, int64_t v) { return LLVMConstInt(g->i64, (unsigned long long)v, 1); }
+LLVMValueRef cg_f32(cnnc_cg *g, double v) { return LLVMConstReal(g->f32, v); }
+LLVMValueRef cg_f64(cnnc_cg *g, double v) { return LLVMConstReal(g->f64, v); }
+
+LLVMValueRef cg_gep(cnnc_cg *g, LLVMTypeRef elem, LLVMValueRef base, LLVMValueRef index)
+{
+    return LLVMBuildInBoundsGEP2(g->b, elem, base, &index, 1, "");
+}
+
+LLVMValueRef cg_load(cnnc_cg *g, LLVMValueRef base, LLVMValueRef index)
+{
+    return LLVMBuildLoad2(g->b, g->f32, cg_gep(g, g->f32, base, index), "");
+}
+
+void cg_store(cnnc_cg *g, LLVMValueRef value, LLVMValueRef base, LLVMValueRef index)
+{
+    LLVMBuildStore(g->b, value, cg_gep(g, LLVMTypeOf(value), base, index));
+}
+
+LLVMValueRef cg_alloca(cnnc_cg *g, LLVMTypeRef type, const char *name)
+{
+    /* In the entry block, so mem2reg/SROA turn scalars into registers. */
+    LLVMBasicBlockRef here = LLVMGetInsertBlock(g->b);
+    LLVMValueRef first = LLVMGetFirstInstruction(g->entry);
+    if (first)
+        LLVMPositionBuilderBefore(g->b, first);
+    else
+        LLVMPositionBuilderAtEnd(g->b, g->entry);
+    LLVMValueRef a = LLVMBuildAlloca(g->b, type, name);
+    LLVMPositionBuilderAtEnd(g->b, here);
+    return a;
+}
+
+LLVMValueRef cg_intrinsic(cnnc_cg *g, const char *name, LLVMTypeRef type, LLVMValueRef *args,
+                          int nargs)
+{
+    unsigned id = LLVMLookupIntrinsicID(name, strlen(name));
+    LLVMValueRef fn = LLVMGetIntrinsicDeclaration(g->mod, id, &type, 1);
+    LLVMTypeRef fty = LLVMIntrinsicGetType(g->ctx, id, &type, 1);
+    return LLVMBuildCall2(g->b, fty, fn, args, (unsigned)nargs, "");
+}
+
+LLVMValueRef cg_for(cnnc_cg *g, cg_loop *l, int64_t n)
+{
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->b);
+    l->body = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "loop");
+    l->exit = NULL;
+    LLVMBuildBr(g->b, l->body);
+    LLVMPositionBuilderAtEnd(g->b, l->body);
+    l->iv = LLVMBuildPhi(g->b, g->i64, "i");
+    LLVMValueRef zero = cg_i64(g, 0);
+    LLVMAddIncoming(l->iv, &zero, &pre, 1);
+    l->limit = cg_i64(g, n);
+    return l->iv;
+}
+
+LLVMValueRef cg_for_dynamic(cnnc_cg *g, cg_loop *l, LLVMValueRef begin, LLVMValueRef end)
+{
+    LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->b);
+    l->body = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "loop");
+    l->exit = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "endloop");
+    LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, begin, end, ""), l->body, l->exit);
+    LLVMPositionBuilderAtEnd(g->b, l->body);
+    l->iv = LLVMBuildPhi(g->b, g->i64, "i");
+    LLVMAddIncoming(l->iv, &begin, &pre, 1);
+    l->limit = end;
+    return l->iv;
+}
+
+void cg_end(cnnc_cg *g, cg_loop *l)
+{
+    LLVMValueRef next = LLVMBuildNSWAdd(g->b, l->iv, cg_i64(g, 1), "");
+    LLVMValueRef more = LLVMBuildICmp(g->b, LLVMIntSLT, next, l->limit, "");
+    LLVMBasicBlockRef latch = LLVMGetInsertBlock(g->b);
+    if (!l->exit)
+        l->exit = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "endloop");
+    LLVMBuildCondBr(g->b, more, l->body, l->exit);
+    LLVMAddIncoming(l->iv, &next, &latch, 1);
+    LLVMPositionBuilderAtEnd(g->b, l->exit);
+}
+
+LLVMBasicBlockRef cg_if(cnnc_cg *g, LLVMValueRef cond)
+{
+    LLVMBasicBlockRef then = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "then");
+    LLVMBasicBlockRef merge = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "endif");
+    LLVMBuildCondBr(g->b, cond, then, merge);
+    LLVMPositionBuilderAtEnd(g->b, then);
+    return merge;
+}
+
+void cg_endif(cnnc_cg *g, LLVMBasicBlockRef merge)
+{
+    LLVMBuildBr(g->b, merge);
+    LLVMPositionBuilderAtEnd(g->b, merge);
+}
+
+/* Integer index arithmetic (no overflow: every index is within a buffer). */
+static LLVMValueRef imul(cnnc_cg *g, LLVMValueRef a, int64_t c)
+{
+    return c == 1 ? a : LLVMBuildNSWMul(g->b, a, cg_i64(g, c), "");
+}
+static LLVMValueRef iadd(cnnc_cg *g, LLVMValueRef a, LLVMValueRef b)
+{
+    return LLVMBuildNSWAdd(g->b, a, b, "");
+}
+static LLVMValueRef iaddc(cnnc_cg *g, LLVMValueRef a, int64_t c)
+{
+    return c == 0 ? a : LLVMBuildNSWAdd(g->b, a, cg_i64(g, c), "");
+}
+
+static LLVMValueRef with_flags(LLVMValueRef v, LLVMFastMathFlags flags)
+{
+    if (LLVMIsAInstruction(v) && LLVMCanValueUseFastMathFlags(v))
+        LLVMSetFastMathFlags(v, flags);
+    return v;
+}
+static LLVMValueRef fadd(cnnc_cg *g, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFAdd(g->b, a, b, ""); }
+static LLVMValueRef fsub(cnnc_cg *g, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFSub(g->b, a, b, ""); }
+static LLVMValueRef fmul(cnnc_cg *g, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFMul(g->b, a, b, ""); }
+static LLVMValueRef fdiv(cnnc_cg *g, LLVMValueRef a, LLVMValueRef b) { return LLVMBuildFDiv(g->b, a, b, ""); }
+/* acc + a * b, allowed to become one FMA. */
+static LLVMValueRef fmadd(cnnc_cg *g, LLVMValueRef acc, LLVMValueRef a, LLVMValueRef b)
+{
+    LLVMValueRef m = with_flags(fmul(g, a, b), LLVMFastMathAllowContract);
+    return with_flags(fadd(g, acc, m), LLVMFastMathAllowContract);
+}
+/* acc + a * b in a reduction whose order may change (vectorised sums). */
+static LLVMValueRef fmadd_reassoc(cnnc_cg *g, LLVMValueRef acc, LLVMValueRef a, LLVMValueRef b)
+{
+    LLVMFastMathFlags f = LLVMFastMathAllowContract | LLVMFastMathAllowReassoc;
+    LLVMValueRef m = with_flags(fmul(g, a, b), f);
+    return with_flags(fadd(g, acc, m), f);
+}
+static LLVMValueRef fgt(cnnc_cg *g, LLVMValueRef a, LLVMValueRef b)
+{
+    return LLVMBuildFCmp(g->b, LLVMRealOGT, a, b, "");
+}
+static LLVMValueRef sel(cnnc_cg *g, LLVMValueRef c, LLVMValueRef a, LLVMValueRef b)
+{
+    return LLVMBuildSelect(g->b, c, a, b, "");
+}
+static LLVMValueRef to_f64(cnnc_cg *g, LLVMValueRef v) { return LLVMBuildFPExt(g->b, v, g->f64, ""); }
+static LLVMValueRef to_f32(cnnc_cg *g, LLVMValueRef v) { return LLVMBuildFPTrunc(g->b, v, g->f32, ""); }
+static LLVMValueRef ld(cnnc_cg *g, LLVMTypeRef t, LLVMValueRef p)
+{
+    return LLVMBuildLoad2(g->b, t, p, "");
+}
+static void st(cnnc_cg *g, LLVMValueRef v, LLVMValueRef p) { LLVMBuildStore(g->b, v, p); }
+static LLVMValueRef load_idx(cnnc_cg *g, LLVMTypeRef t, LLVMValueRef base, LLVMValueRef i)
+{
+    return LLVMBuildLoad2(g->b, t, cg_gep(g, t, base, i), "");
+}
+
+static LLVMValueRef param(cnnc_cg *g, int i) { return LLVMGetParam(g->fn, (unsigned)i); }
+static LLVMValueRef in_ptr(cnnc_cg *g, int i) { return param(g, CG_K_IN0 + i); }
+static LLVMValueRef out_ptr(cnnc_cg *g, int i) { return param(g, CG_K_OUT0 + i); }
+
+/* y = act(y), elementwise, float. */
+static LLVMValueRef exp_f32(cnnc_cg *g, LLVMValueRef x)
+{
+    return cg_intrinsic(g, "llvm.exp", g->f32, &x, 1);
+}
+static LLVMValueRef exp_f64(cnnc_cg *g, LLVMValueRef x)
+{
+    return cg_intrinsic(g, "llvm.exp", g->f64, &x, 1);
+}
+static LLVMValueRef log_f64(cnnc_cg *g, LLVMValueRef x)
+{
+    return cg_intrinsic(g, "llvm.log", g->f64, &x, 1);
+}
+static LLVMValueRef relu(cnnc_cg *g, LLVMValueRef v)
+{
+    return sel(g, fgt(g, v, cg_f32(g, 0.0)), v, cg_f32(g, 0.0));
+}
+static LLVMValueRef sigmoid(cnnc_cg *g, LLVMValueRef v)
+{
+    /* 1 / (1 + e^-v): exp overflows to inf for very negative v, giving 0 as it should. */
+    LLVMValueRef e = exp_f32(g, LLVMBuildFNeg(g->b, v, ""));
+    return fdiv(g, cg_f32(g, 1.0), fadd(g, cg_f32(g, 1.0), e));
+}
+static LLVMValueRef tanh_f32(cnnc_cg *g, LLVMValueRef v)
+{
+    return LLVMBuildCall2(g->b, LLVMGlobalGetValueType(g->tanhf), g->tanhf, &v, 1, "");
+}
+static LLVMValueRef activation(cnnc_cg *g, cnnc_activation act, LLVMValueRef v)
+{
+    switch (act) {
+    case CNNC_ACT_RELU: return relu(g, v);
+    case CNNC_ACT_SIGMOID: return sigmoid(g, v);
+    case CNNC_ACT_TANH: return tanh_f32(g, v);
+    default: return v;
+    }
+}
+
+static void zero_fill(cnnc_cg *g, LLVMValueRef base, int64_t n)
+{
+    LLVMBuildMemSet(g->b, base, LLVMConstInt(g->i8, 0, 0), cg_i64(g, n * 4), 4);
+}
+
+/* ---- windows (convolution and pooling) ------------------------------------------------ */
+
+/* The loops over a window's (ky, kx) for output (oy, ox), with the positions outside the
+ * input skipped (padding); the checks are only emitted when padding can occur. */
+typedef struct window {
+    cg_loop ly, lx;
+    LLVMBasicBlockRef if_y, if_x;
+    LLVMValueRef ky, kx, iy, ix;
+} window;
+
+static void window_open(cnnc_cg *g, const cnnc_kernel *k, LLVMValueRef oy, LLVMValueRef ox,
+                        window *w)
+{
+    w->ky = cg_for(g, &w->ly, k->kh);
+    w->iy = iaddc(g, iadd(g, imul(g, oy, k->sh), w->ky), -k->pad_top);
+    int check_y = k->pad_top > 0 || (k->oh - 1) * k->sh + k->kh - 1 - k->pad_top >= k->ih;
+    w->if_y = check_y ? cg_if(g, LLVMBuildICmp(g->b, LLVMIntULT, w->iy, cg_i64(g, k->ih), ""))
+                      : NULL;
+    w->kx = cg_for(g, &w->lx, k->kw);
+    w->ix = iaddc(g, iadd(g, imul(g, ox, k->sw), w->kx), -k->pad_left);
+    int check_x = k->pad_left > 0 || (k->ow - 1) * k->sw + k->kw - 1 - k->pad_left >= k->iw;
+    w->if_x = check_x ? cg_if(g, LLVMBuildICmp(g->b, LLVMIntULT, w->ix, cg_i64(g, k->iw), ""))
+                      : NULL;
+}
+
+static void window_close(cnnc_cg *g, window *w)
+{
+    if (w->if_x)
+        cg_endif(g, w->if_x);
+    cg_end(g, &w->lx);
+    if (w->if_y)
+        cg_endif(g, w->if_y);
+    cg_end(g, &w->ly);
+}
+
+/* Index of (y, x, 0) in an [H, W, C] tensor. */
+static LLVMValueRef hwc_base(cnnc_cg *g, LLVMValueRef y, LLVMValueRef x, int64_t w, int64_t c)
+{
+    return imul(g, iadd(g, imul(g, y, w), x), c);
+}
+
+/* ---- forward kernels ------------------------------------------------------------------ */
+
+static void emit_conv2d(cnnc_cg *g, const cnnc_kernel *k)
+{
+    LLVMValueRef X = in_ptr(g, 0), W = in_ptr(g, 1), B = in_ptr(g, 2), Y = out_ptr(g, 0);
+    int has_bias = k->in[2] >= 0;
+    cg_loop loy, lox, l;
+    LLVMValueRef oy = cg_for(g, &loy, k->oh);
+    LLVMValueRef ox = cg_for(g, &lox, k->ow);
+    LLVMValueRef ybase = hwc_base(g, oy, ox, k->ow, k->oc);
+    LLVMValueRef co = cg_for(g, &l, k->oc);
+    cg_store(g, has_bias ? cg_load(g, B, co) : cg_f32(g, 0.0), Y, iadd(g, ybase, co));
+    cg_end(g, &l);
+    window w;
+    window_open(g, k, oy, ox, &w);
+    LLVMValueRef xbase = hwc_base(g, w.iy, w.ix, k->iw, k->ic);
+    LLVMValueRef wbase = imul(g, iadd(g, imul(g, w.ky, k->kw), w.kx), k->ic * k->oc);
+    cg_loop lci;
+    LLVMValueRef ci = cg_for(g, &lci, k->ic);
+    LLVMValueRef xv = cg_load(g, X, iadd(g, xbase, ci));
+    LLVMValueRef wrow = iadd(g, wbase, imul(g, ci, k->oc));
+    co = cg_for(g, &l, k->oc);
+    LLVMValueRef yi = iadd(g, ybase, co);
+    cg_store(g, fmadd(g, cg_load(g, Y, yi), xv, cg_load(g, W, iadd(g, wrow, co))), Y, yi);
+    cg_end(g, &l);
+    cg_end(g, &lci);
+    window_close(g, &w);
+    if (k->act != CNNC_ACT_NONE) {
+        co = cg_for(g, &l, k->oc);
+        yi = iadd(g, ybase, co);
+        cg_store(g, activation(g, k->act, cg_load(g, Y, yi)), Y, yi);
+        cg_end(g, &l);
+    }
+    cg_end(g, &lox);
+    cg_end(g, &loy);
+}
+
+/* ---- the register-tiled convolution ---------------------------------------------------
+ * A tile is P consecutive output pixels of one row times V vectors of 8 output channels:
+ * P*V accumulators of <8 x float> held in registers across the whole (ky, kx, ci)
+ * reduction, each step loading V weight vectors and broadcasting P inputs into P*V FMAs.
+ * With V = 2, P = 6 that is 12 accumulators + 2 weights + 1 broadcast = 15 of AVX2's 16
+ * vector registers. Windows never need bounds checks: a zero-padded copy of the input is
+ * made first when they reach outside it. */
+
+enum { TILE_MAX_P = 12, TILE_MAX_V = 2 };
+
+/* Vector width VW (8, or 16 on an AVX-512 host when the channels allow), vectors per tile
+ * V and pixels per tile P: P*V accumulators + V weights + 1 broadcast fit the register
+ * file (16 registers with AVX2: 12 + 2 + 1; 32 with AVX-512: 24 + 2 + 1). */
+static void tile_shape(const cnnc_cg *g, int64_t channels, int *VW, int *V, int *P)
+{
+    *VW = g->wide && channels % 16 == 0 ? 16 : 8;
+    *V = (channels / *VW) % 2 == 0 ? 2 : 1;
+    *P = *VW == 16 || *V == 1 ? 12 : 6;
+}
+
+static LLVMValueRef vec_load(cnnc_cg *g, LLVMTypeRef vt, LLVMValueRef base, LLVMValueRef index)
+{
+    LLVMValueRef l = LLVMBuildLoad2(g->b, vt, cg_gep(g, g->f32, base, index), "");
+    LLVMSetAlignment(l, 4);
+    return l;
+}
+
+static void vec_store(cnnc_cg *g, LLVMValueRef v, LLVMValueRef base, LLVMValueRef index)
+{
+    LLVMValueRef s = LLVMBuildStore(g->b, v, cg_gep(g, g->f32, base, index));
+    LLVMSetAlignment(s, 4);
+}
+
+static LLVMValueRef splat(cnnc_cg *g, LLVMTypeRef vt, LLVMValueRef scalar)
+{
+    LLVMValueRef one = LLVMBuildInsertElement(g->b, LLVMGetUndef(vt), scalar,
+                                              LLVMConstInt(g->i32, 0, 0), "");
+    LLVMValueRef mask = LLVMConstNull(LLVMVectorType(g->i32, LLVMGetVectorSize(vt)));
+    return LLVMBuildShuffleVector(g->b, one, LLVMGetUndef(vt), mask, "");
+}
+
+/* One tile at output row oy, first pixel ox0 (a value), P pixels, of the convolution
+ * with geometry k reading src (rows src_w pixels wide, no bounds checks), weights W
+ * [KH,KW,IC,OC], optional bias B, writing Y. */
+static void conv_tile(cnnc_cg *g, const cnnc_kernel *k, LLVMValueRef src, int64_t src_w,
+                      LLVMValueRef W, LLVMValueRef B, LLVMValueRef Y, LLVMValueRef oy,
+                      LLVMValueRef ox0, int P, int V, int VW)
+{
+    LLVMTypeRef vt = LLVMVectorType(g->f32, (unsigned)VW);
+    LLVMValueRef acc[TILE_MAX_P][TILE_MAX_V];
+    for (int p = 0; p < P; p++)
+        for (int v = 0; v < V; v++)
+            acc[p][v] = cg_alloca(g, vt, "acc");
+    cg_loop lb, lky, lkx, lci;
+    LLVMValueRef vb = cg_for(g, &lb, k->oc / (VW * V));
+    LLVMValueRef cbase = imul(g, vb, VW * V);
+    for (int v = 0; v < V; v++) {
+        LLVMValueRef init = B ? vec_load(g, vt, B, iaddc(g, cbase, VW * v)) : LLVMConstNull(vt);
+        for (int p = 0; p < P; p++)
+            st(g, init, acc[p][v]);
+    }
+    LLVMValueRef ky = cg_for(g, &lky, k->kh);
+    LLVMValueRef kx = cg_for(g, &lkx, k->kw);
+    LLVMValueRef iy = iadd(g, imul(g, oy, k->sh), ky);
+    LLVMValueRef ix = iadd(g, imul(g, ox0, k->sw), kx);
+    LLVMValueRef xrow = imul(g, iadd(g, imul(g, iy, src_w), ix), k->ic);
+    LLVMValueRef wrow = iadd(g, imul(g, iadd(g, imul(g, ky, k->kw), kx), k->ic * k->oc), cbase);
+    LLVMValueRef ci = cg_for(g, &lci, k->ic);
+    LLVMValueRef w[TILE_MAX_V];
+    LLVMValueRef wi = iadd(g, wrow, imul(g, ci, k->oc));
+    for (int v = 0; v < V; v++)
+        w[v] = vec_load(g, vt, W, iaddc(g, wi, VW * v));
+    LLVMValueRef xi = iadd(g, xrow, ci);
+    for (int p = 0; p < P; p++) {
+        LLVMValueRef x = splat(g, vt, cg_load(g, src, iaddc(g, xi, (int64_t)p * k->sw * k->ic)));
+        for (int v = 0; v < V; v++) {
+            LLVMValueRef args[3] = {x, w[v], ld(g, vt, acc[p][v])};
+            st(g, cg_intrinsic(g, "llvm.fma", vt, args, 3), acc[p][v]);
+        }
+    }
+    cg_end(g, &lci);
+    cg_end(g, &lkx);
+    cg_end(g, &lky);
+    LLVMValueRef zero = LLVMConstNull(vt);
+    for (int p = 0; p < P; p++) {
+        LLVMValueRef yrow = iadd(g, imul(g, iadd(g, imul(g, oy, k->ow), iaddc(g, ox0, p)), k->oc),
+                                 cbase);
+        for (int v = 0; v < V; v++) {
+            LLVMValueRef a = ld(g, vt, acc[p][v]);
+            if (k->act == CNNC_ACT_RELU)
+                a = sel(g, LLVMBuildFCmp(g->b, LLVMRealOGT, a, zero, ""), a, zero);
+            vec_store(g, a, Y, iaddc(g, yrow, VW * v));
+        }
+    }
+    cg_end(g, &lb);
+}
+
+/* Copies src [ih, iw, c] into the zero-filled dst [hp, wp, c] at (top, left). */
+static void pad_copy(cnnc_cg *g, LLVMValueRef dst, int64_t hp, int64_t wp, LLVMValueRef src,
+                     int64_t ih, int64_t iw, int64_t c, int64_t top, int64_t left)
+{
+    zero_fill(g, dst, hp * wp * c);
+    int64_t rows = ih < hp - top ? ih : hp - top;
+    int64_t cols = iw < wp - left ? iw : wp - left;
+    if (rows <= 0 || cols <= 0)
+        return;
+    cg_loop l;
+    LLVMValueRef y = cg_for(g, &l, rows);
+    LLVMValueRef to = cg_gep(g, g->f32, dst, iaddc(g, imul(g, iaddc(g, y, top), wp * c), left * c));
+    LLVMValueRef from = cg_gep(g, g->f32, src, imul(g, y, iw * c));
+    LLVMBuildMemCpy(g->b, to, 4, from, 4, cg_i64(g, cols * c * 4));
+    cg_end(g, &l);
+}
+
+/* The whole convolution k as tiles: rows of P pixels, a tail tile for the rest. */
+static void conv_tiles(cnnc_cg *g, const cnnc_kernel *k, LLVMValueRef src, int64_t src_w,
+                       LLVMValueRef W, LLVMValueRef B, LLVMValueRef Y)
+{
+    int VW, V, P;
+    tile_shape(g, k->oc, &VW, &V, &P);
+    if (P > k->ow)
+        P = (int)k->ow;
+    int64_t full = k->ow / P, tail = k->ow % P;
+    cg_loop loy, lt;
+    LLVMValueRef oy = cg_for(g, &loy, k->oh);
+    LLVMValueRef t = cg_for(g, &lt, full);
+    conv_tile(g, k, src, src_w, W, B, Y, oy, imul(g, t, P), P, V, VW);
+    cg_end(g, &lt);
+    if (tail)
+        conv_tile(g, k, src, src_w, W, B, Y, oy, cg_i64(g, full * P), (int)tail, V, VW);
+    cg_end(g, &loy);
+}
+
+static void emit_conv2d_tiled(cnnc_cg *g, const cnnc_kernel *k)
+{
+    LLVMValueRef src = in_ptr(g, 0);
+    int64_t src_w = k->iw, hp, wp;
+    if (cnnc_conv_padded_extent(k, &hp, &wp)) {
+        pad_copy(g, in_ptr(g, 3), hp, wp, src, k->ih, k->iw, k->ic, k->pad_top, k->pad_left);
+        src = in_ptr(g, 3);
+        src_w = wp;
+    }
+    conv_tiles(g, k, src, src_w, in_ptr(g, 1), k->in[2] >= 0 ? in_ptr(g, 2) : NULL,
+               out_ptr(g, 0));
+    if (k->act != CNNC_ACT_NONE && k->act != CNNC_ACT_RELU) {
+        cg_loop l;
+        LLVMValueRef i = cg_for(g, &l, k->oh * k->ow * k->oc);
+        cg_store(g, activation(g, k->act, cg_load(g, out_ptr(g, 0), i)), out_ptr(g, 0), i);
+        cg_end(g, &l);
+    }
+}
+
+/* The input gradient of a stride-1 convolution is the 'full' convolution of dy with the
+ * kernel flipped and transposed: dx[iy,ix,ci] = sum dypad[iy+ky', ix+kx', co] *
+ * wt[ky',kx',co,ci] with wt[ky',kx',co,ci] = w[KH-1-ky', KW-1-kx', ci, co] and dy placed at
+ * (KH-1-pad_top, KW-1-pad_left) in a zero-padded copy -- so it runs on the same tiles,
+ * vectorised over ci. in[2] holds wt, in[3] the padded dy. */
+static void emit_conv2d_grad_input_tiled(cnnc_cg *g, const cnnc_kernel *k)
+{
+    LLVMValueRef DY = in_ptr(g, 0), WT = in_ptr(g, 2), PAD = in_ptr(g, 3);
+    int64_t hp, wp;
+    cnnc_conv_grad_input_padded(k, &hp, &wp);
+    pad_copy(g, PAD, hp, wp, DY, k->oh, k->ow, k->oc, k->kh - 1 - k->pad_top,
+             k->kw - 1 - k->pad_left);
+    cnnc_kernel full = *k;   /* the geometry of the equivalent forward convolution */
+    full.ih = hp;
+    full.iw = wp;
+    full.ic = k->oc;
+    full.oh = k->ih;
+    full.ow = k->iw;
+    full.oc = k->ic;
+    full.sh = full.sw = 1;
+    full.pad_top = full.pad_left = 0;
+    full.act = CNNC_ACT_NONE;
+    conv_tiles(g, &full, PAD, wp, WT, NULL, out_ptr(g, 0));
+}
+
+/* wt[ky',kx',co,ci] = w[KH-1-ky', KW-1-kx', ci, co] for the tiled input gradient. */
+static void emit_flip_transpose(cnnc_cg *g, const cnnc_kernel *k)
+{
+    LLVMValueRef W = in_ptr(g, 0), WT = out_ptr(g, 0);
+    cg_loop lky, lkx, lci, lco;
+    LLVMValueRef ky = cg_for(g, &lky, k->kh);
+    LLVMValueRef kx = cg_for(g, &lkx, k->kw);
+    LLVMValueRef src_base = imul(g, iadd(g, imul(g, ky, k->kw), kx), k->ic * k->oc);
+    LLVMValueRef fy = LLVMBuildNSWSub(g->b, cg_i64(g, k->kh - 1), ky, "");
+    LLVMValueRef fx = LLVMBuildNSWSub(g->b, cg_i64(g, k->kw - 1), kx, "");
+    LLVMValueRef dst_base = imul(g, iadd(g, imul(g, fy, k->kw), fx), k->ic * k->oc);
+    LLVMValueRef ci = cg_for(g, &lci, k->ic);
+    LLVMValueRef co = cg_for(g, &lco, k->oc);
+    LLVMValueRef v = cg_load(g, W, iadd(g, src_base, iadd(g, imul(g, ci, k->oc), co)));
+    cg_store(g, v, WT, iadd(g, dst_base, iadd(g, imul(g, co, k->ic), ci)));
+    cg_end(g, &lco);
+    cg_end(g, &lci);
+    cg_end(g, &lkx);
+    cg_end(g, &lky);
+}
+
+/* The kernel gradient as tiles too: for each (ky, kx), a tile of P input channels x V
+ * vectors of output channels accumulates sum over all output pixels of
+ * x[oy*sh+ky, ox*sw+kx, ci] * dy[oy, ox, co] in registers, then is stored once. x is read
+ * from a zero-padded copy (in[2]) when the windows reach outside it. */
+static void grad_kernel_tile(cnnc_cg *g, const cnnc_kernel *k, LLVMValueRef src, int64_t src_w,
+                             LLVMValueRef ky, LLVMValueRef kx, LLVMValueRef ci0, int P, int V,
+                             int VW)
+{
+    LLVMValueRef DY = in_ptr(g, 1), DK = out_ptr(g, 0);
+    LLVMTypeRef vt = LLVMVectorType(g->f32, (unsigned)VW);
+    LLVMValueRef acc[TILE_MAX_P][TILE_MAX_V];
+    for (int p = 0; p < P; p++)
+        for (int v = 0; v < V; v++)
+            acc[p][v] = cg_alloca(g, vt, "acc");
+    cg_loop lb, loy, lox;
+    LLVMValueRef vb = cg_for(g, &lb, k->oc / (VW * V));
+    LLVMValueRef cbase = imul(g, vb, VW * V);
+    for (int p = 0; p < P; p++)
+        for (int v = 0; v < V; v++)
+            st(g, LLVMConstNull(vt), acc[p][v]);
+    LLVMValueRef oy = cg_for(g, &loy, k->oh);
+    LLVMValueRef ox = cg_for(g, &lox, k->ow);
+    LLVMValueRef dyi = iadd(g, imul(g, iadd(g, imul(g, oy, k->ow), ox), k->oc), cbase);
+    LLVMValueRef dy[TILE_MAX_V];
+    for (int v = 0; v < V; v++)
+        dy[v] = vec_load(g, vt, DY, iaddc(g, dyi, VW * v));
+    LLVMValueRef iy = iadd(g, imul(g, oy, k->sh), ky), ix = iadd(g, imul(g, ox, k->sw), kx);
+    LLVMValueRef xi = iadd(g, imul(g, iadd(g, imul(g, iy, src_w), ix), k->ic), ci0);
+    for (int p = 0; p < P; p++) {
+        LLVMValueRef x = splat(g, vt, cg_load(g, src, iaddc(g, xi, p)));
+        for (int v = 0; v < V; v++) {
+            LLVMValueRef args[3] = {x, dy[v], ld(g, vt, acc[p][v])};
+            st(g, cg_intrinsic(g, "llvm.fma", vt, args, 3), acc[p][v]);
+        }
+    }
+    cg_end(g, &lox);
+    cg_end(g, &loy);
+    LLVMValueRef wbase = imul(g, iadd(g, imul(g, ky, k->kw), kx), k->ic * k->oc);
+    for (int p = 0; p < P; p++) {
+        LLVMValueRef row = iadd(g, iadd(g, wbase, imul(g, iaddc(g, ci0, p), k->oc)), cbase);
+        for (int v = 0; v < V; v++) {
+            LLVMValueRef a = ld(g, vt, acc[p][v]), at = iaddc(g, row, VW * v);
+            if (k->accumulate)
+                a = fadd(g, vec_load(g, vt, DK, at), a);
+            vec_store(g, a, DK, at);
+        }
+    }
+    cg_end(g, &lb);
+}
+
+static void emit_conv2d_grad_kernel_tiled(cnnc_cg *g, const cnnc_kernel *k)
+{
+    LLVMValueRef src = in_ptr(g, 0);
+    int64_t src_w = k->iw, hp, wp;
+    if (cnnc_conv_padded_extent(k, &hp, &wp)) {
+        pad_copy(g, in_ptr(g, 2), hp, wp, src, k->ih, k->iw, k->ic, k->pad_top, k->pad_left);
+        src = in_ptr(g, 2);
+        src_w = wp;
+    }
+    int VW, V, P;
+    tile_shape(g, k->oc, &VW, &V, &P);
+    if (P > k->ic)
+        P = (int)k->ic;
+    int64_t full = k->ic / P, tail = k->ic % P;
+    cg_loop lky, lkx, lt;
+    LLVMValueRef ky = cg_for(g, &lky, k->kh);
+    LLVMValueRef kx = cg_for(g, &lkx, k->kw);
+    LLVMValueRef t = cg_for(g, &lt, full);
+    grad_kernel_tile(g, k, src, src_w, ky, kx, imul(g, t, P), P, V, VW);
+    cg_end(g, &lt);
+    if (tail)
+        grad_kernel_tile(g, k, src, src_w, ky, kx, cg_i64(g, full * P), (int)tail, V, VW);
+    cg_end(g, &lkx);
+    cg_end(g, &lky);
+}
+
+/* y[o] = b[o] + sum_i x[i] k[i,o]: rows of the kernel streamed, outputs vectorised. */
+static void emit_dense(cnnc_cg *g, const cnnc_kernel *k)
+{
+    LLVMValueRef X = in_ptr(g, 0), W = in_ptr(g, 1), B = in_ptr(g, 2), Y = out_ptr(g, 0);
+    cg_loop l, li;
+    LLVMValueRef o = cg_for(g, &l, k->oc);
+    cg_store(g, k->in[2] >= 0 ? cg_load(g, B, o) : cg_f32(g, 0.0), Y, o);
+    cg_end(g, &l);
+    LLVMValueRef i = cg_for(g, &li, k->ic);
+    LLVMValueRef xv = cg_load(g, X, i);
+    LLVMValueRef row = imul(g, i, k->oc);
+    o = cg_for(g, &l, k->oc);
+    cg_store(g, fmadd(g, cg_load(g, Y, o), xv, cg_load(g, W, iadd(g, row, o))), Y, o);
+    cg_end(g, &l);
+    cg_end(g, &li);
+    if (k->act != CNNC_ACT_NONE) {
+        o = cg_for(g, &l, k->oc);
+        cg_store(g, activation(g, k->act, cg_load(g, Y, o)), Y, o);
+        cg_end(g, &l);
+    }
+}
+
+static void emit_pool2d(cnnc_cg *g, const cnnc_kernel *k, int is_max)
+{
+    LLVMValueRef X = in_ptr(g, 0), Y = out_ptr(g, 0);
+    cg_loop loy, lox, l;
+    LLVMValueRef count = is_max ? NULL : cg_alloca(g, g->i64, "count");
+    LLVMValueRef oy = cg_for(g, &loy, k->oh);
+    LLVMValueRef ox = cg_for(g, &lox, k->ow);
+    LLVMValueRef ybase = hwc_base(g, oy, ox, k->ow, k->oc);
+    LLVMValueRef c = cg_for(g, &l, k->oc);
+    cg_store(g, cg_f32(g, is_max ? -HUGE_VALF : 0.0), Y, iadd(g, ybase, c));
+    cg_end(g, &l);
+    if (count)
+        st(g, cg_i64(g, 0), count);
+    window w;
+    window_open(g, k, oy, ox, &w);
+    LLVMValueRef xbase = hwc_base(g, w.iy, w.ix, k->iw, k->ic);
+    if (count)
+        st(g, iaddc(g, ld(g, g->i64, count), 1), count);
+    c = cg_for(g, &l, k->oc);
+    LLVMValueRef yi = iadd(g, ybase, c);
+    LLVMValueRef xv = cg_load(g, X, iadd(g, xbase, c)), yv = cg_load(g, Y, yi);
+    cg_store(g, is_max ? sel(g, fgt(g, xv, yv), xv, yv) : fadd(g, yv, xv), Y, yi);
+    cg_end(g, &l);
+    window_close(g, &w);
+    if (count) {
+        LLVMValueRef n = LLVMBuildSIToFP(g->b, ld(g, g->i64, count), g->f32, "");
+        c = cg_for(g, &l, k->oc);
+        yi = iadd(g, ybase, c);
+        cg_store(g, fdiv(g, cg_load(g, Y, yi), n), Y, yi);
+        cg_end(g, &l);
+    }
+    cg_end(g, &lox);
+    cg_end(g, &loy);
+}
+
+static void emit_global_avg_pool2d(cnnc_cg *g, const cnnc_kernel *k)
+{
+    LLVMValueRef X = in_ptr(g, 0), Y = out_ptr(g, 0);
+    cg_loop l, lp;
+    LLVMValueRef c = cg_for(g, &l, k->ic);
+    cg_store(g, cg_f32(g, 0.0), Y, c);
+    cg_end(g, &l);
+    LLVMValueRef pix = cg_for(g, &lp, k->ih * k->iw);
+    LLVMValueRef base = imul(g, pix, k->ic);
+    c = cg_for(g, &l, k->ic);
+    cg_store(g, fadd(g, cg_load(g, Y, c), cg_load(g, X, iadd(g, base, c))), Y, c);
+    cg_end(g, &l);
+    cg_end(g, &lp);
+    c = cg_for(g, &l, k->ic);
+    cg_store(g, fdiv(g, cg_load(g, Y, c), cg_f32(g, (double)(k->ih * k->iw))), Y, c);
+    cg_end(g, &l);
+}
+
+/* i64 cnnc_mix64(i64): SplitMix64's finaliser, as cnnrt_mix64. */
+static LLVMValueRef mix64(cnnc_cg *g, LLVMValueRef z)
+{
+    return LLVMBuildCall2(g->b, LLVMGlobalGetValueType(g->mix64), g->mix64, &z, 1, "");
+}
+
+/* The dropout factor of element i: cnnrt_dropout_keep ? 1/(1-rate) : 0. */
+static LLVMValueRef dropout_factor(cnnc_cg *g, const cnnc_ew_step *s, LLVMValueRef i)
+{
+    if (s->rate >= 1.0f)
+        return cg_f32(g, 0.0);
+    LLVMValueRef key = LLVMBuildXor(
+        g->b,
+        LLVMBuildXor(g->b, cg_i64(g, (int64_t)((uint64_t)s->dropout_index << 48)),
+                     LLVMBuildShl(g->b, param(g, CG_K_IMAGE), cg_i64(g, 24), ""), ""),
+        i, "");
+    LLVMValueRef h = mix64(g, LLVMBuildXor(g->b, param(g, CG_K_SEED), mix64(g, key), ""));
+    LLVMValueRef top = LLVMBuildLShr(g->b, h, cg_i64(g, 40), "");
+    LLVMValueRef u = fmul(g, LLVMBuildUIToFP(g->b, top, g->f32, ""),
+                          cg_f32(g, 1.0 / 16777216.0));
+    LLVMValueRef keep = LLVMBuildFCmp(g->b, LLVMRealOGE, u, cg_f32(g, s->rate), "");
+    float factor = 1.0f / (1.0f - s->rate);
+    return sel(g, keep, cg_f32(g, factor), cg_f32(g, 0.0));
+}
+
+static void emit_elementwise(cnnc_cg *g, const cnnc_kernel *k)
+{
+    cg_loop l;
+    LLVMValueRef i = cg_for(g, &l, k->n);
+    LLVMValueRef v = cg_load(g, in_ptr(g, 0), i);
+    LLVMValueRef zero = cg_f32(g, 0.0), one = cg_f32(g, 1.0);
+    for (int s = 0; s < k->num_steps; s++) {
+        const cnnc_ew_step *step = &k->steps[s];
+        LLVMValueRef y = step->operand >= 0 ? cg_load(g, in_ptr(g, step->operand), i) : NULL;
+        switch (step->op) {
+        case CNNC_EW_RELU: v = relu(g, v); break;
+        case CNNC_EW_SIGMOID: v = sigmoid(g, v); break;
+        case CNNC_EW_TANH: v = tanh_f32(g, v); break;
+        case CNNC_EW_DROPOUT: v = fmul(g, v, dropout_factor(g, step, i)); break;
+        case CNNC_EW_RELU_GRAD: v = sel(g, fgt(g, y, zero), v, zero); break;
+        case CNNC_EW_GUIDED_RELU_GRAD:
+            v = sel(g, LLVMBuildAnd(g->b, fgt(g, y, zero), fgt(g, v, zero), ""), v, zero);
+            break;
+        case CNNC_EW_SIGMOID_GRAD: v = fmul(g, fmul(g, v, y), fsub(g, one, y)); break;
+        case CNNC_EW_TANH_GRAD: v = fmul(g, v, fsub(g, one, fmul(g, y, y))); break;
+        case CNNC_EW_ADD: v = fadd(g, v, y); break;
+        }
+    }
+    cg_store(g, v, out_ptr(g, 0), i);
+    cg_end(g, &l);
+}
+
+/* ---- small vectors: softmax, losses, class scores (double, as the interpreter) -------- */
+
+/* The class a label buffer names: *valid = 0 <= label < k, *c = the index (0 if not). */
+static void label_class(cnnc_cg *g, LLVMValueRef label, int64_t k, LLVMValueRef *valid,
+                        LLVMValueRef *c)
+{
+    LLVMValueRef v = cg_load(g, label, cg_i64(g, 0));
+    *valid = LLVMBuildAnd(g->b, LLVMBuildFCmp(g->b, LLVMRealOGE, v, cg_f32(g, 0.0), ""),
+                          LLVMBuildFCmp(g->b, LLVMRealOLT, v, cg_f32(g, (double)k), ""), "");
+    *c = sel(g, *valid, LLVMBuildFPToSI(g->b, v, g->i64, ""), cg_i64(g, 0));
+}
+
+/* max and sum of exp(z - max) of a float vector, in double. */
+static void softmax_stats(cnnc_cg *g, LLVMValueRef z, int64_t k, LLVMValueRef *max,
+                          LLVMValueRef *sum)
+{
+    LLVMValueRef m = cg_alloca(g, g->f64, "max"), s = cg_alloca(g, g->f64, "sum");
+    st(g, to_f64(g, cg_load(g, z, cg_i64(g, 0))), m);
+    st(g, cg_f64(g, 0.0), s);
+    cg_loop l;
+    LLVMValueRef i = cg_for(g, &l, k);
+    LLVMValueRef zi = to_f64(g, cg_load(g, z, i)), mv = ld(g, g->f64, m);
+    st(g, sel(g, fgt(g, zi, mv), zi, mv), m);
+    cg_end(g, &l);
+    *max = ld(g, g->f64, m);
+    i = cg_for(g, &l, k);
+    st(g, fadd(g, ld(g, g->f64, s), exp_f64(g, fsub(g, to_f64(g, cg_load(g, z, i)), *max))), s);
+    cg_end(g, &l);
+    *sum = ld(g, g->f64, s);
+}
+
+static LLVMValueRef softmax_at(cnnc_cg *g, LLVMValueRef z, LLVMValueRef i, LLVMValueRef max,
+                               LLVMValueRef sum)
+{
+    return fdiv(g, exp_f64(g, fsub(g, to_f64(g, cg_load(g, z, i)), max)), sum);
+}
+
+static LLVMValueRef onehot_at(cnnc_cg *g, LLVMValueRef i, LLVMValueRef valid, LLVMValueRef c)
+{
+    LLVMValueRef hit = LLVMBuildAnd(g->b, valid, LLVMBuildICmp(g->b, LLVMIntEQ, i, c, ""), "");
+    return sel(g, hit, cg_f64(g, 1.0), cg_f64(g, 0.0));
+}
+
+/* softmax (out[0] = probs), cross-entropy (out[1]), gradient p - y (out[2]): any subset. */
+static void emit_softmax_xent(cnnc_cg *g, const cnnc_kernel *k)
+{
+    LLVMValueRef z = in_ptr(g, 0), max, sum, valid = NULL, c = NULL;
+    softmax_stats(g, z, k->n, &max, &sum);
+    if (k->in[1] >= 0)
+        label_class(g, in_ptr(g, 1), k->n, &valid, &c);
+    cg_loop l;
+    if (k->out[0] >= 0 || k->out[2] >= 0) {
+        LLVMValueRef i = cg_for(g, &l, k->n);
+        LLVMValueRef p = softmax_at(g, z, i, max, sum);
+        if (k->out[0] >= 0)
+            cg_store(g, to_f32(g, p), out_ptr(g, 0), i);
+        if (k->out[2] >= 0) {
+            LLVMValueRef d = fsub(g, p, onehot_at(g, i, valid, c));
+            cg_store(g, sel(g, valid, to_f32(g, d), cg_f32(g, 0.0)), out_ptr(g, 2), i);
+        }
+        cg_end(g, &l);
+    }
+    if (k->out[1] >= 0) {
+        LLVMValueRef loss = fsub(g, fadd(g, max, log_f64(g, sum)),
+                                 to_f64(g, cg_load(g, z, c)));
+        cg_store(g, sel(g, valid, to_f32(g, loss), cg_f32(g, 0.0)), out_ptr(g, 1),
+                 cg_i64(g, 0));
+    }
+}
+
+static LLVMValueRef sum_f64(cnnc_cg *g, LLVMValueRef v, int64_t n)
+{
+    LLVMValueRef s = cg_alloca(g, g->f64, "sum");
+    st(g, cg_f64(g, 0.0), s);
+    cg_loop l;
+    LLVMValueRef i = cg_for(g, &l, n);
+    st(g, fadd(g, ld(g, g->f64, s), to_f64(g, cg_load(g, v, i))), s);
+    cg_end(g, &l);
+    return ld(g, g->f64, s);
+}
+
+static const double KERAS_EPSILON = 1e-7;
+
+static void emit_xent(cnnc_cg *g, const cnnc_kernel *k, int grad)
+{
+    LLVMValueRef p = in_ptr(g, 0), valid, c;
+    label_class(g, in_ptr(g, 1), k->n, &valid, &c);
+    LLVMValueRef s = sum_f64(g, p, k->n);
+    LLVMValueRef pc = to_f64(g, cg_load(g, p, c));
+    LLVMValueRef q = fdiv(g, pc, s);
+    if (!grad) {
+        LLVMValueRef lo = cg_f64(g, KERAS_EPSILON), hi = cg_f64(g, 1.0 - KERAS_EPSILON);
+        q = sel(g, LLVMBuildFCmp(g->b, LLVMRealOLT, q, lo, ""), lo, q);
+        q = sel(g, fgt(g, q, hi), hi, q);
+        LLVMValueRef loss = LLVMBuildFNeg(g->b, log_f64(g, q), "");
+        cg_store(g, sel(g, valid, to_f32(g, loss), cg_f32(g, 0.0)), out_ptr(g, 0), cg_i64(g, 0));
+        return;
+    }
+    LLVMValueRef inside =
+        LLVMBuildAnd(g->b, fgt(g, q, cg_f64(g, KERAS_EPSILON)),
+                     LLVMBuildFCmp(g->b, LLVMRealOLT, q, cg_f64(g, 1.0 - KERAS_EPSILON), ""),
+                     "");
+    LLVMValueRef ok = LLVMBuildAnd(g->b, valid, inside, "");
+    cg_loop l;
+    LLVMValueRef j = cg_for(g, &l, k->n);
+    LLVMValueRef at_c = LLVMBuildICmp(g->b, LLVMIntEQ, j, c, "");
+    LLVMValueRef d = fadd(g, sel(g, at_c, fdiv(g, cg_f64(g, -1.0), pc), cg_f64(g, 0.0)),
+                          fdiv(g, cg_f64(g, 1.0), s));
+    cg_store(g, sel(g, ok, to_f32(g, d), cg_f32(g, 0.0)), out_ptr(g, 0), j);
+    cg_end(g, &l);
+}
+
+static void emit_mse(cnnc_cg *g, const cnnc_kernel *k, int grad)
+{
+    LLVMValueRef p = in_ptr(g, 0), valid, c;
+    label_class(g, in_ptr(g, 1), k->n, &valid, &c);
+    LLVMValueRef s = cg_alloca(g, g->f64, "sum");
+    st(g, cg_f64(g, 0.0), s);
+    cg_loop l;
+    LLVMValueRef i = cg_for(g, &l, k->n);
+    LLVMValueRef d = fsub(g, to_f64(g, cg_load(g, p, i)), onehot_at(g, i, valid, c));
+    if (grad)
+        cg_store(g, to_f32(g, fdiv(g, fmul(g, cg_f64(g, 2.0), d), cg_f64(g, (double)k->n))),
+                 out_ptr(g, 0), i);
+    else
+        st(g, fadd(g, ld(g, g->f64, s), fmul(g, d, d)), s);
+    cg_end(g, &l);
+    if (!grad)
+        cg_store(g, to_f32(g, fdiv(g, ld(g, g->f64, s), cg_f64(g, (double)k->n))), out_ptr(g, 0),
+                 cg_i64(g, 0));
+}
+
+static void emit_softmax_grad(cnnc_cg *g, const cnnc_kernel *k)
+{
+    LLVMValueRef y = in_ptr(g, 0), dy = in_ptr(g, 1);
+    LLVMValueRef s = cg_alloca(g, g->f64, "dot");
+    st(g, cg_f64(g, 0.0), s);
+    cg_loop l;
+    LLVMValueRef i = cg_for(g, &l, k->n);
+    st(g, fadd(g, ld(g, g->f64, s),
+               fmul(g, to_f64(g, cg_load(g, dy, i)), to_f64(g, cg_load(g, y, i)))), s);
+    cg_end(g, &l);
+    LLVMValueRef dot = ld(g, g->f64, s);
+    i = cg_for(g, &l, k->n);
+    LLVMValueRef v = fmul(g, to_f64(g, cg_load(g, y, i)),
+                          fsub(g, to_f64(g, cg_load(g, dy, i)), dot));
+    cg_store(g, to_f32(g, v), out_ptr(g, 0), i);
+    cg_end(g, &l);
+}
+
+/* Index of the first largest element of a float vector. */
+static LLVMValueRef argmax(cnnc_cg *g, LLVMValueRef v, int64_t n)
+{
+    LLVMValueRef best = cg_alloca(g, g->i64, "best");
+    st(g, cg_i64(g, 0), best);
+    cg_loop l;
+    LLVMValueRef i = cg_for(g, &l, n);
+    LLVMValueRef b = ld(g, g->i64, best);
+    st(g, sel(g, fgt(g, cg_load(g, v, i), cg_load(g, v, b)), i, b), best);
+    cg_end(g, &l);
+    return ld(g, g->i64, best);
+}
+
+static void emit_class_score_grad(cnnc_cg *g, const cnnc_kernel *k)
+{
+    LLVMValueRef z = in_ptr(g, 0), valid, c;
+    label_class(g, in_ptr(g, 1), k->n, &valid, &c);
+    c = sel(g, valid, c, argmax(g, z, k->n));
+    LLVMValueRef all = LLVMConstInt(g->i1, 1, 0);
+    LLVMValueRef softmax_mode =
+        LLVMBuildICmp(g->b, LLVMIntEQ, param(g, CG_K_SCORE_MODE), cg_i64(g, CNNC_SCORE_SOFTMAX), "");
+    LLVMValueRef max, sum;
+    softmax_stats(g, z, k->n, &max, &sum);
+    LLVMValueRef pc = softmax_at(g, z, c, max, sum);
+    cg_loop l;
+    LLVMValueRef i = cg_for(g, &l, k->n);
+    LLVMValueRef y = onehot_at(g, i, all, c);
+    LLVMValueRef soft = fmul(g, pc, fsub(g, y, softmax_at(g, z, i, max, sum)));
+    cg_store(g, to_f32(g, sel(g, softmax_mode, soft, y)), out_ptr(g, 0), i);
+    cg_end(g, &l);
+}
+
+/* ---- backward kernels ----------------------------------------------------------------- */
+
+/* dx[iy,ix,ci] += sum_co dy[oy,ox,co] k[ky,kx,ci,co] over the windows reading x[iy,ix]. */
+static void emit_conv2d_grad_input(cnnc_cg *g, const cnnc_kernel *k)
+{
+    LLVMValueRef DY = in_ptr(g, 0), W = in_ptr(g, 1), DX = out_ptr(g, 0);
+    zero_fill(g, DX, k->ih * k->iw * k->ic);
+    LLVMValueRef acc = cg_alloca(g, g->f32, "acc");
+    cg_loop loy, lox, lci, l;
+    LLVMValueRef oy = cg_for(g, &loy, k->oh);
+    LLVMValueRef ox = cg_for(g, &lox, k->ow);
+    LLVMValueRef ybase = hwc_base(g, oy, ox, k->ow, k->oc);
+    window w;
+    window_open(g, k, oy, ox, &w);
+    LLVMValueRef xbase = hwc_base(g, w.iy, w.ix, k->iw, k->ic);
+    LLVMValueRef wbase = imul(g, iadd(g, imul(g, w.ky, k->kw), w.kx), k->ic * k->oc);
+    LLVMValueRef ci = cg_for(g, &lci, k->ic);
+    LLVMValueRef wrow = iadd(g, wbase, imul(g, ci, k->oc));
+    st(g, cg_f32(g, 0.0), acc);
+    LLVMValueRef co = cg_for(g, &l, k->oc);
+    st(g, fmadd_reassoc(g, ld(g, g->f32, acc), cg_load(g, DY, iadd(g, ybase, co)),
+                        cg_load(g, W, iadd(g, wrow, co))), acc);
+    cg_end(g, &l);
+    LLVMValueRef xi = iadd(g, xbase, ci);
+    cg_store(g, fadd(g, cg_load(g, DX, xi), ld(g, g->f32, acc)), DX, xi);
+    cg_end(g, &lci);
+    window_close(g, &w);
+    cg_end(g, &lox);
+    cg_end(g, &loy);
+}
+
+/* dk[ky,kx,ci,co] += x[iy,ix,ci] dy[oy,ox,co]: the output channels vectorise. */
+static void emit_conv2d_grad_kernel(cnnc_cg *g, const cnnc_kernel *k)
+{
+    LLVMValueRef X = in_ptr(g, 0), DY = in_ptr(g, 1), DK = out_ptr(g, 0);
+    if (!k->accumulate)
+        zero_fill(g, DK, k->kh * k->kw * k->ic * k->oc);
+    cg_loop loy, lox, lci, l;
+    LLVMValueRef oy = cg_for(g, &loy, k->oh);
+    LLVMValueRef ox = cg_for(g, &lox, k->ow);
+    LLVMValueRef ybase = hwc_base(g, oy, ox, k->ow, k->oc);
+    window w;
+    window_open(g, k, oy, ox, &w);
+    LLVMValueRef xbase = hwc_base(g, w.iy, w.ix, k->iw, k->ic);
+    LLVMValueRef wbase = imul(g, iadd(g, imul(g, w.ky, k->kw), w.kx), k->ic * k->oc);
+    LLVMValueRef ci = cg_for(g, &lci, k->ic);
+    LLVMValueRef xv = cg_load(g, X, iadd(g, xbase, ci));
+    LLVMValueRef wrow = iadd(g, wbase, imul(g, ci, k->oc));
+    LLVMValueRef co = cg_for(g, &l, k->oc);
+    LLVMValueRef wi = iadd(g, wrow, co);
+    cg_store(g, fmadd(g, cg_load(g, DK, wi), xv, cg_load(g, DY, iadd(g, ybase, co))), DK, wi);
+    cg_end(g, &l);
+    cg_end(g, &lci);
+    window_close(g, &w);
+    cg_end(g, &lox);
+    cg_end(g, &loy);
+}
+
+static void emit_bias_grad(cnnc_cg *g, const cnnc_kernel *k)
+{
+    LLVMValueRef DY = in_ptr(g, 0), DB = out_ptr(g, 0);
+    cg_loop l, lr;
+    LLVMValueRef c;
+    if (!k->accumulate) {
+        c = cg_for(g, &l, k->ic);
+        cg_store(g, cg_f32(g, 0.0), DB, c);
+        cg_end(g, &l);
+    }
+    LLVMValueRef r = cg_for(g, &lr, k->ih * k->iw);
+    LLVMValueRef base = imul(g, r, k->ic);
+    c = cg_for(g, &l, k->ic);
+    cg_store(g, fadd(g, cg_load(g, DB, c), cg_load(g, DY, iadd(g, base, c))), DB, c);
+    cg_end(g, &l);
+    cg_end(g, &lr);
+}
+
+/* Each output's gradient goes to the first maximum of its window (row-major order),
+ * recomputed from x. Two passes over the window, both vectorised over channels: the
+ * first finds each channel's winning window position, the second adds dy there. */
+static void emit_max_pool2d_grad(cnnc_cg *g, const cnnc_kernel *k)
+{
+    LLVMValueRef X = in_ptr(g, 0), DY = in_ptr(g, 1), DX = out_ptr(g, 0);
+    zero_fill(g, DX, k->ih * k->iw * k->ic);
+    LLVMValueRef bestv = cg_alloca(g, LLVMArrayType(g->f32, (unsigned)k->oc), "bestv");
+    LLVMValueRef bestk = cg_alloca(g, LLVMArrayType(g->i64, (unsigned)k->oc), "bestk");
+    cg_loop loy, lox, lc;
+    LLVMValueRef oy = cg_for(g, &loy, k->oh);
+    LLVMValueRef ox = cg_for(g, &lox, k->ow);
+    LLVMValueRef ybase = hwc_base(g, oy, ox, k->ow, k->oc);
+    LLVMValueRef c = cg_for(g, &lc, k->oc);
+    st(g, cg_f32(g, -HUGE_VALF), cg_gep(g, g->f32, bestv, c));
+    st(g, cg_i64(g, -1), cg_gep(g, g->i64, bestk, c));
+    cg_end(g, &lc);
+    for (int pass = 0; pass < 2; pass++) {
+        window w;
+        window_open(g, k, oy, ox, &w);
+        LLVMValueRef xbase = hwc_base(g, w.iy, w.ix, k->iw, k->ic);
+        LLVMValueRef kpos = iadd(g, imul(g, w.ky, k->kw), w.kx);
+        c = cg_for(g, &lc, k->oc);
+        LLVMValueRef xi = iadd(g, xbase, c);
+        LLVMValueRef pv = cg_gep(g, g->f32, bestv, c), pk = cg_gep(g, g->i64, bestk, c);
+        LLVMValueRef bk = ld(g, g->i64, pk);
+        if (pass == 0) {
+            LLVMValueRef xv = cg_load(g, X, xi), bv = ld(g, g->f32, pv);
+            LLVMValueRef better = LLVMBuildOr(
+                g->b, LLVMBuildICmp(g->b, LLVMIntSLT, bk, cg_i64(g, 0), ""), fgt(g, xv, bv), "");
+            st(g, sel(g, better, xv, bv), pv);
+            st(g, sel(g, better, kpos, bk), pk);
+        } else {
+            LLVMValueRef hit = LLVMBuildICmp(g->b, LLVMIntEQ, bk, kpos, "");
+            LLVMValueRef add = sel(g, hit, cg_load(g, DY, iadd(g, ybase, c)), cg_f32(g, 0.0));
+            cg_store(g, fadd(g, cg_load(g, DX, xi), add), DX, xi);
+        }
+        cg_end(g, &lc);
+        window_close(g, &w);
+    }
+    cg_end(g, &lox);
+    cg_end(g, &loy);
+}
+
+static void emit_avg_pool2d_grad(cnnc_cg *g, const cnnc_kernel *k)
+{
+    LLVMValueRef DY = in_ptr(g, 0), DX = out_ptr(g, 0);
+    zero_fill(g, DX, k->ih * k->iw * k->ic);
+    LLVMValueRef count = cg_alloca(g, g->i64, "count");
+    cg_loop loy, lox, l;
+    LLVMValueRef oy = cg_for(g, &loy, k->oh);
+    LLVMValueRef ox = cg_for(g, &lox, k->ow);
+    LLVMValueRef ybase = hwc_base(g, oy, ox, k->ow, k->oc);
+    /* First pass: the number of real elements in the window; second: the shares. */
+    st(g, cg_i64(g, 0), count);
+    window w;
+    window_open(g, k, oy, ox, &w);
+    st(g, iaddc(g, ld(g, g->i64, count), 1), count);
+    window_close(g, &w);
+    LLVMValueRef n = LLVMBuildSIToFP(g->b, ld(g, g->i64, count), g->f32, "");
+    window_open(g, k, oy, ox, &w);
+    LLVMValueRef xbase = hwc_base(g, w.iy, w.ix, k->iw, k->ic);
+    LLVMValueRef c = cg_for(g, &l, k->oc);
+    LLVMValueRef xi = iadd(g, xbase, c);
+    LLVMValueRef share = fdiv(g, cg_load(g, DY, iadd(g, ybase, c)), n);
+    cg_store(g, fadd(g, cg_load(g, DX, xi), share), DX, xi);
+    cg_end(g, &l);
+    window_close(g, &w);
+    cg_end(g, &lox);
+    cg_end(g, &loy);
+}
+
+static void emit_global_avg_pool2d_grad(cnnc_cg *g, const cnnc_kernel *k)
+{
+    LLVMValueRef DY = in_ptr(g, 0), DX = out_ptr(g, 0);
+    cg_loop lp, l;
+    LLVMValueRef pix = cg_for(g, &lp, k->ih * k->iw);
+    LLVMValueRef base = imul(g, pix, k->ic);
+    LLVMValueRef c = cg_for(g, &l, k->ic);
+    cg_store(g, fdiv(g, cg_load(g, DY, c), cg_f32(g, (double)(k->ih * k->iw))), DX,
+             iadd(g, base, c));
+    cg_end(g, &l);
+    cg_end(g, &lp);
+}
+
+static void emit_dense_grad_input(cnnc_cg *g, const cnnc_kernel *k)
+{
+    LLVMValueRef DY = in_ptr(g, 0), W = in_ptr(g, 1), DX = out_ptr(g, 0);
+    LLVMValueRef acc = cg_alloca(g, g->f32, "acc");
+    cg_loop li, l;
+    LLVMValueRef i = cg_for(g, &li, k->ic);
+    LLVMValueRef row = imul(g, i, k->oc);
+    st(g, cg_f32(g, 0.0), acc);
+    LLVMValueRef o = cg_for(g, &l, k->oc);
+    st(g, fmadd_reassoc(g, ld(g, g->f32, acc), cg_load(g, DY, o), cg_load(g, W, iadd(g, row, o))),
+       acc);
+    cg_end(g, &l);
+    cg_store(g, ld(g, g->f32, acc), DX, i);
+    cg_end(g, &li);
+}
+
+static void emit_dense_grad_kernel(cnnc_cg *g, const cnnc_kernel *k)
+{
+    LLVMValueRef X = in_ptr(g, 0), DY = in_ptr(g, 1), DK = out_ptr(g, 0);
+    cg_loop li, l;
+    LLVMValueRef i = cg_for(g, &li, k->ic);
+    LLVMValueRef xv = cg_load(g, X, i), row = imul(g, i, k->oc);
+    LLVMValueRef o = cg_for(g, &l, k->oc);
+    LLVMValueRef at = iadd(g, row, o);
+    LLVMValueRef v = k->accumulate ? fmadd(g, cg_load(g, DK, at), xv, cg_load(g, DY, o))
+                                   : fmul(g, xv, cg_load(g, DY, o));
+    cg_store(g, v, DK, at);
+    cg_end(g, &l);
+    cg_end(g, &li);
+}
+
+/* ---- Grad-CAM ------------------------------------------------------------------------- */
+
+/* The raw map before ReLU, as the interpreter's cam kernel (double sums). */
+static void emit_cam(cnnc_cg *g, const cnnc_kernel *k)
+{
+    LLVMValueRef A = in_ptr(g, 0), DA = in_ptr(g, 1), MAP = out_ptr(g, 0);
+    int64_t hw = k->ih * k->iw, C = k->ic;
+    LLVMValueRef acc = cg_alloca(g, g->f64, "acc");
+    cg_loop lp, lc;
+    if (k->method == CNNC_CAM_HIRESCAM) {
+        LLVMValueRef i = cg_for(g, &lp, hw);
+        st(g, cg_f64(g, 0.0), acc);
+        LLVMValueRef c = cg_for(g, &lc, C);
+        LLVMValueRef j = iadd(g, imul(g, i, C), c);
+        st(g, fadd(g, ld(g, g->f64, acc),
+                   fmul(g, to_f64(g, cg_load(g, DA, j)), to_f64(g, cg_load(g, A, j)))), acc);
+        cg_end(g, &lc);
+        cg_store(g, to_f32(g, ld(g, g->f64, acc)), MAP, i);
+        cg_end(g, &lp);
+        return;
+    }
+    LLVMValueRef weights = cg_alloca(g, LLVMArrayType(g->f64, (unsigned)C), "weights");
+    LLVMValueRef c = cg_for(g, &lc, C);
+    if (k->method == CNNC_CAM_GRADCAM_PLUS_PLUS) {
+        /* alpha = g^2 / (2 g^2 + sum_hw(A) g^3 + 1e-6) where g != 0; w = sum relu(g) alpha */
+        LLVMValueRef sum_a = cg_alloca(g, g->f64, "sum_a");
+        st(g, cg_f64(g, 0.0), sum_a);
+        LLVMValueRef i = cg_for(g, &lp, hw);
+        st(g, fadd(g, ld(g, g->f64, sum_a), to_f64(g, cg_load(g, A, iadd(g, imul(g, i, C), c)))),
+           sum_a);
+        cg_end(g, &lp);
+        LLVMValueRef sa = ld(g, g->f64, sum_a);
+        st(g, cg_f64(g, 0.0), acc);
+        i = cg_for(g, &lp, hw);
+        LLVMValueRef gv = to_f64(g, cg_load(g, DA, iadd(g, imul(g, i, C), c)));
+        LLVMValueRef nz = LLVMBuildFCmp(g->b, LLVMRealONE, gv, cg_f64(g, 0.0), "");
+        LLVMBasicBlockRef merge = cg_if(g, nz);
+        LLVMValueRef g2 = fmul(g, gv, gv), g3 = fmul(g, g2, gv);
+        LLVMValueRef den = fadd(g, fadd(g, fmul(g, cg_f64(g, 2.0), g2), fmul(g, sa, g3)),
+                                cg_f64(g, 1e-6));
+        LLVMValueRef alpha = fdiv(g, g2, den);
+        LLVMValueRef pos = sel(g, fgt(g, gv, cg_f64(g, 0.0)), gv, cg_f64(g, 0.0));
+        st(g, fadd(g, ld(g, g->f64, acc), fmul(g, pos, alpha)), acc);
+        cg_endif(g, merge);
+        cg_end(g, &lp);
+    } else {
+        st(g, cg_f64(g, 0.0), acc);
+        LLVMValueRef i = cg_for(g, &lp, hw);
+        st(g, fadd(g, ld(g, g->f64, acc), to_f64(g, cg_load(g, DA, iadd(g, imul(g, i, C), c)))),
+           acc);
+        cg_end(g, &lp);
+        st(g, fdiv(g, ld(g, g->f64, acc), cg_f64(g, (double)hw)), acc);
+    }
+    st(g, ld(g, g->f64, acc), cg_gep(g, g->f64, weights, c));
+    cg_end(g, &lc);
+    LLVMValueRef i = cg_for(g, &lp, hw);
+    st(g, cg_f64(g, 0.0), acc);
+    c = cg_for(g, &lc, C);
+    LLVMValueRef wc = load_idx(g, g->f64, weights, c);
+    st(g, fadd(g, ld(g, g->f64, acc),
+               fmul(g, wc, to_f64(g, cg_load(g, A, iadd(g, imul(g, i, C), c))))), acc);
+    cg_end(g, &lc);
+    cg_store(g, to_f32(g, ld(g, g->f64, acc)), MAP, i);
+    cg_end(g, &lp);
+}
+
+/* ReLU, divide by the maximum; all zeros when the maximum is 0. out[1] gets the maximum. */
+static void emit_cam_finish(cnnc_cg *g, const cnnc_kernel *k)
+{
+    LLVMValueRef RAW = in_ptr(g, 0), MAP = out_ptr(g, 0);
+    LLVMValueRef mx = cg_alloca(g, g->f32, "max");
+    st(g, cg_f32(g, 0.0), mx);
+    cg_loop l;
+    LLVMValueRef i = cg_for(g, &l, k->n);
+    LLVMValueRef r = relu(g, cg_load(g, RAW, i)), m = ld(g, g->f32, mx);
+    st(g, sel(g, fgt(g, r, m), r, m), mx);
+    cg_end(g, &l);
+    LLVMValueRef max = ld(g, g->f32, mx);
+    LLVMValueRef positive = fgt(g, max, cg_f32(g, 0.0));
+    i = cg_for(g, &l, k->n);
+    r = relu(g, cg_load(g, RAW, i));
+    cg_store(g, sel(g, positive, fdiv(g, r, max), cg_f32(g, 0.0)), MAP, i);
+    cg_end(g, &l);
+    if (k->out[1] >= 0)
+        cg_store(g, max, out_ptr(g, 1), cg_i64(g, 0));
+}
+
+/* ---- program outputs ------------------------------------------------------------------ */
+
+static void emit_copy(cnnc_cg *g, const cnnc_kernel *k, int accumulate)
+{
+    cg_loop l;
+    LLVMValueRef i = cg_for(g, &l, k->n);
+    LLVMValueRef v = cg_load(g, in_ptr(g, 0), i);
+    if (accumulate)
+        v = fadd(g, cg_load(g, out_ptr(g, 0), i), v);
+    cg_store(g, v, out_ptr(g, 0), i);
+    cg_end(g, &l);
+}
+
+/* stats[0] += loss; stats[1] += argmax(probs) == label. */
+static void emit_stats(cnnc_cg *g, const cnnc_kernel *k)
+{
+    LLVMValueRef S = out_ptr(g, 0), zero = cg_i64(g, 0), one = cg_i64(g, 1);
+    cg_store(g, fadd(g, cg_load(g, S, zero), cg_load(g, in_ptr(g, 0), zero)), S, zero);
+    LLVMValueRef best = LLVMBuildSIToFP(g->b, argmax(g, in_ptr(g, 1), k->n), g->f32, "");
+    LLVMValueRef hit = LLVMBuildFCmp(g->b, LLVMRealOEQ, best, cg_load(g, in_ptr(g, 2), zero), "");
+    cg_store(g, fadd(g, cg_load(g, S, one), sel(g, hit, cg_f32(g, 1.0), cg_f32(g, 0.0))), S, one);
+}
+
+static void emit_label(cnnc_cg *g)
+{
+    cg_store(g, LLVMBuildSIToFP(g->b, param(g, CG_K_LABEL), g->f32, ""), out_ptr(g, 0),
+             cg_i64(g, 0));
+}
+
+/* ---- the kernel function -------------------------------------------------------------- */
+
+void cnnc_cg_declare_helpers(cnnc_cg *g)
+{
+    LLVMTypeRef f32_f32 = LLVMFunctionType(g->f32, &g->f32, 1, 0);
+    g->tanhf = LLVMAddFunction(g->mod, "tanhf", f32_f32);
+
+    LLVMTypeRef i64_i64 = LLVMFunctionType(g->i64, &g->i64, 1, 0);
+    g->mix64 = LLVMAddFunction(g->mod, "cnnc_mix64", i64_i64);
+    LLVMSetLinkage(g->mix64, LLVMInternalLinkage);
+    LLVMValueRef saved_fn = g->fn;
+    LLVMBasicBlockRef saved_entry = g->entry;
+    g->fn = g->mix64;
+    g->entry = LLVMAppendBasicBlockInContext(g->ctx, g->mix64, "entry");
+    LLVMPositionBuilderAtEnd(g->b, g->entry);
+    LLVMValueRef z = LLVMGetParam(g->mix64, 0);
+    LLVMValueRef c1 = LLVMConstInt(g->i64, 0x9E3779B97F4A7C15ull, 0);
+    LLVMValueRef c2 = LLVMConstInt(g->i64, 0xBF58476D1CE4E5B9ull, 0);
+    LLVMValueRef c3 = LLVMConstInt(g->i64, 0x94D049BB133111EBull, 0);
+    z = LLVMBuildAdd(g->b, z, c1, "");
+    z = LLVMBuildMul(g->b, LLVMBuildXor(g->b, z, LLVMBuildLShr(g->b, z, cg_i64(g, 30), ""), ""),
+                     c2, "");
+    z = LLVMBuildMul(g->b, LLVMBuildXor(g->b, z, LLVMBuildLShr(g->b, z, cg_i64(g, 27), ""), ""),
+                     c3, "");
+    z = LLVMBuildXor(g->b, z, LLVMBuildLShr(g->b, z, cg_i64(g, 31), ""), "");
+    LLVMBuildRet(g->b, z);
+    g->fn = saved_fn;
+    g->entry = saved_entry;
+}
+
+static void add_attr(cnnc_cg *g, LLVMValueRef fn, unsigned index, const char *name)
+{
+    unsigned kind = LLVMGetEnumAttributeKindForName(name, strlen(name));
+    LLVMAddAttributeAtIndex(fn, index, LLVMCreateEnumAttribute(g->ctx, kind, 0));
+}
+
+LLVMValueRef cnnc_cg_kernel(cnnc_cg *g, const cnnc_lowered *p, int index, const char *fn_name)
+{
+    const cnnc_kernel *k = &p->kernels[index];
+    LLVMValueRef fn = LLVMAddFunction(g->mod, fn_name, g->kernel_type);
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    add_attr(g, fn, LLVMAttributeFunctionIndex, "nounwind");
+    /* Kernels stay separate functions: the optimiser works on one loop nest at a time
+     * (inlining them all into the worker made compile time superlinear), noalias keeps
+     * its full meaning, and a call per kernel per image costs nothing measurable. */
+    add_attr(g, fn, LLVMAttributeFunctionIndex, "noinline");
+    for (unsigned i = 0; i < CNNC_KERNEL_MAX_OUT + CNNC_KERNEL_MAX_IN; i++) {
+        add_attr(g, fn, i + 1, "noalias");
+        add_attr(g, fn, i + 1, "nocapture");
+    }
+    g->fn = fn;
+    g->entry = LLVMAppendBasicBlockInContext(g->ctx, fn, "entry");
+    LLVMPositionBuilderAtEnd(g->b, g->entry);
+    switch (k->kind) {
+    case CNNC_K_CONV2D:
+        if (cnnc_conv_tiled(k))
+            emit_conv2d_tiled(g, k);
+        else
+            emit_conv2d(g, k);
+        break;
+    case CNNC_K_DENSE: emit_dense(g, k); break;
+    case CNNC_K_MAX_POOL2D: emit_pool2d(g, k, 1); break;
+    case CNNC_K_AVG_POOL2D: emit_pool2d(g, k, 0); break;
+    case CNNC_K_GLOBAL_AVG_POOL2D: emit_global_avg_pool2d(g, k); break;
+    case CNNC_K_EW: emit_elementwise(g, k); break;
+    case CNNC_K_SOFTMAX: emit_softmax_xent(g, k); break;
+    case CNNC_K_SOFTMAX_XENT: emit_softmax_xent(g, k); break;
+    case CNNC_K_XENT: emit_xent(g, k, 0); break;
+    case CNNC_K_XENT_GRAD: emit_xent(g, k, 1); break;
+    case CNNC_K_MSE: emit_mse(g, k, 0); break;
+    case CNNC_K_MSE_GRAD: emit_mse(g, k, 1); break;
+    case CNNC_K_LABEL: emit_label(g); break;
+    case CNNC_K_CONV2D_GRAD_INPUT:
+        if (cnnc_conv_grad_input_tiled(k))
+            emit_conv2d_grad_input_tiled(g, k);
+        else
+            emit_conv2d_grad_input(g, k);
+        break;
+    case CNNC_K_CONV2D_GRAD_KERNEL:
+        if (cnnc_conv_grad_kernel_tiled(k))
+            emit_conv2d_grad_kernel_tiled(g, k);
+        else
+            emit_conv2d_grad_kernel(g, k);
+        break;
+    case CNNC_K_BIAS_GRAD: emit_bias_grad(g, k); break;
+    case CNNC_K_MAX_POOL2D_GRAD: emit_max_pool2d_grad(g, k); break;
+    case CNNC_K_AVG_POOL2D_GRAD: emit_avg_pool2d_grad(g, k); break;
+    case CNNC_K_GLOBAL_AVG_POOL2D_GRAD: emit_global_avg_pool2d_grad(g, k); break;
+    case CNNC_K_DENSE_GRAD_INPUT: emit_dense_grad_input(g, k); break;
+    case CNNC_K_DENSE_GRAD_KERNEL: emit_dense_grad_kernel(g, k); break;
+    case CNNC_K_SOFTMAX_GRAD: emit_softmax_grad(g, k); break;
+    case CNNC_K_CLASS_SCORE_GRAD: emit_class_score_grad(g, k); break;
+    case CNNC_K_CAM: emit_cam(g, k); break;
+    case CNNC_K_COPY: emit_copy(g, k, 0); break;
+    case CNNC_K_ACCUMULATE: emit_copy(g, k, 1); break;
+    case CNNC_K_STATS: emit_stats(g, k); break;
+    case CNNC_K_CAM_FINISH: emit_cam_finish(g, k); break;
+    case CNNC_K_FLIP_TRANSPOSE: emit_flip_transpose(g, k); break;
+    default:
+        cnnc_error(g->d, (cnnc_loc){0, 0, 0}, "code generator: no emitter for kernel '%s'",
+                   cnnc_kernel_kind_name(k->kind));
+        LLVMBuildRetVoid(g->b);
+        return NULL;
+    }
+    LLVMBuildRetVoid(g->b);
+    return fn;
+}

@@ -1,0 +1,201 @@
+/* Linking a generated object into a native program with the system C compiler, and the
+ * C header that accompanies `cnnc -c`. See link.h. */
+#include "link.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static const cnnc_loc NOWHERE = {0, 0, 0};
+
+static int file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int cnnc_temp_object_path(const char *output, char *buf, size_t len, cnnc_diag *d)
+{
+    int n = snprintf(buf, len, "%s.cnnc-%ld.o", output, (long)getpid());
+    if (n < 0 || (size_t)n >= len) {
+        cnnc_error(d, NOWHERE, "output path '%s' is too long", output);
+        return -1;
+    }
+    return 0;
+}
+
+/* Directory holding both runtime archives, or -1 with a message listing where it looked. */
+static int find_runtime(const cnnc_codegen_options *opts, char *dir, size_t len, cnnc_diag *d)
+{
+    char candidates[4][PATH_MAX];
+    int n = 0;
+    if (opts->runtime_lib_dir)
+        snprintf(candidates[n++], PATH_MAX, "%s", opts->runtime_lib_dir);
+    const char *env = getenv("CNNC_RUNTIME_DIR");
+    if (env && *env)
+        snprintf(candidates[n++], PATH_MAX, "%s", env);
+    char exe[PATH_MAX];
+    ssize_t r = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (r > 0) {
+        exe[r] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            snprintf(candidates[n++], PATH_MAX, "%.*s/../lib", PATH_MAX - 16, exe);
+        }
+    }
+#ifdef CNNC_INSTALL_LIBDIR
+    snprintf(candidates[n++], PATH_MAX, "%s", CNNC_INSTALL_LIBDIR);
+#endif
+    for (int i = 0; i < n; i++) {
+        char a[PATH_MAX + 32], b[PATH_MAX + 32];
+        int la = snprintf(a, sizeof a, "%s/libcnnrt.a", candidates[i]);
+        int lb = snprintf(b, sizeof b, "%s/libcnnrt_main.a", candidates[i]);
+        if (la > 0 && (size_t)la < sizeof a && lb > 0 && (size_t)lb < sizeof b &&
+            file_exists(a) && file_exists(b)) {
+            int ld = snprintf(dir, len, "%s", candidates[i]);
+            if (ld > 0 && (size_t)ld < len)
+                return 0;
+        }
+    }
+    cnnc_error(d, NOWHERE, "cannot find the cnnc runtime (libcnnrt.a and libcnnrt_main.a)");
+    for (int i = 0; i < n; i++)
+        cnnc_note(d, NOWHERE, "looked in %s", candidates[i]);
+    cnnc_note(d, NOWHERE, "build the 'cnnrt' and 'cnnrt_main' targets, or set CNNC_RUNTIME_DIR");
+    return -1;
+}
+
+/* Runs argv (argv[0] looked up in PATH), waits; -1 with a message if it cannot run or
+ * fails. */
+static int run_command(char *const argv[], cnnc_diag *d)
+{
+    pid_t pid;
+    int rc = posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ);
+    if (rc != 0) {
+        cnnc_error(d, NOWHERE, "cannot run the C compiler '%s' to link the program: %s",
+                   argv[0], strerror(rc));
+        cnnc_note(d, NOWHERE, "install a C compiler (cc) or set CC to one");
+        return -1;
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            cnnc_error(d, NOWHERE, "waiting for '%s' failed: %s", argv[0], strerror(errno));
+            return -1;
+        }
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        cnnc_error(d, NOWHERE, "linking with '%s' failed (exit status %d)", argv[0],
+                   WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        return -1;
+    }
+    return 0;
+}
+
+int cnnc_link_program(const char *obj, const cnnc_codegen_options *opts, cnnc_diag *d)
+{
+    char dir[PATH_MAX];
+    if (find_runtime(opts, dir, sizeof dir, d))
+        return -1;
+    char main_lib[PATH_MAX + 32], rt_lib[PATH_MAX + 32];
+    snprintf(main_lib, sizeof main_lib, "%s/libcnnrt_main.a", dir);
+    snprintf(rt_lib, sizeof rt_lib, "%s/libcnnrt.a", dir);
+    /* $CC may carry options ("gcc -m64"): split it on blanks. */
+    const char *cc = opts->cc ? opts->cc : getenv("CC");
+    if (!cc || !*cc)
+        cc = "cc";
+    char *cc_copy = strdup(cc);
+    if (!cc_copy)
+        abort();
+    char *argv[64];
+    int argc = 0;
+    char *save = NULL;
+    for (char *t = strtok_r(cc_copy, " \t", &save); t && argc < 40; t = strtok_r(NULL, " \t", &save))
+        argv[argc++] = t;
+    const char *rest[] = {"-o", opts->output, obj, main_lib, rt_lib,
+                          "-lpng", "-lz", "-lm", "-lpthread", NULL};
+    for (int i = 0; rest[i]; i++)
+        argv[argc++] = (char *)rest[i];
+    argv[argc] = NULL;
+    int rc = run_command(argv, d);
+    free(cc_copy);
+    return rc;
+}
+
+void cnnc_header_path(const char *object_path, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", object_path);
+    char *slash = strrchr(buf, '/');
+    char *dot = strrchr(buf, '.');
+    if (dot && (!slash || dot > slash) && dot != buf && strlen(buf) + 2 < len)
+        strcpy(dot, ".h");
+    else if (strlen(buf) + 3 < len)
+        strcat(buf, ".h");
+}
+
+int cnnc_write_model_header(const cnnc_graph *forward, const cnnc_header_info *info,
+                            const char *object_path, cnnc_diag *d)
+{
+    char path[PATH_MAX];
+    cnnc_header_path(object_path, path, sizeof path);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        cnnc_error(d, NOWHERE, "cannot write '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    const char *n = info->c_name;
+    char upper[256];
+    size_t i;
+    for (i = 0; n[i] && i + 1 < sizeof upper; i++)
+        upper[i] = (char)(n[i] >= 'a' && n[i] <= 'z' ? n[i] - 'a' + 'A' : n[i]);
+    upper[i] = '\0';
+    const cnnc_shape *in = &forward->nodes[forward->input_node].shape;
+    int64_t h = in->rank == 3 ? in->dim[0] : 1, w = in->rank == 3 ? in->dim[1] : 1;
+    int64_t c = in->rank == 3 ? in->dim[2] : cnnc_shape_size(*in);
+    int64_t opt = forward->train.optimizer == CNNC_OPT_ADAM ? 2 * forward->param_floats
+                                                            : forward->param_floats;
+    fprintf(f,
+            "/* Generated by cnnc from %s (model %s). Link with the object file and libcnnrt:\n"
+            " *   cc app.c %s.o -I<cnnc>/include <cnnc>/lib/libcnnrt.a -lpng -lz -lm -lpthread\n"
+            " * The entry points follow runtime/cnnrt_model.h (the ABI). */\n"
+            "#ifndef %s_MODEL_H\n#define %s_MODEL_H\n\n#include <stdint.h>\n\n"
+            "#include \"cnnrt_model.h\"\n\n#ifdef __cplusplus\nextern \"C\" {\n#endif\n\n",
+            forward->source_file ? forward->source_file : "?", forward->model_name, n, upper,
+            upper);
+    fprintf(f, "#define %s_INPUT_H %" PRId64 "\n#define %s_INPUT_W %" PRId64 "\n", upper, h,
+            upper, w);
+    fprintf(f, "#define %s_INPUT_C %" PRId64 "\n#define %s_NUM_CLASSES %d\n", upper, c, upper,
+            forward->num_classes);
+    fprintf(f, "#define %s_PARAM_FLOATS %" PRId64 "\n#define %s_OPT_STATE_FLOATS %" PRId64 "\n",
+            upper, forward->param_floats, upper, opt);
+    fprintf(f, "/* ws must hold threads * %s_WS_FLOATS_PER_THREAD floats, 64-byte aligned. */\n",
+            upper);
+    fprintf(f, "#define %s_WS_FLOATS_PER_THREAD %" PRId64 "\n\n", upper, info->ws_floats);
+    fprintf(f, "extern const cnnrt_model %s_model;\n\n", n);
+    fprintf(f, "void %s_infer(const float *params, const float *x, int64_t n, float *probs,\n"
+               "        float *ws, cnnrt_pool *pool);\n", n);
+    if (info->has_train)
+        fprintf(f, "void %s_train_step(float *params, float *opt_state, const float *x,\n"
+                   "        const int32_t *labels, int64_t n, int64_t step, float lr, uint64_t seed,\n"
+                   "        float *stats, float *ws, cnnrt_pool *pool);\n", n);
+    for (int k = 0; k < info->num_cams; k++)
+        fprintf(f, "void %s(const float *params, const float *x, const int32_t *classes,\n"
+                   "        int64_t n, int64_t score_mode, float *maps, float *map_max, float *probs,\n"
+                   "        float *input_grads, float *ws, cnnrt_pool *pool);\n",
+                info->cam_entries[k]);
+    fprintf(f, "\n#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
+    if (ferror(f) | (fclose(f) != 0)) {
+        cnnc_error(d, NOWHERE, "cannot write '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}

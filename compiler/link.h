@@ -1,0 +1,35 @@
+/* The outputs of cnnc that need more than LLVM: linking a native program with the
+ * runtime through the system C compiler, and the header that comes with `-c`. */
+#ifndef CNNC_LINK_H
+#define CNNC_LINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codegen.h"
+
+/* What the generated header declares besides the fixed entry points. */
+typedef struct cnnc_header_info {
+    const char *c_name;          /* the model's C identifier */
+    int64_t ws_floats;           /* ws_floats_per_thread */
+    int num_cams;
+    char **cam_entries;          /* entry point names of the Grad-CAM functions */
+    int has_train;
+} cnnc_header_info;
+
+/* A temporary object file path in the output's directory ("PROG.cnnc-PID.o"). */
+int cnnc_temp_object_path(const char *output, char *buf, size_t len, cnnc_diag *d);
+
+/* Links object `obj` (which defines cnnrt_program_model) with libcnnrt_main.a and
+ * libcnnrt.a into opts->output. The runtime is looked for in opts->runtime_lib_dir, then
+ * $CNNC_RUNTIME_DIR, then <directory of cnnc>/../lib, then the install prefix. */
+int cnnc_link_program(const char *obj, const cnnc_codegen_options *opts, cnnc_diag *d);
+
+/* Writes the header for object file `object_path` (model.o -> model.h). */
+int cnnc_write_model_header(const cnnc_graph *forward, const cnnc_header_info *info,
+                            const char *object_path, cnnc_diag *d);
+
+/* The header's path for an object path: the extension replaced by .h (or .h appended). */
+void cnnc_header_path(const char *object_path, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,824 @@
+/* Lowering: graph IR -> kernel list with constant shapes, fused where possible, and the
+ * memory plan of the per-thread arena. See lower.h. */
+#include "lower.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops.h"
+
+struct cnnc_lower_ctx {
+    const cnnc_graph *g;
+    cnnc_lowered *p;
+    cnnc_diag *d;
+    int *node_buf;      /* node -> buffer holding its value, -1 until lowered */
+    int *uses;          /* live readers (+1 for a program output) */
+    char *live;         /* contributes to an output */
+};
+
+/* ---- small helpers -------------------------------------------------------------------- */
+
+static void *xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q) {
+        fprintf(stderr, "cnnc: out of memory\n");
+        abort();
+    }
+    return q;
+}
+
+static int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
+
+const char *cnnc_kernel_kind_name(cnnc_kernel_kind k)
+{
+    static const char *const names[] = {
+#define CNNC_KERNEL_NAME(id, text) text,
+        CNNC_KERNELS(CNNC_KERNEL_NAME)
+#undef CNNC_KERNEL_NAME
+    };
+    return k < CNNC_K_COUNT ? names[k] : "?";
+}
+
+/* ---- the API for cnnc_lower_<op> ------------------------------------------------------ */
+
+const cnnc_graph *cnnc_lower_graph(const cnnc_lower_ctx *lc) { return lc->g; }
+cnnc_lowered *cnnc_lower_program_of(cnnc_lower_ctx *lc) { return lc->p; }
+int cnnc_lower_training(const cnnc_lower_ctx *lc) { return lc->p->kind == CNNC_PROGRAM_TRAIN; }
+cnnc_diag *cnnc_lower_diag(cnnc_lower_ctx *lc) { return lc->d; }
+int cnnc_lower_uses(const cnnc_lower_ctx *lc, int node) { return lc->uses[node]; }
+int cnnc_lower_buf_of(const cnnc_lower_ctx *lc, int node)
+{
+    return node >= 0 ? lc->node_buf[node] : -1;
+}
+
+int cnnc_lower_new_buf(cnnc_lower_ctx *lc, cnnc_buf_kind kind, int64_t offset, int64_t size,
+                       int node)
+{
+    cnnc_lowered *p = lc->p;
+    if (p->num_bufs == p->cap_bufs) {
+        p->cap_bufs = p->cap_bufs ? 2 * p->cap_bufs : 32;
+        p->bufs = xrealloc(p->bufs, (size_t)p->cap_bufs * sizeof *p->bufs);
+    }
+    cnnc_lbuf *b = &p->bufs[p->num_bufs];
+    memset(b, 0, sizeof *b);
+    b->kind = kind;
+    b->offset = offset;
+    b->size = size;
+    b->node = node;
+    b->first = b->last = -1;
+    return p->num_bufs++;
+}
+
+int cnnc_lower_def(cnnc_lower_ctx *lc, int node)
+{
+    int64_t size = cnnc_shape_size(lc->g->nodes[node].shape);
+    int buf = cnnc_lower_new_buf(lc, CNNC_BUF_ARENA, 0, size, node);
+    lc->node_buf[node] = buf;
+    return buf;
+}
+
+void cnnc_lower_set_buf(cnnc_lower_ctx *lc, int node, int buf) { lc->node_buf[node] = buf; }
+
+int cnnc_lower_add_kernel(cnnc_lower_ctx *lc, cnnc_kernel_kind kind, int node)
+{
+    cnnc_lowered *p = lc->p;
+    if (p->num_kernels == p->cap_kernels) {
+        p->cap_kernels = p->cap_kernels ? 2 * p->cap_kernels : 32;
+        p->kernels = xrealloc(p->kernels, (size_t)p->cap_kernels * sizeof *p->kernels);
+    }
+    cnnc_kernel *k = &p->kernels[p->num_kernels];
+    memset(k, 0, sizeof *k);
+    k->kind = kind;
+    k->node = node;
+    for (int i = 0; i < CNNC_KERNEL_MAX_IN; i++)
+        k->in[i] = -1;
+    for (int i = 0; i < CNNC_KERNEL_MAX_OUT; i++)
+        k->out[i] = -1;
+    return p->num_kernels++;
+}
+
+cnnc_kernel *cnnc_lower_kernel(cnnc_lower_ctx *lc, int k) { return &lc->p->kernels[k]; }
+
+int cnnc_lower_fusable_producer(cnnc_lower_ctx *lc, int value_node)
+{
+    cnnc_lowered *p = lc->p;
+    int buf = cnnc_lower_buf_of(lc, value_node);
+    if (buf < 0 || p->num_kernels == 0 || p->bufs[buf].kind != CNNC_BUF_ARENA)
+        return -1;
+    /* The buffer must hold this very node (not an alias of it through a reshape) and the
+     * node must have exactly one reader: the node about to be fused. */
+    if (p->bufs[buf].node != value_node || lc->uses[value_node] != 1)
+        return -1;
+    int last = p->num_kernels - 1;
+    const cnnc_kernel *k = &p->kernels[last];
+    if (k->out[0] != buf || k->out[1] >= 0 || k->out[2] >= 0)
+        return -1;
+    return last;
+}
+
+void cnnc_lower_set_hwc(cnnc_kernel *k, cnnc_shape in, cnnc_shape out)
+{
+    k->ih = in.rank == 3 ? in.dim[0] : 1;
+    k->iw = in.rank == 3 ? in.dim[1] : 1;
+    k->ic = in.rank == 3 ? in.dim[2] : cnnc_shape_size(in);
+    k->oh = out.rank == 3 ? out.dim[0] : 1;
+    k->ow = out.rank == 3 ? out.dim[1] : 1;
+    k->oc = out.rank == 3 ? out.dim[2] : cnnc_shape_size(out);
+}
+
+/* ---- the lowerings of the op table ---------------------------------------------------- */
+
+static const cnnc_node *node_of(cnnc_lower_ctx *lc, int node) { return &lc->g->nodes[node]; }
+static int in_buf(cnnc_lower_ctx *lc, int node, int i)
+{
+    return cnnc_lower_buf_of(lc, node_of(lc, node)->inputs[i]);
+}
+static cnnc_shape in_shape(cnnc_lower_ctx *lc, int node, int i)
+{
+    return lc->g->nodes[node_of(lc, node)->inputs[i]].shape;
+}
+
+int cnnc_lower_input(cnnc_lower_ctx *lc, int node)
+{
+    int64_t size = cnnc_shape_size(node_of(lc, node)->shape);
+    cnnc_lower_set_buf(lc, node, cnnc_lower_new_buf(lc, CNNC_BUF_INPUT, 0, size, node));
+    return 0;
+}
+
+int cnnc_lower_param(cnnc_lower_ctx *lc, int node)
+{
+    const cnnc_param *par = &lc->g->params[node_of(lc, node)->attrs.param];
+    cnnc_lower_set_buf(lc, node,
+                       cnnc_lower_new_buf(lc, CNNC_BUF_PARAMS, par->offset, par->size, node));
+    return 0;
+}
+
+int cnnc_lower_label(cnnc_lower_ctx *lc, int node)
+{
+    int k = cnnc_lower_add_kernel(lc, CNNC_K_LABEL, node);
+    cnnc_lower_kernel(lc, k)->out[0] = cnnc_lower_def(lc, node);
+    cnnc_lower_kernel(lc, k)->n = 1;
+    return 0;
+}
+
+/* conv2d, pooling and their gradients: geometry from the node's attributes. */
+static int window_kernel(cnnc_lower_ctx *lc, int node, cnnc_kernel_kind kind, cnnc_shape in,
+                         cnnc_shape out, int num_inputs)
+{
+    const cnnc_node *n = node_of(lc, node);
+    int k = cnnc_lower_add_kernel(lc, kind, node);
+    cnnc_kernel *kr = cnnc_lower_kernel(lc, k);
+    for (int i = 0; i < num_inputs; i++)
+        kr->in[i] = in_buf(lc, node, i);
+    cnnc_lower_set_hwc(kr, in, out);
+    kr->kh = n->attrs.kernel_h;
+    kr->kw = n->attrs.kernel_w;
+    kr->sh = n->attrs.stride_h;
+    kr->sw = n->attrs.stride_w;
+    kr->pad_top = n->attrs.pad_top;
+    kr->pad_left = n->attrs.pad_left;
+    kr->n = cnnc_shape_size(n->shape);
+    kr->out[0] = cnnc_lower_def(lc, node);
+    return k;
+}
+
+int cnnc_lower_conv2d(cnnc_lower_ctx *lc, int node)
+{
+    int k = window_kernel(lc, node, CNNC_K_CONV2D, in_shape(lc, node, 0),
+                          node_of(lc, node)->shape, 3);
+    cnnc_kernel *kr = cnnc_lower_kernel(lc, k);
+    int64_t hp, wp;
+    if (cnnc_conv_tiled(kr) && cnnc_conv_padded_extent(kr, &hp, &wp)) {
+        int scratch = cnnc_lower_new_buf(lc, CNNC_BUF_ARENA, 0, hp * wp * kr->ic, -1);
+        cnnc_lower_kernel(lc, k)->in[3] = scratch;
+    }
+    return 0;
+}
+
+int cnnc_lower_max_pool2d(cnnc_lower_ctx *lc, int node)
+{
+    window_kernel(lc, node, CNNC_K_MAX_POOL2D, in_shape(lc, node, 0), node_of(lc, node)->shape,
+                  1);
+    return 0;
+}
+
+int cnnc_lower_avg_pool2d(cnnc_lower_ctx *lc, int node)
+{
+    window_kernel(lc, node, CNNC_K_AVG_POOL2D, in_shape(lc, node, 0), node_of(lc, node)->shape,
+                  1);
+    return 0;
+}
+
+int cnnc_lower_global_avg_pool2d(cnnc_lower_ctx *lc, int node)
+{
+    window_kernel(lc, node, CNNC_K_GLOBAL_AVG_POOL2D, in_shape(lc, node, 0),
+                  node_of(lc, node)->shape, 1);
+    return 0;
+}
+
+/* Backward window kernels keep the FORWARD geometry: in = the forward input's shape (dx),
+ * out = the forward output's shape (dy). */
+int cnnc_lower_conv2d_grad_input(cnnc_lower_ctx *lc, int node)
+{
+    /* dy, kernel -> dx */
+    int k = window_kernel(lc, node, CNNC_K_CONV2D_GRAD_INPUT, node_of(lc, node)->shape,
+                          in_shape(lc, node, 0), 2);
+    cnnc_kernel *kr = cnnc_lower_kernel(lc, k);
+    if (cnnc_conv_grad_input_tiled(kr)) {
+        cnnc_kernel geometry = *kr;
+        int64_t hp, wp, weights = (int64_t)kr->kh * kr->kw * kr->ic * kr->oc;
+        cnnc_conv_grad_input_padded(kr, &hp, &wp);
+        /* The flipped kernel depends on the weights only: made once per worker call. */
+        int wt = cnnc_lower_new_buf(lc, CNNC_BUF_ARENA, 0, weights, -1);
+        int flip = cnnc_lower_add_kernel(lc, CNNC_K_FLIP_TRANSPOSE, node);
+        cnnc_kernel *fk = cnnc_lower_kernel(lc, flip);
+        cnnc_kernel_kind kind = fk->kind;
+        int fnode = fk->node;
+        *fk = geometry;
+        fk->kind = kind;
+        fk->node = fnode;
+        for (int i = 0; i < CNNC_KERNEL_MAX_IN; i++)
+            fk->in[i] = -1;
+        fk->in[0] = geometry.in[1];
+        fk->out[0] = wt;
+        fk->hoisted = 1;
+        fk->n = weights;
+        int pad = cnnc_lower_new_buf(lc, CNNC_BUF_ARENA, 0, hp * wp * geometry.oc, -1);
+        cnnc_lower_kernel(lc, k)->in[2] = wt;
+        cnnc_lower_kernel(lc, k)->in[3] = pad;
+        /* List the flip first, where it runs. */
+        cnnc_kernel tmp = *cnnc_lower_kernel(lc, k);
+        *cnnc_lower_kernel(lc, k) = *cnnc_lower_kernel(lc, flip);
+        *cnnc_lower_kernel(lc, flip) = tmp;
+    }
+    return 0;
+}
+
+int cnnc_lower_conv2d_grad_kernel(cnnc_lower_ctx *lc, int node)
+{
+    /* x, dy -> dkernel */
+    int k = window_kernel(lc, node, CNNC_K_CONV2D_GRAD_KERNEL, in_shape(lc, node, 0),
+                          in_shape(lc, node, 1), 2);
+    cnnc_kernel *kr = cnnc_lower_kernel(lc, k);
+    int64_t hp, wp;
+    if (cnnc_conv_grad_kernel_tiled(kr) && cnnc_conv_padded_extent(kr, &hp, &wp)) {
+        int pad = cnnc_lower_new_buf(lc, CNNC_BUF_ARENA, 0, hp * wp * kr->ic, -1);
+        cnnc_lower_kernel(lc, k)->in[2] = pad;
+    }
+    return 0;
+}
+
+int cnnc_lower_max_pool2d_grad(cnnc_lower_ctx *lc, int node)
+{
+    /* x, dy -> dx */
+    window_kernel(lc, node, CNNC_K_MAX_POOL2D_GRAD, in_shape(lc, node, 0), in_shape(lc, node, 1),
+                  2);
+    return 0;
+}
+
+int cnnc_lower_avg_pool2d_grad(cnnc_lower_ctx *lc, int node)
+{
+    window_kernel(lc, node, CNNC_K_AVG_POOL2D_GRAD, node_of(lc, node)->shape,
+                  in_shape(lc, node, 0), 1);
+    return 0;
+}
+
+int cnnc_lower_global_avg_pool2d_grad(cnnc_lower_ctx *lc, int node)
+{
+    window_kernel(lc, node, CNNC_K_GLOBAL_AVG_POOL2D_GRAD, node_of(lc, node)->shape,
+                  in_shape(lc, node, 0), 1);
+    return 0;
+}
+
+int cnnc_lower_bias_grad(cnnc_lower_ctx *lc, int node)
+{
+    window_kernel(lc, node, CNNC_K_BIAS_GRAD, in_shape(lc, node, 0), node_of(lc, node)->shape,
+                  1);
+    return 0;
+}
+
+int cnnc_lower_dense(cnnc_lower_ctx *lc, int node)
+{
+    window_kernel(lc, node, CNNC_K_DENSE, in_shape(lc, node, 0), node_of(lc, node)->shape, 3);
+    return 0;
+}
+
+int cnnc_lower_dense_grad_input(cnnc_lower_ctx *lc, int node)
+{
+    /* dy [OUT], kernel [IN,OUT] -> dx [IN]: geometry of the forward dense. */
+    window_kernel(lc, node, CNNC_K_DENSE_GRAD_INPUT, node_of(lc, node)->shape,
+                  in_shape(lc, node, 0), 2);
+    return 0;
+}
+
+int cnnc_lower_dense_grad_kernel(cnnc_lower_ctx *lc, int node)
+{
+    window_kernel(lc, node, CNNC_K_DENSE_GRAD_KERNEL, in_shape(lc, node, 0),
+                  in_shape(lc, node, 1), 2);
+    return 0;
+}
+
+int cnnc_lower_reshape(cnnc_lower_ctx *lc, int node)
+{
+    cnnc_lower_set_buf(lc, node, in_buf(lc, node, 0));
+    return 0;
+}
+
+/* Appends an elementwise step computing `node` from its chained input `chain_input`
+ * (and, for two-operand steps, `operand_input`): extends the previous kernel when it
+ * produced the chained value for this node alone, else starts a new loop. */
+static int elementwise(cnnc_lower_ctx *lc, int node, int chain_input, int operand_input,
+                       cnnc_ew_step step)
+{
+    int src = in_buf(lc, node, chain_input);
+    int operand = operand_input >= 0 ? in_buf(lc, node, operand_input) : -1;
+    int k = cnnc_lower_fusable_producer(lc, node_of(lc, node)->inputs[chain_input]);
+    cnnc_kernel *kr = k >= 0 ? cnnc_lower_kernel(lc, k) : NULL;
+
+    /* Activations fold into a conv2d/dense epilogue. */
+    if (kr && (kr->kind == CNNC_K_CONV2D || kr->kind == CNNC_K_DENSE) &&
+        kr->act == CNNC_ACT_NONE &&
+        (step.op == CNNC_EW_RELU || step.op == CNNC_EW_SIGMOID || step.op == CNNC_EW_TANH)) {
+        kr->act = step.op == CNNC_EW_RELU      ? CNNC_ACT_RELU
+                  : step.op == CNNC_EW_SIGMOID ? CNNC_ACT_SIGMOID
+                                               : CNNC_ACT_TANH;
+        kr->node = node;
+        lc->p->bufs[src].node = node;
+        cnnc_lower_set_buf(lc, node, src);
+        return 0;
+    }
+
+    int can_extend = kr && kr->kind == CNNC_K_EW && kr->num_steps < CNNC_EW_MAX_STEPS;
+    int slot = -1;
+    if (can_extend && operand >= 0) {
+        for (int i = 0; i < CNNC_KERNEL_MAX_IN; i++)
+            if (kr->in[i] == operand || kr->in[i] < 0) {
+                slot = i;
+                break;
+            }
+        can_extend = slot >= 0;
+    }
+    if (!can_extend) {
+        k = cnnc_lower_add_kernel(lc, CNNC_K_EW, node);
+        kr = cnnc_lower_kernel(lc, k);
+        kr->in[0] = src;
+        kr->n = cnnc_shape_size(node_of(lc, node)->shape);
+        slot = operand >= 0 ? 1 : -1;
+        kr->out[0] = cnnc_lower_def(lc, node);
+    } else {
+        /* The chain's value now belongs to this node. */
+        kr->node = node;
+        lc->p->bufs[src].node = node;
+        cnnc_lower_set_buf(lc, node, src);
+    }
+    if (operand >= 0) {
+        kr->in[slot] = operand;
+        step.operand = slot;
+    }
+    kr->steps[kr->num_steps++] = step;
+    return 0;
+}
+
+static cnnc_ew_step ew(cnnc_ew_op op)
+{
+    cnnc_ew_step s = {op, -1, 0, 0.0f};
+    return s;
+}
+
+int cnnc_lower_relu(cnnc_lower_ctx *lc, int node) { return elementwise(lc, node, 0, -1, ew(CNNC_EW_RELU)); }
+int cnnc_lower_sigmoid(cnnc_lower_ctx *lc, int node) { return elementwise(lc, node, 0, -1, ew(CNNC_EW_SIGMOID)); }
+int cnnc_lower_tanh(cnnc_lower_ctx *lc, int node) { return elementwise(lc, node, 0, -1, ew(CNNC_EW_TANH)); }
+int cnnc_lower_relu_grad(cnnc_lower_ctx *lc, int node) { return elementwise(lc, node, 1, 0, ew(CNNC_EW_RELU_GRAD)); }
+int cnnc_lower_guided_relu_grad(cnnc_lower_ctx *lc, int node) { return elementwise(lc, node, 1, 0, ew(CNNC_EW_GUIDED_RELU_GRAD)); }
+int cnnc_lower_sigmoid_grad(cnnc_lower_ctx *lc, int node) { return elementwise(lc, node, 1, 0, ew(CNNC_EW_SIGMOID_GRAD)); }
+int cnnc_lower_tanh_grad(cnnc_lower_ctx *lc, int node) { return elementwise(lc, node, 1, 0, ew(CNNC_EW_TANH_GRAD)); }
+int cnnc_lower_add(cnnc_lower_ctx *lc, int node) { return elementwise(lc, node, 0, 1, ew(CNNC_EW_ADD)); }
+
+static int dropout_step(cnnc_lower_ctx *lc, int node)
+{
+    if (!cnnc_lower_training(lc) || node_of(lc, node)->attrs.rate <= 0.0f) {
+        cnnc_lower_set_buf(lc, node, in_buf(lc, node, 0));   /* identity */
+        return 0;
+    }
+    cnnc_ew_step s = ew(CNNC_EW_DROPOUT);
+    s.dropout_index = node_of(lc, node)->attrs.dropout_index;
+    s.rate = node_of(lc, node)->attrs.rate;
+    return elementwise(lc, node, 0, -1, s);
+}
+
+int cnnc_lower_dropout(cnnc_lower_ctx *lc, int node) { return dropout_step(lc, node); }
+int cnnc_lower_dropout_grad(cnnc_lower_ctx *lc, int node) { return dropout_step(lc, node); }
+
+/* Kernels over flat vectors with a plain list of inputs and one output. */
+static int vector_kernel(cnnc_lower_ctx *lc, int node, cnnc_kernel_kind kind, int num_inputs,
+                         int64_t n)
+{
+    int k = cnnc_lower_add_kernel(lc, kind, node);
+    cnnc_kernel *kr = cnnc_lower_kernel(lc, k);
+    for (int i = 0; i < num_inputs; i++)
+        kr->in[i] = in_buf(lc, node, i);
+    kr->n = n;
+    kr->out[0] = cnnc_lower_def(lc, node);
+    return k;
+}
+
+int cnnc_lower_softmax(cnnc_lower_ctx *lc, int node)
+{
+    vector_kernel(lc, node, CNNC_K_SOFTMAX, 1, cnnc_shape_size(node_of(lc, node)->shape));
+    return 0;
+}
+
+/* Softmax, its cross-entropy and the gradient p - y share one kernel: an earlier kernel
+ * over the same logits (softmax, or softmax_xent) gains the extra output. */
+static int find_softmax_xent(cnnc_lower_ctx *lc, int logits, int label)
+{
+    cnnc_lowered *p = lc->p;
+    for (int k = p->num_kernels - 1; k >= 0; k--) {
+        cnnc_kernel *kr = &p->kernels[k];
+        if (kr->kind == CNNC_K_SOFTMAX_XENT && kr->in[0] == logits && kr->in[1] == label)
+            return k;
+    }
+    return -1;
+}
+
+static int softmax_xent_output(cnnc_lower_ctx *lc, int node, int slot)
+{
+    cnnc_lowered *p = lc->p;
+    int logits = in_buf(lc, node, 0), label = in_buf(lc, node, 1);
+    int k = find_softmax_xent(lc, logits, label);
+    if (k < 0) {
+        /* Upgrade a plain softmax of these logits (the model's probs) when there is one. */
+        for (int j = p->num_kernels - 1; j >= 0 && k < 0; j--)
+            if (p->kernels[j].kind == CNNC_K_SOFTMAX && p->kernels[j].in[0] == logits) {
+                k = j;
+                p->kernels[k].kind = CNNC_K_SOFTMAX_XENT;
+                p->kernels[k].in[1] = label;
+            }
+    }
+    if (k < 0) {
+        k = cnnc_lower_add_kernel(lc, CNNC_K_SOFTMAX_XENT, node);
+        p->kernels[k].in[0] = logits;
+        p->kernels[k].in[1] = label;
+        p->kernels[k].n = cnnc_shape_size(in_shape(lc, node, 0));
+    }
+    p->kernels[k].out[slot] = cnnc_lower_def(lc, node);
+    return 0;
+}
+
+int cnnc_lower_softmax_xent(cnnc_lower_ctx *lc, int node) { return softmax_xent_output(lc, node, 1); }
+int cnnc_lower_softmax_xent_grad(cnnc_lower_ctx *lc, int node) { return softmax_xent_output(lc, node, 2); }
+
+static int64_t in_size(cnnc_lower_ctx *lc, int node, int i)
+{
+    return cnnc_shape_size(in_shape(lc, node, i));
+}
+
+int cnnc_lower_xent(cnnc_lower_ctx *lc, int node) { vector_kernel(lc, node, CNNC_K_XENT, 2, in_size(lc, node, 0)); return 0; }
+int cnnc_lower_mse(cnnc_lower_ctx *lc, int node) { vector_kernel(lc, node, CNNC_K_MSE, 2, in_size(lc, node, 0)); return 0; }
+int cnnc_lower_xent_grad(cnnc_lower_ctx *lc, int node) { vector_kernel(lc, node, CNNC_K_XENT_GRAD, 2, in_size(lc, node, 0)); return 0; }
+int cnnc_lower_mse_grad(cnnc_lower_ctx *lc, int node) { vector_kernel(lc, node, CNNC_K_MSE_GRAD, 2, in_size(lc, node, 0)); return 0; }
+int cnnc_lower_softmax_grad(cnnc_lower_ctx *lc, int node) { vector_kernel(lc, node, CNNC_K_SOFTMAX_GRAD, 2, in_size(lc, node, 0)); return 0; }
+int cnnc_lower_class_score_grad(cnnc_lower_ctx *lc, int node) { vector_kernel(lc, node, CNNC_K_CLASS_SCORE_GRAD, 2, in_size(lc, node, 0)); return 0; }
+
+int cnnc_lower_cam(cnnc_lower_ctx *lc, int node)
+{
+    int k = window_kernel(lc, node, CNNC_K_CAM, in_shape(lc, node, 0), in_shape(lc, node, 0), 2);
+    cnnc_lower_kernel(lc, k)->method = node_of(lc, node)->attrs.method;
+    return 0;
+}
+
+/* ---- program outputs ------------------------------------------------------------------ */
+
+static int output_kernel(cnnc_lower_ctx *lc, cnnc_kernel_kind kind, int node, int dst)
+{
+    int k = cnnc_lower_add_kernel(lc, kind, node);
+    cnnc_kernel *kr = cnnc_lower_kernel(lc, k);
+    kr->in[0] = cnnc_lower_buf_of(lc, node);
+    kr->out[0] = dst;
+    kr->n = cnnc_shape_size(lc->g->nodes[node].shape);
+    return k;
+}
+
+static int lower_outputs(cnnc_lower_ctx *lc)
+{
+    const cnnc_graph *g = lc->g;
+    cnnc_lowered *p = lc->p;
+    /* cnnc_graph_find_output returns the output's node. */
+    int probs_node = cnnc_graph_find_output(g, CNNC_OUT_PROBS);
+    if (probs_node < 0) {
+        cnnc_error(lc->d, (cnnc_loc){0, 0, 0}, "the graph has no probabilities output");
+        return -1;
+    }
+    int64_t classes = cnnc_shape_size(g->nodes[probs_node].shape);
+    if (p->kind == CNNC_PROGRAM_TRAIN) {
+        int loss_node = cnnc_graph_find_output(g, CNNC_OUT_LOSS);
+        if (loss_node < 0 || g->label_node < 0) {
+            cnnc_error(lc->d, (cnnc_loc){0, 0, 0}, "the training graph has no loss output");
+            return -1;
+        }
+        p->stats_floats = 16;
+        int stats = cnnc_lower_new_buf(lc, CNNC_BUF_STATS, 0, 2, -1);
+        int k = cnnc_lower_add_kernel(lc, CNNC_K_STATS, loss_node);
+        cnnc_kernel *kr = cnnc_lower_kernel(lc, k);
+        kr->in[0] = cnnc_lower_buf_of(lc, loss_node);
+        kr->in[1] = cnnc_lower_buf_of(lc, probs_node);
+        kr->in[2] = cnnc_lower_buf_of(lc, g->label_node);
+        kr->n = classes;
+        kr->out[0] = stats;
+        p->grad_floats = round16(g->param_floats);
+        for (int i = 0; i < g->num_outputs; i++) {
+            const cnnc_output *o = &g->outputs[i];
+            if (o->role != CNNC_OUT_PARAM_GRAD)
+                continue;
+            const cnnc_param *par = &g->params[o->param];
+            int dst = cnnc_lower_new_buf(lc, CNNC_BUF_GRAD, par->offset, par->size, -1);
+            /* A weight-gradient kernel whose result is only this output adds it to the
+             * per-thread gradients itself; anything else goes through an accumulate. */
+            int src = cnnc_lower_buf_of(lc, o->node);
+            int done = 0;
+            for (int j = p->num_kernels - 1; j >= 0 && !done && lc->uses[o->node] == 1; j--) {
+                cnnc_kernel *kr = &p->kernels[j];
+                int kind_ok = kr->kind == CNNC_K_DENSE_GRAD_KERNEL ||
+                              kr->kind == CNNC_K_CONV2D_GRAD_KERNEL ||
+                              kr->kind == CNNC_K_BIAS_GRAD;
+                if (kr->out[0] == src && kind_ok && p->bufs[src].node == o->node) {
+                    kr->out[0] = dst;
+                    kr->accumulate = 1;
+                    done = 1;
+                }
+            }
+            if (!done)
+                output_kernel(lc, CNNC_K_ACCUMULATE, o->node, dst);
+        }
+        return 0;
+    }
+    int dst = cnnc_lower_new_buf(lc, CNNC_BUF_OUTPUT, CNNC_SLOT_PROBS, classes, -1);
+    output_kernel(lc, CNNC_K_COPY, probs_node, dst);
+    if (p->kind == CNNC_PROGRAM_CAM) {
+        int node = cnnc_graph_find_output(g, CNNC_OUT_CAM);
+        if (node < 0) {
+            cnnc_error(lc->d, (cnnc_loc){0, 0, 0}, "the Grad-CAM graph has no map output");
+            return -1;
+        }
+        int64_t hw = cnnc_shape_size(g->nodes[node].shape);
+        int k = output_kernel(lc, CNNC_K_CAM_FINISH, node,
+                              cnnc_lower_new_buf(lc, CNNC_BUF_OUTPUT, CNNC_SLOT_MAPS, hw, -1));
+        cnnc_lower_kernel(lc, k)->out[1] =
+            cnnc_lower_new_buf(lc, CNNC_BUF_OUTPUT, CNNC_SLOT_MAP_MAX, 1, -1);
+        int n = cnnc_graph_find_output(g, CNNC_OUT_INPUT_GRAD);
+        if (n >= 0) {
+            output_kernel(lc, CNNC_K_COPY, n,
+                          cnnc_lower_new_buf(lc, CNNC_BUF_OUTPUT, CNNC_SLOT_INPUT_GRADS,
+                                             cnnc_shape_size(g->nodes[n].shape), -1));
+        }
+    }
+    return 0;
+}
+
+/* ---- liveness and the memory plan ----------------------------------------------------- */
+
+static void mark_live(cnnc_lower_ctx *lc)
+{
+    const cnnc_graph *g = lc->g;
+    for (int i = 0; i < g->num_outputs; i++) {
+        cnnc_output_role r = g->outputs[i].role;
+        int wanted = r == CNNC_OUT_PROBS ||
+                     (lc->p->kind == CNNC_PROGRAM_TRAIN &&
+                      (r == CNNC_OUT_LOSS || r == CNNC_OUT_PARAM_GRAD)) ||
+                     (lc->p->kind == CNNC_PROGRAM_CAM &&
+                      (r == CNNC_OUT_CAM || r == CNNC_OUT_INPUT_GRAD));
+        if (wanted) {
+            lc->live[g->outputs[i].node] = 1;
+            lc->uses[g->outputs[i].node]++;
+        }
+    }
+    if (lc->p->kind == CNNC_PROGRAM_TRAIN && g->label_node >= 0) {
+        lc->live[g->label_node] = 1;   /* read by the stats (accuracy) */
+        lc->uses[g->label_node]++;
+    }
+    for (int i = g->num_nodes - 1; i >= 0; i--) {
+        if (!lc->live[i])
+            continue;
+        for (int j = 0; j < CNNC_MAX_INPUTS; j++) {
+            int in = g->nodes[i].inputs[j];
+            if (in >= 0 && j < cnnc_op_info_of(g->nodes[i].op)->arity) {
+                lc->live[in] = 1;
+                lc->uses[in]++;
+            }
+        }
+    }
+}
+
+/* Live interval of every arena buffer: first kernel touching it to the last. */
+static void compute_intervals(cnnc_lowered *p)
+{
+    for (int k = 0; k < p->num_kernels; k++) {
+        const cnnc_kernel *kr = &p->kernels[k];
+        int ids[CNNC_KERNEL_MAX_IN + CNNC_KERNEL_MAX_OUT], n = 0;
+        for (int i = 0; i < CNNC_KERNEL_MAX_IN; i++)
+            ids[n++] = kr->in[i];
+        for (int i = 0; i < CNNC_KERNEL_MAX_OUT; i++)
+            ids[n++] = kr->out[i];
+        for (int i = 0; i < n; i++) {
+            if (ids[i] < 0)
+                continue;
+            cnnc_lbuf *b = &p->bufs[ids[i]];
+            if (b->first < 0)
+                b->first = k;
+            b->last = k;
+        }
+    }
+    /* What hoisted kernels write is made before the first image and read by every one. */
+    for (int k = 0; k < p->num_kernels; k++)
+        for (int i = 0; p->kernels[k].hoisted && i < CNNC_KERNEL_MAX_OUT; i++)
+            if (p->kernels[k].out[i] >= 0) {
+                p->bufs[p->kernels[k].out[i]].first = 0;
+                p->bufs[p->kernels[k].out[i]].last = p->num_kernels - 1;
+            }
+}
+
+/* First fit over live intervals: each buffer (largest first) goes to the lowest
+ * 64-byte-aligned offset where it overlaps no placed buffer whose interval meets its own. */
+static void plan_memory(cnnc_lowered *p)
+{
+    compute_intervals(p);
+    int *order = xrealloc(NULL, (size_t)(p->num_bufs + 1) * sizeof *order);
+    int count = 0;
+    for (int i = 0; i < p->num_bufs; i++)
+        if (p->bufs[i].kind == CNNC_BUF_ARENA && p->bufs[i].first >= 0)
+            order[count++] = i;
+    for (int i = 1; i < count; i++) {   /* insertion sort: size descending, then id */
+        int b = order[i], j = i;
+        while (j > 0 && p->bufs[order[j - 1]].size < p->bufs[b].size) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = b;
+    }
+    int64_t arena = 0;
+    for (int i = 0; i < count; i++) {
+        cnnc_lbuf *b = &p->bufs[order[i]];
+        int64_t size = round16(b->size), offset = 0;
+        for (int moved = 1; moved;) {   /* bump past every conflicting placed buffer */
+            moved = 0;
+            for (int j = 0; j < i; j++) {
+                const cnnc_lbuf *o = &p->bufs[order[j]];
+                int overlap_time = o->first <= b->last && b->first <= o->last;
+                int overlap_mem = o->offset < offset + size && offset < o->offset + round16(o->size);
+                if (overlap_time && overlap_mem) {
+                    offset = o->offset + round16(o->size);
+                    moved = 1;
+                }
+            }
+        }
+        b->offset = offset;
+        if (offset + size > arena)
+            arena = offset + size;
+    }
+    p->arena_floats = arena;
+    free(order);
+}
+
+int64_t cnnc_lowered_ws_floats(const cnnc_lowered *p)
+{
+    return round16(p->arena_floats) + round16(p->grad_floats) + round16(p->stats_floats);
+}
+
+/* ---- entry points --------------------------------------------------------------------- */
+
+cnnc_lowered *cnnc_lower_program(const cnnc_graph *g, cnnc_program_kind kind, cnnc_diag *d)
+{
+    cnnc_lower_ctx lc = {0};
+    lc.g = g;
+    lc.d = d;
+    lc.p = xrealloc(NULL, sizeof *lc.p);
+    memset(lc.p, 0, sizeof *lc.p);
+    lc.p->kind = kind;
+    lc.p->graph = g;
+    size_t n = (size_t)g->num_nodes + 1;
+    lc.node_buf = xrealloc(NULL, n * sizeof *lc.node_buf);
+    lc.uses = xrealloc(NULL, n * sizeof *lc.uses);
+    lc.live = xrealloc(NULL, n);
+    for (int i = 0; i < g->num_nodes; i++)
+        lc.node_buf[i] = -1;
+    memset(lc.uses, 0, n * sizeof *lc.uses);
+    memset(lc.live, 0, n);
+    mark_live(&lc);
+
+    /* Leaves first: the label is then defined before any kernel that reads it. */
+    int errors = d->errors, failed = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < g->num_nodes; i++) {
+            cnnc_op op = g->nodes[i].op;
+            int leaf = op == CNNC_OP_INPUT || op == CNNC_OP_LABEL || op == CNNC_OP_PARAM;
+            if (!lc.live[i] || leaf != (pass == 0))
+                continue;
+            const cnnc_op_info *info = cnnc_op_info_of(op);
+            if (!info->lower) {
+                cnnc_error(d, g->nodes[i].loc,
+                           "op '%s' (%s) is not supported by the code generator", info->name,
+                           g->nodes[i].name ? g->nodes[i].name : "?");
+                failed = 1;
+                continue;
+            }
+            if (!failed && info->lower(&lc, i))
+                failed = 1;
+        }
+    }
+    if (!failed && d->errors == errors && lower_outputs(&lc))
+        failed = 1;
+    free(lc.node_buf);
+    free(lc.uses);
+    free(lc.live);
+    if (failed || d->errors != errors) {
+        cnnc_lowered_free(lc.p);
+        return NULL;
+    }
+    plan_memory(lc.p);
+    return lc.p;
+}
+
+void cnnc_lowered_free(cnnc_lowered *p)
+{
+    if (!p)
+        return;
+    free(p->kernels);
+    free(p->bufs);
+    free(p);
+}
+
+/* ---- the dump ------------------------------------------------------------------------- */
+
+static const char *buf_kind_name(cnnc_buf_kind k)
+{
+    switch (k) {
+    case CNNC_BUF_ARENA: return "arena";
+    case CNNC_BUF_PARAMS: return "params";
+    case CNNC_BUF_GRAD: return "grad";
+    case CNNC_BUF_STATS: return "stats";
+    case CNNC_BUF_INPUT: return "input";
+    case CNNC_BUF_OUTPUT: return "output";
+    }
+    return "?";
+}
+
+static const char *const slot_names[CNNC_SLOT_COUNT] = {"probs", "maps", "map_max",
+                                                        "input_grads"};
+static const char *const ew_names[] = {"relu",       "sigmoid",       "tanh",
+                                       "dropout",    "relu_grad",     "guided_relu_grad",
+                                       "sigmoid_grad", "tanh_grad",   "add"};
+static const char *const act_names[] = {"", "+relu", "+sigmoid", "+tanh", "+softmax"};
+
+static void dump_buf(const cnnc_lowered *p, int id, FILE *out)
+{
+    const cnnc_lbuf *b = &p->bufs[id];
+    const char *name = b->node >= 0 ? p->graph->nodes[b->node].name : NULL;
+    if (b->kind == CNNC_BUF_OUTPUT)
+        fprintf(out, " %s[%" PRId64 "]", slot_names[b->offset], b->size);
+    else
+        fprintf(out, " %s@%" PRId64 "[%" PRId64 "]", buf_kind_name(b->kind), b->offset, b->size);
+    if (name)
+        fprintf(out, "(%s)", name);
+    else if (b->kind == CNNC_BUF_ARENA)
+        fprintf(out, "(scratch)");
+}
+
+void cnnc_lowered_dump(const cnnc_lowered *p, FILE *out)
+{
+    static const char *const kinds[] = {"infer", "train_step", "cam"};
+    fprintf(out, "lowered program %s: %d kernels, arena %" PRId64 " floats (%" PRId64
+                 " bytes) per thread, ws %" PRId64 " floats per thread\n",
+            kinds[p->kind], p->num_kernels, p->arena_floats, p->arena_floats * 4,
+            cnnc_lowered_ws_floats(p));
+    for (int k = 0; k < p->num_kernels; k++) {
+        const cnnc_kernel *kr = &p->kernels[k];
+        fprintf(out, "  k%-3d %s%s%s%s", k, cnnc_kernel_kind_name(kr->kind),
+                kr->act < 5 ? act_names[kr->act] : "", kr->accumulate ? " (+=)" : "",
+                kr->hoisted ? " (once per batch)" : "");
+        for (int s = 0; s < kr->num_steps; s++)
+            fprintf(out, "%s%s", s ? "," : " {", ew_names[kr->steps[s].op]);
+        if (kr->num_steps)
+            fprintf(out, "}");
+        if (kr->kind == CNNC_K_CONV2D || kr->kind == CNNC_K_MAX_POOL2D ||
+            kr->kind == CNNC_K_AVG_POOL2D || kr->kind == CNNC_K_CONV2D_GRAD_INPUT ||
+            kr->kind == CNNC_K_CONV2D_GRAD_KERNEL || kr->kind == CNNC_K_MAX_POOL2D_GRAD ||
+            kr->kind == CNNC_K_AVG_POOL2D_GRAD)
+            fprintf(out, " %" PRId64 "x%" PRId64 "x%" PRId64 " -> %" PRId64 "x%" PRId64
+                         "x%" PRId64 " window %dx%d stride %dx%d pad %d,%d",
+                    kr->ih, kr->iw, kr->ic, kr->oh, kr->ow, kr->oc, kr->kh, kr->kw, kr->sh,
+                    kr->sw, kr->pad_top, kr->pad_left);
+        else
+            fprintf(out, " n=%" PRId64, kr->n);
+        fprintf(out, "\n       in:");
+        for (int i = 0; i < CNNC_KERNEL_MAX_IN; i++)
+            if (kr->in[i] >= 0)
+                dump_buf(p, kr->in[i], out);
+        fprintf(out, "\n       out:");
+        for (int i = 0; i < CNNC_KERNEL_MAX_OUT; i++)
+            if (kr->out[i] >= 0)
+                dump_buf(p, kr->out[i], out);
+        fprintf(out, "\n");
+    }
+}

@@ -1,0 +1,233 @@
+/* The second IR level (as in Glow): a program lowered from a graph is a list of loop
+ * kernels with constant shapes, each naming the buffers it reads and writes. This is the
+ * level where fusion and memory are decided:
+ *   - bias and activation are fused into the epilogue of conv2d / dense,
+ *   - chains of elementwise ops become one loop (an "ew" kernel with a list of steps),
+ *   - softmax, cross-entropy and its gradient become one kernel,
+ *   - every per-image value lives in one arena, packed by buffer lifetimes (first fit
+ *     over live intervals, 64-byte aligned offsets).
+ *
+ * A lowered program runs once per image; the code generator wraps it in the batch loop.
+ *
+ * Lowering walks the graph's live nodes in order and calls the op table's `lower` column,
+ * `int cnnc_lower_<op>(struct cnnc_lower_ctx *lc, int node)`, which appends kernels through
+ * the functions below and records which buffer holds the node's value. */
+#ifndef CNNC_LOWER_H
+#define CNNC_LOWER_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include "graph.h"
+
+typedef enum cnnc_program_kind {
+    CNNC_PROGRAM_INFER,   /* forward graph -> probs */
+    CNNC_PROGRAM_TRAIN,   /* cnnc_build_train_graph -> per-thread gradients and stats */
+    CNNC_PROGRAM_CAM,     /* cnnc_build_cam_graph -> maps, map_max, probs, input grads */
+} cnnc_program_kind;
+
+/* Where a buffer lives. Pointers are computed per image by the generated worker. */
+typedef enum cnnc_buf_kind {
+    CNNC_BUF_ARENA,    /* per-thread arena; offset assigned by the memory plan */
+    CNNC_BUF_PARAMS,   /* the flat weights buffer; offset = the param's offset */
+    CNNC_BUF_GRAD,     /* per-thread gradient space in ws; offset = the param's offset */
+    CNNC_BUF_STATS,    /* per-thread stats: [0] loss sum, [1] correct count */
+    CNNC_BUF_INPUT,    /* the image: x + image * size */
+    CNNC_BUF_OUTPUT,   /* a program output: slot pointer + image * size; offset = slot */
+} cnnc_buf_kind;
+
+/* Program output slots (CNNC_BUF_OUTPUT offsets). */
+typedef enum cnnc_out_slot {
+    CNNC_SLOT_PROBS,        /* probs, n * classes */
+    CNNC_SLOT_MAPS,         /* cam maps, n * h * w */
+    CNNC_SLOT_MAP_MAX,      /* cam map maximum, n */
+    CNNC_SLOT_INPUT_GRADS,  /* guided backprop, n * H*W*C */
+    CNNC_SLOT_COUNT
+} cnnc_out_slot;
+
+typedef struct cnnc_lbuf {
+    cnnc_buf_kind kind;
+    int64_t offset;      /* floats (ARENA: set by the plan; OUTPUT: the slot) */
+    int64_t size;        /* floats */
+    int node;            /* the graph node whose value it holds (-1 if none) */
+    int first, last;     /* live interval in kernel indices (ARENA), set by the plan */
+} cnnc_lbuf;
+
+/* Elementwise chain steps: the loop holds one value v per element, loaded from in[0]. */
+typedef enum cnnc_ew_op {
+    CNNC_EW_RELU,              /* v = max(v, 0) */
+    CNNC_EW_SIGMOID,
+    CNNC_EW_TANH,
+    CNNC_EW_DROPOUT,           /* v = keep ? v / (1 - rate) : 0 (train only) */
+    CNNC_EW_RELU_GRAD,         /* v = y > 0 ? v : 0                 (y = in[operand]) */
+    CNNC_EW_GUIDED_RELU_GRAD,  /* v = y > 0 && v > 0 ? v : 0 */
+    CNNC_EW_SIGMOID_GRAD,      /* v = v * y * (1 - y) */
+    CNNC_EW_TANH_GRAD,         /* v = v * (1 - y * y) */
+    CNNC_EW_ADD,               /* v = v + in[operand] */
+} cnnc_ew_op;
+
+typedef struct cnnc_ew_step {
+    cnnc_ew_op op;
+    int operand;         /* index into the kernel's in[] (ops with a second operand) */
+    int dropout_index;   /* DROPOUT: which dropout layer */
+    float rate;          /* DROPOUT */
+} cnnc_ew_step;
+
+#define CNNC_KERNELS(X)                                                                   \
+    X(CONV2D, "conv2d")                 /* in: x, kernel, bias?  out: y (act epilogue) */ \
+    X(DENSE, "dense")                   /* in: x, kernel, bias?  out: y (act epilogue) */ \
+    X(MAX_POOL2D, "max_pool2d")         /* in: x  out: y */                               \
+    X(AVG_POOL2D, "avg_pool2d")         /* in: x  out: y (TF 'same': valid count) */      \
+    X(GLOBAL_AVG_POOL2D, "global_avg_pool2d")                                             \
+    X(EW, "elementwise")                /* in: chain operands  out: v */                  \
+    X(SOFTMAX, "softmax")               /* in: logits  out: p */                          \
+    X(SOFTMAX_XENT, "softmax_xent")     /* in: logits, label  out: probs?, loss?, grad? */\
+    X(XENT, "xent")                     /* in: p, label  out: loss */                    \
+    X(MSE, "mse")                       /* in: pred, label  out: loss */                 \
+    X(LABEL, "label")                   /* out: [1] the image's class as a float */      \
+    X(CONV2D_GRAD_INPUT, "conv2d_grad_input")   /* in: dy, kernel  out: dx */             \
+    X(CONV2D_GRAD_KERNEL, "conv2d_grad_kernel") /* in: x, dy  out: dkernel */             \
+    X(BIAS_GRAD, "bias_grad")           /* in: dy [.., C]  out: [C] */                    \
+    X(MAX_POOL2D_GRAD, "max_pool2d_grad")       /* in: x, dy  out: dx */                  \
+    X(AVG_POOL2D_GRAD, "avg_pool2d_grad")       /* in: dy  out: dx */                     \
+    X(GLOBAL_AVG_POOL2D_GRAD, "global_avg_pool2d_grad")                                   \
+    X(DENSE_GRAD_INPUT, "dense_grad_input")     /* in: dy, kernel  out: dx */             \
+    X(DENSE_GRAD_KERNEL, "dense_grad_kernel")   /* in: x, dy  out: dkernel */             \
+    X(SOFTMAX_GRAD, "softmax_grad")     /* in: y, dy  out: dx */                          \
+    X(XENT_GRAD, "xent_grad")           /* in: p, label  out: -y/p */                    \
+    X(MSE_GRAD, "mse_grad")             /* in: pred, label  out: 2(p-y)/n */             \
+    X(CLASS_SCORE_GRAD, "class_score_grad") /* in: logits, label  out: seed */           \
+    X(CAM, "cam")                       /* in: A, dA  out: raw map [H,W] */               \
+    X(FLIP_TRANSPOSE, "flip_transpose") /* in: conv kernel  out: [KH,KW,OC,IC] flipped */ \
+    /* program outputs */                                                                 \
+    X(COPY, "copy")                     /* in: v  out: v */                               \
+    X(ACCUMULATE, "accumulate")         /* in: v  out: out += v (gradients) */            \
+    X(STATS, "stats")                   /* in: loss, probs, label  out: stats += */      \
+    X(CAM_FINISH, "cam_finish")         /* in: raw map  out: map (normalised), max */
+
+typedef enum cnnc_kernel_kind {
+#define CNNC_KERNEL_ENUM(id, text) CNNC_K_##id,
+    CNNC_KERNELS(CNNC_KERNEL_ENUM)
+#undef CNNC_KERNEL_ENUM
+    CNNC_K_COUNT
+} cnnc_kernel_kind;
+
+enum { CNNC_KERNEL_MAX_IN = 6, CNNC_KERNEL_MAX_OUT = 3, CNNC_EW_MAX_STEPS = 8 };
+
+typedef struct cnnc_kernel {
+    cnnc_kernel_kind kind;
+    int node;                          /* the (last) graph node it computes, for dumps */
+    int in[CNNC_KERNEL_MAX_IN];        /* buffer ids, -1 = absent */
+    int out[CNNC_KERNEL_MAX_OUT];      /* buffer ids, -1 = absent */
+    /* Geometry (constant): input [ih, iw, ic] and output [oh, ow, oc] as [H,W,C]; dense
+     * uses ic = IN and oc = OUT with ih = iw = oh = ow = 1. */
+    int64_t ih, iw, ic, oh, ow, oc;
+    int kh, kw, sh, sw, pad_top, pad_left;
+    int64_t n;                         /* element count (ew, softmax, copy, ...) */
+    cnnc_activation act;               /* fused epilogue of conv2d / dense */
+    int num_steps;                     /* EW chain */
+    cnnc_ew_step steps[CNNC_EW_MAX_STEPS];
+    cnnc_cam_method method;            /* CAM */
+    int accumulate;                    /* out[0] += the result (gradient kernels writing
+                                          straight into the per-thread gradients) */
+    int hoisted;                       /* reads only weights: runs once per worker call,
+                                          before the image loop; its outputs stay live */
+} cnnc_kernel;
+
+typedef struct cnnc_lowered {
+    cnnc_program_kind kind;
+    const cnnc_graph *graph;           /* not owned */
+    cnnc_kernel *kernels;
+    int num_kernels, cap_kernels;
+    cnnc_lbuf *bufs;
+    int num_bufs, cap_bufs;
+    int64_t arena_floats;              /* per thread, after the plan (multiple of 16) */
+    int64_t grad_floats;               /* per-thread gradient space (train), else 0 */
+    int64_t stats_floats;              /* per-thread stats space (train), else 0 */
+} cnnc_lowered;
+
+/* Convolutions whose output channels are a multiple of 8 run as register-tiled vector
+ * micro-kernels (kernels.c) reading a zero-padded copy of their input when the windows
+ * reach outside it; the copy is an arena scratch buffer given as in[3]. */
+static inline int cnnc_conv_tiled(const cnnc_kernel *k)
+{
+    return k->kind == CNNC_K_CONV2D && k->oc % 8 == 0;
+}
+/* The input extent the windows read: [(oh-1)*sh + kh, (ow-1)*sw + kw]; needs_copy when it
+ * is not exactly inside the input. */
+static inline int cnnc_conv_padded_extent(const cnnc_kernel *k, int64_t *hp, int64_t *wp)
+{
+    *hp = (k->oh - 1) * k->sh + k->kh;
+    *wp = (k->ow - 1) * k->sw + k->kw;
+    return k->pad_top > 0 || k->pad_left > 0 || *hp > k->ih || *wp > k->iw;
+}
+
+/* The input gradient of a stride-1 convolution with input channels a multiple of 8 runs
+ * as the 'full' convolution of dy on the same tiles: in[2] is the flipped, transposed
+ * kernel [KH,KW,OC,IC] (made by a hoisted flip_transpose kernel) and in[3] scratch for dy
+ * zero-padded to [hp, wp, OC]. */
+static inline int cnnc_conv_grad_input_tiled(const cnnc_kernel *k)
+{
+    return k->kind == CNNC_K_CONV2D_GRAD_INPUT && k->sh == 1 && k->sw == 1 && k->ic % 8 == 0 &&
+           k->pad_top <= k->kh - 1 && k->pad_left <= k->kw - 1;
+}
+static inline void cnnc_conv_grad_input_padded(const cnnc_kernel *k, int64_t *hp, int64_t *wp)
+{
+    *hp = k->ih + k->kh - 1;
+    *wp = k->iw + k->kw - 1;
+}
+
+/* The kernel gradient runs on tiles when the output channels are a multiple of 8; in[2]
+ * is scratch for the zero-padded input when the windows reach outside it. */
+static inline int cnnc_conv_grad_kernel_tiled(const cnnc_kernel *k)
+{
+    return k->kind == CNNC_K_CONV2D_GRAD_KERNEL && k->oc % 8 == 0;
+}
+
+/* Lowers graph g as a program of the given kind and plans its memory. Reports every op
+ * without a lowering ("op X is not supported by the code generator") and returns NULL. */
+cnnc_lowered *cnnc_lower_program(const cnnc_graph *g, cnnc_program_kind kind, cnnc_diag *d);
+void cnnc_lowered_free(cnnc_lowered *p);
+/* --dump-ir=lowered: the kernel list with buffer kinds, offsets and sizes, arena size. */
+void cnnc_lowered_dump(const cnnc_lowered *p, FILE *out);
+const char *cnnc_kernel_kind_name(cnnc_kernel_kind k);
+/* Floats of per-thread workspace the program needs: arena + gradients + stats, each
+ * rounded up to 64 bytes. */
+int64_t cnnc_lowered_ws_floats(const cnnc_lowered *p);
+
+/* ---- The API the cnnc_lower_<op> functions use ---------------------------------- */
+
+struct cnnc_lower_ctx;
+typedef struct cnnc_lower_ctx cnnc_lower_ctx;
+
+const cnnc_graph *cnnc_lower_graph(const cnnc_lower_ctx *lc);
+cnnc_lowered *cnnc_lower_program_of(cnnc_lower_ctx *lc);
+int cnnc_lower_training(const cnnc_lower_ctx *lc);   /* dropout active */
+cnnc_diag *cnnc_lower_diag(cnnc_lower_ctx *lc);
+/* How many live nodes read node's value (+1 if it is a program output). */
+int cnnc_lower_uses(const cnnc_lower_ctx *lc, int node);
+/* The buffer holding a node's value (the node must have been lowered), or -1. */
+int cnnc_lower_buf_of(const cnnc_lower_ctx *lc, int node);
+/* A new buffer of the given kind and size; ARENA offsets are planned later. */
+int cnnc_lower_new_buf(cnnc_lower_ctx *lc, cnnc_buf_kind kind, int64_t offset,
+                       int64_t size, int node);
+/* A new arena buffer holding node's value (its size from the node's shape). */
+int cnnc_lower_def(cnnc_lower_ctx *lc, int node);
+/* The node's value is (an alias of) buffer buf: reshape, dropout in inference. */
+void cnnc_lower_set_buf(cnnc_lower_ctx *lc, int node, int buf);
+/* Appends a kernel with every in/out set to -1; returns its index. The pointer from
+ * cnnc_lower_kernel is valid until the next append. */
+int cnnc_lower_add_kernel(cnnc_lower_ctx *lc, cnnc_kernel_kind kind, int node);
+cnnc_kernel *cnnc_lower_kernel(cnnc_lower_ctx *lc, int k);
+/* The index of the last appended kernel if it computes value_node as its only output
+ * and value_node has exactly one reader, else -1 (the fusion peephole: epilogues and
+ * elementwise chains extend that kernel instead of starting a new loop). */
+int cnnc_lower_fusable_producer(cnnc_lower_ctx *lc, int value_node);
+/* Sets k's geometry from a [H,W,C] input shape and output shape. */
+void cnnc_lower_set_hwc(cnnc_kernel *k, cnnc_shape in, cnnc_shape out);
+
+/* The lowerings of the op table's `lower` column (one per op; see ops.c). */
+#define CNNC_LOWER_DECL(id, ident, text, arity) int cnnc_lower_##ident(cnnc_lower_ctx *lc, int node);
+CNNC_OPS(CNNC_LOWER_DECL)
+#undef CNNC_LOWER_DECL
+
+#endif

@@ -1,0 +1,175 @@
+/* Shared by the test_codegen*.c files: compile a model text, JIT it, random weights and
+ * inputs, and the comparison with the interpreter. Static functions only. */
+#ifndef CNNC_TEST_CODEGEN_COMMON_H
+#define CNNC_TEST_CODEGEN_COMMON_H
+
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autodiff.h"
+#include "cnnrt_pool.h"
+#include "codegen.h"
+#include "frontend.h"
+#include "interp.h"
+
+/* The runtime functions generated code calls: a static libcnnrt only links in what is
+ * referenced, so the test hands them to the JIT explicitly. */
+static const cnnc_jit_symbol cg_runtime_symbols[] = {
+    {"cnnrt_parallel_for", (void *)cnnrt_parallel_for},
+    {"cnnrt_pool_threads", (void *)cnnrt_pool_threads},
+};
+
+typedef struct cg_case {
+    cnnc_diag d;
+    char *diag_text;
+    size_t diag_len;
+    FILE *diag_out;
+    cnnc_graph *g;
+    cnnc_jit *jit;
+    const cnnrt_model *m;
+} cg_case;
+
+static inline const char *cg_diag(cg_case *c)
+{
+    fflush(c->diag_out);
+    return c->diag_text ? c->diag_text : "";
+}
+
+static inline void cg_case_init(cg_case *c)
+{
+    memset(c, 0, sizeof *c);
+    cnnc_diag_init(&c->d, "test.cnn", NULL, 0);
+    c->diag_out = open_memstream(&c->diag_text, &c->diag_len);
+    c->d.out = c->diag_out;
+    c->d.color = 0;
+}
+
+/* Parses model text; fails the test on any error. */
+static inline void cg_compile_text(cg_case *c, const char *text)
+{
+    cg_case_init(c);
+    c->g = cnnc_compile_source(text, strlen(text), "test.cnn", &c->d);
+    if (!c->g)
+        fail_msg("model does not compile:\n%s", cg_diag(c));
+}
+
+static inline void cg_compile_file(cg_case *c, const char *path)
+{
+    cg_case_init(c);
+    c->g = cnnc_compile_file(path, &c->d);
+    if (!c->g)
+        fail_msg("%s does not compile:\n%s", path, cg_diag(c));
+}
+
+/* --target-cpu for the next JIT compilations (NULL: the host). A named CPU also selects
+ * the portable 8-float tiles, so AVX-512 hosts test both tile widths. */
+static const char *cg_target_cpu = NULL;
+
+static inline void cg_jit_layer(cg_case *c, int opt_level, int programs, const char *layer)
+{
+    cnnc_codegen_options o;
+    cnnc_codegen_options_init(&o);
+    o.only_cam_layer = layer;
+    o.target_cpu = cg_target_cpu;
+    o.emit = CNNC_EMIT_NONE;
+    o.opt_level = opt_level;
+    o.programs = programs;
+    c->jit = cnnc_jit_compile(c->g, &o, cg_runtime_symbols, 2, &c->d);
+    if (!c->jit)
+        fail_msg("JIT failed:\n%s", cg_diag(c));
+    c->m = cnnc_jit_model(c->jit);
+    assert_non_null(c->m);
+}
+
+static inline void cg_jit(cg_case *c, int opt_level, int programs)
+{
+    cg_jit_layer(c, opt_level, programs, NULL);
+}
+
+static inline void cg_case_free(cg_case *c)
+{
+    cnnc_jit_free(c->jit);
+    cnnc_graph_free(c->g);
+    fclose(c->diag_out);
+    free(c->diag_text);
+}
+
+/* Deterministic uniform numbers in [lo, hi). */
+static uint64_t cg_rng_state = 88172645463325252ull;
+static inline float cg_uniform(float lo, float hi)
+{
+    cg_rng_state ^= cg_rng_state << 13;
+    cg_rng_state ^= cg_rng_state >> 7;
+    cg_rng_state ^= cg_rng_state << 17;
+    return lo + (hi - lo) * (float)((cg_rng_state >> 40) * (1.0 / 16777216.0));
+}
+
+static inline float *cg_random(int64_t n, float lo, float hi)
+{
+    float *v = malloc((size_t)(n > 0 ? n : 1) * sizeof *v);
+    for (int64_t i = 0; i < n; i++)
+        v[i] = cg_uniform(lo, hi);
+    return v;
+}
+
+static inline float *cg_copy(const float *v, int64_t n)
+{
+    float *c = malloc((size_t)(n > 0 ? n : 1) * sizeof *c);
+    memcpy(c, v, (size_t)n * sizeof *c);
+    return c;
+}
+
+static inline float *cg_workspace(const cnnrt_model *m, int threads)
+{
+    float *ws = cnnrt_aligned_alloc((size_t)(m->ws_floats_per_thread * threads) * sizeof(float));
+    assert_non_null(ws);
+    return ws;
+}
+
+/* |a - b| <= tol * max(1, |b|): relative for large values, absolute near zero. */
+static inline void cg_assert_close(const char *what, const float *got, const float *want, int64_t n,
+                            double tol)
+{
+    for (int64_t i = 0; i < n; i++) {
+        double a = got[i], b = want[i];
+        double lim = tol * (fabs(b) > 1.0 ? fabs(b) : 1.0);
+        if (!(fabs(a - b) <= lim))
+            fail_msg("%s[%lld]: generated %.9g, interpreter %.9g (|diff| %.3g > %.3g)", what,
+                     (long long)i, a, b, fabs(a - b), lim);
+    }
+}
+
+static inline int64_t cg_image_floats(const cnnrt_model *m)
+{
+    return m->input_h * m->input_w * m->input_c;
+}
+
+/* Generated NAME_infer against cnnc_interp_infer on n random images, weights uniform in
+ * [-scale, scale]. */
+static inline void cg_check_infer(cg_case *c, int64_t n, int threads, double tol, float scale)
+{
+    const cnnrt_model *m = c->m;
+    float *params = cg_random(m->param_floats, -scale, scale);
+    float *x = cg_random(n * cg_image_floats(m), 0.0f, 1.0f);
+    float *want = calloc((size_t)(n * m->num_classes), sizeof *want);
+    float *got = calloc((size_t)(n * m->num_classes), sizeof *got);
+    if (cnnc_interp_infer(c->g, params, x, n, want, &c->d))
+        fail_msg("interpreter failed: %s", cg_diag(c));
+    cnnrt_err e;
+    cnnrt_pool *pool = threads > 1 ? cnnrt_pool_create(threads, &e) : NULL;
+    float *ws = cg_workspace(m, threads);
+    m->infer(params, x, n, got, ws, pool);
+    cg_assert_close("probs", got, want, n * m->num_classes, tol);
+    if (pool)
+        cnnrt_pool_destroy(pool);
+    free(ws);
+    free(params);
+    free(x);
+    free(want);
+    free(got);
+}
+
+#endif

@@ -1,0 +1,328 @@
+/* The generated training step and Grad-CAM functions (JIT) against the interpreter's
+ * cnnc_interp_train_step and cnnc_interp_gradcam on random weights and inputs.
+ *
+ * Training: with SGD at lr = 1 and no momentum, params_after = params - gradient, so the
+ * comparison checks every gradient of the backward pass directly (1e-4 relative: the
+ * generated code sums per thread, then over threads, and vectorises reductions; the
+ * interpreter sums in double in image order). Adam and momentum are checked on the
+ * updated weights and optimizer state. Grad-CAM: every method, both score modes, given
+ * and predicted classes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+
+#include "codegen_common.h"
+#include "testgraph.h"
+
+/* Every op with a gradient: conv (strided same, valid), both poolings, dense, dropout,
+ * each activation, softmax fused with cross-entropy. */
+static const char *const train_ops_model =
+    "model tops\n"
+    "input shape=8x8x2\n"
+    "conv2d filters=4 kernel=3 strides=2 padding=same activation=sigmoid\n"
+    "conv2d filters=5 kernel=2 padding=valid activation=relu\n"
+    "max_pool2d pool_size=2 strides=1 padding=same\n"
+    "avg_pool2d pool_size=2 padding=same\n"
+    "flatten\n"
+    "dropout rate=0.25\n"
+    "dense units=6 activation=tanh\n"
+    "dense units=4\n"
+    "softmax\n"
+    "compile loss=categorical_crossentropy optimizer=sgd lr=1\n";
+
+/* The tiled kernels' backward: input gradients of stride-1 convolutions with 8 and 16
+ * input channels ('same' and 'valid'), a strided one (not tiled). */
+static const char *const tiled_train_model =
+    "model ttrain\n"
+    "input shape=9x10x2\n"
+    "conv2d filters=8 kernel=3 padding=same activation=relu\n"
+    "conv2d filters=16 kernel=3 padding=same activation=relu\n"
+    "conv2d filters=8 kernel=2 activation=tanh\n"
+    "conv2d filters=8 kernel=3 strides=2 padding=same\n"
+    "flatten\n"
+    "dense units=3\n"
+    "softmax\n"
+    "compile loss=categorical_crossentropy optimizer=sgd lr=1\n";
+
+static const char *const gap_mse_model =
+    "model gmse\n"
+    "input shape=6x6x1\n"
+    "conv2d filters=3 kernel=3 padding=same activation=relu\n"
+    "global_avg_pool2d\n"
+    "dense units=3\n"
+    "softmax\n"
+    "compile loss=mse optimizer=sgd lr=1\n";
+
+/* Cross-entropy on probabilities that do not come from a softmax: XENT and its gradient
+ * (with Keras's renormalisation and clipping), sigmoid gradients. */
+static const char *const xent_model =
+    "model xent\n"
+    "input shape=5x5x1\n"
+    "conv2d filters=2 kernel=3 activation=relu\n"
+    "flatten\n"
+    "dense units=3 activation=sigmoid\n"
+    "compile loss=categorical_crossentropy optimizer=sgd lr=1\n";
+
+static const char *const adam_model =
+    "model adamm\n"
+    "input shape=6x6x1\n"
+    "conv2d filters=3 kernel=3 activation=relu\n"
+    "max_pool2d\n"
+    "flatten\n"
+    "dense units=3\n"
+    "softmax\n"
+    "compile loss=categorical_crossentropy optimizer=adam lr=0.01\n";
+
+static const char *const momentum_model =
+    "model mom\n"
+    "input shape=6x6x1\n"
+    "conv2d filters=3 kernel=3 activation=tanh\n"
+    "avg_pool2d\n"
+    "flatten\n"
+    "dense units=3\n"
+    "softmax\n"
+    "compile loss=categorical_crossentropy optimizer=sgd lr=0.1 momentum=0.9\n";
+
+static void check_train_case(cg_case *c, int opt, int threads, int64_t n, int steps);
+
+static void check_train(const char *text, int opt, int threads, int64_t n, int steps)
+{
+    cg_case c;
+    cg_compile_text(&c, text);
+    check_train_case(&c, opt, threads, n, steps);
+}
+
+/* Trains the compiled graph of c for `steps` steps both ways and compares; frees c. */
+static void check_train_case(cg_case *c, int opt, int threads, int64_t n, int steps)
+{
+    cg_jit(c, opt, CNNC_GEN_INFER | CNNC_GEN_TRAIN);
+    cg_check_infer(c, n, threads, opt == 0 ? 1e-5 : 1e-4, 0.5f);
+    const cnnrt_model *m = c->m;
+    assert_non_null(m->train_step);
+    cnnc_graph *train = cnnc_build_train_graph(c->g, &c->d);
+    if (!train)
+        fail_msg("train graph: %s", cg_diag(c));
+    int64_t P = m->param_floats, S = m->opt_state_floats;
+    float *params_gen = cg_random(P, -0.5f, 0.5f);
+    float *params_ref = cg_copy(params_gen, P);
+    float *opt_gen = cg_random(S, 0.0f, 0.01f);
+    float *opt_ref = cg_copy(opt_gen, S);
+    float *x = cg_random(n * cg_image_floats(m), 0.0f, 1.0f);
+    int32_t *labels = malloc((size_t)n * sizeof *labels);
+    for (int64_t i = 0; i < n; i++)
+        labels[i] = (int32_t)(i % m->num_classes);
+    cnnrt_err e;
+    cnnrt_pool *pool = threads > 1 ? cnnrt_pool_create(threads, &e) : NULL;
+    float *ws = cg_workspace(m, threads);
+    for (int step = 1; step <= steps; step++) {
+        float stats_gen[2] = {-1, -1}, stats_ref[2] = {-1, -1};
+        float lr = (float)c->g->train.lr;
+        if (cnnc_interp_train_step(train, params_ref, opt_ref, x, labels, n, step, lr, 7,
+                                   stats_ref, &c->d))
+            fail_msg("interpreter: %s", cg_diag(c));
+        m->train_step(params_gen, opt_gen, x, labels, n, step, lr, 7, stats_gen, ws, pool);
+        cg_assert_close("stats", stats_gen, stats_ref, 2, 1e-4);
+        cg_assert_close("params", params_gen, params_ref, P, 1e-4);
+        cg_assert_close("opt_state", opt_gen, opt_ref, S, 1e-4);
+    }
+    if (pool)
+        cnnrt_pool_destroy(pool);
+    free(ws);
+    free(params_gen);
+    free(params_ref);
+    free(opt_gen);
+    free(opt_ref);
+    free(x);
+    free(labels);
+    cnnc_graph_free(train);
+    cg_case_free(c);
+}
+
+static void test_train_gradients_O0(void **state)
+{
+    (void)state;
+    check_train(train_ops_model, 0, 1, 3, 1);
+    check_train(gap_mse_model, 0, 2, 4, 1);
+    check_train(xent_model, 0, 1, 3, 1);
+}
+
+static void test_train_gradients_O2(void **state)
+{
+    (void)state;
+    check_train(train_ops_model, 2, 2, 5, 1);
+    check_train(tiled_train_model, 2, 2, 3, 1);
+    check_train(tiled_train_model, 0, 1, 2, 1);
+    cg_target_cpu = "x86-64-v3";
+    check_train(tiled_train_model, 2, 2, 3, 1);
+    cg_target_cpu = NULL;
+}
+
+/* A value read twice (r by sigmoid and by add): ADD in the forward pass and in the
+ * backward pass (autodiff sums the two gradients of r), in a graph built node by node. */
+static void test_add_op(void **state)
+{
+    (void)state;
+    tg t;
+    tg_begin(&t, "addm", 6, 6, 1);
+    int c1 = tg_conv(&t, 0, 3, 3, 1, CNNC_PAD_SAME, "conv2d");
+    int r = tg_unary(&t, CNNC_OP_RELU, c1, "relu");
+    int s = tg_unary(&t, CNNC_OP_SIGMOID, r, "sigmoid");
+    int a = tg_add(&t, CNNC_OP_ADD, r, s, -1, NULL, "add");
+    int f = tg_flatten(&t, a, "flatten");
+    int d = tg_dense(&t, f, 3, "dense");
+    int p = tg_unary(&t, CNNC_OP_SOFTMAX, d, "softmax");
+    tg_output(&t, p);
+    t.g->train.optimizer = CNNC_OPT_SGD;
+    t.g->train.lr = 1.0;
+    if (t.d.errors)
+        fail_msg("graph: %s", tg_diag_text(&t));
+    cg_case c;
+    cg_case_init(&c);
+    c.g = t.g;
+    t.g = NULL;
+    check_train_case(&c, 0, 1, 3, 1);
+    tg_end(&t);
+}
+
+static void test_train_optimizers(void **state)
+{
+    (void)state;
+    check_train(adam_model, 2, 2, 4, 3);
+    check_train(momentum_model, 1, 1, 3, 3);
+}
+
+static void test_train_mnist(void **state)
+{
+    (void)state;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/models/mnist.cnn", CNNC_SOURCE_DIR);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    char *text = calloc(1, 1 << 16);
+    size_t len = fread(text, 1, (1 << 16) - 1, f);
+    text[len] = '\0';
+    fclose(f);
+    check_train(text, 2, 2, 2, 1);
+    free(text);
+}
+
+/* ---- Grad-CAM ------------------------------------------------------------------------- */
+
+static const char *const cam_model =
+    "model camm\n"
+    "input shape=8x8x1\n"
+    "conv2d filters=3 kernel=3 padding=same activation=relu\n"
+    "max_pool2d\n"
+    "conv2d filters=4 kernel=3 padding=same activation=relu\n"
+    "flatten\n"
+    "dense units=3\n"
+    "softmax\n";
+
+static void check_cams(const char *text, int opt, float scale, int64_t n, int default_layer_only)
+{
+    cg_case c;
+    cg_compile_text(&c, text);
+    const char *layer = NULL;
+    if (default_layer_only) {
+        int l = cnnc_default_cam_layer(c.g);
+        assert_true(l >= 0);
+        layer = c.g->layers[l].name;
+    }
+    cg_jit_layer(&c, opt, CNNC_GEN_INFER | CNNC_GEN_CAMS, layer);
+    const cnnrt_model *m = c.m;
+    assert_true(m->num_cams > 0);
+    assert_true(n <= 4);
+    float *params = cg_random(m->param_floats, -scale, scale);
+    float *x = cg_random(n * cg_image_floats(m), 0.0f, 1.0f);
+    int32_t classes[4] = {-1, 0, 2, -1};
+    float *ws = cg_workspace(m, 2);
+    cnnrt_err e;
+    cnnrt_pool *pool = cnnrt_pool_create(2, &e);
+    for (int64_t k = 0; k < m->num_cams; k++) {
+        const cnnrt_cam_entry *ce = &m->cams[k];
+        int layer = cnnc_graph_find_layer(c.g, ce->layer);
+        assert_true(layer >= 0);
+        cnnc_graph *cam = cnnc_build_cam_graph(c.g, layer, (cnnc_cam_method)ce->method, &c.d);
+        assert_non_null(cam);
+        int64_t hw = ce->h * ce->w, img = cg_image_floats(m), K = m->num_classes;
+        for (int mode = 0; mode < 2; mode++) {
+            float *maps[2], *maxs[2], *probs[2], *grads[2];
+            for (int j = 0; j < 2; j++) {
+                maps[j] = calloc((size_t)(n * hw), sizeof(float));
+                maxs[j] = calloc((size_t)n, sizeof(float));
+                probs[j] = calloc((size_t)(n * K), sizeof(float));
+                grads[j] = calloc((size_t)(n * img), sizeof(float));
+            }
+            int guided = ce->method == CNNRT_CAM_GUIDED;
+            if (cnnc_interp_gradcam(cam, params, x, classes, n, mode, maps[1], maxs[1], probs[1],
+                                guided ? grads[1] : NULL, &c.d))
+                fail_msg("interpreter: %s", cg_diag(&c));
+            ce->fn(params, x, classes, n, mode, maps[0], maxs[0], probs[0],
+                   guided ? grads[0] : NULL, ws, pool);
+            char what[256];
+            snprintf(what, sizeof what, "%s/%d/mode%d maps", ce->layer, (int)ce->method, mode);
+            cg_assert_close(what, maps[0], maps[1], n * hw, 1e-4);
+            cg_assert_close("map_max", maxs[0], maxs[1], n, 1e-4);
+            cg_assert_close("probs", probs[0], probs[1], n * K, 1e-5);
+            if (guided)
+                cg_assert_close("input_grads", grads[0], grads[1], n * img, 1e-4);
+            for (int64_t i = 0; i < n * hw; i++)
+                assert_false(isnan(maps[0][i]));
+            for (int j = 0; j < 2; j++) {
+                free(maps[j]);
+                free(maxs[j]);
+                free(probs[j]);
+                free(grads[j]);
+            }
+        }
+        /* Optional outputs may be NULL. */
+        float *map = calloc((size_t)(n * hw), sizeof(float));
+        ce->fn(params, x, NULL, n, 0, map, NULL, NULL, NULL, ws, pool);
+        free(map);
+        cnnc_graph_free(cam);
+    }
+    cnnrt_pool_destroy(pool);
+    free(ws);
+    free(params);
+    free(x);
+    cg_case_free(&c);
+}
+
+static void test_cams_models(void **state)
+{
+    (void)state;
+    const char *models[] = {"mnist.cnn", "gap.cnn"};
+    for (int i = 0; i < 2; i++) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s/models/%s", CNNC_SOURCE_DIR, models[i]);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        char *text = calloc(1, 1 << 16);
+        size_t len = fread(text, 1, (1 << 16) - 1, f);
+        text[len] = '\0';
+        fclose(f);
+        check_cams(text, 1, 0.1f, 2, 1);
+        free(text);
+    }
+}
+
+static void test_cams_O0(void **state) { (void)state; check_cams(cam_model, 0, 0.5f, 4, 0); }
+static void test_cams_O2(void **state) { (void)state; check_cams(cam_model, 2, 0.5f, 4, 0); }
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_train_gradients_O0),
+        cmocka_unit_test(test_train_gradients_O2),
+        cmocka_unit_test(test_train_optimizers),
+        cmocka_unit_test(test_add_op),
+        cmocka_unit_test(test_train_mnist),
+        cmocka_unit_test(test_cams_O0),
+        cmocka_unit_test(test_cams_O2),
+        cmocka_unit_test(test_cams_models),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
