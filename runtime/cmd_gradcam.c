@@ -452,13 +452,16 @@ static void default_out_path(const gradcam_options *o, const gradcam_plan *plan,
     }
 }
 
-static void report_maps(const prog_ctx *ctx, const cam_batch *b)
+static void report_maps(const prog_ctx *ctx, const cam_batch *b, int64_t method)
 {
     int64_t k = ctx->model->num_classes;
     for (int64_t i = 0; i < b->n; i++) {
         if (b->map_max[i] <= 0 || !isfinite(b->map_max[i]))
-            prog_warning(ctx, "%s: no positive evidence for class %d: the map is all zero",
-                         b->names[i], b->explained[i]);
+            prog_warning(ctx, "%s: no positive evidence for class %d: the map is all zero%s",
+                         b->names[i], b->explained[i],
+                         method == CNNRT_CAM_HIRESCAM ? ""
+                             : " (Grad-CAM averages the gradient over the whole map, which "
+                               "can cancel out; --method hirescam keeps where it points)");
         if (b->n == 1) {
             char text[160];
             caption(ctx, b, i, 0, 1, text, sizeof text);
@@ -488,7 +491,7 @@ static int run_gradcam(const prog_ctx *ctx, const gradcam_options *o, const grad
         return prog_error(ctx, "%s", e.msg);
     }
     cam_batch_run(&b, ctx, plan->entry, plan->score_mode, params, &ex);
-    report_maps(ctx, &b);
+    report_maps(ctx, &b, plan->entry->method);
     if (o->evaluate)
         cam_evaluate_print(&b, ctx, plan->entry, params, &ex, ctx->info.seed);
     if (o->raw) {
@@ -514,8 +517,13 @@ static const char gradcam_details[] =
     "Grad-CAM shows which parts of the image made the network choose a class: red is\n"
     "important, blue is not. The figure has three panels: the image, the heatmap, and the\n"
     "heatmap laid over the image. Without an image argument it explains test image 0.\n"
-    "--method: gradcam (Selvaraju et al.), hirescam (gradient x activation), gradcam++,\n"
-    "guided (adds a fine-grained guided Grad-CAM panel).\n"
+    "--method: hirescam (the default: gradient x activation, summed over channels),\n"
+    "gradcam (Selvaraju et al.: the gradient averaged per channel), gradcam++, guided\n"
+    "(adds a fine-grained guided Grad-CAM panel). HiResCAM is Grad-CAM without the\n"
+    "averaging: the two are equal when the model ends in global average pooling, and\n"
+    "after a Flatten -> Dense head (as in models/mnist.cnn) HiResCAM shows exactly which\n"
+    "positions raised the class score, where Grad-CAM's averages often cancel out and\n"
+    "leave a blank map. --method gradcam --score softmax reproduces the Keras tutorial.\n"
     "--score logit explains the class score before softmax (today's keras.io recipe);\n"
     "softmax reproduces the original tutorial exactly.\n"
     "--raw writes the map before upsampling: one image as a matrix of rows, several as\n"
@@ -525,7 +533,7 @@ static const char gradcam_details[] =
 
 int prog_cmd_gradcam(const prog_ctx *ctx, int argc, char **argv)
 {
-    gradcam_options o = {.alpha = CNNRT_OVERLAY_KERAS_ALPHA, .method = "gradcam",
+    gradcam_options o = {.alpha = CNNRT_OVERLAY_KERAS_ALPHA, .method = "hirescam",
                          .score = "logit", .colormap = "jet"};
     const prog_option options[] = {
         {"index", OPT_INT, &o.index, 0, 1e9, "N", "explain test image N", &o.index_given},
@@ -534,7 +542,7 @@ int prog_cmd_gradcam(const prog_ctx *ctx, int argc, char **argv)
         {"grid", OPT_FLAG, &o.grid, 0, 0, NULL, "with --first: one grid of overlays", NULL},
         {"layer", OPT_STRING, &o.layer, 0, 0, "NAME", "target layer (default: the model's)",
          NULL},
-        {"method", OPT_STRING, &o.method, 0, 0, "M", "gradcam|hirescam|gradcam++|guided", NULL},
+        {"method", OPT_STRING, &o.method, 0, 0, "M", "hirescam (default)|gradcam|gradcam++|guided", NULL},
         {"class", OPT_INT, &o.class_id, 0, 1e6, "C", "explain class C (default: predicted)",
          &o.class_given},
         {"score", OPT_STRING, &o.score, 0, 0, "S", "logit (default) or softmax", NULL},
