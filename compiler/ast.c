@@ -1,6 +1,7 @@
 /* The syntax tree: building it (for the parser), freeing it, and the UTF-8 decoder that
  * the lexer and the diagnostics share. */
 #include "ast.h"
+#include "util.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -8,20 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A compiler that runs out of memory on a model file of at most a megabyte has no way to
- * recover anything useful: say so and stop. */
-static void *ast_alloc_or_die(void *p)
-{
-    if (!p) {
-        fputs("cnnc: out of memory\n", stderr);
-        exit(1);
-    }
-    return p;
-}
-
 static char *copy_text(const char *text, size_t len)
 {
-    char *s = ast_alloc_or_die(malloc(len + 1));
+    char *s = cnnc_xrealloc(NULL, len + 1);
     memcpy(s, text, len);
     s[len] = '\0';
     return s;
@@ -108,10 +98,7 @@ void cnnc_ast_add_arg(cnnc_ast *ast, const char *key, size_t key_len, cnnc_loc k
     if (!ast->has_pending)
         return;
     cnnc_stmt *s = &ast->pending;
-    if (s->num_args == s->cap_args) {
-        s->cap_args = s->cap_args ? 2 * s->cap_args : 4;
-        s->args = ast_alloc_or_die(realloc(s->args, (size_t)s->cap_args * sizeof *s->args));
-    }
+    s->args = cnnc_grow(s->args, s->num_args, &s->cap_args, 4, sizeof *s->args);
     cnnc_arg *a = &s->args[s->num_args++];
     memset(a, 0, sizeof *a);
     a->key = key ? copy_text(key, key_len) : NULL;
@@ -126,11 +113,7 @@ void cnnc_ast_end_stmt(cnnc_ast *ast)
 {
     if (!ast->has_pending)
         return;
-    if (ast->num_stmts == ast->cap_stmts) {
-        ast->cap_stmts = ast->cap_stmts ? 2 * ast->cap_stmts : 16;
-        ast->stmts = ast_alloc_or_die(
-            realloc(ast->stmts, (size_t)ast->cap_stmts * sizeof *ast->stmts));
-    }
+    ast->stmts = cnnc_grow(ast->stmts, ast->num_stmts, &ast->cap_stmts, 16, sizeof *ast->stmts);
     ast->stmts[ast->num_stmts++] = ast->pending;
     memset(&ast->pending, 0, sizeof ast->pending);
     ast->has_pending = 0;
@@ -201,11 +184,8 @@ void cnnc_ast_error(cnnc_ast *ast, cnnc_loc loc, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(message, sizeof message, fmt, ap);
     va_end(ap);
-    if (ast->num_errors == ast->cap_errors) {
-        ast->cap_errors = ast->cap_errors ? 2 * ast->cap_errors : 8;
-        ast->errors = ast_alloc_or_die(
-            realloc(ast->errors, (size_t)ast->cap_errors * sizeof *ast->errors));
-    }
+    ast->errors = cnnc_grow(ast->errors, ast->num_errors, &ast->cap_errors, 8,
+                            sizeof *ast->errors);
     ast->errors[ast->num_errors].loc = loc;
     ast->errors[ast->num_errors].message = copy_text(message, strlen(message));
     ast->num_errors++;

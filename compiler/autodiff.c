@@ -19,6 +19,7 @@
  * source position of the forward node whose rule made them. */
 #include "autodiff.h"
 #include "ops.h"
+#include "util.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -70,9 +71,7 @@ static int ad_add(struct cnnc_autodiff *ad, cnnc_op op, int in0, int in1, int fr
     const char *prefix = ad->guided ? "guided" : "grad";
     const char *of_name = g->nodes[of].name ? g->nodes[of].name : "value";
     size_t len = strlen(prefix) + strlen(of_name) + 2;
-    char *name = malloc(len);
-    if (!name)
-        abort();
+    char *name = cnnc_xrealloc(NULL, len);
     snprintf(name, len, "%s/%s", prefix, of_name);
     int id = cnnc_graph_add(g, ad->d, op, inputs, &attrs, name, g->nodes[from].layer,
                             g->nodes[from].loc);
@@ -126,26 +125,28 @@ static int loss_is_root(struct cnnc_autodiff *ad, int node, int dy)
 /* ------------------------------------------------------------------------------------ */
 /* Gradient rules, one per forward op (named for the op table, see ops.c)              */
 
-int cnnc_grad_conv2d(struct cnnc_autodiff *ad, int node, int dy)
+/* Conv2D and Dense, y = x (*) k + b: dx = grad_input(dy, k), dk = grad_kernel(x, dy),
+ * db = dy summed over every axis but the last (for either op). */
+static int grad_weighted(struct cnnc_autodiff *ad, int node, int dy, cnnc_op grad_input,
+                         cnnc_op grad_kernel)
 {
     int x = input_of(ad, node, 0), k = input_of(ad, node, 1), b = input_of(ad, node, 2);
-    if (ad_contribute(ad, CNNC_OP_CONV2D_GRAD_INPUT, dy, k, node, x) ||
-        ad_contribute(ad, CNNC_OP_CONV2D_GRAD_KERNEL, x, dy, node, k))
+    if (ad_contribute(ad, grad_input, dy, k, node, x) ||
+        ad_contribute(ad, grad_kernel, x, dy, node, k))
         return -1;
     if (b >= 0 && ad_contribute(ad, CNNC_OP_BIAS_GRAD, dy, -1, node, b))
         return -1;
     return 0;
 }
 
+int cnnc_grad_conv2d(struct cnnc_autodiff *ad, int node, int dy)
+{
+    return grad_weighted(ad, node, dy, CNNC_OP_CONV2D_GRAD_INPUT, CNNC_OP_CONV2D_GRAD_KERNEL);
+}
+
 int cnnc_grad_dense(struct cnnc_autodiff *ad, int node, int dy)
 {
-    int x = input_of(ad, node, 0), k = input_of(ad, node, 1), b = input_of(ad, node, 2);
-    if (ad_contribute(ad, CNNC_OP_DENSE_GRAD_INPUT, dy, k, node, x) ||
-        ad_contribute(ad, CNNC_OP_DENSE_GRAD_KERNEL, x, dy, node, k))
-        return -1;
-    if (b >= 0 && ad_contribute(ad, CNNC_OP_BIAS_GRAD, dy, -1, node, b))
-        return -1;
-    return 0;
+    return grad_weighted(ad, node, dy, CNNC_OP_DENSE_GRAD_INPUT, CNNC_OP_DENSE_GRAD_KERNEL);
 }
 
 /* Max pooling keeps no argmax: MAX_POOL2D_GRAD recomputes it from x. */
@@ -266,9 +267,7 @@ static void mark_wanted(struct cnnc_autodiff *ad, want_kind kind, int target)
 static int check_rules(struct cnnc_autodiff *ad, int root)
 {
     const cnnc_graph *g = ad->g;
-    unsigned char *reach = calloc((size_t)ad->num_forward, 1);
-    if (!reach)
-        abort();
+    unsigned char *reach = cnnc_xcalloc((size_t)ad->num_forward, 1);
     reach[root] = 1;
     int missing = 0, first = -1;
     for (int i = root; i >= 0; i--) {
@@ -327,10 +326,8 @@ static void ad_begin(struct cnnc_autodiff *ad, const cnnc_graph *forward, cnnc_d
     ad->g = cnnc_graph_clone(forward);
     ad->d = d;
     ad->num_forward = forward->num_nodes;
-    ad->grad = malloc((size_t)(forward->num_nodes ? forward->num_nodes : 1) * sizeof(int));
-    ad->wanted = calloc((size_t)(forward->num_nodes ? forward->num_nodes : 1), 1);
-    if (!ad->grad || !ad->wanted)
-        abort();
+    ad->grad = cnnc_xrealloc(NULL, (size_t)forward->num_nodes * sizeof(int));
+    ad->wanted = cnnc_xcalloc((size_t)forward->num_nodes, 1);
     ad->stop = -1;
 }
 
@@ -418,10 +415,8 @@ cnnc_graph *cnnc_build_train_graph(const cnnc_graph *forward, cnnc_diag *d)
 
     /* The loss is a new node: widen the bookkeeping to include it as the root. */
     ad.num_forward = g->num_nodes;
-    ad.grad = realloc(ad.grad, (size_t)g->num_nodes * sizeof(int));
-    ad.wanted = realloc(ad.wanted, (size_t)g->num_nodes);
-    if (!ad.grad || !ad.wanted)
-        abort();
+    ad.grad = cnnc_xrealloc(ad.grad, (size_t)g->num_nodes * sizeof(int));
+    ad.wanted = cnnc_xrealloc(ad.wanted, (size_t)g->num_nodes);
     ad_reset_grads(&ad);
     mark_wanted(&ad, WANT_PARAMS, -1);
     if (backprop(&ad, loss))

@@ -22,6 +22,7 @@
 #include "codegen_internal.h"
 #include "link.h"
 #include "lower.h"
+#include "util.h"
 
 static const cnnc_loc NOWHERE = {0, 0, 0};
 
@@ -68,9 +69,7 @@ static void sb_printf(strbuf *b, const char *fmt, ...)
         return;
     if (b->len + (size_t)n + 1 > b->cap) {
         b->cap = (b->len + (size_t)n + 1) * 2;
-        b->s = realloc(b->s, b->cap);
-        if (!b->s)
-            abort();
+        b->s = cnnc_xrealloc(b->s, b->cap);
     }
     va_start(ap, fmt);
     vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
@@ -116,9 +115,7 @@ static void free_programs(model_gen *m)
 
 static program *add_program(model_gen *m, cnnc_program_kind kind, cnnc_graph *graph)
 {
-    m->progs = realloc(m->progs, (size_t)(m->num_progs + 1) * sizeof *m->progs);
-    if (!m->progs)
-        abort();
+    m->progs = cnnc_xrealloc(m->progs, (size_t)(m->num_progs + 1) * sizeof *m->progs);
     program *p = &m->progs[m->num_progs++];
     memset(p, 0, sizeof *p);
     p->kind = kind;
@@ -560,9 +557,7 @@ static int emit_program(module_state *s, model_gen *m, program *p)
 {
     cnnc_cg *g = &s->g;
     const cnnc_lowered *lp = p->lowered;
-    LLVMValueRef *kfns = calloc((size_t)(lp->num_kernels + 1), sizeof *kfns);
-    if (!kfns)
-        abort();
+    LLVMValueRef *kfns = cnnc_xcalloc((size_t)(lp->num_kernels + 1), sizeof *kfns);
     for (int k = 0; k < lp->num_kernels; k++) {
         char name[sizeof p->entry + 64];
         snprintf(name, sizeof name, "%s_k%d_%s", p->entry, k,
@@ -645,9 +640,7 @@ static LLVMValueRef emit_descriptor(module_state *s, model_gen *m)
     LLVMTypeRef cam_type = LLVMStructTypeInContext(g->ctx, cam_fields, 5, 0);
     LLVMValueRef cams = zero_ptr;
     if (num_cams) {
-        LLVMValueRef *entries = calloc((size_t)num_cams, sizeof *entries);
-        if (!entries)
-            abort();
+        LLVMValueRef *entries = cnnc_xcalloc((size_t)num_cams, sizeof *entries);
         int c = 0;
         for (int i = 0; i < m->num_progs; i++) {
             const program *p = &m->progs[i];
@@ -831,16 +824,14 @@ static void free_header_info(cnnc_header_info *info)
 
 static void fill_header_info(const model_gen *m, cnnc_header_info *info)
 {
-    info->c_name = strdup(m->name);
+    info->c_name = cnnc_xstrdup(m->name);
     info->ws_floats = m->ws_floats;
-    info->cam_entries = calloc((size_t)m->num_progs + 1, sizeof *info->cam_entries);
-    if (!info->c_name || !info->cam_entries)
-        abort();
+    info->cam_entries = cnnc_xcalloc((size_t)m->num_progs + 1, sizeof *info->cam_entries);
     for (int i = 0; i < m->num_progs; i++) {
         if (m->progs[i].kind == CNNC_PROGRAM_TRAIN)
             info->has_train = 1;
         if (m->progs[i].kind == CNNC_PROGRAM_CAM)
-            info->cam_entries[info->num_cams++] = strdup(m->progs[i].entry);
+            info->cam_entries[info->num_cams++] = cnnc_xstrdup(m->progs[i].entry);
     }
 }
 
@@ -990,9 +981,7 @@ static int add_absolute_symbols(cnnc_jit *j, LLVMOrcJITDylibRef jd, const cnnc_j
 {
     if (n <= 0)
         return 0;
-    LLVMOrcCSymbolMapPair *pairs = calloc((size_t)n, sizeof *pairs);
-    if (!pairs)
-        abort();
+    LLVMOrcCSymbolMapPair *pairs = cnnc_xcalloc((size_t)n, sizeof *pairs);
     for (int i = 0; i < n; i++) {
         pairs[i].Name = LLVMOrcLLJITMangleAndIntern(j->jit, syms[i].name);
         pairs[i].Sym.Address = (LLVMOrcExecutorAddress)(uintptr_t)syms[i].address;
@@ -1019,9 +1008,7 @@ cnnc_jit *cnnc_jit_compile(const cnnc_graph *forward, const cnnc_codegen_options
         LLVMDisposeTargetMachine(opt_tm);
         return NULL;
     }
-    cnnc_jit *j = calloc(1, sizeof *j);
-    if (!j)
-        abort();
+    cnnc_jit *j = cnnc_xcalloc(1, sizeof *j);
     LLVMOrcThreadSafeContextRef tsc = LLVMOrcCreateNewThreadSafeContext();
     LLVMContextRef ctx = LLVMOrcThreadSafeContextGetContext(tsc);
     LLVMModuleRef mod = build_module(forward, opts, ctx, 0, NULL, d);

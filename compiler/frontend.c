@@ -13,6 +13,7 @@
  * layer, the model's name, and the names given with name= (generated names avoid them).
  * At the end come the model's outputs and the Grad-CAM layer, which need every layer. */
 #include "frontend.h"
+#include "util.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -151,23 +152,6 @@ typedef struct builder {
     name_counter counters[ST_COUNT];
 } builder;
 
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (!p) {
-        fputs("cnnc: out of memory\n", stderr);
-        exit(1);
-    }
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    char *c = xcalloc(strlen(s) + 1, 1);
-    strcpy(c, s);
-    return c;
-}
-
 /* A statement's words, shortened for messages: a 100,000-character name is not quoted. */
 static const char *shorten(const char *text, char *buf, size_t size)
 {
@@ -277,21 +261,41 @@ static const char *value_text(const cnnc_arg *a, char *buf, size_t size)
     return shorten(a->value.text, buf, size);
 }
 
+/* Reports "'key' must be <what>, found '<value>'" at the value; returns -1. */
+static int must_be(builder *b, const cnnc_arg *a, const char *key, const char *what)
+{
+    char buf[48];
+    cnnc_error(b->d, a->value.loc, "'%s' must be %s, found '%s'", key, what,
+               value_text(a, buf, sizeof buf));
+    return -1;
+}
+
+/* The argument a reader checks, or NULL when there is nothing to check: *status is then 0
+ * when the key is absent (the default stands) or -1 when its value is one the scanner
+ * already reported as invalid. */
+static const cnnc_arg *find_value(cnnc_stmt *s, const char *key, int *status)
+{
+    const cnnc_arg *a = cnnc_stmt_find(s, key);
+    if (a && a->value.kind == CNNC_VALUE_INVALID) {
+        *status = -1;   /* already reported by the scanner */
+        return NULL;
+    }
+    *status = 0;
+    return a;
+}
+
 static int read_int(builder *b, cnnc_stmt *s, const char *key, int64_t def, int64_t min,
                     int64_t max, int64_t *out)
 {
     *out = def;
-    cnnc_arg *a = cnnc_stmt_find(s, key);
+    int status;
+    const cnnc_arg *a = find_value(s, key, &status);
     if (!a)
-        return 0;
-    if (a->value.kind == CNNC_VALUE_INVALID)
-        return -1;   /* already reported by the scanner */
+        return status;
     char buf[48];
     const cnnc_value *v = &a->value;
     if (v->kind != CNNC_VALUE_INT) {
-        cnnc_error(b->d, v->loc, "'%s' must be a whole number, found '%s'", key,
-                   value_text(a, buf, sizeof buf));
-        return -1;
+        return must_be(b, a, key, "a whole number");
     }
     if (v->out_of_range || v->int_value < min || v->int_value > max) {
         if (v->int_value < min && !v->out_of_range)
@@ -312,17 +316,14 @@ static int read_window(builder *b, cnnc_stmt *s, const char *key, int def_h, int
 {
     *h = def_h;
     *w = def_w;
-    cnnc_arg *a = cnnc_stmt_find(s, key);
+    int status;
+    const cnnc_arg *a = find_value(s, key, &status);
     if (!a)
-        return 0;
-    if (a->value.kind == CNNC_VALUE_INVALID)
-        return -1;   /* already reported by the scanner */
+        return status;
     char buf[48];
     const cnnc_value *v = &a->value;
     if ((v->kind != CNNC_VALUE_INT && v->kind != CNNC_VALUE_SIZE) || v->num_dims > 2) {
-        cnnc_error(b->d, v->loc, "'%s' must be a size like 3 or 3x3, found '%s'", key,
-                   value_text(a, buf, sizeof buf));
-        return -1;
+        return must_be(b, a, key, "a size like 3 or 3x3");
     }
     for (int i = 0; i < v->num_dims; i++)
         if (v->out_of_range || v->dims[i] < 1 || v->dims[i] > max) {
@@ -340,17 +341,14 @@ static int read_float(builder *b, cnnc_stmt *s, const char *key, double def, dou
                       double max, int min_open, int max_open, double *out)
 {
     *out = def;
-    cnnc_arg *a = cnnc_stmt_find(s, key);
+    int status;
+    const cnnc_arg *a = find_value(s, key, &status);
     if (!a)
-        return 0;
-    if (a->value.kind == CNNC_VALUE_INVALID)
-        return -1;   /* already reported by the scanner */
+        return status;
     char buf[48];
     const cnnc_value *v = &a->value;
     if (v->kind != CNNC_VALUE_INT && v->kind != CNNC_VALUE_FLOAT) {
-        cnnc_error(b->d, v->loc, "'%s' must be a number, found '%s'", key,
-                   value_text(a, buf, sizeof buf));
-        return -1;
+        return must_be(b, a, key, "a number");
     }
     double x = v->float_value;
     if (v->out_of_range || !isfinite(x) || x < min || x > max || (min_open && x == min) ||
@@ -374,11 +372,10 @@ static int read_choice(builder *b, cnnc_stmt *s, const char *key, const char *co
                        int n, int def, int *out)
 {
     *out = def;
-    cnnc_arg *a = cnnc_stmt_find(s, key);
+    int status;
+    const cnnc_arg *a = find_value(s, key, &status);
     if (!a)
-        return 0;
-    if (a->value.kind == CNNC_VALUE_INVALID)
-        return -1;   /* already reported by the scanner */
+        return status;
     const cnnc_value *v = &a->value;
     if (v->kind == CNNC_VALUE_IDENT)
         for (int i = 0; i < n; i++)
@@ -386,14 +383,13 @@ static int read_choice(builder *b, cnnc_stmt *s, const char *key, const char *co
                 *out = i;
                 return 0;
             }
-    char list[256] = "", buf[48];
+    char list[256] = "";
     for (int i = 0; i < n; i++) {
         size_t used = strlen(list);
         const char *separator = i == 0 ? "" : i == n - 1 ? " or " : ", ";
         snprintf(list + used, sizeof list - used, "%s'%s'", separator, choices[i]);
     }
-    cnnc_error(b->d, v->loc, "'%s' must be %s, found '%s'", key, list,
-               value_text(a, buf, sizeof buf));
+    must_be(b, a, key, list);
     const char *close = v->kind == CNNC_VALUE_IDENT ? cnnc_closest(v->text, choices, n) : NULL;
     if (close)
         cnnc_note(b->d, v->loc, "did you mean '%s'?", close);
@@ -405,20 +401,16 @@ static const char *const bool_words[] = {"false", "true", "False", "True", "0", 
 static int read_bool(builder *b, cnnc_stmt *s, const char *key, int def, int *out)
 {
     *out = def;
-    cnnc_arg *a = cnnc_stmt_find(s, key);
+    int status;
+    const cnnc_arg *a = find_value(s, key, &status);
     if (!a)
-        return 0;
-    if (a->value.kind == CNNC_VALUE_INVALID)
-        return -1;   /* already reported by the scanner */
+        return status;
     for (int i = 0; i < 6; i++)
         if (strcmp(a->value.text, bool_words[i]) == 0) {
             *out = i % 2;
             return 0;
         }
-    char buf[48];
-    cnnc_error(b->d, a->value.loc, "'%s' must be true or false, found '%s'", key,
-               value_text(a, buf, sizeof buf));
-    return -1;
+    return must_be(b, a, key, "true or false");
 }
 
 static const char *const padding_words[] = {"valid", "same"};
@@ -512,7 +504,7 @@ static char *generate_name(builder *b, stmt_kind kind)
             break;
     }
     c->next++;
-    return xstrdup(name);
+    return cnnc_xstrdup(name);
 }
 
 /* Whether a line before this one was dropped: it may have been the 'input'. */
@@ -548,19 +540,11 @@ static void check_place(builder *b, int index)
 static int add_layer(builder *b, cnnc_stmt *s, stmt_kind kind)
 {
     cnnc_graph *g = b->g;
-    if (g->num_layers == g->cap_layers) {
-        g->cap_layers = g->cap_layers ? 2 * g->cap_layers : 16;
-        cnnc_layer *grown = realloc(g->layers, (size_t)g->cap_layers * sizeof *g->layers);
-        if (!grown) {
-            fputs("cnnc: out of memory\n", stderr);
-            exit(1);
-        }
-        g->layers = grown;
-    }
+    g->layers = cnnc_grow(g->layers, g->num_layers, &g->cap_layers, 16, sizeof *g->layers);
     cnnc_layer *l = &g->layers[g->num_layers];
     memset(l, 0, sizeof *l);
     cnnc_arg *name = cnnc_stmt_find(s, "name");
-    l->name = name && name->value.kind == CNNC_VALUE_IDENT ? xstrdup(name->value.text)
+    l->name = name && name->value.kind == CNNC_VALUE_IDENT ? cnnc_xstrdup(name->value.text)
                                                            : generate_name(b, kind);
     l->type = specs[kind].keras_type;
     l->keyword = specs[kind].keyword;
@@ -637,6 +621,35 @@ static char *weight_name(char *buf, size_t size, const char *layer, const char *
     return buf;
 }
 
+/* What Conv2D and Dense add once their settings are read: a kernel, an optional bias
+ * (one value per output channel), the op reading the current value, and its activation. */
+typedef struct weighted_layer {
+    cnnc_op op;
+    cnnc_attrs attrs;
+    cnnc_shape kernel_shape;     /* the last axis is the output channels */
+    int64_t fan_in, fan_out;     /* for the Glorot initialisation of the kernel */
+    int use_bias;
+    cnnc_activation act;
+} weighted_layer;
+
+static void add_weighted_layer(builder *b, cnnc_stmt *s, int layer, const weighted_layer *w)
+{
+    const char *name = b->g->layers[layer].name;
+    int64_t channels = w->kernel_shape.dim[w->kernel_shape.rank - 1];
+    char wname[300];
+    int kernel = cnnc_graph_add_param(b->g, weight_name(wname, sizeof wname, name, "kernel"),
+                                      w->kernel_shape, CNNC_INIT_GLOROT_UNIFORM, w->fan_in,
+                                      w->fan_out, layer);
+    int bias = -1;
+    if (w->use_bias)
+        bias = cnnc_graph_add_param(b->g, weight_name(wname, sizeof wname, name, "bias"),
+                                    cnnc_shape1(channels), CNNC_INIT_ZEROS, 0, 0, layer);
+    int y = add_node(b, w->op, b->current, kernel, bias, &w->attrs, name, layer, s->loc);
+    y = add_activation(b, y, w->act, layer, s->loc);
+    if (y >= 0)
+        finish_layer(b, layer, y);
+}
+
 static void build_conv2d(builder *b, cnnc_stmt *s, int layer)
 {
     int64_t filters;
@@ -660,20 +673,13 @@ static void build_conv2d(builder *b, cnnc_stmt *s, int layer)
     double weights = (double)a.kernel_h * a.kernel_w * (double)ci * (double)filters;
     if (too_large(b, s, name, weights, hw * (double)filters, 2.0 * hw * weights))
         return;
-    char wname[300];
     int64_t kdims[4] = {a.kernel_h, a.kernel_w, ci, filters};
-    int kernel = cnnc_graph_add_param(b->g, weight_name(wname, sizeof wname, name, "kernel"),
-                                      cnnc_shape_make(4, kdims), CNNC_INIT_GLOROT_UNIFORM,
-                                      a.kernel_h * a.kernel_w * ci,
-                                      a.kernel_h * a.kernel_w * filters, layer);
-    int bias = -1;
-    if (use_bias)
-        bias = cnnc_graph_add_param(b->g, weight_name(wname, sizeof wname, name, "bias"),
-                                    cnnc_shape1(filters), CNNC_INIT_ZEROS, 0, 0, layer);
-    int y = add_node(b, CNNC_OP_CONV2D, b->current, kernel, bias, &a, name, layer, s->loc);
-    y = add_activation(b, y, act, layer, s->loc);
-    if (y >= 0)
-        finish_layer(b, layer, y);
+    weighted_layer w = {.op = CNNC_OP_CONV2D, .attrs = a,
+                        .kernel_shape = cnnc_shape_make(4, kdims),
+                        .fan_in = a.kernel_h * a.kernel_w * ci,
+                        .fan_out = a.kernel_h * a.kernel_w * filters,
+                        .use_bias = use_bias, .act = act};
+    add_weighted_layer(b, s, layer, &w);
 }
 
 static void build_pool2d(builder *b, cnnc_stmt *s, int layer, cnnc_op op)
@@ -707,22 +713,11 @@ static void build_dense(builder *b, cnnc_stmt *s, int layer)
     double weights = (double)in * (double)units;
     if (too_large(b, s, name, weights, (double)units, 2.0 * weights))
         return;
-    cnnc_attrs a;
-    memset(&a, 0, sizeof a);
-    a.units = (int)units;
-    char wname[300];
     int64_t kdims[2] = {in, units};
-    int kernel = cnnc_graph_add_param(b->g, weight_name(wname, sizeof wname, name, "kernel"),
-                                      cnnc_shape_make(2, kdims), CNNC_INIT_GLOROT_UNIFORM, in,
-                                      units, layer);
-    int bias = -1;
-    if (use_bias)
-        bias = cnnc_graph_add_param(b->g, weight_name(wname, sizeof wname, name, "bias"),
-                                    cnnc_shape1(units), CNNC_INIT_ZEROS, 0, 0, layer);
-    int y = add_node(b, CNNC_OP_DENSE, b->current, kernel, bias, &a, name, layer, s->loc);
-    y = add_activation(b, y, act, layer, s->loc);
-    if (y >= 0)
-        finish_layer(b, layer, y);
+    weighted_layer w = {.op = CNNC_OP_DENSE, .kernel_shape = cnnc_shape_make(2, kdims),
+                        .fan_in = in, .fan_out = units, .use_bias = use_bias, .act = act};
+    w.attrs.units = (int)units;
+    add_weighted_layer(b, s, layer, &w);
 }
 
 static void build_simple(builder *b, cnnc_stmt *s, int layer, stmt_kind kind)
@@ -762,16 +757,14 @@ static void build_simple(builder *b, cnnc_stmt *s, int layer, stmt_kind kind)
 
 static void build_input(builder *b, cnnc_stmt *s)
 {
-    cnnc_arg *a = cnnc_stmt_find(s, "shape");
+    int status;
+    const cnnc_arg *a = find_value(s, "shape", &status);
     if (!a)
-        return;
-    if (a->value.kind == CNNC_VALUE_INVALID)
         return;
     const cnnc_value *v = &a->value;
     char buf[48];
     if (v->kind != CNNC_VALUE_SIZE || v->num_dims != 3) {
-        cnnc_error(b->d, v->loc, "'shape' must be HxWxC, e.g. 28x28x1, found '%s'",
-                   value_text(a, buf, sizeof buf));
+        must_be(b, a, "shape", "HxWxC, e.g. 28x28x1");
         return;
     }
     for (int i = 0; i < 3; i++)
@@ -868,10 +861,9 @@ static void read_fit(builder *b, cnnc_stmt *s)
 
 static void read_gradcam(builder *b, cnnc_stmt *s)
 {
-    cnnc_arg *a = cnnc_stmt_find(s, "layer");
+    int status;
+    const cnnc_arg *a = find_value(s, "layer", &status);
     if (!a)
-        return;
-    if (a->value.kind == CNNC_VALUE_INVALID)
         return;
     char buf[48];
     int layer = a->value.kind == CNNC_VALUE_IDENT ? cnnc_graph_find_layer(b->g, a->value.text)
@@ -879,7 +871,7 @@ static void read_gradcam(builder *b, cnnc_stmt *s)
     if (layer < 0) {
         cnnc_error(b->d, a->value.loc, "gradcam: there is no layer named '%s'",
                    value_text(a, buf, sizeof buf));
-        const char **names = xcalloc((size_t)b->g->num_layers + 1, sizeof *names);
+        const char **names = cnnc_xcalloc((size_t)b->g->num_layers + 1, sizeof *names);
         for (int i = 0; i < b->g->num_layers; i++)
             names[i] = b->g->layers[i].name;
         const char *close = cnnc_closest(a->value.text, names, b->g->num_layers);
@@ -903,7 +895,7 @@ static void read_gradcam(builder *b, cnnc_stmt *s)
         return;
     }
     free(b->g->gradcam_layer);
-    b->g->gradcam_layer = xstrdup(l->name);
+    b->g->gradcam_layer = cnnc_xstrdup(l->name);
 }
 
 static void set_outputs(builder *b, const cnnc_stmt *compile)
@@ -940,7 +932,7 @@ cnnc_graph *cnnc_build_graph(cnnc_ast *ast, cnnc_diag *d, const char *source_fil
     b.d = d;
     b.ast = ast;
     b.current = -1;
-    b.kinds = xcalloc((size_t)ast->num_stmts + 1, sizeof *b.kinds);
+    b.kinds = cnnc_xcalloc((size_t)ast->num_stmts + 1, sizeof *b.kinds);
 
     int fit_seen = 0;
     if (ast->num_stmts == 0 && ast->num_errors == 0) {
@@ -967,7 +959,7 @@ cnnc_graph *cnnc_build_graph(cnnc_ast *ast, cnnc_diag *d, const char *source_fil
         }
     }
     b.g = cnnc_graph_new(model_name ? model_name : "sequential");   /* Keras's default */
-    b.g->source_file = source_file ? xstrdup(source_file) : NULL;
+    b.g->source_file = source_file ? cnnc_xstrdup(source_file) : NULL;
 
     cnnc_stmt *compile = NULL;
     int gradcam = -1;
@@ -1068,7 +1060,7 @@ char *cnnc_read_source(const char *path, size_t *len, cnnc_diag *d)
     }
     /* Read at most one byte more than allowed: that is how "too large" is detected,
      * whatever kind of file (a pipe, /dev/zero) this is. */
-    char *text = xcalloc(CNNC_MAX_SOURCE_BYTES + 2, 1);
+    char *text = cnnc_xcalloc(CNNC_MAX_SOURCE_BYTES + 2, 1);
     size_t n = fread(text, 1, CNNC_MAX_SOURCE_BYTES + 1, f);
     int failed = ferror(f);
     if (!is_stdin)

@@ -1,6 +1,7 @@
 /* Finite-difference gradient checks through the reference interpreter (gradcheck.h). */
 #include "gradcheck.h"
 #include "interp.h"
+#include "util.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -107,10 +108,8 @@ int cnnc_gradcheck_train(const cnnc_graph *train, const float *params, const flo
                          cnnc_gradcheck *gc, cnnc_diag *d)
 {
     int64_t np = buffer_floats(train);
-    float *grad = malloc((size_t)np * sizeof *grad);
-    float *p = malloc((size_t)np * sizeof *p);
-    if (!grad || !p)
-        abort();
+    float *grad = cnnc_xrealloc(NULL, (size_t)np * sizeof *grad);
+    float *p = cnnc_xrealloc(NULL, (size_t)np * sizeof *p);
     memcpy(p, params, (size_t)train->param_floats * sizeof *p);
     gc->checked = gc->failed = 0;
     gc->worst_excess = -INFINITY;
@@ -166,11 +165,9 @@ int cnnc_gradcheck_direction(const cnnc_graph *train, const float *params, const
                              double *numeric, cnnc_diag *d)
 {
     int64_t np = buffer_floats(train);
-    float *grad = malloc((size_t)np * sizeof *grad);
-    float *p = malloc((size_t)np * sizeof *p);
-    signed char *v = malloc((size_t)np);
-    if (!grad || !p || !v)
-        abort();
+    float *grad = cnnc_xrealloc(NULL, (size_t)np * sizeof *grad);
+    float *p = cnnc_xrealloc(NULL, (size_t)np * sizeof *p);
+    signed char *v = cnnc_xrealloc(NULL, (size_t)np);
     uint64_t state = dir_seed * 0x9E3779B97F4A7C15ull + 1;
     for (int64_t i = 0; i < train->param_floats; i++) {
         state = state * 6364136223846793005ull + 1442695040888963407ull;

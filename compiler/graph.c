@@ -2,45 +2,20 @@
  * The text dumps and the summary table live in print.c. */
 #include "graph.h"
 #include "ops.h"
+#include "util.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void *xrealloc(void *p, size_t n)
-{
-    void *q = realloc(p, n ? n : 1);
-    if (!q) {
-        fprintf(stderr, "cnnc: out of memory\n");
-        abort();
-    }
-    return q;
-}
-
-static char *xstrdup(const char *s)
-{
-    if (!s)
-        return NULL;
-    size_t n = strlen(s) + 1;
-    char *d = xrealloc(NULL, n);
-    memcpy(d, s, n);
-    return d;
-}
-
-/* Grows an array of `size`-byte elements so that one more fits. */
-static void *grow(void *array, int count, int *cap, size_t size)
-{
-    if (count < *cap)
-        return array;
-    *cap = *cap ? *cap * 2 : 16;
-    return xrealloc(array, (size_t)*cap * size);
-}
+/* Every growing array of the graph starts with room for this many elements. */
+#define FIRST_CAP 16
 
 cnnc_graph *cnnc_graph_new(const char *model_name)
 {
-    cnnc_graph *g = xrealloc(NULL, sizeof *g);
+    cnnc_graph *g = cnnc_xrealloc(NULL, sizeof *g);
     memset(g, 0, sizeof *g);
-    g->model_name = xstrdup(model_name ? model_name : "model");
+    g->model_name = cnnc_xstrdup(model_name ? model_name : "model");
     g->input_node = -1;
     g->label_node = -1;
     g->train.loss = CNNC_LOSS_CATEGORICAL_CROSSENTROPY;
@@ -78,31 +53,32 @@ void cnnc_graph_free(cnnc_graph *g)
     free(g);
 }
 
+/* A copy of a growing array with the same capacity (so the copy can grow the same way). */
+static void *copy_array(const void *array, int count, int cap, size_t elem_size)
+{
+    void *copy = cnnc_xrealloc(NULL, (size_t)(cap ? cap : 1) * elem_size);
+    if (count)
+        memcpy(copy, array, (size_t)count * elem_size);
+    return copy;
+}
+
 cnnc_graph *cnnc_graph_clone(const cnnc_graph *g)
 {
-    cnnc_graph *c = xrealloc(NULL, sizeof *c);
+    cnnc_graph *c = cnnc_xrealloc(NULL, sizeof *c);
     *c = *g;
-    c->model_name = xstrdup(g->model_name);
-    c->source_file = xstrdup(g->source_file);
-    c->gradcam_layer = xstrdup(g->gradcam_layer);
-    c->nodes = xrealloc(NULL, (size_t)(g->cap_nodes ? g->cap_nodes : 1) * sizeof *c->nodes);
-    c->layers = xrealloc(NULL, (size_t)(g->cap_layers ? g->cap_layers : 1) * sizeof *c->layers);
-    c->params = xrealloc(NULL, (size_t)(g->cap_params ? g->cap_params : 1) * sizeof *c->params);
-    c->outputs = xrealloc(NULL, (size_t)(g->cap_outputs ? g->cap_outputs : 1) * sizeof *c->outputs);
-    if (g->num_nodes)
-        memcpy(c->nodes, g->nodes, (size_t)g->num_nodes * sizeof *c->nodes);
-    if (g->num_layers)
-        memcpy(c->layers, g->layers, (size_t)g->num_layers * sizeof *c->layers);
-    if (g->num_params)
-        memcpy(c->params, g->params, (size_t)g->num_params * sizeof *c->params);
-    if (g->num_outputs)
-        memcpy(c->outputs, g->outputs, (size_t)g->num_outputs * sizeof *c->outputs);
+    c->model_name = cnnc_xstrdup(g->model_name);
+    c->source_file = cnnc_xstrdup(g->source_file);
+    c->gradcam_layer = cnnc_xstrdup(g->gradcam_layer);
+    c->nodes = copy_array(g->nodes, g->num_nodes, g->cap_nodes, sizeof *c->nodes);
+    c->layers = copy_array(g->layers, g->num_layers, g->cap_layers, sizeof *c->layers);
+    c->params = copy_array(g->params, g->num_params, g->cap_params, sizeof *c->params);
+    c->outputs = copy_array(g->outputs, g->num_outputs, g->cap_outputs, sizeof *c->outputs);
     for (int i = 0; i < c->num_nodes; i++)
-        c->nodes[i].name = xstrdup(g->nodes[i].name);
+        c->nodes[i].name = cnnc_xstrdup(g->nodes[i].name);
     for (int i = 0; i < c->num_layers; i++)
-        c->layers[i].name = xstrdup(g->layers[i].name);
+        c->layers[i].name = cnnc_xstrdup(g->layers[i].name);
     for (int i = 0; i < c->num_params; i++)
-        c->params[i].name = xstrdup(g->params[i].name);
+        c->params[i].name = cnnc_xstrdup(g->params[i].name);
     return c;
 }
 
@@ -125,12 +101,12 @@ int cnnc_graph_add(cnnc_graph *g, cnnc_diag *d, cnnc_op op, const int *inputs,
         n.attrs = *attrs;
     n.layer = layer;
     n.loc = loc;
-    n.name = xstrdup(name ? name : info->name);
+    n.name = cnnc_xstrdup(name ? name : info->name);
     if (info->shape && info->shape(g, &n, d) != 0) {
         free(n.name);
         return -1;
     }
-    g->nodes = grow(g->nodes, g->num_nodes, &g->cap_nodes, sizeof *g->nodes);
+    g->nodes = cnnc_grow(g->nodes, g->num_nodes, &g->cap_nodes, FIRST_CAP, sizeof *g->nodes);
     g->nodes[g->num_nodes] = n;
     if (op == CNNC_OP_INPUT)
         g->input_node = g->num_nodes;
@@ -142,10 +118,11 @@ int cnnc_graph_add(cnnc_graph *g, cnnc_diag *d, cnnc_op op, const int *inputs,
 int cnnc_graph_add_param(cnnc_graph *g, const char *name, cnnc_shape shape, cnnc_init init,
                          int64_t fan_in, int64_t fan_out, int layer)
 {
-    g->params = grow(g->params, g->num_params, &g->cap_params, sizeof *g->params);
+    g->params = cnnc_grow(g->params, g->num_params, &g->cap_params, FIRST_CAP,
+                          sizeof *g->params);
     cnnc_param *p = &g->params[g->num_params];
     memset(p, 0, sizeof *p);
-    p->name = xstrdup(name);
+    p->name = cnnc_xstrdup(name);
     p->shape = shape;
     p->size = cnnc_shape_size(shape);
     p->offset = g->param_floats;
@@ -167,7 +144,8 @@ int cnnc_graph_add_param(cnnc_graph *g, const char *name, cnnc_shape shape, cnnc
 
 int cnnc_graph_add_output(cnnc_graph *g, cnnc_output_role role, int node, int param)
 {
-    g->outputs = grow(g->outputs, g->num_outputs, &g->cap_outputs, sizeof *g->outputs);
+    g->outputs = cnnc_grow(g->outputs, g->num_outputs, &g->cap_outputs, FIRST_CAP,
+                           sizeof *g->outputs);
     g->outputs[g->num_outputs] = (cnnc_output){role, node, param};
     return g->num_outputs++;
 }

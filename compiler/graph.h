@@ -88,6 +88,8 @@ typedef struct cnnc_shape {
 typedef enum { CNNC_PAD_VALID, CNNC_PAD_SAME } cnnc_padding;
 typedef enum { CNNC_ACT_NONE, CNNC_ACT_RELU, CNNC_ACT_SIGMOID, CNNC_ACT_TANH,
                CNNC_ACT_SOFTMAX } cnnc_activation;
+/* Grad-CAM methods. GUIDED's map is HiResCAM's (the program's default map), multiplied
+ * by guided backpropagation to the input pixels when the picture is drawn. */
 typedef enum { CNNC_CAM_GRADCAM, CNNC_CAM_HIRESCAM, CNNC_CAM_GRADCAM_PLUS_PLUS,
                CNNC_CAM_GUIDED } cnnc_cam_method;
 typedef enum { CNNC_SCORE_LOGIT, CNNC_SCORE_SOFTMAX } cnnc_score_mode;

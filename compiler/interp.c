@@ -63,6 +63,24 @@ static int64_t at_hwc(hwc s, int64_t y, int64_t x, int64_t c)
     return (y * s.w + x) * s.c + c;
 }
 
+/* Scratch space in double, zeroed (accumulators start at 0); abort() on out-of-memory,
+ * which an oracle has no sensible way to report. Never NULL, even for count 0. */
+static double *new_doubles(int64_t count)
+{
+    double *d = calloc((size_t)(count ? count : 1), sizeof *d);
+    if (!d)
+        abort();
+    return d;
+}
+
+/* Rounds a double accumulator into the float output once, at the end, and frees it. */
+static void store_and_free(double *acc, float *out, int64_t size)
+{
+    for (int64_t i = 0; i < size; i++)
+        out[i] = (float)acc[i];
+    free(acc);
+}
+
 /* Index of the first largest element (ties go to the lowest index). */
 static int64_t argmax(const float *v, int64_t n)
 {
@@ -73,13 +91,20 @@ static int64_t argmax(const float *v, int64_t n)
     return best;
 }
 
-/* Numerically stable softmax of one row, in double. */
-static void softmax_row(const float *z, int64_t k, double *p)
+/* The largest of z[0..k), k >= 1: the shift that keeps exp() from overflowing. */
+static double max_of(const float *z, int64_t k)
 {
     double m = z[0];
     for (int64_t i = 1; i < k; i++)
         if (z[i] > m)
             m = z[i];
+    return m;
+}
+
+/* Numerically stable softmax of one row, in double. */
+static void softmax_row(const float *z, int64_t k, double *p)
+{
+    double m = max_of(z, k);
     double sum = 0.0;
     for (int64_t i = 0; i < k; i++) {
         p[i] = exp((double)z[i] - m);
@@ -92,10 +117,7 @@ static void softmax_row(const float *z, int64_t k, double *p)
 /* log(sum(exp(z))) computed without overflow. */
 static double log_sum_exp(const float *z, int64_t k)
 {
-    double m = z[0];
-    for (int64_t i = 1; i < k; i++)
-        if (z[i] > m)
-            m = z[i];
+    double m = max_of(z, k);
     double sum = 0.0;
     for (int64_t i = 0; i < k; i++)
         sum += exp((double)z[i] - m);
@@ -363,9 +385,7 @@ void cnnc_interp_softmax(const cnnc_graph *g, const cnnc_node *n, const float *c
 {
     (void)g; (void)ctx;
     int64_t k = last_dim(n->shape), rows = out_size(n) / k;
-    double *p = malloc((size_t)k * sizeof *p);
-    if (!p)
-        abort();
+    double *p = new_doubles(k);
     for (int64_t r = 0; r < rows; r++) {
         softmax_row(in[0] + r * k, k, p);
         for (int64_t i = 0; i < k; i++)
@@ -455,9 +475,7 @@ void cnnc_interp_conv2d_grad_input(const cnnc_graph *g, const cnnc_node *n,
     hwc dys = hwc_of(*input_shape(g, n, 0)), dxs = hwc_of(n->shape);
     const float *dy = in[0], *k = in[1];
     int64_t size = out_size(n);
-    double *acc = calloc((size_t)size, sizeof *acc);
-    if (!acc)
-        abort();
+    double *acc = new_doubles(size);
     for (int64_t oy = 0; oy < dys.h; oy++)
         for (int64_t ox = 0; ox < dys.w; ox++)
             for (int64_t ky = 0; ky < a->kernel_h; ky++) {
@@ -475,9 +493,7 @@ void cnnc_interp_conv2d_grad_input(const cnnc_graph *g, const cnnc_node *n,
                                 k[((ky * a->kernel_w + kx) * dxs.c + ci) * dys.c + co];
                 }
             }
-    for (int64_t i = 0; i < size; i++)
-        out[i] = (float)acc[i];
-    free(acc);
+    store_and_free(acc, out, size);
 }
 
 /* dk[ky,kx,ci,co] = sum_{oy,ox} x[oy*sh+ky-pt, ox*sw+kx-pl, ci] * dy[oy,ox,co]. */
@@ -532,9 +548,7 @@ void cnnc_interp_max_pool2d_grad(const cnnc_graph *g, const cnnc_node *n,
     (void)ctx;
     hwc xs = hwc_of(*input_shape(g, n, 0)), dys = hwc_of(*input_shape(g, n, 1));
     int64_t size = out_size(n);
-    double *acc = calloc((size_t)size, sizeof *acc);
-    if (!acc)
-        abort();
+    double *acc = new_doubles(size);
     for (int64_t oy = 0; oy < dys.h; oy++)
         for (int64_t ox = 0; ox < dys.w; ox++) {
             window w = pool_window(&n->attrs, xs, oy, ox);
@@ -544,9 +558,7 @@ void cnnc_interp_max_pool2d_grad(const cnnc_graph *g, const cnnc_node *n,
                     acc[best] += in[1][at_hwc(dys, oy, ox, c)];
             }
         }
-    for (int64_t i = 0; i < size; i++)
-        out[i] = (float)acc[i];
-    free(acc);
+    store_and_free(acc, out, size);
 }
 
 /* Each output's gradient is shared equally by the real elements of its window. */
@@ -557,9 +569,7 @@ void cnnc_interp_avg_pool2d_grad(const cnnc_graph *g, const cnnc_node *n,
     (void)ctx;
     hwc dxs = hwc_of(n->shape), dys = hwc_of(*input_shape(g, n, 0));
     int64_t size = out_size(n);
-    double *acc = calloc((size_t)size, sizeof *acc);
-    if (!acc)
-        abort();
+    double *acc = new_doubles(size);
     for (int64_t oy = 0; oy < dys.h; oy++)
         for (int64_t ox = 0; ox < dys.w; ox++) {
             window w = pool_window(&n->attrs, dxs, oy, ox);
@@ -573,9 +583,7 @@ void cnnc_interp_avg_pool2d_grad(const cnnc_graph *g, const cnnc_node *n,
                         acc[at_hwc(dxs, y, x, c)] += share;
             }
         }
-    for (int64_t i = 0; i < size; i++)
-        out[i] = (float)acc[i];
-    free(acc);
+    store_and_free(acc, out, size);
 }
 
 void cnnc_interp_global_avg_pool2d_grad(const cnnc_graph *g, const cnnc_node *n,
@@ -714,9 +722,7 @@ void cnnc_interp_softmax_xent_grad(const cnnc_graph *g, const cnnc_node *n,
         memset(out, 0, (size_t)k * sizeof *out);
         return;
     }
-    double *p = malloc((size_t)k * sizeof *p);
-    if (!p)
-        abort();
+    double *p = new_doubles(k);
     softmax_row(in[0], k, p);
     for (int64_t i = 0; i < k; i++)
         out[i] = (float)(p[i] - (i == c ? 1.0 : 0.0));
@@ -782,9 +788,7 @@ void cnnc_interp_class_score_grad(const cnnc_graph *g, const cnnc_node *n,
             out[i] = i == c ? 1.0f : 0.0f;
         return;
     }
-    double *p = malloc((size_t)k * sizeof *p);
-    if (!p)
-        abort();
+    double *p = new_doubles(k);
     softmax_row(in[0], k, p);
     for (int64_t i = 0; i < k; i++)
         out[i] = (float)(p[c] * ((i == c ? 1.0 : 0.0) - p[i]));
@@ -825,7 +829,7 @@ static void cam_weights_gradcam_plus_plus(const float *A, const float *dA, hwc s
     }
 }
 
-/* The raw map (before ReLU): gradcam, gradcam++ and guided: sum_c w_c A_c; hirescam:
+/* The raw map (before ReLU): gradcam and gradcam++: sum_c w_c A_c; hirescam and guided:
  * sum_c dA_c * A_c (no spatial pooling of the gradient). */
 void cnnc_interp_cam(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
                      float *out, const cnnc_interp_ctx *ctx)
@@ -833,7 +837,9 @@ void cnnc_interp_cam(const cnnc_graph *g, const cnnc_node *n, const float *const
     (void)ctx;
     hwc s = hwc_of(*input_shape(g, n, 0));
     const float *A = in[0], *dA = in[1];
-    if (n->attrs.method == CNNC_CAM_HIRESCAM) {
+    /* Guided Grad-CAM multiplies guided backpropagation by the map the program shows,
+     * which is HiResCAM's (see cnnc_cam_method in graph.h). */
+    if (n->attrs.method == CNNC_CAM_HIRESCAM || n->attrs.method == CNNC_CAM_GUIDED) {
         for (int64_t i = 0; i < s.h * s.w; i++) {
             double sum = 0.0;
             for (int64_t c = 0; c < s.c; c++)
@@ -842,9 +848,7 @@ void cnnc_interp_cam(const cnnc_graph *g, const cnnc_node *n, const float *const
         }
         return;
     }
-    double *w = malloc((size_t)s.c * sizeof *w);
-    if (!w)
-        abort();
+    double *w = new_doubles(s.c);
     if (n->attrs.method == CNNC_CAM_GRADCAM_PLUS_PLUS)
         cam_weights_gradcam_plus_plus(A, dA, s, w);
     else

@@ -331,6 +331,25 @@ static LLVMValueRef splat(cnnc_cg *g, LLVMTypeRef vt, LLVMValueRef scalar)
     return LLVMBuildShuffleVector(g->b, one, LLVMGetUndef(vt), mask, "");
 }
 
+/* A register tile: P x V vector accumulators (allocas that mem2reg promotes). */
+static void tile_alloca(cnnc_cg *g, LLVMTypeRef vt, int P, int V,
+                        LLVMValueRef acc[TILE_MAX_P][TILE_MAX_V])
+{
+    for (int p = 0; p < P; p++)
+        for (int v = 0; v < V; v++)
+            acc[p][v] = cg_alloca(g, vt, "acc");
+}
+
+/* One row of a tile gains x * w[v] for each of its V vectors (x broadcast), fused. */
+static void tile_row_fma(cnnc_cg *g, LLVMTypeRef vt, LLVMValueRef x, const LLVMValueRef *w,
+                         int V, LLVMValueRef *acc_row)
+{
+    for (int v = 0; v < V; v++) {
+        LLVMValueRef args[3] = {x, w[v], ld(g, vt, acc_row[v])};
+        st(g, cg_intrinsic(g, "llvm.fma", vt, args, 3), acc_row[v]);
+    }
+}
+
 /* One tile at output row oy, first pixel ox0 (a value), P pixels, of the convolution
  * with geometry k reading src (rows src_w pixels wide, no bounds checks), weights W
  * [KH,KW,IC,OC], optional bias B, writing Y. */
@@ -340,9 +359,7 @@ static void conv_tile(cnnc_cg *g, const cnnc_kernel *k, LLVMValueRef src, int64_
 {
     LLVMTypeRef vt = LLVMVectorType(g->f32, (unsigned)VW);
     LLVMValueRef acc[TILE_MAX_P][TILE_MAX_V];
-    for (int p = 0; p < P; p++)
-        for (int v = 0; v < V; v++)
-            acc[p][v] = cg_alloca(g, vt, "acc");
+    tile_alloca(g, vt, P, V, acc);
     cg_loop lb, lky, lkx, lci;
     LLVMValueRef vb = cg_for(g, &lb, k->oc / (VW * V));
     LLVMValueRef cbase = imul(g, vb, VW * V);
@@ -365,10 +382,7 @@ static void conv_tile(cnnc_cg *g, const cnnc_kernel *k, LLVMValueRef src, int64_
     LLVMValueRef xi = iadd(g, xrow, ci);
     for (int p = 0; p < P; p++) {
         LLVMValueRef x = splat(g, vt, cg_load(g, src, iaddc(g, xi, (int64_t)p * k->sw * k->ic)));
-        for (int v = 0; v < V; v++) {
-            LLVMValueRef args[3] = {x, w[v], ld(g, vt, acc[p][v])};
-            st(g, cg_intrinsic(g, "llvm.fma", vt, args, 3), acc[p][v]);
-        }
+        tile_row_fma(g, vt, x, w, V, acc[p]);
     }
     cg_end(g, &lci);
     cg_end(g, &lkx);
@@ -423,15 +437,26 @@ static void conv_tiles(cnnc_cg *g, const cnnc_kernel *k, LLVMValueRef src, int64
     cg_end(g, &loy);
 }
 
+/* The input x of a tiled forward or kernel-gradient convolution as the tiles read it:
+ * x itself, or -- when its windows reach into the padding -- a zero-padded copy made in
+ * the scratch input `pad_slot`. *src_w is the width of what is returned. */
+static LLVMValueRef tile_source(cnnc_cg *g, const cnnc_kernel *k, int pad_slot,
+                                int64_t *src_w)
+{
+    int64_t hp, wp;
+    *src_w = k->iw;
+    if (!cnnc_conv_padded_extent(k, &hp, &wp))
+        return in_ptr(g, 0);
+    pad_copy(g, in_ptr(g, pad_slot), hp, wp, in_ptr(g, 0), k->ih, k->iw, k->ic, k->pad_top,
+             k->pad_left);
+    *src_w = wp;
+    return in_ptr(g, pad_slot);
+}
+
 static void emit_conv2d_tiled(cnnc_cg *g, const cnnc_kernel *k)
 {
-    LLVMValueRef src = in_ptr(g, 0);
-    int64_t src_w = k->iw, hp, wp;
-    if (cnnc_conv_padded_extent(k, &hp, &wp)) {
-        pad_copy(g, in_ptr(g, 3), hp, wp, src, k->ih, k->iw, k->ic, k->pad_top, k->pad_left);
-        src = in_ptr(g, 3);
-        src_w = wp;
-    }
+    int64_t src_w;
+    LLVMValueRef src = tile_source(g, k, 3, &src_w);
     conv_tiles(g, k, src, src_w, in_ptr(g, 1), k->in[2] >= 0 ? in_ptr(g, 2) : NULL,
                out_ptr(g, 0));
     if (k->act != CNNC_ACT_NONE && k->act != CNNC_ACT_RELU) {
@@ -499,9 +524,7 @@ static void grad_kernel_tile(cnnc_cg *g, const cnnc_kernel *k, LLVMValueRef src,
     LLVMValueRef DY = in_ptr(g, 1), DK = out_ptr(g, 0);
     LLVMTypeRef vt = LLVMVectorType(g->f32, (unsigned)VW);
     LLVMValueRef acc[TILE_MAX_P][TILE_MAX_V];
-    for (int p = 0; p < P; p++)
-        for (int v = 0; v < V; v++)
-            acc[p][v] = cg_alloca(g, vt, "acc");
+    tile_alloca(g, vt, P, V, acc);
     cg_loop lb, loy, lox;
     LLVMValueRef vb = cg_for(g, &lb, k->oc / (VW * V));
     LLVMValueRef cbase = imul(g, vb, VW * V);
@@ -518,10 +541,7 @@ static void grad_kernel_tile(cnnc_cg *g, const cnnc_kernel *k, LLVMValueRef src,
     LLVMValueRef xi = iadd(g, imul(g, iadd(g, imul(g, iy, src_w), ix), k->ic), ci0);
     for (int p = 0; p < P; p++) {
         LLVMValueRef x = splat(g, vt, cg_load(g, src, iaddc(g, xi, p)));
-        for (int v = 0; v < V; v++) {
-            LLVMValueRef args[3] = {x, dy[v], ld(g, vt, acc[p][v])};
-            st(g, cg_intrinsic(g, "llvm.fma", vt, args, 3), acc[p][v]);
-        }
+        tile_row_fma(g, vt, x, dy, V, acc[p]);
     }
     cg_end(g, &lox);
     cg_end(g, &loy);
@@ -540,13 +560,8 @@ static void grad_kernel_tile(cnnc_cg *g, const cnnc_kernel *k, LLVMValueRef src,
 
 static void emit_conv2d_grad_kernel_tiled(cnnc_cg *g, const cnnc_kernel *k)
 {
-    LLVMValueRef src = in_ptr(g, 0);
-    int64_t src_w = k->iw, hp, wp;
-    if (cnnc_conv_padded_extent(k, &hp, &wp)) {
-        pad_copy(g, in_ptr(g, 2), hp, wp, src, k->ih, k->iw, k->ic, k->pad_top, k->pad_left);
-        src = in_ptr(g, 2);
-        src_w = wp;
-    }
+    int64_t src_w;
+    LLVMValueRef src = tile_source(g, k, 2, &src_w);
     int VW, V, P;
     tile_shape(g, k->oc, &VW, &V, &P);
     if (P > k->ic)
@@ -621,20 +636,26 @@ static void emit_pool2d(cnnc_cg *g, const cnnc_kernel *k, int is_max)
     cg_end(g, &loy);
 }
 
+/* Y[c] += sum_r X[r, c] for X [rows, channels]: global pooling and the bias gradient. */
+static void add_channel_sums(cnnc_cg *g, LLVMValueRef X, LLVMValueRef Y, int64_t rows,
+                             int64_t channels)
+{
+    cg_loop lr, l;
+    LLVMValueRef r = cg_for(g, &lr, rows);
+    LLVMValueRef base = imul(g, r, channels);
+    LLVMValueRef c = cg_for(g, &l, channels);
+    cg_store(g, fadd(g, cg_load(g, Y, c), cg_load(g, X, iadd(g, base, c))), Y, c);
+    cg_end(g, &l);
+    cg_end(g, &lr);
+}
+
 static void emit_global_avg_pool2d(cnnc_cg *g, const cnnc_kernel *k)
 {
     LLVMValueRef X = in_ptr(g, 0), Y = out_ptr(g, 0);
-    cg_loop l, lp;
+    zero_fill(g, Y, k->ic);
+    add_channel_sums(g, X, Y, k->ih * k->iw, k->ic);
+    cg_loop l;
     LLVMValueRef c = cg_for(g, &l, k->ic);
-    cg_store(g, cg_f32(g, 0.0), Y, c);
-    cg_end(g, &l);
-    LLVMValueRef pix = cg_for(g, &lp, k->ih * k->iw);
-    LLVMValueRef base = imul(g, pix, k->ic);
-    c = cg_for(g, &l, k->ic);
-    cg_store(g, fadd(g, cg_load(g, Y, c), cg_load(g, X, iadd(g, base, c))), Y, c);
-    cg_end(g, &l);
-    cg_end(g, &lp);
-    c = cg_for(g, &l, k->ic);
     cg_store(g, fdiv(g, cg_load(g, Y, c), cg_f32(g, (double)(k->ih * k->iw))), Y, c);
     cg_end(g, &l);
 }
@@ -934,19 +955,9 @@ static void emit_conv2d_grad_kernel(cnnc_cg *g, const cnnc_kernel *k)
 static void emit_bias_grad(cnnc_cg *g, const cnnc_kernel *k)
 {
     LLVMValueRef DY = in_ptr(g, 0), DB = out_ptr(g, 0);
-    cg_loop l, lr;
-    LLVMValueRef c;
-    if (!k->accumulate) {
-        c = cg_for(g, &l, k->ic);
-        cg_store(g, cg_f32(g, 0.0), DB, c);
-        cg_end(g, &l);
-    }
-    LLVMValueRef r = cg_for(g, &lr, k->ih * k->iw);
-    LLVMValueRef base = imul(g, r, k->ic);
-    c = cg_for(g, &l, k->ic);
-    cg_store(g, fadd(g, cg_load(g, DB, c), cg_load(g, DY, iadd(g, base, c))), DB, c);
-    cg_end(g, &l);
-    cg_end(g, &lr);
+    if (!k->accumulate)
+        zero_fill(g, DB, k->ic);
+    add_channel_sums(g, DY, DB, k->ih * k->iw, k->ic);
 }
 
 /* Each output's gradient goes to the first maximum of its window (row-major order),
@@ -1074,7 +1085,7 @@ static void emit_cam(cnnc_cg *g, const cnnc_kernel *k)
     int64_t hw = k->ih * k->iw, C = k->ic;
     LLVMValueRef acc = cg_alloca(g, g->f64, "acc");
     cg_loop lp, lc;
-    if (k->method == CNNC_CAM_HIRESCAM) {
+    if (k->method == CNNC_CAM_HIRESCAM || k->method == CNNC_CAM_GUIDED) {
         LLVMValueRef i = cg_for(g, &lp, hw);
         st(g, cg_f64(g, 0.0), acc);
         LLVMValueRef c = cg_for(g, &lc, C);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ops.h"
+#include "util.h"
 
 struct cnnc_lower_ctx {
     const cnnc_graph *g;
@@ -18,16 +19,6 @@ struct cnnc_lower_ctx {
 };
 
 /* ---- small helpers -------------------------------------------------------------------- */
-
-static void *xrealloc(void *p, size_t n)
-{
-    void *q = realloc(p, n ? n : 1);
-    if (!q) {
-        fprintf(stderr, "cnnc: out of memory\n");
-        abort();
-    }
-    return q;
-}
 
 static int64_t round16(int64_t n) { return (n + 15) / 16 * 16; }
 
@@ -57,10 +48,7 @@ int cnnc_lower_new_buf(cnnc_lower_ctx *lc, cnnc_buf_kind kind, int64_t offset, i
                        int node)
 {
     cnnc_lowered *p = lc->p;
-    if (p->num_bufs == p->cap_bufs) {
-        p->cap_bufs = p->cap_bufs ? 2 * p->cap_bufs : 32;
-        p->bufs = xrealloc(p->bufs, (size_t)p->cap_bufs * sizeof *p->bufs);
-    }
+    p->bufs = cnnc_grow(p->bufs, p->num_bufs, &p->cap_bufs, 32, sizeof *p->bufs);
     cnnc_lbuf *b = &p->bufs[p->num_bufs];
     memset(b, 0, sizeof *b);
     b->kind = kind;
@@ -84,10 +72,8 @@ void cnnc_lower_set_buf(cnnc_lower_ctx *lc, int node, int buf) { lc->node_buf[no
 int cnnc_lower_add_kernel(cnnc_lower_ctx *lc, cnnc_kernel_kind kind, int node)
 {
     cnnc_lowered *p = lc->p;
-    if (p->num_kernels == p->cap_kernels) {
-        p->cap_kernels = p->cap_kernels ? 2 * p->cap_kernels : 32;
-        p->kernels = xrealloc(p->kernels, (size_t)p->cap_kernels * sizeof *p->kernels);
-    }
+    p->kernels = cnnc_grow(p->kernels, p->num_kernels, &p->cap_kernels, 32,
+                           sizeof *p->kernels);
     cnnc_kernel *k = &p->kernels[p->num_kernels];
     memset(k, 0, sizeof *k);
     k->kind = kind;
@@ -644,7 +630,7 @@ static void compute_intervals(cnnc_lowered *p)
 static void plan_memory(cnnc_lowered *p)
 {
     compute_intervals(p);
-    int *order = xrealloc(NULL, (size_t)(p->num_bufs + 1) * sizeof *order);
+    int *order = cnnc_xrealloc(NULL, (size_t)(p->num_bufs + 1) * sizeof *order);
     int count = 0;
     for (int i = 0; i < p->num_bufs; i++)
         if (p->bufs[i].kind == CNNC_BUF_ARENA && p->bufs[i].first >= 0)
@@ -693,14 +679,14 @@ cnnc_lowered *cnnc_lower_program(const cnnc_graph *g, cnnc_program_kind kind, cn
     cnnc_lower_ctx lc = {0};
     lc.g = g;
     lc.d = d;
-    lc.p = xrealloc(NULL, sizeof *lc.p);
+    lc.p = cnnc_xrealloc(NULL, sizeof *lc.p);
     memset(lc.p, 0, sizeof *lc.p);
     lc.p->kind = kind;
     lc.p->graph = g;
     size_t n = (size_t)g->num_nodes + 1;
-    lc.node_buf = xrealloc(NULL, n * sizeof *lc.node_buf);
-    lc.uses = xrealloc(NULL, n * sizeof *lc.uses);
-    lc.live = xrealloc(NULL, n);
+    lc.node_buf = cnnc_xrealloc(NULL, n * sizeof *lc.node_buf);
+    lc.uses = cnnc_xrealloc(NULL, n * sizeof *lc.uses);
+    lc.live = cnnc_xrealloc(NULL, n);
     for (int i = 0; i < g->num_nodes; i++)
         lc.node_buf[i] = -1;
     memset(lc.uses, 0, n * sizeof *lc.uses);

@@ -452,25 +452,32 @@ static void default_out_path(const gradcam_options *o, const gradcam_plan *plan,
     }
 }
 
+/* Says which maps came out all zero (one line for a batch, not one per image) and, for a
+ * single image, its caption. */
 static void report_maps(const prog_ctx *ctx, const cam_batch *b, int64_t method)
 {
-    int64_t k = ctx->model->num_classes;
-    for (int64_t i = 0; i < b->n; i++) {
-        if (b->map_max[i] <= 0 || !isfinite(b->map_max[i]))
-            prog_warning(ctx, "%s: no positive evidence for class %d: the map is all zero%s",
-                         b->names[i], b->explained[i],
-                         method == CNNRT_CAM_HIRESCAM ? ""
-                             : " (Grad-CAM averages the gradient over the whole map, which "
-                               "can cancel out; --method hirescam keeps where it points)");
-        if (b->n == 1) {
-            char text[160];
-            caption(ctx, b, i, 0, 1, text, sizeof text);
-            for (char *nl = strchr(text, '\n'); nl; nl = strchr(nl, '\n'))
-                *nl = ',';
-            printf("%s: %s\n", b->names[i], text);
-        }
+    const char *hint = method == CNNRT_CAM_HIRESCAM
+                           ? ""
+                           : " (Grad-CAM averages the gradient over the whole map, which can "
+                             "cancel out; --method hirescam keeps where it points)";
+    int64_t blank = 0;
+    for (int64_t i = 0; i < b->n; i++)
+        blank += b->map_max[i] <= 0 || !isfinite(b->map_max[i]);
+    if (b->n == 1 && blank)
+        prog_warning(ctx, "%s: no positive evidence for class %d: the map is all zero%s",
+                     b->names[0], b->explained[0], hint);
+    else if (blank)
+        prog_warning(ctx, "%lld of %lld maps are all zero: no positive evidence for the "
+                     "class%s", (long long)blank, (long long)b->n, hint);
+    if (b->n == 1) {
+        char text[160];
+        caption(ctx, b, 0, 0, 1, text, sizeof text);
+        char *second_line = strchr(text, '\n');
+        if (second_line)
+            *second_line++ = '\0';
+        printf("%s: %s%s%s\n", b->names[0], text, second_line ? ", " : "",
+               second_line ? second_line : "");
     }
-    (void)k;
 }
 
 /* ---- the command ---------------------------------------------------------------------------- */
@@ -519,7 +526,7 @@ static const char gradcam_details[] =
     "heatmap laid over the image. Without an image argument it explains test image 0.\n"
     "--method: hirescam (the default: gradient x activation, summed over channels),\n"
     "gradcam (Selvaraju et al.: the gradient averaged per channel), gradcam++, guided\n"
-    "(adds a fine-grained guided Grad-CAM panel). HiResCAM is Grad-CAM without the\n"
+    "(adds a fine-grained panel: guided backpropagation times the HiResCAM map). HiResCAM is Grad-CAM without the\n"
     "averaging: the two are equal when the model ends in global average pooling, and\n"
     "after a Flatten -> Dense head (as in models/mnist.cnn) HiResCAM shows exactly which\n"
     "positions raised the class score, where Grad-CAM's averages often cancel out and\n"

@@ -18,10 +18,19 @@ int prog_png_to_input(const prog_ctx *ctx, const char *path, float *x, int *inve
     *inverted = 0;
     if (cnnrt_png_read(path, CNNRT_ALPHA_AUTO, &img, e))
         return -1;
+    int rc;
+    int model_sized = img.width == m->input_w && img.height == m->input_h;
     if (m->input_c == 1)
         *inverted = cnnrt_image_invert_if_light_background(&img);
-    int rc = cnnrt_image_to_input(&img, (int)m->input_h, (int)m->input_w, (int)m->input_c,
+    if (m->input_c == 1 && !model_sized) {
+        /* A photo or scan of a digit: prepare it the way MNIST's digits were made (cropped,
+         * fitted into 20x20, centred by mass). A picture already of the model's size is
+         * taken as it is, like the test images. */
+        rc = cnnrt_digit_to_input(&img, (int)m->input_h, (int)m->input_w, x, e);
+    } else {
+        rc = cnnrt_image_to_input(&img, (int)m->input_h, (int)m->input_w, (int)m->input_c,
                                   CNNRT_RESIZE_AREA, x, e);
+    }
     if (rc == 0 && shown)
         rc = cnnrt_image_from_floats(x, (int)m->input_h, (int)m->input_w, (int)m->input_c,
                                      shown, e);
@@ -240,11 +249,9 @@ int prog_cmd_evaluate(const prog_ctx *ctx, int argc, char **argv)
                         "Measures the model on the test set: accuracy, loss, and a confusion "
                         "matrix of\nwhich digits are taken for which.", NULL, "evaluate",
                         options, sizeof options / sizeof options[0], 0};
-    char *positional[1];
-    int npos;
-    int r = prog_parse(ctx, &cmd, argc, argv, positional, &npos);
-    if (r)
-        return r > 0 ? PROG_OK : PROG_USAGE;
+    int stop, parsed = prog_parse_options(ctx, &cmd, argc, argv, &stop);
+    if (stop)
+        return parsed;
     const cnnrt_model *m = ctx->model;
     float *params = cnnrt_aligned_alloc((size_t)(m->param_floats + 1) * sizeof *params);
     char used[4096];

@@ -448,9 +448,10 @@ static int run_training(train_run *r, cnnrt_dataset *all)
     r->labels = cnnrt_xmalloc((size_t)o->batch_size * sizeof(int32_t));
     r->order = cnnrt_xmalloc((size_t)r->train.count * sizeof(int64_t));
     if (!o->quiet)
-        printf("Training %s on %lld images, validating on %lld (%s), %lld epochs of %lld steps "
-               "(batch %lld), %lld threads\n", m->name, (long long)r->train.count,
+        printf("Training %s on %lld images, validating on %lld (%s), %lld epoch%s of %lld "
+               "steps (batch %lld), %lld threads\n", m->name, (long long)r->train.count,
                (long long)r->val.count, all->images_path, (long long)o->epochs,
+               o->epochs == 1 ? "" : "s",
                (long long)cnnrt_batch_count(r->train.count, o->batch_size),
                (long long)o->batch_size, (long long)cnnrt_pool_threads(r->ex.pool));
     struct sigaction old;
@@ -560,10 +561,8 @@ int prog_cmd_train(const prog_ctx *ctx, int argc, char **argv)
     prog_command cmd = {"train", "[OPTIONS]", "Trains the model like Keras's model.fit.",
                         defaults, "train --epochs 3 --batch-size 64",
                         options, sizeof options / sizeof options[0], 0};
-    char *positional[1];
-    int npos;
-    int r = prog_parse(ctx, &cmd, argc, argv, positional, &npos);
-    if (r)
-        return r > 0 ? PROG_OK : PROG_USAGE;
+    int stop, parsed = prog_parse_options(ctx, &cmd, argc, argv, &stop);
+    if (stop)
+        return parsed;
     return train_with_options(ctx, &o);
 }

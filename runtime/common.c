@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -38,6 +39,12 @@ int cnnrt_atomic_open(cnnrt_atomic_file *f, const char *path, cnnrt_err *e)
     memset(f, 0, sizeof *f);
     if (strlen(path) >= sizeof f->path)
         return cnnrt_fail(e, "%.200s...: path too long", path);
+    /* Renaming over a device, a pipe or a directory would replace it with a plain file
+     * (an --out /dev/null run by root would destroy /dev/null): refuse instead. */
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return cnnrt_fail(e, "%s: exists and is not a regular file (a directory, device or "
+                          "pipe); choose another file name", path);
     snprintf(f->path, sizeof f->path, "%s", path);
     snprintf(f->tmp_path, sizeof f->tmp_path, "%s.tmp.%ld", path, (long)getpid());
     f->fp = fopen(f->tmp_path, "wb");

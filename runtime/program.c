@@ -15,39 +15,46 @@
 
 /* ---- messages ------------------------------------------------------------------------ */
 
+/* "<prog>[ <cmd>]: <kind>: <message>" on stderr, without the line's end (the caller
+ * may add a hint). cmd may be NULL. */
+static void print_message(const prog_ctx *ctx, const char *cmd, const char *kind,
+                          const char *fmt, va_list ap)
+{
+    fflush(stdout);   /* keep the order of output and messages */
+    if (cmd)
+        fprintf(stderr, "%s %s: %s: ", ctx->prog, cmd, kind);
+    else
+        fprintf(stderr, "%s: %s: ", ctx->prog, kind);
+    vfprintf(stderr, fmt, ap);
+}
+
 int prog_error(const prog_ctx *ctx, const char *fmt, ...)
 {
     va_list ap;
-    fflush(stdout);   /* keep the order of output and messages */
     va_start(ap, fmt);
-    fprintf(stderr, "%s: error: ", ctx->prog);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    print_message(ctx, NULL, "error", fmt, ap);
     va_end(ap);
+    fputc('\n', stderr);
     return PROG_ERROR;
 }
 
 int prog_usage_error(const prog_ctx *ctx, const char *cmd, const char *fmt, ...)
 {
     va_list ap;
-    fflush(stdout);   /* keep the order of output and messages */
     va_start(ap, fmt);
-    fprintf(stderr, "%s %s: error: ", ctx->prog, cmd);
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, " (see '%s %s --help')\n", ctx->prog, cmd);
+    print_message(ctx, cmd, "error", fmt, ap);
     va_end(ap);
+    fprintf(stderr, " (see '%s %s --help')\n", ctx->prog, cmd);
     return PROG_USAGE;
 }
 
 void prog_warning(const prog_ctx *ctx, const char *fmt, ...)
 {
     va_list ap;
-    fflush(stdout);   /* keep the order of output and messages */
     va_start(ap, fmt);
-    fprintf(stderr, "%s: warning: ", ctx->prog);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    print_message(ctx, NULL, "warning", fmt, ap);
     va_end(ap);
+    fputc('\n', stderr);
 }
 
 /* ---- options ------------------------------------------------------------------------- */
@@ -163,6 +170,16 @@ int prog_parse(const prog_ctx *ctx, const prog_command *cmd, int argc, char **ar
             return -1;
     }
     return 0;
+}
+
+int prog_parse_options(const prog_ctx *ctx, const prog_command *cmd, int argc, char **argv,
+                       int *stop)
+{
+    char *positional[1];   /* max_positional 0: never written */
+    int npos;
+    int r = prog_parse(ctx, cmd, argc, argv, positional, &npos);
+    *stop = r != 0;
+    return r < 0 ? PROG_USAGE : PROG_OK;
 }
 
 /* ---- data ---------------------------------------------------------------------------- */
@@ -382,11 +399,9 @@ static const prog_command summary_command = {
 
 int prog_cmd_summary(const prog_ctx *ctx, int argc, char **argv)
 {
-    char *positional[1];
-    int npos;
-    int r = prog_parse(ctx, &summary_command, argc, argv, positional, &npos);
-    if (r)
-        return r > 0 ? PROG_OK : PROG_USAGE;
+    int stop, parsed = prog_parse_options(ctx, &summary_command, argc, argv, &stop);
+    if (stop)
+        return parsed;
     const cnnrt_model_info *info = &ctx->info;
     /* Columns as wide as Keras's (28, 26) or wider when a name needs it. */
     int name_width = 28, shape_width = 26;

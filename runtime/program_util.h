@@ -57,6 +57,11 @@ typedef struct prog_command {
  * returns PROG_OK), -1 after printing an error to stderr (the caller returns PROG_USAGE). */
 int prog_parse(const prog_ctx *ctx, const prog_command *cmd, int argc, char **argv,
                char **positional, int *num_positional);
+/* prog_parse for a command that takes options only (max_positional 0). Sets *stop when
+ * the command must return at once, with the returned status (PROG_OK after --help,
+ * PROG_USAGE after an error); else *stop = 0. */
+int prog_parse_options(const prog_ctx *ctx, const prog_command *cmd, int argc, char **argv,
+                       int *stop);
 void prog_print_help(const prog_ctx *ctx, const prog_command *cmd, FILE *out);
 
 /* Prints "PROG: error: MESSAGE" to stderr; returns PROG_ERROR. */

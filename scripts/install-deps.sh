@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian packages cnnc needs to build and test, only those that are missing.
+# Installs the Debian packages cnnc needs to build and test, only those that are missing
+# (python3: the end-to-end tests use its standard library to make and check PNG files).
 # Safe to run again and again. Usage: scripts/install-deps.sh [extra-package ...]
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config flex bison llvm-19-dev libcmocka-dev libpng-dev
-          zlib1g-dev nodejs npm "$@")
+          zlib1g-dev nodejs npm python3 "$@")
 
 missing=()
 for p in "${packages[@]}"; do

@@ -22,6 +22,38 @@ static const cnnc_jit_symbol cg_runtime_symbols[] = {
     {"cnnrt_pool_threads", (void *)cnnrt_pool_threads},
 };
 
+/* The text of a file (its first MiB), or NULL when it cannot be opened. The caller
+ * frees it. */
+static inline char *cg_read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *text = calloc(1, 1 << 20);
+    size_t n = fread(text, 1, (1 << 20) - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    return text;
+}
+
+/* The text of models/<name> in the source tree, or NULL when it cannot be opened. */
+static inline char *cg_read_model(const char *name)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/models/%s", CNNC_SOURCE_DIR, name);
+    return cg_read_text(path);
+}
+
+/* Options that write `emit` at optimisation level opt_level, the rest as the defaults. */
+static inline cnnc_codegen_options cg_emit_options(cnnc_emit_kind emit, int opt_level)
+{
+    cnnc_codegen_options o;
+    cnnc_codegen_options_init(&o);
+    o.emit = emit;
+    o.opt_level = opt_level;
+    return o;
+}
+
 typedef struct cg_case {
     cnnc_diag d;
     char *diag_text;

@@ -43,6 +43,22 @@ static float **run(tg *t, const cnnc_graph *g, const float *params, const float 
     return values;
 }
 
+/* dense(classes) -> softmax, the model's output, on top of x; returns the dense node
+ * (whose value is the logits). */
+static int dense_softmax_head(tg *t, int x, int classes)
+{
+    int dense = tg_dense(t, x, classes, "dense");
+    tg_output(t, tg_unary(t, CNNC_OP_SOFTMAX, dense, "softmax"));
+    return dense;
+}
+
+/* Input i of node (1 = the kernel, 2 = the bias) within the flat weights. */
+static float *weights_of(const tg *t, float *params, int node, int i)
+{
+    const cnnc_graph *g = t->g;
+    return params + g->params[g->nodes[g->nodes[node].inputs[i]].attrs.param].offset;
+}
+
 /* input 6x6x1 -> conv2d(4, 3x3, same) -> relu (layer "conv2d") -> head. */
 static int conv_body(tg *t)
 {
@@ -60,13 +76,11 @@ static void test_gap_head_gradcam_equals_cam(void **state)
     tg t;
     int A = conv_body(&t);
     int gap = tg_unary(&t, CNNC_OP_GLOBAL_AVG_POOL2D, A, "global_average_pooling2d");
-    int dense = tg_dense(&t, gap, 3, "dense");
-    tg_output(&t, tg_unary(&t, CNNC_OP_SOFTMAX, dense, "softmax"));
+    int dense = dense_softmax_head(&t, gap, 3);
     float *params = tg_random_params(t.g, 21, 0.8f);
     float image[36];
     tg_fill(image, 36, 5, 0, 1);
-    const float *W = params + t.g->params[t.g->nodes[t.g->nodes[dense].inputs[1]].attrs.param]
-                                  .offset;
+    const float *W = weights_of(&t, params, dense, 1);
 
     for (int m = 0; m < 2; m++) {
         cnnc_cam_method method = m == 0 ? CNNC_CAM_GRADCAM : CNNC_CAM_HIRESCAM;
@@ -110,11 +124,9 @@ static void test_flatten_head_hirescam_sums_to_logit(void **state)
     int pool = tg_pool(&t, CNNC_OP_MAX_POOL2D, A, 2, 2, CNNC_PAD_VALID, "max_pooling2d");
     int layer = tg_layer(&t, "max_pooling2d", pool);
     int flat = tg_flatten(&t, pool, "flatten");
-    int dense = tg_dense(&t, flat, 4, "dense");
-    tg_output(&t, tg_unary(&t, CNNC_OP_SOFTMAX, dense, "softmax"));
+    int dense = dense_softmax_head(&t, flat, 4);
     float *params = tg_random_params(t.g, 22, 0.8f);
-    const float *bias = params + t.g->params[t.g->nodes[t.g->nodes[dense].inputs[2]].attrs.param]
-                                     .offset;
+    const float *bias = weights_of(&t, params, dense, 2);
     cnnc_graph *cam = cam_graph(&t, layer, CNNC_CAM_HIRESCAM);
     int cam_node = cnnc_graph_find_output(cam, CNNC_OUT_CAM);
     int logits = cnnc_graph_find_output(cam, CNNC_OUT_LOGITS);
@@ -145,11 +157,9 @@ static void test_absent_class_gives_zero_map(void **state)
     (void)state;
     tg t;
     int A = conv_body(&t);
-    int flat = tg_flatten(&t, A, "flatten");
-    int dense = tg_dense(&t, flat, 3, "dense");
-    tg_output(&t, tg_unary(&t, CNNC_OP_SOFTMAX, dense, "softmax"));
+    int dense = dense_softmax_head(&t, tg_flatten(&t, A, "flatten"), 3);
     float *params = tg_random_params(t.g, 23, 0.8f);
-    float *W = params + t.g->params[t.g->nodes[t.g->nodes[dense].inputs[1]].attrs.param].offset;
+    float *W = weights_of(&t, params, dense, 1);
     for (int i = 0; i < 36 * 4; i++) {
         W[i * 3 + 1] = 0;                      /* class 1: no evidence at all */
         W[i * 3 + 2] = -fabsf(W[i * 3 + 2]);   /* class 2: only evidence against */
@@ -189,9 +199,7 @@ static void test_normalisation_and_predicted_class(void **state)
     (void)state;
     tg t;
     int A = conv_body(&t);
-    int flat = tg_flatten(&t, A, "flatten");
-    int dense = tg_dense(&t, flat, 3, "dense");
-    tg_output(&t, tg_unary(&t, CNNC_OP_SOFTMAX, dense, "softmax"));
+    dense_softmax_head(&t, tg_flatten(&t, A, "flatten"), 3);
     float *params = tg_random_params(t.g, 24, 0.8f);
     float image[36];
     tg_fill(image, 36, 8, 0, 1);
@@ -276,9 +284,7 @@ static void test_guided_backprop(void **state)
     int c = tg_conv(&t, 0, 2, 3, 1, CNNC_PAD_SAME, "conv2d");
     int r = tg_unary(&t, CNNC_OP_RELU, c, "conv2d/relu");
     int layer = tg_layer(&t, "conv2d", r);
-    int flat = tg_flatten(&t, r, "flatten");
-    int dense = tg_dense(&t, flat, 2, "dense");
-    tg_output(&t, tg_unary(&t, CNNC_OP_SOFTMAX, dense, "softmax"));
+    int dense = dense_softmax_head(&t, tg_flatten(&t, r, "flatten"), 2);
     float *params = tg_random_params(t.g, 26, 0.8f);
     for (int p = 0; p < t.g->num_params; p++) {
         float *w = params + t.g->params[p].offset;
@@ -312,9 +318,9 @@ static void test_guided_backprop(void **state)
         cnnc_interp_free_values(t.g, plus);
         cnnc_interp_free_values(t.g, minus);
     }
-    /* The guided method's map is Grad-CAM's. */
+    /* The guided method's map is HiResCAM's, the map the program shows by default. */
     float **v = run(&t, cam, params, image, 0, CNNC_SCORE_LOGIT);
-    cnnc_graph *plain = cam_graph(&t, layer, CNNC_CAM_GRADCAM);
+    cnnc_graph *plain = cam_graph(&t, layer, CNNC_CAM_HIRESCAM);
     float **w = run(&t, plain, params, image, 0, CNNC_SCORE_LOGIT);
     for (int i = 0; i < 16; i++)
         assert_close(v[cam_node][i], w[cnnc_graph_find_output(plain, CNNC_OUT_CAM)][i], 0);

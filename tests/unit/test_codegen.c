@@ -191,10 +191,7 @@ static void test_emit_llvm_parses(void **state)
     (void)state;
     cg_case c;
     cg_compile_text(&c, gap_model);
-    cnnc_codegen_options o;
-    cnnc_codegen_options_init(&o);
-    o.emit = CNNC_EMIT_LLVM_IR;
-    o.opt_level = 1;
+    cnnc_codegen_options o = cg_emit_options(CNNC_EMIT_LLVM_IR, 1);
     char *path = temp_path(".ll");
     o.output = path;
     if (cnnc_codegen_run(c.g, &o, &c.d))
@@ -218,28 +215,13 @@ static void test_emit_llvm_parses(void **state)
     cg_case_free(&c);
 }
 
-static char *read_all(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    char *text = calloc(1, 1 << 20);
-    size_t n = fread(text, 1, (1 << 20) - 1, f);
-    text[n] = '\0';
-    fclose(f);
-    return text;
-}
-
 /* -c: an object file and model.h with the prototypes and sizes; -S: assembly. */
 static void test_object_and_header(void **state)
 {
     (void)state;
     cg_case c;
     cg_compile_text(&c, gap_model);
-    cnnc_codegen_options o;
-    cnnc_codegen_options_init(&o);
-    o.emit = CNNC_EMIT_OBJECT;
-    o.opt_level = 0;
+    cnnc_codegen_options o = cg_emit_options(CNNC_EMIT_OBJECT, 0);
     o.programs = CNNC_GEN_INFER;
     char *obj = temp_path(".o");
     o.output = obj;
@@ -247,7 +229,7 @@ static void test_object_and_header(void **state)
         fail_msg("-c failed: %s", cg_diag(&c));
     char header[300];
     cnnc_header_path(obj, header, sizeof header);
-    char *text = read_all(header);
+    char *text = cg_read_text(header);
     assert_non_null(text);
     assert_non_null(strstr(text, "extern const cnnrt_model gapm_model;"));
     assert_non_null(strstr(text, "void gapm_infer(const float *params"));
@@ -255,7 +237,7 @@ static void test_object_and_header(void **state)
     assert_non_null(strstr(text, "#define GAPM_NUM_CLASSES 3"));
     assert_non_null(strstr(text, "GAPM_WS_FLOATS_PER_THREAD"));
     free(text);
-    char *bytes = read_all(obj);
+    char *bytes = cg_read_text(obj);
     assert_non_null(bytes);
     assert_memory_equal(bytes, "\177ELF", 4);
     free(bytes);
@@ -266,7 +248,7 @@ static void test_object_and_header(void **state)
     o.output = s;
     if (cnnc_codegen_run(c.g, &o, &c.d))
         fail_msg("-S failed: %s", cg_diag(&c));
-    text = read_all(s);
+    text = cg_read_text(s);
     assert_non_null(strstr(text, "gapm_infer"));
     free(text);
     unlink(s);
@@ -281,12 +263,9 @@ static void test_unwritable_output(void **state)
     (void)state;
     cg_case c;
     cg_compile_text(&c, gap_model);
-    cnnc_codegen_options o;
-    cnnc_codegen_options_init(&o);
-    o.opt_level = 0;
+    cnnc_codegen_options o = cg_emit_options(CNNC_EMIT_OBJECT, 0);
     o.programs = CNNC_GEN_INFER;
     o.output = "/nonexistent-dir/model.o";
-    o.emit = CNNC_EMIT_OBJECT;
     assert_int_equal(cnnc_codegen_run(c.g, &o, &c.d), -1);
     assert_non_null(strstr(cg_diag(&c), "cannot write '/nonexistent-dir/model.o'"));
     o.emit = CNNC_EMIT_LLVM_IR;
@@ -305,11 +284,8 @@ static void test_unknown_target_cpu(void **state)
     (void)state;
     cg_case c;
     cg_compile_text(&c, gap_model);
-    cnnc_codegen_options o;
-    cnnc_codegen_options_init(&o);
-    o.opt_level = 0;
+    cnnc_codegen_options o = cg_emit_options(CNNC_EMIT_NONE, 0);
     o.programs = CNNC_GEN_INFER;
-    o.emit = CNNC_EMIT_NONE;
     o.target_cpu = "no-such-cpu";
     assert_int_equal(cnnc_codegen_run(c.g, &o, &c.d), -1);
     assert_non_null(strstr(cg_diag(&c), "unknown --target-cpu 'no-such-cpu'"));
@@ -324,13 +300,10 @@ static void test_missing_runtime(void **state)
     (void)state;
     cg_case c;
     cg_compile_text(&c, gap_model);
-    cnnc_codegen_options o;
-    cnnc_codegen_options_init(&o);
-    o.opt_level = 0;
+    cnnc_codegen_options o = cg_emit_options(CNNC_EMIT_PROGRAM, 0);
     o.programs = CNNC_GEN_INFER;
     char *prog = temp_path("");
     o.output = prog;
-    o.emit = CNNC_EMIT_PROGRAM;
     o.runtime_lib_dir = "/nonexistent-runtime";
     setenv("CNNC_RUNTIME_DIR", "/nonexistent-runtime-2", 1);
     /* The test binary lives in build/tests, so ../lib may hold a real runtime: point the

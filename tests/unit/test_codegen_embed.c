@@ -50,16 +50,11 @@ static int run(char *const argv[], const char *log)
     return WEXITSTATUS(status);
 }
 
+/* A run's log; empty text when the run left none, so that messages can always show it. */
 static char *slurp(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    char *text = calloc(1, 65536);
-    if (f) {
-        size_t n = fread(text, 1, 65535, f);
-        text[n] = '\0';
-        fclose(f);
-    }
-    return text;
+    char *text = cg_read_text(path);
+    return text ? text : calloc(1, 1);
 }
 
 static void test_embed_example(void **state)
@@ -69,10 +64,7 @@ static void test_embed_example(void **state)
     assert_non_null(mkdtemp(dir));
     cg_case c;
     cg_compile_text(&c, small_model);
-    cnnc_codegen_options o;
-    cnnc_codegen_options_init(&o);
-    o.emit = CNNC_EMIT_OBJECT;
-    o.opt_level = 1;
+    cnnc_codegen_options o = cg_emit_options(CNNC_EMIT_OBJECT, 1);
     char obj[256], header[256], exe[256], log[256];
     snprintf(obj, sizeof obj, "%s/gapm.o", dir);
     snprintf(header, sizeof header, "%s/gapm.h", dir);
@@ -123,10 +115,7 @@ static void test_linked_program(void **state)
     assert_non_null(mkdtemp(dir));
     cg_case c;
     cg_compile_text(&c, small_model);
-    cnnc_codegen_options o;
-    cnnc_codegen_options_init(&o);
-    o.emit = CNNC_EMIT_PROGRAM;
-    o.opt_level = 0;
+    cnnc_codegen_options o = cg_emit_options(CNNC_EMIT_PROGRAM, 0);
     char exe[256], log[256], libdir[300];
     snprintf(exe, sizeof exe, "%s/gapm", dir);
     snprintf(log, sizeof log, "%s/log.txt", dir);

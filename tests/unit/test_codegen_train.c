@@ -196,14 +196,8 @@ static void test_train_optimizers(void **state)
 static void test_train_mnist(void **state)
 {
     (void)state;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/models/mnist.cnn", CNNC_SOURCE_DIR);
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    char *text = calloc(1, 1 << 16);
-    size_t len = fread(text, 1, (1 << 16) - 1, f);
-    text[len] = '\0';
-    fclose(f);
+    char *text = cg_read_model("mnist.cnn");
+    assert_non_null(text);
     check_train(text, 2, 2, 2, 1);
     free(text);
 }
@@ -295,15 +289,9 @@ static void test_cams_models(void **state)
     (void)state;
     const char *models[] = {"mnist.cnn", "gap.cnn"};
     for (int i = 0; i < 2; i++) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/models/%s", CNNC_SOURCE_DIR, models[i]);
-        FILE *f = fopen(path, "r");
-        if (!f)
+        char *text = cg_read_model(models[i]);
+        if (!text)
             continue;
-        char *text = calloc(1, 1 << 16);
-        size_t len = fread(text, 1, (1 << 16) - 1, f);
-        text[len] = '\0';
-        fclose(f);
         check_cams(text, 1, 0.1f, 2, 1);
         free(text);
     }

@@ -14,48 +14,7 @@
 #include <zlib.h>
 
 #include "cnnrt_data.h"
-
-static char tmp_dir[256];
-
-static int make_tmp_dir(void **state)
-{
-    (void)state;
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/cnnc_test_idx_XXXXXX");
-    return mkdtemp(tmp_dir) ? 0 : -1;
-}
-
-static int remove_tmp_dir(void **state)
-{
-    (void)state;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static const char *tmp_path(const char *name)
-{
-    static char paths[8][512];
-    static int next;
-    char *p = paths[next++ % 8];
-    snprintf(p, 512, "%s/%s", tmp_dir, name);
-    return p;
-}
-
-static void write_bytes(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
-}
-
-static unsigned char *read_bytes(const char *path, size_t *len)
-{
-    unsigned char *data;
-    cnnrt_err e;
-    assert_int_equal(cnnrt_read_file(path, 1 << 26, &data, len, &e), 0);
-    return data;
-}
+#include "test_util.h"
 
 /* An IDX image file in memory: header for count x rows x cols, then pixels i*7+1. */
 static size_t make_images(unsigned char *buf, uint32_t count, uint32_t rows, uint32_t cols)

@@ -386,10 +386,10 @@ static void test_cam_methods(void **state)
     /* gradcam: w = mean over pixels of dA = (0.375, -0.5); map = w . A. */
     assert_close(v[cams[CNNC_CAM_GRADCAM]][0], 0.375 * 1 - 0.5 * 2, 1e-7);
     assert_close(v[cams[CNNC_CAM_GRADCAM]][1], 0.375 * 3 - 0.5 * 4, 1e-7);
-    assert_close(v[cams[CNNC_CAM_GUIDED]][1], 0.375 * 3 - 0.5 * 4, 1e-7);
-    /* hirescam: sum_c dA * A per pixel. */
+    /* hirescam, and guided (whose map is HiResCAM's): sum_c dA * A per pixel. */
     assert_close(v[cams[CNNC_CAM_HIRESCAM]][0], 0.5 * 1 - 1 * 2, 1e-7);
     assert_close(v[cams[CNNC_CAM_HIRESCAM]][1], 0.25 * 3 + 0 * 4, 1e-7);
+    assert_close(v[cams[CNNC_CAM_GUIDED]][1], 0.25 * 3 + 0 * 4, 1e-7);
     /* gradcam++: channel 0: sumA = 4; g = 0.5: a = .25/(.5 + 4*.125 + 1e-6);
      * g = 0.25: a = .0625/(.125 + 4*.015625 + 1e-6); w0 = .5 a1 + .25 a2.
      * channel 1: g = -1 (relu -> 0) and g = 0 (skipped): w1 = 0. */

@@ -13,32 +13,7 @@
 #include <unistd.h>
 
 #include "cnnrt_weights.h"
-
-static char tmp_dir[256];
-
-static int make_tmp_dir(void **state)
-{
-    (void)state;
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/cnnc_test_weights_XXXXXX");
-    return mkdtemp(tmp_dir) ? 0 : -1;
-}
-
-static int remove_tmp_dir(void **state)
-{
-    (void)state;
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static const char *tmp_path(const char *name)
-{
-    static char paths[4][512];
-    static int next;
-    char *p = paths[next++ % 4];
-    snprintf(p, 512, "%s/%s", tmp_dir, name);
-    return p;
-}
+#include "test_util.h"
 
 /* A small model: conv 3x3x1x2 + bias, dense 8x3 + bias = 18 + 2 + 24 + 3 = 47 floats. */
 static const cnnrt_param_desc model_tensors[4] = {
@@ -90,22 +65,6 @@ static void assert_error_mentions(const cnnrt_err *e, const char *a, const char 
         fail_msg("message \"%s\" should mention \"%s\" and \"%s\"", e->msg, a, b ? b : "");
 }
 
-static unsigned char *read_all(const char *path, size_t *len)
-{
-    unsigned char *data;
-    cnnrt_err e;
-    assert_int_equal(cnnrt_read_file(path, 1 << 24, &data, len, &e), 0);
-    return data;
-}
-
-static void write_all(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
-}
-
 static void test_round_trip(void **state)
 {
     (void)state;
@@ -142,7 +101,7 @@ static void test_round_trip(void **state)
 
     /* The documented layout: magic, version 1, flags (optimizer), size = file size. */
     size_t len;
-    unsigned char *raw = read_all(path, &len);
+    unsigned char *raw = read_bytes(path, &len);
     assert_memory_equal(raw, "CNNCWGT1", 8);
     assert_int_equal(raw[8], 1);
     assert_int_equal(raw[12], 1);
@@ -229,14 +188,14 @@ static void test_truncated_flipped_and_foreign(void **state)
     cnnrt_err e;
     assert_int_equal(cnnrt_weights_save(path, &w, &e), 0);
     size_t len;
-    unsigned char *good = read_all(path, &len);
+    unsigned char *good = read_bytes(path, &len);
     cnnrt_weights_expect x = expectation();
     cnnrt_weights got;
     const char *bad = tmp_path("bad.bin");
 
     size_t cuts[4] = {len - 1, len / 2, 40, 20};
     for (int i = 0; i < 4; i++) {
-        write_all(bad, good, cuts[i]);
+        write_bytes(bad, good, cuts[i]);
         assert_int_equal(cnnrt_weights_load(bad, &x, &got, &e), -1);
         assert_error_mentions(&e, bad, "truncated");
     }
@@ -246,23 +205,23 @@ static void test_truncated_flipped_and_foreign(void **state)
     for (size_t at = 24; at < len; at += 7) {
         memcpy(copy, good, len);
         copy[at] ^= 0x10;
-        write_all(bad, copy, len);
+        write_bytes(bad, copy, len);
         assert_int_equal(cnnrt_weights_load(bad, &x, &got, &e), -1);
         assert_error_mentions(&e, bad, "CRC-32 mismatch");
     }
 
     memcpy(copy, good, len);
     copy[8] = 2;   /* a future format version */
-    write_all(bad, copy, len);
+    write_bytes(bad, copy, len);
     assert_int_equal(cnnrt_weights_load(bad, &x, &got, &e), -1);
     assert_error_mentions(&e, bad, "version 2");
 
-    write_all(bad, "\x89PNG\r\n\x1a\n rest of a picture", 26);
+    write_bytes(bad, "\x89PNG\r\n\x1a\n rest of a picture", 26);
     assert_int_equal(cnnrt_weights_load(bad, &x, &got, &e), -1);
     assert_error_mentions(&e, bad, "not a cnnc weights file");
 
     memcpy(copy, good, len);
-    write_all(bad, copy, len);
+    write_bytes(bad, copy, len);
     FILE *f = fopen(bad, "ab");
     fputs("junk", f);
     fclose(f);
@@ -283,7 +242,7 @@ static void test_atomic_write_keeps_old_file(void **state)
     cnnrt_err e;
     assert_int_equal(cnnrt_weights_save(path, &w, &e), 0);
     size_t old_len;
-    unsigned char *old = read_all(path, &old_len);
+    unsigned char *old = read_bytes(path, &old_len);
 
     /* Make the write fail: the temporary file's name is taken by a directory. */
     char blocker[700];
@@ -293,7 +252,7 @@ static void test_atomic_write_keeps_old_file(void **state)
     assert_int_equal(cnnrt_weights_save(path, &w, &e), -1);
     assert_error_mentions(&e, path, "cannot create");
     size_t now_len;
-    unsigned char *now = read_all(path, &now_len);
+    unsigned char *now = read_bytes(path, &now_len);
     assert_int_equal(now_len, old_len);
     assert_memory_equal(now, old, old_len);   /* the old file is intact */
     assert_int_equal(rmdir(blocker), 0);
