@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# `cmake --install` puts cnnc, libcnnrt and its headers under a prefix, and the installed
+# cnnc works from any directory: it finds the runtime beside itself (prefix/lib) and
+# links a program that runs, and an object + header build against the installed headers.
+set -euo pipefail
+src=${CNNC_SOURCE_DIR:?}
+build=$(cd "${CNNC_BIN:?}/.." && pwd)
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+prefix=$tmp/prefix
+cmake --install "$build" --prefix "$prefix" > "$tmp/install.log" || fail "cmake --install failed"
+[ -x "$prefix/bin/cnnc" ] || fail "no bin/cnnc under the prefix"
+libdir=$(dirname "$(find "$prefix" -name libcnnrt.a | head -1)")
+[ -f "$libdir/libcnnrt.a" ] && [ -f "$libdir/libcnnrt_main.a" ] || fail "runtime libraries missing"
+[ -f "$prefix/include/cnnrt_model.h" ] || fail "cnnrt_model.h not installed"
+
+mkdir "$tmp/elsewhere"
+cd "$tmp/elsewhere"
+cat > tiny.cnn <<'MODEL'
+model tiny
+input   shape=8x8x1
+conv2d  filters=4 kernel=3 activation=relu
+flatten
+dense   units=3
+softmax
+MODEL
+# The installed cnnc, with the build tree out of its way (no CNNC_RUNTIME_DIR set).
+env -u CNNC_RUNTIME_DIR "$prefix/bin/cnnc" tiny.cnn -O0 -o tiny_prog || fail "installed cnnc could not link a program"
+./tiny_prog summary | grep -q 'Total params' || fail "the installed cnnc's program does not run"
+
+# Embedding: object + header, compiled against the installed headers only.
+"$prefix/bin/cnnc" tiny.cnn -O0 -c -o tiny.o
+[ -f tiny.h ] || fail "-c did not write tiny.h"
+cat > use.c <<'C'
+#include <stdio.h>
+#include "tiny.h"
+int main(void) { printf("%s %lld\n", tiny_model.name, (long long)tiny_model.num_classes); return 0; }
+C
+cc -std=c11 -I"$prefix/include" -I. use.c tiny.o -L"$libdir" -lcnnrt -lpng -lz -lm -lpthread -o use \
+  || fail "a C program does not build against the installed header and library"
+[ "$(./use)" = "tiny 3" ] || fail "the embedded model's descriptor reads wrong: $(./use)"
+echo "install: ok"
