@@ -144,9 +144,13 @@ int prog_cmd_predict(const prog_ctx *ctx, int argc, char **argv)
         {"threads", OPT_INT, &o.threads, 1, 1024, "N", "threads (default: one per CPU)", NULL},
     };
     prog_command cmd = {"predict", "[OPTIONS] IMAGE.png... | --index N",
-                        "Classifies images: your own PNG files (any size; resized, and inverted "
-                        "when dark on light),\nor test image N of the data set. Prints the "
-                        "class and every class's probability.", NULL,
+                        "Classifies images: your own PNG files, or test image N of the data "
+                        "set.\nPrints the class and every class's probability.",
+                        "Your own picture may have any size. A dark digit on light paper is "
+                        "inverted\n(MNIST digits are light on black). A picture larger than "
+                        "the model's input is\nprepared as MNIST's digits were: the ink is "
+                        "cut out, fitted into 20x20 of 28x28 and\ncentred; keep other marks "
+                        "off the paper. A 28x28 picture is taken as it is.",
                         "predict my_digit.png", options, sizeof options / sizeof options[0],
                         -1};
     char **files = cnnrt_xcalloc((size_t)argc + 1, sizeof *files);

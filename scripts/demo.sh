@@ -19,7 +19,7 @@ scripts/build.sh
 mkdir -p "$out"
 # The programs look for data/mnist beside themselves, so `cd out && ./mnist_cam ...` works
 # later without setting CNNC_DATA.
-ln -sfn "$root/data" "$out/data"
+ln -sfn "$(realpath --relative-to="$out" "$root/data")" "$out/data"
 cd "$out"
 step "Compiling models/mnist.cnn into the program $out/mnist_cam"
 "$root/build/bin/cnnc" "$root/models/mnist.cnn" --summary
