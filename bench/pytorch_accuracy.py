@@ -1,0 +1,52 @@
+#!/usr/bin/python3
+"""Validation accuracy of models/mnist.cnn trained by PyTorch under the settings cnnc uses:
+the same IDX data, Keras's validation_split (the last fraction, before shuffling), Adam
+(lr 1e-3, epsilon 1e-7), batch 64, a fresh shuffle each epoch, cross-entropy on logits.
+
+    pytorch_accuracy.py DATA_DIR EPOCHS SEED [keras|torch]
+
+'keras' initialises as Keras does (glorot_uniform kernels, zero biases: what cnnc does),
+'torch' keeps PyTorch's own initialisation. Prints one line: val_acc after each epoch.
+Only for bench/accuracy.sh: PyTorch is never a dependency of cnnc or its tests."""
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from pytorch_mnist import MnistCam, load_split  # noqa: E402  (same model, same data reader)
+
+
+def main():
+    data, epochs, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    init = sys.argv[4] if len(sys.argv) > 4 else "keras"
+    torch.set_num_threads(2)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    x, y = load_split(data, "train")
+    split = int(len(x) * 0.8)
+    x_train, y_train, x_val, y_val = x[:split], y[:split], x[split:], y[split:]
+    model = MnistCam()
+    if init == "keras":
+        for layer in (model.conv2d, model.conv2d_1, model.dense):
+            nn.init.xavier_uniform_(layer.weight)
+            nn.init.zeros_(layer.bias)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, eps=1e-7)
+    accs = []
+    for _ in range(epochs):
+        order = torch.from_numpy(rng.permutation(split))
+        for start in range(0, split, 64):
+            batch = order[start:start + 64]
+            opt.zero_grad()
+            F.cross_entropy(model(x_train[batch]), y_train[batch]).backward()
+            opt.step()
+        with torch.no_grad():
+            accs.append((model(x_val).argmax(1) == y_val).float().mean().item())
+    print(" ".join("%.4f" % a for a in accs))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Benchmarks models/mnist.cnn compiled by cnnc against the same model in PyTorch, side by
+# side in one run, and prints one table of medians (see docs/benchmarks.md).
+#
+#   bench/run.sh
+#
+# Environment:
+#   BENCH_REPS=5        rounds; each round runs cnnc's benchmark, then PyTorch's, once
+#                       (interleaved, so a change in the shared machine's load hits both)
+#   BENCH_SECONDS=1     minimum duration of one timed repetition
+#   BENCH_THREADS=2     threads for both frameworks (cnnc's pool, torch.set_num_threads)
+#   BENCH_DATA=DIR      IDX files to use; "synthetic" for random images of the same shape
+#                       (default: Fashion-MNIST from Debian's dataset-fashion-mnist)
+#   BENCH_SKIP_BUILD=1  use the existing build instead of running scripts/build.sh
+#   CNNC_BUILD_DIR      build directory (default build)
+#   BENCH_OUT           where results go (default $CNNC_BUILD_DIR/bench)
+#
+# PyTorch is Debian's python3-torch, run by Debian's /usr/bin/python3 (not whatever python3
+# comes first on PATH). It is installed here, only for benchmarking: it is never a
+# dependency of cnnc or of its tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+reps=${BENCH_REPS:-5}
+seconds=${BENCH_SECONDS:-1}
+threads=${BENCH_THREADS:-2}
+build_dir=${CNNC_BUILD_DIR:-build}
+out=${BENCH_OUT:-$build_dir/bench}
+python=/usr/bin/python3
+
+say() { printf '== %s\n' "$*" >&2; }
+die() { printf 'bench/run.sh: %s\n' "$*" >&2; exit 1; }
+
+# ---- Packages: installed only when missing ------------------------------------------------
+
+is_installed() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+ensure_package() {
+  is_installed "$1" && return 0
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || die "package $1 is missing and this is not root (no sudo)"
+    sudo=sudo
+  fi
+  say "installing $1 (Debian package, for the benchmark only)"
+  if ! apt-cache show "$1" >/dev/null 2>&1; then
+    $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
+  fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
+    --no-install-recommends "$1" >&2 || die "could not install $1"
+}
+
+ensure_package python3-torch
+[ -x "$python" ] || die "$python not found (python3-torch installs into Debian's python3)"
+"$python" -c 'import torch' 2>/dev/null || die "$python cannot import torch"
+
+data=${BENCH_DATA:-}
+if [ -z "$data" ]; then
+  ensure_package dataset-fashion-mnist
+  images=$(dpkg -L dataset-fashion-mnist | grep -m 1 'train-images-idx3-ubyte' || true)
+  [ -n "$images" ] || die "dataset-fashion-mnist installs no train-images-idx3-ubyte file"
+  data=$(dirname "$images")
+fi
+data_args=()
+if [ "$data" != synthetic ]; then
+  [ -d "$data" ] || die "BENCH_DATA=$data is not a directory"
+  data_args=(--data "$data")
+fi
+
+# ---- Build cnnc, compile the model to an object file, link the C benchmark -------------------
+
+if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
+  say "building cnnc (scripts/build.sh)"
+  CNNC_BUILD_DIR=$build_dir scripts/build.sh >&2
+fi
+cnnc=$build_dir/bin/cnnc
+runtime_lib=$build_dir/lib/libcnnrt.a
+[ -x "$cnnc" ] || die "$cnnc was not built"
+[ -f "$runtime_lib" ] || die "$runtime_lib was not built"
+
+mkdir -p "$out"
+# The model's name (its descriptor is NAME_model) is the model file's `model` line; the
+# object and header are named after it (cnnc -c writes NAME.h beside NAME.o).
+model=$(awk '$1 == "model" { print $2; exit }' models/mnist.cnn)
+[ -n "$model" ] || die "models/mnist.cnn has no 'model NAME' line"
+say "compiling models/mnist.cnn to an object file"
+"$cnnc" models/mnist.cnn -c -o "$out/$model.o" >&2
+[ -f "$out/$model.h" ] || die "cnnc -c did not write $out/$model.h"
+
+# Same flags the runtime is built with (C11, -O2); libcnnrt needs libpng, zlib, libm and
+# pthreads. -march=native is not needed: the timed code is cnnc's, tuned for the host CPU.
+cc -std=c11 -O2 -Wall -Wextra -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+  -I runtime -I "$out" -DBENCH_MODEL_HEADER="\"$model.h\"" -DBENCH_MODEL="${model}_model" \
+  bench/bench_cnnc.c "$out/$model.o" "$runtime_lib" -lpng -lz -lm -lpthread \
+  -o "$out/bench_cnnc"
+
+# ---- Same computation? -------------------------------------------------------------------------
+
+say "checking the PyTorch model's weight layout against NumPy"
+"$python" bench/pytorch_mnist.py selftest | tee "$out/selftest.jsonl"
+say "running both frameworks on the same weights and inputs"
+rm -rf "$out/check" && mkdir -p "$out/check"
+"$out/bench_cnnc" --check-dir "$out/check" "${data_args[@]}"
+"$python" bench/pytorch_mnist.py check --dir "$out/check" --threads "$threads" \
+  | tee "$out/check.jsonl"
+
+# ---- What the machine allows right now --------------------------------------------------------
+# DESIGN.md's limits are for the project's Zen 3 machines; fma_peak measures this one's fp32
+# FMA peak, before and after the timing, which also shows how busy the shared machine was.
+peak_ok=0
+if cc -std=c11 -O2 -march=native -D_POSIX_C_SOURCE=200809L -pthread bench/fma_peak.c \
+     -o "$out/fma_peak" 2>/dev/null; then
+  peak_ok=1
+  say "measuring the machine's FMA peak"
+  "$out/fma_peak" > "$out/peak_before.jsonl"
+fi
+
+# ---- Timing: interleaved rounds -----------------------------------------------------------------
+
+results=$out/results.jsonl
+: > "$results"
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+timing=(--threads "$threads" --reps 1 --seconds "$seconds" "${data_args[@]}")
+for round in $(seq 1 "$reps"); do
+  say "round $round of $reps: cnnc"
+  "$out/bench_cnnc" "${timing[@]}" | tee -a "$results"
+  say "round $round of $reps: PyTorch"
+  "$python" bench/pytorch_mnist.py bench "${timing[@]}" | tee -a "$results"
+done
+
+[ "$peak_ok" = 1 ] && "$out/fma_peak" > "$out/peak_after.jsonl"
+
+# ---- The table ------------------------------------------------------------------------------------
+
+torch_version=$("$python" -c 'import torch; print(torch.__version__)')
+cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)
+{
+  echo
+  echo "cnnc vs PyTorch $torch_version, models/mnist.cnn, $threads threads each, medians of"
+  echo "$reps interleaved rounds of >= ${seconds}s each; data: ${data}"
+  echo "machine: $cpu, $(nproc) CPUs; load average (1/5/15 min)"
+  echo "before timing: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "$(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo
+} | tee "$out/summary.txt"
+peak_args=()
+[ "$peak_ok" = 1 ] && peak_args=(--peaks-from "$out/peak_before.jsonl" \
+                                 --peaks-from "$out/peak_after.jsonl")
+"$python" bench/table.py "${peak_args[@]}" "$results" | tee -a "$out/summary.txt"
+"$python" bench/table.py --markdown "${peak_args[@]}" "$results" > "$out/results.md"
+echo | tee -a "$out/summary.txt"
+"$python" bench/table.py --check "$out/check.jsonl" | tee -a "$out/summary.txt" || true
+echo | tee -a "$out/summary.txt"
+if [ "$peak_ok" = 1 ]; then
+  "$python" bench/table.py --peak "before timing" "$out/peak_before.jsonl" \
+    | tee -a "$out/summary.txt"
+  "$python" bench/table.py --peak "after timing" "$out/peak_after.jsonl" \
+    | tee -a "$out/summary.txt"
+fi
+echo "limit (DESIGN.md): its figures for the 2-core AVX2 Zen 3 machines (91 GFLOP/s per core);" \
+     "limit here: this machine's measured one-thread FMA peak (widest vectors) per core used;" \
+     "batch 1 runs on one core." | tee -a "$out/summary.txt"
+say "results in $out (summary.txt, results.md, results.jsonl)"
