@@ -4,13 +4,10 @@
 # misspelt layer) and a compiled program's (no data anywhere, out-of-range options, unknown
 # command, no weights); every command's --help works. Needs no data set.
 set -euo pipefail
-src=${CNNC_SOURCE_DIR:?}
-bin=${CNNC_BIN:?}
+source "$(dirname "$0")/common.bash"
 cnnc=$bin/cnnc
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+enter_workdir
 model=$src/models/mnist.cnn
 
 # expect_error STATUS FRAGMENT COMMAND...: runs COMMAND in a new empty directory; it must

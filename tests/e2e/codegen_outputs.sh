@@ -4,14 +4,11 @@
 # --target-cpu, -o PROG (a linked program that runs), and clear errors for an unwritable
 # output.
 set -euo pipefail
-src=${CNNC_SOURCE_DIR:?}
-bin=${CNNC_BIN:?}
+source "$(dirname "$0")/common.bash"
 cnnc=$bin/cnnc
 lib=$bin/../lib
-fail() { echo "FAIL: $*" >&2; exit 1; }
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+enter_workdir
 model=$tmp/tiny.cnn
 cat > "$model" <<'MODEL'
 model tiny

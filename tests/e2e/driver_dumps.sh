@@ -3,12 +3,10 @@
 # --dump-graph=dot is Graphviz, and --interpret gives the reference interpreter's answer
 # for a picture (that the interpreter and generated code agree is tested in tests/unit).
 set -euo pipefail
-src=${CNNC_SOURCE_DIR:?}
-cnnc=${CNNC_BIN:?}/cnnc
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "$0")/common.bash"
+cnnc=$bin/cnnc
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+enter_workdir
 model=$tmp/small.cnn
 cat > "$model" <<'MODEL'
 model small

@@ -4,21 +4,9 @@
 # conv2d_1), the faithfulness report against its random baseline, the user's own PNG for
 # predict and gradcam, and clear errors for a corrupt PNG.
 set -euo pipefail
-src=${CNNC_SOURCE_DIR:?}
-bin=${CNNC_BIN:?}
-data=${CNNC_DATA:-$src/data/mnist}
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-if [ ! -e "$data/train-images-idx3-ubyte" ] && [ ! -e "$data/train-images-idx3-ubyte.gz" ]; then
-  echo "skipped: no digits in $data (run scripts/get-data.sh)"
-  exit 77
-fi
-data=$(cd "$data" && pwd)
-export CNNC_DATA=$data
-
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp"
+source "$(dirname "$0")/common.bash"
+use_digits
+enter_workdir
 png_tool() { python3 "$src/tests/e2e/png_tool.py" "$@"; }
 # png_size FILE: "WIDTH HEIGHT" of a valid PNG, or the test fails
 png_size() {

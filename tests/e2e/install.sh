@@ -3,12 +3,10 @@
 # cnnc works from any directory: it finds the runtime beside itself (prefix/lib) and
 # links a program that runs, and an object + header build against the installed headers.
 set -euo pipefail
-src=${CNNC_SOURCE_DIR:?}
-build=$(cd "${CNNC_BIN:?}/.." && pwd)
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "$0")/common.bash"
+build=$(cd "$bin/.." && pwd)
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+enter_workdir
 prefix=$tmp/prefix
 cmake --install "$build" --prefix "$prefix" > "$tmp/install.log" || fail "cmake --install failed"
 [ -x "$prefix/bin/cnnc" ] || fail "no bin/cnnc under the prefix"

@@ -3,21 +3,9 @@
 # summary prints the right number of parameters (Keras's figures), and the program trains
 # one epoch on the default digits without NaN, better than chance, and evaluates.
 set -euo pipefail
-src=${CNNC_SOURCE_DIR:?}
-bin=${CNNC_BIN:?}
-data=${CNNC_DATA:-$src/data/mnist}
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-if [ ! -e "$data/train-images-idx3-ubyte" ] && [ ! -e "$data/train-images-idx3-ubyte.gz" ]; then
-  echo "skipped: no digits in $data (run scripts/get-data.sh)"
-  exit 77
-fi
-data=$(cd "$data" && pwd)
-export CNNC_DATA=$data
-
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp"
+source "$(dirname "$0")/common.bash"
+use_digits
+enter_workdir
 
 # Total trainable parameters, as Keras's model.summary() reports them for the same layers.
 declare -A expected_params=(

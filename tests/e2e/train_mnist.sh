@@ -5,21 +5,9 @@
 # after Ctrl-C in the middle of one) -> the same bytes as an uninterrupted run; a corrupt
 # weights file and another model's weights are refused and left untouched.
 set -euo pipefail
-src=${CNNC_SOURCE_DIR:?}
-bin=${CNNC_BIN:?}
-data=${CNNC_DATA:-$src/data/mnist}
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-if [ ! -e "$data/train-images-idx3-ubyte" ] && [ ! -e "$data/train-images-idx3-ubyte.gz" ]; then
-  echo "skipped: no digits in $data (run scripts/get-data.sh)"
-  exit 77
-fi
-data=$(cd "$data" && pwd)
-export CNNC_DATA=$data
-
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-cd "$tmp"
+source "$(dirname "$0")/common.bash"
+use_digits
+enter_workdir
 png_check() { python3 "$src/tests/e2e/png_tool.py" check "$@"; }
 # at_least VALUE MIN: a float comparison
 at_least() { awk -v v="$1" -v min="$2" 'BEGIN { exit !(v + 0 >= min + 0) }'; }
