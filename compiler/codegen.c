@@ -686,8 +686,7 @@ static LLVMValueRef emit_descriptor(module_state *s, model_gen *m)
     free(text);
     snprintf(sym, sizeof sym, "%s.name", m->name);
     LLVMValueRef name = string_constant(g, fw->model_name ? fw->model_name : m->name, sym);
-    int64_t opt_state = fw->train.optimizer == CNNC_OPT_ADAM ? 2 * fw->param_floats
-                                                             : fw->param_floats;
+    int64_t opt_state = cnnc_graph_opt_state_floats(fw);
     LLVMValueRef f[15] = {
         cg_i64(g, CNNRT_ABI_VERSION), name, desc,
         LLVMConstInt(g->i64, cnnc_graph_fingerprint(fw), 0),

@@ -166,6 +166,11 @@ int cnnc_graph_find_layer(const cnnc_graph *g, const char *name)
     return -1;
 }
 
+int64_t cnnc_graph_opt_state_floats(const cnnc_graph *g)
+{
+    return g->train.optimizer == CNNC_OPT_ADAM ? 2 * g->param_floats : g->param_floats;
+}
+
 cnnc_shape cnnc_shape_make(int rank, const int64_t *dims)
 {
     cnnc_shape s;

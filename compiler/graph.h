@@ -214,6 +214,9 @@ int cnnc_graph_add_output(cnnc_graph *g, cnnc_output_role role, int node, int pa
 /* First output of a role, or -1. */
 int cnnc_graph_find_output(const cnnc_graph *g, cnnc_output_role role);
 int cnnc_graph_find_layer(const cnnc_graph *g, const char *name);
+/* Floats of optimizer state the training step keeps (cnnrt_model.opt_state_floats):
+ * Adam's m and v, or SGD's velocity, each laid out like the weights buffer. */
+int64_t cnnc_graph_opt_state_floats(const cnnc_graph *g);
 
 /* Shapes. */
 cnnc_shape cnnc_shape_make(int rank, const int64_t *dims);

@@ -120,7 +120,7 @@ static void test_models_train_steps_lower_the_loss(void **state)
         cnnc_graph *train = cnnc_build_train_graph(g, &d);
         assert_non_null(train);
         float *params = tg_random_params(train, 30 + (uint64_t)m, 0.1f);
-        int64_t opt_floats = train->param_floats * (train->train.optimizer == CNNC_OPT_ADAM ? 2 : 1);
+        int64_t opt_floats = cnnc_graph_opt_state_floats(train);
         float *opt = calloc((size_t)opt_floats, sizeof *opt);
         int64_t image_floats = cnnc_shape_size(train->nodes[train->input_node].shape);
         enum { N = 4 };
