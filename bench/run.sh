@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
-# Benchmarks models/mnist.cnn compiled by cnnc against the same model in PyTorch, side by
-# side in one run, and prints one table of medians (see docs/benchmarks.md).
+# Benchmarks models/mnist.cnn compiled by cnnc against the same model in PyTorch and in ONNX
+# Runtime, side by side in one run, and prints one table of medians (see docs/benchmarks.md).
 #
 #   bench/run.sh
 #
 # Environment:
-#   BENCH_REPS=5        rounds; each round runs cnnc's benchmark, then PyTorch's, once
-#                       (interleaved, so a change in the shared machine's load hits both)
+#   BENCH_REPS=5        rounds; each round runs cnnc's benchmark, then PyTorch's, then ONNX
+#                       Runtime's, once (interleaved, so a change in the shared machine's
+#                       load hits all three)
 #   BENCH_SECONDS=1     minimum duration of one timed repetition
-#   BENCH_THREADS=2     threads for both frameworks (cnnc's pool, torch.set_num_threads)
+#   BENCH_THREADS=2     threads for every framework (cnnc's pool, torch.set_num_threads,
+#                       ONNX Runtime's intraOpNumThreads)
 #   BENCH_DATA=DIR      IDX files to use; "synthetic" for random images of the same shape
 #                       (default: Fashion-MNIST from Debian's dataset-fashion-mnist)
 #   BENCH_SKIP_BUILD=1  use the existing build instead of running scripts/build.sh
@@ -17,7 +19,10 @@
 #
 # PyTorch is Debian's python3-torch, run by Debian's /usr/bin/python3 (not whatever python3
 # comes first on PATH). It is installed here, only for benchmarking: it is never a
-# dependency of cnnc or of its tests.
+# dependency of cnnc or of its tests. ONNX Runtime is the npm package onnxruntime-node (its
+# CPU library ships inside the package; --ignore-scripts skips the install script, which
+# only fetches GPU parts), installed into $BENCH_OUT/ort; the ONNX model is built from the
+# same weights by bench/onnx_mnist.py with Debian's python3-onnx.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,6 +58,9 @@ ensure_package() {
 }
 
 ensure_package python3-torch
+ensure_package python3-onnx
+ensure_package nodejs
+command -v npm >/dev/null 2>&1 || ensure_package npm
 [ -x "$python" ] || die "$python not found (python3-torch installs into Debian's python3)"
 "$python" -c 'import torch' 2>/dev/null || die "$python cannot import torch"
 
@@ -96,6 +104,19 @@ cc -std=c11 -O2 -Wall -Wextra -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
   bench/bench_cnnc.c "$out/$model.o" "$runtime_lib" -lpng -lz -lm -lpthread \
   -o "$out/bench_cnnc"
 
+# ONNX Runtime from the npm registry, for the benchmark only (idempotent: a second run finds
+# it in place).
+ort_version=1.30.0
+ort_modules=$out/ort/node_modules
+if [ ! -f "$ort_modules/onnxruntime-node/package.json" ] ||
+   ! grep -q "\"version\": \"$ort_version\"" "$ort_modules/onnxruntime-node/package.json"; then
+  say "installing onnxruntime-node@$ort_version from npm (--ignore-scripts, benchmark only)"
+  mkdir -p "$out/ort"
+  npm install --prefix "$out/ort" --ignore-scripts --no-audit --no-fund --silent \
+    "onnxruntime-node@$ort_version" >&2 || die "could not install onnxruntime-node"
+fi
+export ORT_NODE_MODULES=$(realpath "$ort_modules")
+
 # ---- Same computation? -------------------------------------------------------------------------
 
 say "checking the PyTorch model's weight layout against NumPy"
@@ -105,6 +126,11 @@ rm -rf "$out/check" && mkdir -p "$out/check"
 "$out/bench_cnnc" --check-dir "$out/check" "${data_args[@]}"
 "$python" bench/pytorch_mnist.py check --dir "$out/check" --threads "$threads" \
   | tee "$out/check.jsonl"
+say "building the ONNX model from the same weights and checking ONNX Runtime's answers"
+"$python" bench/onnx_mnist.py "$out/check/weights.bin" "$out/mnist_cam.onnx"
+onnx_model=$out/mnist_cam.onnx
+node bench/ort_mnist.js check --model "$onnx_model" --dir "$out/check" --threads "$threads" \
+  | tee -a "$out/check.jsonl" || die "ONNX Runtime does not compute what cnnc computes"
 
 # ---- What the machine allows right now --------------------------------------------------------
 # DESIGN.md's limits are for the project's Zen 3 machines; fma_peak measures this one's fp32
@@ -128,6 +154,8 @@ for round in $(seq 1 "$reps"); do
   "$out/bench_cnnc" "${timing[@]}" | tee -a "$results"
   say "round $round of $reps: PyTorch"
   "$python" bench/pytorch_mnist.py bench "${timing[@]}" | tee -a "$results"
+  say "round $round of $reps: ONNX Runtime"
+  node bench/ort_mnist.js bench --model "$onnx_model" "${timing[@]}" | tee -a "$results"
 done
 
 [ "$peak_ok" = 1 ] && "$out/fma_peak" > "$out/peak_after.jsonl"
@@ -138,7 +166,8 @@ torch_version=$("$python" -c 'import torch; print(torch.__version__)')
 cpu=$(lscpu | sed -n 's/^Model name: *//p' | head -n 1)
 {
   echo
-  echo "cnnc vs PyTorch $torch_version, models/mnist.cnn, $threads threads each, medians of"
+  echo "cnnc vs PyTorch $torch_version and ONNX Runtime $ort_version (onnxruntime-node)," \
+       "models/mnist.cnn, $threads threads each, medians of"
   echo "$reps interleaved rounds of >= ${seconds}s each; data: ${data}"
   echo "machine: $cpu, $(nproc) CPUs; load average (1/5/15 min)"
   echo "before timing: $load_before, after: $(cut -d' ' -f1-3 /proc/loadavg)"

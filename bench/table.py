@@ -41,7 +41,7 @@ def hardware_limit(flop_per_image, batch, threads):
     return (GFLOPS_ONE_CORE if cores == 1 else GFLOPS_TWO_CORES) / flop_per_image
 
 
-FRAMEWORKS = ("cnnc", "pytorch")
+FRAMEWORKS = ("cnnc", "pytorch", "onnxruntime")
 
 
 def collect(paths):
@@ -100,36 +100,44 @@ def measured_limit(flop_per_image, batch, threads, peaks):
     return cores * one_core * 1e9 / flop_per_image
 
 
+def ratio_text(ours, theirs):
+    """The ratio of the medians, "2.41x", or "" when either side was not measured."""
+    if not ours or not theirs:
+        return ""
+    return "{:.2f}x".format(statistics.median(ours) / statistics.median(theirs))
+
+
 def build_rows(rates, threads, peaks):
-    """Ratios of the medians (the figure the targets are about) and of the best
-    repetitions: on a shared machine the best one is the least disturbed, and PyTorch's
-    threads suffer from a busy core far more than cnnc's (see docs/benchmarks.md)."""
+    """Ratios of the medians (the figure the targets are about) against each peer that ran,
+    the target against PyTorch (issues 4-6), and cnnc's median as a share of the limits:
+    DESIGN.md's machine and this machine's measured FMA peak."""
     rows = []
     for bench, batch, label, flop, target in ROWS:
         limit = hardware_limit(flop, batch, threads)
         here = measured_limit(flop, batch, threads, peaks)
         ours = rates.get(("cnnc", bench, batch), [])
-        theirs = rates.get(("pytorch", bench, batch), [])
-        ratio_median = ratio_best = ""
+        torch_rates = rates.get(("pytorch", bench, batch), [])
+        ort_rates = rates.get(("onnxruntime", bench, batch), [])
         target_text = "{:g}x".format(target) if target else ""
-        if ours and theirs:
-            r_median = statistics.median(ours) / statistics.median(theirs)
-            r_best = max(ours) / max(theirs)
-            ratio_median = "{:.2f}x".format(r_median)
-            ratio_best = "{:.2f}x".format(r_best)
-            if target:
-                target_text += ": {} (bests: {})".format(verdict(r_median, target),
-                                                         verdict(r_best, target))
-        rows.append([label, fmt_rate(ours), fmt_rate(theirs), ratio_median, ratio_best,
-                     target_text, "{:,.0f}".format(limit),
-                     "{:,.0f}".format(here) if here else "n/a",
-                     str(max(len(ours), len(theirs)))])
+        if ours and torch_rates and target:
+            r_median = statistics.median(ours) / statistics.median(torch_rates)
+            r_best = max(ours) / max(torch_rates)
+            target_text += ": {} (bests: {})".format(verdict(r_median, target),
+                                                     verdict(r_best, target))
+        share = ""
+        if ours and here:
+            share = "{:.0f}%".format(100 * statistics.median(ours) / here)
+        rows.append([label, fmt_rate(ours), fmt_rate(torch_rates), fmt_rate(ort_rates),
+                     ratio_text(ours, torch_rates), ratio_text(ours, ort_rates), target_text,
+                     "{:,.0f}".format(limit), "{:,.0f}".format(here) if here else "n/a",
+                     share, str(max(len(ours), len(torch_rates), len(ort_rates)))])
     return rows
 
 
 HEADER = ["images/s", "cnnc median (min-max)", "PyTorch median (min-max)",
-          "cnnc/PyTorch medians", "cnnc/PyTorch bests", "target", "limit (DESIGN.md)",
-          "limit here (measured peak)", "reps"]
+          "ONNX Runtime median (min-max)", "cnnc/PyTorch", "cnnc/ONNX Runtime",
+          "target (vs PyTorch)", "limit (DESIGN.md)", "limit here (measured peak)",
+          "cnnc % of peak here", "reps"]
 
 
 def print_plain(rows):
@@ -163,6 +171,7 @@ CHECK_TOLERANCES = [
     ("train_max_abs_diff_losses", "training: max |loss difference| over the steps", 1e-4),
     ("train_max_rel_diff_adam_m", "training: gradients (Adam m, step 1), max rel. diff", 1e-2),
     ("train_max_rel_diff_adam_v", "training: squared gradients (Adam v), max rel. diff", 1e-2),
+    ("ort_infer_max_abs_diff_probs", "ONNX Runtime: max |probability difference|", 1e-5),
 ]
 # Shown without a verdict: Adam's step is about +-lr for any gradient size, so a parameter
 # whose gradient is almost zero can move differently by up to lr on rounding alone.
@@ -172,13 +181,16 @@ CHECK_INFO = [
 
 
 def print_check(path):
-    """The equivalence check (pytorch_mnist.py check) as sentences with a verdict."""
+    """The equivalence checks (pytorch_mnist.py check, ort_mnist.js check) as sentences
+    with a verdict."""
     with open(path) as f:
         records = [json.loads(line) for line in f if line.startswith("{")]
     if not records:
         print("equivalence check: no result in %s" % path)
         return 1
-    result = records[-1]
+    result = {}
+    for record in records:   # PyTorch's check, then ONNX Runtime's: different keys
+        result.update(record)
     print("Same weights, same %d input images, both frameworks:" % result.get("n", 0))
     failures = 0
     for key, label, tolerance in CHECK_TOLERANCES:
