@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "cnnrt_image.h"
+#include "cnnrt_limits.h"
 #include "cnnrt_progress.h"
 #include "cnnrt_weights.h"
 
@@ -542,13 +543,18 @@ int prog_cmd_train(const prog_ctx *ctx, int argc, char **argv)
              "stops.", (long long)o.epochs, (long long)o.batch_size, o.validation_split, o.lr,
              (long long)o.seed);
     const prog_option options[] = {
-        {"epochs", OPT_INT, &o.epochs, 1, 1e6, "N", "total number of epochs", NULL},
-        {"batch-size", OPT_INT, &o.batch_size, 1, 1e6, "N", "images per training step", NULL},
-        {"validation-split", OPT_DOUBLE, &o.validation_split, 0, 0.99, "F",
+        /* The limits a model file's fit and compile lines have too (cnnrt_limits.h). */
+        {"epochs", OPT_INT, &o.epochs, CNNC_LIMIT_EPOCHS_MIN, CNNC_LIMIT_EPOCHS_MAX, "N",
+         "total number of epochs", NULL},
+        {"batch-size", OPT_INT, &o.batch_size, CNNC_LIMIT_BATCH_SIZE_MIN,
+         CNNC_LIMIT_BATCH_SIZE_MAX, "N", "images per training step", NULL},
+        {"validation-split", OPT_DOUBLE, &o.validation_split, CNNC_LIMIT_VALIDATION_SPLIT_MIN,
+         CNNC_LIMIT_VALIDATION_SPLIT_MAX, "F",
          "fraction at the end of the data kept for validation", NULL},
-        {"lr", OPT_DOUBLE, &o.lr, 1e-12, 100, "F", "learning rate", NULL},
-        {"seed", OPT_INT, &o.seed, 0, 9.2e18, "N", "seed of initial weights, shuffling, dropout",
-         &o.seed_given},
+        {"lr", OPT_DOUBLE_ABOVE_MIN, &o.lr, CNNC_LIMIT_LR_ABOVE, CNNC_LIMIT_LR_MAX, "F",
+         "learning rate", NULL},
+        {"seed", OPT_INT, &o.seed, CNNC_LIMIT_SEED_MIN, (double)CNNC_LIMIT_SEED_MAX, "N",
+         "seed of initial weights, shuffling, dropout", &o.seed_given},
         {"threads", OPT_INT, &o.threads, 1, 1024, "N", "threads (default: one per CPU)", NULL},
         {"data", OPT_STRING, &o.data, 0, 0, "DIR", "directory with the MNIST-style IDX files",
          NULL},
