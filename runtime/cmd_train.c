@@ -62,26 +62,49 @@ typedef struct train_run {
     int64_t *order;
 } train_run;
 
-/* ---- Ctrl-C ---------------------------------------------------------------------------- */
+/* ---- Ctrl-C, SIGTERM, SIGHUP --------------------------------------------------------------- */
 
+/* The signal that asked training to stop (0: none). Ctrl-C (SIGINT), SIGTERM (kill, a
+ * service manager, a batch system's time limit) and SIGHUP (the terminal closed) all take the
+ * same path: the loop finishes its step, saves and stops, and the program exits with
+ * 128 + the signal's number, as if the signal had ended it. */
 static volatile sig_atomic_t interrupted;
 
-static void on_sigint(int sig)
+static const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};
+enum { NUM_STOP_SIGNALS = sizeof stop_signals / sizeof stop_signals[0] };
+
+static void on_stop_signal(int sig)
 {
-    (void)sig;
-    interrupted = 1;   /* the training loop finishes its step, saves and stops */
+    interrupted = sig;
 }
 
-/* SA_RESETHAND: a second Ctrl-C kills the program the usual way. */
-static void catch_sigint(struct sigaction *old)
+/* SA_RESETHAND: the same signal a second time ends the program the usual way. */
+static void catch_stop_signals(struct sigaction old[NUM_STOP_SIGNALS])
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
+    sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESETHAND;
     interrupted = 0;
-    sigaction(SIGINT, &sa, old);
+    for (int i = 0; i < NUM_STOP_SIGNALS; i++)
+        sigaction(stop_signals[i], &sa, &old[i]);
+}
+
+static void restore_signals(const struct sigaction old[NUM_STOP_SIGNALS])
+{
+    for (int i = 0; i < NUM_STOP_SIGNALS; i++)
+        sigaction(stop_signals[i], &old[i], NULL);
+}
+
+static const char *stop_signal_name(int sig)
+{
+    switch (sig) {
+    case SIGINT: return "Ctrl-C (SIGINT)";
+    case SIGTERM: return "SIGTERM";
+    case SIGHUP: return "SIGHUP";
+    default: return "a signal";
+    }
 }
 
 /* ---- options ----------------------------------------------------------------------------- */
@@ -393,12 +416,13 @@ static int train_loop(train_run *r)
             if (!r->opts->quiet)
                 printf("\n");
             if (save_weights(r, 1, &e))
-                return prog_error(ctx, "interrupted, and could not save: %s", e.msg);
-            printf("Interrupted at epoch %lld, step %lld/%lld; saved to %s. ",
+                return prog_error(ctx, "interrupted by %s, and could not save: %s",
+                                  stop_signal_name(interrupted), e.msg);
+            printf("Interrupted at epoch %lld, step %lld/%lld by %s; saved to %s. ",
                    (long long)epoch + 1, (long long)st->partial_steps, (long long)steps,
-                   r->weights_path);
+                   stop_signal_name(interrupted), r->weights_path);
             print_continue_hint(r);
-            return PROG_INTERRUPTED;
+            return 128 + interrupted;
         }
         double val_loss, val_acc;
         validate(r, &val_loss, &val_acc);
@@ -415,10 +439,10 @@ static int train_loop(train_run *r)
         if (interrupted) {
             if (epoch + 1 == r->opts->epochs)
                 break;   /* nothing left to do anyway */
-            printf("Interrupted after epoch %lld; saved to %s. ", (long long)epoch + 1,
-                   r->weights_path);
+            printf("Interrupted after epoch %lld by %s; saved to %s. ", (long long)epoch + 1,
+                   stop_signal_name(interrupted), r->weights_path);
             print_continue_hint(r);
-            return PROG_INTERRUPTED;
+            return 128 + interrupted;
         }
     }
     return PROG_OK;
@@ -455,10 +479,10 @@ static int run_training(train_run *r, cnnrt_dataset *all)
                o->epochs == 1 ? "" : "s",
                (long long)cnnrt_batch_count(r->train.count, o->batch_size),
                (long long)o->batch_size, (long long)cnnrt_pool_threads(r->ex.pool));
-    struct sigaction old;
-    catch_sigint(&old);
+    struct sigaction old[NUM_STOP_SIGNALS];
+    catch_stop_signals(old);
     status = train_loop(r);
-    sigaction(SIGINT, &old, NULL);
+    restore_signals(old);
     if (status == PROG_OK && !o->quiet) {
         char csv[4200];
         sibling_path(r->weights_path, ".history.csv", csv, sizeof csv);
@@ -505,6 +529,11 @@ static int train_with_options(const prog_ctx *ctx, const train_options *o)
         prog_default_weights_path(ctx, r.weights_path, sizeof r.weights_path);
     if (check_writable_dir(ctx, r.weights_path) != PROG_OK)
         return PROG_ERROR;
+    /* One training run per weights file: two would overwrite each other's saves. */
+    cnnrt_lock lock;
+    cnnrt_err lock_err;
+    if (cnnrt_lock_acquire(r.weights_path, &lock, &lock_err))
+        return prog_error(ctx, "%s", lock_err.msg);
     train_state st;
     memset(&st, 0, sizeof st);
     st.params = cnnrt_aligned_alloc((size_t)(m->param_floats + 1) * sizeof(float));
@@ -525,6 +554,7 @@ static int train_with_options(const prog_ctx *ctx, const train_options *o)
     free(st.params);
     free(st.opt_state);
     free(st.history);
+    cnnrt_lock_release(&lock);
     return status;
 }
 
@@ -534,13 +564,14 @@ int prog_cmd_train(const prog_ctx *ctx, int argc, char **argv)
     train_options o = {.epochs = info->epochs, .batch_size = info->batch_size,
                        .seed = (int64_t)(info->seed & 0x7fffffffffffffffull), .threads = 0,
                        .validation_split = info->validation_split, .lr = info->lr};
-    char defaults[512];
+    char defaults[768];
     snprintf(defaults, sizeof defaults,
              "Defaults come from the model file's compile and fit lines: %lld epochs, batch "
              "%lld,\nvalidation split %g, learning rate %g, seed %lld. Weights are saved after "
              "every epoch\n(with the optimizer state, so --resume continues exactly), with a "
-             "history CSV and chart\nbeside them. Ctrl-C finishes the current step, saves and "
-             "stops.", (long long)o.epochs, (long long)o.batch_size, o.validation_split, o.lr,
+             "history CSV and chart\nbeside them. Ctrl-C (or SIGTERM, SIGHUP) finishes the "
+             "current step, saves and\nstops. One run at a time per weights file (a lock file "
+             "beside it).", (long long)o.epochs, (long long)o.batch_size, o.validation_split, o.lr,
              (long long)o.seed);
     const prog_option options[] = {
         /* The limits a model file's fit and compile lines have too (cnnrt_limits.h). */

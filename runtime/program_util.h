@@ -14,7 +14,9 @@
 #include "cnnrt_weights.h"
 
 /* Exit statuses of the program. */
-enum { PROG_OK = 0, PROG_ERROR = 1, PROG_USAGE = 2, PROG_INTERRUPTED = 130 };
+enum { PROG_OK = 0, PROG_ERROR = 1, PROG_USAGE = 2 };
+/* A training run stopped by a signal (after saving) exits with 128 + its number: 130 for
+ * Ctrl-C, 143 for SIGTERM, 129 for SIGHUP, as a shell reports a process the signal ended. */
 
 /* What every command gets. */
 typedef struct prog_ctx {

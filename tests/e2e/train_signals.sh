@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# `train` and the ways a run ends early, on a small model and 1,000 digits (seconds):
+#   - SIGTERM and SIGHUP save like Ctrl-C, say so and exit with 128 + the signal (143, 129);
+#     resuming after SIGTERM gives the same bytes as an uninterrupted run;
+#   - a second `train` on the same weights file is refused while the first runs, naming the
+#     file and the first one's PID; another weights file in the same directory is fine;
+#   - temporary files of killed processes (NAME.tmp.PID) are removed by the next save, a
+#     live process's are not; after SIGKILL the next run takes over the lock; no run leaves
+#     a temporary or lock file behind.
+set -euo pipefail
+source "$(dirname "$0")/common.bash"
+use_digits
+enter_workdir
+
+# 1,000 training and 100 test digits of the default set.
+python3 - "$data" <<'PY'
+import gzip, os, struct, sys
+src = sys.argv[1]
+def read(name):
+    path = os.path.join(src, name)
+    return open(path, "rb").read() if os.path.exists(path) else gzip.open(path + ".gz").read()
+for split, n in (("train", 1000), ("t10k", 100)):
+    images, labels = read(split + "-images-idx3-ubyte"), read(split + "-labels-idx1-ubyte")
+    with open(split + "-images-idx3-ubyte", "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, 28, 28) + images[16:16 + n * 784])
+    with open(split + "-labels-idx1-ubyte", "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) + labels[8:8 + n])
+PY
+export CNNC_DATA=$tmp
+cat > tiny.cnn <<'MODEL'
+model tiny
+input   shape=28x28x1
+conv2d  filters=4 kernel=3 activation=relu
+max_pool2d
+flatten
+dense   units=10
+softmax
+compile optimizer=adam lr=0.001
+fit     epochs=1 batch_size=10 validation_split=0.1
+MODEL
+"$bin/cnnc" tiny.cnn -o tiny || fail "the model does not compile"
+
+# wait_until_catching PID SIGNAL-NUMBER: until the process handles the signal (training has
+# begun: the weights file is locked and stopping saves), then a moment into the run.
+wait_until_catching() {
+  local caught
+  for _ in $(seq 500); do
+    caught=$(awk '/^SigCgt:/ { print $2 }' "/proc/$1/status" 2>/dev/null || true)
+    [ -n "$caught" ] && (( 0x$caught & (1 << ($2 - 1)) )) && break
+    sleep 0.02
+  done
+  sleep 0.3
+}
+no_leftovers() {
+  local left
+  left=$(compgen -G '*.tmp.*' || true; compgen -G '*.lock' || true)
+  [ -z "$left" ] || fail "$1 left files behind: $left"
+}
+
+# ---- SIGTERM: saved, 143, and resuming finishes the same run --------------------------------
+./tiny train --epochs 6 --threads 1 --quiet --weights whole.weights
+./tiny train --epochs 6 --threads 1 --weights term.weights > term.out 2>&1 &
+pid=$!
+wait_until_catching "$pid" 15
+kill -TERM "$pid" 2>/dev/null || true
+status=0
+wait "$pid" || status=$?
+case $status in
+  0) echo "note: training finished before SIGTERM took effect" ;;
+  143)
+    grep -q "Interrupted .*by SIGTERM; saved to term.weights" term.out ||
+      fail "no message after SIGTERM: $(cat term.out)"
+    echo "note: $(grep -o 'Interrupted [^;]*' term.out)"
+    ./tiny train --resume --epochs 6 --threads 1 --quiet --weights term.weights ;;
+  *) fail "train stopped with status $status on SIGTERM: $(cat term.out)" ;;
+esac
+cmp -s whole.weights term.weights || fail "SIGTERM + resume differs from an uninterrupted run"
+no_leftovers "SIGTERM"
+
+# ---- two runs on one weights file: the second is refused; SIGHUP then stops the first ---------
+./tiny train --epochs 1000 --threads 1 --quiet --weights shared.weights > first.out 2>&1 &
+pid=$!
+wait_until_catching "$pid" 1
+status=0
+out=$(./tiny train --epochs 1 --threads 1 --quiet --weights shared.weights 2>&1) || status=$?
+[ "$status" = 1 ] || fail "a second train on the same weights: status $status: $out"
+grep -qF "shared.weights is in use by another process (PID $pid" <<<"$out" ||
+  fail "unclear message for a second run: $out"
+./tiny train --epochs 1 --threads 1 --quiet --weights other.weights ||
+  fail "another weights file in the same directory was refused"
+kill -HUP "$pid"
+status=0
+wait "$pid" || status=$?
+[ "$status" = 129 ] || fail "train stopped with status $status on SIGHUP: $(cat first.out)"
+grep -q "by SIGHUP; saved to shared.weights" first.out || fail "no message after SIGHUP: $(cat first.out)"
+./tiny evaluate --weights shared.weights > /dev/null || fail "the weights saved on SIGHUP do not load"
+no_leftovers "SIGHUP"
+
+# ---- temporary files of dead processes go, a live one's stay; SIGKILL's lock is taken over ----
+sh -c 'exit 0' &
+dead=$!
+wait "$dead"
+for f in stale.weights stale.history.csv stale.history.png; do : > "$f.tmp.$dead"; done
+: > "stale.weights.tmp.$$"   # this shell is alive: its file is not stale
+./tiny train --epochs 1 --threads 1 --quiet --weights stale.weights
+for f in stale.weights stale.history.csv stale.history.png; do
+  [ ! -e "$f.tmp.$dead" ] || fail "$f.tmp.$dead of a dead process was not removed"
+done
+[ -e "stale.weights.tmp.$$" ] || fail "a live process's temporary file was removed"
+rm "stale.weights.tmp.$$"
+
+./tiny train --epochs 1000 --threads 1 --quiet --weights killed.weights &
+pid=$!
+wait_until_catching "$pid" 15
+kill -KILL "$pid"
+wait "$pid" 2>/dev/null || true
+[ -e killed.weights.lock ] || fail "expected the killed run's lock file to remain"
+./tiny train --epochs 1 --threads 1 --quiet --weights killed.weights ||
+  fail "a run after SIGKILL could not take over the lock"
+no_leftovers "a run after SIGKILL"
+echo "signals, locks and temporary files: ok"
