@@ -16,6 +16,7 @@
 #include "program_util.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,29 @@ static void restore_signals(const struct sigaction old[NUM_STOP_SIGNALS])
 {
     for (int i = 0; i < NUM_STOP_SIGNALS; i++)
         sigaction(stop_signals[i], &old[i], NULL);
+}
+
+/* From taking the weights file's lock until training begins, and after it ends until the lock
+ * is released, the stop signals are blocked: one that comes meanwhile waits, so the lock file
+ * is always removed, and is noticed when training begins (nothing is trained or saved then)
+ * or acts once the lock is released. Threads started meanwhile (the pool) keep them blocked,
+ * so they reach the main thread. */
+static void block_stop_signals(sigset_t *old_mask)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    for (int i = 0; i < NUM_STOP_SIGNALS; i++)
+        sigaddset(&set, stop_signals[i]);
+    pthread_sigmask(SIG_BLOCK, &set, old_mask);
+}
+
+static void unblock_stop_signals(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    for (int i = 0; i < NUM_STOP_SIGNALS; i++)
+        sigaddset(&set, stop_signals[i]);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
 static const char *stop_signal_name(int sig)
@@ -401,6 +425,11 @@ static int train_loop(train_run *r)
         printf("Resuming from %s: epoch %lld at step %lld/%lld\n", r->weights_path,
                (long long)st->epochs_done + 1,
                (long long)first_step + 1, (long long)steps);
+    if (interrupted) {   /* came while loading: nothing trained, so nothing to save */
+        printf("Interrupted by %s before training began; nothing was saved.\n",
+               stop_signal_name(interrupted));
+        return 128 + interrupted;
+    }
     int is_tty = cnnrt_stream_is_tty(stdout);
     cnnrt_err e;
     for (int64_t epoch = st->epochs_done; epoch < r->opts->epochs; epoch++) {
@@ -479,10 +508,12 @@ static int run_training(train_run *r, cnnrt_dataset *all)
                o->epochs == 1 ? "" : "s",
                (long long)cnnrt_batch_count(r->train.count, o->batch_size),
                (long long)o->batch_size, (long long)cnnrt_pool_threads(r->ex.pool));
-    struct sigaction old[NUM_STOP_SIGNALS];
-    catch_stop_signals(old);
+    struct sigaction old_handlers[NUM_STOP_SIGNALS];
+    catch_stop_signals(old_handlers);
+    unblock_stop_signals();
     status = train_loop(r);
-    restore_signals(old);
+    block_stop_signals(NULL);
+    restore_signals(old_handlers);
     if (status == PROG_OK && !o->quiet) {
         char csv[4200];
         sibling_path(r->weights_path, ".history.csv", csv, sizeof csv);
@@ -530,10 +561,14 @@ static int train_with_options(const prog_ctx *ctx, const train_options *o)
     if (check_writable_dir(ctx, r.weights_path) != PROG_OK)
         return PROG_ERROR;
     /* One training run per weights file: two would overwrite each other's saves. */
+    sigset_t old_mask;
+    block_stop_signals(&old_mask);
     cnnrt_lock lock;
     cnnrt_err lock_err;
-    if (cnnrt_lock_acquire(r.weights_path, &lock, &lock_err))
+    if (cnnrt_lock_acquire(r.weights_path, &lock, &lock_err)) {
+        pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
         return prog_error(ctx, "%s", lock_err.msg);
+    }
     train_state st;
     memset(&st, 0, sizeof st);
     st.params = cnnrt_aligned_alloc((size_t)(m->param_floats + 1) * sizeof(float));
@@ -555,6 +590,7 @@ static int train_with_options(const prog_ctx *ctx, const train_options *o)
     free(st.opt_state);
     free(st.history);
     cnnrt_lock_release(&lock);
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);   /* a signal that waited acts now */
     return status;
 }
 

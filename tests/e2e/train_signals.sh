@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `train` and the ways a run ends early, on a small model and 1,000 digits (seconds):
 #   - SIGTERM and SIGHUP save like Ctrl-C, say so and exit with 128 + the signal (143, 129);
-#     resuming after SIGTERM gives the same bytes as an uninterrupted run;
+#     resuming after SIGTERM gives the same bytes as an uninterrupted run; a signal while the
+#     program starts leaves nothing behind;
 #   - a second `train` on the same weights file is refused while the first runs, naming the
 #     file and the first one's PID; another weights file in the same directory is fine;
 #   - temporary files of killed processes (NAME.tmp.PID) are removed by the next save, a
@@ -76,6 +77,17 @@ case $status in
 esac
 cmp -s whole.weights term.weights || fail "SIGTERM + resume differs from an uninterrupted run"
 no_leftovers "SIGTERM"
+
+# ---- a signal while starting up: wherever it lands, 143 and nothing left behind -------------
+./tiny train --epochs 3 --threads 1 --weights early.weights > early.out 2>&1 &
+pid=$!
+sleep 0.01
+kill -TERM "$pid"
+status=0
+wait "$pid" || status=$?
+[ "$status" = 143 ] || fail "SIGTERM while starting: status $status: $(cat early.out)"
+echo "note: SIGTERM while starting: $(tail -c 120 early.out | tr '\r' '\n' | tail -1)"
+no_leftovers "SIGTERM while starting"
 
 # ---- two runs on one weights file: the second is refused; SIGHUP then stops the first ---------
 ./tiny train --epochs 1000 --threads 1 --quiet --weights shared.weights > first.out 2>&1 &
