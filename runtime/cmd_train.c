@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cnnrt_image.h"
@@ -530,6 +531,11 @@ static int run_training(train_run *r, cnnrt_dataset *all)
 /* Fails before any training when the weights could not be saved at the end of the epoch. */
 static int check_writable_dir(const prog_ctx *ctx, const char *path)
 {
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return prog_error(ctx, "%s: cannot save weights there: it %s", path,
+                          S_ISDIR(st.st_mode) ? "is a directory"
+                                              : "is not a regular file (a device or a pipe)");
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');

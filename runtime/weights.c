@@ -538,7 +538,7 @@ int cnnrt_weights_parse(const char *name, const void *data, size_t len,
  * history of one record per epoch allowed. A header promising more is not this model's. */
 static uint64_t largest_plausible_file(const cnnrt_weights_expect *x)
 {
-    uint64_t bytes = WEIGHTS_FIXED_HEADER + 4 + 128 + 4;
+    uint64_t bytes = WEIGHTS_FIXED_HEADER + 4 + sizeof ((cnnrt_weights *)0)->model_name + 4;
     for (int i = 0; i < x->num_tensors; i++)
         bytes += 4 + sizeof x->tensors[i].name + 4 + 8 * CNNRT_MAX_RANK +
                  4 * (uint64_t)x->tensors[i].size;

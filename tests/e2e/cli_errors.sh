@@ -89,6 +89,12 @@ expect_error 2 "layer 'flatten' has no spatial output" "$prog" gradcam --layer f
 # Weights that could not be saved are reported before any training.
 expect_error 1 "cannot save weights there: directory /nonexistent-dir does not exist" \
   "$prog" train --weights /nonexistent-dir/x.weights
+# A directory or a device as the weights file: named for what it is, before any work.
+expect_error 1 "$tmp: cannot save weights there: it is a directory" "$prog" train --weights "$tmp"
+expect_error 1 "/dev/null: cannot save weights there: it is not a regular file" \
+  "$prog" train --weights /dev/null
+expect_error 1 "$tmp: is a directory, not a weights file" "$prog" predict --index 0 --weights "$tmp"
+expect_error 1 "/dev/zero: not a cnnc weights file" "$prog" predict --index 0 --weights /dev/zero
 # Nothing trained yet: predict and gradcam say how to train.
 expect_error 1 "the model is untrained: there is no tiny.weights here" "$prog" predict --index 0
 expect_error 1 "the model is untrained" "$prog" gradcam --index 0
