@@ -7,7 +7,9 @@
 #     file and the first one's PID; another weights file in the same directory is fine;
 #   - temporary files of killed processes (NAME.tmp.PID) are removed by the next save, a
 #     live process's are not; after SIGKILL the next run takes over the lock; no run leaves
-#     a temporary or lock file behind.
+#     a temporary or lock file behind;
+#   - weights holding a NaN (with a valid CRC) are refused by predict and evaluate, naming
+#     the tensor and the index, instead of printing "-nan%".
 set -euo pipefail
 source "$(dirname "$0")/common.bash"
 use_digits
@@ -130,4 +132,35 @@ wait "$pid" 2>/dev/null || true
 ./tiny train --epochs 1 --threads 1 --quiet --weights killed.weights ||
   fail "a run after SIGKILL could not take over the lock"
 no_leftovers "a run after SIGKILL"
-echo "signals, locks and temporary files: ok"
+# ---- a NaN in a tensor, CRC recomputed: refused with the tensor's name and index -------------
+python3 - whole.weights nan.weights <<'PY'
+import struct, sys, zlib
+b = bytearray(open(sys.argv[1], "rb").read())
+pos = 32
+def u32():
+    global pos; v = struct.unpack_from("<I", b, pos)[0]; pos += 4; return v
+def u64():
+    global pos; v = struct.unpack_from("<Q", b, pos)[0]; pos += 8; return v
+def string():
+    global pos; n = u32(); v = bytes(b[pos:pos + n]).decode(); pos += n; return v
+string()                                       # the model's name
+for _ in range(u32()):
+    name = string()
+    shape = [u64() for _ in range(u32())]
+    if name == "dense/kernel":                 # 676 x 10: index 25 is [2][5]
+        struct.pack_into("<f", b, pos + 4 * 25, float("nan"))
+    n = 1
+    for d in shape: n *= d
+    pos += 4 * n
+struct.pack_into("<I", b, len(b) - 4, zlib.crc32(bytes(b[:-4])))
+open(sys.argv[2], "wb").write(b)
+PY
+for cmd in "predict --index 0" "evaluate"; do
+  status=0
+  # shellcheck disable=SC2086  # the words of $cmd are separate arguments
+  out=$(./tiny $cmd --weights nan.weights 2>&1) || status=$?
+  [ "$status" = 1 ] || fail "$cmd with NaN weights: status $status: $out"
+  grep -qF "nan.weights: unusable: tensor 'dense/kernel' holds NaN at index 25 ([2][5])" <<<"$out" ||
+    fail "$cmd with NaN weights: unclear message: $out"
+done
+echo "signals, locks, temporary files and non-finite weights: ok"
