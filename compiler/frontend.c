@@ -14,6 +14,7 @@
  * At the end come the model's outputs and the Grad-CAM layer, which need every layer. */
 #include "frontend.h"
 #include "util.h"
+#include "cnnrt_limits.h"   /* the training settings' limits, shared with the runtime */
 
 #include <errno.h>
 #include <limits.h>
@@ -829,7 +830,8 @@ static void read_compile(builder *b, cnnc_stmt *s)
     t->loss = loss == 0 ? CNNC_LOSS_CATEGORICAL_CROSSENTROPY : CNNC_LOSS_MSE;
     read_choice(b, s, "optimizer", optimizer_words, 2, 0, &optimizer);
     t->optimizer = optimizer == 0 ? CNNC_OPT_ADAM : CNNC_OPT_SGD;
-    read_float(b, s, "lr", optimizer == 0 ? 0.001 : 0.01, 0.0, 1e6, 1, 0, &t->lr);
+    read_float(b, s, "lr", optimizer == 0 ? 0.001 : 0.01, CNNC_LIMIT_LR_ABOVE, CNNC_LIMIT_LR_MAX,
+               1, 0, &t->lr);
     if (read_choice(b, s, "metrics", metric_words, 3, 2, &metric) == 0)
         t->metrics_accuracy = metric != 2;
     read_float(b, s, "beta_1", 0.9, 0.0, 1.0, 0, 1, &t->beta_1);
@@ -850,12 +852,14 @@ static void read_fit(builder *b, cnnc_stmt *s)
 {
     cnnc_train_config *t = &b->g->train;
     int64_t epochs, batch, seed;
-    if (read_int(b, s, "epochs", 1, 1, 1000000, &epochs) == 0)
+    if (read_int(b, s, "epochs", 1, CNNC_LIMIT_EPOCHS_MIN, CNNC_LIMIT_EPOCHS_MAX, &epochs) == 0)
         t->epochs = (int)epochs;
-    if (read_int(b, s, "batch_size", 32, 1, 65536, &batch) == 0)
+    if (read_int(b, s, "batch_size", 32, CNNC_LIMIT_BATCH_SIZE_MIN, CNNC_LIMIT_BATCH_SIZE_MAX,
+                 &batch) == 0)
         t->batch_size = (int)batch;
-    read_float(b, s, "validation_split", 0.0, 0.0, 1.0, 0, 1, &t->validation_split);
-    if (read_int(b, s, "seed", 42, 0, INT64_MAX, &seed) == 0)
+    read_float(b, s, "validation_split", 0.0, CNNC_LIMIT_VALIDATION_SPLIT_MIN,
+               CNNC_LIMIT_VALIDATION_SPLIT_MAX, 0, 0, &t->validation_split);
+    if (read_int(b, s, "seed", 42, CNNC_LIMIT_SEED_MIN, CNNC_LIMIT_SEED_MAX, &seed) == 0)
         t->seed = (uint64_t)seed;
 }
 

@@ -109,9 +109,15 @@ typedef enum cnnrt_alpha_background {
  * composited over `background`. A missing, truncated, corrupt or non-PNG file is an error
  * naming the file ("digit.png: not a PNG file (bad signature)", "digit.png: corrupt or
  * unreadable PNG: IDAT: CRC error", "... unexpected end of file (the file is truncated)");
- * *img is left empty then. */
+ * *img is left empty then. A picture larger than the limits above is refused from its
+ * header, before anything is decoded ("big.png: the picture is too large: 100000x100000
+ * pixels; the limit is 32768 pixels a side and 67108864 pixels in all"). */
 int cnnrt_png_read(const char *path, cnnrt_alpha_background background, cnnrt_image *img,
                    cnnrt_err *e);
+/* The same from an open stream (a file, fmemopen'ed bytes); `name` stands for it in
+ * messages. */
+int cnnrt_png_read_from(const char *name, FILE *fp, cnnrt_alpha_background background,
+                        cnnrt_image *img, cnnrt_err *e);
 
 /* ------------------------------------------------------------------ model inputs */
 

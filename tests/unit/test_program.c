@@ -323,7 +323,7 @@ static void test_bad_arguments(void **state)
     assert_contains(r->err, "unknown command 'fly'");
     r = run("train", "--epochs", "0");
     assert_int_equal(r->status, 2);
-    assert_contains(r->err, "--epochs must be between 1");
+    assert_contains(r->err, "--epochs must be at least 1, found 0");
     r = run("train", "--epochs", "two");
     assert_int_equal(r->status, 2);
     assert_contains(r->err, "whole number");
