@@ -192,7 +192,7 @@ def cmdline_seeds():
         'gradcam': ['gradcam', '--index', '1', '--method', 'hirescam', '--score', 'logit',
                     '--layer', 'average_pooling2d', '--colormap', 'jet', '--alpha', '0.4',
                     '--out', 'g.png', '--raw', 'g.bin'],
-        'gradcam_grid': ['gradcam', '--first', '0', '--grid', '4', '--class', '7',
+        'gradcam_grid': ['gradcam', '--first', '8', '--grid', '--class', '7',
                          '--evaluate', '--method=guided'],
         'unknown': ['fit', '--epochs'],
     }
