@@ -17,7 +17,8 @@ shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then targets=(model idx png weights cmdline); fi
 build_dir=${CNNC_FUZZ_BUILD_DIR:-build-fuzz}
-work=${CNNC_FUZZ_WORK:-$build_dir/corpus}
+# Absolute paths: the cmdline target runs in a directory of its own.
+work=$(realpath -m "${CNNC_FUZZ_WORK:-$build_dir/corpus}")
 
 # libFuzzer comes with clang's compiler-rt (Debian: libclang-rt-N-dev for clang N).
 scripts/install-deps.sh clang
@@ -53,7 +54,7 @@ max_len() {
 
 failed=()
 for t in "${targets[@]}"; do
-  crashes=tests/fuzz/crashes/$t
+  crashes=$PWD/tests/fuzz/crashes/$t
   mkdir -p "$work/$t" "$crashes"
   before=$(ls "$crashes" | wc -l)
   echo "== fuzzing $t for ${seconds}s (corpus $work/$t) =="
@@ -61,7 +62,7 @@ for t in "${targets[@]}"; do
   # still reports crashes. Exit status non-zero: a finding, saved in $crashes.
   if ! "$build_dir/bin/fuzz_$t" -max_total_time="$seconds" -max_len="$(max_len "$t")" \
         -timeout=20 -rss_limit_mb=2048 -close_fd_mask=3 -print_final_stats=1 \
-        -artifact_prefix="$crashes/" "$work/$t" "tests/fuzz/corpus/$t" \
+        -artifact_prefix="$crashes/" "$work/$t" "$PWD/tests/fuzz/corpus/$t" \
         > "$work/$t.log" 2>&1; then
     tail -n 40 "$work/$t.log" >&2
     failed+=("$t")
