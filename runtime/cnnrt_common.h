@@ -73,8 +73,9 @@ int cnnrt_read_file(const char *path, size_t max_len, unsigned char **data, size
 /* CRC-32 (the zlib/PNG polynomial). */
 uint32_t cnnrt_crc32(uint32_t crc, const void *data, size_t len);
 
-/* Checked allocation: aborts with a message on out-of-memory, which is the one failure a
- * program cannot report sensibly. Aligned to 64 bytes (a cache line, and AVX-512 safe). */
+/* Checked allocation: on out-of-memory, prints "out of memory" and ends the process with
+ * status 1 (the one failure a program cannot report sensibly where it happens).
+ * cnnrt_aligned_alloc aligns to 64 bytes (a cache line, and AVX-512 safe). */
 void *cnnrt_xmalloc(size_t n);
 void *cnnrt_xcalloc(size_t n, size_t size);
 void *cnnrt_aligned_alloc(size_t bytes);   /* zeroed, 64-byte aligned; free with free() */

@@ -217,10 +217,14 @@ uint32_t cnnrt_crc32(uint32_t crc, const void *data, size_t len)
     return crc;
 }
 
+/* An error, not a crash: status 1 like any other error, no core dump. _exit rather than
+ * exit because a worker thread may be the one that ran out, while others still run. A file
+ * being written stays a temporary file; the file it would replace is untouched. */
 static void out_of_memory(size_t n)
 {
-    fprintf(stderr, "cnnc runtime: out of memory (asked for %zu bytes)\n", n);
-    abort();
+    fprintf(stderr, "cnnc runtime: error: out of memory (asked for %zu bytes)\n", n);
+    fflush(stdout);
+    _exit(1);
 }
 
 void *cnnrt_xmalloc(size_t n)
