@@ -3,7 +3,9 @@
 #include "link.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <limits.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -17,6 +19,47 @@ extern char **environ;
 
 static const cnnc_loc NOWHERE = {0, 0, 0};
 
+void cnnc_output_error(cnnc_diag *d, const char *fmt, ...)
+{
+    char msg[4096 + 256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const char *model_file = d->file;
+    d->file = NULL;   /* printed as "cnnc: error: ..." */
+    cnnc_error(d, NOWHERE, "%s", msg);
+    d->file = model_file;
+}
+
+int cnnc_write_output(const char *path, const void *data, size_t len, cnnc_diag *d)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fd < 0) {
+        cnnc_output_error(d, "cannot write '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            cnnc_output_error(d, "cannot write '%s': %s", path,
+                              n < 0 ? strerror(errno) : "nothing was written");
+            close(fd);
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    if (close(fd) != 0) {
+        cnnc_output_error(d, "cannot write '%s': %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 static int file_exists(const char *path)
 {
     struct stat st;
@@ -27,7 +70,7 @@ int cnnc_temp_object_path(const char *output, char *buf, size_t len, cnnc_diag *
 {
     int n = snprintf(buf, len, "%s.cnnc-%ld.o", output, (long)getpid());
     if (n < 0 || (size_t)n >= len) {
-        cnnc_error(d, NOWHERE, "output path '%s' is too long", output);
+        cnnc_output_error(d, "output path '%s' is too long", output);
         return -1;
     }
     return 0;
@@ -76,7 +119,7 @@ static int find_runtime(const cnnc_codegen_options *opts, char *dir, size_t len,
 
 /* Runs argv (argv[0] looked up in PATH), waits; -1 with a message if it cannot run or
  * fails. */
-static int run_command(char *const argv[], cnnc_diag *d)
+static int run_command(char *const argv[], const char *output, cnnc_diag *d)
 {
     pid_t pid;
     int rc = posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ);
@@ -94,8 +137,8 @@ static int run_command(char *const argv[], cnnc_diag *d)
         }
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-        cnnc_error(d, NOWHERE, "linking with '%s' failed (exit status %d)", argv[0],
-                   WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        cnnc_output_error(d, "cannot write '%s': linking with '%s' failed (exit status %d)",
+                          output, argv[0], WIFEXITED(status) ? WEXITSTATUS(status) : -1);
         return -1;
     }
     return 0;
@@ -126,7 +169,7 @@ int cnnc_link_program(const char *obj, const cnnc_codegen_options *opts, cnnc_di
     for (int i = 0; rest[i]; i++)
         argv[argc++] = (char *)rest[i];
     argv[argc] = NULL;
-    int rc = run_command(argv, d);
+    int rc = run_command(argv, opts->output, d);
     free(cc_copy);
     return rc;
 }
@@ -147,9 +190,12 @@ int cnnc_write_model_header(const cnnc_graph *forward, const cnnc_header_info *i
 {
     char path[PATH_MAX];
     cnnc_header_path(object_path, path, sizeof path);
-    FILE *f = fopen(path, "w");
+    /* Written into memory first, then to the file with every error checked. */
+    char *text = NULL;
+    size_t text_len = 0;
+    FILE *f = open_memstream(&text, &text_len);
     if (!f) {
-        cnnc_error(d, NOWHERE, "cannot write '%s': %s", path, strerror(errno));
+        cnnc_output_error(d, "cannot write '%s': %s", path, strerror(errno));
         return -1;
     }
     const char *n = info->c_name;
@@ -192,9 +238,11 @@ int cnnc_write_model_header(const cnnc_graph *forward, const cnnc_header_info *i
                    "        float *input_grads, float *ws, cnnrt_pool *pool);\n",
                 info->cam_entries[k]);
     fprintf(f, "\n#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
-    if (ferror(f) | (fclose(f) != 0)) {
-        cnnc_error(d, NOWHERE, "cannot write '%s': %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
+    int failed = ferror(f) | (fclose(f) != 0);
+    if (failed)
+        cnnc_output_error(d, "cannot write '%s': out of memory", path);
+    else
+        failed = cnnc_write_output(path, text, text_len, d) != 0;
+    free(text);
+    return failed ? -1 : 0;
 }
