@@ -328,8 +328,8 @@ static void test_numbers_out_of_range(void **state)
     release(&c);
 
     /* Finite values outside the range keep their message. */
-    c = compile_text(HEAD TAIL "compile lr=0\n");
-    expect_message(&c, "t.cnn:4:12: error: 'lr' must be greater than 0, found 0");
+    c = compile_text(HEAD TAIL "compile epsilon=0\n");
+    expect_message(&c, "t.cnn:4:17: error: 'epsilon' must be in (0, 1], found 0");
     release(&c);
 }
 
