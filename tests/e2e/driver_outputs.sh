@@ -58,6 +58,11 @@ refuse "cnnc: error: -c -o out.h: the header of the object file would be 'out.h'
 [ -s out.o ] && [ -s out.h ] || fail "-c -o out.o did not write out.o and out.h"
 
 # ---- failed writes name their file -------------------------------------------------------------
+# The header is written after the object: its failure is named too.
+mkdir hdr.h
+out=$("$cnnc" s.cnn -c -O0 -o hdr.o 2>&1) && fail "-c with a directory as the header succeeded"
+grep -qF "cnnc: error: cannot write 'hdr.h': Is a directory" <<<"$out" || fail "header: $out"
+rmdir hdr.h
 if [ -w /dev/full ]; then
   for flags in "--emit-llvm" "-S" "-c" "--dump-graph=dot" "--summary" ""; do
     status=0
