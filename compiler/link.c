@@ -34,7 +34,12 @@ void cnnc_output_error(cnnc_diag *d, const char *fmt, ...)
 
 int cnnc_write_output(const char *path, const void *data, size_t len, cnnc_diag *d)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    int to_stdout = strcmp(path, "-") == 0;   /* -o - (as LLVM's own writer took it) */
+    if (to_stdout) {
+        path = "standard output";
+        fflush(stdout);   /* what stdio holds (--dump-ir=lowered) comes first */
+    }
+    int fd = to_stdout ? STDOUT_FILENO : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
     if (fd < 0) {
         cnnc_output_error(d, "cannot write '%s': %s", path, strerror(errno));
         return -1;
@@ -47,13 +52,14 @@ int cnnc_write_output(const char *path, const void *data, size_t len, cnnc_diag 
         if (n <= 0) {
             cnnc_output_error(d, "cannot write '%s': %s", path,
                               n < 0 ? strerror(errno) : "nothing was written");
-            close(fd);
+            if (!to_stdout)
+                close(fd);
             return -1;
         }
         p += n;
         len -= (size_t)n;
     }
-    if (close(fd) != 0) {
+    if (!to_stdout && close(fd) != 0) {
         cnnc_output_error(d, "cannot write '%s': %s", path, strerror(errno));
         return -1;
     }

@@ -57,6 +57,10 @@ refuse "cnnc: error: -c -o out.h: the header of the object file would be 'out.h'
 "$cnnc" s.cnn -c -O0 -o out.o
 [ -s out.o ] && [ -s out.h ] || fail "-c -o out.o did not write out.o and out.h"
 
+# -o - is standard output, as it was when LLVM wrote the file itself.
+"$cnnc" s.cnn --emit-llvm -O0 -o - | grep -q 'define void @tiny_infer' || fail "--emit-llvm -o -"
+[ ! -e ./- ] || fail "--emit-llvm -o - wrote a file named '-'"
+
 # ---- failed writes name their file -------------------------------------------------------------
 # The header is written after the object: its failure is named too.
 mkdir hdr.h
@@ -73,7 +77,7 @@ if [ -w /dev/full ]; then
       fail "'$flags -o /dev/full' does not name the file: $out"
     grep -q "LLVM ERROR" <<<"$out" && fail "'$flags -o /dev/full' let LLVM speak: $out"
   done
-  for flags in "--summary" "--dump-ir=lowered"; do
+  for flags in "--summary" "--dump-ir=lowered" "--emit-llvm -o -"; do
     status=0
     # shellcheck disable=SC2086
     out=$("$cnnc" s.cnn $flags -O0 2>&1 >/dev/full) || status=$?
