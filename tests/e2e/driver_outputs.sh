@@ -58,7 +58,8 @@ refuse "cnnc: error: -c -o out.h: the header of the object file would be 'out.h'
 [ -s out.o ] && [ -s out.h ] || fail "-c -o out.o did not write out.o and out.h"
 
 # -o - is standard output, as it was when LLVM wrote the file itself.
-"$cnnc" s.cnn --emit-llvm -O0 -o - | grep -q 'define void @tiny_infer' || fail "--emit-llvm -o -"
+"$cnnc" s.cnn --emit-llvm -O0 -o - > stdout.ll
+grep -q 'define void @tiny_infer' stdout.ll || fail "--emit-llvm -o - wrote no IR to standard output"
 [ ! -e ./- ] || fail "--emit-llvm -o - wrote a file named '-'"
 
 # ---- failed writes name their file -------------------------------------------------------------
