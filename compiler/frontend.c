@@ -159,6 +159,7 @@ typedef struct builder {
     int input;                   /* the statement that starts the model, or -1 */
     int first_layer;             /* the first layer statement, or -1 */
     name_counter counters[ST_COUNT];
+    int first_of_kind[ST_COUNT]; /* the first statement of each kind */
     explicit_name *names;        /* every layer's name=, sorted (see explicit_name) */
     int num_names;
     int layer_first_node;        /* the nodes and parameters of the layer being built */
@@ -210,6 +211,9 @@ static void check_keys(builder *b, cnnc_stmt *s, stmt_kind kind)
     const char *suggested[MAX_KEYS];   /* a misspelt key is not also reported missing */
     int num_suggested = 0;
     int stray_values = 0;   /* '32' meant as filters=32: do not also report it missing */
+    int first_given[MAX_KEYS];   /* the argument that gave each key first, or -1 */
+    for (int k = 0; k < MAX_KEYS; k++)
+        first_given[k] = -1;
     for (int i = 0; i < s->num_args; i++) {
         cnnc_arg *a = &s->args[i];
         if (!a->key) {
@@ -222,7 +226,8 @@ static void check_keys(builder *b, cnnc_stmt *s, stmt_kind kind)
             stray_values++;
             continue;
         }
-        if (!lookup_key(kind, a->key)) {
+        const key_spec *known = lookup_key(kind, a->key);
+        if (!known) {
             int n = 0;
             const char *keys[MAX_KEYS];
             for (; n < MAX_KEYS && spec->keys[n].key; n++)
@@ -238,12 +243,13 @@ static void check_keys(builder *b, cnnc_stmt *s, stmt_kind kind)
                 suggested[num_suggested++] = close;
             continue;
         }
-        for (int j = 0; j < i; j++)
-            if (s->args[j].key && strcmp(s->args[j].key, a->key) == 0) {
-                cnnc_error(b->d, a->key_loc, "'%s' is given twice", a->key);
-                cnnc_note(b->d, s->args[j].key_loc, "first given here");
-                break;
-            }
+        int *first = &first_given[known - spec->keys];
+        if (*first >= 0) {
+            cnnc_error(b->d, a->key_loc, "'%s' is given twice", a->key);
+            cnnc_note(b->d, s->args[*first].key_loc, "first given here");
+        } else {
+            *first = i;
+        }
     }
     if (kind == ST_MODEL) {
         int has_name = cnnc_stmt_find(s, "name") ||
@@ -588,12 +594,12 @@ static void check_place(builder *b, int index)
             cnnc_error(b->d, s->loc, "missing 'input shape=HxWxC' before the first layer");
         return;
     }
-    for (int j = 0; j < index; j++)
-        if (b->kinds[j] == kind) {
-            cnnc_error(b->d, s->loc, "'%s' is given twice", specs[kind].keyword);
-            cnnc_note(b->d, b->ast->stmts[j].loc, "first given here");
-            return;
-        }
+    int first = b->first_of_kind[kind];
+    if (first < index) {
+        cnnc_error(b->d, s->loc, "'%s' is given twice", specs[kind].keyword);
+        cnnc_note(b->d, b->ast->stmts[first].loc, "first given here");
+        return;
+    }
     if (kind == ST_INPUT && b->first_layer >= 0 && b->first_layer < index) {
         cnnc_error(b->d, s->loc, "'input' must come before the first layer");
         cnnc_note(b->d, b->ast->stmts[b->first_layer].loc, "the first layer is here");
@@ -1011,9 +1017,13 @@ cnnc_graph *cnnc_build_graph(cnnc_ast *ast, cnnc_diag *d, const char *source_fil
      * statements further down. Problems are reported below, in line order. */
     const char *model_name = NULL;
     b.input = b.first_layer = -1;
+    for (int k = 0; k < ST_COUNT; k++)
+        b.first_of_kind[k] = ast->num_stmts;
     for (int i = 0; i < ast->num_stmts; i++) {
         cnnc_stmt *s = &ast->stmts[i];
         b.kinds[i] = lookup_stmt(s->keyword);
+        if (b.kinds[i] >= 0 && b.first_of_kind[b.kinds[i]] > i)
+            b.first_of_kind[b.kinds[i]] = i;
         if (b.kinds[i] == ST_INPUT && b.input < 0)
             b.input = i;
         if (b.kinds[i] >= 0 && is_layer((stmt_kind)b.kinds[i]) && b.first_layer < 0)

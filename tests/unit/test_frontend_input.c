@@ -85,6 +85,30 @@ static void expect_message(const compiled *c, const char *needle)
 #define HEAD "input shape=28x28x1\n"
 #define TAIL "flatten\ndense units=10 activation=softmax\n"
 
+/* A file of exactly 1 MiB: HEAD, then `prefix`, `first` repeated over half of the room,
+ * `then` repeated, spaces to fill, and TAIL. */
+static char *megabyte_file2(const char *prefix, const char *first, const char *then,
+                            size_t *len)
+{
+    size_t total = CNNC_MAX_SOURCE_BYTES, head = strlen(HEAD), tail = strlen(TAIL);
+    char *text = malloc(total + 1);
+    assert_non_null(text);
+    memcpy(text, HEAD, head);
+    size_t body = total - head - tail - 1, n1 = strlen(first), n2 = strlen(then);
+    size_t i = strlen(prefix);
+    memset(text + head, ' ', body);
+    memcpy(text + head, prefix, i);
+    for (; i + n1 <= body / 2; i += n1)
+        memcpy(text + head + i, first, n1);
+    for (; i + n2 <= body; i += n2)
+        memcpy(text + head + i, then, n2);
+    text[head + body] = '\n';
+    memcpy(text + head + body + 1, TAIL, tail);
+    text[total] = '\0';
+    *len = total;
+    return text;
+}
+
 /* A file of exactly 1 MiB: HEAD, then `line` repeated, then spaces to fill, then TAIL. */
 static char *megabyte_file(const char *line, size_t *len)
 {
@@ -199,6 +223,33 @@ static void test_a_hundred_thousand_layers(void **state)
             expect_message(&c, i == 1 ? "t.cnn:3:11: error: duplicate layer name 'r'\n"
                                       : "t.cnn:2:15: error: 'name' is given twice\n");
         }
+        release(&c);
+        free(text);
+    }
+}
+
+/* Checks that looked back over every earlier statement or argument for each one. */
+static void test_megabyte_of_repeats_after_other_text(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *prefix, *first, *then, *message;
+    } cases[] = {
+        /* 'filters' given 50,000 times after 100,000 unknown keys, on one line (only the
+         * first 50 messages are printed) */
+        {"conv2d ", "zz=1 ", "filters=1 ", "t.cnn:2:8: error: unknown key 'zz' for 'conv2d'\n"},
+        /* 'fit' given 100,000 times after 100,000 layers */
+        {"", "relu\n", "fit\n", "error: 'fit' is given twice\n"},
+        /* 50,000 layers named n after 100,000 unnamed ones */
+        {"", "relu\n", "relu name=n\n", "error: duplicate layer name 'n'\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t len;
+        char *text = megabyte_file2(cases[i].prefix, cases[i].first, cases[i].then, &len);
+        compiled c = compile_bytes(text, len);
+        expect_within(&c, cases[i].message, 2 * CPU_SECONDS_LIMIT);
+        assert_null(c.g);
+        expect_message(&c, cases[i].message);
         release(&c);
         free(text);
     }
@@ -367,6 +418,7 @@ int main(void)
         cmocka_unit_test(test_megabyte_line_of_bad_characters),
         cmocka_unit_test(test_megabyte_of_bad_lines_stops_at_the_error_limit),
         cmocka_unit_test(test_a_hundred_thousand_layers),
+        cmocka_unit_test(test_megabyte_of_repeats_after_other_text),
         cmocka_unit_test(test_byte_order_mark_is_skipped),
         cmocka_unit_test(test_cr_and_crlf_end_lines),
         cmocka_unit_test(test_name_limits),
