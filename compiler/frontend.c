@@ -24,8 +24,8 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "cnnrt_weights.h"
 #include "ops.h"
+#include "cnnrt_weights.h"   /* the model name's room in the weights file */
 
 /* ---- the vocabulary --------------------------------------------------------------------- */
 
