@@ -68,10 +68,8 @@ prog=$tmp/tiny
 # No data anywhere: the message lists every directory it looked in. (The program and the
 # working directory are in $tmp, which has no data/mnist.)
 export CNNC_DATA=/nowhere-for-cnnc
-for cmd in train evaluate; do
-  expect_error 1 "/nowhere-for-cnnc (\$CNNC_DATA), data/mnist, $tmp/data/mnist; pass --data DIR" \
-    "$prog" "$cmd"
-done
+expect_error 1 "/nowhere-for-cnnc (\$CNNC_DATA), data/mnist, $tmp/data/mnist; pass --data DIR" \
+  "$prog" train
 expect_error 1 "/nowhere-for-cnnc/x: no such data directory" \
   "$prog" train --data /nowhere-for-cnnc/x
 
@@ -89,7 +87,9 @@ expect_error 2 "layer 'flatten' has no spatial output" "$prog" gradcam --layer f
 # Weights that could not be saved are reported before any training.
 expect_error 1 "cannot save weights there: directory /nonexistent-dir does not exist" \
   "$prog" train --weights /nonexistent-dir/x.weights
-# Nothing trained yet: predict and gradcam say how to train.
+# Nothing trained yet: evaluate, predict and gradcam refuse and say how to train.
+expect_error 1 "the model is untrained: there is no tiny.weights here; train it first with '$prog train'" \
+  "$prog" evaluate
 expect_error 1 "the model is untrained: there is no tiny.weights here" "$prog" predict --index 0
 expect_error 1 "the model is untrained" "$prog" gradcam --index 0
 
