@@ -535,8 +535,9 @@ static const char gradcam_details[] =
     "leave a blank map. --method gradcam --score softmax reproduces the Keras tutorial.\n"
     "--score logit explains the class score before softmax (today's keras.io recipe);\n"
     "softmax reproduces the original tutorial exactly.\n"
-    "--raw writes the map before upsampling: one image as a matrix of rows, several as\n"
-    "lines image,row,col,value.\n"
+    "--raw writes the map as drawn (negative values set to 0, then divided by the\n"
+    "largest), before upsampling: one image as a matrix of rows, several as lines\n"
+    "image,row,col,value.\n"
     "--evaluate --first K measures how faithful the maps are (deletion AUC, energy inside\n"
     "the digit) against a random map, and draws a picture only with --out.";
 
