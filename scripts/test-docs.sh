@@ -25,7 +25,7 @@ while [ $# -gt 0 ]; do
     --long) long=1 ;;
     --keep) keep=1 ;;
     --build) build=$(realpath "$2"); shift ;;
-    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     *) echo "test-docs.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
   shift
