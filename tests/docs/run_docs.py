@@ -35,8 +35,9 @@ A fenced block whose info string starts with `console` holds commands and their 
                  depend on the number of cores)
 - Every other block (```text, ```sh, indented, ...) is never run: use ```text or an
   indented block for model files, synopses and output that no command on the page prints.
-  A ```sh, ```bash or ```shell block is refused, so that no command is left untested by
-  mistake: show commands as ```console with `$ `.
+  A ```sh, ```bash or ```shell block is refused, and so is an indented block that starts
+  like a command (`$ `, `./`, `../`, `scripts/`, `bench/`, `cnnc `, `cd `), so that no
+  command is left untested by mistake: show commands as ```console with `$ `.
 
 HOW THEY RUN
 
@@ -73,6 +74,8 @@ FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})\s*([^`\s]*)(.*)$")
 NUMBER = (r"[-+]?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?(?:[eE][-+]?\d+)?"
           r"|[-+]?\.\d+(?:[eE][-+]?\d+)?|(?<!\S)\.(?!\S)")
 NUMBER_OR_SPACES = re.compile(NUMBER + r"|\s+")
+# The start of an indented block that looks like a command (the old style of these pages).
+INDENTED_COMMAND = re.compile(r"^ {4,}(\$ |\./|\.\./|scripts/|bench/|cnnc |cd )")
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07")
 
 
@@ -104,6 +107,9 @@ def parse_page(path, shown_name):
     while i < len(lines):
         m = FENCE.match(lines[i])
         if not m:
+            if (INDENTED_COMMAND.match(lines[i]) and i > 0 and not lines[i - 1].strip()):
+                raise DocError(f"{shown_name}:{i + 1}: a command in an indented block is not "
+                               "run: show commands as ```console with '$ ' prompts")
             i += 1
             continue
         indent, fence, language, rest = m.group(1), m.group(2), m.group(3), m.group(4)

@@ -2,8 +2,8 @@
 # The test of the docs test: tests/docs/run_docs.py passes a page that follows its
 # convention (output compared, `...`, exit statuses, any-numbers, long and no-run blocks
 # skipped unless asked), and fails, naming the page and line, on a broken command, on output
-# other than shown, on a wrong exit status, on unshown lines, and on a misspelt marker or a
-# ```sh block.
+# other than shown, on a wrong exit status, on unshown lines, and on a misspelt marker, a
+# ```sh block or an indented command.
 set -euo pipefail
 source "$(dirname "$0")/common.bash"
 harness=$src/tests/docs/run_docs.py
@@ -51,4 +51,5 @@ expect_failure wrong_status.md 4 "exit status 0, expected 1"
 expect_failure missing_lines.md 4 "the output differs"
 expect_failure unknown_word.md 3 "unknown word 'lnog' after \`\`\`console"
 expect_failure sh_block.md 3 "a \`\`\`sh block"
+expect_failure indented_command.md 5 "a command in an indented block is not run"
 echo "docs harness: ok"
