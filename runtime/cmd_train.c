@@ -269,6 +269,34 @@ static int start_fresh(train_run *r)
     return PROG_OK;
 }
 
+/* The whole command that continues training the weights file, already trained for DONE
+ * epochs, for this run's number of epochs more: "./mnist_cam train --resume --epochs 20". */
+static void format_resume_command(const train_run *r, int64_t done, char *out, size_t size)
+{
+    snprintf(out, size, "%s train --resume --epochs %lld%s%s", r->ctx->prog,
+             (long long)(done + r->opts->epochs), r->opts->weights ? " --weights " : "",
+             r->opts->weights ? r->opts->weights : "");
+}
+
+/* Before a fresh start replaces an existing weights file: says so, and how to continue
+ * training that file instead (when it is one of this model's). */
+static void note_replacing_weights(const train_run *r)
+{
+    cnnrt_weights_expect expect;
+    prog_weights_expect(r->ctx, &expect);
+    cnnrt_weights w;
+    cnnrt_err e;
+    if (cnnrt_weights_load(r->weights_path, &expect, &w, &e)) {
+        printf("Note: starting from new random weights; %s will be replaced\n", r->weights_path);
+        return;
+    }
+    char resume[4600];
+    format_resume_command(r, w.epochs_done, resume, sizeof resume);
+    printf("Note: starting from new random weights; %s will be replaced (to continue "
+           "training it instead: %s)\n", r->weights_path, resume);
+    cnnrt_weights_free(&w);
+}
+
 static int start_resumed(train_run *r)
 {
     const prog_ctx *ctx = r->ctx;
@@ -287,10 +315,13 @@ static int start_resumed(train_run *r)
         status = prog_error(ctx, "cannot resume from %s with --seed %lld: it was trained with "
                             "seed %llu", r->weights_path, (long long)r->opts->seed,
                             (unsigned long long)w.seed);
-    else if (w.epochs_done >= r->opts->epochs)
-        status = prog_error(ctx, "%s has already been trained for %lld epochs; pass --epochs "
-                            "with a larger total to train further", r->weights_path,
-                            (long long)w.epochs_done);
+    else if (w.epochs_done >= r->opts->epochs) {
+        char resume[4600];
+        format_resume_command(r, w.epochs_done, resume, sizeof resume);
+        status = prog_error(ctx, "%s has already been trained for %lld epochs; --epochs is "
+                            "the total, so to train it further: %s", r->weights_path,
+                            (long long)w.epochs_done, resume);
+    }
     else if (w.num_history > w.epochs_done + 1 || w.steps_done < 0)
         status = prog_error(ctx, "%s: inconsistent training progress", r->weights_path);
     if (status == PROG_OK) {
@@ -490,8 +521,7 @@ static int run_training(train_run *r, cnnrt_dataset *all)
     if (r->train.count == 0)
         return prog_error(ctx, "%s: no training images", all->images_path);
     if (!o->resume && !o->quiet && access(r->weights_path, F_OK) == 0)
-        printf("Note: starting from new random weights; %s will be replaced (use --resume to "
-               "continue training it)\n", r->weights_path);
+        note_replacing_weights(r);
     int status = o->resume ? start_resumed(r) : start_fresh(r);
     if (status != PROG_OK)
         return status;

@@ -68,10 +68,8 @@ prog=$tmp/tiny
 # No data anywhere: the message lists every directory it looked in. (The program and the
 # working directory are in $tmp, which has no data/mnist.)
 export CNNC_DATA=/nowhere-for-cnnc
-for cmd in train evaluate; do
-  expect_error 1 "/nowhere-for-cnnc (\$CNNC_DATA), data/mnist, $tmp/data/mnist; pass --data DIR" \
-    "$prog" "$cmd"
-done
+expect_error 1 "/nowhere-for-cnnc (\$CNNC_DATA), data/mnist, $tmp/data/mnist; pass --data DIR" \
+  "$prog" train
 expect_error 1 "/nowhere-for-cnnc/x: no such data directory" \
   "$prog" train --data /nowhere-for-cnnc/x
 
@@ -95,7 +93,9 @@ expect_error 1 "/dev/null: cannot save weights there: it is not a regular file" 
   "$prog" train --weights /dev/null
 expect_error 1 "$tmp: is a directory, not a weights file" "$prog" predict --index 0 --weights "$tmp"
 expect_error 1 "/dev/zero: not a cnnc weights file" "$prog" predict --index 0 --weights /dev/zero
-# Nothing trained yet: predict and gradcam say how to train.
+# Nothing trained yet: evaluate, predict and gradcam refuse and say how to train.
+expect_error 1 "the model is untrained: there is no tiny.weights here; train it first with '$prog train'" \
+  "$prog" evaluate
 expect_error 1 "the model is untrained: there is no tiny.weights here" "$prog" predict --index 0
 expect_error 1 "the model is untrained" "$prog" gradcam --index 0
 
