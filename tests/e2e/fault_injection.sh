@@ -91,6 +91,17 @@ for call in fwrite fflush fsync fclose rename; do
     rm -f f.weights f.history.*
   done
 done
+# The second save failing (after epoch 3): the file saved after epoch 2 stays.
+cp ref1.weights f.weights
+status=0
+out=$(FAULT_PATH=f.weights FAULT_CALL=fsync FAULT_NTH=2 LD_PRELOAD=$shim \
+      ./tiny train --resume --epochs 3 --threads 2 --quiet --weights f.weights 2>&1) || status=$?
+grep -q "fault_shim: failing fsync #2" <<<"$out" || fail "second save: the fault was not injected: $out"
+[ "$status" = 1 ] || fail "second save failing: exit status $status: $out"
+cmp -s f.weights ref2.weights || fail "second save failing: the file is not the epoch-2 save"
+no_temporary_files "second save failing"
+resume_to_end f.weights "second save failing"
+rm -f f.weights f.history.*
 echo "failing fwrite/fflush/fsync/fclose/rename: the previous file kept, resume exact"
 
 # The history chart's save failing (the weights were saved just before): the new weights
