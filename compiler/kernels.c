@@ -1294,6 +1294,49 @@ static void add_attr(cnnc_cg *g, LLVMValueRef fn, unsigned index, const char *na
     LLVMAddAttributeAtIndex(fn, index, LLVMCreateEnumAttribute(g->ctx, kind, 0));
 }
 
+/* Appends v to the key if there is room; returns the new length. */
+static size_t key_put(int64_t *key, size_t len, size_t cap, int64_t v)
+{
+    if (len < cap)
+        key[len] = v;
+    return len + 1;
+}
+
+static int64_t float_bits(float f)
+{
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    return bits;
+}
+
+size_t cnnc_cg_kernel_key(const cnnc_lowered *p, int index, int64_t *key, size_t cap)
+{
+    const cnnc_kernel *k = &p->kernels[index];
+    size_t n = 0;
+    int64_t fields[] = {k->kind, k->ih, k->iw, k->ic, k->oh, k->ow, k->oc, k->kh, k->kw, k->sh,
+                        k->sw, k->pad_top, k->pad_left, k->n, k->num_steps, k->shape.rank,
+                        k->axes, k->reduce, float_bits(k->value), k->method, k->accumulate};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        n = key_put(key, n, cap, fields[i]);
+    for (int i = 0; i < k->shape.rank; i++)
+        n = key_put(key, n, cap, k->shape.dim[i]);
+    for (int s = 0; s < k->num_steps; s++) {
+        const cnnc_ew_step *st = &k->steps[s];
+        int64_t step[] = {st->kind, st->fn, float_bits(st->alpha), st->arg[0], st->arg[1],
+                          st->arg[2], float_bits(st->imm[0]), float_bits(st->imm[1]),
+                          float_bits(st->imm[2]), st->dropout_index, float_bits(st->rate)};
+        for (size_t i = 0; i < sizeof step / sizeof step[0]; i++)
+            n = key_put(key, n, cap, step[i]);
+    }
+    /* Which buffers are there (bias, scratch, secondary outputs), and their sizes (an ew
+     * kernel broadcasts by them). */
+    for (int i = 0; i < CNNC_KERNEL_MAX_IN; i++)
+        n = key_put(key, n, cap, k->in[i] >= 0 ? p->bufs[k->in[i]].size : -1);
+    for (int i = 0; i < CNNC_KERNEL_MAX_OUT; i++)
+        n = key_put(key, n, cap, k->out[i] >= 0 ? p->bufs[k->out[i]].size : -1);
+    return n;
+}
+
 LLVMValueRef cnnc_cg_kernel(cnnc_cg *g, const cnnc_lowered *p, int index, const char *fn_name)
 {
     const cnnc_kernel *k = &p->kernels[index];
