@@ -9,6 +9,7 @@
  *   - the attributes of a backward node are a copy of its forward node's (kernel size,
  *     stride, resolved padding, dropout index), so forward and backward index alike. */
 #include "interp.h"
+#include "elementwise.h"
 #include "ops.h"
 #include "cnnrt_model.h"
 
@@ -349,34 +350,75 @@ void cnnc_interp_dropout(const cnnc_graph *g, const cnnc_node *n, const float *c
         out[i] = in[0][i] * dropout_factor(n, ctx, i);
 }
 
-void cnnc_interp_relu(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
-                      float *out, const cnnc_interp_ctx *ctx)
+/* ------------------------------------------------------------------------------------ */
+/* Primitives (elementwise.h)                                                           */
+
+void cnnc_interp_const(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                       float *out, const cnnc_interp_ctx *ctx)
 {
-    (void)g; (void)ctx;
-    int64_t size = out_size(n);
-    for (int64_t i = 0; i < size; i++)
-        out[i] = in[0][i] > 0.0f ? in[0][i] : 0.0f;
+    (void)g, (void)in, (void)ctx;
+    out[0] = n->attrs.value;
 }
 
-void cnnc_interp_sigmoid(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
-                         float *out, const cnnc_interp_ctx *ctx)
+/* Output element i reads element i % size_k of input k (suffix broadcasting). */
+void cnnc_interp_ew(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                    float *out, const cnnc_interp_ctx *ctx)
 {
-    (void)g; (void)ctx;
-    int64_t size = out_size(n);
+    (void)ctx;
+    const cnnc_ew_info *f = cnnc_ew_info_of((cnnc_ew_fn)n->attrs.ew);
+    int64_t size = out_size(n), sizes[CNNC_MAX_INPUTS];
+    for (int k = 0; k < f->arity; k++)
+        sizes[k] = input_size(g, n, k);
     for (int64_t i = 0; i < size; i++) {
-        double x = in[0][i];
-        /* exp of a negative number only, so neither branch overflows. */
-        out[i] = (float)(x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x)));
+        double x[CNNC_MAX_INPUTS];
+        for (int k = 0; k < f->arity; k++)
+            x[k] = in[k][i % sizes[k]];
+        out[i] = (float)f->eval(x, n->attrs.alpha);
     }
 }
 
-void cnnc_interp_tanh(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
-                      float *out, const cnnc_interp_ctx *ctx)
+/* The index into a tensor of shape `kept` (the axes of `full` not in `axes`) of the
+ * element at linear index i of `full`. */
+static int64_t drop_axes(cnnc_shape full, unsigned axes, int64_t i)
 {
-    (void)g; (void)ctx;
-    int64_t size = out_size(n);
-    for (int64_t i = 0; i < size; i++)
-        out[i] = (float)tanh((double)in[0][i]);
+    int64_t index = 0, stride = 1;
+    for (int a = full.rank - 1; a >= 0; a--) {
+        int64_t coord = i % full.dim[a];
+        i /= full.dim[a];
+        if (!(axes >> a & 1)) {
+            index += coord * stride;
+            stride *= full.dim[a];
+        }
+    }
+    return index;
+}
+
+void cnnc_interp_reduce(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                        float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)ctx;
+    cnnc_shape x = *input_shape(g, n, 0);
+    int64_t size = out_size(n), count = cnnc_shape_size(x) / (size ? size : 1);
+    int is_max = n->attrs.reduce == CNNC_REDUCE_MAX;
+    double *acc = new_doubles(size);
+    for (int64_t o = 0; o < size; o++)
+        acc[o] = is_max ? -HUGE_VAL : 0.0;
+    for (int64_t i = 0; i < cnnc_shape_size(x); i++) {
+        int64_t o = drop_axes(x, n->attrs.axes, i);
+        acc[o] = is_max ? (in[0][i] > acc[o] ? in[0][i] : acc[o]) : acc[o] + in[0][i];
+    }
+    if (n->attrs.reduce == CNNC_REDUCE_MEAN)
+        for (int64_t o = 0; o < size; o++)
+            acc[o] /= (double)count;
+    store_and_free(acc, out, size);
+}
+
+void cnnc_interp_broadcast(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                           float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)g, (void)ctx;
+    for (int64_t i = 0; i < out_size(n); i++)
+        out[i] = in[0][drop_axes(n->shape, n->attrs.axes, i)];
 }
 
 /* Softmax over the last axis, each row shifted by its maximum (no overflow). */
@@ -636,79 +678,6 @@ void cnnc_interp_dense_grad_kernel(const cnnc_graph *g, const cnnc_node *n,
         }
 }
 
-/* dx = dy * the very factor the forward pass applied (same seed, layer, image). */
-void cnnc_interp_dropout_grad(const cnnc_graph *g, const cnnc_node *n,
-                              const float *const *in, float *out,
-                              const cnnc_interp_ctx *ctx)
-{
-    (void)g;
-    int64_t size = out_size(n);
-    for (int64_t i = 0; i < size; i++)
-        out[i] = in[0][i] * dropout_factor(n, ctx, i);
-}
-
-/* y = relu(x) > 0 exactly where x > 0, so y decides. */
-void cnnc_interp_relu_grad(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
-                           float *out, const cnnc_interp_ctx *ctx)
-{
-    (void)g; (void)ctx;
-    int64_t size = out_size(n);
-    for (int64_t i = 0; i < size; i++)
-        out[i] = in[0][i] > 0.0f ? in[1][i] : 0.0f;
-}
-
-/* Guided backpropagation (Springenberg et al.): only positive gradients through
- * positive activations. */
-void cnnc_interp_guided_relu_grad(const cnnc_graph *g, const cnnc_node *n,
-                                  const float *const *in, float *out,
-                                  const cnnc_interp_ctx *ctx)
-{
-    (void)g; (void)ctx;
-    int64_t size = out_size(n);
-    for (int64_t i = 0; i < size; i++)
-        out[i] = (in[0][i] > 0.0f && in[1][i] > 0.0f) ? in[1][i] : 0.0f;
-}
-
-void cnnc_interp_sigmoid_grad(const cnnc_graph *g, const cnnc_node *n,
-                              const float *const *in, float *out,
-                              const cnnc_interp_ctx *ctx)
-{
-    (void)g; (void)ctx;
-    int64_t size = out_size(n);
-    for (int64_t i = 0; i < size; i++) {
-        double y = in[0][i];
-        out[i] = (float)(in[1][i] * y * (1.0 - y));
-    }
-}
-
-void cnnc_interp_tanh_grad(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
-                           float *out, const cnnc_interp_ctx *ctx)
-{
-    (void)g; (void)ctx;
-    int64_t size = out_size(n);
-    for (int64_t i = 0; i < size; i++) {
-        double y = in[0][i];
-        out[i] = (float)(in[1][i] * (1.0 - y * y));
-    }
-}
-
-/* dx = y * (dy - sum(dy * y)) per row of the last axis. */
-void cnnc_interp_softmax_grad(const cnnc_graph *g, const cnnc_node *n,
-                              const float *const *in, float *out,
-                              const cnnc_interp_ctx *ctx)
-{
-    (void)g; (void)ctx;
-    int64_t k = last_dim(n->shape), rows = out_size(n) / k;
-    for (int64_t r = 0; r < rows; r++) {
-        const float *y = in[0] + r * k, *dy = in[1] + r * k;
-        double dot = 0.0;
-        for (int64_t i = 0; i < k; i++)
-            dot += (double)dy[i] * y[i];
-        for (int64_t i = 0; i < k; i++)
-            out[r * k + i] = (float)(y[i] * (dy[i] - dot));
-    }
-}
-
 /* The derivative of softmax_cross_entropy: softmax(z) - onehot(c). The loss is the root,
  * so its incoming gradient is 1 (the batch mean is the program's division by n). */
 void cnnc_interp_softmax_xent_grad(const cnnc_graph *g, const cnnc_node *n,
@@ -758,15 +727,6 @@ void cnnc_interp_mse_grad(const cnnc_graph *g, const cnnc_node *n, const float *
     int64_t c = label_class(in[1], k);
     for (int64_t i = 0; i < k; i++)
         out[i] = (float)(2.0 * ((double)in[0][i] - (i == c ? 1.0 : 0.0)) / (double)k);
-}
-
-void cnnc_interp_add(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
-                     float *out, const cnnc_interp_ctx *ctx)
-{
-    (void)g; (void)ctx;
-    int64_t size = out_size(n);
-    for (int64_t i = 0; i < size; i++)
-        out[i] = in[0][i] + in[1][i];
 }
 
 /* ------------------------------------------------------------------------------------ */
