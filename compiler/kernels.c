@@ -882,7 +882,7 @@ static void emit_class_score_grad(cnnc_cg *g, const cnnc_kernel *k)
     c = sel(g, valid, c, argmax(g, z, k->n));
     LLVMValueRef all = LLVMConstInt(g->i1, 1, 0);
     LLVMValueRef softmax_mode =
-        LLVMBuildICmp(g->b, LLVMIntEQ, param(g, CG_K_SCORE_MODE), cg_i64(g, CNNC_SCORE_SOFTMAX), "");
+        LLVMBuildICmp(g->b, LLVMIntEQ, param(g, CG_K_SCORE_MODE), cg_i64(g, CNNRT_SCORE_SOFTMAX), "");
     LLVMValueRef max, sum;
     softmax_stats(g, z, k->n, &max, &sum);
     LLVMValueRef pc = softmax_at(g, z, c, max, sum);
@@ -1083,15 +1083,17 @@ static void emit_cam(cnnc_cg *g, const cnnc_kernel *k)
 {
     LLVMValueRef A = in_ptr(g, 0), DA = in_ptr(g, 1), MAP = out_ptr(g, 0);
     int64_t hw = k->ih * k->iw, C = k->ic;
-    LLVMValueRef acc = cg_alloca(g, g->f64, "acc");
+    LLVMValueRef acc = cg_alloca(g, g->f64, "acc"), zero = cg_f64(g, 0.0);
     cg_loop lp, lc;
-    if (k->method == CNNC_CAM_HIRESCAM || k->method == CNNC_CAM_GUIDED) {
+    if (k->method == CNNRT_CAM_HIRESCAM || k->method == CNNRT_CAM_LAYERCAM) {
         LLVMValueRef i = cg_for(g, &lp, hw);
-        st(g, cg_f64(g, 0.0), acc);
+        st(g, zero, acc);
         LLVMValueRef c = cg_for(g, &lc, C);
         LLVMValueRef j = iadd(g, imul(g, i, C), c);
-        st(g, fadd(g, ld(g, g->f64, acc),
-                   fmul(g, to_f64(g, cg_load(g, DA, j)), to_f64(g, cg_load(g, A, j)))), acc);
+        LLVMValueRef gr = to_f64(g, cg_load(g, DA, j));
+        if (k->method == CNNRT_CAM_LAYERCAM)
+            gr = sel(g, fgt(g, gr, zero), gr, zero);
+        st(g, fadd(g, ld(g, g->f64, acc), fmul(g, gr, to_f64(g, cg_load(g, A, j)))), acc);
         cg_end(g, &lc);
         cg_store(g, to_f32(g, ld(g, g->f64, acc)), MAP, i);
         cg_end(g, &lp);
@@ -1099,30 +1101,37 @@ static void emit_cam(cnnc_cg *g, const cnnc_kernel *k)
     }
     LLVMValueRef weights = cg_alloca(g, LLVMArrayType(g->f64, (unsigned)C), "weights");
     LLVMValueRef c = cg_for(g, &lc, C);
-    if (k->method == CNNC_CAM_GRADCAM_PLUS_PLUS) {
-        /* alpha = g^2 / (2 g^2 + sum_hw(A) g^3 + 1e-6) where g != 0; w = sum relu(g) alpha */
+    if (k->method == CNNRT_CAM_GRADCAM_PLUS_PLUS || k->method == CNNRT_CAM_XGRADCAM) {
         LLVMValueRef sum_a = cg_alloca(g, g->f64, "sum_a");
-        st(g, cg_f64(g, 0.0), sum_a);
+        st(g, zero, sum_a);
         LLVMValueRef i = cg_for(g, &lp, hw);
         st(g, fadd(g, ld(g, g->f64, sum_a), to_f64(g, cg_load(g, A, iadd(g, imul(g, i, C), c)))),
            sum_a);
         cg_end(g, &lp);
         LLVMValueRef sa = ld(g, g->f64, sum_a);
-        st(g, cg_f64(g, 0.0), acc);
+        st(g, zero, acc);
         i = cg_for(g, &lp, hw);
-        LLVMValueRef gv = to_f64(g, cg_load(g, DA, iadd(g, imul(g, i, C), c)));
-        LLVMValueRef nz = LLVMBuildFCmp(g->b, LLVMRealONE, gv, cg_f64(g, 0.0), "");
-        LLVMBasicBlockRef merge = cg_if(g, nz);
-        LLVMValueRef g2 = fmul(g, gv, gv), g3 = fmul(g, g2, gv);
-        LLVMValueRef den = fadd(g, fadd(g, fmul(g, cg_f64(g, 2.0), g2), fmul(g, sa, g3)),
-                                cg_f64(g, 1e-6));
-        LLVMValueRef alpha = fdiv(g, g2, den);
-        LLVMValueRef pos = sel(g, fgt(g, gv, cg_f64(g, 0.0)), gv, cg_f64(g, 0.0));
-        st(g, fadd(g, ld(g, g->f64, acc), fmul(g, pos, alpha)), acc);
-        cg_endif(g, merge);
-        cg_end(g, &lp);
+        LLVMValueRef j = iadd(g, imul(g, i, C), c);
+        LLVMValueRef gv = to_f64(g, cg_load(g, DA, j));
+        if (k->method == CNNRT_CAM_XGRADCAM) {
+            /* w = sum_hw(A g) / sum_hw(A), 0 where sum_hw(A) == 0 */
+            st(g, fadd(g, ld(g, g->f64, acc), fmul(g, to_f64(g, cg_load(g, A, j)), gv)), acc);
+            cg_end(g, &lp);
+            LLVMValueRef nz = LLVMBuildFCmp(g->b, LLVMRealONE, sa, zero, "");
+            st(g, sel(g, nz, fdiv(g, ld(g, g->f64, acc), sa), zero), acc);
+        } else {
+            /* alpha = g^2 / (2 g^2 + sum_hw(A) g^3), 0 where the denominator is 0;
+             * w = sum_hw relu(g) alpha */
+            LLVMValueRef g2 = fmul(g, gv, gv), g3 = fmul(g, g2, gv);
+            LLVMValueRef den = fadd(g, fmul(g, cg_f64(g, 2.0), g2), fmul(g, sa, g3));
+            LLVMValueRef nz = LLVMBuildFCmp(g->b, LLVMRealONE, den, zero, "");
+            LLVMValueRef alpha = sel(g, nz, fdiv(g, g2, den), zero);
+            LLVMValueRef pos = sel(g, fgt(g, gv, zero), gv, zero);
+            st(g, fadd(g, ld(g, g->f64, acc), fmul(g, pos, alpha)), acc);
+            cg_end(g, &lp);
+        }
     } else {
-        st(g, cg_f64(g, 0.0), acc);
+        st(g, zero, acc);
         LLVMValueRef i = cg_for(g, &lp, hw);
         st(g, fadd(g, ld(g, g->f64, acc), to_f64(g, cg_load(g, DA, iadd(g, imul(g, i, C), c)))),
            acc);
@@ -1132,7 +1141,7 @@ static void emit_cam(cnnc_cg *g, const cnnc_kernel *k)
     st(g, ld(g, g->f64, acc), cg_gep(g, g->f64, weights, c));
     cg_end(g, &lc);
     LLVMValueRef i = cg_for(g, &lp, hw);
-    st(g, cg_f64(g, 0.0), acc);
+    st(g, zero, acc);
     c = cg_for(g, &lc, C);
     LLVMValueRef wc = load_idx(g, g->f64, weights, c);
     st(g, fadd(g, ld(g, g->f64, acc),

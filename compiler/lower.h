@@ -22,7 +22,9 @@
 typedef enum cnnc_program_kind {
     CNNC_PROGRAM_INFER,   /* forward graph -> probs */
     CNNC_PROGRAM_TRAIN,   /* cnnc_build_train_graph -> per-thread gradients and stats */
-    CNNC_PROGRAM_CAM,     /* cnnc_build_cam_graph -> maps, map_max, probs, input grads */
+    CNNC_PROGRAM_CAM,     /* cnnc_build_cam_graph -> the map of the run's target and method,
+                             map_max, probs */
+    CNNC_PROGRAM_GUIDED,  /* cnnc_build_guided_graph -> input gradients, probs */
 } cnnc_program_kind;
 
 /* Where a buffer lives. Pointers are computed per image by the generated worker. */
@@ -38,7 +40,7 @@ typedef enum cnnc_buf_kind {
 /* Program output slots (CNNC_BUF_OUTPUT offsets). */
 typedef enum cnnc_out_slot {
     CNNC_SLOT_PROBS,        /* probs, n * classes */
-    CNNC_SLOT_MAPS,         /* cam maps, n * h * w */
+    CNNC_SLOT_MAPS,         /* cam maps, n * h * w (of the run's target layer) */
     CNNC_SLOT_MAP_MAX,      /* cam map maximum, n */
     CNNC_SLOT_INPUT_GRADS,  /* guided backprop, n * H*W*C */
     CNNC_SLOT_COUNT
@@ -126,7 +128,15 @@ typedef struct cnnc_kernel {
     cnnc_activation act;               /* fused epilogue of conv2d / dense */
     int num_steps;                     /* EW chain */
     cnnc_ew_step steps[CNNC_EW_MAX_STEPS];
-    cnnc_cam_method method;            /* CAM */
+    cnnrt_cam_method method;           /* CAM */
+    /* Grad-CAM programs run, per call, the part of the kernel list that the run-time
+     * target (its index among the program's targets) and method need:
+     *   cam_max_target  backward kernels: run only when target <= this (they compute
+     *                   gradients down to that target); INT_MAX on every other kernel;
+     *   cam_target      a target's method and finish kernels: only for that target;
+     *   cam_method      a method's kernels: only for that method (cnnc_cam_map_method
+     *                   of the run's method). -1: any. */
+    int cam_max_target, cam_target, cam_method;
     int accumulate;                    /* out[0] += the result (gradient kernels writing
                                           straight into the per-thread gradients) */
     int hoisted;                       /* reads only weights: runs once per worker call,
@@ -218,9 +228,10 @@ void cnnc_lower_set_buf(cnnc_lower_ctx *lc, int node, int buf);
  * cnnc_lower_kernel is valid until the next append. */
 int cnnc_lower_add_kernel(cnnc_lower_ctx *lc, cnnc_kernel_kind kind, int node);
 cnnc_kernel *cnnc_lower_kernel(cnnc_lower_ctx *lc, int k);
-/* The index of the last appended kernel if it computes value_node as its only output
- * and value_node has exactly one reader, else -1 (the fusion peephole: epilogues and
- * elementwise chains extend that kernel instead of starting a new loop). */
+/* The index of the last appended kernel if it computes value_node as its only output,
+ * value_node has exactly one reader, and that kernel runs whenever the node being lowered
+ * does (same Grad-CAM guards), else -1 (the fusion peephole: epilogues and elementwise
+ * chains extend that kernel instead of starting a new loop). */
 int cnnc_lower_fusable_producer(cnnc_lower_ctx *lc, int value_node);
 /* Sets k's geometry from a [H,W,C] input shape and output shape. */
 void cnnc_lower_set_hwc(cnnc_kernel *k, cnnc_shape in, cnnc_shape out);
