@@ -10,6 +10,7 @@
  *     stride, resolved padding, dropout index), so forward and backward index alike. */
 #include "interp.h"
 #include "cam_methods.h"
+#include "elementwise.h"
 #include "ops.h"
 #include "cnnrt_model.h"
 
@@ -378,6 +379,77 @@ void cnnc_interp_tanh(const cnnc_graph *g, const cnnc_node *n, const float *cons
     int64_t size = out_size(n);
     for (int64_t i = 0; i < size; i++)
         out[i] = (float)tanh((double)in[0][i]);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Primitives (elementwise.h)                                                           */
+
+void cnnc_interp_const(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                       float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)g, (void)in, (void)ctx;
+    out[0] = n->attrs.value;
+}
+
+/* Output element i reads element i % size_k of input k (suffix broadcasting). */
+void cnnc_interp_ew(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                    float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)ctx;
+    const cnnc_ew_info *f = cnnc_ew_info_of((cnnc_ew_fn)n->attrs.ew);
+    int64_t size = out_size(n), sizes[CNNC_MAX_INPUTS];
+    for (int k = 0; k < f->arity; k++)
+        sizes[k] = input_size(g, n, k);
+    for (int64_t i = 0; i < size; i++) {
+        double x[CNNC_MAX_INPUTS];
+        for (int k = 0; k < f->arity; k++)
+            x[k] = in[k][i % sizes[k]];
+        out[i] = (float)f->eval(x, n->attrs.alpha);
+    }
+}
+
+/* The index into a tensor of shape `kept` (the axes of `full` not in `axes`) of the
+ * element at linear index i of `full`. */
+static int64_t drop_axes(cnnc_shape full, unsigned axes, int64_t i)
+{
+    int64_t index = 0, stride = 1;
+    for (int a = full.rank - 1; a >= 0; a--) {
+        int64_t coord = i % full.dim[a];
+        i /= full.dim[a];
+        if (!(axes >> a & 1)) {
+            index += coord * stride;
+            stride *= full.dim[a];
+        }
+    }
+    return index;
+}
+
+void cnnc_interp_reduce(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                        float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)ctx;
+    cnnc_shape x = *input_shape(g, n, 0);
+    int64_t size = out_size(n), count = cnnc_shape_size(x) / (size ? size : 1);
+    int is_max = n->attrs.reduce == CNNC_REDUCE_MAX;
+    double *acc = new_doubles(size);
+    for (int64_t o = 0; o < size; o++)
+        acc[o] = is_max ? -HUGE_VAL : 0.0;
+    for (int64_t i = 0; i < cnnc_shape_size(x); i++) {
+        int64_t o = drop_axes(x, n->attrs.axes, i);
+        acc[o] = is_max ? (in[0][i] > acc[o] ? in[0][i] : acc[o]) : acc[o] + in[0][i];
+    }
+    if (n->attrs.reduce == CNNC_REDUCE_MEAN)
+        for (int64_t o = 0; o < size; o++)
+            acc[o] /= (double)count;
+    store_and_free(acc, out, size);
+}
+
+void cnnc_interp_broadcast(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                           float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)g, (void)ctx;
+    for (int64_t i = 0; i < out_size(n); i++)
+        out[i] = in[0][drop_axes(n->shape, n->attrs.axes, i)];
 }
 
 /* Softmax over the last axis, each row shifted by its maximum (no overflow). */
@@ -794,90 +866,6 @@ void cnnc_interp_class_score_grad(const cnnc_graph *g, const cnnc_node *n,
     for (int64_t i = 0; i < k; i++)
         out[i] = (float)(p[c] * ((i == c ? 1.0 : 0.0) - p[i]));
     free(p);
-}
-
-/* Channel weights of each method, from A and dA (both [H,W,C]); w has C entries. */
-static void cam_weights_gradcam(const float *dA, hwc s, double *w)
-{
-    for (int64_t c = 0; c < s.c; c++) {
-        double sum = 0.0;
-        for (int64_t i = 0; i < s.h * s.w; i++)
-            sum += dA[i * s.c + c];
-        w[c] = sum / (double)(s.h * s.w);
-    }
-}
-
-/* Grad-CAM++ (Chattopadhyay et al., eq. 19, in the closed form for an exponential score):
- * alpha = g^2 / (2 g^2 + sum_hw(A) g^3), 0 where that denominator is 0 (g == 0 among
- * others) -- a guard that does not depend on the gradient's scale; w_c = sum_hw relu(g)
- * alpha. */
-static void cam_weights_gradcam_plus_plus(const float *A, const float *dA, hwc s, double *w)
-{
-    for (int64_t c = 0; c < s.c; c++) {
-        double sum_a = 0.0;
-        for (int64_t i = 0; i < s.h * s.w; i++)
-            sum_a += A[i * s.c + c];
-        double weight = 0.0;
-        for (int64_t i = 0; i < s.h * s.w; i++) {
-            double g = dA[i * s.c + c];
-            double g2 = g * g, g3 = g2 * g;
-            double den = 2.0 * g2 + sum_a * g3;
-            double alpha = den != 0.0 ? g2 / den : 0.0;
-            weight += (g > 0.0 ? g : 0.0) * alpha;
-        }
-        w[c] = weight;
-    }
-}
-
-/* XGrad-CAM (Fu et al.): w_c = sum_hw(A dA) / sum_hw(A), 0 where sum_hw(A) is 0. */
-static void cam_weights_xgradcam(const float *A, const float *dA, hwc s, double *w)
-{
-    for (int64_t c = 0; c < s.c; c++) {
-        double sum_a = 0.0, sum_ag = 0.0;
-        for (int64_t i = 0; i < s.h * s.w; i++) {
-            sum_a += A[i * s.c + c];
-            sum_ag += (double)A[i * s.c + c] * dA[i * s.c + c];
-        }
-        w[c] = sum_a != 0.0 ? sum_ag / sum_a : 0.0;
-    }
-}
-
-/* The raw map (before ReLU): gradcam, gradcam++ and xgradcam: sum_c w_c A_c; hirescam:
- * sum_c dA_c A_c (no spatial pooling of the gradient); layercam: sum_c relu(dA_c) A_c. */
-void cnnc_interp_cam(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
-                     float *out, const cnnc_interp_ctx *ctx)
-{
-    (void)ctx;
-    hwc s = hwc_of(*input_shape(g, n, 0));
-    const float *A = in[0], *dA = in[1];
-    cnnrt_cam_method method = n->attrs.method;
-    if (method == CNNRT_CAM_HIRESCAM || method == CNNRT_CAM_LAYERCAM) {
-        for (int64_t i = 0; i < s.h * s.w; i++) {
-            double sum = 0.0;
-            for (int64_t c = 0; c < s.c; c++) {
-                double gr = dA[i * s.c + c];
-                if (method == CNNRT_CAM_LAYERCAM && gr < 0.0)
-                    gr = 0.0;
-                sum += gr * A[i * s.c + c];
-            }
-            out[i] = (float)sum;
-        }
-        return;
-    }
-    double *w = new_doubles(s.c);
-    if (method == CNNRT_CAM_GRADCAM_PLUS_PLUS)
-        cam_weights_gradcam_plus_plus(A, dA, s, w);
-    else if (method == CNNRT_CAM_XGRADCAM)
-        cam_weights_xgradcam(A, dA, s, w);
-    else
-        cam_weights_gradcam(dA, s, w);
-    for (int64_t i = 0; i < s.h * s.w; i++) {
-        double sum = 0.0;
-        for (int64_t c = 0; c < s.c; c++)
-            sum += w[c] * A[i * s.c + c];
-        out[i] = (float)sum;
-    }
-    free(w);
 }
 
 /* ------------------------------------------------------------------------------------ */

@@ -37,8 +37,7 @@ int cnnc_interp_train_step(const cnnc_graph *train, float *params, float *opt_st
 /* Grad-CAM on a graph of cnnc_build_cam_graph, as cnnrt_cam_fn (cnnrt_model.h): target
  * is the index of the target layer among the graph's targets, method a cnnrt_cam_method,
  * score_mode a cnnrt_score_mode. classes may be NULL (every image's predicted class);
- * map_max and probs may be NULL. (Named gradcam, not cam: cnnc_interp_cam is the CAM op's
- * kernel in the op table.) */
+ * map_max and probs may be NULL. */
 int cnnc_interp_gradcam(const cnnc_graph *cam, const float *params, const float *x,
                         const int32_t *classes, int64_t n, int target, int method,
                         int score_mode, float *maps, float *map_max, float *probs,

@@ -118,8 +118,6 @@ static void dump_attrs(const cnnc_graph *g, const cnnc_node *n, FILE *out)
         fprintf(out, "  rate=%g index=%d", (double)a->rate, a->dropout_index);
     if (a->shape.rank > 0 && n->op != CNNC_OP_INPUT)
         fprintf(out, "  shape=%s", cnnc_shape_str(a->shape, 0, buf, sizeof buf));
-    if (n->op == CNNC_OP_CAM)
-        fprintf(out, "  method=%s", cnnrt_cam_method_name(a->method));
     (void)g;
 }
 
