@@ -64,6 +64,19 @@ static const char *const tiled_model =
     "dense units=3\n"
     "softmax\n";
 
+/* LeakyReLU as a layer, fused into a tiled conv2d (vector epilogue) and a plain one,
+ * and after dense. */
+static const char *const leaky_model =
+    "model leaky\n"
+    "input shape=7x7x2\n"
+    "conv2d filters=8 kernel=3 padding=same activation=leaky_relu\n"
+    "conv2d filters=3 kernel=2\n"
+    "leaky_relu alpha=0.05\n"
+    "flatten\n"
+    "dense units=5 activation=leaky_relu\n"
+    "dense units=3\n"
+    "softmax\n";
+
 static void check_text(const char *text, int opt, int threads)
 {
     cg_case c;
@@ -79,6 +92,7 @@ static void test_ops_O0(void **state)
     check_text(ops_model, 0, 1);
     check_text(gap_model, 0, 1);
     check_text(tiled_model, 0, 1);
+    check_text(leaky_model, 0, 1);
 }
 
 static void test_ops_O2(void **state)
@@ -87,6 +101,7 @@ static void test_ops_O2(void **state)
     check_text(ops_model, 2, 2);
     check_text(gap_model, 2, 2);
     check_text(tiled_model, 2, 2);
+    check_text(leaky_model, 2, 2);
     cg_target_cpu = "x86-64-v3";   /* the 8-float tiles (AVX2), whatever the host */
     check_text(tiled_model, 2, 2);
     check_text(tiled_model, 0, 1);

@@ -46,6 +46,19 @@ static const char *const tiled_train_model =
     "softmax\n"
     "compile loss=categorical_crossentropy optimizer=sgd lr=1\n";
 
+/* LeakyReLU's gradient, fused and as a layer of its own. */
+static const char *const leaky_train_model =
+    "model ltrain\n"
+    "input shape=6x6x1\n"
+    "conv2d filters=8 kernel=3 padding=same activation=leaky_relu\n"
+    "max_pool2d\n"
+    "flatten\n"
+    "dense units=6\n"
+    "leaky_relu alpha=0.2\n"
+    "dense units=3\n"
+    "softmax\n"
+    "compile loss=categorical_crossentropy optimizer=sgd lr=1\n";
+
 static const char *const gap_mse_model =
     "model gmse\n"
     "input shape=6x6x1\n"
@@ -146,6 +159,7 @@ static void test_train_gradients_O0(void **state)
     check_train(train_ops_model, 0, 1, 3, 1);
     check_train(gap_mse_model, 0, 2, 4, 1);
     check_train(xent_model, 0, 1, 3, 1);
+    check_train(leaky_train_model, 0, 1, 3, 1);
 }
 
 static void test_train_gradients_O2(void **state)
@@ -154,12 +168,13 @@ static void test_train_gradients_O2(void **state)
     check_train(train_ops_model, 2, 2, 5, 1);
     check_train(tiled_train_model, 2, 2, 3, 1);
     check_train(tiled_train_model, 0, 1, 2, 1);
+    check_train(leaky_train_model, 2, 2, 4, 1);
     cg_target_cpu = "x86-64-v3";
     check_train(tiled_train_model, 2, 2, 3, 1);
     cg_target_cpu = NULL;
 }
 
-/* A value read twice (r by sigmoid and by add): ADD in the forward pass and in the
+/* A value read twice (r by sigmoid and by add): an add in the forward pass and in the
  * backward pass (autodiff sums the two gradients of r), in a graph built node by node. */
 static void test_add_op(void **state)
 {
@@ -167,9 +182,9 @@ static void test_add_op(void **state)
     tg t;
     tg_begin(&t, "addm", 6, 6, 1);
     int c1 = tg_conv(&t, 0, 3, 3, 1, CNNC_PAD_SAME, "conv2d");
-    int r = tg_unary(&t, CNNC_OP_RELU, c1, "relu");
-    int s = tg_unary(&t, CNNC_OP_SIGMOID, r, "sigmoid");
-    int a = tg_add(&t, CNNC_OP_ADD, r, s, -1, NULL, "add");
+    int r = tg_ew(&t, CNNC_EW_RELU, c1, "relu");
+    int s = tg_ew(&t, CNNC_EW_SIGMOID, r, "sigmoid");
+    int a = tg_ew2(&t, CNNC_EW_ADD, r, s, "add");
     int f = tg_flatten(&t, a, "flatten");
     int d = tg_dense(&t, f, 3, "dense");
     int p = tg_unary(&t, CNNC_OP_SOFTMAX, d, "softmax");

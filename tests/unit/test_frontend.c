@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "ast.h"
+#include "elementwise.h"
 #include "frontend.h"
 #include "graph.h"
 
@@ -266,7 +267,8 @@ static void test_model_mnist(void **state)
     assert_int_equal(g->nodes[logits].op, CNNC_OP_DENSE);
     assert_int_equal(g->nodes[probs].inputs[0], logits);
     /* Each conv layer's output is its ReLU. */
-    assert_int_equal(g->nodes[g->layers[0].output_node].op, CNNC_OP_RELU);
+    assert_int_equal(g->nodes[g->layers[0].output_node].op, CNNC_OP_EW);
+    assert_int_equal(g->nodes[g->layers[0].output_node].attrs.ew, CNNC_EW_RELU);
 
     /* The training settings as written, and Keras's defaults for the rest. */
     assert_int_equal(g->train.loss, CNNC_LOSS_CATEGORICAL_CROSSENTROPY);
@@ -341,7 +343,47 @@ static void test_model_lenet5(void **state)
     assert_int_equal(c.g->train.optimizer, CNNC_OPT_SGD);
     assert_true(c.g->train.momentum == 0.9);
     assert_true(c.g->train.lr == 0.01);
-    assert_int_equal(c.g->nodes[c.g->layers[0].output_node].op, CNNC_OP_TANH);
+    assert_int_equal(c.g->nodes[c.g->layers[0].output_node].op, CNNC_OP_EW);
+    assert_int_equal(c.g->nodes[c.g->layers[0].output_node].attrs.ew, CNNC_EW_TANH);
+    release(&c);
+}
+
+/* LeakyReLU as a layer (Keras's type and name, alpha 0.3 by default or as given) and as
+ * activation= (alpha 0.3); a negative alpha, and alpha on another activation, are errors. */
+static void test_leaky_relu(void **state)
+{
+    (void)state;
+    compiled c = compile_text("input shape=6x6x1\n"
+                              "conv2d filters=2 kernel=3 activation=leaky_relu\n"
+                              "leaky_relu\n"
+                              "leaky_relu alpha=0.1 name=slope\n"
+                              "flatten\ndense units=3\nsoftmax\n");
+    assert_int_equal(c.errors, 0);
+    const expected_layer want[] = {
+        {"conv2d", "Conv2D", "(None, 4, 4, 2)", 20},
+        {"leaky_re_lu", "LeakyReLU", "(None, 4, 4, 2)", 0},
+        {"slope", "LeakyReLU", "(None, 4, 4, 2)", 0},
+        {"flatten", "Flatten", "(None, 32)", 0},
+        {"dense", "Dense", "(None, 3)", 99},
+        {"softmax", "Activation", "(None, 3)", 0},
+    };
+    check_layers(c.g, want, 6);
+    const float alphas[3] = {0.3f, 0.3f, 0.1f};
+    for (int l = 0; l < 3; l++) {
+        const cnnc_node *n = &c.g->nodes[c.g->layers[l].output_node];
+        assert_int_equal(n->op, CNNC_OP_EW);
+        assert_int_equal(n->attrs.ew, CNNC_EW_LEAKY_RELU);
+        assert_true(n->attrs.alpha == alphas[l]);
+    }
+    assert_string_equal(c.g->layers[1].keyword, "leaky_relu");
+    release(&c);
+
+    c = compile_text("input shape=6x6x1\nflatten\nleaky_relu alpha=-1\ndense units=2\n");
+    assert_non_null(strstr(c.messages, "'alpha' must be at least 0, found -1"));
+    release(&c);
+    c = compile_text("input shape=6x6x1\nflatten\nrelu alpha=0.2\ndense units=2\n");
+    assert_int_equal(c.errors, 1);
+    assert_non_null(strstr(c.messages, "alpha"));
     release(&c);
 }
 
@@ -540,8 +582,8 @@ static const error_case error_cases[] = {
      "t.cnn:2:35: error: 'padding' must be 'valid' or 'same', found 'sane'\n",
      "t.cnn:2:35: note: did you mean 'same'?\n"},
     {HEAD "conv2d filters=3 kernel=3 activation=rleu\n" TAIL,
-     "t.cnn:2:38: error: 'activation' must be 'linear', 'relu', 'sigmoid', 'tanh' or 'softmax', "
-     "found 'rleu'\n", "note: did you mean 'relu'?\n"},
+     "t.cnn:2:38: error: 'activation' must be 'linear', 'relu', 'sigmoid', 'tanh', "
+     "'leaky_relu' or 'softmax', found 'rleu'\n", "note: did you mean 'relu'?\n"},
     {HEAD "conv2d filters=3 kernel=3 use_bias=yes\n" TAIL,
      "t.cnn:2:36: error: 'use_bias' must be true or false, found 'yes'\n", NULL},
     {HEAD "dropout rate=1.5\n" TAIL,
@@ -735,6 +777,7 @@ int main(void)
         cmocka_unit_test(test_model_mnist),
         cmocka_unit_test(test_model_keras_mnist_convnet),
         cmocka_unit_test(test_model_lenet5),
+        cmocka_unit_test(test_leaky_relu),
         cmocka_unit_test(test_model_gap),
         cmocka_unit_test(test_defaults_and_names),
         cmocka_unit_test(test_generated_names_skip_given_ones),
