@@ -13,11 +13,12 @@
  *
  * Gradients are only built where needed: a node is "wanted" if it lies on a path from a
  * wanted leaf (the parameters in training; the input image for guided backpropagation;
- * the target layer's output for Grad-CAM). Nothing flows into LABEL, and nothing into the
- * image unless guided.
+ * the target layers' outputs for Grad-CAM, where the walk also stops at the first target
+ * and, on reaching each target, builds its maps through the `reached` hook). Nothing
+ * flows into LABEL, and nothing into the image unless guided.
  *
- * Backward nodes are named "grad/<name of the value whose gradient they hold>" (in a
- * guided Grad-CAM graph the guided pass's are "guided/<name>") and keep the layer and
+ * Backward nodes are named "grad/<name of the value whose gradient they hold>" (in the
+ * guided backpropagation graph "guided/<name>") and keep the layer and
  * source position of the forward node whose rule made them. */
 #include "autodiff.h"
 #include "cam_methods.h"

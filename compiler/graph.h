@@ -104,7 +104,7 @@ typedef struct cnnc_attrs {
     int reduce;               /* REDUCE: a cnnc_reduce_kind (elementwise.h) */
     unsigned axes;            /* REDUCE: bit i = input axis i; BROADCAST: result axes */
     /* CLASS_SCORE_GRAD's score mode (logit/softmax) is a run-time choice: see interp.h's
-     * cnnc_interp_ctx.score_mode and the score_mode argument of cnnrt_cam_fn. */
+     * cnnc_interp_ctx.score_mode and cnnrt_cam_args.score_mode. */
 } cnnc_attrs;
 
 typedef struct cnnc_node {
