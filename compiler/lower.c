@@ -680,6 +680,24 @@ static void guard_cam_backward(cnnc_lowered *p, int targets)
                 kr->cam_max_target = t;
     }
     free(first);
+    /* A hoisted kernel (a transposed weight) runs when one of its readers may. */
+    for (int k = 0; k < p->num_kernels; k++) {
+        cnnc_kernel *kr = &p->kernels[k];
+        if (!kr->hoisted || kr->cam_target >= 0)
+            continue;
+        int need = -1, readers = 0;
+        for (int j = 0; j < p->num_kernels; j++)
+            for (int i = 0; i < CNNC_KERNEL_MAX_IN; i++)
+                for (int o = 0; o < CNNC_KERNEL_MAX_OUT; o++)
+                    if (j != k && kr->out[o] >= 0 && p->kernels[j].in[i] == kr->out[o]) {
+                        const cnnc_kernel *r = &p->kernels[j];
+                        int t = r->cam_target >= 0 ? r->cam_target : r->cam_max_target;
+                        need = t > need ? t : need;
+                        readers++;
+                    }
+        if (readers)
+            kr->cam_max_target = need;
+    }
 }
 
 static int lower_outputs(cnnc_lower_ctx *lc)
