@@ -63,7 +63,8 @@ typedef struct bench {
     float *train_x;             /* train_count images and labels, for the training step */
     int32_t *train_y;
     int64_t train_count;
-    const cnnrt_cam_entry *cam;
+    const cnnrt_cam_layer *cam; /* the Grad-CAM target layer, NULL without Grad-CAM */
+    int64_t cam_index;          /* its index in model->cam_layers */
     const char *data_name;      /* what the images are, for the report */
     /* Outputs, allocated once for the largest batch (alloc_outputs). */
     float *infer_probs;
@@ -161,10 +162,21 @@ static void run_infer(bench *b, int64_t batch)
     b->model->infer(b->params, b->test_x, batch, b->infer_probs, b->ws, b->pool);
 }
 
+/* Grad-CAM (the Keras recipe's: gradcam, logit score) of the target layer. */
+static void run_cam(bench *b, const float *x, int64_t n)
+{
+    cnnrt_cam_args a = {.params = b->params, .x = x, .classes = b->cam_classes, .n = n,
+                        .layer = b->cam_index, .method = CNNRT_CAM_GRADCAM,
+                        .score_mode = CNNRT_SCORE_LOGIT, .maps = b->cam_maps,
+                        .map_max = b->cam_max, .probs = b->cam_probs, .ws = b->ws,
+                        .pool = b->pool};
+    if (b->model->gradcam(&a))
+        fprintf(stderr, "bench_cnnc: the model refused the Grad-CAM arguments\n");
+}
+
 static void run_gradcam(bench *b, int64_t batch)
 {
-    b->cam->fn(b->params, b->test_x, b->cam_classes, batch, CNNRT_SCORE_LOGIT, b->cam_maps,
-               b->cam_max, b->cam_probs, NULL, b->ws, b->pool);
+    run_cam(b, b->test_x, batch);
 }
 
 static void run_train(bench *b, int64_t batch)
@@ -181,12 +193,13 @@ static void run_train(bench *b, int64_t batch)
 
 /* ---- Setup ------------------------------------------------------------------------------ */
 
-static const cnnrt_cam_entry *find_cam(const cnnrt_model *m, const char *layer)
+/* The index of a Grad-CAM target layer, or -1. */
+static int64_t find_cam(const cnnrt_model *m, const char *layer)
 {
-    for (int64_t i = 0; i < m->num_cams; i++)
-        if (m->cams[i].method == CNNRT_CAM_GRADCAM && strcmp(m->cams[i].layer, layer) == 0)
-            return &m->cams[i];
-    return NULL;
+    for (int64_t i = 0; m->gradcam && i < m->num_cam_layers; i++)
+        if (strcmp(m->cam_layers[i].name, layer) == 0)
+            return i;
+    return -1;
 }
 
 /* Keras's initial weights from the seed, then small random biases instead of zeros, so
@@ -282,7 +295,8 @@ static int setup(bench *b, const options *o)
     const cnnrt_model *m = b->model;
     const char *layer = o->cam_layer ? o->cam_layer
                         : b->info.gradcam_layer[0] ? b->info.gradcam_layer : "max_pooling2d_1";
-    b->cam = find_cam(m, layer);
+    b->cam_index = find_cam(m, layer);
+    b->cam = b->cam_index >= 0 ? &m->cam_layers[b->cam_index] : NULL;
     if (!b->cam)
         fprintf(stderr, "bench_cnnc: model '%s' has no Grad-CAM function for layer '%s'; "
                         "the Grad-CAM benchmark is skipped\n", m->name, layer);
@@ -321,7 +335,7 @@ static void run_benchmarks(bench *b, const options *o)
     const cnnrt_model *m = b->model;
     printf("{\"framework\": \"cnnc\", \"info\": \"config\", \"model\": \"%s\", "
            "\"threads\": %lld, \"data\": \"%s\", \"cam_layer\": \"%s\"}\n", m->name,
-           (long long)cnnrt_pool_threads(b->pool), b->data_name, b->cam ? b->cam->layer : "");
+           (long long)cnnrt_pool_threads(b->pool), b->data_name, b->cam ? b->cam->name : "");
     fflush(stdout);
     if (m->infer && wants(o, "infer")) {
         time_and_report(b, o, "infer", 256, run_infer);
@@ -427,8 +441,7 @@ static int write_check_files(bench *b, const char *dir)
                        (size_t)(n * m->num_classes) * sizeof(float)) == 0;
     }
     if (ok && b->cam) {
-        b->cam->fn(b->params, x, b->cam_classes, n, CNNRT_SCORE_LOGIT, b->cam_maps,
-                   b->cam_max, b->cam_probs, NULL, b->ws, b->pool);
+        run_cam(b, x, n);
         ok = write_raw(dir, "cam_maps.f32", b->cam_maps,
                        (size_t)(n * b->cam->h * b->cam->w) * sizeof(float)) == 0 &&
              write_raw(dir, "cam_probs.f32", b->cam_probs,
@@ -443,7 +456,7 @@ static int write_check_files(bench *b, const char *dir)
                        "{\"model\": \"%s\", \"n\": %lld, \"cam\": %d, \"cam_layer\": \"%s\", "
                        "\"cam_h\": %lld, \"cam_w\": %lld, \"train\": %d, \"data\": \"%s\", "
                        "\"train_losses\": [",
-                       m->name, (long long)n, b->cam != NULL, b->cam ? b->cam->layer : "",
+                       m->name, (long long)n, b->cam != NULL, b->cam ? b->cam->name : "",
                        (long long)(b->cam ? b->cam->h : 0), (long long)(b->cam ? b->cam->w : 0),
                        m->train_step != NULL, b->data_name);
     for (int i = 0; m->train_step && i < CHECK_TRAIN_STEPS; i++)

@@ -13,13 +13,15 @@
  *
  * Gradients are only built where needed: a node is "wanted" if it lies on a path from a
  * wanted leaf (the parameters in training; the input image for guided backpropagation;
- * the target layer's output for Grad-CAM). Nothing flows into LABEL, and nothing into the
- * image unless guided.
+ * the target layers' outputs for Grad-CAM, where the walk also stops at the first target
+ * and, on reaching each target, builds its maps through the `reached` hook). Nothing
+ * flows into LABEL, and nothing into the image unless guided.
  *
- * Backward nodes are named "grad/<name of the value whose gradient they hold>" (in a
- * guided Grad-CAM graph the guided pass's are "guided/<name>") and keep the layer and
+ * Backward nodes are named "grad/<name of the value whose gradient they hold>" (in the
+ * guided backpropagation graph "guided/<name>") and keep the layer and
  * source position of the forward node whose rule made them. */
 #include "autodiff.h"
+#include "cam_methods.h"
 #include "elementwise.h"
 #include "ops.h"
 #include "util.h"
@@ -36,6 +38,10 @@ struct cnnc_autodiff {
     int guided;               /* names nodes "guided/..." (guided backpropagation) */
     const cnnc_grad_overrides *overrides;   /* rules replacing the table's, or NULL */
     int stop;                 /* a forward node whose gradient is the goal: not expanded */
+    /* Called as the walk reaches a node whose gradient is complete (Grad-CAM builds the
+     * maps of a target layer there); NULL when not needed. */
+    int (*reached)(struct cnnc_autodiff *ad, int node);
+    void *user;
 };
 
 static const cnnc_loc no_loc = {0, 0, 0};
@@ -325,15 +331,15 @@ static int is_leaf(cnnc_op op)
 
 typedef enum { WANT_PARAMS, WANT_INPUT, WANT_NODE } want_kind;
 
-/* Marks the nodes that depend on the wanted leaves (or on node `target`). */
-static void mark_wanted(struct cnnc_autodiff *ad, want_kind kind, int target)
+/* Marks the nodes that depend on the wanted leaves (or on the nodes marked in targets). */
+static void mark_wanted(struct cnnc_autodiff *ad, want_kind kind, const unsigned char *targets)
 {
     const cnnc_graph *g = ad->g;
     for (int i = 0; i < ad->num_forward; i++) {
         const cnnc_node *n = &g->nodes[i];
         int w = (kind == WANT_PARAMS && n->op == CNNC_OP_PARAM) ||
                 (kind == WANT_INPUT && n->op == CNNC_OP_INPUT) ||
-                (kind == WANT_NODE && i == target);
+                (kind == WANT_NODE && targets[i]);
         for (int k = 0; k < CNNC_MAX_INPUTS && !w; k++)
             if (n->inputs[k] >= 0 && ad->wanted[n->inputs[k]])
                 w = 1;
@@ -389,6 +395,8 @@ static int backprop(struct cnnc_autodiff *ad, int root)
     if (check_rules(ad, root))
         return -1;
     for (int i = root; i >= 0; i--) {
+        if (ad->reached && ad->grad[i] >= 0 && ad->reached(ad, i))
+            return -1;
         const cnnc_node *n = &ad->g->nodes[i];
         if (!ad->wanted[i] || is_leaf(n->op) || i == ad->stop)
             continue;
@@ -498,7 +506,7 @@ cnnc_graph *cnnc_build_train_graph(const cnnc_graph *forward, cnnc_diag *d)
     ad.grad = cnnc_xrealloc(ad.grad, (size_t)g->num_nodes * sizeof(int));
     ad.wanted = cnnc_xrealloc(ad.wanted, (size_t)g->num_nodes);
     ad_reset_grads(&ad);
-    mark_wanted(&ad, WANT_PARAMS, -1);
+    mark_wanted(&ad, WANT_PARAMS, NULL);
     if (backprop(&ad, loss))
         return ad_end(&ad, 1);
 
@@ -519,18 +527,75 @@ cnnc_graph *cnnc_build_train_graph(const cnnc_graph *forward, cnnc_diag *d)
     return ad_end(&ad, failed);
 }
 
-/* Guided backpropagation: the usual rules but ReLU's. */
-static const cnnc_grad_overrides guided_backprop = {.ew = {[CNNC_EW_RELU] = cnnc_guided_relu_grad}};
-
-cnnc_graph *cnnc_build_cam_graph(const cnnc_graph *forward, int layer,
-                                 cnnc_cam_method method, cnnc_diag *d)
+/* The start of both Grad-CAM graphs: the forward graph, LABEL, and the seed
+ * CLASS_SCORE_GRAD on the logits as the logits' gradient; outputs PROBS and LOGITS. */
+static int begin_class_score(struct cnnc_autodiff *ad, const cnnc_graph *forward, cnnc_diag *d)
 {
     int probs, logits;
+    memset(ad, 0, sizeof *ad);
     if (find_model_output(forward, &probs, &logits, d))
-        return NULL;
+        return -1;
+    ad_begin(ad, forward, d);
+    cnnc_graph *g = ad->g;
+    int label = add_label(g, d);
+    int seed_inputs[CNNC_MAX_INPUTS] = {logits, label, -1};
+    char seed_name[256];
+    snprintf(seed_name, sizeof seed_name, "grad/%s", g->nodes[logits].name);
+    int seed = label < 0 ? -1 : cnnc_graph_add(g, d, CNNC_OP_CLASS_SCORE_GRAD, seed_inputs,
+                                               NULL, seed_name, g->nodes[logits].layer,
+                                               g->nodes[logits].loc);
+    if (seed < 0)
+        return -1;
+    ad_reset_grads(ad);
+    ad->grad[logits] = seed;
+    g->num_outputs = 0;
+    cnnc_graph_add_output(g, CNNC_OUT_PROBS, probs, -1);
+    cnnc_graph_add_output(g, CNNC_OUT_LOGITS, logits, -1);
+    return logits;
+}
+
+/* The targets of a Grad-CAM graph (ad->user while the walk runs). */
+typedef struct cam_targets {
+    const int *layers;
+    int count;
+} cam_targets;
+
+/* When the walk reaches a target layer's output A, its gradient dA is complete: the maps
+ * of every method are built right there, so that a run asking for this target can stop
+ * the backward pass after them. */
+static int build_target_maps(struct cnnc_autodiff *ad, int node)
+{
+    const cam_targets *ct = ad->user;
+    cnnc_graph *g = ad->g;
+    for (int t = 0; t < ct->count; t++) {
+        int layer = ct->layers[t];
+        if (g->layers[layer].output_node != node)
+            continue;
+        for (int m = 0; m < CNNRT_CAM_METHOD_COUNT; m++) {
+            if (cnnc_cam_map_method((cnnrt_cam_method)m) != (cnnrt_cam_method)m)
+                continue;
+            int first = g->num_nodes;
+            int map = cnnc_cam_build_map(g, ad->d, (cnnrt_cam_method)m, node, ad->grad[node],
+                                         layer);
+            if (map < 0)
+                return -1;
+            for (int k = first; k < g->num_nodes; k++) {
+                g->nodes[k].cam_target = t;
+                g->nodes[k].cam_method = m;
+            }
+            int o = cnnc_graph_add_output(g, CNNC_OUT_CAM, map, -1);
+            g->outputs[o].cam_target = t;
+            g->outputs[o].cam_method = m;
+        }
+    }
+    return 0;
+}
+
+static int check_cam_layer(const cnnc_graph *forward, int layer, cnnc_diag *d)
+{
     if (layer < 0 || layer >= forward->num_layers) {
         cnnc_error(d, no_loc, "Grad-CAM: no such layer (index %d)", layer);
-        return NULL;
+        return -1;
     }
     int target = forward->layers[layer].output_node;
     if (target < 0 || forward->nodes[target].shape.rank != 3) {
@@ -541,71 +606,90 @@ cnnc_graph *cnnc_build_cam_graph(const cnnc_graph *forward, int layer,
                    forward->layers[layer].name,
                    target < 0 ? "none" : cnnc_shape_str(forward->nodes[target].shape, 0, buf,
                                                         sizeof buf));
+        return -1;
+    }
+    return 0;
+}
+
+cnnc_graph *cnnc_build_cam_graph(const cnnc_graph *forward, const int *layers, int num_layers,
+                                 cnnc_diag *d)
+{
+    if (num_layers < 1) {
+        cnnc_error(d, no_loc, "Grad-CAM: no target layer");
         return NULL;
     }
+    for (int t = 0; t < num_layers; t++)
+        if (check_cam_layer(forward, layers[t], d))
+            return NULL;
     struct cnnc_autodiff ad;
-    ad_begin(&ad, forward, d);
+    int logits = begin_class_score(&ad, forward, d);
+    if (logits < 0)
+        return ad.g ? ad_end(&ad, 1) : NULL;
     cnnc_graph *g = ad.g;
-    int label = add_label(g, d);
-    int seed_inputs[CNNC_MAX_INPUTS] = {logits, label, -1};
-    char seed_name[256];
-    snprintf(seed_name, sizeof seed_name, "grad/%s", g->nodes[logits].name);
-    int seed = label < 0 ? -1 : cnnc_graph_add(g, d, CNNC_OP_CLASS_SCORE_GRAD, seed_inputs,
-                                               NULL, seed_name, g->nodes[logits].layer,
-                                               g->nodes[logits].loc);
-    if (seed < 0)
-        return ad_end(&ad, 1);
-
-    /* 1. The plain gradient of the class score with respect to the layer's output. */
-    ad_reset_grads(&ad);
-    ad.stop = target;
-    mark_wanted(&ad, WANT_NODE, target);
-    ad.grad[logits] = seed;
+    unsigned char *targets = cnnc_xcalloc((size_t)ad.num_forward, 1);
+    ad.stop = g->num_nodes;
+    for (int t = 0; t < num_layers; t++) {
+        int node = forward->layers[layers[t]].output_node;
+        targets[node] = 1;
+        if (node < ad.stop)
+            ad.stop = node;   /* nothing below the first target is needed */
+    }
+    mark_wanted(&ad, WANT_NODE, targets);
+    free(targets);
+    cam_targets ct = {layers, num_layers};
+    ad.reached = build_target_maps;
+    ad.user = &ct;
     if (backprop(&ad, logits))
         return ad_end(&ad, 1);
-    int dA = ad.grad[target];
-    if (dA < 0) {
-        cnnc_error(d, forward->layers[layer].loc,
-                   "Grad-CAM: the class score does not depend on layer '%s'",
-                   forward->layers[layer].name);
-        return ad_end(&ad, 1);
-    }
-    cnnc_attrs cam_attrs;
-    memset(&cam_attrs, 0, sizeof cam_attrs);
-    cam_attrs.method = method;
-    int cam_inputs[CNNC_MAX_INPUTS] = {target, dA, -1};
-    char cam_name[256];
-    snprintf(cam_name, sizeof cam_name, "cam/%s", forward->layers[layer].name);
-    int cam = cnnc_graph_add(g, d, CNNC_OP_CAM, cam_inputs, &cam_attrs, cam_name, layer,
-                             forward->layers[layer].loc);
-    if (cam < 0)
-        return ad_end(&ad, 1);
-
-    /* 2. Guided Grad-CAM: guided backpropagation from the same seed to the image. */
-    int input_grad = -1;
-    if (method == CNNC_CAM_GUIDED) {
-        ad_reset_grads(&ad);
-        ad.stop = -1;
-        ad.guided = 1;
-        ad.overrides = &guided_backprop;
-        mark_wanted(&ad, WANT_INPUT, -1);
-        ad.grad[logits] = seed;
-        if (backprop(&ad, logits))
-            return ad_end(&ad, 1);
-        input_grad = ad.grad[g->input_node];
-        if (input_grad < 0) {
-            cnnc_error(d, no_loc, "Grad-CAM: the class score does not depend on the image");
-            return ad_end(&ad, 1);
+    int failed = 0;
+    for (int t = 0; t < num_layers; t++) {
+        int built = 0;
+        for (int o = 0; o < g->num_outputs; o++)
+            built |= g->outputs[o].role == CNNC_OUT_CAM && g->outputs[o].cam_target == t;
+        if (!built) {
+            cnnc_error(d, forward->layers[layers[t]].loc,
+                       "Grad-CAM: the class score does not depend on layer '%s'",
+                       forward->layers[layers[t]].name);
+            failed = 1;
         }
     }
+    return ad_end(&ad, failed);
+}
 
-    g->num_outputs = 0;
-    cnnc_graph_add_output(g, CNNC_OUT_PROBS, probs, -1);
-    cnnc_graph_add_output(g, CNNC_OUT_LOGITS, logits, -1);
-    cnnc_graph_add_output(g, CNNC_OUT_CAM, cam, -1);
-    if (input_grad >= 0)
-        cnnc_graph_add_output(g, CNNC_OUT_INPUT_GRAD, input_grad, -1);
+cnnc_graph *cnnc_build_guided_graph(const cnnc_graph *forward, cnnc_diag *d)
+{
+    /* The guided rule for ReLU, whether it is the RELU op or the elementwise function. */
+    static const cnnc_grad_overrides guided_rules = {.ew = {[CNNC_EW_RELU] =
+                                                                cnnc_guided_relu_grad}};
+    struct cnnc_autodiff ad;
+    int logits = begin_class_score(&ad, forward, d);
+    if (logits < 0)
+        return ad.g ? ad_end(&ad, 1) : NULL;
+    ad.guided = 1;
+    ad.overrides = &guided_rules;
+    mark_wanted(&ad, WANT_INPUT, NULL);
+    if (backprop(&ad, logits))
+        return ad_end(&ad, 1);
+    int input_grad = ad.grad[ad.g->input_node];
+    if (input_grad < 0) {
+        cnnc_error(d, no_loc, "guided backpropagation: the class score does not depend on "
+                   "the image");
+        return ad_end(&ad, 1);
+    }
+    cnnc_graph_add_output(ad.g, CNNC_OUT_INPUT_GRAD, input_grad, -1);
     return ad_end(&ad, 0);
+}
+
+int cnnc_cam_layers(const cnnc_graph *forward, int *layers)
+{
+    int count = 0;
+    for (int i = 0; i < forward->num_layers; i++) {
+        const cnnc_layer *l = &forward->layers[i];
+        if (l->shape.rank == 3 && l->output_node >= 0 &&
+            forward->nodes[l->output_node].op != CNNC_OP_INPUT)
+            layers[count++] = i;
+    }
+    return count;
 }
 
 int cnnc_default_cam_layer(const cnnc_graph *forward)

@@ -27,15 +27,27 @@ typedef struct cnnc_grad_overrides {
  * mean are the program's job, described by g->train. */
 cnnc_graph *cnnc_build_train_graph(const cnnc_graph *forward, cnnc_diag *d);
 
-/* The per-image Grad-CAM graph for target layer `layer` (index into forward->layers; must
- * have a spatial [H,W,C] output): forward, LABEL (the class, or -1 for the predicted one),
- * CLASS_SCORE_GRAD on the logits, backward from it to the layer's output A giving dA, and
- * CAM(A, dA) with the method (the raw weighted sum before ReLU). For
- * CNNC_CAM_GUIDED the backward continues to the input with guided ReLU gradients.
- * Outputs: CNNC_OUT_PROBS, CNNC_OUT_LOGITS, CNNC_OUT_CAM, and CNNC_OUT_INPUT_GRAD (guided).
- * Score mode (logit or softmax) is chosen at run time, not here. */
-cnnc_graph *cnnc_build_cam_graph(const cnnc_graph *forward, int layer,
-                                 cnnc_cam_method method, cnnc_diag *d);
+/* The per-image Grad-CAM graph of the target layers `layers` (indices into forward->layers,
+ * in network order, each with a spatial [H,W,C] output): forward, LABEL (the class, or -1
+ * for the predicted one), CLASS_SCORE_GRAD on the logits (the score mode, logit or
+ * softmax, is chosen at run time), the backward pass down to the first target, and for
+ * every target A and every method that is its own map (cam_methods.h) the method's map
+ * nodes over (A, dA), appended as soon as dA is complete -- so that a run asking for one
+ * target and one method can run the backward pass only down to that target and then only
+ * that method's nodes (their cam_target and cam_method say which). Outputs: PROBS, LOGITS
+ * and one CAM output per (target, method), the raw map before ReLU. */
+cnnc_graph *cnnc_build_cam_graph(const cnnc_graph *forward, const int *layers, int num_layers,
+                                 cnnc_diag *d);
+
+/* Guided backpropagation: forward, LABEL, the same seed, and the backward pass to the
+ * input image with every ReLU's gradient replaced by the guided rule. Outputs: PROBS,
+ * LOGITS, INPUT_GRAD. */
+cnnc_graph *cnnc_build_guided_graph(const cnnc_graph *forward, cnnc_diag *d);
+
+/* The layers Grad-CAM can target, in network order: spatial outputs computed by the
+ * network (not the input image). Writes at most forward->num_layers indices; returns the
+ * count. */
+int cnnc_cam_layers(const cnnc_graph *forward, int *layers);
 
 /* The default Grad-CAM target: the model file's `gradcam layer=`, else the last layer with
  * a spatial output; -1 if the model has none. */

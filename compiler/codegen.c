@@ -1,10 +1,11 @@
-/* Code generation through the LLVM C API: programs (infer, train_step, one Grad-CAM per
- * spatial layer and method) -> workers and entry points with the ABI of cnnrt_model.h ->
+/* Code generation through the LLVM C API: programs (infer, train_step, gradcam,
+ * guided_backprop) -> workers and entry points with the ABI of cnnrt_model.h ->
  * the NAME_model descriptor -> verified, optimised module -> object / assembly / IR /
  * linked program / JIT. See codegen.h; the loop kernels are in kernels.c. */
 #include "codegen.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Core.h>
 #include <llvm-c/Error.h>
@@ -14,12 +15,14 @@
 #include <llvm-c/TargetMachine.h>
 #include <llvm-c/Transforms/PassBuilder.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
 #include "autodiff.h"
+#include "cam_methods.h"
 #include "codegen_internal.h"
 #include "link.h"
 #include "lower.h"
@@ -96,15 +99,12 @@ static void sb_printf(strbuf *b, const char *fmt, ...)
 
 /* ---- the programs of a model ---------------------------------------------------------- */
 
-static const char *const cam_method_names[] = {"gradcam", "hirescam", "gradcampp", "guided"};
-
 typedef struct program {
     cnnc_program_kind kind;
     cnnc_graph *graph;          /* owned when not the forward graph */
     cnnc_lowered *lowered;
-    char entry[512];            /* NAME_infer, NAME_train_step, NAME_cam_LAYER_METHOD */
-    int cam_layer;              /* CAM: index into forward->layers */
-    cnnc_cam_method cam_method;
+    char entry[512];            /* NAME_infer, NAME_train_step, NAME_gradcam,
+                                   NAME_guided_backprop */
     LLVMValueRef entry_fn;
 } program;
 
@@ -115,6 +115,8 @@ typedef struct model_gen {
     char name[200];             /* C identifier of the model */
     program *progs;
     int num_progs;
+    int *cam_layers;            /* the Grad-CAM targets (indices into forward->layers) */
+    int num_cam_layers;
     int64_t ws_floats;          /* max over programs */
 } model_gen;
 
@@ -128,6 +130,9 @@ static void free_programs(model_gen *m)
     free(m->progs);
     m->progs = NULL;
     m->num_progs = 0;
+    free(m->cam_layers);
+    m->cam_layers = NULL;
+    m->num_cam_layers = 0;
 }
 
 static program *add_program(model_gen *m, cnnc_program_kind kind, cnnc_graph *graph)
@@ -137,17 +142,34 @@ static program *add_program(model_gen *m, cnnc_program_kind kind, cnnc_graph *gr
     memset(p, 0, sizeof *p);
     p->kind = kind;
     p->graph = graph;
-    p->cam_layer = -1;
     return p;
 }
 
-/* A layer Grad-CAM can target: a spatial [H,W,C] output computed by the network (not the
- * input image itself). */
-static int is_cam_layer(const cnnc_graph *g, int layer)
+/* The Grad-CAM program (every target layer, or only opts->only_cam_layer) and the guided
+ * backpropagation program; none when the model has no spatial layer. */
+static int build_cam_programs(model_gen *m)
 {
-    const cnnc_layer *l = &g->layers[layer];
-    return l->shape.rank == 3 && l->output_node >= 0 &&
-           g->nodes[l->output_node].op != CNNC_OP_INPUT;
+    const cnnc_graph *fw = m->forward;
+    m->cam_layers = cnnc_xcalloc((size_t)fw->num_layers + 1, sizeof *m->cam_layers);
+    int count = cnnc_cam_layers(fw, m->cam_layers);
+    m->num_cam_layers = 0;
+    for (int i = 0; i < count; i++)
+        if (!m->opts->only_cam_layer ||
+            !strcmp(m->opts->only_cam_layer, fw->layers[m->cam_layers[i]].name))
+            m->cam_layers[m->num_cam_layers++] = m->cam_layers[i];
+    if (m->num_cam_layers == 0)
+        return 0;
+    cnnc_graph *cam = cnnc_build_cam_graph(fw, m->cam_layers, m->num_cam_layers, m->d);
+    if (!cam)
+        return -1;
+    program *p = add_program(m, CNNC_PROGRAM_CAM, cam);
+    snprintf(p->entry, sizeof p->entry, "%s_gradcam", m->name);
+    cnnc_graph *guided = cnnc_build_guided_graph(fw, m->d);
+    if (!guided)
+        return -1;
+    p = add_program(m, CNNC_PROGRAM_GUIDED, guided);
+    snprintf(p->entry, sizeof p->entry, "%s_guided_backprop", m->name);
+    return 0;
 }
 
 static int build_programs(model_gen *m)
@@ -163,26 +185,8 @@ static int build_programs(model_gen *m)
         p = add_program(m, CNNC_PROGRAM_TRAIN, train);
         snprintf(p->entry, sizeof p->entry, "%s_train_step", m->name);
     }
-    if (mask & CNNC_GEN_CAMS) {
-        for (int layer = 0; layer < fw->num_layers; layer++) {
-            if (!is_cam_layer(fw, layer))
-                continue;
-            if (m->opts->only_cam_layer && strcmp(m->opts->only_cam_layer, fw->layers[layer].name))
-                continue;
-            for (int method = 0; method < CNNRT_CAM_METHOD_COUNT; method++) {
-                cnnc_graph *cam = cnnc_build_cam_graph(fw, layer, (cnnc_cam_method)method, m->d);
-                if (!cam)
-                    return -1;
-                p = add_program(m, CNNC_PROGRAM_CAM, cam);
-                char layer_id[128];
-                cnnc_c_identifier(fw->layers[layer].name, layer_id, sizeof layer_id);
-                snprintf(p->entry, sizeof p->entry, "%s_cam_%s_%s", m->name, layer_id,
-                         cam_method_names[method]);
-                p->cam_layer = layer;
-                p->cam_method = (cnnc_cam_method)method;
-            }
-        }
-    }
+    if ((mask & CNNC_GEN_CAMS) && build_cam_programs(m))
+        return -1;
     m->ws_floats = 16;
     for (int i = 0; i < m->num_progs; i++) {
         p = &m->progs[i];
@@ -204,9 +208,15 @@ static int build_programs(model_gen *m)
 
 /* The worker's view of the entry point's arguments (a stack struct, all fields 8 bytes). */
 enum {
-    CTX_PARAMS, CTX_OPT_STATE, CTX_X, CTX_LABELS, CTX_N, CTX_SEED, CTX_SCORE_MODE, CTX_WS,
-    CTX_PROBS, CTX_MAPS, CTX_MAP_MAX, CTX_INPUT_GRADS, CTX_FIELDS
+    CTX_PARAMS, CTX_OPT_STATE, CTX_X, CTX_LABELS, CTX_N, CTX_SEED, CTX_SCORE_MODE,
+    CTX_CAM_TARGET, CTX_CAM_METHOD, CTX_WS, CTX_PROBS, CTX_MAPS, CTX_MAP_MAX, CTX_INPUT_GRADS,
+    CTX_FIELDS
 };
+static int ctx_field_is_int(int field)
+{
+    return field == CTX_N || field == CTX_SEED || field == CTX_SCORE_MODE ||
+           field == CTX_CAM_TARGET || field == CTX_CAM_METHOD;
+}
 static const int slot_field[CNNC_SLOT_COUNT] = {CTX_PROBS, CTX_MAPS, CTX_MAP_MAX,
                                                 CTX_INPUT_GRADS};
 
@@ -249,7 +259,7 @@ static void init_types(module_state *s, LLVMContextRef ctx, const char *name, cn
     g->kernel_type = LLVMFunctionType(g->void_t, kparams, CG_K_NUM_PARAMS, 0);
     LLVMTypeRef fields[CTX_FIELDS];
     for (int i = 0; i < CTX_FIELDS; i++)
-        fields[i] = (i == CTX_N || i == CTX_SEED || i == CTX_SCORE_MODE) ? g->i64 : g->ptr;
+        fields[i] = ctx_field_is_int(i) ? g->i64 : g->ptr;
     s->ctx_type = LLVMStructTypeInContext(ctx, fields, CTX_FIELDS, 0);
     LLVMTypeRef task_params[4] = {g->ptr, g->i64, g->i64, g->i64};
     s->task_type = LLVMFunctionType(g->void_t, task_params, 4, 0);
@@ -265,9 +275,7 @@ static LLVMValueRef ctx_field(module_state *s, LLVMValueRef ctx, int field)
 {
     cnnc_cg *g = &s->g;
     LLVMValueRef p = LLVMBuildStructGEP2(g->b, s->ctx_type, ctx, (unsigned)field, "");
-    LLVMTypeRef t = (field == CTX_N || field == CTX_SEED || field == CTX_SCORE_MODE) ? g->i64
-                                                                                   : g->ptr;
-    return LLVMBuildLoad2(g->b, t, p, "");
+    return LLVMBuildLoad2(g->b, ctx_field_is_int(field) ? g->i64 : g->ptr, p, "");
 }
 
 static void set_ctx_field(module_state *s, LLVMValueRef ctx, int field, LLVMValueRef v)
@@ -290,9 +298,31 @@ static void add_fn_attr(cnnc_cg *g, LLVMValueRef fn, unsigned index, const char 
 /* Where a worker's buffers start. */
 typedef struct worker_bases {
     LLVMValueRef params, arena, grad, stats, x, scratch;
+    LLVMValueRef cam_target, cam_method;   /* Grad-CAM: what this run computes */
     LLVMValueRef slots[CNNC_SLOT_COUNT];
     int64_t image_floats;
 } worker_bases;
+
+static LLVMValueRef and_guard(cnnc_cg *g, LLVMValueRef a, LLVMValueRef b)
+{
+    return !a ? b : !b ? a : LLVMBuildAnd(g->b, a, b, "");
+}
+
+/* Whether a Grad-CAM kernel runs for this call's target and method (lower.h), or NULL
+ * for a kernel that always runs. */
+static LLVMValueRef cam_guard(cnnc_cg *g, const cnnc_kernel *kr, const worker_bases *wb)
+{
+    LLVMValueRef guard = NULL;
+    if (kr->cam_max_target != INT_MAX)
+        guard = LLVMBuildICmp(g->b, LLVMIntSLE, wb->cam_target, cg_i64(g, kr->cam_max_target), "");
+    if (kr->cam_target >= 0)
+        guard = and_guard(g, guard, LLVMBuildICmp(g->b, LLVMIntEQ, wb->cam_target,
+                                                  cg_i64(g, kr->cam_target), ""));
+    if (kr->cam_method >= 0)
+        guard = and_guard(g, guard, LLVMBuildICmp(g->b, LLVMIntEQ, wb->cam_method,
+                                                  cg_i64(g, kr->cam_method), ""));
+    return guard;
+}
 
 /* Calls kernel k for image img: pointers to its buffers, the image, seed, label, mode. */
 static void call_kernel(cnnc_cg *g, const cnnc_lowered *lp, LLVMValueRef kernel_fn, int k,
@@ -336,6 +366,7 @@ static void call_kernel(cnnc_cg *g, const cnnc_lowered *lp, LLVMValueRef kernel_
     args[CG_K_SEED] = seed;
     args[CG_K_LABEL] = label;
     args[CG_K_SCORE_MODE] = mode;
+    guard = and_guard(g, guard, cam_guard(g, kr, wb));
     LLVMBasicBlockRef merge = guard ? cg_if(g, guard) : NULL;
     LLVMBuildCall2(g->b, g->kernel_type, kernel_fn, args, CG_K_NUM_PARAMS, "");
     if (merge)
@@ -364,6 +395,8 @@ static LLVMValueRef emit_worker(module_state *s, program *p, LLVMValueRef *kerne
     wb.x = ctx_field(s, ctx, CTX_X);
     LLVMValueRef labels = ctx_field(s, ctx, CTX_LABELS), seed = ctx_field(s, ctx, CTX_SEED);
     LLVMValueRef mode = ctx_field(s, ctx, CTX_SCORE_MODE);
+    wb.cam_target = ctx_field(s, ctx, CTX_CAM_TARGET);
+    wb.cam_method = ctx_field(s, ctx, CTX_CAM_METHOD);
     LLVMValueRef ws = ctx_field(s, ctx, CTX_WS);
     for (int i = 0; i < CNNC_SLOT_COUNT; i++)
         wb.slots[i] = ctx_field(s, ctx, slot_field[i]);
@@ -386,7 +419,7 @@ static LLVMValueRef emit_worker(module_state *s, program *p, LLVMValueRef *kerne
     LLVMValueRef img = cg_for_dynamic(g, &li, begin, end);
     LLVMValueRef label = cg_i64(g, -1);
     if (p->kind != CNNC_PROGRAM_INFER) {
-        /* Labels (train) or classes (cam, may be NULL = the predicted class). */
+        /* Labels (train) or classes (Grad-CAM, may be NULL = the predicted class). */
         LLVMValueRef has = LLVMBuildIsNotNull(g->b, labels, "");
         LLVMBasicBlockRef here = LLVMGetInsertBlock(g->b);
         LLVMBasicBlockRef load_bb = LLVMAppendBasicBlockInContext(g->ctx, fn, "label");
@@ -426,8 +459,7 @@ static LLVMValueRef begin_entry(module_state *s, program *p, LLVMTypeRef type,
     LLVMPositionBuilderAtEnd(g->b, g->entry);
     LLVMValueRef ctx = LLVMBuildAlloca(g->b, s->ctx_type, "ctx");
     for (int f = 0; f < CTX_FIELDS; f++) {
-        int is_int = f == CTX_N || f == CTX_SEED || f == CTX_SCORE_MODE;
-        set_ctx_field(s, ctx, f, is_int ? cg_i64(g, 0) : LLVMConstNull(g->ptr));
+        set_ctx_field(s, ctx, f, ctx_field_is_int(f) ? cg_i64(g, 0) : LLVMConstNull(g->ptr));
     }
     for (int a = 0; a < nfields; a++)
         if (fields[a] >= 0)
@@ -452,17 +484,131 @@ static void emit_infer_entry(module_state *s, program *p, LLVMValueRef worker)
     LLVMBuildRetVoid(g->b);
 }
 
-static void emit_cam_entry(module_state *s, program *p, LLVMValueRef worker)
+/* The fields of cnnrt_cam_args and cnnrt_guided_args (cnnrt_model.h), all 8 bytes, in
+ * order, with the worker ctx field each goes to. */
+typedef struct arg_field {
+    size_t offset;   /* in the C struct, checked below */
+    int ctx;         /* CTX_*, or -1 for ws and pool (handled by begin_args_entry) */
+    int is_int;
+} arg_field;
+
+#define CAM_ARG(field, ctx, is_int) {offsetof(cnnrt_cam_args, field), ctx, is_int}
+static const arg_field cam_arg_fields[] = {
+    CAM_ARG(params, CTX_PARAMS, 0),        CAM_ARG(x, CTX_X, 0),
+    CAM_ARG(classes, CTX_LABELS, 0),       CAM_ARG(n, CTX_N, 1),
+    CAM_ARG(layer, CTX_CAM_TARGET, 1),     CAM_ARG(method, CTX_CAM_METHOD, 1),
+    CAM_ARG(score_mode, CTX_SCORE_MODE, 1), CAM_ARG(maps, CTX_MAPS, 0),
+    CAM_ARG(map_max, CTX_MAP_MAX, 0),      CAM_ARG(probs, CTX_PROBS, 0),
+    CAM_ARG(ws, CTX_WS, 0),                CAM_ARG(pool, -1, 0),
+};
+#define GUIDED_ARG(field, ctx, is_int) {offsetof(cnnrt_guided_args, field), ctx, is_int}
+static const arg_field guided_arg_fields[] = {
+    GUIDED_ARG(params, CTX_PARAMS, 0),         GUIDED_ARG(x, CTX_X, 0),
+    GUIDED_ARG(classes, CTX_LABELS, 0),        GUIDED_ARG(n, CTX_N, 1),
+    GUIDED_ARG(score_mode, CTX_SCORE_MODE, 1), GUIDED_ARG(input_grads, CTX_INPUT_GRADS, 0),
+    GUIDED_ARG(probs, CTX_PROBS, 0),           GUIDED_ARG(ws, CTX_WS, 0),
+    GUIDED_ARG(pool, -1, 0),
+};
+_Static_assert(sizeof(cnnrt_cam_args) == 8 * (sizeof cam_arg_fields / sizeof cam_arg_fields[0]),
+               "cnnrt_cam_args has a field codegen.c does not know");
+_Static_assert(sizeof(cnnrt_guided_args) ==
+                   8 * (sizeof guided_arg_fields / sizeof guided_arg_fields[0]),
+               "cnnrt_guided_args has a field codegen.c does not know");
+
+/* A Grad-CAM entry point, int NAME(const ARGS *args): the argument struct's fields are
+ * loaded into the worker ctx; check (given the number of target layers) decides between
+ * running the images and returning -1. */
+static void emit_args_entry(module_state *s, program *p, LLVMValueRef worker,
+                            const arg_field *fields, int nfields,
+                            LLVMValueRef (*check)(module_state *s, LLVMValueRef ctx,
+                                                  int64_t targets),
+                            int64_t targets)
 {
     cnnc_cg *g = &s->g;
-    /* (params, x, classes, n, score_mode, maps, map_max, probs, input_grads, ws, pool) */
-    LLVMTypeRef t[11] = {g->ptr, g->ptr, g->ptr, g->i64, g->i64, g->ptr,
-                         g->ptr, g->ptr, g->ptr, g->ptr, g->ptr};
-    LLVMTypeRef type = LLVMFunctionType(g->void_t, t, 11, 0);
-    int fields[11] = {CTX_PARAMS, CTX_X,       CTX_LABELS, CTX_N, CTX_SCORE_MODE, CTX_MAPS,
-                      CTX_MAP_MAX, CTX_PROBS, CTX_INPUT_GRADS, -1, -1};
-    begin_entry(s, p, type, worker, fields, 11, 3, 10, 9);
-    LLVMBuildRetVoid(g->b);
+    LLVMTypeRef arg_types[16];
+    for (int f = 0; f < nfields; f++) {
+        if ((int64_t)fields[f].offset != 8 * f)
+            cnnc_error(g->d, NOWHERE, "internal error: argument struct field %d is not at "
+                       "offset %d", f, 8 * f);
+        arg_types[f] = fields[f].is_int ? g->i64 : g->ptr;
+    }
+    LLVMTypeRef args_type = LLVMStructTypeInContext(g->ctx, arg_types, (unsigned)nfields, 0);
+    LLVMTypeRef type = LLVMFunctionType(g->i32, &g->ptr, 1, 0);
+    LLVMValueRef fn = LLVMAddFunction(g->mod, p->entry, type);
+    p->entry_fn = fn;
+    add_fn_attr(g, fn, LLVMAttributeFunctionIndex, "nounwind");
+    g->fn = fn;
+    g->entry = LLVMAppendBasicBlockInContext(g->ctx, fn, "entry");
+    LLVMPositionBuilderAtEnd(g->b, g->entry);
+    LLVMValueRef ctx = LLVMBuildAlloca(g->b, s->ctx_type, "ctx");
+    for (int f = 0; f < CTX_FIELDS; f++)
+        set_ctx_field(s, ctx, f, ctx_field_is_int(f) ? cg_i64(g, 0) : LLVMConstNull(g->ptr));
+    LLVMValueRef args = LLVMGetParam(fn, 0), pool = NULL;
+    for (int f = 0; f < nfields; f++) {
+        LLVMValueRef at = LLVMBuildStructGEP2(g->b, args_type, args, (unsigned)f, "");
+        LLVMValueRef v = LLVMBuildLoad2(g->b, arg_types[f], at, "");
+        if (fields[f].ctx >= 0)
+            set_ctx_field(s, ctx, fields[f].ctx, v);
+        else
+            pool = v;
+    }
+    LLVMBasicBlockRef bad = LLVMAppendBasicBlockInContext(g->ctx, fn, "bad_arguments");
+    LLVMBasicBlockRef run = LLVMAppendBasicBlockInContext(g->ctx, fn, "run");
+    LLVMBuildCondBr(g->b, check(s, ctx, targets), run, bad);
+    LLVMPositionBuilderAtEnd(g->b, bad);
+    LLVMBuildRet(g->b, LLVMConstInt(g->i32, (unsigned long long)-1, 1));
+    LLVMPositionBuilderAtEnd(g->b, run);
+    LLVMValueRef n = ctx_field(s, ctx, CTX_N);
+    LLVMValueRef call_args[4] = {pool, n, worker, ctx};
+    LLVMBasicBlockRef merge = cg_if(g, LLVMBuildICmp(g->b, LLVMIntSGT, n, cg_i64(g, 0), ""));
+    LLVMBuildCall2(g->b, s->parallel_for_type, s->parallel_for, call_args, 4, "");
+    cg_endif(g, merge);
+    LLVMBuildRet(g->b, LLVMConstInt(g->i32, 0, 0));
+}
+
+/* 0 <= v < count */
+static LLVMValueRef in_range(cnnc_cg *g, LLVMValueRef v, int64_t count)
+{
+    return LLVMBuildICmp(g->b, LLVMIntULT, v, cg_i64(g, count), "");
+}
+
+static LLVMValueRef check_score_mode(module_state *s, LLVMValueRef ctx, int64_t targets)
+{
+    (void)targets;
+    return in_range(&s->g, ctx_field(s, ctx, CTX_SCORE_MODE), CNNRT_SCORE_MODE_COUNT);
+}
+
+/* Layer, method and score mode in range; the method is then replaced by the one whose map
+ * it shows (GUIDED -> HIRESCAM), which is what the method kernels are tagged with. */
+static LLVMValueRef check_cam_args(module_state *s, LLVMValueRef ctx, int64_t targets)
+{
+    cnnc_cg *g = &s->g;
+    LLVMValueRef method = ctx_field(s, ctx, CTX_CAM_METHOD);
+    LLVMValueRef ok = LLVMBuildAnd(g->b, check_score_mode(s, ctx, targets),
+                                   in_range(g, method, CNNRT_CAM_METHOD_COUNT), "");
+    ok = LLVMBuildAnd(g->b, ok, in_range(g, ctx_field(s, ctx, CTX_CAM_TARGET), targets), "");
+    for (int m = 0; m < CNNRT_CAM_METHOD_COUNT; m++) {
+        int map = (int)cnnc_cam_map_method((cnnrt_cam_method)m);
+        if (map != m)
+            method = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, method, cg_i64(g, m), ""),
+                                     cg_i64(g, map), method, "");
+    }
+    set_ctx_field(s, ctx, CTX_CAM_METHOD, method);
+    return ok;
+}
+
+static void emit_cam_entry(module_state *s, model_gen *m, program *p, LLVMValueRef worker)
+{
+    emit_args_entry(s, p, worker, cam_arg_fields,
+                    (int)(sizeof cam_arg_fields / sizeof cam_arg_fields[0]), check_cam_args,
+                    m->num_cam_layers);
+}
+
+static void emit_guided_entry(module_state *s, program *p, LLVMValueRef worker)
+{
+    emit_args_entry(s, p, worker, guided_arg_fields,
+                    (int)(sizeof guided_arg_fields / sizeof guided_arg_fields[0]),
+                    check_score_mode, 0);
 }
 
 static LLVMValueRef math_intrinsic(cnnc_cg *g, const char *name, LLVMTypeRef t, LLVMValueRef a,
@@ -626,7 +772,8 @@ static int emit_program(module_state *s, model_gen *m, program *p)
     switch (p->kind) {
     case CNNC_PROGRAM_INFER: emit_infer_entry(s, p, worker); break;
     case CNNC_PROGRAM_TRAIN: emit_train_entry(s, p, worker, m->ws_floats); break;
-    case CNNC_PROGRAM_CAM: emit_cam_entry(s, p, worker); break;
+    case CNNC_PROGRAM_CAM: emit_cam_entry(s, m, p, worker); break;
+    case CNNC_PROGRAM_GUIDED: emit_guided_entry(s, p, worker); break;
     }
     return 0;
 }
@@ -685,44 +832,39 @@ static LLVMValueRef emit_descriptor(module_state *s, model_gen *m)
     const cnnc_graph *fw = m->forward;
     LLVMValueRef zero_ptr = LLVMConstNull(g->ptr);
 
-    /* The CAM table. */
-    int num_cams = 0;
-    for (int i = 0; i < m->num_progs; i++)
-        num_cams += m->progs[i].kind == CNNC_PROGRAM_CAM;
-    LLVMTypeRef cam_fields[5] = {g->ptr, g->i64, g->i64, g->i64, g->ptr};
-    LLVMTypeRef cam_type = LLVMStructTypeInContext(g->ctx, cam_fields, 5, 0);
-    LLVMValueRef cams = zero_ptr;
-    if (num_cams) {
-        LLVMValueRef *entries = cnnc_xcalloc((size_t)num_cams, sizeof *entries);
-        int c = 0;
-        for (int i = 0; i < m->num_progs; i++) {
-            const program *p = &m->progs[i];
-            if (p->kind != CNNC_PROGRAM_CAM)
-                continue;
-            const cnnc_layer *l = &fw->layers[p->cam_layer];
+    /* The Grad-CAM target layers. */
+    LLVMTypeRef layer_fields[4] = {g->ptr, g->i64, g->i64, g->i64};
+    LLVMTypeRef layer_type = LLVMStructTypeInContext(g->ctx, layer_fields, 4, 0);
+    LLVMValueRef cam_layers = zero_ptr;
+    if (m->num_cam_layers) {
+        LLVMValueRef *entries = cnnc_xcalloc((size_t)m->num_cam_layers, sizeof *entries);
+        for (int t = 0; t < m->num_cam_layers; t++) {
+            const cnnc_layer *l = &fw->layers[m->cam_layers[t]];
             char sym[300];
-            snprintf(sym, sizeof sym, "%s.layer.%d", m->name, c);
-            LLVMValueRef f[5] = {string_constant(g, l->name, sym), cg_i64(g, p->cam_method),
-                                 cg_i64(g, l->shape.dim[0]), cg_i64(g, l->shape.dim[1]),
-                                 p->entry_fn};
-            entries[c++] = LLVMConstNamedStruct(cam_type, f, 5);
+            snprintf(sym, sizeof sym, "%s.layer.%d", m->name, t);
+            LLVMValueRef f[4] = {string_constant(g, l->name, sym), cg_i64(g, l->shape.dim[0]),
+                                 cg_i64(g, l->shape.dim[1]), cg_i64(g, l->shape.dim[2])};
+            entries[t] = LLVMConstNamedStruct(layer_type, f, 4);
         }
-        LLVMValueRef arr = LLVMConstArray2(cam_type, entries, (uint64_t)num_cams);
+        LLVMValueRef arr = LLVMConstArray2(layer_type, entries, (uint64_t)m->num_cam_layers);
         free(entries);
         char sym[300];
-        snprintf(sym, sizeof sym, "%s_cams", m->name);
-        cams = LLVMAddGlobal(g->mod, LLVMTypeOf(arr), sym);
-        LLVMSetInitializer(cams, arr);
-        LLVMSetGlobalConstant(cams, 1);
-        LLVMSetLinkage(cams, LLVMPrivateLinkage);
+        snprintf(sym, sizeof sym, "%s_cam_layers", m->name);
+        cam_layers = LLVMAddGlobal(g->mod, LLVMTypeOf(arr), sym);
+        LLVMSetInitializer(cam_layers, arr);
+        LLVMSetGlobalConstant(cam_layers, 1);
+        LLVMSetLinkage(cam_layers, LLVMPrivateLinkage);
     }
 
-    LLVMValueRef infer = zero_ptr, train = zero_ptr;
+    LLVMValueRef infer = zero_ptr, train = zero_ptr, gradcam = zero_ptr, guided = zero_ptr;
     for (int i = 0; i < m->num_progs; i++) {
-        if (m->progs[i].kind == CNNC_PROGRAM_INFER)
-            infer = m->progs[i].entry_fn;
-        if (m->progs[i].kind == CNNC_PROGRAM_TRAIN)
-            train = m->progs[i].entry_fn;
+        LLVMValueRef fn = m->progs[i].entry_fn;
+        switch (m->progs[i].kind) {
+        case CNNC_PROGRAM_INFER: infer = fn; break;
+        case CNNC_PROGRAM_TRAIN: train = fn; break;
+        case CNNC_PROGRAM_CAM: gradcam = fn; break;
+        case CNNC_PROGRAM_GUIDED: guided = fn; break;
+        }
     }
     const cnnc_shape *in = &fw->nodes[fw->input_node].shape;
     int64_t h = 1, w = 1, c = 1;
@@ -740,19 +882,22 @@ static LLVMValueRef emit_descriptor(module_state *s, model_gen *m)
     snprintf(sym, sizeof sym, "%s.name", m->name);
     LLVMValueRef name = string_constant(g, fw->model_name ? fw->model_name : m->name, sym);
     int64_t opt_state = cnnc_graph_opt_state_floats(fw);
-    LLVMValueRef f[15] = {
+    LLVMValueRef f[] = {
         cg_i64(g, CNNRT_ABI_VERSION), name, desc,
         LLVMConstInt(g->i64, cnnc_graph_fingerprint(fw), 0),
         cg_i64(g, h), cg_i64(g, w), cg_i64(g, c), cg_i64(g, fw->num_classes),
         cg_i64(g, fw->param_floats), cg_i64(g, opt_state), cg_i64(g, m->ws_floats),
-        infer, train, cg_i64(g, num_cams), cams};
-    LLVMTypeRef types[15];
-    for (int i = 0; i < 15; i++)
+        infer, train, gradcam, guided, cg_i64(g, m->num_cam_layers), cam_layers};
+    enum { FIELDS = sizeof f / sizeof f[0] };
+    _Static_assert(sizeof(cnnrt_model) == 8 * FIELDS, "cnnrt_model has a field codegen.c "
+                   "does not fill");
+    LLVMTypeRef types[FIELDS];
+    for (int i = 0; i < FIELDS; i++)
         types[i] = LLVMTypeOf(f[i]);
-    LLVMTypeRef model_type = LLVMStructTypeInContext(g->ctx, types, 15, 0);
+    LLVMTypeRef model_type = LLVMStructTypeInContext(g->ctx, types, FIELDS, 0);
     snprintf(sym, sizeof sym, "%s_model", m->name);
     LLVMValueRef model = LLVMAddGlobal(g->mod, model_type, sym);
-    LLVMSetInitializer(model, LLVMConstNamedStruct(model_type, f, 15));
+    LLVMSetInitializer(model, LLVMConstNamedStruct(model_type, f, FIELDS));
     LLVMSetGlobalConstant(model, 1);
     LLVMSetAlignment(model, 8);
     return model;
@@ -867,9 +1012,6 @@ static int optimise(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level, cnnc_
 /* Builds the whole module in ctx; NULL after diagnostics. */
 static void free_header_info(cnnc_header_info *info)
 {
-    for (int i = 0; i < info->num_cams; i++)
-        free(info->cam_entries[i]);
-    free(info->cam_entries);
     free((char *)info->c_name);
     memset(info, 0, sizeof *info);
 }
@@ -878,12 +1020,11 @@ static void fill_header_info(const model_gen *m, cnnc_header_info *info)
 {
     info->c_name = cnnc_xstrdup(m->name);
     info->ws_floats = m->ws_floats;
-    info->cam_entries = cnnc_xcalloc((size_t)m->num_progs + 1, sizeof *info->cam_entries);
     for (int i = 0; i < m->num_progs; i++) {
         if (m->progs[i].kind == CNNC_PROGRAM_TRAIN)
             info->has_train = 1;
         if (m->progs[i].kind == CNNC_PROGRAM_CAM)
-            info->cam_entries[info->num_cams++] = cnnc_xstrdup(m->progs[i].entry);
+            info->has_gradcam = 1;
     }
 }
 

@@ -4,8 +4,9 @@
  * interpreter).
  *
  * For a model NAME the module defines the entry points of runtime/cnnrt_model.h:
- *   NAME_infer, NAME_train_step, NAME_cam_<layer>_<method>, and the descriptor
- *   `const cnnrt_model NAME_model` pointing at them.
+ *   NAME_infer, NAME_train_step, NAME_gradcam (every target layer and method, chosen at
+ *   run time), NAME_guided_backprop, and the descriptor `const cnnrt_model NAME_model`
+ *   pointing at them.
  * Each entry point stores its arguments in a stack struct and calls
  * cnnrt_parallel_for(pool, n, NAME_<program>_worker, &ctx); the worker runs the lowered
  * kernels image by image on its own slice of ws. The training step then reduces the
@@ -38,7 +39,7 @@ typedef struct cnnc_codegen_options {
     int programs;              /* CNNC_GEN_* mask, 0 = all */
     const char *runtime_lib_dir; /* where libcnnrt*.a are (NULL: next to cnnc, ../lib) */
     const char *cc;            /* linker driver (NULL: $CC, else "cc") */
-    const char *only_cam_layer; /* Grad-CAM functions for this layer only (NULL: every
+    const char *only_cam_layer; /* Grad-CAM for this target layer only (NULL: every
                                    spatial layer) -- keeps tests fast */
 } cnnc_codegen_options;
 

@@ -102,6 +102,7 @@ int cnnc_graph_add(cnnc_graph *g, cnnc_diag *d, cnnc_op op, const int *inputs,
         n.attrs = *attrs;
     n.layer = layer;
     n.loc = loc;
+    n.cam_target = n.cam_method = -1;
     n.name = cnnc_xstrdup(name ? name : info->name);
     if (info->shape && info->shape(g, &n, d) != 0) {
         free(n.name);
@@ -147,7 +148,7 @@ int cnnc_graph_add_output(cnnc_graph *g, cnnc_output_role role, int node, int pa
 {
     g->outputs = cnnc_grow(g->outputs, g->num_outputs, &g->cap_outputs, FIRST_CAP,
                            sizeof *g->outputs);
-    g->outputs[g->num_outputs] = (cnnc_output){role, node, param};
+    g->outputs[g->num_outputs] = (cnnc_output){role, node, param, -1, -1};
     return g->num_outputs++;
 }
 

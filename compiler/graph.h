@@ -19,6 +19,7 @@
 #define CNNC_GRAPH_H
 
 #include <stdint.h>
+#include "cnnrt_vocab.h"
 #include "diag.h"
 
 /* The op set. Forward ops first, then the ops only autodiff and Grad-CAM create.
@@ -64,8 +65,7 @@
     X(MSE_GRAD, mse_grad, "mean_squared_error_grad", 2)             /* pred, label */              \
     /* Grad-CAM */                                                                                 \
     X(CLASS_SCORE_GRAD, class_score_grad, "class_score_grad", 2) /* logits, label -> the seed\
-                                                  gradient of the class score */         \
-    X(CAM, cam, "cam", 2)                /* A [H,W,C], dA [H,W,C] -> map [H,W], attrs.method */
+                                                  gradient of the class score */
 
 typedef enum cnnc_op {
 #define CNNC_OP_ENUM(id, ident, text, arity) CNNC_OP_##id,
@@ -82,11 +82,8 @@ typedef struct cnnc_shape {
 } cnnc_shape;
 
 typedef enum { CNNC_PAD_VALID, CNNC_PAD_SAME } cnnc_padding;
-/* Grad-CAM methods. GUIDED's map is HiResCAM's (the program's default map), multiplied
- * by guided backpropagation to the input pixels when the picture is drawn. */
-typedef enum { CNNC_CAM_GRADCAM, CNNC_CAM_HIRESCAM, CNNC_CAM_GRADCAM_PLUS_PLUS,
-               CNNC_CAM_GUIDED } cnnc_cam_method;
-typedef enum { CNNC_SCORE_LOGIT, CNNC_SCORE_SOFTMAX } cnnc_score_mode;
+/* Grad-CAM methods and score modes are the shared words of cnnrt_vocab.h
+ * (cnnrt_cam_method, cnnrt_score_mode); compiler/cam_methods.c builds each method. */
 
 /* Attributes of all ops in one struct: each op reads the fields it needs. */
 typedef struct cnnc_attrs {
@@ -101,14 +98,13 @@ typedef struct cnnc_attrs {
     float rate;               /* dropout rate */
     int param;                /* PARAM: index into graph->params */
     int dropout_index;        /* DROPOUT: which dropout layer, for its mask */
-    cnnc_cam_method method;   /* CAM */
     float value;              /* CONST */
     int ew;                   /* EW: the function, a cnnc_ew_fn (elementwise.h) */
     float alpha;              /* EW: the function's parameter (leaky_relu's slope) */
     int reduce;               /* REDUCE: a cnnc_reduce_kind (elementwise.h) */
     unsigned axes;            /* REDUCE: bit i = input axis i; BROADCAST: result axes */
     /* CLASS_SCORE_GRAD's score mode (logit/softmax) is a run-time choice: see interp.h's
-     * cnnc_interp_ctx.score_mode and the score_mode argument of cnnrt_cam_fn. */
+     * cnnc_interp_ctx.score_mode and cnnrt_cam_args.score_mode. */
 } cnnc_attrs;
 
 typedef struct cnnc_node {
@@ -119,6 +115,11 @@ typedef struct cnnc_node {
     char *name;                    /* "conv2d", "conv2d/kernel", "grad/conv2d/kernel" */
     int layer;                     /* Keras layer this node computes, -1 if none */
     cnnc_loc loc;                  /* model-file position of the layer, for messages */
+    /* Grad-CAM graphs: the nodes of one method's map for one target are computed only
+     * when the run asks for that target (index among the graph's CAM outputs' targets)
+     * and method; -1 on every other node. */
+    int cam_target;
+    int cam_method;
 } cnnc_node;
 
 typedef enum { CNNC_INIT_ZEROS, CNNC_INIT_GLOROT_UNIFORM } cnnc_init;
@@ -169,7 +170,8 @@ typedef enum {
     CNNC_OUT_LOGITS,       /* the class scores before softmax */
     CNNC_OUT_LOSS,         /* per-image loss (scalar) */
     CNNC_OUT_PARAM_GRAD,   /* gradient of the loss for params[param], summed over images */
-    CNNC_OUT_CAM,          /* Grad-CAM map of the target layer, before normalisation */
+    CNNC_OUT_CAM,          /* a Grad-CAM raw map (before ReLU and normalisation) of one
+                              target layer and method */
     CNNC_OUT_INPUT_GRAD,   /* gradient with respect to the input image (guided backprop) */
 } cnnc_output_role;
 
@@ -177,6 +179,8 @@ typedef struct cnnc_output {
     cnnc_output_role role;
     int node;
     int param;             /* for PARAM_GRAD, else -1 */
+    int cam_target;        /* CAM: index of the target (0 = the first target layer) */
+    int cam_method;        /* CAM: the cnnrt_cam_method whose map this is */
 } cnnc_output;
 
 typedef struct cnnc_graph {

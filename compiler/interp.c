@@ -9,6 +9,7 @@
  *   - the attributes of a backward node are a copy of its forward node's (kernel size,
  *     stride, resolved padding, dropout index), so forward and backward index alike. */
 #include "interp.h"
+#include "cam_methods.h"
 #include "elementwise.h"
 #include "ops.h"
 #include "cnnrt_model.h"
@@ -734,8 +735,8 @@ void cnnc_interp_mse_grad(const cnnc_graph *g, const cnnc_node *n, const float *
 
 /* The gradient of the class score with respect to the logits z (the seed of the Grad-CAM
  * backward pass). Class c = the label, or the argmax of z when the label is -1.
- *   CNNC_SCORE_LOGIT:   score = z_c,           seed = onehot(c)
- *   CNNC_SCORE_SOFTMAX: score = softmax(z)_c,  seed = p_c * (onehot(c) - p) */
+ *   CNNRT_SCORE_LOGIT:   score = z_c,           seed = onehot(c)
+ *   CNNRT_SCORE_SOFTMAX: score = softmax(z)_c,  seed = p_c * (onehot(c) - p) */
 void cnnc_interp_class_score_grad(const cnnc_graph *g, const cnnc_node *n,
                                   const float *const *in, float *out,
                                   const cnnc_interp_ctx *ctx)
@@ -743,7 +744,7 @@ void cnnc_interp_class_score_grad(const cnnc_graph *g, const cnnc_node *n,
     (void)g;
     int64_t k = out_size(n);
     int64_t c = target_class(in[0], k, in[1]);
-    if (!ctx || ctx->score_mode != CNNC_SCORE_SOFTMAX) {
+    if (!ctx || ctx->score_mode != CNNRT_SCORE_SOFTMAX) {
         for (int64_t i = 0; i < k; i++)
             out[i] = i == c ? 1.0f : 0.0f;
         return;
@@ -753,73 +754,6 @@ void cnnc_interp_class_score_grad(const cnnc_graph *g, const cnnc_node *n,
     for (int64_t i = 0; i < k; i++)
         out[i] = (float)(p[c] * ((i == c ? 1.0 : 0.0) - p[i]));
     free(p);
-}
-
-/* Channel weights of each method, from A and dA (both [H,W,C]); w has C entries. */
-static void cam_weights_gradcam(const float *dA, hwc s, double *w)
-{
-    for (int64_t c = 0; c < s.c; c++) {
-        double sum = 0.0;
-        for (int64_t i = 0; i < s.h * s.w; i++)
-            sum += dA[i * s.c + c];
-        w[c] = sum / (double)(s.h * s.w);
-    }
-}
-
-/* Grad-CAM++ as pytorch-grad-cam computes it (Chattopadhyay et al., eq. 19):
- * alpha = g^2 / (2 g^2 + sum_hw(A) g^3 + 1e-6) where g != 0 (else 0),
- * w_c = sum_hw relu(g) * alpha. */
-static void cam_weights_gradcam_plus_plus(const float *A, const float *dA, hwc s, double *w)
-{
-    const double eps = 1e-6;
-    for (int64_t c = 0; c < s.c; c++) {
-        double sum_a = 0.0;
-        for (int64_t i = 0; i < s.h * s.w; i++)
-            sum_a += A[i * s.c + c];
-        double weight = 0.0;
-        for (int64_t i = 0; i < s.h * s.w; i++) {
-            double g = dA[i * s.c + c];
-            if (g == 0.0)
-                continue;
-            double g2 = g * g, g3 = g2 * g;
-            double alpha = g2 / (2.0 * g2 + sum_a * g3 + eps);
-            weight += (g > 0.0 ? g : 0.0) * alpha;
-        }
-        w[c] = weight;
-    }
-}
-
-/* The raw map (before ReLU): gradcam and gradcam++: sum_c w_c A_c; hirescam and guided:
- * sum_c dA_c * A_c (no spatial pooling of the gradient). */
-void cnnc_interp_cam(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
-                     float *out, const cnnc_interp_ctx *ctx)
-{
-    (void)ctx;
-    hwc s = hwc_of(*input_shape(g, n, 0));
-    const float *A = in[0], *dA = in[1];
-    /* Guided Grad-CAM multiplies guided backpropagation by the map the program shows,
-     * which is HiResCAM's (see cnnc_cam_method in graph.h). */
-    if (n->attrs.method == CNNC_CAM_HIRESCAM || n->attrs.method == CNNC_CAM_GUIDED) {
-        for (int64_t i = 0; i < s.h * s.w; i++) {
-            double sum = 0.0;
-            for (int64_t c = 0; c < s.c; c++)
-                sum += (double)dA[i * s.c + c] * A[i * s.c + c];
-            out[i] = (float)sum;
-        }
-        return;
-    }
-    double *w = new_doubles(s.c);
-    if (n->attrs.method == CNNC_CAM_GRADCAM_PLUS_PLUS)
-        cam_weights_gradcam_plus_plus(A, dA, s, w);
-    else
-        cam_weights_gradcam(dA, s, w);
-    for (int64_t i = 0; i < s.h * s.w; i++) {
-        double sum = 0.0;
-        for (int64_t c = 0; c < s.c; c++)
-            sum += w[c] * A[i * s.c + c];
-        out[i] = (float)sum;
-    }
-    free(w);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -950,7 +884,7 @@ int cnnc_interp_infer(const cnnc_graph *forward, const float *params, const floa
     float **values = cnnc_interp_alloc_values(forward);
     int rc = 0;
     for (int64_t i = 0; i < n && rc == 0; i++) {
-        cnnc_interp_ctx ctx = {0, 0, i, CNNC_SCORE_LOGIT, -1};
+        cnnc_interp_ctx ctx = {0, 0, i, CNNRT_SCORE_LOGIT, -1};
         rc = cnnc_interp_run_image(forward, params, x + i * image_floats, &ctx, values, d);
         if (rc == 0)
             memcpy(probs + i * k, values[out], (size_t)k * sizeof(float));
@@ -1065,7 +999,7 @@ int cnnc_interp_train_step(const cnnc_graph *train, float *params, float *opt_st
     float loss_sum = 0.0f, correct = 0.0f;
     int rc = 0;
     for (int64_t i = 0; i < n && rc == 0; i++) {
-        cnnc_interp_ctx ctx = {1, seed, i, CNNC_SCORE_LOGIT, labels[i]};
+        cnnc_interp_ctx ctx = {1, seed, i, CNNRT_SCORE_LOGIT, labels[i]};
         rc = cnnc_interp_run_image(train, params, x + i * image_floats, &ctx, values, d);
         if (rc)
             break;
@@ -1106,25 +1040,29 @@ static float normalise_map(const float *raw, int64_t size, float *map)
     return max;
 }
 
-/* classes may be NULL (every image's predicted class); map_max, probs and input_grads
- * may be NULL when not wanted. */
-int cnnc_interp_gradcam(const cnnc_graph *cam, const float *params, const float *x,
-                        const int32_t *classes, int64_t n, int score_mode, float *maps,
-                        float *map_max, float *probs, float *input_grads, cnnc_diag *d)
+/* One image's run of a Grad-CAM graph with its probabilities copied out; the caller
+ * reads what else it needs from values. */
+static int run_class_image(const cnnc_graph *g, const float *params, const float *image,
+                           int64_t i, int score_mode, int label, float **values,
+                           int probs_node, float *probs, cnnc_diag *d)
 {
-    int64_t image_floats;
-    int cam_node = required_output(cam, CNNC_OUT_CAM, "Grad-CAM map", d);
-    int probs_node = required_output(cam, CNNC_OUT_PROBS, "probabilities", d);
-    if (cam_node < 0 || probs_node < 0 || input_floats(cam, &image_floats, d))
+    cnnc_interp_ctx ctx = {0, 0, i, score_mode, label};
+    if (cnnc_interp_run_image(g, params, image, &ctx, values, d))
         return -1;
-    if (!maps || !x || !params) {
-        cnnc_error(d, (cnnc_loc){0, 0, 0}, "interpreter: Grad-CAM needs weights, images and "
-                   "a buffer for the maps");
+    int64_t k = cnnc_shape_size(g->nodes[probs_node].shape);
+    if (probs)
+        memcpy(probs + i * k, values[probs_node], (size_t)k * sizeof(float));
+    return 0;
+}
+
+/* The checks both Grad-CAM programs share: the outputs, the classes, the score mode. */
+static int check_class_run(const cnnc_graph *g, const int32_t *classes, int64_t n,
+                           int score_mode, int *probs_node, int64_t *image_floats, cnnc_diag *d)
+{
+    *probs_node = required_output(g, CNNC_OUT_PROBS, "probabilities", d);
+    if (*probs_node < 0 || input_floats(g, image_floats, d))
         return -1;
-    }
-    int grads_node = cnnc_graph_find_output(cam, CNNC_OUT_INPUT_GRAD);
-    int64_t k = cnnc_shape_size(cam->nodes[probs_node].shape);
-    int64_t map_size = cnnc_shape_size(cam->nodes[cam_node].shape);
+    int64_t k = cnnc_shape_size(g->nodes[*probs_node].shape);
     for (int64_t i = 0; classes && i < n; i++)
         if (classes[i] < -1 || classes[i] >= k) {
             cnnc_error(d, (cnnc_loc){0, 0, 0},
@@ -1132,22 +1070,76 @@ int cnnc_interp_gradcam(const cnnc_graph *cam, const float *params, const float 
                        (int)classes[i], (long long)i, (long long)(k - 1));
             return -1;
         }
+    if (score_mode < 0 || score_mode >= CNNRT_SCORE_MODE_COUNT) {
+        cnnc_error(d, (cnnc_loc){0, 0, 0}, "interpreter: unknown score mode %d", score_mode);
+        return -1;
+    }
+    return 0;
+}
+
+int cnnc_interp_gradcam(const cnnc_graph *cam, const float *params, const float *x,
+                        const int32_t *classes, int64_t n, int target, int method,
+                        int score_mode, float *maps, float *map_max, float *probs,
+                        cnnc_diag *d)
+{
+    int64_t image_floats;
+    int probs_node;
+    if (check_class_run(cam, classes, n, score_mode, &probs_node, &image_floats, d))
+        return -1;
+    int cam_node = method >= 0 && method < CNNRT_CAM_METHOD_COUNT
+                       ? cnnc_cam_output_node(cam, target, (cnnrt_cam_method)method)
+                       : -1;
+    if (cam_node < 0) {
+        cnnc_error(d, (cnnc_loc){0, 0, 0}, "interpreter: the graph has no Grad-CAM map for "
+                   "target %d and method %d", target, method);
+        return -1;
+    }
+    if (!maps || !x || !params) {
+        cnnc_error(d, (cnnc_loc){0, 0, 0}, "interpreter: Grad-CAM needs weights, images and "
+                   "a buffer for the maps");
+        return -1;
+    }
+    int64_t map_size = cnnc_shape_size(cam->nodes[cam_node].shape);
     float **values = cnnc_interp_alloc_values(cam);
     int rc = 0;
     for (int64_t i = 0; i < n && rc == 0; i++) {
-        cnnc_interp_ctx ctx = {0, 0, i, score_mode, classes ? classes[i] : -1};
-        rc = cnnc_interp_run_image(cam, params, x + i * image_floats, &ctx, values, d);
+        rc = run_class_image(cam, params, x + i * image_floats, i, score_mode,
+                             classes ? classes[i] : -1, values, probs_node, probs, d);
         if (rc)
             break;
         float max = normalise_map(values[cam_node], map_size, maps + i * map_size);
         if (map_max)
             map_max[i] = max;
-        if (probs)
-            memcpy(probs + i * k, values[probs_node], (size_t)k * sizeof(float));
-        if (input_grads && grads_node >= 0)
+    }
+    cnnc_interp_free_values(cam, values);
+    return rc;
+}
+
+int cnnc_interp_guided(const cnnc_graph *guided, const float *params, const float *x,
+                       const int32_t *classes, int64_t n, int score_mode, float *input_grads,
+                       float *probs, cnnc_diag *d)
+{
+    int64_t image_floats;
+    int probs_node;
+    if (check_class_run(guided, classes, n, score_mode, &probs_node, &image_floats, d))
+        return -1;
+    int grads_node = required_output(guided, CNNC_OUT_INPUT_GRAD, "input gradient", d);
+    if (grads_node < 0)
+        return -1;
+    if (!input_grads || !x || !params) {
+        cnnc_error(d, (cnnc_loc){0, 0, 0}, "interpreter: guided backpropagation needs "
+                   "weights, images and a buffer for the gradients");
+        return -1;
+    }
+    float **values = cnnc_interp_alloc_values(guided);
+    int rc = 0;
+    for (int64_t i = 0; i < n && rc == 0; i++) {
+        rc = run_class_image(guided, params, x + i * image_floats, i, score_mode,
+                             classes ? classes[i] : -1, values, probs_node, probs, d);
+        if (rc == 0)
             memcpy(input_grads + i * image_floats, values[grads_node],
                    (size_t)image_floats * sizeof(float));
     }
-    cnnc_interp_free_values(cam, values);
+    cnnc_interp_free_values(guided, values);
     return rc;
 }

@@ -13,7 +13,7 @@ typedef struct cnnc_interp_ctx {
     int training;          /* DROPOUT drops (train graph) or passes through (inference) */
     uint64_t seed;         /* dropout masks: cnnrt_dropout_keep(seed, layer, image, elem) */
     int64_t image;         /* index of the image in the batch */
-    int score_mode;        /* CNNC_SCORE_LOGIT / CNNC_SCORE_SOFTMAX for CLASS_SCORE_GRAD */
+    int score_mode;        /* CNNRT_SCORE_LOGIT / CNNRT_SCORE_SOFTMAX for CLASS_SCORE_GRAD */
     int label;             /* the image's class (LABEL node), -1 = predicted */
 } cnnc_interp_ctx;
 
@@ -34,11 +34,18 @@ int cnnc_interp_infer(const cnnc_graph *forward, const float *params, const floa
 int cnnc_interp_train_step(const cnnc_graph *train, float *params, float *opt_state,
                            const float *x, const int32_t *labels, int64_t n, int64_t step,
                            float lr, uint64_t seed, float *stats, cnnc_diag *d);
-/* Grad-CAM on a CAM graph (cnnc_build_cam_graph), same outputs as cnnrt_cam_fn.
- * (Named gradcam, not cam: cnnc_interp_cam is the CAM op's kernel in the op table.) */
+/* Grad-CAM on a graph of cnnc_build_cam_graph, as cnnrt_cam_fn (cnnrt_model.h): target
+ * is the index of the target layer among the graph's targets, method a cnnrt_cam_method,
+ * score_mode a cnnrt_score_mode. classes may be NULL (every image's predicted class);
+ * map_max and probs may be NULL. */
 int cnnc_interp_gradcam(const cnnc_graph *cam, const float *params, const float *x,
-                        const int32_t *classes, int64_t n, int score_mode, float *maps,
-                        float *map_max, float *probs, float *input_grads, cnnc_diag *d);
+                        const int32_t *classes, int64_t n, int target, int method,
+                        int score_mode, float *maps, float *map_max, float *probs,
+                        cnnc_diag *d);
+/* Guided backpropagation on a graph of cnnc_build_guided_graph, as cnnrt_guided_fn. */
+int cnnc_interp_guided(const cnnc_graph *guided, const float *params, const float *x,
+                       const int32_t *classes, int64_t n, int score_mode, float *input_grads,
+                       float *probs, cnnc_diag *d);
 
 /* Initial weights: use cnnrt_init_params (runtime/cnnrt_info.h), the very function the
  * generated programs use, after cnnc_param_descs() converts the graph's params. */

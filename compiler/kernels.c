@@ -4,7 +4,7 @@
  * them; floating-point contraction (FMA) is allowed in the convolution and dense sums,
  * reassociation only in reductions whose order does not matter to within 1e-6.
  *
- * The small per-image kernels (softmax, losses, Grad-CAM weights) compute in double as
+ * The small per-image kernels (softmax, losses, class scores) compute in double as
  * the interpreter does, so they agree with it to float rounding. */
 #include <math.h>
 #include <string.h>
@@ -161,10 +161,6 @@ static LLVMValueRef ld(cnnc_cg *g, LLVMTypeRef t, LLVMValueRef p)
     return LLVMBuildLoad2(g->b, t, p, "");
 }
 static void st(cnnc_cg *g, LLVMValueRef v, LLVMValueRef p) { LLVMBuildStore(g->b, v, p); }
-static LLVMValueRef load_idx(cnnc_cg *g, LLVMTypeRef t, LLVMValueRef base, LLVMValueRef i)
-{
-    return LLVMBuildLoad2(g->b, t, cg_gep(g, t, base, i), "");
-}
 
 static LLVMValueRef param(cnnc_cg *g, int i) { return LLVMGetParam(g->fn, (unsigned)i); }
 static LLVMValueRef in_ptr(cnnc_cg *g, int i) { return param(g, CG_K_IN0 + i); }
@@ -946,7 +942,7 @@ static void emit_class_score_grad(cnnc_cg *g, const cnnc_kernel *k)
     c = sel(g, valid, c, argmax(g, z, k->n));
     LLVMValueRef all = LLVMConstInt(g->i1, 1, 0);
     LLVMValueRef softmax_mode =
-        LLVMBuildICmp(g->b, LLVMIntEQ, param(g, CG_K_SCORE_MODE), cg_i64(g, CNNC_SCORE_SOFTMAX), "");
+        LLVMBuildICmp(g->b, LLVMIntEQ, param(g, CG_K_SCORE_MODE), cg_i64(g, CNNRT_SCORE_SOFTMAX), "");
     LLVMValueRef max, sum;
     softmax_stats(g, z, k->n, &max, &sum);
     LLVMValueRef pc = softmax_at(g, z, c, max, sum);
@@ -1142,70 +1138,6 @@ static void emit_dense_grad_kernel(cnnc_cg *g, const cnnc_kernel *k)
 
 /* ---- Grad-CAM ------------------------------------------------------------------------- */
 
-/* The raw map before ReLU, as the interpreter's cam kernel (double sums). */
-static void emit_cam(cnnc_cg *g, const cnnc_kernel *k)
-{
-    LLVMValueRef A = in_ptr(g, 0), DA = in_ptr(g, 1), MAP = out_ptr(g, 0);
-    int64_t hw = k->ih * k->iw, C = k->ic;
-    LLVMValueRef acc = cg_alloca(g, g->f64, "acc");
-    cg_loop lp, lc;
-    if (k->method == CNNC_CAM_HIRESCAM || k->method == CNNC_CAM_GUIDED) {
-        LLVMValueRef i = cg_for(g, &lp, hw);
-        st(g, cg_f64(g, 0.0), acc);
-        LLVMValueRef c = cg_for(g, &lc, C);
-        LLVMValueRef j = iadd(g, imul(g, i, C), c);
-        st(g, fadd(g, ld(g, g->f64, acc),
-                   fmul(g, to_f64(g, cg_load(g, DA, j)), to_f64(g, cg_load(g, A, j)))), acc);
-        cg_end(g, &lc);
-        cg_store(g, to_f32(g, ld(g, g->f64, acc)), MAP, i);
-        cg_end(g, &lp);
-        return;
-    }
-    LLVMValueRef weights = cg_alloca(g, LLVMArrayType(g->f64, (unsigned)C), "weights");
-    LLVMValueRef c = cg_for(g, &lc, C);
-    if (k->method == CNNC_CAM_GRADCAM_PLUS_PLUS) {
-        /* alpha = g^2 / (2 g^2 + sum_hw(A) g^3 + 1e-6) where g != 0; w = sum relu(g) alpha */
-        LLVMValueRef sum_a = cg_alloca(g, g->f64, "sum_a");
-        st(g, cg_f64(g, 0.0), sum_a);
-        LLVMValueRef i = cg_for(g, &lp, hw);
-        st(g, fadd(g, ld(g, g->f64, sum_a), to_f64(g, cg_load(g, A, iadd(g, imul(g, i, C), c)))),
-           sum_a);
-        cg_end(g, &lp);
-        LLVMValueRef sa = ld(g, g->f64, sum_a);
-        st(g, cg_f64(g, 0.0), acc);
-        i = cg_for(g, &lp, hw);
-        LLVMValueRef gv = to_f64(g, cg_load(g, DA, iadd(g, imul(g, i, C), c)));
-        LLVMValueRef nz = LLVMBuildFCmp(g->b, LLVMRealONE, gv, cg_f64(g, 0.0), "");
-        LLVMBasicBlockRef merge = cg_if(g, nz);
-        LLVMValueRef g2 = fmul(g, gv, gv), g3 = fmul(g, g2, gv);
-        LLVMValueRef den = fadd(g, fadd(g, fmul(g, cg_f64(g, 2.0), g2), fmul(g, sa, g3)),
-                                cg_f64(g, 1e-6));
-        LLVMValueRef alpha = fdiv(g, g2, den);
-        LLVMValueRef pos = sel(g, fgt(g, gv, cg_f64(g, 0.0)), gv, cg_f64(g, 0.0));
-        st(g, fadd(g, ld(g, g->f64, acc), fmul(g, pos, alpha)), acc);
-        cg_endif(g, merge);
-        cg_end(g, &lp);
-    } else {
-        st(g, cg_f64(g, 0.0), acc);
-        LLVMValueRef i = cg_for(g, &lp, hw);
-        st(g, fadd(g, ld(g, g->f64, acc), to_f64(g, cg_load(g, DA, iadd(g, imul(g, i, C), c)))),
-           acc);
-        cg_end(g, &lp);
-        st(g, fdiv(g, ld(g, g->f64, acc), cg_f64(g, (double)hw)), acc);
-    }
-    st(g, ld(g, g->f64, acc), cg_gep(g, g->f64, weights, c));
-    cg_end(g, &lc);
-    LLVMValueRef i = cg_for(g, &lp, hw);
-    st(g, cg_f64(g, 0.0), acc);
-    c = cg_for(g, &lc, C);
-    LLVMValueRef wc = load_idx(g, g->f64, weights, c);
-    st(g, fadd(g, ld(g, g->f64, acc),
-               fmul(g, wc, to_f64(g, cg_load(g, A, iadd(g, imul(g, i, C), c))))), acc);
-    cg_end(g, &lc);
-    cg_store(g, to_f32(g, ld(g, g->f64, acc)), MAP, i);
-    cg_end(g, &lp);
-}
-
 /* ReLU, divide by the maximum; all zeros when the maximum is 0. out[1] gets the maximum. */
 static void emit_cam_finish(cnnc_cg *g, const cnnc_kernel *k)
 {
@@ -1395,7 +1327,6 @@ LLVMValueRef cnnc_cg_kernel(cnnc_cg *g, const cnnc_lowered *p, int index, const 
     case CNNC_K_DENSE_GRAD_INPUT: emit_dense_grad_input(g, k); break;
     case CNNC_K_DENSE_GRAD_KERNEL: emit_dense_grad_kernel(g, k); break;
     case CNNC_K_CLASS_SCORE_GRAD: emit_class_score_grad(g, k); break;
-    case CNNC_K_CAM: emit_cam(g, k); break;
     case CNNC_K_COPY: emit_copy(g, k, 0); break;
     case CNNC_K_ACCUMULATE: emit_copy(g, k, 1); break;
     case CNNC_K_STATS: emit_stats(g, k); break;

@@ -240,11 +240,9 @@ int cnnc_write_model_header(const cnnc_graph *forward, const cnnc_header_info *i
         fprintf(f, "void %s_train_step(float *params, float *opt_state, const float *x,\n"
                    "        const int32_t *labels, int64_t n, int64_t step, float lr, uint64_t seed,\n"
                    "        float *stats, float *ws, cnnrt_pool *pool);\n", n);
-    for (int k = 0; k < info->num_cams; k++)
-        fprintf(f, "void %s(const float *params, const float *x, const int32_t *classes,\n"
-                   "        int64_t n, int64_t score_mode, float *maps, float *map_max, float *probs,\n"
-                   "        float *input_grads, float *ws, cnnrt_pool *pool);\n",
-                info->cam_entries[k]);
+    if (info->has_gradcam)
+        fprintf(f, "int %s_gradcam(const cnnrt_cam_args *args);\n"
+                   "int %s_guided_backprop(const cnnrt_guided_args *args);\n", n, n);
     fprintf(f, "\n#ifdef __cplusplus\n}\n#endif\n\n#endif\n");
     int failed = ferror(f) | (fclose(f) != 0);
     if (failed)

@@ -12,9 +12,8 @@
 typedef struct cnnc_header_info {
     const char *c_name;          /* the model's C identifier */
     int64_t ws_floats;           /* ws_floats_per_thread */
-    int num_cams;
-    char **cam_entries;          /* entry point names of the Grad-CAM functions */
     int has_train;
+    int has_gradcam;             /* NAME_gradcam and NAME_guided_backprop */
 } cnnc_header_info;
 
 /* Reports a problem with an output file as "cnnc: error: ...": the file at fault is the

@@ -3,6 +3,7 @@
 #include "lower.h"
 
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,7 @@ struct cnnc_lower_ctx {
     int *node_buf;      /* node -> buffer holding its value, -1 until lowered */
     int *uses;          /* live readers (+1 for a program output) */
     char *live;         /* contributes to an output */
+    int current;        /* the node being lowered, -1 for the program outputs */
 };
 
 /* ---- small helpers -------------------------------------------------------------------- */
@@ -89,6 +91,12 @@ int cnnc_lower_add_kernel(cnnc_lower_ctx *lc, cnnc_kernel_kind kind, int node)
         k->in[i] = -1;
     for (int i = 0; i < CNNC_KERNEL_MAX_OUT; i++)
         k->out[i] = -1;
+    k->cam_max_target = INT_MAX;
+    k->cam_target = k->cam_method = -1;
+    if (node >= 0 && node < lc->g->num_nodes && lc->current == node) {
+        k->cam_target = lc->g->nodes[node].cam_target;
+        k->cam_method = lc->g->nodes[node].cam_method;
+    }
     return p->num_kernels++;
 }
 
@@ -111,6 +119,9 @@ int cnnc_lower_fusable_producer(cnnc_lower_ctx *lc, int value_node)
     if (k->hoisted)
         return -1;
     if (k->out[0] != buf || k->out[1] >= 0 || k->out[2] >= 0)
+        return -1;
+    if (lc->current >= 0 && (k->cam_target != lc->g->nodes[lc->current].cam_target ||
+                             k->cam_method != lc->g->nodes[lc->current].cam_method))
         return -1;
     return last;
 }
@@ -571,13 +582,6 @@ int cnnc_lower_xent_grad(cnnc_lower_ctx *lc, int node) { vector_kernel(lc, node,
 int cnnc_lower_mse_grad(cnnc_lower_ctx *lc, int node) { vector_kernel(lc, node, CNNC_K_MSE_GRAD, 2, in_size(lc, node, 0)); return 0; }
 int cnnc_lower_class_score_grad(cnnc_lower_ctx *lc, int node) { vector_kernel(lc, node, CNNC_K_CLASS_SCORE_GRAD, 2, in_size(lc, node, 0)); return 0; }
 
-int cnnc_lower_cam(cnnc_lower_ctx *lc, int node)
-{
-    int k = window_kernel(lc, node, CNNC_K_CAM, in_shape(lc, node, 0), in_shape(lc, node, 0), 2);
-    cnnc_lower_kernel(lc, k)->method = node_of(lc, node)->attrs.method;
-    return 0;
-}
-
 /* ---- program outputs ------------------------------------------------------------------ */
 
 static int output_kernel(cnnc_lower_ctx *lc, cnnc_kernel_kind kind, int node, int dst)
@@ -589,6 +593,111 @@ static int output_kernel(cnnc_lower_ctx *lc, cnnc_kernel_kind kind, int node, in
     kr->out[0] = dst;
     kr->n = cnnc_shape_size(lc->g->nodes[node].shape);
     return k;
+}
+
+/* The number of targets of a Grad-CAM graph (1 + the largest cam_target of its outputs). */
+static int cam_target_count(const cnnc_graph *g)
+{
+    int count = 0;
+    for (int i = 0; i < g->num_outputs; i++)
+        if (g->outputs[i].role == CNNC_OUT_CAM && g->outputs[i].cam_target >= count)
+            count = g->outputs[i].cam_target + 1;
+    return count;
+}
+
+/* A Grad-CAM program's maps: every method of target t writes the one raw-map buffer of t
+ * (only one of them runs), and one cam_finish kernel of t turns it into the map and its
+ * maximum. The kernel writing a method's map is redirected to that buffer; a map it
+ * cannot redirect (an alias, or read by something else) is copied there. */
+static int lower_cam_outputs(cnnc_lower_ctx *lc)
+{
+    const cnnc_graph *g = lc->g;
+    cnnc_lowered *p = lc->p;
+    int targets = cam_target_count(g);
+    if (targets == 0) {
+        cnnc_error(lc->d, (cnnc_loc){0, 0, 0}, "the Grad-CAM graph has no map output");
+        return -1;
+    }
+    for (int t = 0; t < targets; t++) {
+        int raw = -1;
+        for (int i = 0; i < g->num_outputs; i++) {
+            const cnnc_output *o = &g->outputs[i];
+            if (o->role != CNNC_OUT_CAM || o->cam_target != t)
+                continue;
+            int64_t hw = cnnc_shape_size(g->nodes[o->node].shape);
+            if (raw < 0)
+                raw = cnnc_lower_new_buf(lc, CNNC_BUF_ARENA, 0, hw, o->node);
+            int src = cnnc_lower_buf_of(lc, o->node), done = 0;
+            for (int k = p->num_kernels - 1; k >= 0 && !done && lc->uses[o->node] == 1 &&
+                                             p->bufs[src].node == o->node; k--)
+                for (int j = 0; j < CNNC_KERNEL_MAX_OUT && !done; j++)
+                    if (p->kernels[k].out[j] == src) {
+                        p->kernels[k].out[j] = raw;
+                        done = 1;
+                    }
+            if (!done) {
+                int k = output_kernel(lc, CNNC_K_COPY, o->node, raw);
+                p->kernels[k].cam_target = t;
+                p->kernels[k].cam_method = o->cam_method;
+            }
+        }
+        int64_t hw = p->bufs[raw].size;
+        int k = cnnc_lower_add_kernel(lc, CNNC_K_CAM_FINISH, p->bufs[raw].node);
+        cnnc_kernel *kr = cnnc_lower_kernel(lc, k);
+        kr->in[0] = raw;
+        kr->n = hw;
+        kr->cam_target = t;
+        kr->out[0] = cnnc_lower_new_buf(lc, CNNC_BUF_OUTPUT, CNNC_SLOT_MAPS, hw, -1);
+        kr->out[1] = cnnc_lower_new_buf(lc, CNNC_BUF_OUTPUT, CNNC_SLOT_MAP_MAX, 1, -1);
+    }
+    return 0;
+}
+
+/* The backward kernels of a Grad-CAM program (those after the class-score seed that belong
+ * to no method) are needed by a target only if they come before its first method kernel:
+ * the graph puts a target's maps right where its gradient is complete (autodiff.h). */
+static void guard_cam_backward(cnnc_lowered *p, int targets)
+{
+    int seed = -1;
+    for (int k = 0; k < p->num_kernels && seed < 0; k++)
+        if (p->kernels[k].kind == CNNC_K_CLASS_SCORE_GRAD)
+            seed = k;
+    int *first = cnnc_xrealloc(NULL, (size_t)(targets + 1) * sizeof *first);
+    for (int t = 0; t < targets; t++)
+        first[t] = INT_MAX;
+    for (int k = 0; k < p->num_kernels; k++) {
+        int t = p->kernels[k].cam_target;
+        if (t >= 0 && t < targets && first[t] == INT_MAX)
+            first[t] = k;
+    }
+    for (int k = seed + 1; seed >= 0 && k < p->num_kernels; k++) {
+        cnnc_kernel *kr = &p->kernels[k];
+        if (kr->cam_target >= 0 || kr->hoisted)
+            continue;
+        kr->cam_max_target = -1;
+        for (int t = 0; t < targets; t++)
+            if (first[t] > k && t > kr->cam_max_target)
+                kr->cam_max_target = t;
+    }
+    free(first);
+    /* A hoisted kernel (a transposed weight) runs when one of its readers may. */
+    for (int k = 0; k < p->num_kernels; k++) {
+        cnnc_kernel *kr = &p->kernels[k];
+        if (!kr->hoisted || kr->cam_target >= 0)
+            continue;
+        int need = -1, readers = 0;
+        for (int j = 0; j < p->num_kernels; j++)
+            for (int i = 0; i < CNNC_KERNEL_MAX_IN; i++)
+                for (int o = 0; o < CNNC_KERNEL_MAX_OUT; o++)
+                    if (j != k && kr->out[o] >= 0 && p->kernels[j].in[i] == kr->out[o]) {
+                        const cnnc_kernel *r = &p->kernels[j];
+                        int t = r->cam_target >= 0 ? r->cam_target : r->cam_max_target;
+                        need = t > need ? t : need;
+                        readers++;
+                    }
+        if (readers)
+            kr->cam_max_target = need;
+    }
 }
 
 static int lower_outputs(cnnc_lower_ctx *lc)
@@ -646,23 +755,17 @@ static int lower_outputs(cnnc_lower_ctx *lc)
     }
     int dst = cnnc_lower_new_buf(lc, CNNC_BUF_OUTPUT, CNNC_SLOT_PROBS, classes, -1);
     output_kernel(lc, CNNC_K_COPY, probs_node, dst);
-    if (p->kind == CNNC_PROGRAM_CAM) {
-        int node = cnnc_graph_find_output(g, CNNC_OUT_CAM);
-        if (node < 0) {
-            cnnc_error(lc->d, (cnnc_loc){0, 0, 0}, "the Grad-CAM graph has no map output");
+    if (p->kind == CNNC_PROGRAM_CAM)
+        return lower_cam_outputs(lc);
+    if (p->kind == CNNC_PROGRAM_GUIDED) {
+        int n = cnnc_graph_find_output(g, CNNC_OUT_INPUT_GRAD);
+        if (n < 0) {
+            cnnc_error(lc->d, (cnnc_loc){0, 0, 0}, "the guided graph has no input gradient");
             return -1;
         }
-        int64_t hw = cnnc_shape_size(g->nodes[node].shape);
-        int k = output_kernel(lc, CNNC_K_CAM_FINISH, node,
-                              cnnc_lower_new_buf(lc, CNNC_BUF_OUTPUT, CNNC_SLOT_MAPS, hw, -1));
-        cnnc_lower_kernel(lc, k)->out[1] =
-            cnnc_lower_new_buf(lc, CNNC_BUF_OUTPUT, CNNC_SLOT_MAP_MAX, 1, -1);
-        int n = cnnc_graph_find_output(g, CNNC_OUT_INPUT_GRAD);
-        if (n >= 0) {
-            output_kernel(lc, CNNC_K_COPY, n,
-                          cnnc_lower_new_buf(lc, CNNC_BUF_OUTPUT, CNNC_SLOT_INPUT_GRADS,
-                                             cnnc_shape_size(g->nodes[n].shape), -1));
-        }
+        output_kernel(lc, CNNC_K_COPY, n,
+                      cnnc_lower_new_buf(lc, CNNC_BUF_OUTPUT, CNNC_SLOT_INPUT_GRADS,
+                                         cnnc_shape_size(g->nodes[n].shape), -1));
     }
     return 0;
 }
@@ -677,8 +780,8 @@ static void mark_live(cnnc_lower_ctx *lc)
         int wanted = r == CNNC_OUT_PROBS ||
                      (lc->p->kind == CNNC_PROGRAM_TRAIN &&
                       (r == CNNC_OUT_LOSS || r == CNNC_OUT_PARAM_GRAD)) ||
-                     (lc->p->kind == CNNC_PROGRAM_CAM &&
-                      (r == CNNC_OUT_CAM || r == CNNC_OUT_INPUT_GRAD));
+                     (lc->p->kind == CNNC_PROGRAM_CAM && r == CNNC_OUT_CAM) ||
+                     (lc->p->kind == CNNC_PROGRAM_GUIDED && r == CNNC_OUT_INPUT_GRAD);
         if (wanted) {
             lc->live[g->outputs[i].node] = 1;
             lc->uses[g->outputs[i].node]++;
@@ -781,6 +884,7 @@ int64_t cnnc_lowered_ws_floats(const cnnc_lowered *p)
 cnnc_lowered *cnnc_lower_program(const cnnc_graph *g, cnnc_program_kind kind, cnnc_diag *d)
 {
     cnnc_lower_ctx lc = {0};
+    lc.current = -1;
     lc.g = g;
     lc.d = d;
     lc.p = cnnc_xrealloc(NULL, sizeof *lc.p);
@@ -813,10 +917,14 @@ cnnc_lowered *cnnc_lower_program(const cnnc_graph *g, cnnc_program_kind kind, cn
                 failed = 1;
                 continue;
             }
+            lc.current = i;
             if (!failed && info->lower(&lc, i))
                 failed = 1;
         }
     }
+    lc.current = -1;
+    if (!failed && kind == CNNC_PROGRAM_CAM)
+        guard_cam_backward(lc.p, cam_target_count(g));
     if (!failed && d->errors == errors && lower_outputs(&lc))
         failed = 1;
     free(lc.node_buf);
@@ -904,7 +1012,7 @@ static void dump_buf(const cnnc_lowered *p, int id, FILE *out)
 
 void cnnc_lowered_dump(const cnnc_lowered *p, FILE *out)
 {
-    static const char *const kinds[] = {"infer", "train_step", "cam"};
+    static const char *const kinds[] = {"infer", "train_step", "gradcam", "guided_backprop"};
     fprintf(out, "lowered program %s: %d kernels, arena %" PRId64 " floats (%" PRId64
                  " bytes) per thread, ws %" PRId64 " floats per thread\n",
             kinds[p->kind], p->num_kernels, p->arena_floats, p->arena_floats * 4,
@@ -923,6 +1031,11 @@ void cnnc_lowered_dump(const cnnc_lowered *p, FILE *out)
             char buf[64];
             fprintf(out, " %s axes=0x%x", cnnc_shape_str(kr->shape, 0, buf, sizeof buf), kr->axes);
         }
+        if (kr->cam_max_target != INT_MAX)
+            fprintf(out, " (when target <= %d)", kr->cam_max_target);
+        if (kr->cam_target >= 0)
+            fprintf(out, " (target %d%s%s)", kr->cam_target, kr->cam_method >= 0 ? ", " : "",
+                    kr->cam_method >= 0 ? cnnrt_cam_method_name(kr->cam_method) : "");
         if (kr->kind == CNNC_K_CONV2D || kr->kind == CNNC_K_MAX_POOL2D ||
             kr->kind == CNNC_K_AVG_POOL2D || kr->kind == CNNC_K_CONV2D_GRAD_INPUT ||
             kr->kind == CNNC_K_CONV2D_GRAD_KERNEL || kr->kind == CNNC_K_MAX_POOL2D_GRAD ||

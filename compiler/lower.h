@@ -26,7 +26,9 @@
 typedef enum cnnc_program_kind {
     CNNC_PROGRAM_INFER,   /* forward graph -> probs */
     CNNC_PROGRAM_TRAIN,   /* cnnc_build_train_graph -> per-thread gradients and stats */
-    CNNC_PROGRAM_CAM,     /* cnnc_build_cam_graph -> maps, map_max, probs, input grads */
+    CNNC_PROGRAM_CAM,     /* cnnc_build_cam_graph -> the map of the run's target and method,
+                             map_max, probs */
+    CNNC_PROGRAM_GUIDED,  /* cnnc_build_guided_graph -> input gradients, probs */
 } cnnc_program_kind;
 
 /* Where a buffer lives. Pointers are computed per image by the generated worker. */
@@ -42,7 +44,7 @@ typedef enum cnnc_buf_kind {
 /* Program output slots (CNNC_BUF_OUTPUT offsets). */
 typedef enum cnnc_out_slot {
     CNNC_SLOT_PROBS,        /* probs, n * classes */
-    CNNC_SLOT_MAPS,         /* cam maps, n * h * w */
+    CNNC_SLOT_MAPS,         /* cam maps, n * h * w (of the run's target layer) */
     CNNC_SLOT_MAP_MAX,      /* cam map maximum, n */
     CNNC_SLOT_INPUT_GRADS,  /* guided backprop, n * H*W*C */
     CNNC_SLOT_COUNT
@@ -106,7 +108,6 @@ typedef struct cnnc_ew_step {
     X(XENT_GRAD, "xent_grad")           /* in: p, label  out: -y/p */                    \
     X(MSE_GRAD, "mse_grad")             /* in: pred, label  out: 2(p-y)/n */             \
     X(CLASS_SCORE_GRAD, "class_score_grad") /* in: logits, label  out: seed */           \
-    X(CAM, "cam")                       /* in: A, dA  out: raw map [H,W] */               \
     X(FLIP_TRANSPOSE, "flip_transpose") /* in: conv kernel  out: [KH,KW,OC,IC] flipped */ \
     /* program outputs */                                                                 \
     X(COPY, "copy")                     /* in: v  out: v */                               \
@@ -139,7 +140,14 @@ typedef struct cnnc_kernel {
     unsigned axes;                     /* REDUCE, BROADCAST: as the graph node's */
     int reduce;                        /* REDUCE: a cnnc_reduce_kind */
     float value;                       /* FILL */
-    cnnc_cam_method method;            /* CAM */
+    /* Grad-CAM programs run, per call, the part of the kernel list that the run-time
+     * target (its index among the program's targets) and method need:
+     *   cam_max_target  backward kernels: run only when target <= this (they compute
+     *                   gradients down to that target); INT_MAX on every other kernel;
+     *   cam_target      a target's method and finish kernels: only for that target;
+     *   cam_method      a method's kernels: only for that method (cnnc_cam_map_method
+     *                   of the run's method). -1: any. */
+    int cam_max_target, cam_target, cam_method;
     int accumulate;                    /* out[0] += the result (gradient kernels writing
                                           straight into the per-thread gradients) */
     int hoisted;                       /* reads only weights: runs once per worker call,
@@ -228,8 +236,9 @@ void cnnc_lower_set_buf(cnnc_lower_ctx *lc, int node, int buf);
 int cnnc_lower_add_kernel(cnnc_lower_ctx *lc, cnnc_kernel_kind kind, int node);
 cnnc_kernel *cnnc_lower_kernel(cnnc_lower_ctx *lc, int k);
 /* The index of the last appended kernel (hoisted ones aside: they run before the image
- * loop anyway) if it computes value_node as its only output and value_node has exactly
- * one reader, else -1 (the fusion peephole: epilogues and elementwise chains extend that
+ * loop anyway) if it computes value_node as its only output, value_node has exactly one
+ * reader, and that kernel runs whenever the node being lowered does (same Grad-CAM
+ * guards), else -1 (the fusion peephole: epilogues and elementwise chains extend that
  * kernel instead of starting a new loop). */
 int cnnc_lower_fusable_producer(cnnc_lower_ctx *lc, int value_node);
 /* Sets k's geometry from a [H,W,C] input shape and output shape. */

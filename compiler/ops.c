@@ -343,14 +343,6 @@ static int shape_dense_grad_kernel(cnnc_graph *g, cnnc_node *n, cnnc_diag *d)
     return 0;
 }
 
-static int shape_cam(cnnc_graph *g, cnnc_node *n, cnnc_diag *d)
-{
-    if (require_rank(g, n, d, 0, 3, "Grad-CAM needs a layer with an HxWxC output"))
-        return -1;
-    int64_t hw[2] = {in_shape(g, n, 0)->dim[0], in_shape(g, n, 0)->dim[1]};
-    n->shape = cnnc_shape_make(2, hw);
-    return 0;
-}
 
 /* ---- FLOP counts (a multiply-add counts 2; elementwise work is not counted, as usual
  * for CNN FLOP figures) --------------------------------------------------------------- */
@@ -433,5 +425,4 @@ const cnnc_op_info cnnc_op_table[CNNC_OP_COUNT] = {
     RULES(XENT_GRAD, shape_same, NULL),
     RULES(MSE_GRAD, shape_same, NULL),
     RULES(CLASS_SCORE_GRAD, shape_same, NULL),
-    RULES(CAM, shape_cam, NULL),
 };

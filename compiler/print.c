@@ -143,10 +143,6 @@ static void dump_attrs(const cnnc_graph *g, const cnnc_node *n, FILE *out)
         fprintf(out, "  rate=%g index=%d", (double)a->rate, a->dropout_index);
     if (a->shape.rank > 0 && n->op != CNNC_OP_INPUT)
         fprintf(out, "  shape=%s", cnnc_shape_str(a->shape, 0, buf, sizeof buf));
-    if (n->op == CNNC_OP_CAM) {
-        static const char *const methods[] = {"gradcam", "hirescam", "gradcam++", "guided"};
-        fprintf(out, "  method=%s", (unsigned)a->method < 4 ? methods[a->method] : "?");
-    }
     (void)g;
 }
 
@@ -210,6 +206,9 @@ static void dump_outputs(const cnnc_graph *g, FILE *out)
         fprintf(out, "  %s = %%%d", role_name(o->role), o->node);
         if (o->param >= 0)
             fprintf(out, "  param=$%d", o->param);
+        if (o->role == CNNC_OUT_CAM)
+            fprintf(out, "  target=%d method=%s", o->cam_target,
+                    cnnrt_cam_method_name(o->cam_method));
         fputc('\n', out);
     }
 }

@@ -14,14 +14,6 @@
 
 #include "cnnrt_image.h"
 
-static const char *const method_names[CNNRT_CAM_METHOD_COUNT] = {"gradcam", "hirescam",
-                                                                 "gradcam++", "guided"};
-
-const char *cam_method_name(int64_t method)
-{
-    return method >= 0 && method < CNNRT_CAM_METHOD_COUNT ? method_names[method] : "?";
-}
-
 /* ---- batches ------------------------------------------------------------------------------ */
 
 static int64_t input_floats(const prog_ctx *ctx)
@@ -62,22 +54,37 @@ void cam_batch_free(cam_batch *b)
     memset(b, 0, sizeof *b);
 }
 
-void cam_batch_run(cam_batch *b, const prog_ctx *ctx, const cnnrt_cam_entry *entry,
-                   int score_mode, const float *params, const prog_exec *ex)
+int cam_batch_run(cam_batch *b, const prog_ctx *ctx, const cam_choice *choice,
+                  const float *params, const prog_exec *ex)
 {
     const cnnrt_model *m = ctx->model;
-    int64_t cells = entry->h * entry->w, pixels = m->input_h * m->input_w;
+    int64_t cells = choice->target->h * choice->target->w, pixels = m->input_h * m->input_w;
     free(b->maps);
     b->maps = cnnrt_xcalloc((size_t)(b->n * cells), sizeof(float));
-    entry->fn(params, b->x, b->classes, b->n, score_mode, b->maps, b->map_max, b->probs,
-              entry->method == CNNRT_CAM_GUIDED ? b->input_grads : NULL, ex->ws, ex->pool);
+    cnnrt_cam_args args = {.params = params, .x = b->x, .classes = b->classes, .n = b->n,
+                           .layer = choice->layer, .method = choice->method,
+                           .score_mode = choice->score_mode, .maps = b->maps,
+                           .map_max = b->map_max, .probs = b->probs, .ws = ex->ws,
+                           .pool = ex->pool};
+    if (m->gradcam(&args))
+        return -1;
+    if (choice->method == CNNRT_CAM_GUIDED) {
+        cnnrt_guided_args guided = {.params = params, .x = b->x, .classes = b->classes,
+                                    .n = b->n, .score_mode = choice->score_mode,
+                                    .input_grads = b->input_grads, .ws = ex->ws,
+                                    .pool = ex->pool};
+        if (!m->guided_backprop || m->guided_backprop(&guided))
+            return -1;
+    }
     for (int64_t i = 0; i < b->n; i++) {
         b->explained[i] = b->classes[i] >= 0
                               ? b->classes[i]
                               : prog_argmax(b->probs + i * m->num_classes, m->num_classes);
-        cnnrt_resize_bilinear(b->maps + i * cells, (int)entry->h, (int)entry->w, 1,
-                              b->big_maps + i * pixels, (int)m->input_h, (int)m->input_w);
+        cnnrt_resize_bilinear(b->maps + i * cells, (int)choice->target->h,
+                              (int)choice->target->w, 1, b->big_maps + i * pixels,
+                              (int)m->input_h, (int)m->input_w);
     }
+    return 0;
 }
 
 /* ---- options ------------------------------------------------------------------------------ */
@@ -93,8 +100,7 @@ enum { MAX_ROWS = 50 };   /* rows of three panels in one picture */
 
 /* What the options resolve to. */
 typedef struct gradcam_plan {
-    const cnnrt_cam_entry *entry;
-    int score_mode;
+    cam_choice choice;
     cnnrt_colormap cmap;
     const char *image_file;   /* the user's own picture, or NULL */
     char out_path[4096];
@@ -108,73 +114,66 @@ static int layer_position(const prog_ctx *ctx, const char *layer)
     return -1;
 }
 
-/* The layer names that have cam entries, "a, b, c". */
+/* The layers Grad-CAM can explain, "a, b, c". */
 static void cam_layer_list(const prog_ctx *ctx, char *buf, size_t size)
 {
     buf[0] = '\0';
     const cnnrt_model *m = ctx->model;
-    for (int64_t i = 0; i < m->num_cams; i++) {
-        int seen = 0;
-        for (int64_t j = 0; j < i; j++)
-            seen |= !strcmp(m->cams[j].layer, m->cams[i].layer);
+    for (int64_t i = 0; i < m->num_cam_layers; i++) {
         size_t used = strlen(buf);
-        if (!seen && snprintf(buf + used, size - used, "%s%s", used ? ", " : "",
-                              m->cams[i].layer) < 0)
+        if (snprintf(buf + used, size - used, "%s%s", used ? ", " : "",
+                     m->cam_layers[i].name) < 0)
             return;
     }
 }
 
-/* The model file's gradcam layer if it has entries, else the last spatial layer. */
+/* The index of a target layer in model->cam_layers, or -1. */
+static int64_t cam_layer_index(const cnnrt_model *m, const char *name)
+{
+    for (int64_t i = 0; i < m->num_cam_layers; i++)
+        if (!strcmp(m->cam_layers[i].name, name))
+            return i;
+    return -1;
+}
+
+/* The model file's gradcam layer if Grad-CAM can target it, else the last target layer. */
 static const char *default_layer(const prog_ctx *ctx)
 {
     const cnnrt_model *m = ctx->model;
-    const char *best = m->cams[m->num_cams - 1].layer;
-    int best_pos = -1;
-    for (int64_t i = 0; i < m->num_cams; i++) {
-        if (ctx->info.gradcam_layer[0] && !strcmp(m->cams[i].layer, ctx->info.gradcam_layer))
-            return m->cams[i].layer;
-        int pos = layer_position(ctx, m->cams[i].layer);
-        if (pos > best_pos) {
-            best_pos = pos;
-            best = m->cams[i].layer;
-        }
-    }
-    return best;
+    if (ctx->info.gradcam_layer[0] && cam_layer_index(m, ctx->info.gradcam_layer) >= 0)
+        return ctx->info.gradcam_layer;
+    return m->cam_layers[m->num_cam_layers - 1].name;
 }
 
-static int resolve_entry(const prog_ctx *ctx, const gradcam_options *o, gradcam_plan *plan)
+static int resolve_choice(const prog_ctx *ctx, const gradcam_options *o, gradcam_plan *plan)
 {
     const cnnrt_model *m = ctx->model;
-    if (m->num_cams == 0)
-        return prog_error(ctx, "model %s was compiled without Grad-CAM entry points", m->name);
-    int method = -1;
-    for (int i = 0; i < CNNRT_CAM_METHOD_COUNT; i++)
-        if (!strcmp(o->method, method_names[i]))
-            method = i;
-    if (method < 0)
-        return prog_usage_error(ctx, "gradcam", "unknown --method '%s' (choose gradcam, "
-                                "hirescam, gradcam++ or guided)", o->method);
+    if (!m->gradcam || m->num_cam_layers == 0)
+        return prog_error(ctx, "model %s was compiled without Grad-CAM", m->name);
+    int method = cnnrt_vocab_code(cnnrt_vocab_cam_methods(), o->method);
+    if (method < 0) {
+        char list[256];
+        return prog_usage_error(ctx, "gradcam", "unknown --method '%s' (choose %s)", o->method,
+                                cnnrt_vocab_list(cnnrt_vocab_cam_methods(), ", ", " or ",
+                                                 list, sizeof list));
+    }
+    if (method == CNNRT_CAM_GUIDED && !m->guided_backprop)
+        return prog_error(ctx, "model %s was compiled without guided backpropagation",
+                          m->name);
     const char *layer = o->layer ? o->layer : default_layer(ctx);
     char layers[2048];
     cam_layer_list(ctx, layers, sizeof layers);
-    int layer_known = 0;
-    for (int64_t i = 0; i < m->num_cams; i++) {
-        if (strcmp(m->cams[i].layer, layer))
-            continue;
-        layer_known = 1;
-        if (m->cams[i].method == method) {
-            plan->entry = &m->cams[i];
-            return PROG_OK;
-        }
-    }
-    if (!layer_known && layer_position(ctx, layer) >= 0)
+    int64_t index = cam_layer_index(m, layer);
+    if (index < 0 && layer_position(ctx, layer) >= 0)
         return prog_usage_error(ctx, "gradcam", "layer '%s' has no spatial output to explain; "
                                 "Grad-CAM layers of %s: %s", layer, m->name, layers);
-    if (!layer_known)
+    if (index < 0)
         return prog_usage_error(ctx, "gradcam", "no layer named '%s'; Grad-CAM layers of %s: %s",
                                 layer, m->name, layers);
-    return prog_error(ctx, "model %s was compiled without the %s method for layer %s", m->name,
-                      method_names[method], layer);
+    plan->choice.layer = index;
+    plan->choice.target = &m->cam_layers[index];
+    plan->choice.method = method;
+    return PROG_OK;
 }
 
 static int resolve_plan(const prog_ctx *ctx, gradcam_options *o, char **files, int nfiles,
@@ -200,13 +199,13 @@ static int resolve_plan(const prog_ctx *ctx, gradcam_options *o, char **files, i
     if (o->data && nfiles > 0)
         return prog_usage_error(ctx, "gradcam", "--data goes with --index or --first, not an "
                                 "image file");
-    if (!strcmp(o->score, "logit"))
-        plan->score_mode = CNNRT_SCORE_LOGIT;
-    else if (!strcmp(o->score, "softmax"))
-        plan->score_mode = CNNRT_SCORE_SOFTMAX;
-    else
-        return prog_usage_error(ctx, "gradcam", "unknown --score '%s' (choose logit or softmax)",
-                                o->score);
+    plan->choice.score_mode = cnnrt_vocab_code(cnnrt_vocab_score_modes(), o->score);
+    if (plan->choice.score_mode < 0) {
+        char list[128];
+        return prog_usage_error(ctx, "gradcam", "unknown --score '%s' (choose %s)", o->score,
+                                cnnrt_vocab_list(cnnrt_vocab_score_modes(), ", ", " or ", list,
+                                                 sizeof list));
+    }
     if (strcmp(o->colormap, "jet") && strcmp(o->colormap, "viridis"))
         return prog_usage_error(ctx, "gradcam", "unknown --colormap '%s' (choose jet or viridis)",
                                 o->colormap);
@@ -214,7 +213,7 @@ static int resolve_plan(const prog_ctx *ctx, gradcam_options *o, char **files, i
     if (sources == 0)
         o->index_given = 1;   /* default: test image o->index (0) */
     plan->image_file = nfiles > 0 ? files[0] : NULL;
-    return resolve_entry(ctx, o, plan);
+    return resolve_choice(ctx, o, plan);
 }
 
 /* ---- loading the images ---------------------------------------------------------------- */
@@ -320,7 +319,7 @@ static int make_pictures(const prog_ctx *ctx, const cam_batch *b, int64_t i,
         cnnrt_overlay(&p->heat, &p->original, CNNRT_OVERLAY_ADDITIVE, (float)alpha, &p->overlay,
                       e))
         return -1;
-    if (plan->entry->method == CNNRT_CAM_GUIDED &&
+    if (plan->choice.method == CNNRT_CAM_GUIDED &&
         guided_picture(ctx, b->input_grads + i * input_floats(ctx), big, &p->guided, e))
         return -1;
     return 0;
@@ -357,7 +356,7 @@ static int panel_scale(const prog_ctx *ctx, int target)
 static int write_figure(const prog_ctx *ctx, const cam_batch *b, const gradcam_plan *plan,
                         const gradcam_options *o, cnnrt_err *e)
 {
-    int guided = plan->entry->method == CNNRT_CAM_GUIDED;
+    int guided = plan->choice.method == CNNRT_CAM_GUIDED;
     int per_image = o->grid ? 1 : guided ? 4 : 3;
     int64_t n = b->n, k = ctx->model->num_classes;
     cam_pictures *pics = cnnrt_xcalloc((size_t)n, sizeof *pics);
@@ -388,8 +387,8 @@ static int write_figure(const prog_ctx *ctx, const cam_batch *b, const gradcam_p
     if (n == 1 && !o->grid)
         snprintf(title, sizeof title, "%s", captions[0]);
     else
-        snprintf(title, sizeof title, "%s on layer %s%s%s", cam_method_name(plan->entry->method),
-                 plan->entry->layer, o->grid ? " (red frame: wrong prediction)" : "",
+        snprintf(title, sizeof title, "%s on layer %s%s%s",
+                 cnnrt_cam_method_name(plan->choice.method), plan->choice.target->name, o->grid ? " (red frame: wrong prediction)" : "",
                  class_note);
     cnnrt_image figure = {0};
     if (rc == 0) {
@@ -412,7 +411,7 @@ static int write_figure(const prog_ctx *ctx, const cam_batch *b, const gradcam_p
 }
 
 /* --raw: one image as its h x w matrix; several as rows image,row,col,value. */
-static int write_raw(const char *path, const cam_batch *b, const cnnrt_cam_entry *entry,
+static int write_raw(const char *path, const cam_batch *b, const cnnrt_cam_layer *entry,
                      cnnrt_err *e)
 {
     cnnrt_atomic_file f;
@@ -487,7 +486,7 @@ static void report_maps(const prog_ctx *ctx, const cam_batch *b, int64_t method)
 static int run_gradcam(const prog_ctx *ctx, const gradcam_options *o, const gradcam_plan *plan,
                        const float *params)
 {
-    int guided = plan->entry->method == CNNRT_CAM_GUIDED;
+    int guided = plan->choice.method == CNNRT_CAM_GUIDED;
     cam_batch b;
     int status = plan->image_file ? load_user_image(ctx, o, plan->image_file, &b, guided)
                                   : load_test_images(ctx, o, &b, guided);
@@ -499,52 +498,77 @@ static int run_gradcam(const prog_ctx *ctx, const gradcam_options *o, const grad
         cam_batch_free(&b);
         return prog_error(ctx, "%s", e.msg);
     }
-    cam_batch_run(&b, ctx, plan->entry, plan->score_mode, params, &ex);
-    report_maps(ctx, &b, plan->entry->method);
+    if (cam_batch_run(&b, ctx, &plan->choice, params, &ex)) {
+        prog_exec_free(&ex);
+        cam_batch_free(&b);
+        return prog_error(ctx, "model %s cannot compute %s for layer %s",
+                          ctx->model->name, cnnrt_cam_method_name(plan->choice.method),
+                          plan->choice.target->name);
+    }
+    report_maps(ctx, &b, plan->choice.method);
     if (o->evaluate)
-        cam_evaluate_print(&b, ctx, plan->entry, params, &ex, ctx->info.seed);
+        cam_evaluate_print(&b, ctx, &plan->choice, params, &ex, ctx->info.seed);
     if (o->raw) {
-        if (write_raw(o->raw, &b, plan->entry, &e))
+        if (write_raw(o->raw, &b, plan->choice.target, &e))
             status = prog_error(ctx, "%s", e.msg);
         else
             printf("Wrote the map values (%lldx%lld per image) to %s\n",
-                   (long long)plan->entry->h, (long long)plan->entry->w, o->raw);
+                   (long long)plan->choice.target->h, (long long)plan->choice.target->w,
+                   o->raw);
     }
     if (status == PROG_OK && (!o->evaluate || o->out)) {
         if (write_figure(ctx, &b, plan, o, &e))
             status = prog_error(ctx, "%s", e.msg);
         else
             printf("Wrote %s (%s of layer %s)\n", plan->out_path,
-                   cam_method_name(plan->entry->method), plan->entry->layer);
+                   cnnrt_cam_method_name(plan->choice.method), plan->choice.target->name);
     }
     prog_exec_free(&ex);
     cam_batch_free(&b);
     return status;
 }
 
-static const char gradcam_details[] =
+static const char gradcam_intro[] =
     "Grad-CAM shows which parts of the image made the network choose a class: red is\n"
     "important, blue is not. The figure has three panels: the image, the heatmap, and the\n"
     "heatmap laid over the image. Without an image argument it explains test image 0.\n"
-    "--method: hirescam (the default: gradient x activation, summed over channels),\n"
-    "gradcam (Selvaraju et al.: the gradient averaged per channel), gradcam++, guided\n"
-    "(adds a fine-grained panel: guided backpropagation times the HiResCAM map). HiResCAM is Grad-CAM without the\n"
-    "averaging: the two are equal when the model ends in global average pooling, and\n"
-    "after a Flatten -> Dense head (as in models/mnist.cnn) HiResCAM shows exactly which\n"
-    "positions raised the class score, where Grad-CAM's averages often cancel out and\n"
-    "leave a blank map. --method gradcam --score softmax reproduces the Keras tutorial.\n"
+    "--method (hirescam is the default):\n";
+
+static const char gradcam_notes[] =
+    "HiResCAM is Grad-CAM without the averaging: the two are equal when the model ends in\n"
+    "global average pooling, and after a Flatten -> Dense head (as in models/mnist.cnn)\n"
+    "HiResCAM shows exactly which positions raised the class score, where Grad-CAM's\n"
+    "averages often cancel out and leave a blank map. guided adds a fine-grained panel.\n"
+    "--method gradcam --score softmax reproduces the Keras tutorial.\n"
     "--score logit explains the class score before softmax (today's keras.io recipe);\n"
-    "softmax reproduces the original tutorial exactly.\n"
+    "softmax reproduces the original tutorial exactly. Grad-CAM++'s weights use the\n"
+    "paper's closed form for an exponential of the score: with --score logit that is\n"
+    "exp(logit), with --score softmax the same formula on the softmax's gradient.\n"
     "--raw writes the map as drawn (negative values set to 0, then divided by the\n"
     "largest), before upsampling: one image as a matrix of rows, several as lines\n"
     "image,row,col,value.\n"
     "--evaluate --first K measures how faithful the maps are (deletion AUC, energy inside\n"
     "the digit) against a random map, and draws a picture only with --out.";
 
+/* The help paragraph: the intro, one line per method (from cnnrt_vocab.h), the notes. */
+static void gradcam_details(char *buf, size_t size)
+{
+    cnnrt_vocab methods = cnnrt_vocab_cam_methods();
+    size_t used = (size_t)snprintf(buf, size, "%s", gradcam_intro);
+    for (int i = 0; i < methods.count && used < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, "  %-10s %s\n",
+                                 methods.words[i].spelling, methods.words[i].help);
+    if (used < size)
+        snprintf(buf + used, size - used, "%s", gradcam_notes);
+}
+
 int prog_cmd_gradcam(const prog_ctx *ctx, int argc, char **argv)
 {
     gradcam_options o = {.alpha = CNNRT_OVERLAY_KERAS_ALPHA, .method = "hirescam",
                          .score = "logit", .colormap = "jet"};
+    char method_help[256], details[4096];
+    cnnrt_vocab_list(cnnrt_vocab_cam_methods(), "|", "|", method_help, sizeof method_help);
+    gradcam_details(details, sizeof details);
     const prog_option options[] = {
         {"index", OPT_INT, &o.index, 0, 1e9, "N", "explain test image N", &o.index_given},
         {"first", OPT_INT, &o.first, 1, 10000, "K", "explain test images 0..K-1",
@@ -552,7 +576,7 @@ int prog_cmd_gradcam(const prog_ctx *ctx, int argc, char **argv)
         {"grid", OPT_FLAG, &o.grid, 0, 0, NULL, "with --first: one grid of overlays", NULL},
         {"layer", OPT_STRING, &o.layer, 0, 0, "NAME", "target layer (default: the model's)",
          NULL},
-        {"method", OPT_STRING, &o.method, 0, 0, "M", "hirescam (default)|gradcam|gradcam++|guided", NULL},
+        {"method", OPT_STRING, &o.method, 0, 0, "M", method_help, NULL},
         {"class", OPT_INT, &o.class_id, 0, 1e6, "C", "explain class C (default: predicted)",
          &o.class_given},
         {"score", OPT_STRING, &o.score, 0, 0, "S", "logit (default) or softmax", NULL},
@@ -568,7 +592,7 @@ int prog_cmd_gradcam(const prog_ctx *ctx, int argc, char **argv)
         {"threads", OPT_INT, &o.threads, 1, 1024, "N", "threads (default: one per CPU)", NULL},
     };
     prog_command cmd = {"gradcam", "[--index N | IMAGE.png | --first K [--grid]] [OPTIONS]",
-                        "Draws what the network looked at (Grad-CAM).", gradcam_details,
+                        "Draws what the network looked at (Grad-CAM).", details,
                         "gradcam --index 4 --out seven.png", options,
                         sizeof options / sizeof options[0], -1};
     char **files = cnnrt_xcalloc((size_t)argc + 1, sizeof *files);

@@ -2,7 +2,8 @@
  *
  * cnnc emits, for a model named NAME:
  *   const cnnrt_model NAME_model;          the descriptor below
- *   the entry points it points at          (also exported as NAME_infer, NAME_train_step)
+ *   the entry points it points at          (also exported as NAME_infer, NAME_train_step,
+ *                                           NAME_gradcam, NAME_guided_backprop)
  * and, when it links a program, `const cnnrt_model *const cnnrt_program_model = &NAME_model;`
  * which the runtime's main() (libcnnrt_main) runs.
  *
@@ -20,7 +21,9 @@
 
 #include <stdint.h>
 
-#define CNNRT_ABI_VERSION 1
+#include "cnnrt_vocab.h"
+
+#define CNNRT_ABI_VERSION 2
 
 typedef struct cnnrt_pool cnnrt_pool;
 
@@ -49,29 +52,57 @@ typedef void (*cnnrt_train_fn)(float *params, float *opt_state, const float *x,
                                const int32_t *labels, int64_t n, int64_t step, float lr,
                                uint64_t seed, float *stats, float *ws, cnnrt_pool *pool);
 
-typedef enum { CNNRT_CAM_GRADCAM = 0, CNNRT_CAM_HIRESCAM = 1, CNNRT_CAM_GRADCAM_PLUS_PLUS = 2,
-               CNNRT_CAM_GUIDED = 3, CNNRT_CAM_METHOD_COUNT = 4 } cnnrt_cam_method;
-typedef enum { CNNRT_SCORE_LOGIT = 0, CNNRT_SCORE_SOFTMAX = 1 } cnnrt_score_mode;
+/* Grad-CAM: one function per model. It runs the forward pass once, seeds the gradient of
+ * the class score, runs the backward pass down to the target layer only (the kernels below
+ * it are skipped), computes the chosen method's map from that layer's activations A and
+ * their gradient dA, and finishes it: ReLU, divided by its maximum (all zero when the
+ * maximum is <= 0 -- never NaN). Methods and score modes are the codes of cnnrt_vocab.h.
+ * Channel weights are pooled per image. The fields are all 8 bytes wide (no padding);
+ * their order is part of the ABI. */
+typedef struct cnnrt_cam_args {
+    const float *params;
+    const float *x;             /* n images */
+    const int32_t *classes;     /* n target classes, -1 = the predicted class; NULL: all -1 */
+    int64_t n;
+    int64_t layer;              /* index into cnnrt_model.cam_layers */
+    int64_t method;             /* cnnrt_cam_method; GUIDED computes HiResCAM's map (the
+                                   guided part is guided_backprop's) */
+    int64_t score_mode;         /* cnnrt_score_mode: the gradient of the logit (before
+                                   softmax) or of the softmax output */
+    float *maps;                /* out: n * h * w of that layer */
+    float *map_max;             /* out, may be NULL: n maxima before normalisation
+                                   (<= 0 means "no evidence") */
+    float *probs;               /* out, may be NULL: n * num_classes */
+    float *ws;
+    cnnrt_pool *pool;
+} cnnrt_cam_args;
 
-/* Grad-CAM for one target layer and method, per image (channel weights pooled per image).
- *   classes     n target classes; -1 = the predicted class
- *   score_mode  CNNRT_SCORE_LOGIT (gradient of the logit before softmax, the default) or
- *               CNNRT_SCORE_SOFTMAX (gradient of the softmax output, the Keras tutorial)
- *   maps        out: n * h * w, ReLU'd and divided by its maximum (all zero when the
- *               maximum is <= 0 -- never NaN)
- *   map_max     out: n, the maximum before normalisation (<= 0 means "no evidence")
- *   probs       out: n * num_classes
- *   input_grads out (GUIDED only, else may be NULL): n * H*W*C guided backpropagation */
-typedef void (*cnnrt_cam_fn)(const float *params, const float *x, const int32_t *classes,
-                             int64_t n, int64_t score_mode, float *maps, float *map_max,
-                             float *probs, float *input_grads, float *ws, cnnrt_pool *pool);
+/* Returns 0, or -1 (writing nothing) when layer, method or score_mode is out of range. */
+typedef int (*cnnrt_cam_fn)(const cnnrt_cam_args *args);
 
-typedef struct cnnrt_cam_entry {
-    const char *layer;        /* Keras name of the target layer */
-    int64_t method;           /* cnnrt_cam_method */
-    int64_t h, w;             /* map size = the layer's spatial size */
-    cnnrt_cam_fn fn;
-} cnnrt_cam_entry;
+/* Guided backpropagation (Springenberg et al.): the gradient of the class score with
+ * respect to the input image, every ReLU passing only positive gradients where its input
+ * was positive. Guided Grad-CAM multiplies it by the HiResCAM map. */
+typedef struct cnnrt_guided_args {
+    const float *params;
+    const float *x;             /* n images */
+    const int32_t *classes;     /* as cnnrt_cam_args */
+    int64_t n;
+    int64_t score_mode;         /* cnnrt_score_mode */
+    float *input_grads;         /* out: n * H*W*C */
+    float *probs;               /* out, may be NULL: n * num_classes */
+    float *ws;
+    cnnrt_pool *pool;
+} cnnrt_guided_args;
+
+/* Returns 0, or -1 (writing nothing) when score_mode is out of range. */
+typedef int (*cnnrt_guided_fn)(const cnnrt_guided_args *args);
+
+/* A layer Grad-CAM can explain: a spatial [h, w, c] output computed by the network. */
+typedef struct cnnrt_cam_layer {
+    const char *name;           /* Keras name of the layer */
+    int64_t h, w, c;            /* its output shape; maps are h x w */
+} cnnrt_cam_layer;
 
 typedef struct cnnrt_model {
     int64_t abi_version;           /* CNNRT_ABI_VERSION */
@@ -93,8 +124,10 @@ typedef struct cnnrt_model {
     int64_t ws_floats_per_thread;  /* the largest any entry point needs */
     cnnrt_infer_fn infer;
     cnnrt_train_fn train_step;
-    int64_t num_cams;              /* one entry per (spatial layer, method) */
-    const cnnrt_cam_entry *cams;
+    cnnrt_cam_fn gradcam;          /* NULL when compiled without Grad-CAM */
+    cnnrt_guided_fn guided_backprop;   /* NULL likewise */
+    int64_t num_cam_layers;        /* the layers gradcam can target, in network order */
+    const cnnrt_cam_layer *cam_layers;
 } cnnrt_model;
 
 /* Dropout masks, shared by the interpreter and the code generator so both drop the same

@@ -99,7 +99,7 @@ typedef struct faith_sums {
     int64_t images, energy_images, zero_maps;
 } faith_sums;
 
-void cam_evaluate_print(const cam_batch *b, const prog_ctx *ctx, const cnnrt_cam_entry *entry,
+void cam_evaluate_print(const cam_batch *b, const prog_ctx *ctx, const cam_choice *choice,
                         const float *params, const prog_exec *ex, uint64_t seed)
 {
     const cnnrt_model *m = ctx->model;
@@ -128,11 +128,11 @@ void cam_evaluate_print(const cam_batch *b, const prog_ctx *ctx, const cnnrt_cam
     free(noise);
     double n = (double)s.images, ne = s.energy_images > 0 ? (double)s.energy_images : 1;
     printf("\nHow faithful is %s on layer %s? %lld %s, class: %s\n\n",
-           cam_method_name(entry->method), entry->layer, (long long)s.images,
+           cnnrt_cam_method_name(choice->method), choice->target->name, (long long)s.images,
            s.images == 1 ? "image" : "images", b->classes[0] >= 0 ? "the one given by --class"
                                                                  : "the predicted one");
     printf("                                      %-10s  random map\n",
-           cam_method_name(entry->method));
+           cnnrt_cam_method_name(choice->method));
     printf("  deletion AUC (lower is better)      %6.3f      %6.3f\n", s.auc_cam / n,
            s.auc_random / n);
     if (s.energy_images > 0) {

@@ -5,6 +5,14 @@
 
 #include "program_util.h"
 
+/* What `gradcam` computes: the target layer, the method and the score (cnnrt_vocab.h). */
+typedef struct cam_choice {
+    int64_t layer;                   /* index into model->cam_layers */
+    const cnnrt_cam_layer *target;   /* model->cam_layers + layer */
+    int64_t method;                  /* cnnrt_cam_method */
+    int64_t score_mode;              /* cnnrt_score_mode */
+} cam_choice;
+
 /* Images to explain, and what the compiled Grad-CAM function returned for them. */
 typedef struct cam_batch {
     int64_t n;
@@ -24,16 +32,14 @@ typedef struct cam_batch {
 void cam_batch_alloc(cam_batch *b, const prog_ctx *ctx, int64_t n, int guided);
 void cam_batch_free(cam_batch *b);
 
-/* Runs the entry on the batch (b->x, b->classes) and fills the results. */
-void cam_batch_run(cam_batch *b, const prog_ctx *ctx, const cnnrt_cam_entry *entry,
-                   int score_mode, const float *params, const prog_exec *ex);
+/* Runs the model's gradcam (and for the guided method guided_backprop) on the batch
+ * (b->x, b->classes) and fills the results. Returns -1 when the model refuses the choice. */
+int cam_batch_run(cam_batch *b, const prog_ctx *ctx, const cam_choice *choice,
+                  const float *params, const prog_exec *ex);
 
 /* `gradcam --evaluate`: deletion AUC and energy inside the digit against a random map,
  * printed as a table. */
-void cam_evaluate_print(const cam_batch *b, const prog_ctx *ctx, const cnnrt_cam_entry *entry,
+void cam_evaluate_print(const cam_batch *b, const prog_ctx *ctx, const cam_choice *choice,
                         const float *params, const prog_exec *ex, uint64_t seed);
-
-/* Names of the methods as the command line spells them. */
-const char *cam_method_name(int64_t method);
 
 #endif

@@ -266,16 +266,18 @@ static int check_model(const cnnrt_model *model, cnnrt_err *e)
         return cnnrt_fail(e, "model %s: descriptor has no name or description", name);
     if (model->input_h <= 0 || model->input_w <= 0 || model->input_c <= 0 ||
         model->num_classes <= 0 || model->param_floats < 0 || model->opt_state_floats < 0 ||
-        model->ws_floats_per_thread < 0 || model->num_cams < 0 ||
-        (model->num_cams > 0 && !model->cams))
+        model->ws_floats_per_thread < 0 || model->num_cam_layers < 0 ||
+        (model->num_cam_layers > 0 && !model->cam_layers))
         return cnnrt_fail(e, "model %s: descriptor has impossible sizes", name);
     if (!model->infer)
         return cnnrt_fail(e, "model %s: descriptor has no inference entry point", name);
-    for (int64_t i = 0; i < model->num_cams; i++) {
-        const cnnrt_cam_entry *c = &model->cams[i];
-        if (!c->layer || !c->fn || c->h <= 0 || c->w <= 0 || c->method < 0 ||
-            c->method >= CNNRT_CAM_METHOD_COUNT)
-            return cnnrt_fail(e, "model %s: Grad-CAM entry %lld of the descriptor is invalid",
+    if (model->num_cam_layers > 0 && !model->gradcam)
+        return cnnrt_fail(e, "model %s: descriptor has Grad-CAM layers but no Grad-CAM entry "
+                          "point", name);
+    for (int64_t i = 0; i < model->num_cam_layers; i++) {
+        const cnnrt_cam_layer *c = &model->cam_layers[i];
+        if (!c->name || c->h <= 0 || c->w <= 0 || c->c <= 0)
+            return cnnrt_fail(e, "model %s: Grad-CAM layer %lld of the descriptor is invalid",
                               name, (long long)i);
     }
     return 0;

@@ -60,13 +60,13 @@ read -r width height <<<"$(png_size mnist_cam_gradcam_grid_8.png)"
 [ "$height" -gt $((3 * 112)) ] || fail "the grid is only $height px high"
 
 # ---- every method, and the tutorial's softmax score -------------------------------------
-for method in hirescam gradcam gradcam++ guided; do
+for method in hirescam gradcam gradcam++ guided layercam xgradcam; do
   out=$(./mnist_cam gradcam --index 1 --method "$method" --out "m_$method.png" --threads 2 2>&1) ||
     fail "--method $method failed: $out"
   grep -q "Wrote m_$method.png ($method of layer max_pooling2d_1)" <<<"$out" ||
     fail "--method $method: $out"
 done
-for method in hirescam gradcam gradcam++; do check_panels "m_$method.png" 3; done
+for method in hirescam gradcam gradcam++ layercam xgradcam; do check_panels "m_$method.png" 3; done
 check_panels m_guided.png 4   # guided adds the guided Grad-CAM panel
 cmp -s m_hirescam.png m_gradcam.png && fail "hirescam and gradcam drew the same picture"
 out=$(./mnist_cam gradcam --index 1 --method gradcam --score softmax --out softmax.png \
@@ -125,6 +125,13 @@ awk -v a="$energy" -v b="$energy_random" 'BEGIN { exit !(a > b) }' ||
 awk -v a="$auc" -v b="$auc_random" 'BEGIN { exit !(a < b) }' ||
   fail "deletion AUC $auc is not below the random map's $auc_random"
 [ -e mnist_cam_gradcam_first_100.png ] && fail "--evaluate without --out drew a picture"
+# The methods added with the one Grad-CAM program report too (on another layer as well).
+for method in layercam xgradcam; do
+  out=$(./mnist_cam gradcam --evaluate --first 10 --method "$method" --layer conv2d_1 \
+        --threads 2 2>&1) || fail "--evaluate --method $method failed: $out"
+  grep -q "How faithful is $method on layer conv2d_1? 10 images" <<<"$out" ||
+    fail "no faithfulness report for $method: $out"
+done
 
 # ---- the user's own picture ------------------------------------------------------------------
 png_tool stroke one.png          # a white "1" on black, 56x56 (resized to 28x28)

@@ -165,26 +165,33 @@ static void test_models_every_cam_method_runs(void **state)
         float *x = malloc((size_t)(2 * image_floats) * sizeof *x);
         float *grads = malloc((size_t)(2 * image_floats) * sizeof *grads);
         tg_fill(x, 2 * image_floats, 60, 0, 1);
-        for (int method = 0; method < 4; method++) {
-            cnnc_graph *cam = cnnc_build_cam_graph(g, layer, (cnnc_cam_method)method, &d);
-            if (!cam)
-                fail_msg("%s: no Grad-CAM graph for method %d", paths[m], method);
-            int64_t map = cnnc_shape_size(cam->nodes[cnnc_graph_find_output(cam, CNNC_OUT_CAM)].shape);
-            float *maps = malloc((size_t)(2 * map) * sizeof *maps);
-            float map_max[2];
-            float *probs = malloc((size_t)(2 * g->num_classes) * sizeof *probs);
-            int32_t classes[2] = {-1, 1};
-            const int images = SANITIZED ? 1 : 2;
+        cnnc_graph *cam = cnnc_build_cam_graph(g, &layer, 1, &d);
+        if (!cam)
+            fail_msg("%s: no Grad-CAM graph", paths[m]);
+        int64_t map = cnnc_shape_size(g->layers[layer].shape) / g->layers[layer].shape.dim[2];
+        float *maps = malloc((size_t)(2 * map) * sizeof *maps);
+        float map_max[2];
+        float *probs = malloc((size_t)(2 * g->num_classes) * sizeof *probs);
+        int32_t classes[2] = {-1, 1};
+        const int images = SANITIZED ? 1 : 2;
+        for (int method = 0; method < CNNRT_CAM_METHOD_COUNT; method++)
             for (int mode = 0; mode < (SANITIZED ? 1 : 2); mode++) {
-                assert_int_equal(cnnc_interp_gradcam(cam, params, x, classes, images, mode, maps,
-                                                     map_max, probs, grads, &d), 0);
+                assert_int_equal(cnnc_interp_gradcam(cam, params, x, classes, images, 0, method,
+                                                     mode, maps, map_max, probs, &d), 0);
                 for (int64_t i = 0; i < images * map; i++)
                     assert_true(maps[i] >= 0 && maps[i] <= 1);   /* false for NaN */
             }
-            free(maps);
-            free(probs);
-            cnnc_graph_free(cam);
-        }
+        free(maps);
+        free(probs);
+        cnnc_graph_free(cam);
+        cnnc_graph *guided = cnnc_build_guided_graph(g, &d);
+        if (!guided)
+            fail_msg("%s: no guided backpropagation graph", paths[m]);
+        assert_int_equal(cnnc_interp_guided(guided, params, x, classes, images, 0, grads, NULL,
+                                            &d), 0);
+        for (int64_t i = 0; i < images * image_floats; i++)
+            assert_false(isnan(grads[i]));
+        cnnc_graph_free(guided);
         free(grads);
         free(x);
         free(params);

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "autodiff.h"
+#include "cam_methods.h"
 #include "interp.h"
 #include "testgraph.h"
 
@@ -25,12 +26,39 @@ static void assert_close(double got, double want, double tol)
         fail_msg("got %.9g, want %.9g (tolerance %g)", got, want, tol);
 }
 
-static cnnc_graph *cam_graph(tg *t, int layer, cnnc_cam_method method)
+/* The Grad-CAM graph of one target layer (every method). */
+static cnnc_graph *cam_graph(tg *t, int layer)
 {
-    cnnc_graph *cam = cnnc_build_cam_graph(t->g, layer, method, &t->d);
+    cnnc_graph *cam = cnnc_build_cam_graph(t->g, &layer, 1, &t->d);
     if (!cam)
         fail_msg("cnnc_build_cam_graph failed: %s", tg_diag_text(t));
     return cam;
+}
+
+/* The raw map node of a method. */
+static int map_node(const cnnc_graph *cam, cnnrt_cam_method method)
+{
+    int node = cnnc_cam_output_node(cam, 0, method);
+    assert_true(node >= 0);
+    return node;
+}
+
+/* The node holding dA, the gradient of target A: the input of the method nodes that is
+ * neither A nor one of theirs. */
+static int target_grad(const cnnc_graph *cam, int A)
+{
+    for (int i = 0; i < cam->num_nodes; i++) {
+        if (cam->nodes[i].cam_target != 0)
+            continue;
+        for (int k = 0; k < CNNC_MAX_INPUTS; k++) {
+            int in = cam->nodes[i].inputs[k];
+            if (in >= 0 && in != A && cam->nodes[in].cam_target < 0 &&
+                cnnc_shape_equal(cam->nodes[in].shape, cam->nodes[A].shape))
+                return in;
+        }
+    }
+    fail_msg("no gradient of the target in the Grad-CAM graph");
+    return -1;
 }
 
 static float **run(tg *t, const cnnc_graph *g, const float *params, const float *image,
@@ -82,12 +110,12 @@ static void test_gap_head_gradcam_equals_cam(void **state)
     tg_fill(image, 36, 5, 0, 1);
     const float *W = weights_of(&t, params, dense, 1);
 
+    cnnc_graph *cam = cam_graph(&t, 1);
     for (int m = 0; m < 2; m++) {
-        cnnc_cam_method method = m == 0 ? CNNC_CAM_GRADCAM : CNNC_CAM_HIRESCAM;
-        cnnc_graph *cam = cam_graph(&t, 1, method);
-        int cam_node = cnnc_graph_find_output(cam, CNNC_OUT_CAM);
+        cnnrt_cam_method method = m == 0 ? CNNRT_CAM_GRADCAM : CNNRT_CAM_HIRESCAM;
+        int cam_node = map_node(cam, method);
         for (int c = 0; c < 3; c++) {
-            float **v = run(&t, cam, params, image, c, CNNC_SCORE_LOGIT);
+            float **v = run(&t, cam, params, image, c, CNNRT_SCORE_LOGIT);
             double cam_ref[36], max_ref = 0;
             for (int i = 0; i < 36; i++) {
                 cam_ref[i] = 0;
@@ -103,14 +131,15 @@ static void test_gap_head_gradcam_equals_cam(void **state)
             /* The normalised maps of the batch program equal normalised ReLU(CAM). */
             float maps[36], map_max, probs[3];
             int32_t cls = c;
-            assert_int_equal(cnnc_interp_gradcam(cam, params, image, &cls, 1, CNNC_SCORE_LOGIT,
-                                                 maps, &map_max, probs, NULL, &t.d), 0);
+            assert_int_equal(cnnc_interp_gradcam(cam, params, image, &cls, 1, 0, method,
+                                                 CNNRT_SCORE_LOGIT, maps, &map_max, probs, &t.d),
+                             0);
             assert_close(map_max, max_ref / 36, 1e-6);
             for (int i = 0; i < 36; i++)
                 assert_close(maps[i], max_ref > 0 ? fmax(cam_ref[i], 0) / max_ref : 0, 1e-5);
         }
-        cnnc_graph_free(cam);
     }
+    cnnc_graph_free(cam);
     free(params);
     tg_end(&t);
 }
@@ -127,8 +156,8 @@ static void test_flatten_head_hirescam_sums_to_logit(void **state)
     int dense = dense_softmax_head(&t, flat, 4);
     float *params = tg_random_params(t.g, 22, 0.8f);
     const float *bias = weights_of(&t, params, dense, 2);
-    cnnc_graph *cam = cam_graph(&t, layer, CNNC_CAM_HIRESCAM);
-    int cam_node = cnnc_graph_find_output(cam, CNNC_OUT_CAM);
+    cnnc_graph *cam = cam_graph(&t, layer);
+    int cam_node = map_node(cam, CNNRT_CAM_HIRESCAM);
     int logits = cnnc_graph_find_output(cam, CNNC_OUT_LOGITS);
     assert_int_equal(logits, dense);
     assert_int_equal(cam->nodes[cam_node].shape.dim[0], 3);
@@ -136,7 +165,7 @@ static void test_flatten_head_hirescam_sums_to_logit(void **state)
         float image[36];
         tg_fill(image, 36, 40 + (uint64_t)trial, 0, 1);
         for (int c = 0; c < 4; c++) {
-            float **v = run(&t, cam, params, image, c, CNNC_SCORE_LOGIT);
+            float **v = run(&t, cam, params, image, c, CNNRT_SCORE_LOGIT);
             double sum = 0;
             for (int i = 0; i < 9; i++)
                 sum += v[cam_node][i];
@@ -151,7 +180,7 @@ static void test_flatten_head_hirescam_sums_to_logit(void **state)
 
 /* A class whose dense weights are all zero has no evidence: every method gives an
  * all-zero map, map_max 0, no NaN; a class with only negative evidence (non-negative A,
- * negative weights) likewise under HiResCAM. */
+ * negative weights, so dA <= 0 everywhere) likewise. */
 static void test_absent_class_gives_zero_map(void **state)
 {
     (void)state;
@@ -167,28 +196,28 @@ static void test_absent_class_gives_zero_map(void **state)
     float image[2 * 36];
     tg_fill(image, 72, 6, 0, 1);
     int32_t classes[2] = {1, 1};
-    for (int m = 0; m < 4; m++) {
-        cnnc_graph *cam = cam_graph(&t, 1, (cnnc_cam_method)m);
+    cnnc_graph *cam = cam_graph(&t, 1);
+    for (int m = 0; m < CNNRT_CAM_METHOD_COUNT; m++) {
         /* (Logit score only: the softmax output of class 1 still depends on the other
          * classes' logits, so it has evidence.) */
-        float maps[2 * 36], map_max[2], probs[6], grads[72];
-        assert_int_equal(cnnc_interp_gradcam(cam, params, image, classes, 2, CNNC_SCORE_LOGIT,
-                                             maps, map_max, probs, grads, &t.d), 0);
+        float maps[2 * 36], map_max[2], probs[6];
+        assert_int_equal(cnnc_interp_gradcam(cam, params, image, classes, 2, 0, m,
+                                             CNNRT_SCORE_LOGIT, maps, map_max, probs, &t.d), 0);
         for (int i = 0; i < 2; i++)
             assert_true(map_max[i] <= 0);
         for (int i = 0; i < 72; i++)
             assert_true(maps[i] == 0.0f);   /* also false for NaN */
-        cnnc_graph_free(cam);
     }
-    cnnc_graph *hires = cam_graph(&t, 1, CNNC_CAM_HIRESCAM);
     int32_t against[2] = {2, 2};
     float maps[72], map_max[2], probs[6];
-    assert_int_equal(cnnc_interp_gradcam(hires, params, image, against, 2, CNNC_SCORE_LOGIT,
-                                         maps, map_max, probs, NULL, &t.d), 0);
-    for (int i = 0; i < 72; i++)
-        assert_true(maps[i] == 0.0f);
-    assert_true(map_max[0] <= 0 && map_max[1] <= 0);
-    cnnc_graph_free(hires);
+    for (int m = 0; m < CNNRT_CAM_METHOD_COUNT; m++) {
+        assert_int_equal(cnnc_interp_gradcam(cam, params, image, against, 2, 0, m,
+                                             CNNRT_SCORE_LOGIT, maps, map_max, probs, &t.d), 0);
+        for (int i = 0; i < 72; i++)
+            assert_true(maps[i] == 0.0f);
+        assert_true(map_max[0] <= 0 && map_max[1] <= 0);
+    }
+    cnnc_graph_free(cam);
     free(params);
     tg_end(&t);
 }
@@ -203,17 +232,17 @@ static void test_normalisation_and_predicted_class(void **state)
     float *params = tg_random_params(t.g, 24, 0.8f);
     float image[36];
     tg_fill(image, 36, 8, 0, 1);
-    cnnc_graph *cam = cam_graph(&t, 1, CNNC_CAM_GRADCAM);
+    cnnc_graph *cam = cam_graph(&t, 1);
     float maps[36], maps_pred[36], map_max, max_pred, probs[3];
     int32_t predicted = -1;
-    assert_int_equal(cnnc_interp_gradcam(cam, params, image, &predicted, 1, CNNC_SCORE_LOGIT,
-                                         maps_pred, &max_pred, probs, NULL, &t.d), 0);
+    assert_int_equal(cnnc_interp_gradcam(cam, params, image, &predicted, 1, 0, CNNRT_CAM_GRADCAM,
+                                         CNNRT_SCORE_LOGIT, maps_pred, &max_pred, probs, &t.d), 0);
     int32_t best = 0;
     for (int c = 1; c < 3; c++)
         if (probs[c] > probs[best])
             best = c;
-    assert_int_equal(cnnc_interp_gradcam(cam, params, image, &best, 1, CNNC_SCORE_LOGIT, maps,
-                                         &map_max, probs, NULL, &t.d), 0);
+    assert_int_equal(cnnc_interp_gradcam(cam, params, image, &best, 1, 0, CNNRT_CAM_GRADCAM,
+                                         CNNRT_SCORE_LOGIT, maps, &map_max, probs, &t.d), 0);
     assert_true(map_max == max_pred);
     float top = 0;
     for (int i = 0; i < 36; i++) {
@@ -224,8 +253,8 @@ static void test_normalisation_and_predicted_class(void **state)
     if (map_max > 0)
         assert_true(top == 1.0f);
     int32_t bad = 3;
-    assert_int_equal(cnnc_interp_gradcam(cam, params, image, &bad, 1, CNNC_SCORE_LOGIT, maps,
-                                         &map_max, probs, NULL, &t.d), -1);
+    assert_int_equal(cnnc_interp_gradcam(cam, params, image, &bad, 1, 0, CNNRT_CAM_GRADCAM,
+                                         CNNRT_SCORE_LOGIT, maps, &map_max, probs, &t.d), -1);
     cnnc_graph_free(cam);
     free(params);
     tg_end(&t);
@@ -246,9 +275,8 @@ static void test_score_modes_match_finite_differences(void **state)
     float *params = tg_random_params(t.g, 25, 0.8f);
     float image[36];
     tg_fill(image, 36, 9, 0, 1);
-    cnnc_graph *cam = cam_graph(&t, 0, CNNC_CAM_HIRESCAM);   /* target: the input layer */
-    int cam_node = cnnc_graph_find_output(cam, CNNC_OUT_CAM);
-    int dA = cam->nodes[cam_node].inputs[1];
+    cnnc_graph *cam = cam_graph(&t, 0);   /* target: the input layer */
+    int dA = target_grad(cam, t.g->input_node);
     for (int mode = 0; mode < 2; mode++) {
         const int c = 1;
         float **v = run(&t, cam, params, image, c, mode);
@@ -257,10 +285,10 @@ static void test_score_modes_match_finite_differences(void **state)
             float x[36];
             memcpy(x, image, sizeof x);
             x[i] = (float)(image[i] + h);
-            float **plus = run(&t, t.g, params, x, -1, CNNC_SCORE_LOGIT);
+            float **plus = run(&t, t.g, params, x, -1, CNNRT_SCORE_LOGIT);
             x[i] = (float)(image[i] - h);
-            float **minus = run(&t, t.g, params, x, -1, CNNC_SCORE_LOGIT);
-            int out = mode == CNNC_SCORE_SOFTMAX ? sm : dense;
+            float **minus = run(&t, t.g, params, x, -1, CNNRT_SCORE_LOGIT);
+            int out = mode == CNNRT_SCORE_SOFTMAX ? sm : dense;
             double numeric = ((double)plus[out][c] - minus[out][c]) / (2 * h);
             assert_close(v[dA][i], numeric, 2e-4 + 1e-2 * fabs(numeric));
             cnnc_interp_free_values(t.g, plus);
@@ -296,21 +324,21 @@ static void test_guided_backprop(void **state)
     }
     float image[16];
     tg_fill(image, 16, 10, 0.1f, 1);
-    cnnc_graph *cam = cam_graph(&t, layer, CNNC_CAM_GUIDED);
-    int cam_node = cnnc_graph_find_output(cam, CNNC_OUT_CAM);
-    assert_true(cnnc_graph_find_output(cam, CNNC_OUT_INPUT_GRAD) >= 0);
+    cnnc_graph *guided = cnnc_build_guided_graph(t.g, &t.d);
+    assert_non_null(guided);
+    assert_true(cnnc_graph_find_output(guided, CNNC_OUT_INPUT_GRAD) >= 0);
 
-    float maps[16], map_max, probs[2], grads[16];
+    float probs[2], grads[16];
     int32_t cls = 0;
-    assert_int_equal(cnnc_interp_gradcam(cam, params, image, &cls, 1, CNNC_SCORE_LOGIT, maps,
-                                         &map_max, probs, grads, &t.d), 0);
+    assert_int_equal(cnnc_interp_guided(guided, params, image, &cls, 1, CNNRT_SCORE_LOGIT,
+                                        grads, probs, &t.d), 0);
     for (int i = 0; i < 16; i++) {
         float x[16];
         memcpy(x, image, sizeof x);
         x[i] = image[i] + 1e-3f;
-        float **plus = run(&t, t.g, params, x, -1, CNNC_SCORE_LOGIT);
+        float **plus = run(&t, t.g, params, x, -1, CNNRT_SCORE_LOGIT);
         x[i] = image[i] - 1e-3f;
-        float **minus = run(&t, t.g, params, x, -1, CNNC_SCORE_LOGIT);
+        float **minus = run(&t, t.g, params, x, -1, CNNRT_SCORE_LOGIT);
         double numeric = ((double)plus[dense][0] - minus[dense][0]) /
                          ((double)(image[i] + 1e-3f) - (double)(image[i] - 1e-3f));
         assert_close(grads[i], numeric, 1e-3 + 1e-2 * fabs(numeric));
@@ -319,21 +347,25 @@ static void test_guided_backprop(void **state)
         cnnc_interp_free_values(t.g, minus);
     }
     /* The guided method's map is HiResCAM's, the map the program shows by default. */
-    float **v = run(&t, cam, params, image, 0, CNNC_SCORE_LOGIT);
-    cnnc_graph *plain = cam_graph(&t, layer, CNNC_CAM_HIRESCAM);
-    float **w = run(&t, plain, params, image, 0, CNNC_SCORE_LOGIT);
+    cnnc_graph *cam = cam_graph(&t, layer);
+    float maps[2][16], map_max[2];
+    assert_int_equal(cnnc_interp_gradcam(cam, params, image, &cls, 1, 0, CNNRT_CAM_GUIDED,
+                                         CNNRT_SCORE_LOGIT, maps[0], &map_max[0], probs, &t.d),
+                     0);
+    assert_int_equal(cnnc_interp_gradcam(cam, params, image, &cls, 1, 0, CNNRT_CAM_HIRESCAM,
+                                         CNNRT_SCORE_LOGIT, maps[1], &map_max[1], probs, &t.d),
+                     0);
     for (int i = 0; i < 16; i++)
-        assert_close(v[cam_node][i], w[cnnc_graph_find_output(plain, CNNC_OUT_CAM)][i], 0);
-    cnnc_interp_free_values(cam, v);
-    cnnc_interp_free_values(plain, w);
-    cnnc_graph_free(plain);
+        assert_close(maps[0][i], maps[1][i], 0);
+    assert_true(map_max[0] == map_max[1]);
+    cnnc_graph_free(cam);
 
     cls = 1;
-    assert_int_equal(cnnc_interp_gradcam(cam, params, image, &cls, 1, CNNC_SCORE_LOGIT, maps,
-                                         &map_max, probs, grads, &t.d), 0);
+    assert_int_equal(cnnc_interp_guided(guided, params, image, &cls, 1, CNNRT_SCORE_LOGIT,
+                                        grads, probs, &t.d), 0);
     for (int i = 0; i < 16; i++)
         assert_true(grads[i] == 0.0f);
-    cnnc_graph_free(cam);
+    cnnc_graph_free(guided);
     free(params);
     tg_end(&t);
 }
@@ -353,7 +385,7 @@ static void test_default_layer_and_bad_target(void **state)
     assert_int_equal(cnnc_default_cam_layer(t.g), pool_layer);
     t.g->gradcam_layer = strdup("conv2d");
     assert_int_equal(cnnc_default_cam_layer(t.g), 1);
-    assert_null(cnnc_build_cam_graph(t.g, flat_layer, CNNC_CAM_GRADCAM, &t.d));
+    assert_null(cnnc_build_cam_graph(t.g, &flat_layer, 1, &t.d));
     assert_non_null(strstr(tg_diag_text(&t), "layer 'flatten' has output shape 36"));
     tg_end(&t);
 

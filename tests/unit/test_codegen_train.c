@@ -229,6 +229,24 @@ static const char *const cam_model =
     "dense units=3\n"
     "softmax\n";
 
+/* The interpreter's Grad-CAM graph of the same targets as the compiled model. */
+static cnnc_graph *cam_graph_of(cg_case *c)
+{
+    const cnnrt_model *m = c->m;
+    int layers[64];
+    assert_true(m->num_cam_layers > 0 && m->num_cam_layers <= 64);
+    for (int64_t t = 0; t < m->num_cam_layers; t++) {
+        layers[t] = cnnc_graph_find_layer(c->g, m->cam_layers[t].name);
+        assert_true(layers[t] >= 0);
+    }
+    cnnc_graph *cam = cnnc_build_cam_graph(c->g, layers, (int)m->num_cam_layers, &c->d);
+    if (!cam)
+        fail_msg("cnnc_build_cam_graph: %s", cg_diag(c));
+    return cam;
+}
+
+/* gradcam of the compiled model against cnnc_interp_gradcam: every target layer, every
+ * method, both score modes; then guided_backprop against cnnc_interp_guided. */
 static void check_cams(const char *text, int opt, float scale, int64_t n, int default_layer_only)
 {
     cg_case c;
@@ -241,7 +259,8 @@ static void check_cams(const char *text, int opt, float scale, int64_t n, int de
     }
     cg_jit_layer(&c, opt, CNNC_GEN_INFER | CNNC_GEN_CAMS, layer);
     const cnnrt_model *m = c.m;
-    assert_true(m->num_cams > 0);
+    assert_non_null(m->gradcam);
+    assert_non_null(m->guided_backprop);
     assert_true(n <= 4);
     float *params = cg_random(m->param_floats, -scale, scale);
     float *x = cg_random(n * cg_image_floats(m), 0.0f, 1.0f);
@@ -249,49 +268,79 @@ static void check_cams(const char *text, int opt, float scale, int64_t n, int de
     float *ws = cg_workspace(m, 2);
     cnnrt_err e;
     cnnrt_pool *pool = cnnrt_pool_create(2, &e);
-    for (int64_t k = 0; k < m->num_cams; k++) {
-        const cnnrt_cam_entry *ce = &m->cams[k];
-        int layer = cnnc_graph_find_layer(c.g, ce->layer);
-        assert_true(layer >= 0);
-        cnnc_graph *cam = cnnc_build_cam_graph(c.g, layer, (cnnc_cam_method)ce->method, &c.d);
-        assert_non_null(cam);
-        int64_t hw = ce->h * ce->w, img = cg_image_floats(m), K = m->num_classes;
-        for (int mode = 0; mode < 2; mode++) {
-            float *maps[2], *maxs[2], *probs[2], *grads[2];
-            for (int j = 0; j < 2; j++) {
-                maps[j] = calloc((size_t)(n * hw), sizeof(float));
-                maxs[j] = calloc((size_t)n, sizeof(float));
-                probs[j] = calloc((size_t)(n * K), sizeof(float));
-                grads[j] = calloc((size_t)(n * img), sizeof(float));
+    cnnc_graph *cam = cam_graph_of(&c);
+    int64_t img = cg_image_floats(m), K = m->num_classes;
+    for (int64_t t = 0; t < m->num_cam_layers; t++) {
+        const cnnrt_cam_layer *cl = &m->cam_layers[t];
+        int64_t hw = cl->h * cl->w;
+        for (int method = 0; method < CNNRT_CAM_METHOD_COUNT; method++)
+            for (int mode = 0; mode < CNNRT_SCORE_MODE_COUNT; mode++) {
+                float *maps[2], *maxs[2], *probs[2];
+                for (int j = 0; j < 2; j++) {
+                    maps[j] = calloc((size_t)(n * hw), sizeof(float));
+                    maxs[j] = calloc((size_t)n, sizeof(float));
+                    probs[j] = calloc((size_t)(n * K), sizeof(float));
+                }
+                if (cnnc_interp_gradcam(cam, params, x, classes, n, (int)t, method, mode,
+                                        maps[1], maxs[1], probs[1], &c.d))
+                    fail_msg("interpreter: %s", cg_diag(&c));
+                cnnrt_cam_args a = {params, x, classes, n, t, method, mode, maps[0], maxs[0],
+                                    probs[0], ws, pool};
+                assert_int_equal(m->gradcam(&a), 0);
+                char what[256];
+                snprintf(what, sizeof what, "%s/%s/%s maps", cl->name,
+                         cnnrt_cam_method_name(method), cnnrt_score_mode_name(mode));
+                cg_assert_close(what, maps[0], maps[1], n * hw, 1e-4);
+                cg_assert_close("map_max", maxs[0], maxs[1], n, 1e-4);
+                cg_assert_close("probs", probs[0], probs[1], n * K, 1e-5);
+                for (int64_t i = 0; i < n * hw; i++)
+                    assert_false(isnan(maps[0][i]));
+                for (int j = 0; j < 2; j++) {
+                    free(maps[j]);
+                    free(maxs[j]);
+                    free(probs[j]);
+                }
             }
-            int guided = ce->method == CNNRT_CAM_GUIDED;
-            if (cnnc_interp_gradcam(cam, params, x, classes, n, mode, maps[1], maxs[1], probs[1],
-                                guided ? grads[1] : NULL, &c.d))
-                fail_msg("interpreter: %s", cg_diag(&c));
-            ce->fn(params, x, classes, n, mode, maps[0], maxs[0], probs[0],
-                   guided ? grads[0] : NULL, ws, pool);
-            char what[256];
-            snprintf(what, sizeof what, "%s/%d/mode%d maps", ce->layer, (int)ce->method, mode);
-            cg_assert_close(what, maps[0], maps[1], n * hw, 1e-4);
-            cg_assert_close("map_max", maxs[0], maxs[1], n, 1e-4);
-            cg_assert_close("probs", probs[0], probs[1], n * K, 1e-5);
-            if (guided)
-                cg_assert_close("input_grads", grads[0], grads[1], n * img, 1e-4);
-            for (int64_t i = 0; i < n * hw; i++)
-                assert_false(isnan(maps[0][i]));
-            for (int j = 0; j < 2; j++) {
-                free(maps[j]);
-                free(maxs[j]);
-                free(probs[j]);
-                free(grads[j]);
-            }
-        }
-        /* Optional outputs may be NULL. */
+        /* Optional outputs may be NULL; arguments out of range are refused. */
         float *map = calloc((size_t)(n * hw), sizeof(float));
-        ce->fn(params, x, NULL, n, 0, map, NULL, NULL, NULL, ws, pool);
+        cnnrt_cam_args a = {params, x, NULL, n, t, 0, 0, map, NULL, NULL, ws, pool};
+        assert_int_equal(m->gradcam(&a), 0);
+        a.method = CNNRT_CAM_METHOD_COUNT;
+        assert_int_equal(m->gradcam(&a), -1);
+        a.method = 0;
+        a.score_mode = 2;
+        assert_int_equal(m->gradcam(&a), -1);
+        a.score_mode = 0;
+        a.layer = m->num_cam_layers;
+        assert_int_equal(m->gradcam(&a), -1);
+        a.layer = -1;
+        assert_int_equal(m->gradcam(&a), -1);
         free(map);
-        cnnc_graph_free(cam);
     }
+    cnnc_graph_free(cam);
+
+    cnnc_graph *guided = cnnc_build_guided_graph(c.g, &c.d);
+    assert_non_null(guided);
+    for (int mode = 0; mode < CNNRT_SCORE_MODE_COUNT; mode++) {
+        float *grads[2], *probs[2];
+        for (int j = 0; j < 2; j++) {
+            grads[j] = calloc((size_t)(n * img), sizeof(float));
+            probs[j] = calloc((size_t)(n * K), sizeof(float));
+        }
+        if (cnnc_interp_guided(guided, params, x, classes, n, mode, grads[1], probs[1], &c.d))
+            fail_msg("interpreter: %s", cg_diag(&c));
+        cnnrt_guided_args a = {params, x, classes, n, mode, grads[0], probs[0], ws, pool};
+        assert_int_equal(m->guided_backprop(&a), 0);
+        cg_assert_close("input_grads", grads[0], grads[1], n * img, 1e-4);
+        cg_assert_close("probs", probs[0], probs[1], n * K, 1e-5);
+        a.score_mode = -1;
+        assert_int_equal(m->guided_backprop(&a), -1);
+        for (int j = 0; j < 2; j++) {
+            free(grads[j]);
+            free(probs[j]);
+        }
+    }
+    cnnc_graph_free(guided);
     cnnrt_pool_destroy(pool);
     free(ws);
     free(params);
@@ -299,6 +348,8 @@ static void check_cams(const char *text, int opt, float scale, int64_t n, int de
     cg_case_free(&c);
 }
 
+/* The models of models/ at their default layer, and models/mnist.cnn at every layer and
+ * both optimisation levels. */
 static void test_cams_models(void **state)
 {
     (void)state;
@@ -310,6 +361,16 @@ static void test_cams_models(void **state)
         check_cams(text, 1, 0.1f, 2, 1);
         free(text);
     }
+}
+
+static void test_cams_mnist_every_layer(void **state)
+{
+    (void)state;
+    char *text = cg_read_model("mnist.cnn");
+    assert_non_null(text);
+    check_cams(text, 0, 0.1f, 2, 0);
+    check_cams(text, 2, 0.1f, 2, 0);
+    free(text);
 }
 
 static void test_cams_O0(void **state) { (void)state; check_cams(cam_model, 0, 0.5f, 4, 0); }
@@ -326,6 +387,7 @@ int main(void)
         cmocka_unit_test(test_cams_O0),
         cmocka_unit_test(test_cams_O2),
         cmocka_unit_test(test_cams_models),
+        cmocka_unit_test(test_cams_mnist_every_layer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,11 +11,12 @@
 
 #include <cmocka.h>
 
+#include "cam_methods.h"
 #include "interp.h"
 #include "cnnrt_model.h"
 #include "testgraph.h"
 
-static const cnnc_interp_ctx inference = {0, 0, 0, CNNC_SCORE_LOGIT, -1};
+static const cnnc_interp_ctx inference = {0, 0, 0, CNNRT_SCORE_LOGIT, -1};
 
 static float **run(tg *t, const float *params, const float *image, cnnc_interp_ctx ctx)
 {
@@ -268,7 +269,7 @@ static void test_losses(void **state)
 
     /* Logits (1000, 0): -log softmax = 1000 for class 1, ~0 for class 0; no overflow. */
     float logits[2] = {1000, 0};
-    cnnc_interp_ctx ctx = {1, 0, 0, CNNC_SCORE_LOGIT, 1};
+    cnnc_interp_ctx ctx = {1, 0, 0, CNNRT_SCORE_LOGIT, 1};
     float **v = run(&t, NULL, logits, ctx);
     assert_close(v[label][0], 1, 0);
     assert_close(v[sx][0], 1000, 1e-3);
@@ -311,7 +312,7 @@ static void test_dropout_mask(void **state)
     int d = tg_dropout(&t, 0, 0.25f, 3, "dropout");
     cnnc_attrs mask = t.g->nodes[d].attrs;   /* the gradient: DROPOUT with the same mask */
     int dg = tg_add(&t, CNNC_OP_DROPOUT, 0, -1, -1, &mask, "grad");
-    cnnc_interp_ctx train = {1, 77, 5, CNNC_SCORE_LOGIT, 0};
+    cnnc_interp_ctx train = {1, 77, 5, CNNRT_SCORE_LOGIT, 0};
     float **v = run(&t, NULL, image, train);
     int dropped = 0;
     for (int i = 0; i < N; i++) {
@@ -339,7 +340,7 @@ static void test_class_score_grad(void **state)
     int label = tg_add(&t, CNNC_OP_LABEL, -1, -1, -1, NULL, "label");
     int seed = tg_add(&t, CNNC_OP_CLASS_SCORE_GRAD, flat, label, -1, NULL, "seed");
 
-    cnnc_interp_ctx ctx = {0, 0, 0, CNNC_SCORE_LOGIT, -1};   /* predicted: class 1 */
+    cnnc_interp_ctx ctx = {0, 0, 0, CNNRT_SCORE_LOGIT, -1};   /* predicted: class 1 */
     float **v = run(&t, NULL, z, ctx);
     assert_close(v[seed][0], 0, 0);
     assert_close(v[seed][1], 1, 0);
@@ -347,7 +348,7 @@ static void test_class_score_grad(void **state)
     cnnc_interp_free_values(t.g, v);
 
     ctx.label = 2;
-    ctx.score_mode = CNNC_SCORE_SOFTMAX;
+    ctx.score_mode = CNNRT_SCORE_SOFTMAX;
     v = run(&t, NULL, z, ctx);
     double e[3], s = 0;
     for (int i = 0; i < 3; i++)
@@ -363,41 +364,47 @@ static void test_class_score_grad(void **state)
     tg_end(&t);
 }
 
-/* A = 1x2x2 (pixels p0, p1; channels c0, c1), dA chosen by hand. */
+/* A = 1x2x2 (pixels p0, p1; channels c0, c1), dA chosen by hand; each method's map as
+ * cam_methods.c builds it. */
 static void test_cam_methods(void **state)
 {
     (void)state;
     /* image holds A then dA (a 1x2x4 input split by two 1x1 convolutions would be more
-     * ceremony; the CAM kernel only needs two [1,2,2] values). */
+     * ceremony; the methods only need two [1,2,2] values). */
     float A[4] = {1, 2, 3, 4};       /* p0: (1,2)  p1: (3,4) */
     float dA[4] = {0.5f, -1, 0.25f, 0};
     tg t;
     tg_begin(&t, "cam", 1, 2, 2);
+    int layer = tg_layer(&t, "input", 0);
     /* dA as a PARAM so both tensors are in the graph. */
     int grad = cnnc_graph_add_param(t.g, "dA", cnnc_shape3(1, 2, 2), CNNC_INIT_ZEROS, 0, 0,
                                     -1);
-    int cams[4];
-    for (int m = 0; m < 4; m++) {
-        cnnc_attrs a;
-        memset(&a, 0, sizeof a);
-        a.method = (cnnc_cam_method)m;
-        cams[m] = tg_add(&t, CNNC_OP_CAM, 0, grad, -1, &a, "cam");
+    int cams[CNNRT_CAM_METHOD_COUNT];
+    for (int m = 0; m < CNNRT_CAM_METHOD_COUNT; m++) {
+        int map = (int)cnnc_cam_map_method((cnnrt_cam_method)m);
+        cams[m] = map == m ? cnnc_cam_build_map(t.g, &t.d, (cnnrt_cam_method)m, 0, grad, layer) : -1;
+        assert_true(map != m || cams[m] >= 0);
     }
+    assert_int_equal(cnnc_cam_map_method(CNNRT_CAM_GUIDED), CNNRT_CAM_HIRESCAM);
     float **v = run(&t, dA, A, inference);
     /* gradcam: w = mean over pixels of dA = (0.375, -0.5); map = w . A. */
-    assert_close(v[cams[CNNC_CAM_GRADCAM]][0], 0.375 * 1 - 0.5 * 2, 1e-7);
-    assert_close(v[cams[CNNC_CAM_GRADCAM]][1], 0.375 * 3 - 0.5 * 4, 1e-7);
-    /* hirescam, and guided (whose map is HiResCAM's): sum_c dA * A per pixel. */
-    assert_close(v[cams[CNNC_CAM_HIRESCAM]][0], 0.5 * 1 - 1 * 2, 1e-7);
-    assert_close(v[cams[CNNC_CAM_HIRESCAM]][1], 0.25 * 3 + 0 * 4, 1e-7);
-    assert_close(v[cams[CNNC_CAM_GUIDED]][1], 0.25 * 3 + 0 * 4, 1e-7);
-    /* gradcam++: channel 0: sumA = 4; g = 0.5: a = .25/(.5 + 4*.125 + 1e-6);
-     * g = 0.25: a = .0625/(.125 + 4*.015625 + 1e-6); w0 = .5 a1 + .25 a2.
-     * channel 1: g = -1 (relu -> 0) and g = 0 (skipped): w1 = 0. */
-    double a1 = 0.25 / (0.5 + 4 * 0.125 + 1e-6), a2 = 0.0625 / (0.125 + 4 * 0.015625 + 1e-6);
-    double w0 = 0.5 * a1 + 0.25 * a2;
-    assert_close(v[cams[CNNC_CAM_GRADCAM_PLUS_PLUS]][0], w0 * 1, 1e-6);
-    assert_close(v[cams[CNNC_CAM_GRADCAM_PLUS_PLUS]][1], w0 * 3, 1e-6);
+    assert_close(v[cams[CNNRT_CAM_GRADCAM]][0], 0.375 * 1 - 0.5 * 2, 1e-7);
+    assert_close(v[cams[CNNRT_CAM_GRADCAM]][1], 0.375 * 3 - 0.5 * 4, 1e-7);
+    /* hirescam (and guided, whose map is HiResCAM's): sum_c dA * A per pixel. */
+    assert_close(v[cams[CNNRT_CAM_HIRESCAM]][0], 0.5 * 1 - 1 * 2, 1e-7);
+    assert_close(v[cams[CNNRT_CAM_HIRESCAM]][1], 0.25 * 3 + 0 * 4, 1e-7);
+    /* layercam: sum_c relu(dA) * A per pixel. */
+    assert_close(v[cams[CNNRT_CAM_LAYERCAM]][0], 0.5 * 1 + 0 * 2, 1e-7);
+    assert_close(v[cams[CNNRT_CAM_LAYERCAM]][1], 0.25 * 3 + 0 * 4, 1e-7);
+    /* gradcam++: channel 0: sumA = 4; g = 0.5: a = .25/(.5 + 4*.125) = 1/4;
+     * g = 0.25: a = .0625/(.125 + 4*.015625) = 1/3; w0 = .5 a1 + .25 a2.
+     * channel 1: g = -1 (relu -> 0) and g = 0 (denominator 0 -> alpha 0): w1 = 0. */
+    double w0 = 0.5 * 0.25 + 0.25 / 3;
+    assert_close(v[cams[CNNRT_CAM_GRADCAM_PLUS_PLUS]][0], w0 * 1, 1e-6);
+    assert_close(v[cams[CNNRT_CAM_GRADCAM_PLUS_PLUS]][1], w0 * 3, 1e-6);
+    /* xgradcam: w = sum(A dA) / sum(A): c0 = 1.25 / 4, c1 = -2 / 6. */
+    assert_close(v[cams[CNNRT_CAM_XGRADCAM]][0], 0.3125 * 1 - 2.0 / 6 * 2, 1e-6);
+    assert_close(v[cams[CNNRT_CAM_XGRADCAM]][1], 0.3125 * 3 - 2.0 / 6 * 4, 1e-6);
     cnnc_interp_free_values(t.g, v);
     tg_end(&t);
 }
