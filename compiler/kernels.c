@@ -1247,7 +1247,7 @@ size_t cnnc_cg_kernel_key(const cnnc_lowered *p, int index, int64_t *key, size_t
     size_t n = 0;
     int64_t fields[] = {k->kind, k->ih, k->iw, k->ic, k->oh, k->ow, k->oc, k->kh, k->kw, k->sh,
                         k->sw, k->pad_top, k->pad_left, k->n, k->num_steps, k->shape.rank,
-                        k->axes, k->reduce, float_bits(k->value), k->method, k->accumulate};
+                        k->axes, k->reduce, float_bits(k->value), k->accumulate};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         n = key_put(key, n, cap, fields[i]);
     for (int i = 0; i < k->shape.rank; i++)

@@ -42,13 +42,6 @@ static void lower_checked(const cnnc_graph *g, cnnc_program_kind kind, cnnc_diag
     cnnc_lowered_free(p);
 }
 
-static int is_spatial_layer(const cnnc_graph *g, int layer)
-{
-    const cnnc_layer *l = &g->layers[layer];
-    return l->shape.rank == 3 && l->output_node >= 0 &&
-           g->nodes[l->output_node].op != CNNC_OP_INPUT;
-}
-
 static void build_everything(const cnnc_graph *forward, cnnc_diag *d)
 {
     cnnc_graph_summary(forward, null_out);
@@ -62,16 +55,20 @@ static void build_everything(const cnnc_graph *forward, cnnc_diag *d)
 
     int default_layer = cnnc_default_cam_layer(forward);
     FUZZ_CHECK(default_layer < forward->num_layers);
-    for (int layer = 0; layer < forward->num_layers; layer++) {
-        if (!is_spatial_layer(forward, layer))
-            continue;
-        for (int method = CNNC_CAM_GRADCAM; method <= CNNC_CAM_GUIDED; method++) {
-            errors_before = d->errors;
-            cnnc_graph *cam = cnnc_build_cam_graph(forward, layer, (cnnc_cam_method)method, d);
-            lower_checked(cam, CNNC_PROGRAM_CAM, d, errors_before);
-            cnnc_graph_free(cam);
-        }
+    /* One Grad-CAM program over every spatial layer, and the guided-backpropagation one. */
+    int *layers = malloc((size_t)(forward->num_layers + 1) * sizeof *layers);
+    int num_layers = cnnc_cam_layers(forward, layers);
+    if (num_layers > 0) {
+        errors_before = d->errors;
+        cnnc_graph *cam = cnnc_build_cam_graph(forward, layers, num_layers, d);
+        lower_checked(cam, CNNC_PROGRAM_CAM, d, errors_before);
+        cnnc_graph_free(cam);
+        errors_before = d->errors;
+        cnnc_graph *guided = cnnc_build_guided_graph(forward, d);
+        lower_checked(guided, CNNC_PROGRAM_GUIDED, d, errors_before);
+        cnnc_graph_free(guided);
     }
+    free(layers);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
