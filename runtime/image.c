@@ -156,7 +156,9 @@ int cnnrt_image_invert_if_light_background(cnnrt_image *img)
  * variable's value is lost by the jump. */
 typedef struct png_session {
     const char *path;
-    FILE *fp;
+    FILE *fp;               /* read from this file, or from mem when fp is NULL */
+    const uint8_t *mem;
+    size_t mem_len, mem_pos;
     png_structp png;
     png_infop info;
     uint8_t *decoded;       /* read: rows as libpng delivers them (1 to 4 channels) */
@@ -182,6 +184,13 @@ static void on_png_warning(png_structp png, png_const_charp message)
 static void read_from_file(png_structp png, png_bytep data, size_t length)
 {
     png_session *s = png_get_io_ptr(png);
+    if (!s->fp) {
+        if (s->mem_len - s->mem_pos < length)
+            png_error(png, "unexpected end of file (the file is truncated)");
+        memcpy(data, s->mem + s->mem_pos, length);
+        s->mem_pos += length;
+        return;
+    }
     if (fread(data, 1, length, s->fp) != length)
         png_error(png, ferror(s->fp) ? "read error"
                                      : "unexpected end of file (the file is truncated)");
@@ -289,7 +298,7 @@ static int read_png_body(png_session *s, int *width, int *height, int *channels,
 static uint8_t choose_background(const uint8_t *decoded, size_t count, int channels,
                                  cnnrt_alpha_background background)
 {
-    if (background == CNNRT_ALPHA_ON_BLACK)
+    if (background == CNNRT_ALPHA_ON_BLACK || background == CNNRT_ALPHA_IGNORE)
         return 0;
     if (background == CNNRT_ALPHA_ON_WHITE)
         return 255;
@@ -308,8 +317,8 @@ static uint8_t choose_background(const uint8_t *decoded, size_t count, int chann
 
 /* Copies the decoded pixels into img (1 or 3 channels), compositing alpha over a
  * background: out = (value * alpha + background * (255 - alpha)) / 255, rounded. */
-static void composite(const uint8_t *decoded, int decoded_channels, cnnrt_image *img,
-                      cnnrt_alpha_background background)
+void cnnrt_composite_alpha(const uint8_t *decoded, int decoded_channels, cnnrt_image *img,
+                           cnnrt_alpha_background background)
 {
     size_t count = (size_t)img->width * (size_t)img->height;
     int has_alpha = decoded_channels == 2 || decoded_channels == 4;
@@ -319,10 +328,37 @@ static void composite(const uint8_t *decoded, int decoded_channels, cnnrt_image 
     for (size_t i = 0; i < count; i++) {
         const uint8_t *s = decoded + i * (size_t)decoded_channels;
         uint8_t *d = img->pixels + i * (size_t)img->channels;
-        uint32_t alpha = has_alpha ? s[decoded_channels - 1] : 255;
+        uint32_t alpha = has_alpha && background != CNNRT_ALPHA_IGNORE ? s[decoded_channels - 1]
+                                                                        : 255;
         for (int c = 0; c < colour_channels; c++)
             d[c] = (uint8_t)((s[c] * alpha + bg * (255 - alpha) + 127) / 255);
     }
+}
+
+/* Decodes the PNG of session s (its signature already checked) into img. */
+static int decode_png_session(png_session *s, const char *path,
+                              cnnrt_alpha_background background, cnnrt_image *img,
+                              cnnrt_err *e)
+{
+    s->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, s, on_png_error, on_png_warning);
+    s->info = s->png ? png_create_info_struct(s->png) : NULL;
+    int width = 0, height = 0, channels = 0, is_color = 0;
+    int failed = !s->info || read_png_body(s, &width, &height, &channels, &is_color) != 0;
+    png_destroy_read_struct(s->png ? &s->png : NULL, s->info ? &s->info : NULL, NULL);
+    free(s->rows);
+    if (failed) {
+        free(s->decoded);
+        return cnnrt_fail(e, "%s: corrupt or unreadable PNG: %s", path,
+                          s->message[0] ? s->message : "out of memory");
+    }
+    /* The size was checked against the limits while reading, so this cannot fail. */
+    if (cnnrt_image_create(img, width, height, is_color ? 3 : 1, e)) {
+        free(s->decoded);
+        return -1;
+    }
+    cnnrt_composite_alpha(s->decoded, channels, img, background);
+    free(s->decoded);
+    return 0;
 }
 
 int cnnrt_png_read(const char *path, cnnrt_alpha_background background, cnnrt_image *img,
@@ -348,25 +384,23 @@ int cnnrt_png_read(const char *path, cnnrt_alpha_background background, cnnrt_im
         return cnnrt_fail(e, "%s: not a PNG file (%s)", path,
                           got == 0 ? "the file is empty" : "bad signature");
     }
-
-    s.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &s, on_png_error, on_png_warning);
-    s.info = s.png ? png_create_info_struct(s.png) : NULL;
-    int width = 0, height = 0, channels = 0, is_color = 0;
-    int failed = !s.info || read_png_body(&s, &width, &height, &channels, &is_color) != 0;
-    png_destroy_read_struct(s.png ? &s.png : NULL, s.info ? &s.info : NULL, NULL);
+    int rc = decode_png_session(&s, path, background, img, e);
     fclose(s.fp);
-    free(s.rows);
-    if (failed) {
-        free(s.decoded);
-        return cnnrt_fail(e, "%s: corrupt or unreadable PNG: %s", path,
-                          s.message[0] ? s.message : "out of memory");
-    }
-    /* The size was checked against the limits while reading, so this cannot fail. */
-    if (cnnrt_image_create(img, width, height, is_color ? 3 : 1, e)) {
-        free(s.decoded);
-        return -1;
-    }
-    composite(s.decoded, channels, img, background);
-    free(s.decoded);
-    return 0;
+    return rc;
+}
+
+int cnnrt_png_decode(const char *path, const void *data, size_t len,
+                     cnnrt_alpha_background background, cnnrt_image *img, cnnrt_err *e)
+{
+    memset(img, 0, sizeof *img);
+    if (len < 8 || png_sig_cmp(data, 0, 8) != 0)
+        return cnnrt_fail(e, "%s: not a PNG file (%s)", path,
+                          len == 0 ? "the file is empty" : "bad signature");
+    png_session s;
+    memset(&s, 0, sizeof s);
+    s.path = path;
+    s.mem = data;
+    s.mem_len = len;
+    s.mem_pos = 8;
+    return decode_png_session(&s, path, background, img, e);
 }
