@@ -184,6 +184,12 @@ int cnnrt_picture_decode(const char *path, const void *data, size_t len,
  * atomically like cnnrt_png_write. */
 int cnnrt_jpeg_write(const char *path, const cnnrt_image *img, int quality, cnnrt_err *e);
 
+/* PNG and JPEG files in memory (*data malloc'ed, free()), for tools that write many files
+ * at once and make the whole folder appear atomically instead of each file. */
+int cnnrt_png_encode(const cnnrt_image *img, uint8_t **data, size_t *len, cnnrt_err *e);
+int cnnrt_jpeg_encode(const cnnrt_image *img, int quality, uint8_t **data, size_t *len,
+                      cnnrt_err *e);
+
 /* ------------------------------------------------------------------ model inputs */
 
 typedef enum cnnrt_resize_mode {

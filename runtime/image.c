@@ -198,11 +198,39 @@ static void read_from_file(png_structp png, png_bytep data, size_t length)
 
 /* ------------------------------------------------------------------ PNG writing */
 
-static int write_png_body(png_session *s, const cnnrt_image *img)
+/* Appends to the memory buffer of an encoding session (cnnrt_png_encode). */
+typedef struct png_memory_out {
+    uint8_t *data;
+    size_t len, cap;
+} png_memory_out;
+
+static void write_to_memory(png_structp png, png_bytep data, size_t length)
+{
+    png_memory_out *out = png_get_io_ptr(png);
+    if (out->cap - out->len < length) {
+        size_t cap = out->cap ? out->cap : 4096;
+        while (cap - out->len < length)
+            cap *= 2;
+        uint8_t *grown = realloc(out->data, cap);
+        if (!grown)
+            png_error(png, "out of memory");
+        out->data = grown;
+        out->cap = cap;
+    }
+    memcpy(out->data + out->len, data, length);
+    out->len += length;
+}
+
+static void flush_nothing(png_structp png) { (void)png; }
+
+static int write_png_body(png_session *s, const cnnrt_image *img, png_memory_out *memory)
 {
     if (setjmp(s->jump))
         return -1;
-    png_init_io(s->png, s->fp);
+    if (memory)
+        png_set_write_fn(s->png, memory, write_to_memory, flush_nothing);
+    else
+        png_init_io(s->png, s->fp);
     png_set_IHDR(s->png, s->info, (png_uint_32)img->width, (png_uint_32)img->height, 8,
                  img->channels == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
@@ -229,7 +257,7 @@ int cnnrt_png_write(const char *path, const cnnrt_image *img, cnnrt_err *e)
     s.fp = file.fp;
     s.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &s, on_png_error, on_png_warning);
     s.info = s.png ? png_create_info_struct(s.png) : NULL;
-    int failed = !s.info || write_png_body(&s, img) != 0;
+    int failed = !s.info || write_png_body(&s, img, NULL) != 0;
     png_destroy_write_struct(s.png ? &s.png : NULL, s.info ? &s.info : NULL);
     if (failed) {
         cnnrt_atomic_abort(&file);
@@ -237,6 +265,30 @@ int cnnrt_png_write(const char *path, const cnnrt_image *img, cnnrt_err *e)
                           s.message[0] ? s.message : "out of memory");
     }
     return cnnrt_atomic_commit(&file, e);
+}
+
+int cnnrt_png_encode(const cnnrt_image *img, uint8_t **data, size_t *len, cnnrt_err *e)
+{
+    *data = NULL;
+    *len = 0;
+    if (!img || !img->pixels || img->width < 1 || img->height < 1 ||
+        (img->channels != 1 && img->channels != 3))
+        return cnnrt_fail(e, "cannot encode an empty image or one with %d channels as PNG",
+                          img ? img->channels : 0);
+    png_session s;
+    memset(&s, 0, sizeof s);
+    png_memory_out memory = {NULL, 0, 0};
+    s.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &s, on_png_error, on_png_warning);
+    s.info = s.png ? png_create_info_struct(s.png) : NULL;
+    int failed = !s.info || write_png_body(&s, img, &memory) != 0;
+    png_destroy_write_struct(s.png ? &s.png : NULL, s.info ? &s.info : NULL);
+    if (failed) {
+        free(memory.data);
+        return cnnrt_fail(e, "cannot encode PNG: %s", s.message[0] ? s.message : "out of memory");
+    }
+    *data = memory.data;
+    *len = memory.len;
+    return 0;
 }
 
 /* ------------------------------------------------------------------ PNG reading */

@@ -469,24 +469,41 @@ static int encode_jpeg_body(jpeg_write_session *s, const cnnrt_image *img, int q
     return 0;
 }
 
-int cnnrt_jpeg_write(const char *path, const cnnrt_image *img, int quality, cnnrt_err *e)
+int cnnrt_jpeg_encode(const cnnrt_image *img, int quality, uint8_t **data, size_t *len,
+                      cnnrt_err *e)
 {
+    *data = NULL;
+    *len = 0;
     if (!img || !img->pixels || img->width < 1 || img->height < 1 ||
         (img->channels != 1 && img->channels != 3))
-        return cnnrt_fail(e, "%s: cannot write an empty image or one with %d channels", path,
+        return cnnrt_fail(e, "cannot encode an empty image or one with %d channels as JPEG",
                           img ? img->channels : 0);
     if (quality < 1 || quality > 100)
-        return cnnrt_fail(e, "%s: JPEG quality %d is outside 1..100", path, quality);
+        return cnnrt_fail(e, "JPEG quality %d is outside 1..100", quality);
     jpeg_write_session *s = cnnrt_xcalloc(1, sizeof *s);
     s->info.err = jpeg_std_error(&s->err);
     s->err.error_exit = on_jpeg_write_error;
     int rc = encode_jpeg_body(s, img, quality);
     jpeg_destroy_compress(&s->info);
-    if (rc)
-        cnnrt_fail(e, "%s: cannot write JPEG: %s", path, s->message);
-    else
-        rc = cnnrt_write_file_atomic(path, s->buffer, s->size, e);
-    free(s->buffer);
+    if (rc) {
+        cnnrt_fail(e, "cannot encode JPEG: %s", s->message);
+        free(s->buffer);
+    } else {
+        *data = s->buffer;
+        *len = s->size;
+    }
     free(s);
+    return rc;
+}
+
+int cnnrt_jpeg_write(const char *path, const cnnrt_image *img, int quality, cnnrt_err *e)
+{
+    uint8_t *data;
+    size_t len;
+    cnnrt_err why;
+    if (cnnrt_jpeg_encode(img, quality, &data, &len, &why))
+        return cnnrt_fail(e, "%s: %s", path, why.msg);
+    int rc = cnnrt_write_file_atomic(path, data, len, e);
+    free(data);
     return rc;
 }

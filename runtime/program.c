@@ -3,6 +3,7 @@
  * batched inference). The commands themselves are in cmd_*.c. */
 #include "cnnrt_program.h"
 #include "program_util.h"
+#include "cnnrt_progress.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -250,15 +251,87 @@ int prog_find_data_dir(const prog_ctx *ctx, const char *given, cnnrt_split split
                       tried);
 }
 
-int prog_load_dataset(const prog_ctx *ctx, const char *given, cnnrt_split split,
-                      cnnrt_dataset *ds, cnnrt_err *e)
+static int is_dir(const char *path)
 {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The picture folder a split reads: DIR/train or DIR/test when DIR holds those halves (a
+ * train/ folder that itself holds class folders), else DIR itself. */
+static int picture_folder_of(const char *dir, cnnrt_split split, char *folder, size_t size,
+                             cnnrt_err *e)
+{
+    char train[4200], test[4200];
+    snprintf(train, sizeof train, "%s/train", dir);
+    snprintf(test, sizeof test, "%s/test", dir);
+    if (!(is_dir(train) && cnnrt_folder_has_classes(train))) {
+        snprintf(folder, size, "%s", dir);
+        return 0;
+    }
+    if (split == CNNRT_SPLIT_TEST && !is_dir(test))
+        return cnnrt_fail(e, "%s: has a train/ folder but no test/ folder to evaluate on", dir);
+    snprintf(folder, size, "%s", split == CNNRT_SPLIT_TRAIN ? train : test);
+    return 0;
+}
+
+static int load_picture_folder(const prog_ctx *ctx, const char *dir, cnnrt_split split,
+                               const prog_data_options *o, cnnrt_dataset *ds, cnnrt_err *e)
+{
+    const cnnrt_model *m = ctx->model;
+    char folder[4200];
+    if (picture_folder_of(dir, split, folder, sizeof folder, e))
+        return -1;
+    cnnrt_folder_options fo = {
+        .h = m->input_h, .w = m->input_w, .c = m->input_c, .num_classes = m->num_classes,
+        .threads = o->threads, .skip_bad = o->skip_bad,
+        /* Folders have no natural order: training data is shuffled before validation_split
+         * takes its last part, as image_dataset_from_directory(seed=...) does. */
+        .shuffle = split == CNNRT_SPLIT_TRAIN, .seed = o->seed,
+        .progress = o->quiet ? NULL : stderr, .notes = stderr};
+    double start = cnnrt_now_seconds();
+    int64_t skipped = 0;
+    fflush(stdout);
+    if (cnnrt_folder_load(folder, &fo, ds, &skipped, e))
+        return -1;
+    if (o->report)
+        fprintf(o->report, "Found %lld pictures of %lld classes in %s (read in %.1f s%s)\n",
+                (long long)ds->count, (long long)ds->num_class_names, folder,
+                cnnrt_now_seconds() - start, skipped ? ", unreadable ones skipped" : "");
+    return 0;
+}
+
+int prog_load_data(const prog_ctx *ctx, const char *given, cnnrt_split split,
+                   const prog_data_options *o, cnnrt_dataset *ds, cnnrt_err *e)
+{
+    memset(ds, 0, sizeof *ds);
     char dir[4096];
     if (prog_find_data_dir(ctx, given, split, dir, sizeof dir, e))
         return -1;
     const cnnrt_model *m = ctx->model;
-    return cnnrt_dataset_load_dir(dir, split, m->input_h, m->input_w, m->input_c,
-                                  m->num_classes, ds, e);
+    if (dir_has_split(dir, split))
+        return cnnrt_dataset_load_dir(dir, split, m->input_h, m->input_w, m->input_c,
+                                      m->num_classes, ds, e);
+    if (cnnrt_folder_has_classes(dir))
+        return load_picture_folder(ctx, dir, split, o, ds, e);
+    return cnnrt_fail(e, "%s: no data in it: neither MNIST-style IDX files (%s[.gz]) nor "
+                         "class folders (one subfolder of pictures per class)", dir,
+                      split == CNNRT_SPLIT_TRAIN ? CNNRT_TRAIN_IMAGES : CNNRT_TEST_IMAGES);
+}
+
+void prog_data_options_default(const prog_ctx *ctx, prog_data_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->seed = ctx->info.seed;
+    o->report = stdout;
+}
+
+int prog_load_dataset(const prog_ctx *ctx, const char *given, cnnrt_split split,
+                      cnnrt_dataset *ds, cnnrt_err *e)
+{
+    prog_data_options o;
+    prog_data_options_default(ctx, &o);
+    return prog_load_data(ctx, given, split, &o, ds, e);
 }
 
 /* ---- weights --------------------------------------------------------------------------- */

@@ -78,7 +78,24 @@ void prog_warning(const prog_ctx *ctx, const char *fmt, ...) CNNRT_PRINTF(2, 3);
  * On failure the message lists every directory tried. */
 int prog_find_data_dir(const prog_ctx *ctx, const char *given, cnnrt_split split,
                        char *dir, size_t dir_size, cnnrt_err *e);
-/* prog_find_data_dir + cnnrt_dataset_load_dir for the model's input size and classes. */
+/* How a data set is read. */
+typedef struct prog_data_options {
+    uint64_t seed;      /* shuffles a picture folder's training pictures before the split */
+    int threads;        /* decoding threads for picture folders; 0: one per CPU */
+    int skip_bad;       /* leave unreadable pictures out (counted) instead of failing */
+    int quiet;          /* no progress bar */
+    FILE *report;       /* "Found N pictures of K classes in DIR" goes here; NULL: nowhere */
+} prog_data_options;
+/* The model file's seed, everything else off, report on stdout. */
+void prog_data_options_default(const prog_ctx *ctx, prog_data_options *o);
+
+/* prog_find_data_dir, then the data it holds for the model's input size and classes: the
+ * split's IDX files when the directory has them, else a picture folder (one subfolder per
+ * class: cnnrt_folder_load), whose train/ and test/ subfolders, when it has them, are the
+ * two splits (without them the whole folder is either). */
+int prog_load_data(const prog_ctx *ctx, const char *given, cnnrt_split split,
+                   const prog_data_options *o, cnnrt_dataset *ds, cnnrt_err *e);
+/* prog_load_data with prog_data_options_default. */
 int prog_load_dataset(const prog_ctx *ctx, const char *given, cnnrt_split split,
                       cnnrt_dataset *ds, cnnrt_err *e);
 
