@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Picture folders as data sets (issue 10), end to end on models/shapes.cnn: a deterministic
+# RGB folder set of coloured shapes (PNG and JPEG mixed, written by cnnc-pictures) with
+# files that are not pictures and one corrupt picture; train stops on the corrupt one, skips
+# it with --skip-bad and learns the set to >= 90% validation accuracy; the same seed gives
+# the same bytes; train/ and test/ halves; every bad folder reported by path.
+set -euo pipefail
+source "$(dirname "$0")/common.bash"
+enter_workdir
+at_least() { awk -v v="$1" -v min="$2" 'BEGIN { exit !(v + 0 >= min + 0) }'; }
+val_acc_of() { awk -F, 'END { print $5 }' "$1"; }
+
+"$bin/cnnc-pictures" shapes set --count 600 --seed 1 >/dev/null
+[ "$(find set -name '*.png' | wc -l)" = 300 ] && [ "$(find set -name '*.jpg' | wc -l)" = 300 ] ||
+  fail "the shapes set should hold 300 PNG and 300 JPEG pictures"
+# The generator is deterministic.
+"$bin/cnnc-pictures" shapes again --count 600 --seed 1 >/dev/null
+diff -r set again >/dev/null || fail "two shapes sets with the same seed differ"
+"$bin/cnnc-pictures" shapes set >/dev/null 2>err && fail "an existing folder was overwritten"
+grep -q "already exists" err || fail "no message for an existing folder: $(cat err)"
+
+# Things a real folder holds besides pictures: ignored.
+echo "shapes, made by cnnc-pictures" >set/README
+printf 'Bud1' >set/circle/.DS_Store
+echo "notes" >set/square/notes.txt
+mkdir set/.ipynb_checkpoints
+# One corrupt picture: a PNG cut in the middle.
+head -c 300 set/triangle/triangle_0002.png >set/triangle/cut.png
+
+"$bin/cnnc" "$src/models/shapes.cnn" -o shapes
+
+# ---- a corrupt picture stops the run, naming it; --skip-bad leaves it out --------------
+./shapes train --data set --epochs 1 --threads 2 >out 2>err && fail "train read a corrupt picture"
+grep -q "set/triangle/cut.png: corrupt or unreadable PNG" err ||
+  fail "the corrupt picture is not named: $(cat err)"
+grep -q -- "--skip-bad" err || fail "the message does not mention --skip-bad: $(cat err)"
+[ -e shapes.weights ] && fail "a failed run wrote weights"
+
+./shapes train --data set --skip-bad --threads 2 --seed 3 >out 2>err ||
+  fail "train --skip-bad failed: $(cat err)"
+grep -q "skipped: set/triangle/cut.png" err || fail "the skipped picture is not named: $(cat err)"
+grep -q "skipped 1 unreadable picture" err || fail "no count of skipped pictures: $(cat err)"
+grep -q "Found 600 pictures of 3 classes in set" out || fail "no summary of the folder: $(cat out)"
+grep -q "Classes: 0 circle, 1 square, 2 triangle" out || fail "no class names: $(cat out)"
+grep -q "Training shapes on 480 images, validating on 120" out || fail "split: $(cat out)"
+val_acc=$(val_acc_of shapes.history.csv)
+echo "shapes: val_acc $val_acc"
+at_least "$val_acc" 0.90 || fail "val_acc $val_acc, expected >= 0.90: $(cat out)"
+[ "$(cat shapes.classes.txt)" = "$(printf 'circle\nsquare\ntriangle')" ] ||
+  fail "shapes.classes.txt: $(cat shapes.classes.txt)"
+
+# ---- deterministic: same seed, same bytes; another seed, another split ------------------
+cp shapes.weights first.weights
+./shapes train --data set --skip-bad --threads 2 --seed 3 --quiet 2>/dev/null
+cmp -s shapes.weights first.weights || fail "the same seed gave other weights"
+./shapes train --data set --skip-bad --threads 2 --seed 4 --epochs 1 --weights other.weights \
+  --quiet 2>/dev/null
+cmp -s other.weights first.weights && fail "another seed gave the same weights"
+
+# ---- train/ and test/ halves: train reads train/, evaluate reads test/ -------------------
+mkdir halves
+mv again halves/train
+"$bin/cnnc-pictures" shapes halves/test --count 150 --seed 2 >/dev/null
+./shapes train --data halves --threads 2 --epochs 1 --weights halves.weights >out ||
+  fail "train on halves"
+grep -q "Found 600 pictures of 3 classes in halves/train" out || fail "halves: $(cat out)"
+./shapes evaluate --data halves --weights shapes.weights --threads 2 >out || fail "evaluate"
+grep -q "Found 150 pictures of 3 classes in halves/test" out || fail "evaluate: $(cat out)"
+test_acc=$(sed -n 's/^Test accuracy: \([0-9.]*\)%.*/\1/p' out)
+echo "shapes: test accuracy $test_acc% on 150 new pictures"
+at_least "$test_acc" 85 || fail "test accuracy $test_acc%: $(cat out)"
+rm -r halves/test
+./shapes evaluate --data halves --weights shapes.weights >out 2>err && fail "no test/ accepted"
+grep -q "halves: has a train/ folder but no test/ folder" err || fail "no test/: $(cat err)"
+
+# ---- folders that do not fit the model ----------------------------------------------------
+mkdir -p one/only && cp set/circle/circle_0000.png one/only/
+./shapes train --data one 2>err && fail "one class folder accepted for 3 classes"
+grep -q "one: 1 class folder (only), but the model has 3 classes" err || fail "one: $(cat err)"
+mkdir -p hollow/a hollow/b hollow/c && echo text >hollow/a/README
+./shapes train --data hollow 2>err && fail "a folder without pictures accepted"
+grep -q "hollow: no pictures" err || fail "hollow: $(cat err)"
+cp set/circle/circle_0000.png hollow/a/ && cp set/square/square_0001.jpg hollow/c/
+./shapes train --data hollow --epochs 1 --validation-split 0 --weights h.weights >out 2>err ||
+  fail "a folder with an empty class failed: $(cat err)"
+grep -q "warning: class 'b' (hollow/b) has no pictures" err || fail "empty class: $(cat err)"
+mkdir nothing && echo text >nothing/README
+./shapes train --data nothing 2>err && fail "a folder without data accepted"
+grep -q "nothing: no data in it: neither MNIST-style IDX files" err || fail "nothing: $(cat err)"
+# Unreadable pictures: a dangling link (root can read any file, so permissions cannot make
+# one) and a JPEG-named file that is no picture.
+mkdir -p broken/a broken/b broken/c
+for k in a b c; do cp set/circle/circle_0000.png broken/$k/; done
+ln -s /nonexistent/x.png broken/a/gone.png
+echo "not a jpeg" >broken/b/fake.jpg
+./shapes train --data broken 2>err && fail "unreadable pictures accepted"
+grep -q "broken/a/gone.png: cannot open" err || fail "dangling link: $(cat err)"
+grep -q "and 1 more unreadable picture" err || fail "count of the others: $(cat err)"
+echo "ok"
