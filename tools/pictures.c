@@ -9,6 +9,9 @@
  *       textured backgrounds, the shape's colour, size and place random: the class is the
  *       shape, never the colour. Even pictures are PNG, odd ones JPEG. Deterministic: the
  *       same seed writes the same bytes.
+ *   cnnc-pictures read DIR [--size HxWxC] [--threads N]
+ *       reads a picture folder as a program with that input would (cnnrt_folder_load) and
+ *       prints how long it took (the benchmark in docs/benchmarks.md).
  *
  * The folder is written under OUT.tmp.PID and renamed to OUT when complete, so OUT either
  * does not exist or holds every picture (an interrupted run leaves no half folder). OUT must
@@ -25,6 +28,7 @@
 #include "cnnrt_data.h"
 #include "cnnrt_image.h"
 #include "cnnrt_pool.h"
+#include "cnnrt_progress.h"
 
 static const char *program = "cnnc-pictures";
 
@@ -304,17 +308,55 @@ static int shapes(int argc, char **argv)
     return rc;
 }
 
+/* ---- read ------------------------------------------------------------------------------ */
+
+/* Reads a picture folder as a training program would and says how long it took: the
+ * benchmark of docs/benchmarks.md ("reading picture folders"). */
+static int read_folder(int argc, char **argv)
+{
+    if (argc < 1)
+        return fail("%s", "read needs DIR");
+    long h = 28, w = 28, c = 1;
+    int threads = 0;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--size")) {
+            if (sscanf(argv[i + 1], "%ldx%ldx%ld", &h, &w, &c) != 3)
+                return fail("--size %s: expected HxWxC", argv[i + 1]);
+        } else if (!strcmp(argv[i], "--threads")) {
+            threads = atoi(argv[i + 1]);
+        } else {
+            return fail("unknown option %s", argv[i]);
+        }
+    }
+    cnnrt_folder_options o = {.h = h, .w = w, .c = c, .threads = threads, .progress = stderr,
+                              .notes = stderr};
+    cnnrt_dataset ds;
+    cnnrt_err e;
+    double start = cnnrt_now_seconds();
+    if (cnnrt_folder_load(argv[0], &o, &ds, NULL, &e))
+        return fail("%s", e.msg);
+    double seconds = cnnrt_now_seconds() - start;
+    printf("%s: %lld pictures of %lld classes as %ldx%ldx%ld in %.2f s (%.0f pictures/s)\n",
+           argv[0], (long long)ds.count, (long long)ds.num_class_names, h, w, c, seconds,
+           (double)ds.count / seconds);
+    cnnrt_dataset_free(&ds);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         fprintf(argc < 2 ? stderr : stdout,
                 "Usage: %s from-idx IMAGES LABELS NAMES OUT [--jpeg QUALITY] [--threads N]\n"
-                "       %s shapes OUT [--count N] [--size S] [--seed N]\n", program, program);
+                "       %s shapes OUT [--count N] [--size S] [--seed N]\n"
+                "       %s read DIR [--size HxWxC] [--threads N]\n", program, program, program);
         return argc < 2 ? 2 : 0;
     }
     if (!strcmp(argv[1], "from-idx"))
         return from_idx(argc - 2, argv + 2);
     if (!strcmp(argv[1], "shapes"))
         return shapes(argc - 2, argv + 2);
-    return fail("unknown command %s (from-idx or shapes)", argv[1]);
+    if (!strcmp(argv[1], "read"))
+        return read_folder(argc - 2, argv + 2);
+    return fail("unknown command %s (from-idx, shapes or read)", argv[1]);
 }

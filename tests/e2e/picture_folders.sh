@@ -96,4 +96,21 @@ echo "not a jpeg" >broken/b/fake.jpg
 ./shapes train --data broken 2>err && fail "unreadable pictures accepted"
 grep -q "broken/a/gone.png: cannot open" err || fail "dangling link: $(cat err)"
 grep -q "and 1 more unreadable picture" err || fail "count of the others: $(cat err)"
+
+# ---- IDX files -> picture folders (what get-data.sh --fashion-folders runs), read back ----
+digits=${CNNC_DATA:-$src/data/mnist}
+if [ -e "$digits/t10k-images-idx3-ubyte" ]; then
+  printf '%s\n' zero one two three four five six seven eight nine/9 >names.txt
+  "$bin/cnnc-pictures" from-idx "$digits/t10k-images-idx3-ubyte" \
+    "$digits/t10k-labels-idx1-ubyte" names.txt digits-png >/dev/null || fail "from-idx"
+  "$bin/cnnc-pictures" from-idx "$digits/t10k-images-idx3-ubyte" \
+    "$digits/t10k-labels-idx1-ubyte" names.txt digits-jpeg --jpeg 95 >/dev/null ||
+    fail "from-idx --jpeg"
+  [ -d digits-png/nine_9 ] || fail "'/' in a class name should become '_': $(ls digits-png)"
+  [ "$(find digits-png -name '*.png' | wc -l)" = 2000 ] || fail "from-idx wrote too few PNGs"
+  for kind in png jpeg; do
+    out=$("$bin/cnnc-pictures" read digits-$kind --size 28x28x1 --threads 2)
+    grep -q "2000 pictures of 10 classes as 28x28x1" <<<"$out" || fail "read back: $out"
+  done
+fi
 echo "ok"
