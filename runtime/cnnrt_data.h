@@ -150,6 +150,11 @@ typedef struct cnnrt_folder_options {
     FILE *notes;              /* NULL: no notes */
 } cnnrt_folder_options;
 
+/* Every file under dir, recursively, in the order cnnrt_folder_load reads a class folder
+ * (names starting with '.' skipped). *paths: *count malloc'ed paths "dir/..." in a malloc'ed
+ * array (free each, then the array). */
+int cnnrt_folder_list_files(const char *dir, char ***paths, int64_t *count, cnnrt_err *e);
+
 /* 1 if dir holds at least one subfolder whose name does not start with '.', else 0. */
 int cnnrt_folder_has_classes(const char *dir);
 

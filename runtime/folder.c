@@ -57,7 +57,8 @@ static char *join_path(const char *dir, const char *name)
 {
     size_t n = strlen(dir) + strlen(name) + 2;
     char *path = cnnrt_xmalloc(n);
-    snprintf(path, n, "%s/%s", dir, name);
+    size_t len = strlen(dir);
+    snprintf(path, n, "%s%s%s", dir, len > 0 && dir[len - 1] == '/' ? "" : "/", name);
     return path;
 }
 
@@ -136,6 +137,26 @@ static int collect_files(const char *dir, int label, int depth, entry_list *out,
     names_free(&dirs);
     names_free(&files);
     return rc;
+}
+
+int cnnrt_folder_list_files(const char *dir, char ***paths, int64_t *count, cnnrt_err *e)
+{
+    *paths = NULL;
+    *count = 0;
+    entry_list entries = {0};
+    if (collect_files(dir, 0, 0, &entries, e)) {
+        for (int64_t i = 0; i < entries.count; i++)
+            free(entries.items[i].path);
+        free(entries.items);
+        return -1;
+    }
+    char **list = cnnrt_xmalloc(sizeof *list * (size_t)(entries.count + 1));
+    for (int64_t i = 0; i < entries.count; i++)
+        list[i] = entries.items[i].path;
+    free(entries.items);
+    *paths = list;
+    *count = entries.count;
+    return 0;
 }
 
 int cnnrt_folder_has_classes(const char *dir)

@@ -375,6 +375,76 @@ int prog_load_inference_weights(const prog_ctx *ctx, const char *path, float *pa
     return 0;
 }
 
+/* ---- class names ------------------------------------------------------------------------ */
+
+void prog_classes_beside_weights(const prog_ctx *ctx, const char *weights_path,
+                                 prog_classes *classes)
+{
+    memset(classes, 0, sizeof *classes);
+    char weights[4096], path[4200];
+    if (weights_path)
+        snprintf(weights, sizeof weights, "%s", weights_path);
+    else
+        prog_default_weights_path(ctx, weights, sizeof weights);
+    size_t len = strlen(weights), ext = strlen(".weights");
+    if (len > ext && !strcmp(weights + len - ext, ".weights"))
+        len -= ext;
+    snprintf(path, sizeof path, "%.*s.classes.txt", (int)len, weights);
+    if (access(path, F_OK) != 0)
+        return;
+    cnnrt_err e;
+    char **names;
+    int64_t count;
+    if (cnnrt_class_names_read(path, &names, &count, &e)) {
+        prog_warning(ctx, "%s; showing class numbers", e.msg);
+        return;
+    }
+    if (count != ctx->model->num_classes) {
+        prog_warning(ctx, "%s: %lld names for %lld classes; showing class numbers", path,
+                     (long long)count, (long long)ctx->model->num_classes);
+        cnnrt_class_names_free(names, count);
+        return;
+    }
+    classes->names = names;
+    classes->count = count;
+    classes->owned = 1;
+}
+
+void prog_classes_for_dataset(const prog_ctx *ctx, const cnnrt_dataset *ds,
+                              const char *weights_path, prog_classes *classes)
+{
+    memset(classes, 0, sizeof *classes);
+    if (ds && ds->class_names && ds->num_class_names == ctx->model->num_classes) {
+        classes->names = ds->class_names;
+        classes->count = ds->num_class_names;
+        return;
+    }
+    prog_classes_beside_weights(ctx, weights_path, classes);
+}
+
+const char *prog_class_name(const prog_classes *classes, int64_t k, char *buf, size_t size)
+{
+    if (classes && classes->names && k >= 0 && k < classes->count)
+        return classes->names[k];
+    snprintf(buf, size, "%lld", (long long)k);
+    return buf;
+}
+
+void prog_classes_free(prog_classes *classes)
+{
+    if (classes->owned)
+        cnnrt_class_names_free(classes->names, classes->count);
+    memset(classes, 0, sizeof *classes);
+}
+
+int prog_outputs_probabilities(const prog_ctx *ctx)
+{
+    /* The descriptor does not say which activation a layer is (softmax, relu and the others
+     * are all Keras's "Activation"); cross-entropy is only ever compiled on a softmax
+     * output, so the loss tells. A softmax model trained with mse counts as scores. */
+    return strstr(ctx->info.loss, "crossentropy") != NULL;
+}
+
 /* ---- execution ------------------------------------------------------------------------- */
 
 int prog_exec_init(const prog_ctx *ctx, int threads, prog_exec *ex, cnnrt_err *e)

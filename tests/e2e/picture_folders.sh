@@ -57,6 +57,35 @@ cmp -s shapes.weights first.weights || fail "the same seed gave other weights"
   --quiet 2>/dev/null
 cmp -s other.weights first.weights && fail "another seed gave the same weights"
 
+# ---- predict: files and folders, any format, class names, json and csv -------------------
+./shapes predict set/circle/circle_0000.png set/triangle/triangle_0005.jpg >out ||
+  fail "predict on a PNG and a JPEG"
+grep -q "^set/circle/circle_0000.png: predicted circle (" out || fail "predict text: $(cat out)"
+grep -q "^set/triangle/triangle_0005.jpg: predicted triangle (" out || fail "predict: $(cat out)"
+grep -q "^    square .*%" out || fail "no named probability rows: $(cat out)"
+./shapes predict --format json set/square/ >out 2>err || fail "predict --format json: $(cat err)"
+python3 - out <<'PY' || fail "predict --format json is not the expected JSON: $(head -3 out)"
+import json, sys
+rows = json.load(open(sys.argv[1]))
+assert len(rows) == 200, len(rows)          # every picture in the folder, notes.txt left out
+assert all(r["path"].startswith("set/square/") for r in rows)
+assert set(rows[0]["probabilities"]) == {"circle", "square", "triangle"}
+assert abs(sum(rows[0]["probabilities"].values()) - 1) < 1e-4
+right = sum(r["name"] == "square" for r in rows)
+assert right >= 180, right
+PY
+./shapes predict --format csv set/circle/circle_0000.png missing.png >out 2>err &&
+  fail "a missing picture did not fail predict"
+[ "$(head -1 out)" = "path,class,name,probability,circle,square,triangle" ] ||
+  fail "CSV header: $(head -1 out)"
+grep -q "^set/circle/circle_0000.png,0,circle," out || fail "CSV row: $(cat out)"
+grep -q "missing.png: cannot open" err || fail "the missing picture is not named: $(cat err)"
+./shapes predict --format xml set/circle 2>err && fail "--format xml accepted"
+grep -q "format must be text, json or csv" err || fail "bad --format: $(cat err)"
+./shapes evaluate --data set --skip-bad --format json >out 2>/dev/null || fail "evaluate json"
+python3 -c 'import json,sys; d=json.load(open("out")); assert d["images"]==600 and d["classes"]==["circle","square","triangle"] and len(d["confusion"])==3' ||
+  fail "evaluate --format json: $(cat out)"
+
 # ---- train/ and test/ halves: train reads train/, evaluate reads test/ -------------------
 mkdir halves
 mv again halves/train
