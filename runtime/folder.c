@@ -93,8 +93,9 @@ static int list_dir(const char *dir, name_list *dirs, name_list *files, cnnrt_er
             names_push(files, ent->d_name);
     }
     closedir(d);
-    qsort(dirs->items, (size_t)dirs->count, sizeof *dirs->items, compare_names);
-    if (files)
+    if (dirs->count > 1)
+        qsort(dirs->items, (size_t)dirs->count, sizeof *dirs->items, compare_names);
+    if (files && files->count > 1)
         qsort(files->items, (size_t)files->count, sizeof *files->items, compare_names);
     return 0;
 }
@@ -392,7 +393,7 @@ static void shuffle_entries(entry_list *entries, uint64_t seed)
 
 static void free_job(decode_job *job)
 {
-    for (int64_t i = 0; i < job->count; i++)
+    for (int64_t i = 0; job->messages && i < job->count; i++)
         free(job->messages[i]);
     free(job->messages);
     free(job->status);
@@ -426,7 +427,15 @@ int cnnrt_folder_load(const char *dir, const cnnrt_folder_options *o, cnnrt_data
     size_t size = (size_t)(o->h * o->w * o->c);
     uint8_t *labels = NULL;
     if (rc == 0) {
-        job.pixels = cnnrt_xmalloc(size * (size_t)entries.count);
+        /* Plain malloc: a data set too large for memory is reported, not a reason to abort. */
+        job.pixels = malloc(size * (size_t)entries.count);
+        if (!job.pixels)
+            rc = cnnrt_fail(e, "%s: %lld pictures of %lldx%lldx%lld need %.0f MB, more memory "
+                               "than there is", dir, (long long)entries.count, (long long)o->h,
+                            (long long)o->w, (long long)o->c,
+                            (double)size * (double)entries.count / 1e6);
+    }
+    if (rc == 0) {
         job.status = cnnrt_xcalloc((size_t)entries.count, 1);
         job.messages = cnnrt_xcalloc((size_t)entries.count, sizeof *job.messages);
         atomic_init(&job.done, 0);

@@ -82,6 +82,13 @@ grep -q "^set/circle/circle_0000.png,0,circle," out || fail "CSV row: $(cat out)
 grep -q "missing.png: cannot open" err || fail "the missing picture is not named: $(cat err)"
 ./shapes predict --format xml set/circle 2>err && fail "--format xml accepted"
 grep -q "format must be text, json or csv" err || fail "bad --format: $(cat err)"
+./shapes predict --prepare resize set/circle/circle_0000.png >out || fail "--prepare resize"
+grep -q "predicted circle" out || fail "--prepare resize: $(cat out)"
+./shapes predict --prepare sideways set/circle/circle_0000.png 2>err && fail "bad --prepare"
+grep -q "prepare must be auto, digit or resize" err || fail "bad --prepare: $(cat err)"
+mkdir -p empty-dir && echo text >empty-dir/notes.txt
+./shapes predict empty-dir 2>err >/dev/null
+grep -q "empty-dir: no pictures in this folder" err || fail "a folder without pictures: $(cat err)"
 ./shapes evaluate --data set --skip-bad --format json >out 2>/dev/null || fail "evaluate json"
 python3 -c 'import json,sys; d=json.load(open("out")); assert d["images"]==600 and d["classes"]==["circle","square","triangle"] and len(d["confusion"])==3' ||
   fail "evaluate --format json: $(cat out)"

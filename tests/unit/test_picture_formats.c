@@ -283,7 +283,8 @@ static size_t make_bmp(uint8_t *out, int width, int height, int bits, int compre
     size_t at = 54;
     for (int i = 0; masks && i < 3; i++, at += 4)
         put32(out + at, masks[i]);
-    memcpy(out + at, palette, (size_t)palette_count * 4);
+    if (palette_count > 0)
+        memcpy(out + at, palette, (size_t)palette_count * 4);
     memcpy(out + header, pixels, pixel_bytes);
     return header + pixel_bytes;
 }
