@@ -16,6 +16,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "autodiff.h"
@@ -49,6 +50,22 @@ void cnnc_c_identifier(const char *name, char *out, size_t len)
     if (j == 0 && len > 1)
         out[j++] = '_';
     out[j] = '\0';
+}
+
+void cnnc_model_identifier(const char *model_name, char *out, size_t len)
+{
+    const char *name = model_name ? model_name : "model";
+    /* cnnrt is the runtime's prefix: a model named cnnrt would declare `cnnrt_model` (the
+     * runtime's type) behind the include guard of the runtime's cnnrt_model.h. */
+    int reserved = strncasecmp(name, "cnnrt", 5) == 0;
+    const char *prefix = reserved ? "model_" : "";
+    size_t n = strlen(prefix);
+    if (len <= n) {
+        cnnc_c_identifier(name, out, len);
+        return;
+    }
+    memcpy(out, prefix, n);
+    cnnc_c_identifier(name, out + n, len - n);
 }
 
 /* ---- growing strings ------------------------------------------------------------------ */
@@ -856,7 +873,7 @@ static LLVMModuleRef build_module(const cnnc_graph *forward, const cnnc_codegen_
     m.forward = forward;
     m.opts = opts;
     m.d = d;
-    cnnc_c_identifier(forward->model_name ? forward->model_name : "model", m.name, sizeof m.name);
+    cnnc_model_identifier(forward->model_name, m.name, sizeof m.name);
     if (build_programs(&m)) {
         free_programs(&m);
         return NULL;
@@ -894,23 +911,28 @@ static LLVMModuleRef build_module(const cnnc_graph *forward, const cnnc_codegen_
     return s.g.mod;
 }
 
+/* LLVM writes into memory and cnnc writes the file, so that every failure (a full disk,
+ * /dev/full) is a cnnc error naming the file, never LLVM's "IO failure on output stream". */
 static int emit_file(LLVMModuleRef mod, LLVMTargetMachineRef tm, cnnc_emit_kind kind,
                      const char *path, cnnc_diag *d)
 {
+    if (kind == CNNC_EMIT_LLVM_IR) {
+        char *text = LLVMPrintModuleToString(mod);
+        int rc = cnnc_write_output(path, text, strlen(text), d);
+        LLVMDisposeMessage(text);
+        return rc;
+    }
     char *err = NULL;
-    int rc;
-    if (kind == CNNC_EMIT_LLVM_IR)
-        rc = LLVMPrintModuleToFile(mod, path, &err);
-    else
-        rc = LLVMTargetMachineEmitToFile(tm, mod, (char *)path,
-                                         kind == CNNC_EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile,
-                                         &err);
-    if (rc) {
-        cnnc_error(d, NOWHERE, "cannot write '%s': %s", path, err ? err : "unknown LLVM error");
+    LLVMMemoryBufferRef buf = NULL;
+    if (LLVMTargetMachineEmitToMemoryBuffer(
+            tm, mod, kind == CNNC_EMIT_ASM ? LLVMAssemblyFile : LLVMObjectFile, &err, &buf)) {
+        cnnc_output_error(d, "cannot write '%s': %s", path, err ? err : "unknown LLVM error");
         LLVMDisposeMessage(err);
         return -1;
     }
-    return 0;
+    int rc = cnnc_write_output(path, LLVMGetBufferStart(buf), LLVMGetBufferSize(buf), d);
+    LLVMDisposeMemoryBuffer(buf);
+    return rc;
 }
 
 int cnnc_codegen_run(const cnnc_graph *forward, const cnnc_codegen_options *opts, cnnc_diag *d)
@@ -1044,8 +1066,7 @@ cnnc_jit *cnnc_jit_compile(const cnnc_graph *forward, const cnnc_codegen_options
     if (add_absolute_symbols(j, jd, symbols, num_symbols, d))
         goto fail_module;
     char model_sym[256];
-    cnnc_c_identifier(forward->model_name ? forward->model_name : "model", model_sym,
-                      sizeof model_sym - 8);
+    cnnc_model_identifier(forward->model_name, model_sym, sizeof model_sym - 8);
     strcat(model_sym, "_model");
     LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(mod, tsc);
     LLVMOrcDisposeThreadSafeContext(tsc);

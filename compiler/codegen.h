@@ -70,5 +70,9 @@ void cnnc_jit_free(cnnc_jit *jit);
 /* The C identifier used for a model or layer name in symbols: [A-Za-z0-9_], not
  * starting with a digit. Writes at most len bytes (NUL included). */
 void cnnc_c_identifier(const char *name, char *out, size_t len);
+/* The model's prefix of every symbol and of its header's macros: its C identifier, with
+ * "model_" before a name that starts with "cnnrt" (any case), the runtime's prefix, so
+ * that a model named cnnrt declares model_cnnrt_model, not the runtime's cnnrt_model. */
+void cnnc_model_identifier(const char *model_name, char *out, size_t len);
 
 #endif

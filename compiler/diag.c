@@ -40,25 +40,33 @@ static const char *color(const cnnc_diag *d, const char *code)
     return d->color ? code : "";
 }
 
-/* Finds line `line` (1-based) of the source; returns 0 if there is no such line. */
+/* The end of the line starting at p: its first CR or LF, or end. */
+static const char *line_end(const char *p, const char *end)
+{
+    while (p < end && *p != '\n' && *p != '\r')
+        p++;
+    return p;
+}
+
+/* Finds line `line` (1-based) of the source; returns 0 if there is no such line. Lines end
+ * as the scanner ends them: LF, CRLF or a lone CR; a byte-order mark is not shown. */
 static int find_line(const cnnc_diag *d, int line, const char **start, size_t *len)
 {
     if (!d->source || line < 1)
         return 0;
     const char *p = d->source, *end = d->source + d->source_len;
+    if (end - p >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
+        p += 3;
     for (int l = 1; l < line; l++) {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        if (!nl)
+        const char *eol = line_end(p, end);
+        if (eol == end)
             return 0;
-        p = nl + 1;
+        p = eol + (eol[0] == '\r' && eol + 1 < end && eol[1] == '\n' ? 2 : 1);
     }
     if (p == end && line > 1)
         return 0;
-    const char *nl = memchr(p, '\n', (size_t)(end - p));
     *start = p;
-    *len = (size_t)((nl ? nl : end) - p);
-    if (*len > 0 && p[*len - 1] == '\r')
-        (*len)--;   /* a CRLF file */
+    *len = (size_t)(line_end(p, end) - p);
     return 1;
 }
 

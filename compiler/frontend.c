@@ -14,6 +14,7 @@
  * At the end come the model's outputs and the Grad-CAM layer, which need every layer. */
 #include "frontend.h"
 #include "util.h"
+#include "cnnrt_limits.h"   /* the training settings' limits, shared with the runtime */
 
 #include <errno.h>
 #include <limits.h>
@@ -25,6 +26,7 @@
 #include <sys/stat.h>
 
 #include "ops.h"
+#include "cnnrt_weights.h"   /* the model name's room in the weights file */
 
 /* ---- the vocabulary --------------------------------------------------------------------- */
 
@@ -140,6 +142,14 @@ typedef struct name_counter {
     int next;
 } name_counter;
 
+/* A layer's name= and its statement. Kept sorted by name, then statement, so that the
+ * questions asked for every layer ("is this name given explicitly?", "which layer gave it
+ * first?") are binary searches: a file of 100,000 layers is checked in n log n, not n^2. */
+typedef struct explicit_name {
+    const char *name;
+    int stmt;
+} explicit_name;
+
 typedef struct builder {
     cnnc_graph *g;
     cnnc_diag *d;
@@ -150,6 +160,11 @@ typedef struct builder {
     int input;                   /* the statement that starts the model, or -1 */
     int first_layer;             /* the first layer statement, or -1 */
     name_counter counters[ST_COUNT];
+    int first_of_kind[ST_COUNT]; /* the first statement of each kind */
+    explicit_name *names;        /* every layer's name=, sorted (see explicit_name) */
+    int num_names;
+    int layer_first_node;        /* the nodes and parameters of the layer being built */
+    int layer_first_param;       /* start at these indices */
 } builder;
 
 /* A statement's words, shortened for messages: a 100,000-character name is not quoted. */
@@ -197,6 +212,9 @@ static void check_keys(builder *b, cnnc_stmt *s, stmt_kind kind)
     const char *suggested[MAX_KEYS];   /* a misspelt key is not also reported missing */
     int num_suggested = 0;
     int stray_values = 0;   /* '32' meant as filters=32: do not also report it missing */
+    int first_given[MAX_KEYS];   /* the argument that gave each key first, or -1 */
+    for (int k = 0; k < MAX_KEYS; k++)
+        first_given[k] = -1;
     for (int i = 0; i < s->num_args; i++) {
         cnnc_arg *a = &s->args[i];
         if (!a->key) {
@@ -209,7 +227,8 @@ static void check_keys(builder *b, cnnc_stmt *s, stmt_kind kind)
             stray_values++;
             continue;
         }
-        if (!lookup_key(kind, a->key)) {
+        const key_spec *known = lookup_key(kind, a->key);
+        if (!known) {
             int n = 0;
             const char *keys[MAX_KEYS];
             for (; n < MAX_KEYS && spec->keys[n].key; n++)
@@ -225,12 +244,13 @@ static void check_keys(builder *b, cnnc_stmt *s, stmt_kind kind)
                 suggested[num_suggested++] = close;
             continue;
         }
-        for (int j = 0; j < i; j++)
-            if (s->args[j].key && strcmp(s->args[j].key, a->key) == 0) {
-                cnnc_error(b->d, a->key_loc, "'%s' is given twice", a->key);
-                cnnc_note(b->d, s->args[j].key_loc, "first given here");
-                break;
-            }
+        int *first = &first_given[known - spec->keys];
+        if (*first >= 0) {
+            cnnc_error(b->d, a->key_loc, "'%s' is given twice", a->key);
+            cnnc_note(b->d, s->args[*first].key_loc, "first given here");
+        } else {
+            *first = i;
+        }
     }
     if (kind == ST_MODEL) {
         int has_name = cnnc_stmt_find(s, "name") ||
@@ -351,7 +371,14 @@ static int read_float(builder *b, cnnc_stmt *s, const char *key, double def, dou
         return must_be(b, a, key, "a number");
     }
     double x = v->float_value;
-    if (v->out_of_range || !isfinite(x) || x < min || x > max || (min_open && x == min) ||
+    if (v->out_of_range || !isfinite(x)) {
+        /* 1e999 is not "not greater than 0": it is a number no double can hold. */
+        cnnc_error(b->d, v->loc, "'%s' is out of range: %s is too %s to be represented (a "
+                   "number's magnitude must be between about 2.2e-308 and 1.8e308, or 0)",
+                   key, value_text(a, buf, sizeof buf), fabs(x) < 1.0 ? "small" : "large");
+        return -1;
+    }
+    if (x < min || x > max || (min_open && x == min) ||
         (max_open && x == max)) {
         if (max >= 1e6)   /* no real upper bound: say only what the lower one is */
             cnnc_error(b->d, v->loc, "'%s' must be %s %g, found %s", key,
@@ -438,7 +465,7 @@ static int read_activation(builder *b, cnnc_stmt *s, cnnc_activation *out)
 /* ---- names and statements that appear once ------------------------------------------------ */
 
 /* The value of 'name=' if it is a proper name; reports a value that is not. */
-static cnnc_arg *explicit_name(builder *b, cnnc_stmt *s)
+static cnnc_arg *explicit_name_of(builder *b, cnnc_stmt *s)
 {
     cnnc_arg *a = cnnc_stmt_find(s, "name");
     if (!a)
@@ -451,44 +478,89 @@ static cnnc_arg *explicit_name(builder *b, cnnc_stmt *s)
                                        "'%s'", value_text(a, buf, sizeof buf));
         return NULL;
     }
+    size_t len = strlen(a->value.text);
+    if (len > CNNC_MAX_LAYER_NAME) {
+        cnnc_error(b->d, a->value.loc, "the layer name is %zu characters long; at most %d are "
+                   "allowed (the compiled program could not load longer names)", len,
+                   CNNC_MAX_LAYER_NAME);
+        return NULL;
+    }
     return a;
 }
 
-static int name_taken_explicitly(builder *b, const char *name)
+_Static_assert(CNNC_MAX_MODEL_NAME < sizeof ((cnnrt_weights *)0)->model_name,
+               "the weights file must hold every model name the front end accepts");
+_Static_assert(CNNC_MAX_MODEL_NAME + sizeof ".history.png.tmp.4194304" - 1 <= NAME_MAX,
+               "the files train writes must have valid names");
+
+/* The model's name ends up in file names and the weights file (see CNNC_MAX_MODEL_NAME). */
+static void check_model_name(builder *b, cnnc_stmt *s)
 {
+    cnnc_arg *a = s->num_args > 0 && !s->args[0].key ? &s->args[0] : cnnc_stmt_find(s, "name");
+    if (!a || a->value.kind != CNNC_VALUE_IDENT)
+        return;
+    size_t len = strlen(a->value.text);
+    if (len > CNNC_MAX_MODEL_NAME)
+        cnnc_error(b->d, a->value.loc, "the model name is %zu characters long; at most %d are "
+                   "allowed (it names the weights file and is stored in it)", len,
+                   CNNC_MAX_MODEL_NAME);
+}
+
+static int compare_explicit_names(const void *pa, const void *pb)
+{
+    const explicit_name *a = pa, *b = pb;
+    int c = strcmp(a->name, b->name);
+    return c ? c : (a->stmt > b->stmt) - (a->stmt < b->stmt);
+}
+
+/* Fills b->names from the statements (their kinds must be known). */
+static void collect_explicit_names(builder *b)
+{
+    b->names = cnnc_xcalloc((size_t)b->ast->num_stmts + 1, sizeof *b->names);
     for (int i = 0; i < b->ast->num_stmts; i++) {
         if (b->kinds[i] < 0 || !is_layer((stmt_kind)b->kinds[i]))
             continue;
         cnnc_arg *a = cnnc_stmt_find(&b->ast->stmts[i], "name");
-        if (a && a->value.kind == CNNC_VALUE_IDENT && strcmp(a->value.text, name) == 0)
-            return 1;
+        if (a && a->value.kind == CNNC_VALUE_IDENT)
+            b->names[b->num_names++] = (explicit_name){a->value.text, i};
     }
-    return 0;
+    qsort(b->names, (size_t)b->num_names, sizeof *b->names, compare_explicit_names);
+}
+
+/* The statement that gives this name first, or -1. */
+static int first_explicit_use(const builder *b, const char *name)
+{
+    int lo = 0, hi = b->num_names;   /* the first entry not less than name */
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2;
+        if (strcmp(b->names[mid].name, name) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < b->num_names && strcmp(b->names[lo].name, name) == 0 ? b->names[lo].stmt : -1;
 }
 
 /* A name= that an earlier layer already has. */
 static void check_explicit_name(builder *b, int index)
 {
-    cnnc_arg *a = explicit_name(b, &b->ast->stmts[index]);
+    cnnc_arg *a = explicit_name_of(b, &b->ast->stmts[index]);
     if (!a)
         return;
-    for (int j = 0; j < index; j++) {
-        if (b->kinds[j] < 0 || !is_layer((stmt_kind)b->kinds[j]))
-            continue;
-        cnnc_arg *first = cnnc_stmt_find(&b->ast->stmts[j], "name");
-        if (first && first->value.kind == CNNC_VALUE_IDENT &&
-            strcmp(first->value.text, a->value.text) == 0) {
-            char buf[48];
-            cnnc_error(b->d, a->value.loc, "duplicate layer name '%s'",
-                       value_text(a, buf, sizeof buf));
-            cnnc_note(b->d, first->value.loc, "first used here");
-            return;
-        }
+    int first = first_explicit_use(b, a->value.text);
+    if (first >= 0 && first < index) {
+        char buf[48];
+        cnnc_error(b->d, a->value.loc, "duplicate layer name '%s'",
+                   value_text(a, buf, sizeof buf));
+        cnnc_note(b->d, cnnc_stmt_find(&b->ast->stmts[first], "name")->value.loc,
+                  "first used here");
     }
 }
 
 /* Keras's names: "conv2d", then "conv2d_1", "conv2d_2", ... skipping names given with
- * name= anywhere in the file. */
+ * name= anywhere in the file. Generated names cannot collide with each other (each base
+ * has its own increasing counter, and no base is another base plus "_N"), so the names
+ * given with name= are the only ones to look at. */
 static char *generate_name(builder *b, stmt_kind kind)
 {
     name_counter *c = &b->counters[kind];
@@ -500,7 +572,7 @@ static char *generate_name(builder *b, stmt_kind kind)
             snprintf(name, sizeof name, "%s", base);
         else
             snprintf(name, sizeof name, "%s_%d", base, c->next);
-        if (!name_taken_explicitly(b, name) && cnnc_graph_find_layer(b->g, name) < 0)
+        if (first_explicit_use(b, name) < 0)
             break;
     }
     c->next++;
@@ -523,12 +595,12 @@ static void check_place(builder *b, int index)
             cnnc_error(b->d, s->loc, "missing 'input shape=HxWxC' before the first layer");
         return;
     }
-    for (int j = 0; j < index; j++)
-        if (b->kinds[j] == kind) {
-            cnnc_error(b->d, s->loc, "'%s' is given twice", specs[kind].keyword);
-            cnnc_note(b->d, b->ast->stmts[j].loc, "first given here");
-            return;
-        }
+    int first = b->first_of_kind[kind];
+    if (first < index) {
+        cnnc_error(b->d, s->loc, "'%s' is given twice", specs[kind].keyword);
+        cnnc_note(b->d, b->ast->stmts[first].loc, "first given here");
+        return;
+    }
     if (kind == ST_INPUT && b->first_layer >= 0 && b->first_layer < index) {
         cnnc_error(b->d, s->loc, "'input' must come before the first layer");
         cnnc_note(b->d, b->ast->stmts[b->first_layer].loc, "the first layer is here");
@@ -550,6 +622,8 @@ static int add_layer(builder *b, cnnc_stmt *s, stmt_kind kind)
     l->keyword = specs[kind].keyword;
     l->output_node = -1;
     l->loc = s->loc;
+    b->layer_first_node = g->num_nodes;
+    b->layer_first_param = g->num_params;
     return g->num_layers++;
 }
 
@@ -560,10 +634,10 @@ static void finish_layer(builder *b, int layer, int output)
     cnnc_layer *l = &g->layers[layer];
     l->output_node = output;
     l->shape = g->nodes[output].shape;
-    for (int i = 0; i < g->num_params; i++)
+    for (int i = b->layer_first_param; i < g->num_params; i++)
         if (g->params[i].layer == layer)
             l->params += g->params[i].size;
-    for (int i = 0; i < g->num_nodes; i++) {
+    for (int i = b->layer_first_node; i < g->num_nodes; i++) {
         const cnnc_op_info *info = cnnc_op_info_of(g->nodes[i].op);
         if (g->nodes[i].layer == layer && info->flops)
             l->flops += info->flops(g, &g->nodes[i]);
@@ -829,7 +903,8 @@ static void read_compile(builder *b, cnnc_stmt *s)
     t->loss = loss == 0 ? CNNC_LOSS_CATEGORICAL_CROSSENTROPY : CNNC_LOSS_MSE;
     read_choice(b, s, "optimizer", optimizer_words, 2, 0, &optimizer);
     t->optimizer = optimizer == 0 ? CNNC_OPT_ADAM : CNNC_OPT_SGD;
-    read_float(b, s, "lr", optimizer == 0 ? 0.001 : 0.01, 0.0, 1e6, 1, 0, &t->lr);
+    read_float(b, s, "lr", optimizer == 0 ? 0.001 : 0.01, CNNC_LIMIT_LR_ABOVE, CNNC_LIMIT_LR_MAX,
+               1, 0, &t->lr);
     if (read_choice(b, s, "metrics", metric_words, 3, 2, &metric) == 0)
         t->metrics_accuracy = metric != 2;
     read_float(b, s, "beta_1", 0.9, 0.0, 1.0, 0, 1, &t->beta_1);
@@ -850,12 +925,14 @@ static void read_fit(builder *b, cnnc_stmt *s)
 {
     cnnc_train_config *t = &b->g->train;
     int64_t epochs, batch, seed;
-    if (read_int(b, s, "epochs", 1, 1, 1000000, &epochs) == 0)
+    if (read_int(b, s, "epochs", 1, CNNC_LIMIT_EPOCHS_MIN, CNNC_LIMIT_EPOCHS_MAX, &epochs) == 0)
         t->epochs = (int)epochs;
-    if (read_int(b, s, "batch_size", 32, 1, 65536, &batch) == 0)
+    if (read_int(b, s, "batch_size", 32, CNNC_LIMIT_BATCH_SIZE_MIN, CNNC_LIMIT_BATCH_SIZE_MAX,
+                 &batch) == 0)
         t->batch_size = (int)batch;
-    read_float(b, s, "validation_split", 0.0, 0.0, 1.0, 0, 1, &t->validation_split);
-    if (read_int(b, s, "seed", 42, 0, INT64_MAX, &seed) == 0)
+    read_float(b, s, "validation_split", 0.0, CNNC_LIMIT_VALIDATION_SPLIT_MIN,
+               CNNC_LIMIT_VALIDATION_SPLIT_MAX, 0, 0, &t->validation_split);
+    if (read_int(b, s, "seed", 42, CNNC_LIMIT_SEED_MIN, CNNC_LIMIT_SEED_MAX, &seed) == 0)
         t->seed = (uint64_t)seed;
 }
 
@@ -934,7 +1011,7 @@ cnnc_graph *cnnc_build_graph(cnnc_ast *ast, cnnc_diag *d, const char *source_fil
     b.current = -1;
     b.kinds = cnnc_xcalloc((size_t)ast->num_stmts + 1, sizeof *b.kinds);
 
-    int fit_seen = 0;
+    int fit_seen = 0, model_checked = 0;
     if (ast->num_stmts == 0 && ast->num_errors == 0) {
         cnnc_loc start = {1, 1, 0};
         cnnc_error(d, start, "the file has no statements: a model starts with "
@@ -944,9 +1021,13 @@ cnnc_graph *cnnc_build_graph(cnnc_ast *ast, cnnc_diag *d, const char *source_fil
      * statements further down. Problems are reported below, in line order. */
     const char *model_name = NULL;
     b.input = b.first_layer = -1;
+    for (int k = 0; k < ST_COUNT; k++)
+        b.first_of_kind[k] = ast->num_stmts;
     for (int i = 0; i < ast->num_stmts; i++) {
         cnnc_stmt *s = &ast->stmts[i];
         b.kinds[i] = lookup_stmt(s->keyword);
+        if (b.kinds[i] >= 0 && b.first_of_kind[b.kinds[i]] > i)
+            b.first_of_kind[b.kinds[i]] = i;
         if (b.kinds[i] == ST_INPUT && b.input < 0)
             b.input = i;
         if (b.kinds[i] >= 0 && is_layer((stmt_kind)b.kinds[i]) && b.first_layer < 0)
@@ -958,6 +1039,7 @@ cnnc_graph *cnnc_build_graph(cnnc_ast *ast, cnnc_diag *d, const char *source_fil
                 model_name = name->value.text;
         }
     }
+    collect_explicit_names(&b);
     b.g = cnnc_graph_new(model_name ? model_name : "sequential");   /* Keras's default */
     b.g->source_file = source_file ? cnnc_xstrdup(source_file) : NULL;
 
@@ -983,6 +1065,8 @@ cnnc_graph *cnnc_build_graph(cnnc_ast *ast, cnnc_diag *d, const char *source_fil
             read_compile(&b, s);
         } else if (kind == ST_FIT && (fit_seen++ == 0)) {
             read_fit(&b, s);
+        } else if (kind == ST_MODEL && !model_checked++) {
+            check_model_name(&b, s);
         } else if (kind == ST_GRADCAM && gradcam < 0) {
             gradcam = i;   /* checked once every layer exists */
         }
@@ -995,6 +1079,7 @@ cnnc_graph *cnnc_build_graph(cnnc_ast *ast, cnnc_diag *d, const char *source_fil
     if (gradcam >= 0 && d->errors < CNNC_ERROR_LIMIT)
         read_gradcam(&b, &ast->stmts[gradcam]);
     free(b.kinds);
+    free(b.names);
     if (d->errors > 0) {
         cnnc_graph_free(b.g);
         return NULL;
@@ -1011,7 +1096,7 @@ static int reject_binary(const char *source, size_t len, cnnc_diag *d)
     cnnc_loc loc = {1, 1, 1};
     const char *line = source;
     for (const char *p = source; p < nul; p++)
-        if (*p == '\n') {
+        if (*p == '\n' || (*p == '\r' && p[1] != '\n')) {   /* LF, CRLF, CR: as the scanner */
             loc.line++;
             line = p + 1;
         }

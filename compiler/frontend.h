@@ -10,10 +10,24 @@
 #include <stddef.h>
 #include "ast.h"
 #include "diag.h"
+#include "cnnrt_info.h"
 #include "graph.h"
 
 /* Model files larger than this are refused: no model needs it, and it bounds the work. */
 enum { CNNC_MAX_SOURCE_BYTES = 1 << 20 };
+
+/* The longest names the front end accepts: every name it accepts must work in the
+ * compiled program, so these follow from what the runtime holds (to move into the shared
+ * limits header of compiler and runtime once it exists).
+ * - A layer's name is also the start of its weights' names ("NAME/kernel"), which the
+ *   model descriptor carries and the runtime reads into CNNRT_NAME_MAX bytes.
+ * - The model's name is stored in the weights file (128 bytes with the NUL) and names the
+ *   files `train` writes beside it: NAME.history.png.tmp.PID (at most 24 more bytes) must
+ *   fit in a file name (255 bytes). */
+enum {
+    CNNC_MAX_LAYER_NAME = CNNRT_NAME_MAX - 1 - (int)(sizeof "/kernel" - 1),   /* 120 */
+    CNNC_MAX_MODEL_NAME = 127,
+};
 
 /* Builds the graph of a parsed file. Returns NULL when any error was reported (d->errors
  * counts them; warnings do not stop it). source_file is recorded in the graph. */

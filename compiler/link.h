@@ -17,6 +17,15 @@ typedef struct cnnc_header_info {
     int has_train;
 } cnnc_header_info;
 
+/* Reports a problem with an output file as "cnnc: error: ...": the file at fault is the
+ * output, not the model, so the message does not start with the model's name. */
+void cnnc_output_error(cnnc_diag *d, const char *fmt, ...) CNNC_PRINTF(2, 3);
+
+/* Writes data[0..len) to path (created or truncated; "-" is standard output), checking
+ * every write and the close, so that a full disk or /dev/full is reported with the file's
+ * name. -1 after a message. */
+int cnnc_write_output(const char *path, const void *data, size_t len, cnnc_diag *d);
+
 /* A temporary object file path in the output's directory ("PROG.cnnc-PID.o"). */
 int cnnc_temp_object_path(const char *output, char *buf, size_t len, cnnc_diag *d);
 

@@ -3,9 +3,11 @@
  * The options are one table: each entry names the option, whether it takes a value, and
  * what it sets in `cnnc_options`. Adding an option is adding a row and a field; the actions
  * after parsing (summary, dumps, and later compiling and linking) read the fields. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "autodiff.h"
 #include "bridge.h"
@@ -15,6 +17,7 @@
 #include "frontend.h"
 #include "graph.h"
 #include "interp.h"
+#include "link.h"
 
 #ifndef CNNC_VERSION
 #define CNNC_VERSION "unknown"
@@ -237,24 +240,72 @@ static int parse_args(int argc, char **argv, cnnc_options *o)
 /* Opens the -o file, or returns stdout. */
 static FILE *open_output(const cnnc_options *o)
 {
+    errno = 0;
     if (!o->output || strcmp(o->output, "-") == 0)
         return stdout;
     FILE *f = fopen(o->output, "w");
     if (!f)
-        fprintf(stderr, "cnnc: error: cannot write '%s': ", o->output), perror(NULL);
+        fprintf(stderr, "cnnc: error: cannot write '%s': %s\n", o->output, strerror(errno));
     return f;
 }
 
+/* Closes (or flushes) the output; a write that failed on the way or now is reported with
+ * the file's name. */
 static int close_output(FILE *f, const cnnc_options *o)
 {
-    int failed = ferror(f);
-    if (f != stdout)
-        failed |= fclose(f) != 0;
-    else
-        failed |= fflush(f) != 0;
-    if (failed)
-        fprintf(stderr, "cnnc: error: writing '%s' failed\n", o->output ? o->output : "stdout");
+    int failed = fflush(f) != 0;
+    failed |= ferror(f);
+    int err = errno;
+    if (f != stdout && fclose(f) != 0 && !failed) {
+        failed = 1;
+        err = errno;
+    }
+    if (failed) {
+        const char *name = f == stdout ? "standard output" : o->output;
+        fprintf(stderr, "cnnc: error: cannot write '%s': %s\n", name,
+                err ? strerror(err) : "write error");
+    }
     return failed;
+}
+
+/* Whether two paths name the same existing file, through a symbolic or hard link too. */
+static int same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+/* Refuses, as gcc does, an output that would overwrite the model file, and a header that
+ * would overwrite its own object file (-c -o model.h). Returns 0, or -1 after a message. */
+static int check_output_paths(const cnnc_options *o, int writes_output)
+{
+    if (!writes_output || !o->output || strcmp(o->output, "-") == 0)
+        return 0;
+    int has_input = strcmp(o->input, "-") != 0;
+    if (has_input && same_file(o->input, o->output)) {
+        fprintf(stderr, "cnnc: error: the output file '%s' is the model file '%s'; refusing "
+                        "to overwrite it (choose another -o)\n", o->output, o->input);
+        return -1;
+    }
+    if (o->emit != CNNC_EMIT_OBJECT)
+        return 0;
+    char header[4200];
+    cnnc_header_path(o->output, header, sizeof header);
+    if (strcmp(header, o->output) == 0 || same_file(header, o->output)) {
+        fprintf(stderr, "cnnc: error: -c -o %s: the header of the object file would be '%s', "
+                        "the object file itself; refusing to write either (give the object "
+                        "file another extension, e.g. -o model.o, which writes model.h)\n",
+                o->output, header);
+        return -1;
+    }
+    if (has_input && same_file(o->input, header)) {
+        fprintf(stderr, "cnnc: error: -c -o %s would write its header '%s' over the model "
+                        "file '%s'; refusing to overwrite it (choose another -o)\n",
+                o->output, header, o->input);
+        return -1;
+    }
+    return 0;
 }
 
 /* --dump-ir=backward|train: the training graph autodiff derives. */
@@ -396,18 +447,20 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
 
-    cnnc_diag d;
-    cnnc_diag_init(&d, o.input, NULL, 0);
-    cnnc_graph *g = cnnc_compile_file(o.input, &d);
-    if (!g)
-        return 1;
-
     int text_action = o.summary || o.dump_ir || o.dump_graph || o.interpret;
     int lowered_dump = o.dump_ir && strcmp(o.dump_ir, "lowered") == 0;
     /* -o alone builds a program; with only text actions, -o names the text file. */
     int compiling = o.emit_given || lowered_dump || (o.output && !text_action);
     if (!text_action && !compiling)
         o.summary = 1; /* `cnnc FILE` checks the model and shows what it is */
+    if (check_output_paths(&o, compiling || text_action) != 0)
+        return 1;
+
+    cnnc_diag d;
+    cnnc_diag_init(&d, o.input, NULL, 0);
+    cnnc_graph *g = cnnc_compile_file(o.input, &d);
+    if (!g)
+        return 1;
 
     status = 0;
     if (run_text_actions(g, &o, compiling, &d) != 0)
@@ -415,5 +468,12 @@ int main(int argc, char **argv)
     if (status == 0 && compiling && run_codegen(g, &o, &d) != 0)
         status = 1;
     cnnc_graph_free(g);
+    /* --dump-ir=lowered writes to standard output too: its errors count as well. */
+    errno = 0;
+    if ((fflush(stdout) != 0 || ferror(stdout)) && status == 0) {
+        fprintf(stderr, "cnnc: error: cannot write 'standard output': %s\n",
+                errno ? strerror(errno) : "write error");
+        status = 1;
+    }
     return status;
 }

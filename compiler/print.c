@@ -44,15 +44,29 @@ static void rule(FILE *out, char c, int width)
     fputc('\n', out);
 }
 
+/* Widens *width so that text and two spaces before the next column fit. */
+static void fit_column(int *width, const char *text)
+{
+    int need = (int)strlen(text) + 2;
+    if (need > *width)
+        *width = need;
+}
+
 void cnnc_graph_summary(const cnnc_graph *g, FILE *out)
 {
-    int name_width = 28;
+    /* Keras's widths, widened to the longest entry: a huge layer's parameter and FLOP
+     * counts must not run into each other. */
+    int name_width = 28, shape_width = 22, params_width = 12, flops_width = 14;
     for (int i = 0; i < g->num_layers; i++) {
-        int w = (int)(strlen(g->layers[i].name) + strlen(g->layers[i].type) + 4);
+        const cnnc_layer *l = &g->layers[i];
+        char shape[64], number[32];
+        int w = (int)(strlen(l->name) + strlen(l->type) + 4);
         if (w > name_width)
             name_width = w;
+        fit_column(&shape_width, cnnc_shape_str(l->shape, 1, shape, sizeof shape));
+        fit_column(&params_width, with_commas(l->params, number, sizeof number));
+        fit_column(&flops_width, with_commas(l->flops, number, sizeof number));
     }
-    const int shape_width = 22, params_width = 12, flops_width = 14;
     int width = 1 + name_width + shape_width + params_width + flops_width;
 
     fprintf(out, "Model: \"%s\"\n", g->model_name);

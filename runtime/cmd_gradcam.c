@@ -434,21 +434,23 @@ static int write_raw(const char *path, const cam_batch *b, const cnnrt_cam_entry
     return cnnrt_atomic_commit(&f, e);
 }
 
-static void default_out_path(const gradcam_options *o, const gradcam_plan *plan, char *out,
-                             size_t size)
+/* MODEL_gradcam_..., so that two programs in one folder do not overwrite each other's. */
+static void default_out_path(const prog_ctx *ctx, const gradcam_options *o,
+                             const gradcam_plan *plan, char *out, size_t size)
 {
+    const char *model = ctx->model->name;
     if (plan->image_file) {
         const char *base = strrchr(plan->image_file, '/');
         base = base ? base + 1 : plan->image_file;
         size_t len = strlen(base);
         if (len > 4 && !strcasecmp(base + len - 4, ".png"))
             len -= 4;
-        snprintf(out, size, "gradcam_%.*s.png", (int)(len < 200 ? len : 200), base);
+        snprintf(out, size, "%s_gradcam_%.*s.png", model, (int)(len < 200 ? len : 200), base);
     } else if (o->first_given) {
-        snprintf(out, size, "gradcam_%s%lld.png", o->grid ? "grid_" : "first_",
+        snprintf(out, size, "%s_gradcam_%s%lld.png", model, o->grid ? "grid_" : "first_",
                  (long long)o->first);
     } else {
-        snprintf(out, size, "gradcam_%lld.png", (long long)o->index);
+        snprintf(out, size, "%s_gradcam_%lld.png", model, (long long)o->index);
     }
 }
 
@@ -533,8 +535,9 @@ static const char gradcam_details[] =
     "leave a blank map. --method gradcam --score softmax reproduces the Keras tutorial.\n"
     "--score logit explains the class score before softmax (today's keras.io recipe);\n"
     "softmax reproduces the original tutorial exactly.\n"
-    "--raw writes the map before upsampling: one image as a matrix of rows, several as\n"
-    "lines image,row,col,value.\n"
+    "--raw writes the map as drawn (negative values set to 0, then divided by the\n"
+    "largest), before upsampling: one image as a matrix of rows, several as lines\n"
+    "image,row,col,value.\n"
     "--evaluate --first K measures how faithful the maps are (deletion AUC, energy inside\n"
     "the digit) against a random map, and draws a picture only with --out.";
 
@@ -566,7 +569,7 @@ int prog_cmd_gradcam(const prog_ctx *ctx, int argc, char **argv)
     };
     prog_command cmd = {"gradcam", "[--index N | IMAGE.png | --first K [--grid]] [OPTIONS]",
                         "Draws what the network looked at (Grad-CAM).", gradcam_details,
-                        "gradcam --index 1 --out seven.png", options,
+                        "gradcam --index 4 --out seven.png", options,
                         sizeof options / sizeof options[0], -1};
     char **files = cnnrt_xcalloc((size_t)argc + 1, sizeof *files);
     int nfiles;
@@ -577,7 +580,7 @@ int prog_cmd_gradcam(const prog_ctx *ctx, int argc, char **argv)
         if (o.out)
             snprintf(plan.out_path, sizeof plan.out_path, "%s", o.out);
         else
-            default_out_path(&o, &plan, plan.out_path, sizeof plan.out_path);
+            default_out_path(ctx, &o, &plan, plan.out_path, sizeof plan.out_path);
         float *params = cnnrt_aligned_alloc((size_t)(ctx->model->param_floats + 1) *
                                             sizeof *params);
         status = prog_need_trained_weights(ctx, o.weights, params);

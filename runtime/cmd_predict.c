@@ -519,6 +519,29 @@ static void evaluate_dataset(const prog_ctx *ctx, const prog_exec *ex, const flo
     free(confusion);
 }
 
+/* Prints which weights file is measured, then the test-set report. */
+static int evaluate_with_weights(const prog_ctx *ctx, const char *weights, int64_t threads,
+                                 const float *params, const cnnrt_dataset *ds, int json)
+{
+    char used[4096];
+    if (weights)
+        snprintf(used, sizeof used, "%s", weights);
+    else
+        prog_default_weights_path(ctx, used, sizeof used);
+    if (!json)
+        printf("Weights: %s\n", used);
+    prog_exec ex;
+    cnnrt_err e;
+    if (prog_exec_init(ctx, (int)threads, &ex, &e))
+        return prog_error(ctx, "%s", e.msg);
+    prog_classes classes;
+    prog_classes_for_dataset(ctx, ds, weights, &classes);
+    evaluate_dataset(ctx, &ex, params, ds, &classes, json);
+    prog_classes_free(&classes);
+    prog_exec_free(&ex);
+    return PROG_OK;
+}
+
 int prog_cmd_evaluate(const prog_ctx *ctx, int argc, char **argv)
 {
     const char *weights = NULL, *data = NULL, *format = NULL;
@@ -551,36 +574,14 @@ int prog_cmd_evaluate(const prog_ctx *ctx, int argc, char **argv)
     data_options.report = json ? NULL : stdout;
     const cnnrt_model *m = ctx->model;
     float *params = cnnrt_aligned_alloc((size_t)(m->param_floats + 1) * sizeof *params);
-    char used[4096];
-    int found;
-    cnnrt_err e;
+    /* Refuses without weights, like predict and gradcam: random weights measure chance. */
+    int status = prog_need_trained_weights(ctx, weights, params);
     cnnrt_dataset ds;
-    prog_exec ex;
-    int status = PROG_OK;
-    if (prog_load_inference_weights(ctx, weights, params, &found, used, sizeof used, &e)) {
+    cnnrt_err e;
+    if (status == PROG_OK && prog_load_data(ctx, data, CNNRT_SPLIT_TEST, &data_options, &ds, &e))
         status = prog_error(ctx, "%s", e.msg);
-    } else if (prog_load_data(ctx, data, CNNRT_SPLIT_TEST, &data_options, &ds, &e)) {
-        status = prog_error(ctx, "%s", e.msg);
-    } else {
-        if (found) {
-            if (!json)
-                printf("Weights: %s\n", used);
-        } else {
-            cnnrt_init_params(ctx->info.params, ctx->info.num_params, ctx->info.seed, params);
-            fprintf(json ? stderr : stdout, "No weights file (%s.weights): evaluating the "
-                    "UNTRAINED model with its initial random weights\n(expect about %.0f%% "
-                    "accuracy; train it with '%s train').\n", m->name,
-                    100.0 / (double)m->num_classes, ctx->prog);
-        }
-        if (prog_exec_init(ctx, (int)threads, &ex, &e)) {
-            status = prog_error(ctx, "%s", e.msg);
-        } else {
-            prog_classes classes;
-            prog_classes_for_dataset(ctx, &ds, weights, &classes);
-            evaluate_dataset(ctx, &ex, params, &ds, &classes, json);
-            prog_classes_free(&classes);
-            prog_exec_free(&ex);
-        }
+    else if (status == PROG_OK) {
+        status = evaluate_with_weights(ctx, weights, threads, params, &ds, json);
         cnnrt_dataset_free(&ds);
     }
     free(params);

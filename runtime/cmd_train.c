@@ -16,12 +16,15 @@
 #include "program_util.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cnnrt_image.h"
+#include "cnnrt_limits.h"
 #include "cnnrt_progress.h"
 #include "cnnrt_weights.h"
 
@@ -61,26 +64,72 @@ typedef struct train_run {
     int64_t *order;
 } train_run;
 
-/* ---- Ctrl-C ---------------------------------------------------------------------------- */
+/* ---- Ctrl-C, SIGTERM, SIGHUP --------------------------------------------------------------- */
 
+/* The signal that asked training to stop (0: none). Ctrl-C (SIGINT), SIGTERM (kill, a
+ * service manager, a batch system's time limit) and SIGHUP (the terminal closed) all take the
+ * same path: the loop finishes its step, saves and stops, and the program exits with
+ * 128 + the signal's number, as if the signal had ended it. */
 static volatile sig_atomic_t interrupted;
 
-static void on_sigint(int sig)
+static const int stop_signals[] = {SIGINT, SIGTERM, SIGHUP};
+enum { NUM_STOP_SIGNALS = sizeof stop_signals / sizeof stop_signals[0] };
+
+static void on_stop_signal(int sig)
 {
-    (void)sig;
-    interrupted = 1;   /* the training loop finishes its step, saves and stops */
+    interrupted = sig;
 }
 
-/* SA_RESETHAND: a second Ctrl-C kills the program the usual way. */
-static void catch_sigint(struct sigaction *old)
+/* SA_RESETHAND: the same signal a second time ends the program the usual way. */
+static void catch_stop_signals(struct sigaction old[NUM_STOP_SIGNALS])
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigint;
+    sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESETHAND;
     interrupted = 0;
-    sigaction(SIGINT, &sa, old);
+    for (int i = 0; i < NUM_STOP_SIGNALS; i++)
+        sigaction(stop_signals[i], &sa, &old[i]);
+}
+
+static void restore_signals(const struct sigaction old[NUM_STOP_SIGNALS])
+{
+    for (int i = 0; i < NUM_STOP_SIGNALS; i++)
+        sigaction(stop_signals[i], &old[i], NULL);
+}
+
+/* From taking the weights file's lock until training begins, and after it ends until the lock
+ * is released, the stop signals are blocked: one that comes meanwhile waits, so the lock file
+ * is always removed, and is noticed when training begins (nothing is trained or saved then)
+ * or acts once the lock is released. Threads started meanwhile (the pool) keep them blocked,
+ * so they reach the main thread. */
+static void block_stop_signals(sigset_t *old_mask)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    for (int i = 0; i < NUM_STOP_SIGNALS; i++)
+        sigaddset(&set, stop_signals[i]);
+    pthread_sigmask(SIG_BLOCK, &set, old_mask);
+}
+
+static void unblock_stop_signals(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    for (int i = 0; i < NUM_STOP_SIGNALS; i++)
+        sigaddset(&set, stop_signals[i]);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+}
+
+static const char *stop_signal_name(int sig)
+{
+    switch (sig) {
+    case SIGINT: return "Ctrl-C (SIGINT)";
+    case SIGTERM: return "SIGTERM";
+    case SIGHUP: return "SIGHUP";
+    default: return "a signal";
+    }
 }
 
 /* ---- options ----------------------------------------------------------------------------- */
@@ -220,6 +269,34 @@ static int start_fresh(train_run *r)
     return PROG_OK;
 }
 
+/* The whole command that continues training the weights file, already trained for DONE
+ * epochs, for this run's number of epochs more: "./mnist_cam train --resume --epochs 20". */
+static void format_resume_command(const train_run *r, int64_t done, char *out, size_t size)
+{
+    snprintf(out, size, "%s train --resume --epochs %lld%s%s", r->ctx->prog,
+             (long long)(done + r->opts->epochs), r->opts->weights ? " --weights " : "",
+             r->opts->weights ? r->opts->weights : "");
+}
+
+/* Before a fresh start replaces an existing weights file: says so, and how to continue
+ * training that file instead (when it is one of this model's). */
+static void note_replacing_weights(const train_run *r)
+{
+    cnnrt_weights_expect expect;
+    prog_weights_expect(r->ctx, &expect);
+    cnnrt_weights w;
+    cnnrt_err e;
+    if (cnnrt_weights_load(r->weights_path, &expect, &w, &e)) {
+        printf("Note: starting from new random weights; %s will be replaced\n", r->weights_path);
+        return;
+    }
+    char resume[4600];
+    format_resume_command(r, w.epochs_done, resume, sizeof resume);
+    printf("Note: starting from new random weights; %s will be replaced (to continue "
+           "training it instead: %s)\n", r->weights_path, resume);
+    cnnrt_weights_free(&w);
+}
+
 static int start_resumed(train_run *r)
 {
     const prog_ctx *ctx = r->ctx;
@@ -238,10 +315,13 @@ static int start_resumed(train_run *r)
         status = prog_error(ctx, "cannot resume from %s with --seed %lld: it was trained with "
                             "seed %llu", r->weights_path, (long long)r->opts->seed,
                             (unsigned long long)w.seed);
-    else if (w.epochs_done >= r->opts->epochs)
-        status = prog_error(ctx, "%s has already been trained for %lld epochs; pass --epochs "
-                            "with a larger total to train further", r->weights_path,
-                            (long long)w.epochs_done);
+    else if (w.epochs_done >= r->opts->epochs) {
+        char resume[4600];
+        format_resume_command(r, w.epochs_done, resume, sizeof resume);
+        status = prog_error(ctx, "%s has already been trained for %lld epochs; --epochs is "
+                            "the total, so to train it further: %s", r->weights_path,
+                            (long long)w.epochs_done, resume);
+    }
     else if (w.num_history > w.epochs_done + 1 || w.steps_done < 0)
         status = prog_error(ctx, "%s: inconsistent training progress", r->weights_path);
     if (status == PROG_OK) {
@@ -377,6 +457,11 @@ static int train_loop(train_run *r)
         printf("Resuming from %s: epoch %lld at step %lld/%lld\n", r->weights_path,
                (long long)st->epochs_done + 1,
                (long long)first_step + 1, (long long)steps);
+    if (interrupted) {   /* came while loading: nothing trained, so nothing to save */
+        printf("Interrupted by %s before training began; nothing was saved.\n",
+               stop_signal_name(interrupted));
+        return 128 + interrupted;
+    }
     int is_tty = cnnrt_stream_is_tty(stdout);
     cnnrt_err e;
     for (int64_t epoch = st->epochs_done; epoch < r->opts->epochs; epoch++) {
@@ -392,12 +477,13 @@ static int train_loop(train_run *r)
             if (!r->opts->quiet)
                 printf("\n");
             if (save_weights(r, 1, &e))
-                return prog_error(ctx, "interrupted, and could not save: %s", e.msg);
-            printf("Interrupted at epoch %lld, step %lld/%lld; saved to %s. ",
+                return prog_error(ctx, "interrupted by %s, and could not save: %s",
+                                  stop_signal_name(interrupted), e.msg);
+            printf("Interrupted at epoch %lld, step %lld/%lld by %s; saved to %s. ",
                    (long long)epoch + 1, (long long)st->partial_steps, (long long)steps,
-                   r->weights_path);
+                   stop_signal_name(interrupted), r->weights_path);
             print_continue_hint(r);
-            return PROG_INTERRUPTED;
+            return 128 + interrupted;
         }
         double val_loss, val_acc;
         validate(r, &val_loss, &val_acc);
@@ -414,10 +500,10 @@ static int train_loop(train_run *r)
         if (interrupted) {
             if (epoch + 1 == r->opts->epochs)
                 break;   /* nothing left to do anyway */
-            printf("Interrupted after epoch %lld; saved to %s. ", (long long)epoch + 1,
-                   r->weights_path);
+            printf("Interrupted after epoch %lld by %s; saved to %s. ", (long long)epoch + 1,
+                   stop_signal_name(interrupted), r->weights_path);
             print_continue_hint(r);
-            return PROG_INTERRUPTED;
+            return 128 + interrupted;
         }
     }
     return PROG_OK;
@@ -454,8 +540,7 @@ static int run_training(train_run *r, cnnrt_dataset *all)
     if (r->train.count == 0)
         return prog_error(ctx, "%s: no training images", all->images_path);
     if (!o->resume && !o->quiet && access(r->weights_path, F_OK) == 0)
-        printf("Note: starting from new random weights; %s will be replaced (use --resume to "
-               "continue training it)\n", r->weights_path);
+        note_replacing_weights(r);
     int status = o->resume ? start_resumed(r) : start_fresh(r);
     if (status != PROG_OK)
         return status;
@@ -477,10 +562,12 @@ static int run_training(train_run *r, cnnrt_dataset *all)
                o->epochs == 1 ? "" : "s",
                (long long)cnnrt_batch_count(r->train.count, o->batch_size),
                (long long)o->batch_size, (long long)cnnrt_pool_threads(r->ex.pool));
-    struct sigaction old;
-    catch_sigint(&old);
+    struct sigaction old_handlers[NUM_STOP_SIGNALS];
+    catch_stop_signals(old_handlers);
+    unblock_stop_signals();
     status = train_loop(r);
-    sigaction(SIGINT, &old, NULL);
+    block_stop_signals(NULL);
+    restore_signals(old_handlers);
     if (status == PROG_OK && !o->quiet) {
         char csv[4200];
         sibling_path(r->weights_path, ".history.csv", csv, sizeof csv);
@@ -497,6 +584,11 @@ static int run_training(train_run *r, cnnrt_dataset *all)
 /* Fails before any training when the weights could not be saved at the end of the epoch. */
 static int check_writable_dir(const prog_ctx *ctx, const char *path)
 {
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return prog_error(ctx, "%s: cannot save weights there: it %s", path,
+                          S_ISDIR(st.st_mode) ? "is a directory"
+                                              : "is not a regular file (a device or a pipe)");
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
@@ -527,6 +619,15 @@ static int train_with_options(const prog_ctx *ctx, const train_options *o)
         prog_default_weights_path(ctx, r.weights_path, sizeof r.weights_path);
     if (check_writable_dir(ctx, r.weights_path) != PROG_OK)
         return PROG_ERROR;
+    /* One training run per weights file: two would overwrite each other's saves. */
+    sigset_t old_mask;
+    block_stop_signals(&old_mask);
+    cnnrt_lock lock;
+    cnnrt_err lock_err;
+    if (cnnrt_lock_acquire(r.weights_path, &lock, &lock_err)) {
+        pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+        return prog_error(ctx, "%s", lock_err.msg);
+    }
     train_state st;
     memset(&st, 0, sizeof st);
     st.params = cnnrt_aligned_alloc((size_t)(m->param_floats + 1) * sizeof(float));
@@ -554,6 +655,8 @@ static int train_with_options(const prog_ctx *ctx, const train_options *o)
     free(st.params);
     free(st.opt_state);
     free(st.history);
+    cnnrt_lock_release(&lock);
+    pthread_sigmask(SIG_SETMASK, &old_mask, NULL);   /* a signal that waited acts now */
     return status;
 }
 
@@ -563,22 +666,28 @@ int prog_cmd_train(const prog_ctx *ctx, int argc, char **argv)
     train_options o = {.epochs = info->epochs, .batch_size = info->batch_size,
                        .seed = (int64_t)(info->seed & 0x7fffffffffffffffull), .threads = 0,
                        .validation_split = info->validation_split, .lr = info->lr};
-    char defaults[512];
+    char defaults[768];
     snprintf(defaults, sizeof defaults,
              "Defaults come from the model file's compile and fit lines: %lld epochs, batch "
              "%lld,\nvalidation split %g, learning rate %g, seed %lld. Weights are saved after "
              "every epoch\n(with the optimizer state, so --resume continues exactly), with a "
-             "history CSV and chart\nbeside them. Ctrl-C finishes the current step, saves and "
-             "stops.", (long long)o.epochs, (long long)o.batch_size, o.validation_split, o.lr,
+             "history CSV and chart\nbeside them. Ctrl-C (or SIGTERM, SIGHUP) finishes the "
+             "current step, saves and\nstops. One run at a time per weights file (a lock file "
+             "beside it).", (long long)o.epochs, (long long)o.batch_size, o.validation_split, o.lr,
              (long long)o.seed);
     const prog_option options[] = {
-        {"epochs", OPT_INT, &o.epochs, 1, 1e6, "N", "total number of epochs", NULL},
-        {"batch-size", OPT_INT, &o.batch_size, 1, 1e6, "N", "images per training step", NULL},
-        {"validation-split", OPT_DOUBLE, &o.validation_split, 0, 0.99, "F",
+        /* The limits a model file's fit and compile lines have too (cnnrt_limits.h). */
+        {"epochs", OPT_INT, &o.epochs, CNNC_LIMIT_EPOCHS_MIN, CNNC_LIMIT_EPOCHS_MAX, "N",
+         "total number of epochs", NULL},
+        {"batch-size", OPT_INT, &o.batch_size, CNNC_LIMIT_BATCH_SIZE_MIN,
+         CNNC_LIMIT_BATCH_SIZE_MAX, "N", "images per training step", NULL},
+        {"validation-split", OPT_DOUBLE, &o.validation_split, CNNC_LIMIT_VALIDATION_SPLIT_MIN,
+         CNNC_LIMIT_VALIDATION_SPLIT_MAX, "F",
          "fraction at the end of the data kept for validation", NULL},
-        {"lr", OPT_DOUBLE, &o.lr, 1e-12, 100, "F", "learning rate", NULL},
-        {"seed", OPT_INT, &o.seed, 0, 9.2e18, "N", "seed of initial weights, shuffling, dropout",
-         &o.seed_given},
+        {"lr", OPT_DOUBLE_ABOVE_MIN, &o.lr, CNNC_LIMIT_LR_ABOVE, CNNC_LIMIT_LR_MAX, "F",
+         "learning rate", NULL},
+        {"seed", OPT_INT, &o.seed, CNNC_LIMIT_SEED_MIN, (double)CNNC_LIMIT_SEED_MAX, "N",
+         "seed of initial weights, shuffling, dropout", &o.seed_given},
         {"threads", OPT_INT, &o.threads, 1, 1024, "N", "threads (default: one per CPU)", NULL},
         {"data", OPT_STRING, &o.data, 0, 0, "DIR", "directory with the MNIST-style IDX files, "
          "or a picture folder (one subfolder per class)", NULL},

@@ -28,6 +28,8 @@ int cnnrt_fail_errno(cnnrt_err *e, const char *fmt, ...) CNNRT_PRINTF(2, 3);
 
 /* Atomic file writing: data goes to "PATH.tmp.PID", is flushed and fsync'ed, then renamed
  * over PATH, so a crash or a full disk never leaves a half-written file in PATH's place.
+ * Opening also removes "PATH.tmp.PID" files whose process is gone (a program killed while
+ * writing, e.g. by SIGKILL, cannot remove its own).
  *   cnnrt_atomic_file f;
  *   if (cnnrt_atomic_open(&f, path, e)) return -1;
  *   fwrite(..., f.fp);
@@ -44,17 +46,36 @@ int cnnrt_atomic_open(cnnrt_atomic_file *f, const char *path, cnnrt_err *e);
 int cnnrt_atomic_commit(cnnrt_atomic_file *f, cnnrt_err *e);
 void cnnrt_atomic_abort(cnnrt_atomic_file *f);
 
+/* Removes PATH.tmp.PID files left by processes that no longer exist (never another live
+ * process's, never our own). Called by cnnrt_atomic_open. */
+void cnnrt_remove_stale_temporaries(const char *path);
+
+/* An exclusive lock on "PATH.lock" (flock), held while a process owns PATH, e.g. while
+ * `train` writes a weights file: a second process asking for it fails at once with
+ * "PATH is in use by another process (PID 1234, holding PATH.lock); ...". The lock file
+ * holds the owner's PID and is removed on release; one left by a killed process is harmless
+ * (the kernel released its lock) and is taken over. */
+typedef struct cnnrt_lock {
+    int fd;   /* -1: not held */
+    char path[4200];
+} cnnrt_lock;
+
+int cnnrt_lock_acquire(const char *path, cnnrt_lock *lock, cnnrt_err *e);
+void cnnrt_lock_release(cnnrt_lock *lock);
+
 /* Writes a whole buffer atomically. */
 int cnnrt_write_file_atomic(const char *path, const void *data, size_t len, cnnrt_err *e);
-/* Reads a whole file (up to max_len bytes; larger is an error). Caller frees *data. */
+/* Reads a whole file (up to max_len bytes; larger is an error, refused before reading when
+ * the file is a regular one; a directory is named as such). Caller frees *data. */
 int cnnrt_read_file(const char *path, size_t max_len, unsigned char **data, size_t *len,
                     cnnrt_err *e);
 
 /* CRC-32 (the zlib/PNG polynomial). */
 uint32_t cnnrt_crc32(uint32_t crc, const void *data, size_t len);
 
-/* Checked allocation: aborts with a message on out-of-memory, which is the one failure a
- * program cannot report sensibly. Aligned to 64 bytes (a cache line, and AVX-512 safe). */
+/* Checked allocation: on out-of-memory, prints "out of memory" and ends the process with
+ * status 1 (the one failure a program cannot report sensibly where it happens).
+ * cnnrt_aligned_alloc aligns to 64 bytes (a cache line, and AVX-512 safe). */
 void *cnnrt_xmalloc(size_t n);
 void *cnnrt_xcalloc(size_t n, size_t size);
 void *cnnrt_aligned_alloc(size_t bytes);   /* zeroed, 64-byte aligned; free with free() */

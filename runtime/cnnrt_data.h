@@ -35,13 +35,22 @@ typedef struct cnnrt_idx_images {
 } cnnrt_idx_images;
 
 /* Reads an unsigned-byte IDX image file (idx3, or idx4 with channels last), raw or gzip.
- * Errors: cannot open, corrupt gzip stream, wrong magic (not an IDX file / not unsigned
- * bytes), wrong number of dimensions, data shorter or longer than the header says. */
+ * Errors: cannot open, a directory, corrupt gzip stream, wrong magic (not an IDX file / not
+ * unsigned bytes), wrong number of dimensions, data shorter or longer than the header says
+ * (raw or once inflated). */
 int cnnrt_idx_read_images(const char *path, cnnrt_idx_images *out, cnnrt_err *e);
 
 /* Reads an unsigned-byte idx1 label file, raw or gzip. *labels is malloc'ed (free()).
  * Does not check the label range (cnnrt_dataset_load does, knowing the class count). */
 int cnnrt_idx_read_labels(const char *path, uint8_t **labels, int64_t *count, cnnrt_err *e);
+
+/* The same from an open stream (a file, a pipe, fmemopen'ed bytes); `name` stands for it in
+ * messages. Neither reads more than the header promises plus one byte (a gzip bomb is
+ * stopped with "NAME: decompresses to more than the N bytes its header promises"). */
+int cnnrt_idx_read_images_from(const char *name, FILE *fp, cnnrt_idx_images *out,
+                               cnnrt_err *e);
+int cnnrt_idx_read_labels_from(const char *name, FILE *fp, uint8_t **labels, int64_t *count,
+                               cnnrt_err *e);
 
 /* Writes IDX files (atomically), gzip-compressed when gzip != 0. channels == 1 writes an
  * idx3 file, otherwise idx4. Used by tests and tools that convert data sets. */

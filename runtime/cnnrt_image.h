@@ -114,9 +114,15 @@ typedef enum cnnrt_alpha_background {
  * composited over `background`. A missing, truncated, corrupt or non-PNG file is an error
  * naming the file ("digit.png: not a PNG file (bad signature)", "digit.png: corrupt or
  * unreadable PNG: IDAT: CRC error", "... unexpected end of file (the file is truncated)");
- * *img is left empty then. */
+ * *img is left empty then. A picture larger than the limits above is refused from its
+ * header, before anything is decoded ("big.png: the picture is too large: 100000x100000
+ * pixels; the limit is 32768 pixels a side and 67108864 pixels in all"). */
 int cnnrt_png_read(const char *path, cnnrt_alpha_background background, cnnrt_image *img,
                    cnnrt_err *e);
+/* The same from an open stream (a file, fmemopen'ed bytes); `name` stands for it in
+ * messages. */
+int cnnrt_png_read_from(const char *name, FILE *fp, cnnrt_alpha_background background,
+                        cnnrt_image *img, cnnrt_err *e);
 
 /* cnnrt_png_read on a file already in memory (len bytes at data); path names it in
  * messages. */
@@ -172,8 +178,8 @@ int cnnrt_picture_name_looks_like_one(const char *path);
  * PNG, grayscale JPEG, BMP/GIF whose palette is all gray is still RGB) or RGB (channels 3);
  * transparency is handled as `background` says. Errors name the file and the problem:
  * "x.jpg: cannot open: No such file or directory", "x.txt: not a picture (PNG, JPEG, GIF or
- * BMP)", "x.jpg: corrupt or unreadable JPEG: Premature end of JPEG file", "big.png: image
- * 40000x20 is larger than ...". *img is left empty on failure. */
+ * BMP)", "x.jpg: corrupt or unreadable JPEG: Premature end of JPEG file", "big.png: the picture
+ * is too large: 40000x20 pixels; ...". *img is left empty on failure. */
 int cnnrt_picture_read(const char *path, cnnrt_alpha_background background, cnnrt_image *img,
                        cnnrt_err *e);
 /* The same on a file already in memory; path only names it in messages. */

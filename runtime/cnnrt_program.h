@@ -4,7 +4,8 @@
  *
  * It never exits the process: every error is printed to stderr as one sentence naming the
  * file and the problem, and the return value is the exit status (0 success, 1 error,
- * 2 bad command line, 130 training interrupted by Ctrl-C after saving). */
+ * 2 bad command line; 128 + the signal's number when training was stopped by Ctrl-C, SIGTERM
+ * or SIGHUP after saving: 130, 143, 129). */
 #ifndef CNNRT_PROGRAM_H
 #define CNNRT_PROGRAM_H
 

@@ -10,10 +10,14 @@
  * Files are written atomically (temporary file, fsync, rename): a crash or a full disk never
  * leaves a half-written file in the old one's place.
  *
- * Loading checks, each with its own message naming the file: not a weights file (magic),
- * unsupported version, truncated (shorter than its header says), corrupted (CRC mismatch),
- * saved by another model (fingerprint, naming both models), tensor names and shapes that
- * differ from the model's. */
+ * Loading checks, each with its own message naming the file: a directory, not a weights file
+ * (magic), unsupported version, truncated (shorter than its header says) or longer, a size
+ * larger than the model's weights can take (checked before reading the rest, so /dev/zero or
+ * a pipe costs a few bytes), corrupted (CRC mismatch), header flags of a newer writer, saved
+ * by another model (fingerprint, naming both models), tensor names and shapes that differ
+ * from the model's, and a NaN or infinity in a tensor or the optimizer state (naming the
+ * tensor and the first bad index). Saving refuses non-finite values too, leaving the previous
+ * file in place. */
 #ifndef CNNRT_WEIGHTS_H
 #define CNNRT_WEIGHTS_H
 
@@ -91,6 +95,11 @@ typedef struct cnnrt_weights_expect {
  * On failure *out is left empty (nothing to free). */
 int cnnrt_weights_load(const char *path, const cnnrt_weights_expect *expect,
                        cnnrt_weights *out, cnnrt_err *e);
+
+/* cnnrt_weights_load on bytes already in memory (len of them); `name` stands for the file in
+ * messages. Same checks, same result. */
+int cnnrt_weights_parse(const char *name, const void *data, size_t len,
+                        const cnnrt_weights_expect *expect, cnnrt_weights *out, cnnrt_err *e);
 
 /* Frees what cnnrt_weights_load allocated and zeroes *w. */
 void cnnrt_weights_free(cnnrt_weights *w);

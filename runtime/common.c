@@ -1,10 +1,14 @@
 /* Error reporting and atomic file writing shared by the whole runtime. */
 #include "cnnrt_common.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -34,6 +38,54 @@ int cnnrt_fail_errno(cnnrt_err *e, const char *fmt, ...)
     return -1;
 }
 
+/* Splits path into its directory ("." when none) and its last component. */
+static void split_path(const char *path, char *dir, size_t dir_size, const char **base)
+{
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        snprintf(dir, dir_size, ".");
+        *base = path;
+    } else {
+        snprintf(dir, dir_size, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+        *base = slash + 1;
+    }
+}
+
+/* A process id that no longer exists (kill(pid, 0) says "no such process"). */
+static int pid_is_dead(long pid)
+{
+    return pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+void cnnrt_remove_stale_temporaries(const char *path)
+{
+    char dir[4096];
+    const char *base;
+    split_path(path, dir, sizeof dir, &base);
+    size_t base_len = strlen(base);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *ent;
+    while ((ent = readdir(d)) != NULL) {
+        const char *name = ent->d_name;
+        if (strncmp(name, base, base_len) != 0 || strncmp(name + base_len, ".tmp.", 5) != 0)
+            continue;
+        const char *digits = name + base_len + 5;
+        char *end;
+        errno = 0;
+        long pid = strtol(digits, &end, 10);
+        if (errno || end == digits || *end || *digits < '1' || *digits > '9')
+            continue;
+        if (pid != (long)getpid() && pid_is_dead(pid)) {
+            char stale[8300];
+            snprintf(stale, sizeof stale, "%s/%s", dir, name);
+            remove(stale);
+        }
+    }
+    closedir(d);
+}
+
 int cnnrt_atomic_open(cnnrt_atomic_file *f, const char *path, cnnrt_err *e)
 {
     memset(f, 0, sizeof *f);
@@ -46,6 +98,7 @@ int cnnrt_atomic_open(cnnrt_atomic_file *f, const char *path, cnnrt_err *e)
         return cnnrt_fail(e, "%s: exists and is not a regular file (a directory, device or "
                           "pipe); choose another file name", path);
     snprintf(f->path, sizeof f->path, "%s", path);
+    cnnrt_remove_stale_temporaries(path);
     snprintf(f->tmp_path, sizeof f->tmp_path, "%s.tmp.%ld", path, (long)getpid());
     f->fp = fopen(f->tmp_path, "wb");
     if (!f->fp)
@@ -109,6 +162,14 @@ int cnnrt_read_file(const char *path, size_t max_len, unsigned char **data, size
     FILE *fp = fopen(path, "rb");
     if (!fp)
         return cnnrt_fail_errno(e, "%s: cannot open", path);
+    struct stat st;
+    if (fstat(fileno(fp), &st) == 0 && (S_ISDIR(st.st_mode) ||
+                                        (S_ISREG(st.st_mode) && (uint64_t)st.st_size > max_len))) {
+        fclose(fp);
+        if (S_ISDIR(st.st_mode))
+            return cnnrt_fail(e, "%s: is a directory", path);
+        return cnnrt_fail(e, "%s: file is larger than %zu bytes", path, max_len);
+    }
     size_t cap = 1 << 16, used = 0;
     unsigned char *buf = cnnrt_xmalloc(cap);
     for (;;) {
@@ -156,10 +217,14 @@ uint32_t cnnrt_crc32(uint32_t crc, const void *data, size_t len)
     return crc;
 }
 
+/* An error, not a crash: status 1 like any other error, no core dump. _exit rather than
+ * exit because a worker thread may be the one that ran out, while others still run. A file
+ * being written stays a temporary file; the file it would replace is untouched. */
 static void out_of_memory(size_t n)
 {
-    fprintf(stderr, "cnnc runtime: out of memory (asked for %zu bytes)\n", n);
-    abort();
+    fprintf(stderr, "cnnc runtime: error: out of memory (asked for %zu bytes)\n", n);
+    fflush(stdout);
+    _exit(1);
 }
 
 void *cnnrt_xmalloc(size_t n)
@@ -186,4 +251,60 @@ void *cnnrt_aligned_alloc(size_t bytes)
         out_of_memory(bytes);
     memset(p, 0, rounded ? rounded : 64);
     return p;
+}
+
+/* ---- Locks ---------------------------------------------------------------------------------- */
+
+int cnnrt_lock_acquire(const char *path, cnnrt_lock *lock, cnnrt_err *e)
+{
+    memset(lock, 0, sizeof *lock);
+    lock->fd = -1;
+    if (snprintf(lock->path, sizeof lock->path, "%s.lock", path) >= (int)sizeof lock->path)
+        return cnnrt_fail(e, "%.200s...: path too long", path);
+    /* Another process may remove the lock file between our open and our flock (it releases
+     * by unlinking, then closing): a lock on a file that is no longer at lock->path protects
+     * nothing, so try again with the new one. */
+    for (int attempt = 0; attempt < 100; attempt++) {
+        int fd = open(lock->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0)
+            return cnnrt_fail_errno(e, "%s: cannot create the lock file %s", path, lock->path);
+        if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+            int busy = errno == EWOULDBLOCK;
+            char holder[32] = "";
+            ssize_t n = busy ? read(fd, holder, sizeof holder - 1) : -1;
+            close(fd);
+            if (!busy)
+                return cnnrt_fail_errno(e, "%s: cannot lock %s", path, lock->path);
+            holder[n > 0 ? n : 0] = '\0';
+            long pid = strtol(holder, NULL, 10);
+            if (pid > 0)
+                return cnnrt_fail(e, "%s is in use by another process (PID %ld, holding %s); "
+                                     "wait for it to finish or choose another file", path, pid,
+                                  lock->path);
+            return cnnrt_fail(e, "%s is in use by another process (holding %s); wait for it "
+                                 "to finish or choose another file", path, lock->path);
+        }
+        struct stat held, now;
+        if (fstat(fd, &held) == 0 && stat(lock->path, &now) == 0 && held.st_dev == now.st_dev &&
+            held.st_ino == now.st_ino) {
+            char pid[32];
+            int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+            if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+                /* The PID is only for the message a second process prints: not fatal. */
+            }
+            lock->fd = fd;
+            return 0;
+        }
+        close(fd);
+    }
+    return cnnrt_fail(e, "%s: cannot lock %s: it keeps being replaced", path, lock->path);
+}
+
+void cnnrt_lock_release(cnnrt_lock *lock)
+{
+    if (lock->fd < 0)
+        return;
+    unlink(lock->path);   /* while still holding it: see cnnrt_lock_acquire */
+    close(lock->fd);
+    lock->fd = -1;
 }

@@ -1,6 +1,7 @@
 /* 8-bit images and PNG files (libpng). See cnnrt_image.h. */
 #include "cnnrt_image.h"
 
+#include <inttypes.h>
 #include <math.h>
 #include <png.h>
 #include <setjmp.h>
@@ -165,6 +166,10 @@ typedef struct png_session {
     png_bytep *rows;
     char message[256];
     jmp_buf jump;
+    /* Bytes read ahead of libpng (the IHDR's start, to check the size first), served to it
+     * before the rest of the file. */
+    unsigned char ahead[16];
+    size_t ahead_len, ahead_pos;
 } png_session;
 
 static void on_png_error(png_structp png, png_const_charp message)
@@ -191,7 +196,11 @@ static void read_from_file(png_structp png, png_bytep data, size_t length)
         s->mem_pos += length;
         return;
     }
-    if (fread(data, 1, length, s->fp) != length)
+    while (length > 0 && s->ahead_pos < s->ahead_len) {
+        *data++ = s->ahead[s->ahead_pos++];
+        length--;
+    }
+    if (length > 0 && fread(data, 1, length, s->fp) != length)
         png_error(png, ferror(s->fp) ? "read error"
                                      : "unexpected end of file (the file is truncated)");
 }
@@ -387,10 +396,38 @@ void cnnrt_composite_alpha(const uint8_t *decoded, int decoded_channels, cnnrt_i
     }
 }
 
-/* Decodes the PNG of session s (its signature already checked) into img. */
-static int decode_png_session(png_session *s, const char *path,
-                              cnnrt_alpha_background background, cnnrt_image *img,
-                              cnnrt_err *e)
+static uint32_t read_be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Reads the IHDR's length, type, width and height ahead of libpng and refuses a picture
+ * larger than the limits in words (libpng would only say "Invalid IHDR data"). Other
+ * problems in those bytes are left to libpng, which reports them. */
+static int check_ihdr_size(const char *path, const unsigned char ihdr[16], cnnrt_err *e)
+{
+    if (memcmp(ihdr + 4, "IHDR", 4) != 0)
+        return 0;
+    uint32_t width = read_be32(ihdr + 8), height = read_be32(ihdr + 12);
+    if (width > CNNRT_IMAGE_MAX_SIDE || height > CNNRT_IMAGE_MAX_SIDE ||
+        (uint64_t)width * height > (uint64_t)CNNRT_IMAGE_MAX_PIXELS)
+        return cnnrt_fail(e, "%s: the picture is too large: %" PRIu32 "x%" PRIu32 " pixels; "
+                             "the limit is %d pixels a side and %ld pixels in all", path,
+                          width, height, CNNRT_IMAGE_MAX_SIDE, (long)CNNRT_IMAGE_MAX_PIXELS);
+    return 0;
+}
+
+static int check_size_ahead(png_session *s, cnnrt_err *e)
+{
+    s->ahead_len = fread(s->ahead, 1, sizeof s->ahead, s->fp);
+    if (s->ahead_len < sizeof s->ahead)
+        return 0;
+    return check_ihdr_size(s->path, s->ahead, e);
+}
+
+/* Decodes the PNG of session s (signature checked, size checked) into img. */
+static int decode_png_session(png_session *s, cnnrt_alpha_background background,
+                              cnnrt_image *img, cnnrt_err *e)
 {
     s->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, s, on_png_error, on_png_warning);
     s->info = s->png ? png_create_info_struct(s->png) : NULL;
@@ -400,7 +437,7 @@ static int decode_png_session(png_session *s, const char *path,
     free(s->rows);
     if (failed) {
         free(s->decoded);
-        return cnnrt_fail(e, "%s: corrupt or unreadable PNG: %s", path,
+        return cnnrt_fail(e, "%s: corrupt or unreadable PNG: %s", s->path,
                           s->message[0] ? s->message : "out of memory");
     }
     /* The size was checked against the limits while reading, so this cannot fail. */
@@ -413,32 +450,25 @@ static int decode_png_session(png_session *s, const char *path,
     return 0;
 }
 
-int cnnrt_png_read(const char *path, cnnrt_alpha_background background, cnnrt_image *img,
-                   cnnrt_err *e)
+int cnnrt_png_read_from(const char *name, FILE *fp, cnnrt_alpha_background background,
+                        cnnrt_image *img, cnnrt_err *e)
 {
     memset(img, 0, sizeof *img);
     png_session s;
     memset(&s, 0, sizeof s);
-    s.path = path;
-    s.fp = fopen(path, "rb");
-    if (!s.fp)
-        return cnnrt_fail_errno(e, "%s: cannot open", path);
+    s.path = name;
+    s.fp = fp;
 
     unsigned char signature[8];
     size_t got = fread(signature, 1, sizeof signature, s.fp);
-    if (got < sizeof signature && ferror(s.fp)) {   /* e.g. a directory */
-        cnnrt_fail_errno(e, "%s: cannot read", path);
-        fclose(s.fp);
-        return -1;
-    }
-    if (got < sizeof signature || png_sig_cmp(signature, 0, sizeof signature) != 0) {
-        fclose(s.fp);
-        return cnnrt_fail(e, "%s: not a PNG file (%s)", path,
+    if (got < sizeof signature && ferror(s.fp))   /* e.g. a directory */
+        return cnnrt_fail_errno(e, "%s: cannot read", name);
+    if (got < sizeof signature || png_sig_cmp(signature, 0, sizeof signature) != 0)
+        return cnnrt_fail(e, "%s: not a PNG file (%s)", name,
                           got == 0 ? "the file is empty" : "bad signature");
-    }
-    int rc = decode_png_session(&s, path, background, img, e);
-    fclose(s.fp);
-    return rc;
+    if (check_size_ahead(&s, e))
+        return -1;
+    return decode_png_session(&s, background, img, e);
 }
 
 int cnnrt_png_decode(const char *path, const void *data, size_t len,
@@ -448,11 +478,25 @@ int cnnrt_png_decode(const char *path, const void *data, size_t len,
     if (len < 8 || png_sig_cmp(data, 0, 8) != 0)
         return cnnrt_fail(e, "%s: not a PNG file (%s)", path,
                           len == 0 ? "the file is empty" : "bad signature");
+    if (len >= 24 && check_ihdr_size(path, (const unsigned char *)data + 8, e))
+        return -1;
     png_session s;
     memset(&s, 0, sizeof s);
     s.path = path;
     s.mem = data;
     s.mem_len = len;
     s.mem_pos = 8;
-    return decode_png_session(&s, path, background, img, e);
+    return decode_png_session(&s, background, img, e);
+}
+
+int cnnrt_png_read(const char *path, cnnrt_alpha_background background, cnnrt_image *img,
+                   cnnrt_err *e)
+{
+    memset(img, 0, sizeof *img);
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return cnnrt_fail_errno(e, "%s: cannot open", path);
+    int rc = cnnrt_png_read_from(path, fp, background, img, e);
+    fclose(fp);
+    return rc;
 }

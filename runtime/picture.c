@@ -79,8 +79,9 @@ static int check_size(const char *path, long width, long height, cnnrt_err *e)
         return cnnrt_fail(e, "%s: picture of %ldx%ld pixels (empty)", path, width, height);
     if (width > CNNRT_IMAGE_MAX_SIDE || height > CNNRT_IMAGE_MAX_SIDE ||
         width * height > CNNRT_IMAGE_MAX_PIXELS)
-        return cnnrt_fail(e, "%s: picture %ldx%ld is larger than this program reads (at most "
-                             "%d pixels a side and %ld pixels in all)",
+        /* Worded as the PNG reader words it (image.c, check_ihdr_size). */
+        return cnnrt_fail(e, "%s: the picture is too large: %ldx%ld pixels; the limit is %d "
+                             "pixels a side and %ld pixels in all",
                           path, width, height, CNNRT_IMAGE_MAX_SIDE,
                           (long)CNNRT_IMAGE_MAX_PIXELS);
     return 0;

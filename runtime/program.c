@@ -102,18 +102,23 @@ static int set_option(const prog_ctx *ctx, const prog_command *cmd, const prog_o
         if (errno || end == text || *end)
             return prog_usage_error(ctx, cmd->name, "--%s expects a whole number, not '%s'",
                                     o->name, text), -1;
-        if ((double)v < o->min || (double)v > o->max)
-            return prog_usage_error(ctx, cmd->name, "--%s must be between %.0f and %.0f, not %lld",
-                                    o->name, o->min, o->max, v), -1;
+        /* Worded as the compiler words a model file's value out of range (cnnrt_limits.h). */
+        if ((double)v < o->min)
+            return prog_usage_error(ctx, cmd->name, "--%s must be at least %.0f, found %lld",
+                                    o->name, o->min, v), -1;
+        if ((double)v > o->max)
+            return prog_usage_error(ctx, cmd->name, "--%s must be at most %.0f, found %lld",
+                                    o->name, o->max, v), -1;
         *(int64_t *)o->value = (int64_t)v;
     } else {
         double v = strtod(text, &end);
         if (errno || end == text || *end || !isfinite(v))
             return prog_usage_error(ctx, cmd->name, "--%s expects a number, not '%s'", o->name,
                                     text), -1;
-        if (v < o->min || v > o->max)
-            return prog_usage_error(ctx, cmd->name, "--%s must be between %g and %g, not %g",
-                                    o->name, o->min, o->max, v), -1;
+        int above = o->kind == OPT_DOUBLE_ABOVE_MIN;
+        if (v < o->min || (above && v == o->min) || v > o->max)
+            return prog_usage_error(ctx, cmd->name, "--%s must be in %s%g, %g], found %s",
+                                    o->name, above ? "(" : "[", o->min, o->max, text), -1;
         *(double *)o->value = v;
     }
     return 0;

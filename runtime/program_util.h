@@ -14,7 +14,9 @@
 #include "cnnrt_weights.h"
 
 /* Exit statuses of the program. */
-enum { PROG_OK = 0, PROG_ERROR = 1, PROG_USAGE = 2, PROG_INTERRUPTED = 130 };
+enum { PROG_OK = 0, PROG_ERROR = 1, PROG_USAGE = 2 };
+/* A training run stopped by a signal (after saving) exits with 128 + its number: 130 for
+ * Ctrl-C, 143 for SIGTERM, 129 for SIGHUP, as a shell reports a process the signal ended. */
 
 /* What every command gets. */
 typedef struct prog_ctx {
@@ -25,10 +27,13 @@ typedef struct prog_ctx {
 
 /* ---- options ------------------------------------------------------------------------ */
 
-typedef enum { OPT_FLAG, OPT_INT, OPT_DOUBLE, OPT_STRING } prog_opt_kind;
+/* OPT_DOUBLE_ABOVE_MIN: a double with min < value <= max (a learning rate above 0). */
+typedef enum { OPT_FLAG, OPT_INT, OPT_DOUBLE, OPT_DOUBLE_ABOVE_MIN, OPT_STRING } prog_opt_kind;
 
 /* One --name option. Numbers are range-checked: min <= value <= max. `given` (may be NULL)
- * is set to 1 when the option appears on the command line. */
+ * is set to 1 when the option appears on the command line. A value out of range is worded
+ * as the compiler words it ("--epochs must be at least 1, found 0", "--lr must be in
+ * (0, 100], found 0"), so the two sides of a limit in cnnrt_limits.h read alike. */
 typedef struct prog_option {
     const char *name;        /* without the dashes */
     prog_opt_kind kind;

@@ -4,8 +4,13 @@
  * any field is trusted, then compared with what the loading model expects. */
 #include "cnnrt_weights.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#include "cnnrt_limits.h"
 
 #define WEIGHTS_MAX_FILE_BYTES ((size_t)4 << 30)
 #define WEIGHTS_FLAG_OPTIMIZER 1u
@@ -88,6 +93,62 @@ static int64_t shape_size(const cnnrt_param_desc *t)
     return n;
 }
 
+/* ---- Non-finite values: never written, never loaded ---------------------------------------- */
+
+static int64_t first_non_finite(const float *v, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return i;
+    return -1;
+}
+
+/* "NaN at index 1234 ([2][0][5][17])": the flat index and its coordinates in the shape. */
+static void describe_bad_value(const cnnrt_param_desc *t, const float *v, int64_t index,
+                               char *buf, size_t size)
+{
+    int used = snprintf(buf, size, "%s at index %lld", isnan(v[index]) ? "NaN" :
+                        v[index] > 0 ? "+inf" : "-inf", (long long)index);
+    if (!t || t->rank < 2 || used < 0 || (size_t)used >= size)
+        return;
+    int64_t coord[CNNRT_MAX_RANK], rest = index;
+    for (int d = t->rank - 1; d >= 0; d--) {
+        coord[d] = rest % t->dims[d];
+        rest /= t->dims[d];
+    }
+    size_t at = (size_t)used;
+    at += (size_t)snprintf(buf + at, size - at, " (");
+    for (int d = 0; d < t->rank && at < size; d++)
+        at += (size_t)snprintf(buf + at, size - at, "[%lld]", (long long)coord[d]);
+    if (at < size)
+        snprintf(buf + at, size - at, ")");
+}
+
+/* Fails naming the first tensor (Keras name) that holds a NaN or an infinity, and where;
+ * then the optimizer state. `what` says what happens to the file ("not saved", ...). */
+static int check_finite(const char *path, const char *what, const cnnrt_param_desc *tensors,
+                        int num_tensors, const float *params, const float *opt_state,
+                        int64_t opt_state_floats, cnnrt_err *e)
+{
+    char where[160];
+    for (int i = 0; i < num_tensors; i++) {
+        const cnnrt_param_desc *t = &tensors[i];
+        int64_t bad = first_non_finite(params + t->offset, t->size);
+        if (bad >= 0) {
+            describe_bad_value(t, params + t->offset, bad, where, sizeof where);
+            return cnnrt_fail(e, "%s: %s: tensor '%s' holds %s; weights must be finite (did "
+                                 "training diverge?)", path, what, t->name, where);
+        }
+    }
+    int64_t bad = opt_state ? first_non_finite(opt_state, opt_state_floats) : -1;
+    if (bad >= 0) {
+        describe_bad_value(NULL, opt_state, bad, where, sizeof where);
+        return cnnrt_fail(e, "%s: %s: the optimizer state holds %s; it must be finite (did "
+                             "training diverge?)", path, what, where);
+    }
+    return 0;
+}
+
 /* Rejects a description that would write a file the loader refuses or read out of bounds. */
 static int check_for_saving(const char *path, const cnnrt_weights *w, cnnrt_err *e)
 {
@@ -122,7 +183,12 @@ static int check_for_saving(const char *path, const cnnrt_weights *w, cnnrt_err 
     if (w->num_history < 0 || (w->num_history > 0 && !w->history))
         return cnnrt_fail(e, "%s: history of %lld epochs given without records", path,
                           (long long)w->num_history);
-    return 0;
+    /* The loader refuses non-finite weights, so saving them would destroy the previous,
+     * usable file for one that cannot be read. */
+    return check_finite(path, "not saved (the previous file is untouched)", w->tensors,
+                        w->num_tensors, w->params,
+                        w->opt_kind != CNNRT_OPT_NONE ? w->opt_state : NULL,
+                        w->opt_state_floats, e);
 }
 
 int cnnrt_weights_save(const char *path, const cnnrt_weights *w, cnnrt_err *e)
@@ -251,9 +317,12 @@ static int same_shape(const cnnrt_param_desc *a, const cnnrt_param_desc *b)
     return 1;
 }
 
-/* Magic, version, declared size against actual size, CRC: is this an intact file? */
-static int check_envelope(const char *path, const unsigned char *data, size_t len,
-                          cnnrt_err *e)
+/* The fixed header (magic, version, declared size) of a file whose first `len` bytes are in
+ * data, and whose whole length is `actual` (-1 when unknown: a pipe or a device). Fills
+ * *declared. The flag bits are checked after the CRC (check_envelope): an unknown bit in an
+ * intact file is a newer writer's, in a damaged one it is damage. */
+static int check_header(const char *path, const unsigned char *data, size_t len,
+                        int64_t actual, uint64_t *declared, cnnrt_err *e)
 {
     if (len < 8 || memcmp(data, CNNRT_WEIGHTS_MAGIC, 7) != 0)
         return cnnrt_fail(e, "%s: not a cnnc weights file (it does not start with \"%s\")",
@@ -268,19 +337,39 @@ static int check_envelope(const char *path, const unsigned char *data, size_t le
                              "reads version %d -- it was written by another version of cnnc",
                           path, version, (const char *)data, CNNRT_WEIGHTS_VERSION);
     get_u32(&c);   /* flags */
-    uint64_t declared = get_u64(&c);
-    if (len < declared)
-        return cnnrt_fail(e, "%s: truncated: %zu of its %llu bytes (an interrupted copy?)",
-                          path, len, (unsigned long long)declared);
-    if (len > declared)
+    *declared = get_u64(&c);
+    if (*declared < WEIGHTS_FIXED_HEADER + 4)
+        return cnnrt_fail(e, "%s: corrupted: its header gives a size of %llu bytes", path,
+                          (unsigned long long)*declared);
+    if (actual >= 0 && (uint64_t)actual < *declared)
+        return cnnrt_fail(e, "%s: truncated: %lld of its %llu bytes (an interrupted copy?)",
+                          path, (long long)actual, (unsigned long long)*declared);
+    if (actual >= 0 && (uint64_t)actual > *declared)
         return cnnrt_fail(e, "%s: %llu bytes of garbage after the end of the weights data",
-                          path, (unsigned long long)(len - declared));
+                          path, (unsigned long long)actual - *declared);
+    return 0;
+}
+
+/* Header, declared size against actual size, CRC, flags: is this an intact file that this
+ * program can read? */
+static int check_envelope(const char *path, const unsigned char *data, size_t len,
+                          cnnrt_err *e)
+{
+    uint64_t declared;
+    if (check_header(path, data, len, (int64_t)len, &declared, e))
+        return -1;
     uint32_t stored = (uint32_t)data[len - 4] | (uint32_t)data[len - 3] << 8 |
                       (uint32_t)data[len - 2] << 16 | (uint32_t)data[len - 1] << 24;
     uint32_t computed = cnnrt_crc32(0, data, len - 4);
     if (stored != computed)
         return cnnrt_fail(e, "%s: corrupted: CRC-32 mismatch (stored %08x, computed %08x)",
                           path, stored, computed);
+    cursor c = {data, len, 12, 0};
+    uint32_t flags = get_u32(&c);
+    if (flags & ~WEIGHTS_FLAG_OPTIMIZER)
+        return cnnrt_fail(e, "%s: header flags 0x%08x set bits this program does not know "
+                             "(only bit 0 is defined): the file was written by a newer cnnc; "
+                             "use that version, or retrain", path, flags);
     return 0;
 }
 
@@ -431,18 +520,106 @@ static int parse_weights(const char *path, const unsigned char *data, size_t len
     return 0;
 }
 
+int cnnrt_weights_parse(const char *name, const void *data, size_t len,
+                        const cnnrt_weights_expect *expect, cnnrt_weights *out, cnnrt_err *e)
+{
+    memset(out, 0, sizeof *out);
+    int rc = parse_weights(name, data, len, expect, out, e);
+    if (rc == 0)
+        rc = check_finite(name, "unusable", out->tensors, out->num_tensors, out->params,
+                          out->opt_state, out->opt_state_floats, e);
+    if (rc)
+        cnnrt_weights_free(out);
+    return rc;
+}
+
+/* The largest file a model's weights can make: its tensors (names at their longest), an
+ * optimizer state of up to twice the parameters (Adam, or whichever the model has), and a
+ * history of one record per epoch allowed. A header promising more is not this model's. */
+static uint64_t largest_plausible_file(const cnnrt_weights_expect *x)
+{
+    uint64_t bytes = WEIGHTS_FIXED_HEADER + 4 + sizeof ((cnnrt_weights *)0)->model_name + 4;
+    for (int i = 0; i < x->num_tensors; i++)
+        bytes += 4 + sizeof x->tensors[i].name + 4 + 8 * CNNRT_MAX_RANK +
+                 4 * (uint64_t)x->tensors[i].size;
+    uint64_t state = 2 * (uint64_t)x->param_floats;
+    if ((uint64_t)x->opt_state_floats > state)
+        state = (uint64_t)x->opt_state_floats;
+    bytes += 12 + 4 * state;
+    bytes += 32 + 16 * ((uint64_t)CNNC_LIMIT_EPOCHS_MAX + 1);
+    return bytes + 4;
+}
+
+/* Reads the file's bytes, trusting its header's size only after checking it: against the
+ * file's size (a regular file), against what the expected model can need and against the
+ * format's maximum. A pipe or a device is read only up to the size its header promises, so
+ * /dev/zero or an endless pipe costs a few bytes, not gigabytes. */
+static int read_weights_bytes(const char *path, FILE *fp, const cnnrt_weights_expect *expect,
+                              unsigned char **data, size_t *len, cnnrt_err *e)
+{
+    struct stat st;
+    if (fstat(fileno(fp), &st) != 0)
+        return cnnrt_fail_errno(e, "%s: cannot read", path);
+    if (S_ISDIR(st.st_mode))
+        return cnnrt_fail(e, "%s: is a directory, not a weights file", path);
+    int64_t actual = S_ISREG(st.st_mode) ? (int64_t)st.st_size : -1;
+    unsigned char head[WEIGHTS_FIXED_HEADER];
+    size_t got = fread(head, 1, sizeof head, fp);
+    if (ferror(fp))
+        return cnnrt_fail_errno(e, "%s: read error", path);
+    uint64_t declared = 0;
+    if (check_header(path, head, got, actual, &declared, e))
+        return -1;
+    if (declared > WEIGHTS_MAX_FILE_BYTES)
+        return cnnrt_fail(e, "%s: its header gives a size of %llu bytes, more than the %zu a "
+                             "weights file may have: corrupted or not a weights file", path,
+                          (unsigned long long)declared, WEIGHTS_MAX_FILE_BYTES);
+    if (expect && declared > largest_plausible_file(expect))
+        return cnnrt_fail(e, "%s: its header gives a size of %llu bytes, more than weights of "
+                             "model '%s' can take (%llu bytes): corrupted or not this model's "
+                             "weights", path, (unsigned long long)declared, expect->model_name,
+                          (unsigned long long)largest_plausible_file(expect));
+    unsigned char *buf = malloc((size_t)declared);
+    if (!buf)
+        return cnnrt_fail(e, "%s: out of memory reading %llu bytes", path,
+                          (unsigned long long)declared);
+    memcpy(buf, head, sizeof head);
+    size_t rest = (size_t)declared - sizeof head;
+    got = fread(buf + sizeof head, 1, rest, fp);
+    int extra = got == rest && fgetc(fp) != EOF;
+    if (ferror(fp)) {
+        free(buf);
+        return cnnrt_fail_errno(e, "%s: read error", path);
+    }
+    if (got < rest || extra) {
+        free(buf);
+        if (extra)
+            return cnnrt_fail(e, "%s: garbage after the end of the weights data (more than the "
+                                 "%llu bytes its header gives)", path,
+                              (unsigned long long)declared);
+        return cnnrt_fail(e, "%s: truncated: %zu of its %llu bytes (an interrupted copy?)",
+                          path, sizeof head + got, (unsigned long long)declared);
+    }
+    *data = buf;
+    *len = (size_t)declared;
+    return 0;
+}
+
 int cnnrt_weights_load(const char *path, const cnnrt_weights_expect *expect,
                        cnnrt_weights *out, cnnrt_err *e)
 {
     memset(out, 0, sizeof *out);
-    unsigned char *data;
-    size_t len;
-    if (cnnrt_read_file(path, WEIGHTS_MAX_FILE_BYTES, &data, &len, e))
-        return -1;
-    int rc = parse_weights(path, data, len, expect, out, e);
-    free(data);
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return cnnrt_fail_errno(e, "%s: cannot open", path);
+    unsigned char *data = NULL;
+    size_t len = 0;
+    int rc = read_weights_bytes(path, fp, expect, &data, &len, e);
+    fclose(fp);
     if (rc)
-        cnnrt_weights_free(out);
+        return -1;
+    rc = cnnrt_weights_parse(path, data, len, expect, out, e);
+    free(data);
     return rc;
 }
 

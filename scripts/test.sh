@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test suite: installs what is missing, builds, gets the default digits, runs every
-# test with ctest, then the unit tests again under AddressSanitizer + UBSan.
+# test with ctest, then the unit tests again under AddressSanitizer + UBSan, then each fuzz
+# target briefly (CNNC_CI_FUZZ_SECONDS each, default 30; 0 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -13,3 +14,9 @@ cmake -S . -B build-sanitize -DCMAKE_BUILD_TYPE=Debug -DCNNC_SANITIZE=ON >/dev/n
 cmake --build build-sanitize --parallel "$(nproc)"
 (cd build-sanitize && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
    ctest --output-on-failure --timeout 1800 -j "$(nproc)")
+
+fuzz_seconds=${CNNC_CI_FUZZ_SECONDS:-30}
+if [ "$fuzz_seconds" -gt 0 ]; then
+  echo "== each reader fuzzed for ${fuzz_seconds}s (scripts/fuzz.sh) =="
+  scripts/fuzz.sh "$fuzz_seconds"
+fi

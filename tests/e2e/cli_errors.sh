@@ -68,18 +68,16 @@ prog=$tmp/tiny
 # No data anywhere: the message lists every directory it looked in. (The program and the
 # working directory are in $tmp, which has no data/mnist.)
 export CNNC_DATA=/nowhere-for-cnnc
-for cmd in train evaluate; do
-  expect_error 1 "/nowhere-for-cnnc (\$CNNC_DATA), data/mnist, $tmp/data/mnist; pass --data DIR" \
-    "$prog" "$cmd"
-done
+expect_error 1 "/nowhere-for-cnnc (\$CNNC_DATA), data/mnist, $tmp/data/mnist; pass --data DIR" \
+  "$prog" train
 expect_error 1 "/nowhere-for-cnnc/x: no such data directory" \
   "$prog" train --data /nowhere-for-cnnc/x
 
 # Options out of range or malformed: usage errors (status 2) that name the option.
-expect_error 2 "--epochs must be between 1 and" "$prog" train --epochs 0
-expect_error 2 "--batch-size must be between 1 and" "$prog" train --batch-size -3
+expect_error 2 "--epochs must be at least 1, found 0" "$prog" train --epochs 0
+expect_error 2 "--batch-size must be at least 1, found -3" "$prog" train --batch-size -3
 expect_error 2 "--epochs expects a whole number, not 'abc'" "$prog" train --epochs abc
-expect_error 2 "--validation-split must be between" "$prog" train --validation-split 1.5
+expect_error 2 "--validation-split must be in [0, 0.99], found 1.5" "$prog" train --validation-split 1.5
 expect_error 2 "unknown option '--epoch'" "$prog" train --epoch 3
 expect_error 2 "unknown command 'fit'" "$prog" fit
 expect_error 2 "unknown --method 'magic'" "$prog" gradcam --index 1 --method magic
@@ -89,7 +87,15 @@ expect_error 2 "layer 'flatten' has no spatial output" "$prog" gradcam --layer f
 # Weights that could not be saved are reported before any training.
 expect_error 1 "cannot save weights there: directory /nonexistent-dir does not exist" \
   "$prog" train --weights /nonexistent-dir/x.weights
-# Nothing trained yet: predict and gradcam say how to train.
+# A directory or a device as the weights file: named for what it is, before any work.
+expect_error 1 "$tmp: cannot save weights there: it is a directory" "$prog" train --weights "$tmp"
+expect_error 1 "/dev/null: cannot save weights there: it is not a regular file" \
+  "$prog" train --weights /dev/null
+expect_error 1 "$tmp: is a directory, not a weights file" "$prog" predict --index 0 --weights "$tmp"
+expect_error 1 "/dev/zero: not a cnnc weights file" "$prog" predict --index 0 --weights /dev/zero
+# Nothing trained yet: evaluate, predict and gradcam refuse and say how to train.
+expect_error 1 "the model is untrained: there is no tiny.weights here; train it first with '$prog train'" \
+  "$prog" evaluate
 expect_error 1 "the model is untrained: there is no tiny.weights here" "$prog" predict --index 0
 expect_error 1 "the model is untrained" "$prog" gradcam --index 0
 

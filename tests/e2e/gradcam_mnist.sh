@@ -48,14 +48,14 @@ check_map() {
 out=$(./mnist_cam gradcam --index 1 --threads 2)
 grep -Eq "^test image 1: true [0-9] - pred [0-9] \([0-9.]+%\)" <<<"$out" ||
   fail "no caption line: $out"
-grep -q "^Wrote gradcam_1.png (hirescam of layer max_pooling2d_1)" <<<"$out" ||
+grep -q "^Wrote mnist_cam_gradcam_1.png (hirescam of layer max_pooling2d_1)" <<<"$out" ||
   fail "the default picture, method or layer is not as documented: $out"
-check_panels gradcam_1.png 3
+check_panels mnist_cam_gradcam_1.png 3
 
 # ---- a grid of the first 8 ---------------------------------------------------------------
 out=$(./mnist_cam gradcam --first 8 --grid --threads 2)
-grep -q "^Wrote gradcam_grid_8.png" <<<"$out" || fail "the grid was not written: $out"
-read -r width height <<<"$(png_size gradcam_grid_8.png)"
+grep -q "^Wrote mnist_cam_gradcam_grid_8.png" <<<"$out" || fail "the grid was not written: $out"
+read -r width height <<<"$(png_size mnist_cam_gradcam_grid_8.png)"
 # 3 rows of 3 overlays enlarged 4 times (112 px)
 [ "$height" -gt $((3 * 112)) ] || fail "the grid is only $height px high"
 
@@ -124,7 +124,7 @@ awk -v a="$energy" -v b="$energy_random" 'BEGIN { exit !(a > b) }' ||
   fail "energy inside the digit $energy% does not beat the random map's $energy_random%"
 awk -v a="$auc" -v b="$auc_random" 'BEGIN { exit !(a < b) }' ||
   fail "deletion AUC $auc is not below the random map's $auc_random"
-[ -e gradcam_first_100.png ] && fail "--evaluate without --out drew a picture"
+[ -e mnist_cam_gradcam_first_100.png ] && fail "--evaluate without --out drew a picture"
 
 # ---- the user's own picture ------------------------------------------------------------------
 png_tool stroke one.png          # a white "1" on black, 56x56 (resized to 28x28)
@@ -138,8 +138,8 @@ dark=$(grep "^paper.png: predicted" <<<"$out") || fail "predict paper.png printe
 [ "${dark#paper.png}" = "${light#one.png}" ] ||
   fail "the inverted picture is classified differently: '$light' vs '$dark'"
 out=$(./mnist_cam gradcam one.png --threads 2)
-grep -q "^Wrote gradcam_one.png" <<<"$out" || fail "gradcam one.png: $out"
-check_panels gradcam_one.png 3
+grep -q "^Wrote mnist_cam_gradcam_one.png" <<<"$out" || fail "gradcam one.png: $out"
+check_panels mnist_cam_gradcam_one.png 3
 
 # ---- a corrupt PNG is a clear error -----------------------------------------------------------
 head -c $(($(stat -c %s one.png) - 20)) one.png > cut.png

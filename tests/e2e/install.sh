@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# `cmake --install` puts cnnc, libcnnrt and its headers under a prefix, and the installed
-# cnnc works from any directory: it finds the runtime beside itself (prefix/lib) and
-# links a program that runs, and an object + header build against the installed headers.
+# `cmake --install` puts cnnc, libcnnrt and its headers under a prefix (scripts/demo.sh
+# does it, into /usr/local or ~/.local), installing again changes nothing, and the installed
+# cnnc works from any directory, called by name through the PATH: it finds the runtime
+# beside itself (prefix/lib) and links a program that runs, and an object + header build
+# against the installed headers.
 set -euo pipefail
 source "$(dirname "$0")/common.bash"
 build=$(cd "$bin/.." && pwd)
@@ -13,6 +15,9 @@ cmake --install "$build" --prefix "$prefix" > "$tmp/install.log" || fail "cmake 
 libdir=$(dirname "$(find "$prefix" -name libcnnrt.a | head -1)")
 [ -f "$libdir/libcnnrt.a" ] && [ -f "$libdir/libcnnrt_main.a" ] || fail "runtime libraries missing"
 [ -f "$prefix/include/cnnrt_model.h" ] || fail "cnnrt_model.h not installed"
+cmake --install "$build" --prefix "$prefix" > "$tmp/again.log" || fail "a second cmake --install failed"
+grep -q "Installing:" "$tmp/again.log" && fail "installing again rewrote files: $(cat "$tmp/again.log")"
+grep -q "Up-to-date: $prefix/bin/cnnc" "$tmp/again.log" || fail "unexpected second install: $(cat "$tmp/again.log")"
 
 mkdir "$tmp/elsewhere"
 cd "$tmp/elsewhere"
@@ -24,8 +29,11 @@ flatten
 dense   units=3
 softmax
 MODEL
-# The installed cnnc, with the build tree out of its way (no CNNC_RUNTIME_DIR set).
-env -u CNNC_RUNTIME_DIR "$prefix/bin/cnnc" tiny.cnn -O0 -o tiny_prog || fail "installed cnnc could not link a program"
+# The installed cnnc, by name from the PATH, with the build tree out of its way (no
+# CNNC_RUNTIME_DIR set).
+[ "$(PATH="$prefix/bin:$PATH" command -v cnnc)" = "$prefix/bin/cnnc" ] || fail "cnnc is not found on the PATH"
+PATH="$prefix/bin:$PATH" env -u CNNC_RUNTIME_DIR cnnc tiny.cnn -O0 -o tiny_prog ||
+  fail "installed cnnc could not link a program"
 ./tiny_prog summary | grep -q 'Total params' || fail "the installed cnnc's program does not run"
 
 # Embedding: object + header, compiled against the installed headers only.

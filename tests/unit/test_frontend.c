@@ -547,13 +547,13 @@ static const error_case error_cases[] = {
     {HEAD "dropout rate=1.5\n" TAIL,
      "t.cnn:2:14: error: 'rate' must be in [0, 1), found 1.5\n", NULL},
     {HEAD "dropout rate=1\n" TAIL, "t.cnn:2:14: error: 'rate' must be in [0, 1), found 1\n", NULL},
-    {HEAD TAIL "compile lr=0\n", "t.cnn:5:12: error: 'lr' must be greater than 0, found 0\n", NULL},
+    {HEAD TAIL "compile lr=0\n", "t.cnn:5:12: error: 'lr' must be in (0, 100], found 0\n", NULL},
     {HEAD TAIL "compile loss=hinge\n",
      "t.cnn:5:14: error: 'loss' must be 'categorical_crossentropy', 'mse' or "
      "'mean_squared_error', found 'hinge'\n", NULL},
     {HEAD TAIL "fit epochs=0\n", "t.cnn:5:12: error: 'epochs' must be at least 1, found 0\n", NULL},
     {HEAD TAIL "fit validation_split=1.2\n",
-     "t.cnn:5:22: error: 'validation_split' must be in [0, 1), found 1.2\n", NULL},
+     "t.cnn:5:22: error: 'validation_split' must be in [0, 0.99], found 1.2\n", NULL},
     {HEAD TAIL "model\n", "t.cnn:5:1: error: 'model' needs a name, e.g. 'model mnist_cam'\n", NULL},
     {"model a\nmodel b\n" HEAD TAIL, "t.cnn:2:1: error: 'model' is given twice\n", NULL},
     /* names */

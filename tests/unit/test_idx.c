@@ -342,6 +342,98 @@ static void test_missing_directory_and_files(void **state)
     assert_error_mentions(&e, empty, "no " CNNRT_TEST_IMAGES " or " CNNRT_TEST_IMAGES ".gz");
 }
 
+/* A gzip bomb: a header promising 2 images of 4x4, then 64 MB of zeros in a 64 KB file. It
+ * is stopped one byte past the promise; and an endless gzip stream through a pipe (which
+ * would hang the test if it were inflated to the end) is stopped the same way. */
+static void test_gzip_bomb_stopped(void **state)
+{
+    (void)state;
+    unsigned char header[16 + 32];
+    make_images(header, 2, 4, 4);
+    const char *p = tmp_path("bomb.gz");
+    gzFile g = gzopen(p, "wb9");
+    gzwrite(g, header, sizeof header);
+    unsigned char *zeros = calloc(1, 1 << 20);
+    for (int i = 0; i < 64; i++)
+        gzwrite(g, zeros, 1 << 20);
+    gzclose(g);
+    free(zeros);
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    assert_true(st.st_size < (1 << 20));
+    cnnrt_idx_images im;
+    cnnrt_err e;
+    assert_int_equal(cnnrt_idx_read_images(p, &im, &e), -1);
+    assert_error_mentions(&e, p, "decompresses to more than the 48 bytes its header promises");
+    assert_null(im.pixels);
+
+    const char *fifo = tmp_path("endless.gz");
+    const char *head = tmp_path("bomb-header");
+    write_bytes(head, header, sizeof header);
+    char cmd[1600];
+    snprintf(cmd, sizeof cmd, "rm -f '%s' && mkfifo '%s' && ((cat '%s' /dev/zero | gzip -1 > "
+             "'%s') 2>/dev/null &)", fifo, fifo, head, fifo);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(cnnrt_idx_read_images(fifo, &im, &e), -1);
+    assert_error_mentions(&e, fifo, "decompresses to more than the 48 bytes");
+
+    /* Raw: endless bytes after the data through a pipe, counted up to a point. */
+    snprintf(cmd, sizeof cmd, "rm -f '%s' && mkfifo '%s' && ((cat '%s' /dev/zero > '%s') "
+             "2>/dev/null &)", fifo, fifo, head, fifo);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(cnnrt_idx_read_images(fifo, &im, &e), -1);
+    assert_error_mentions(&e, fifo, "more than 1048576 unexpected bytes after the 2 images");
+
+    /* A header promising 8 GB of a 64-byte file: refused without reading or allocating. */
+    unsigned char big[16] = {0, 0, 8, 3, 0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 8, 0, 0, 0, 8};
+    write_bytes(p, big, sizeof big);
+    assert_int_equal(cnnrt_idx_read_images(p, &im, &e), -1);
+    assert_error_mentions(&e, p, "promises more than");
+    big[4] = 0;
+    big[5] = 1;
+    big[6] = big[7] = 0;   /* 65536 images of 8x8: 4 MB promised, 4 bytes there */
+    g = gzopen(p, "wb");
+    gzwrite(g, big, sizeof big);
+    gzwrite(g, "abcd", 4);
+    gzclose(g);
+    assert_int_equal(cnnrt_idx_read_images(p, &im, &e), -1);
+    assert_error_mentions(&e, p, "truncated: the header promises 65536 images");
+}
+
+static void test_directory_and_memory(void **state)
+{
+    (void)state;
+    cnnrt_idx_images im;
+    cnnrt_err e;
+    assert_int_equal(cnnrt_idx_read_images(tmp_dir, &im, &e), -1);
+    assert_error_mentions(&e, tmp_dir, "is a directory");
+    uint8_t *labels;
+    int64_t count;
+    assert_int_equal(cnnrt_idx_read_labels(tmp_dir, &labels, &count, &e), -1);
+    assert_error_mentions(&e, tmp_dir, "is a directory");
+
+    /* The readers on bytes in memory (what a fuzzer drives). */
+    unsigned char buf[16 + 3 * 2 * 2];
+    size_t len = make_images(buf, 3, 2, 2);
+    FILE *fp = fmemopen(buf, len, "rb");
+    assert_int_equal(cnnrt_idx_read_images_from("memory", fp, &im, &e), 0);
+    fclose(fp);
+    assert_int_equal(im.count, 3);
+    assert_memory_equal(im.pixels, buf + 16, 12);
+    free(im.pixels);
+    fp = fmemopen(buf, len - 1, "rb");
+    assert_int_equal(cnnrt_idx_read_images_from("memory", fp, &im, &e), -1);
+    fclose(fp);
+    assert_error_mentions(&e, "memory: truncated", "2 complete images");
+    unsigned char label_file[8 + 2] = {0, 0, 8, 1, 0, 0, 0, 2, 7, 9};
+    fp = fmemopen(label_file, sizeof label_file, "rb");
+    assert_int_equal(cnnrt_idx_read_labels_from("memory", fp, &labels, &count, &e), 0);
+    fclose(fp);
+    assert_int_equal(count, 2);
+    assert_int_equal(labels[1], 9);
+    free(labels);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -356,6 +448,8 @@ int main(void)
         cmocka_unit_test(test_load_directory),
         cmocka_unit_test(test_bad_labels_and_counts),
         cmocka_unit_test(test_missing_directory_and_files),
+        cmocka_unit_test(test_gzip_bomb_stopped),
+        cmocka_unit_test(test_directory_and_memory),
     };
     return cmocka_run_group_tests(tests, make_tmp_dir, remove_tmp_dir);
 }

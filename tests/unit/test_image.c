@@ -648,6 +648,67 @@ static void test_image_helpers(void **state)
     cnnrt_image_free(&img);   /* harmless twice */
 }
 
+/* A PNG signature and the start of an IHDR claiming width x height (the rest is missing:
+ * the size must be refused before anything else is read). */
+static void write_png_claiming(const char *path, uint32_t width, uint32_t height)
+{
+    unsigned char head[8 + 25] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n',
+                                  0, 0, 0, 13, 'I', 'H', 'D', 'R'};
+    for (int i = 0; i < 4; i++) {
+        head[16 + i] = (unsigned char)(width >> (24 - 8 * i));
+        head[20 + i] = (unsigned char)(height >> (24 - 8 * i));
+    }
+    head[24] = 8;   /* bit depth; colour type 0 (gray) */
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(head, 1, sizeof head, fp), sizeof head);
+    fclose(fp);
+}
+
+static void test_too_large_picture_named(void **state)
+{
+    (void)state;
+    const char *path = path_in_work("huge.png");
+    cnnrt_image img;
+    cnnrt_err e;
+    write_png_claiming(path, 100000, 100000);
+    assert_int_equal(cnnrt_png_read(path, CNNRT_ALPHA_AUTO, &img, &e), -1);
+    assert_non_null(strstr(e.msg, path));
+    assert_non_null(strstr(e.msg, "the picture is too large: 100000x100000 pixels; the limit "
+                                  "is 32768 pixels a side and 67108864 pixels in all"));
+    assert_null(img.pixels);
+    write_png_claiming(path, 20000, 20000);   /* each side fits, the pixel count does not */
+    assert_int_equal(cnnrt_png_read(path, CNNRT_ALPHA_AUTO, &img, &e), -1);
+    assert_non_null(strstr(e.msg, "too large: 20000x20000"));
+    /* Within the limits, the same truncated file is libpng's to judge: not "too large". */
+    write_png_claiming(path, 300, 200);
+    assert_int_equal(cnnrt_png_read(path, CNNRT_ALPHA_AUTO, &img, &e), -1);
+    assert_null(strstr(e.msg, "too large"));
+}
+
+static void test_read_from_memory(void **state)
+{
+    (void)state;
+    cnnrt_image img = make_pattern_image(5, 4, 3), back;
+    cnnrt_err e;
+    const char *path = path_in_work("mem.png");
+    assert_int_equal(cnnrt_png_write(path, &img, &e), 0);
+    FILE *f = fopen(path, "rb");
+    unsigned char bytes[4096];
+    size_t len = fread(bytes, 1, sizeof bytes, f);
+    fclose(f);
+    FILE *mem = fmemopen(bytes, len, "rb");
+    assert_int_equal(cnnrt_png_read_from("memory", mem, CNNRT_ALPHA_ON_WHITE, &back, &e), 0);
+    fclose(mem);
+    assert_memory_equal(back.pixels, img.pixels, 5 * 4 * 3);
+    cnnrt_image_free(&back);
+    mem = fmemopen(bytes, len - 20, "rb");
+    assert_int_equal(cnnrt_png_read_from("memory", mem, CNNRT_ALPHA_ON_WHITE, &back, &e), -1);
+    fclose(mem);
+    assert_non_null(strstr(e.msg, "memory: corrupt or unreadable PNG"));
+    cnnrt_image_free(&img);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -655,6 +716,8 @@ int main(void)
         cmocka_unit_test(test_round_trip_rgb),
         cmocka_unit_test(test_round_trip_large),
         cmocka_unit_test(test_write_leaves_no_temporary),
+        cmocka_unit_test(test_too_large_picture_named),
+        cmocka_unit_test(test_read_from_memory),
         cmocka_unit_test(test_write_into_missing_directory),
         cmocka_unit_test(test_write_rejects_empty_image),
         cmocka_unit_test(test_read_palette),

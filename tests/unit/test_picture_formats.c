@@ -202,7 +202,7 @@ static void test_jpeg_broken(void **state)
     bad[sof + 7] = 40000 >> 8;
     bad[sof + 8] = 40000 & 0xff;
     write_bytes(in_work("huge.jpg"), bad, len);
-    expect_error(in_work("huge.jpg"), "larger than");
+    expect_error(in_work("huge.jpg"), "too large: 40000x");
     free(bad);
     free(data);
 }
@@ -231,7 +231,7 @@ static void test_png_broken_and_huge(void **state)
     data[31] = (uint8_t)(crc >> 8);
     data[32] = (uint8_t)crc;
     write_bytes(in_work("huge.png"), data, len);
-    expect_error(in_work("huge.png"), "corrupt or unreadable PNG");
+    expect_error(in_work("huge.png"), "too large: 40000x30");
     free(data);
 }
 
@@ -360,7 +360,7 @@ static void test_bmp_variants(void **state)
     expect_error(in_work("rle.bmp"), "RLE8");
     n = make_bmp(file, 40000, 1, 24, 0, NULL, 0, NULL, px24, sizeof px24);
     write_bytes(in_work("huge.bmp"), file, n);
-    expect_error(in_work("huge.bmp"), "larger than");
+    expect_error(in_work("huge.bmp"), "too large: 40000x1");
 }
 
 /* ------------------------------------------------------------------ GIF */
@@ -419,7 +419,7 @@ static void test_gif(void **state)
     data[6] = 40000 & 0xff;   /* logical screen width */
     data[7] = 40000 >> 8;
     write_bytes(in_work("huge.gif"), data, len);
-    expect_error(in_work("huge.gif"), "larger than");
+    expect_error(in_work("huge.gif"), "too large");
     free(data);
 }
 

@@ -289,6 +289,183 @@ static void test_save_rejects_inconsistent_description(void **state)
     assert_error_mentions(&e, "dense/bias", "shape says 3");
 }
 
+/* Rewrites the CRC-32 at the end of a file image, as a writer with a bug (or a newer one)
+ * would produce it: the damage is then invisible to the checksum. */
+static void fix_crc(unsigned char *data, size_t len)
+{
+    uint32_t crc = cnnrt_crc32(0, data, len - 4);
+    for (int i = 0; i < 4; i++)
+        data[len - 4 + i] = (unsigned char)(crc >> (8 * i));
+}
+
+/* Replaces the (only) occurrence of float `from` in the file image by `to`. */
+static void replace_float(unsigned char *data, size_t len, float from, float to)
+{
+    unsigned char want[4], now[4];
+    memcpy(want, &from, 4);   /* the tests run on little-endian machines, as the format is */
+    memcpy(now, &to, 4);
+    int found = 0;
+    for (size_t i = 0; i + 4 <= len; i++)
+        if (!memcmp(data + i, want, 4)) {
+            memcpy(data + i, now, 4);
+            found++;
+        }
+    assert_int_equal(found, 1);
+}
+
+static void test_non_finite_values_refused(void **state)
+{
+    (void)state;
+    const char *path = tmp_path("finite.bin");
+    cnnrt_weights w = sample();
+    cnnrt_err e;
+    assert_int_equal(cnnrt_weights_save(path, &w, &e), 0);
+    size_t len;
+    unsigned char *good = read_bytes(path, &len);
+    unsigned char *copy = malloc(len);
+    cnnrt_weights_expect x = expectation();
+    cnnrt_weights got;
+    const char *bad = tmp_path("nan.bin");
+
+    /* params[30] = 3.7 is dense/kernel (offset 20, 8x3) index 10, i.e. [3][1]. */
+    memcpy(copy, good, len);
+    replace_float(copy, len, params[30], NAN);
+    fix_crc(copy, len);
+    write_bytes(bad, copy, len);
+    assert_int_equal(cnnrt_weights_load(bad, &x, &got, &e), -1);
+    assert_error_mentions(&e, bad, "tensor 'dense/kernel' holds NaN at index 10 ([3][1])");
+    assert_null(got.params);
+    assert_int_equal(cnnrt_weights_load(bad, NULL, &got, &e), -1);   /* inspecting too */
+    assert_error_mentions(&e, "dense/kernel", "NaN");
+
+    memcpy(copy, good, len);
+    replace_float(copy, len, params[45], -INFINITY);   /* dense/bias index 1 */
+    fix_crc(copy, len);
+    write_bytes(bad, copy, len);
+    assert_int_equal(cnnrt_weights_load(bad, &x, &got, &e), -1);
+    assert_error_mentions(&e, "tensor 'dense/bias' holds -inf at index 1", NULL);
+
+    memcpy(copy, good, len);
+    replace_float(copy, len, adam_state[60], INFINITY);
+    fix_crc(copy, len);
+    write_bytes(bad, copy, len);
+    assert_int_equal(cnnrt_weights_load(bad, &x, &got, &e), -1);
+    assert_error_mentions(&e, "optimizer state holds +inf at index 60", NULL);
+
+    /* Saving refuses them too and keeps the previous file. */
+    params[3] = NAN;
+    assert_int_equal(cnnrt_weights_save(path, &w, &e), -1);
+    assert_error_mentions(&e, "not saved", "tensor 'conv2d/kernel' holds NaN at index 3");
+    w = sample();
+    adam_state[2] = INFINITY;
+    assert_int_equal(cnnrt_weights_save(path, &w, &e), -1);
+    assert_error_mentions(&e, "not saved", "optimizer state holds +inf at index 2");
+    size_t now_len;
+    unsigned char *now = read_bytes(path, &now_len);
+    assert_int_equal(now_len, len);
+    assert_memory_equal(now, good, len);
+    free(now);
+    free(copy);
+    free(good);
+}
+
+static void test_unknown_flags_refused(void **state)
+{
+    (void)state;
+    const char *path = tmp_path("flags.bin");
+    cnnrt_weights w = sample();
+    cnnrt_err e;
+    assert_int_equal(cnnrt_weights_save(path, &w, &e), 0);
+    size_t len;
+    unsigned char *data = read_bytes(path, &len);
+    cnnrt_weights got;
+    cnnrt_weights_expect x = expectation();
+    for (int bit = 1; bit < 32; bit += 5) {
+        unsigned char *copy = malloc(len);
+        memcpy(copy, data, len);
+        copy[12 + bit / 8] |= (unsigned char)(1u << (bit % 8));
+        fix_crc(copy, len);
+        write_bytes(path, copy, len);
+        assert_int_equal(cnnrt_weights_load(path, &x, &got, &e), -1);
+        assert_error_mentions(&e, path, "written by a newer cnnc");
+        free(copy);
+    }
+    free(data);
+}
+
+/* The header's size is checked before the rest is read: /dev/zero, a directory, a pipe that
+ * promises more than the model can take or never ends. */
+static void test_size_checked_before_reading(void **state)
+{
+    (void)state;
+    cnnrt_weights got;
+    cnnrt_weights_expect x = expectation();
+    cnnrt_err e;
+    assert_int_equal(cnnrt_weights_load("/dev/zero", &x, &got, &e), -1);
+    assert_error_mentions(&e, "/dev/zero", "not a cnnc weights file");
+    assert_int_equal(cnnrt_weights_load(tmp_dir, &x, &got, &e), -1);
+    assert_error_mentions(&e, tmp_dir, "is a directory");
+
+    /* A valid header promising 3 GB, then zeros forever: refused after 32 bytes. */
+    unsigned char head[32] = "CNNCWGT1\1\0\0\0\0\0\0\0";
+    uint64_t huge = (uint64_t)3 << 30;
+    for (int i = 0; i < 8; i++)
+        head[16 + i] = (unsigned char)(huge >> (8 * i));
+    const char *fifo = tmp_path("pipe.bin");
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -f '%s' && mkfifo '%s'", fifo, fifo);
+    assert_int_equal(system(cmd), 0);
+    FILE *hf = fopen(tmp_path("head.bin"), "wb");
+    fwrite(head, 1, sizeof head, hf);
+    fclose(hf);
+    snprintf(cmd, sizeof cmd, "(cat '%s' /dev/zero > '%s' 2>/dev/null &)", tmp_path("head.bin"),
+             fifo);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(cnnrt_weights_load(fifo, &x, &got, &e), -1);
+    assert_error_mentions(&e, fifo, "more than weights of model 'mnist_cam' can take");
+
+    /* A regular file whose header promises more than it has: "truncated" without reading. */
+    const char *path = tmp_path("short.bin");
+    write_bytes(path, head, sizeof head);
+    assert_int_equal(cnnrt_weights_load(path, &x, &got, &e), -1);
+    assert_error_mentions(&e, path, "truncated: 32 of its 3221225472 bytes");
+
+    /* A pipe carrying a good file is read like the file. */
+    cnnrt_weights w = sample();
+    const char *good = tmp_path("pipe-good.bin");
+    assert_int_equal(cnnrt_weights_save(good, &w, &e), 0);
+    snprintf(cmd, sizeof cmd, "(cat '%s' > '%s' &)", good, fifo);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(cnnrt_weights_load(fifo, &x, &got, &e), 0);
+    assert_int_equal(got.epochs_done, 2);
+    cnnrt_weights_free(&got);
+    /* ... and one with more after the end is refused. */
+    snprintf(cmd, sizeof cmd, "(cat '%s' /dev/zero > '%s' 2>/dev/null &)", good, fifo);
+    assert_int_equal(system(cmd), 0);
+    assert_int_equal(cnnrt_weights_load(fifo, &x, &got, &e), -1);
+    assert_error_mentions(&e, fifo, "garbage after the end");
+}
+
+/* The same checks on bytes in memory (what a fuzzer drives). */
+static void test_parse_from_memory(void **state)
+{
+    (void)state;
+    const char *path = tmp_path("mem.bin");
+    cnnrt_weights w = sample();
+    cnnrt_err e;
+    assert_int_equal(cnnrt_weights_save(path, &w, &e), 0);
+    size_t len;
+    unsigned char *data = read_bytes(path, &len);
+    cnnrt_weights_expect x = expectation();
+    cnnrt_weights got;
+    assert_int_equal(cnnrt_weights_parse("buffer", data, len, &x, &got, &e), 0);
+    assert_memory_equal(got.params, params, sizeof params);
+    cnnrt_weights_free(&got);
+    assert_int_equal(cnnrt_weights_parse("buffer", data, len - 1, &x, &got, &e), -1);
+    assert_error_mentions(&e, "buffer", "truncated");
+    free(data);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -298,6 +475,10 @@ int main(void)
         cmocka_unit_test(test_truncated_flipped_and_foreign),
         cmocka_unit_test(test_atomic_write_keeps_old_file),
         cmocka_unit_test(test_save_rejects_inconsistent_description),
+        cmocka_unit_test(test_non_finite_values_refused),
+        cmocka_unit_test(test_unknown_flags_refused),
+        cmocka_unit_test(test_size_checked_before_reading),
+        cmocka_unit_test(test_parse_from_memory),
     };
     return cmocka_run_group_tests(tests, make_tmp_dir, remove_tmp_dir);
 }

@@ -1,0 +1,166 @@
+#!/usr/bin/env bash
+# Saving the weights survives faults: a tiny model trained on 128 digits, its
+# saves hit by a failing fwrite, fflush, fsync, fclose or rename (tests/e2e/fault_shim.c,
+# LD_PRELOAD), by a file-size limit (a real EFBIG from the kernel), and by `kill -9` at
+# random moments 100 times. Every time the weights file is a valid file -- the one from
+# before the failed save or the new one, byte for byte one of the files an uninterrupted
+# run saves -- the program says what failed (never dies of a signal), and `train --resume`
+# from what is left ends with the same bytes as an uninterrupted run.
+set -euo pipefail
+source "$(dirname "$0")/common.bash"
+use_digits
+shim=${CNNC_FAULT_SHIM:-$bin/../tests/libfault_shim.so}
+[ -f "$shim" ] || fail "no fault shim at $shim (built by tests/CMakeLists.txt)"
+# In memory when possible: some 2,000 fsyncs on a disk would make the test minutes long.
+if [ -d /dev/shm ] && [ -w /dev/shm ]; then export TMPDIR=/dev/shm; fi
+enter_workdir
+
+# ---- a tiny model and data set: a run of 3 epochs takes a fraction of a second ---------
+cat > tiny.cnn <<'MODEL'
+model tiny
+input shape=28x28x1
+avg_pool2d pool_size=4
+flatten
+dense units=10
+softmax
+compile loss=categorical_crossentropy optimizer=adam lr=0.01 metrics=acc
+fit epochs=3 batch_size=32 validation_split=0.25 seed=5
+MODEL
+"$bin/cnnc" tiny.cnn -O0 -o tiny
+mkdir digits
+python3 - "$data" digits <<'PY'
+import gzip, os, sys
+src, dst = sys.argv[1], sys.argv[2]
+def read(name):
+    for path in (os.path.join(src, name), os.path.join(src, name + '.gz')):
+        if os.path.exists(path):
+            raw = open(path, 'rb').read()
+            return gzip.decompress(raw) if raw[:2] == b'\x1f\x8b' else raw
+    raise SystemExit('missing ' + name)
+def cut(name, count, header, item):
+    data = read(name)
+    head = bytearray(data[:header])
+    head[4:8] = count.to_bytes(4, 'big')
+    open(os.path.join(dst, name), 'wb').write(bytes(head) + data[header:header + count * item])
+cut('train-images-idx3-ubyte', 128, 16, 784)
+cut('train-labels-idx1-ubyte', 128, 8, 1)
+cut('t10k-images-idx3-ubyte', 32, 16, 784)
+cut('t10k-labels-idx1-ubyte', 32, 8, 1)
+PY
+export CNNC_DATA=$PWD/digits
+train() { ./tiny train --threads 2 --quiet "$@"; }
+
+# The files an uninterrupted run saves after epochs 1, 2 and 3 (a 3-epoch run saves each in
+# turn, with the same bytes as a run asked for 1 or 2 epochs).
+for e in 1 2 3; do
+  train --epochs "$e" --weights "ref$e.weights" >/dev/null
+done
+one_of_the_saved() {
+  cmp -s "$1" ref1.weights || cmp -s "$1" ref2.weights || cmp -s "$1" ref3.weights
+}
+# resume_to_end FILE: finishes the run FILE holds; it must end as the uninterrupted run.
+resume_to_end() {
+  if ! cmp -s "$1" ref3.weights; then
+    train --resume --epochs 3 --weights "$1" >/dev/null || fail "resuming $1 failed"
+  fi
+  cmp -s "$1" ref3.weights || fail "$2: resuming from what was left differs from an uninterrupted run"
+}
+no_temporary_files() {
+  compgen -G '*.tmp.*' >/dev/null && fail "$1: a temporary file was left behind: $(ls)"
+  return 0
+}
+
+# ---- a failing call during the save after epoch 2 -----------------------------------------
+# Each case starts from the file saved after epoch 1 and resumes to 3 epochs. The first
+# matching call on the weights file is the epoch-2 save's (a resume reads the file with
+# fopen "rb", which the shim does not count).
+for call in fwrite fflush fsync fclose rename; do
+  for err in ENOSPC EIO; do
+    case_name="$call fails with $err"
+    cp ref1.weights f.weights
+    status=0
+    out=$(FAULT_PATH=f.weights FAULT_CALL=$call FAULT_ERRNO=$err LD_PRELOAD=$shim \
+          ./tiny train --resume --epochs 3 --threads 2 --quiet --weights f.weights 2>&1) ||
+      status=$?
+    grep -q "fault_shim: failing $call" <<<"$out" || fail "$case_name: the fault was not injected: $out"
+    [ "$status" = 1 ] || fail "$case_name: exit status $status, expected 1: $out"
+    grep -q "f.weights" <<<"$out" || fail "$case_name: the message does not name the file: $out"
+    cmp -s f.weights ref1.weights || fail "$case_name: the previous weights file was changed"
+    no_temporary_files "$case_name"
+    resume_to_end f.weights "$case_name"
+    rm -f f.weights f.history.*
+  done
+done
+# The second save failing (after epoch 3): the file saved after epoch 2 stays.
+cp ref1.weights f.weights
+status=0
+out=$(FAULT_PATH=f.weights FAULT_CALL=fsync FAULT_NTH=2 LD_PRELOAD=$shim \
+      ./tiny train --resume --epochs 3 --threads 2 --quiet --weights f.weights 2>&1) || status=$?
+grep -q "fault_shim: failing fsync #2" <<<"$out" || fail "second save: the fault was not injected: $out"
+[ "$status" = 1 ] || fail "second save failing: exit status $status: $out"
+cmp -s f.weights ref2.weights || fail "second save failing: the file is not the epoch-2 save"
+no_temporary_files "second save failing"
+resume_to_end f.weights "second save failing"
+rm -f f.weights f.history.*
+echo "failing fwrite/fflush/fsync/fclose/rename: the previous file kept, resume exact"
+
+# The history chart's save failing (the weights were saved just before): the new weights
+# are kept and complete; training reports the failure.
+cp ref1.weights f.weights
+status=0
+out=$(FAULT_PATH=f.history.png FAULT_CALL=fsync LD_PRELOAD=$shim \
+      ./tiny train --resume --epochs 3 --threads 2 --quiet --weights f.weights 2>&1) || status=$?
+[ "$status" = 1 ] || fail "chart save failing: exit status $status: $out"
+grep -q "f.history.png" <<<"$out" || fail "chart save failing: the chart is not named: $out"
+one_of_the_saved f.weights || fail "chart save failing: the weights file is not a saved one"
+no_temporary_files "chart save failing"
+resume_to_end f.weights "chart save failing"
+rm -f f.weights f.history.*
+
+# A real write error from the kernel: a 4 KiB file-size limit (the weights are ~6 KB).
+# SIGXFSZ is ignored so the write fails with EFBIG instead of killing the program.
+cp ref1.weights f.weights
+status=0
+out=$( (ulimit -f 4; trap '' XFSZ; exec ./tiny train --resume --epochs 3 --threads 2 --quiet \
+        --weights f.weights) 2>&1) || status=$?
+[ "$status" = 1 ] || fail "file-size limit: exit status $status: $out"
+grep -q "f.weights" <<<"$out" || fail "file-size limit: the message does not name the file: $out"
+cmp -s f.weights ref1.weights || fail "file-size limit: the previous weights file was changed"
+no_temporary_files "file-size limit"
+resume_to_end f.weights "file-size limit"
+rm -f f.weights f.history.*
+echo "a real EFBIG: the previous file kept, resume exact"
+
+# ---- kill -9 at random moments ------------------------------------------------------------
+# A whole run from scratch takes T milliseconds; each round kills a fresh run after a
+# random 0..1.2*T. Whatever is left must be nothing, or one of the files an uninterrupted
+# run saves (so it loads), and resuming from it must end as the uninterrupted run.
+start=$(date +%s%N)
+train --epochs 3 --weights timing.weights >/dev/null
+run_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+RANDOM=16   # the same sequence of moments on every run of the test
+rounds=${CNNC_KILL_ROUNDS:-100}
+left_nothing=0 killed_saving=0 stale=0
+for round in $(seq "$rounds"); do
+  rm -f k.weights k.history.* k.weights.tmp.*
+  delay_ms=$(( RANDOM % (run_ms * 12 / 10 + 1) ))
+  ./tiny train --epochs 3 --threads 2 --quiet --weights k.weights >/dev/null 2>&1 &
+  pid=$!
+  sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
+  kill -9 "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  if [ ! -e k.weights ]; then
+    left_nothing=$((left_nothing + 1))
+    train --epochs 3 --weights k.weights >/dev/null
+  else
+    one_of_the_saved k.weights ||
+      fail "round $round (killed after ${delay_ms} ms): the weights file is not a valid saved file"
+    ./tiny evaluate --weights k.weights >/dev/null ||
+      fail "round $round: the program cannot load the weights left by kill -9"
+  fi
+  compgen -G 'k.weights.tmp.*' >/dev/null && stale=$((stale + 1))
+  resume_to_end k.weights "round $round (killed after ${delay_ms} ms)"
+done
+echo "kill -9 x $rounds (a run takes ${run_ms} ms): every file left valid and resumed exactly;" \
+     "$left_nothing rounds were killed before the first save; $stale left a temporary file"
+echo "ok"
