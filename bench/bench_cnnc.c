@@ -4,7 +4,7 @@
  * Built by bench/run.sh from the object file and header that `cnnc MODEL -c -o NAME.o`
  * writes:
  *     cc -O2 -I runtime -I DIR -DBENCH_MODEL_HEADER='"NAME.h"' -DBENCH_MODEL=NAME_model \
- *        bench/bench_cnnc.c DIR/NAME.o build/lib/libcnnrt.a -lpng -lz -lm -lpthread
+ *        bench/bench_cnnc.c DIR/NAME.o build/lib/libcnnrt.a -lpng -ljpeg -lgif -lz -lm -lpthread
  *
  * Prints one JSON object per line (the same schema as bench/pytorch_mnist.py):
  *     {"framework": "cnnc", "bench": "infer", "batch": 256, "unit": "images/s",

@@ -101,7 +101,7 @@ say "compiling models/mnist.cnn to an object file"
 # pthreads. -march=native is not needed: the timed code is cnnc's, tuned for the host CPU.
 cc -std=c11 -O2 -Wall -Wextra -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
   -I runtime -I "$out" -DBENCH_MODEL_HEADER="\"$model.h\"" -DBENCH_MODEL="${model}_model" \
-  bench/bench_cnnc.c "$out/$model.o" "$runtime_lib" -lpng -lz -lm -lpthread \
+  bench/bench_cnnc.c "$out/$model.o" "$runtime_lib" -lpng -ljpeg -lgif -lz -lm -lpthread \
   -o "$out/bench_cnnc"
 
 # ONNX Runtime from the npm registry, for the benchmark only (idempotent: a second run finds

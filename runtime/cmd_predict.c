@@ -5,37 +5,64 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cnnrt_image.h"
 
 /* ---- shared: loading an image the way a beginner's picture needs ------------------------ */
 
-int prog_png_to_input(const prog_ctx *ctx, const char *path, float *x, int *inverted,
-                      cnnrt_image *shown, cnnrt_err *e)
+int prog_parse_prepare(const char *text, prog_prepare *prepare)
+{
+    static const char *const names[] = {"auto", "digit", "resize"};
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(text, names[i])) {
+            *prepare = (prog_prepare)i;
+            return 0;
+        }
+    return -1;
+}
+
+int prog_picture_to_input(const prog_ctx *ctx, const char *path, prog_prepare prepare,
+                          float *x, int *inverted, cnnrt_image *shown, cnnrt_err *e)
 {
     const cnnrt_model *m = ctx->model;
     cnnrt_image img = {0};
     *inverted = 0;
-    if (cnnrt_png_read(path, CNNRT_ALPHA_AUTO, &img, e))
+    /* Keras's load_img drops transparency (PIL's convert("RGB")); a drawing on a
+     * transparent canvas needs the contrasting background to stay visible as a digit. */
+    if (cnnrt_picture_read(path, prepare == PROG_PREPARE_RESIZE ? CNNRT_ALPHA_IGNORE
+                                                                : CNNRT_ALPHA_AUTO,
+                           &img, e))
         return -1;
     int rc;
     int model_sized = img.width == m->input_w && img.height == m->input_h;
-    if (m->input_c == 1)
+    int digit = m->input_c == 1 && (prepare == PROG_PREPARE_DIGIT ||
+                                    (prepare == PROG_PREPARE_AUTO && !model_sized));
+    if (m->input_c == 1 && prepare != PROG_PREPARE_RESIZE)
         *inverted = cnnrt_image_invert_if_light_background(&img);
-    if (m->input_c == 1 && !model_sized) {
+    if (digit) {
         /* A photo or scan of a digit: prepare it the way MNIST's digits were made (cropped,
          * fitted into 20x20, centred by mass). A picture already of the model's size is
-         * taken as it is, like the test images. */
+         * taken as it is, like the test images, unless --prepare digit asks. */
         rc = cnnrt_digit_to_input(&img, (int)m->input_h, (int)m->input_w, x, e);
     } else {
+        /* --prepare resize: Keras's load_img(target_size=...), nearest neighbour. */
         rc = cnnrt_image_to_input(&img, (int)m->input_h, (int)m->input_w, (int)m->input_c,
-                                  CNNRT_RESIZE_AREA, x, e);
+                                  prepare == PROG_PREPARE_RESIZE ? CNNRT_RESIZE_NEAREST
+                                                                 : CNNRT_RESIZE_AREA,
+                                  x, e);
     }
     if (rc == 0 && shown)
         rc = cnnrt_image_from_floats(x, (int)m->input_h, (int)m->input_w, (int)m->input_c,
                                      shown, e);
     cnnrt_image_free(&img);
     return rc;
+}
+
+int prog_png_to_input(const prog_ctx *ctx, const char *path, float *x, int *inverted,
+                      cnnrt_image *shown, cnnrt_err *e)
+{
+    return prog_picture_to_input(ctx, path, PROG_PREPARE_AUTO, x, inverted, shown, e);
 }
 
 int prog_need_trained_weights(const prog_ctx *ctx, const char *path, float *params)
@@ -58,32 +85,162 @@ int prog_need_trained_weights(const prog_ctx *ctx, const char *path, float *para
 
 enum { BAR_WIDTH = 30 };
 
-static void print_prediction(const prog_ctx *ctx, const char *what, const float *probs,
-                             int true_label)
-{
-    int64_t k = ctx->model->num_classes;
-    int best = prog_argmax(probs, k);
-    printf("%s: predicted %d (%.1f%%)", what, best, 100.0 * probs[best]);
-    if (true_label >= 0)
-        printf(", true label %d%s", true_label, true_label == best ? "" : "  <- wrong");
-    printf("\n");
-    for (int64_t c = 0; c < k; c++) {
-        int len = (int)lround(probs[c] * BAR_WIDTH);
-        if (len < 0 || len > BAR_WIDTH)
-            len = probs[c] > 0 ? BAR_WIDTH : 0;
-        printf("  %3lld %6.2f%% |%.*s%*s|%s\n", (long long)c, 100.0 * probs[c], len,
-               "##############################", BAR_WIDTH - len, "", c == best ? " <" : "");
-    }
-}
+typedef enum { FORMAT_TEXT, FORMAT_JSON, FORMAT_CSV } output_format;
 
 typedef struct predict_options {
-    const char *weights, *data;
+    const char *weights, *data, *format, *prepare;
     int64_t index, threads;
     int index_given;
 } predict_options;
 
+/* What predict prints with, whatever the format. */
+typedef struct predict_output {
+    const prog_ctx *ctx;
+    output_format format;
+    prog_classes classes;
+    int probabilities;       /* the outputs are probabilities (else scores) */
+    int64_t printed;         /* results printed so far */
+} predict_output;
+
+static void print_prediction(predict_output *out, const char *what, const float *probs,
+                             int true_label)
+{
+    int64_t k = out->ctx->model->num_classes;
+    int best = prog_argmax(probs, k);
+    char buf[32], buf2[32];
+    if (out->printed++ > 0)
+        printf("\n");
+    if (out->probabilities)
+        printf("%s: predicted %s (%.1f%%)", what,
+               prog_class_name(&out->classes, best, buf, sizeof buf), 100.0 * probs[best]);
+    else
+        printf("%s: predicted %s (score %.4g)", what,
+               prog_class_name(&out->classes, best, buf, sizeof buf), (double)probs[best]);
+    if (true_label >= 0)
+        printf(", true label %s%s", prog_class_name(&out->classes, true_label, buf2, sizeof buf2),
+               true_label == best ? "" : "  <- wrong");
+    printf("\n");
+    int name_width = 3;
+    for (int64_t c = 0; c < k; c++) {
+        int w = (int)strlen(prog_class_name(&out->classes, c, buf, sizeof buf));
+        name_width = w > name_width ? w : name_width;
+    }
+    for (int64_t c = 0; c < k; c++) {
+        const char *name = prog_class_name(&out->classes, c, buf, sizeof buf);
+        if (!out->probabilities) {
+            printf("  %*s %10.4g%s\n", name_width, name, (double)probs[c], c == best ? " <" : "");
+            continue;
+        }
+        int len = (int)lround(probs[c] * BAR_WIDTH);
+        if (len < 0 || len > BAR_WIDTH)
+            len = probs[c] > 0 ? BAR_WIDTH : 0;
+        printf("  %*s %6.2f%% |%.*s%*s|%s\n", name_width, name, 100.0 * probs[c], len,
+               "##############################", BAR_WIDTH - len, "", c == best ? " <" : "");
+    }
+}
+
+/* A JSON string: quotes, backslashes and control characters escaped. */
+static void json_string(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\')
+            printf("\\%c", ch);
+        else if (ch < 0x20)
+            printf("\\u%04x", ch);
+        else
+            putchar(ch);
+    }
+    putchar('"');
+}
+
+/* A CSV field (RFC 4180): quoted when it holds a comma, quote or line break. */
+static void csv_field(const char *s)
+{
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, stdout);
+        return;
+    }
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"')
+            putchar('"');
+        putchar(*s);
+    }
+    putchar('"');
+}
+
+static void begin_output(predict_output *out)
+{
+    int64_t k = out->ctx->model->num_classes;
+    char buf[32];
+    if (out->format == FORMAT_JSON) {
+        printf("[");
+    } else if (out->format == FORMAT_CSV) {
+        printf("path,class,name,%s", out->probabilities ? "probability" : "score");
+        for (int64_t c = 0; c < k; c++) {
+            putchar(',');
+            csv_field(prog_class_name(&out->classes, c, buf, sizeof buf));
+        }
+        printf("\n");
+    }
+}
+
+static void end_output(const predict_output *out)
+{
+    if (out->format == FORMAT_JSON)
+        printf("%s]\n", out->printed ? "\n" : "");
+}
+
+/* One result in the chosen format; error (when not NULL) replaces the prediction. */
+static void emit_result(predict_output *out, const char *path, const float *probs,
+                        int true_label, const char *error)
+{
+    int64_t k = out->ctx->model->num_classes;
+    char buf[32];
+    if (out->format == FORMAT_TEXT) {
+        if (!error)
+            print_prediction(out, path, probs, true_label);
+        return;
+    }
+    int best = error ? -1 : prog_argmax(probs, k);
+    if (out->format == FORMAT_CSV) {
+        if (error)
+            return;   /* the error is on stderr; CSV rows are predictions only */
+        csv_field(path);
+        printf(",%d,", best);
+        csv_field(prog_class_name(&out->classes, best, buf, sizeof buf));
+        printf(",%.6g", (double)probs[best]);
+        for (int64_t c = 0; c < k; c++)
+            printf(",%.6g", (double)probs[c]);
+        printf("\n");
+        out->printed++;
+        return;
+    }
+    printf("%s\n  {\"path\": ", out->printed++ ? "," : "");
+    json_string(path);
+    if (error) {
+        printf(", \"error\": ");
+        json_string(error);
+        printf("}");
+        return;
+    }
+    printf(", \"class\": %d, \"name\": ", best);
+    json_string(prog_class_name(&out->classes, best, buf, sizeof buf));
+    if (true_label >= 0)
+        printf(", \"true_class\": %d", true_label);
+    printf(", \"%s\": {", out->probabilities ? "probabilities" : "scores");
+    for (int64_t c = 0; c < k; c++) {
+        printf("%s", c ? ", " : "");
+        json_string(prog_class_name(&out->classes, c, buf, sizeof buf));
+        printf(": %.6g", (double)probs[c]);
+    }
+    printf("}}");
+}
+
 static int predict_test_image(const prog_ctx *ctx, const predict_options *o,
-                              const prog_exec *ex, const float *params)
+                              const prog_exec *ex, const float *params, predict_output *out)
 {
     cnnrt_dataset ds;
     cnnrt_err e;
@@ -95,39 +252,108 @@ static int predict_test_image(const prog_ctx *ctx, const predict_options *o,
                             (long long)o->index, ds.images_path, (long long)ds.count,
                             (long long)ds.count - 1);
     } else {
+        if (ds.class_names) {
+            prog_classes_free(&out->classes);
+            prog_classes_for_dataset(ctx, &ds, o->weights, &out->classes);
+        }
         float *probs = cnnrt_xmalloc((size_t)ctx->model->num_classes * sizeof *probs);
         prog_infer_dataset(ctx, ex, params, &ds, o->index, 1, probs);
         char what[64];
         snprintf(what, sizeof what, "test image %lld", (long long)o->index);
-        print_prediction(ctx, what, probs, ds.labels[o->index]);
+        begin_output(out);
+        emit_result(out, what, probs, ds.labels[o->index], NULL);
+        end_output(out);
         free(probs);
     }
     cnnrt_dataset_free(&ds);
     return status;
 }
 
-static int predict_files(const prog_ctx *ctx, char **files, int count, const prog_exec *ex,
-                         const float *params)
+/* The pictures to classify: files as given, folders expanded to every file under them in
+ * path order (files there that are not pictures, like README, are left out quietly). */
+typedef struct input_list {
+    char **paths;
+    int64_t count, cap;
+} input_list;
+
+static void inputs_push(input_list *l, const char *path)
+{
+    if (l->count == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 64;
+        l->paths = realloc(l->paths, sizeof *l->paths * (size_t)l->cap);
+        if (!l->paths)
+            abort();
+    }
+    l->paths[l->count++] = strdup(path);
+}
+
+static int is_picture_file(const char *path)
+{
+    unsigned char head[CNNRT_PICTURE_MAGIC_BYTES];
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 1;   /* unreadable: let the reader report it */
+    size_t n = fread(head, 1, sizeof head, f);
+    fclose(f);
+    return cnnrt_picture_format_of(head, n) != CNNRT_PICTURE_NONE;
+}
+
+static int expand_inputs(const prog_ctx *ctx, char **args, int count, input_list *out)
+{
+    for (int i = 0; i < count; i++) {
+        struct stat st;
+        if (stat(args[i], &st) != 0 || !S_ISDIR(st.st_mode)) {
+            inputs_push(out, args[i]);
+            continue;
+        }
+        char **files;
+        int64_t n;
+        cnnrt_err e;
+        if (cnnrt_folder_list_files(args[i], &files, &n, &e))
+            return prog_error(ctx, "%s", e.msg);
+        int64_t before = out->count;
+        for (int64_t k = 0; k < n; k++) {
+            if (cnnrt_picture_name_looks_like_one(files[k]) || is_picture_file(files[k]))
+                inputs_push(out, files[k]);
+            free(files[k]);
+        }
+        free(files);
+        if (out->count == before)
+            prog_warning(ctx, "%s: no pictures in this folder", args[i]);
+    }
+    return PROG_OK;
+}
+
+static int predict_files(const prog_ctx *ctx, const predict_options *o, char **args, int count,
+                         prog_prepare prepare, const prog_exec *ex, const float *params,
+                         predict_output *out)
 {
     const cnnrt_model *m = ctx->model;
+    input_list inputs = {0};
+    int status = expand_inputs(ctx, args, count, &inputs);
+    (void)o;
     int64_t image_floats = m->input_h * m->input_w * m->input_c;
     float *x = cnnrt_aligned_alloc((size_t)image_floats * sizeof *x);
     float *probs = cnnrt_xmalloc((size_t)m->num_classes * sizeof *probs);
-    int status = PROG_OK;
-    for (int i = 0; i < count; i++) {
+    begin_output(out);
+    for (int64_t i = 0; status == PROG_OK && i < inputs.count; i++) {
         cnnrt_err e;
         int inverted;
-        if (prog_png_to_input(ctx, files[i], x, &inverted, NULL, &e)) {
-            status = prog_error(ctx, "%s", e.msg);
-            continue;   /* the other files still get their answer */
+        if (prog_picture_to_input(ctx, inputs.paths[i], prepare, x, &inverted, NULL, &e)) {
+            emit_result(out, inputs.paths[i], NULL, -1, e.msg);
+            prog_error(ctx, "%s", e.msg);
+            status = PROG_ERROR;   /* reported at the end; the others still get answers */
+            continue;
         }
         m->infer(params, x, 1, probs, ex->ws, ex->pool);
-        if (i > 0)
-            printf("\n");
-        print_prediction(ctx, files[i], probs, -1);
-        if (inverted)
+        emit_result(out, inputs.paths[i], probs, -1, NULL);
+        if (inverted && out->format == FORMAT_TEXT)
             printf("  (dark on light: inverted to a light digit on black, like MNIST)\n");
     }
+    end_output(out);
+    for (int64_t i = 0; i < inputs.count; i++)
+        free(inputs.paths[i]);
+    free(inputs.paths);
     free(x);
     free(probs);
     return status;
@@ -142,17 +368,24 @@ int prog_cmd_predict(const prog_ctx *ctx, int argc, char **argv)
         {"data", OPT_STRING, &o.data, 0, 0, "DIR", "test data directory (with --index)", NULL},
         {"index", OPT_INT, &o.index, 0, 1e9, "N", "classify test image N", &o.index_given},
         {"threads", OPT_INT, &o.threads, 1, 1024, "N", "threads (default: one per CPU)", NULL},
+        {"format", OPT_STRING, &o.format, 0, 0, "text|json|csv", "output format (default "
+         "text); json and csv give path, class, name and every class's probability", NULL},
+        {"prepare", OPT_STRING, &o.prepare, 0, 0, "auto|digit|resize", "how a picture becomes "
+         "the model's input (see above)", NULL},
     };
-    prog_command cmd = {"predict", "[OPTIONS] IMAGE.png... | --index N",
-                        "Classifies images: your own PNG files, or test image N of the data "
-                        "set.\nPrints the class and every class's probability.",
-                        "Your own picture may have any size. A dark digit on light paper is "
-                        "inverted\n(MNIST digits are light on black). A picture larger than "
-                        "the model's input is\nprepared as MNIST's digits were: the ink is "
-                        "cut out, fitted into 20x20 of 28x28 and\ncentred; keep other marks "
-                        "off the paper. A 28x28 picture is taken as it is.",
-                        "predict my_digit.png", options, sizeof options / sizeof options[0],
-                        -1};
+    prog_command cmd = {"predict", "[OPTIONS] PICTURE|FOLDER... | --index N",
+                        "Classifies pictures (PNG, JPEG, GIF, BMP; a folder means every picture "
+                        "in it),\nor test image N of the data set. Prints the class and every "
+                        "class's probability,\nwith the class names saved beside the weights "
+                        "when training had them.",
+                        "--prepare digit: MNIST's preparation (a dark digit on light paper is "
+                        "inverted, the\nink cut out, fitted into 20x20 of 28x28 and centred; "
+                        "keep other marks off the paper).\n--prepare resize: stretched to the "
+                        "model's input as Keras's load_img(target_size=...)\ndoes (nearest "
+                        "neighbour). auto (the default): digit for a one-channel model when\n"
+                        "the picture is not already of the model's size, else resized.",
+                        "predict --format json my_pictures/", options,
+                        sizeof options / sizeof options[0], -1};
     char **files = cnnrt_xcalloc((size_t)argc + 1, sizeof *files);
     int nfiles, status;
     int r = prog_parse(ctx, &cmd, argc, argv, files, &nfiles);
@@ -160,15 +393,25 @@ int prog_cmd_predict(const prog_ctx *ctx, int argc, char **argv)
         free(files);
         return r > 0 ? PROG_OK : PROG_USAGE;
     }
-    if (o.index_given == (nfiles > 0)) {
+    predict_output out = {ctx, FORMAT_TEXT, {0}, prog_outputs_probabilities(ctx), 0};
+    prog_prepare prepare = PROG_PREPARE_AUTO;
+    const char *usage = NULL;
+    if (o.index_given == (nfiles > 0))
+        usage = o.index_given ? "give either --index N or image files, not both"
+                              : "nothing to predict: give image files or --index N";
+    else if (o.data && !o.index_given)
+        usage = "--data only goes with --index N";
+    else if (o.format && !strcmp(o.format, "json"))
+        out.format = FORMAT_JSON;
+    else if (o.format && !strcmp(o.format, "csv"))
+        out.format = FORMAT_CSV;
+    else if (o.format && strcmp(o.format, "text"))
+        usage = "--format must be text, json or csv";
+    if (!usage && o.prepare && prog_parse_prepare(o.prepare, &prepare))
+        usage = "--prepare must be auto, digit or resize";
+    if (usage) {
         free(files);
-        return prog_usage_error(ctx, "predict", o.index_given
-                                    ? "give either --index N or image files, not both"
-                                    : "nothing to predict: give image files or --index N");
-    }
-    if (o.data && !o.index_given) {
-        free(files);
-        return prog_usage_error(ctx, "predict", "--data only goes with --index N");
+        return prog_usage_error(ctx, "predict", "%s", usage);
     }
     float *params = cnnrt_aligned_alloc((size_t)(ctx->model->param_floats + 1) * sizeof *params);
     status = prog_need_trained_weights(ctx, o.weights, params);
@@ -177,8 +420,11 @@ int prog_cmd_predict(const prog_ctx *ctx, int argc, char **argv)
     if (status == PROG_OK && prog_exec_init(ctx, (int)o.threads, &ex, &e))
         status = prog_error(ctx, "%s", e.msg);
     else if (status == PROG_OK) {
-        status = o.index_given ? predict_test_image(ctx, &o, &ex, params)
-                               : predict_files(ctx, files, nfiles, &ex, params);
+        prog_classes_beside_weights(ctx, o.weights, &out.classes);
+        status = o.index_given ? predict_test_image(ctx, &o, &ex, params, &out)
+                               : predict_files(ctx, &o, files, nfiles, prepare, &ex, params,
+                                               &out);
+        prog_classes_free(&out.classes);
         prog_exec_free(&ex);
     }
     free(params);
@@ -188,9 +434,11 @@ int prog_cmd_predict(const prog_ctx *ctx, int argc, char **argv)
 
 /* ---- evaluate ------------------------------------------------------------------------------ */
 
-static void print_confusion(const prog_ctx *ctx, const int64_t *confusion)
+static void print_confusion(const prog_ctx *ctx, const int64_t *confusion,
+                            const prog_classes *classes)
 {
     int64_t k = ctx->model->num_classes;
+    char buf[32];
     printf("\nConfusion matrix (rows: true class, columns: predicted class):\n\n      ");
     for (int64_t c = 0; c < k; c++)
         printf("%6lld", (long long)c);
@@ -208,16 +456,43 @@ static void print_confusion(const prog_ctx *ctx, const int64_t *confusion)
                 printf("%6lld", (long long)v);
         }
         if (row > 0)
-            printf("   %6.1f%%\n", 100.0 * (double)confusion[t * k + t] / (double)row);
+            printf("   %6.1f%%", 100.0 * (double)confusion[t * k + t] / (double)row);
         else
-            printf("   %7s\n", "-");
+            printf("   %7s", "-");
+        if (classes->names)
+            printf("   %s", prog_class_name(classes, t, buf, sizeof buf));
+        printf("\n");
     }
     printf("\nThe diagonal counts the right answers; a number off the diagonal in row T, "
            "column P\nis how often a T was taken for a P.\n");
 }
 
+static void print_evaluation_json(const prog_ctx *ctx, const cnnrt_dataset *ds,
+                                  const prog_classes *classes, int64_t correct, double loss,
+                                  const int64_t *confusion)
+{
+    int64_t n = ds->count, k = ctx->model->num_classes;
+    char buf[32];
+    printf("{\"data\": ");
+    json_string(ds->images_path);
+    printf(", \"images\": %lld, \"accuracy\": %.6f, \"loss\": %.6f, \"classes\": [",
+           (long long)n, (double)correct / (double)n, loss / (double)n);
+    for (int64_t c = 0; c < k; c++) {
+        printf("%s", c ? ", " : "");
+        json_string(prog_class_name(classes, c, buf, sizeof buf));
+    }
+    printf("],\n \"confusion\": [");
+    for (int64_t t = 0; t < k; t++) {
+        printf("%s[", t ? ",\n               " : "");
+        for (int64_t c = 0; c < k; c++)
+            printf("%s%lld", c ? ", " : "", (long long)confusion[t * k + c]);
+        printf("]");
+    }
+    printf("]}\n");
+}
+
 static void evaluate_dataset(const prog_ctx *ctx, const prog_exec *ex, const float *params,
-                             const cnnrt_dataset *ds)
+                             const cnnrt_dataset *ds, const prog_classes *classes, int json)
 {
     int64_t n = ds->count, k = ctx->model->num_classes;
     float *probs = cnnrt_xmalloc((size_t)(n * k) * sizeof *probs);
@@ -231,42 +506,56 @@ static void evaluate_dataset(const prog_ctx *ctx, const prog_exec *ex, const flo
         correct += pred == ds->labels[i];
         confusion[ds->labels[i] * k + pred]++;
     }
-    printf("Test images: %lld (%s)\n", (long long)n, ds->images_path);
-    printf("Test accuracy: %.2f%% (%lld right, %lld wrong)\n", 100.0 * (double)correct / (double)n,
-           (long long)correct, (long long)(n - correct));
-    printf("Test loss: %.4f\n", loss / (double)n);
-    print_confusion(ctx, confusion);
+    if (json) {
+        print_evaluation_json(ctx, ds, classes, correct, loss, confusion);
+    } else {
+        printf("Test images: %lld (%s)\n", (long long)n, ds->images_path);
+        printf("Test accuracy: %.2f%% (%lld right, %lld wrong)\n",
+               100.0 * (double)correct / (double)n, (long long)correct, (long long)(n - correct));
+        printf("Test loss: %.4f\n", loss / (double)n);
+        print_confusion(ctx, confusion, classes);
+    }
     free(probs);
     free(confusion);
 }
 
 /* Prints which weights file is measured, then the test-set report. */
 static int evaluate_with_weights(const prog_ctx *ctx, const char *weights, int64_t threads,
-                                 const float *params, const cnnrt_dataset *ds)
+                                 const float *params, const cnnrt_dataset *ds, int json)
 {
     char used[4096];
     if (weights)
         snprintf(used, sizeof used, "%s", weights);
     else
         prog_default_weights_path(ctx, used, sizeof used);
-    printf("Weights: %s\n", used);
+    if (!json)
+        printf("Weights: %s\n", used);
     prog_exec ex;
     cnnrt_err e;
     if (prog_exec_init(ctx, (int)threads, &ex, &e))
         return prog_error(ctx, "%s", e.msg);
-    evaluate_dataset(ctx, &ex, params, ds);
+    prog_classes classes;
+    prog_classes_for_dataset(ctx, ds, weights, &classes);
+    evaluate_dataset(ctx, &ex, params, ds, &classes, json);
+    prog_classes_free(&classes);
     prog_exec_free(&ex);
     return PROG_OK;
 }
 
 int prog_cmd_evaluate(const prog_ctx *ctx, int argc, char **argv)
 {
-    const char *weights = NULL, *data = NULL;
+    const char *weights = NULL, *data = NULL, *format = NULL;
     int64_t threads = 0;
+    int skip_bad = 0;
     const prog_option options[] = {
         {"weights", OPT_STRING, &weights, 0, 0, "FILE", "weights (default NAME.weights)", NULL},
-        {"data", OPT_STRING, &data, 0, 0, "DIR", "directory with the test IDX files", NULL},
+        {"data", OPT_STRING, &data, 0, 0, "DIR", "directory with the test IDX files, or a "
+         "picture folder (its test/ half if it has one)", NULL},
         {"threads", OPT_INT, &threads, 1, 1024, "N", "threads (default: one per CPU)", NULL},
+        {"format", OPT_STRING, &format, 0, 0, "text|json", "output format (default text)",
+         NULL},
+        {"skip-bad", OPT_FLAG, &skip_bad, 0, 0, NULL, "leave unreadable pictures of a picture "
+         "folder out (counted) instead of stopping", NULL},
     };
     prog_command cmd = {"evaluate", "[OPTIONS]",
                         "Measures the model on the test set: accuracy, loss, and a confusion "
@@ -275,16 +564,24 @@ int prog_cmd_evaluate(const prog_ctx *ctx, int argc, char **argv)
     int stop, parsed = prog_parse_options(ctx, &cmd, argc, argv, &stop);
     if (stop)
         return parsed;
+    int json = format && !strcmp(format, "json");
+    if (format && !json && strcmp(format, "text"))
+        return prog_usage_error(ctx, "evaluate", "--format must be text or json");
+    prog_data_options data_options;
+    prog_data_options_default(ctx, &data_options);
+    data_options.threads = (int)threads;
+    data_options.skip_bad = skip_bad;
+    data_options.report = json ? NULL : stdout;
     const cnnrt_model *m = ctx->model;
     float *params = cnnrt_aligned_alloc((size_t)(m->param_floats + 1) * sizeof *params);
     /* Refuses without weights, like predict and gradcam: random weights measure chance. */
     int status = prog_need_trained_weights(ctx, weights, params);
     cnnrt_dataset ds;
     cnnrt_err e;
-    if (status == PROG_OK && prog_load_dataset(ctx, data, CNNRT_SPLIT_TEST, &ds, &e))
+    if (status == PROG_OK && prog_load_data(ctx, data, CNNRT_SPLIT_TEST, &data_options, &ds, &e))
         status = prog_error(ctx, "%s", e.msg);
     else if (status == PROG_OK) {
-        status = evaluate_with_weights(ctx, weights, threads, params, &ds);
+        status = evaluate_with_weights(ctx, weights, threads, params, &ds, json);
         cnnrt_dataset_free(&ds);
     }
     free(params);

@@ -32,7 +32,7 @@ typedef struct train_options {
     int64_t epochs, batch_size, seed, threads;
     double validation_split, lr;
     const char *data, *weights;
-    int resume, quiet;
+    int resume, quiet, skip_bad;
     int seed_given;
 } train_options;
 
@@ -511,6 +511,25 @@ static int train_loop(train_run *r)
 
 /* ---- the command --------------------------------------------------------------------------- */
 
+static void print_class_names(const cnnrt_dataset *all)
+{
+    if (!all->class_names)
+        return;
+    printf("Classes:");
+    for (int64_t k = 0; k < all->num_class_names; k++)
+        printf(" %lld %s%s", (long long)k, all->class_names[k],
+               k + 1 < all->num_class_names ? "," : "\n");
+}
+
+/* The data's class names beside the weights (NAME.classes.txt), so that predict and gradcam
+ * can name classes without the data. */
+static int save_class_names(const train_run *r, const cnnrt_dataset *all, cnnrt_err *e)
+{
+    char path[4200];
+    sibling_path(r->weights_path, ".classes.txt", path, sizeof path);
+    return cnnrt_class_names_write(path, all->class_names, all->num_class_names, e);
+}
+
 static int run_training(train_run *r, cnnrt_dataset *all)
 {
     const prog_ctx *ctx = r->ctx;
@@ -525,6 +544,8 @@ static int run_training(train_run *r, cnnrt_dataset *all)
     int status = o->resume ? start_resumed(r) : start_fresh(r);
     if (status != PROG_OK)
         return status;
+    if (all->class_names && save_class_names(r, all, &e) != 0)
+        return prog_error(ctx, "%s", e.msg);
     if (prog_exec_init(ctx, (int)o->threads, &r->ex, &e))
         return prog_error(ctx, "%s", e.msg);
     const cnnrt_model *m = ctx->model;
@@ -532,6 +553,8 @@ static int run_training(train_run *r, cnnrt_dataset *all)
     r->x = cnnrt_aligned_alloc((size_t)(o->batch_size * image_floats) * sizeof(float));
     r->labels = cnnrt_xmalloc((size_t)o->batch_size * sizeof(int32_t));
     r->order = cnnrt_xmalloc((size_t)r->train.count * sizeof(int64_t));
+    if (!o->quiet)
+        print_class_names(all);
     if (!o->quiet)
         printf("Training %s on %lld images, validating on %lld (%s), %lld epoch%s of %lld "
                "steps (batch %lld), %lld threads\n", m->name, (long long)r->train.count,
@@ -614,7 +637,14 @@ static int train_with_options(const prog_ctx *ctx, const train_options *o)
     cnnrt_dataset all;
     cnnrt_err e;
     int status;
-    if (prog_load_dataset(ctx, o->data, CNNRT_SPLIT_TRAIN, &all, &e)) {
+    prog_data_options data_options;
+    prog_data_options_default(ctx, &data_options);
+    data_options.seed = (uint64_t)o->seed;
+    data_options.threads = (int)o->threads;
+    data_options.skip_bad = o->skip_bad;
+    data_options.quiet = o->quiet;
+    data_options.report = o->quiet ? NULL : stdout;
+    if (prog_load_data(ctx, o->data, CNNRT_SPLIT_TRAIN, &data_options, &all, &e)) {
         status = prog_error(ctx, "%s", e.msg);
     } else {
         status = run_training(&r, &all);
@@ -659,8 +689,10 @@ int prog_cmd_train(const prog_ctx *ctx, int argc, char **argv)
         {"seed", OPT_INT, &o.seed, CNNC_LIMIT_SEED_MIN, (double)CNNC_LIMIT_SEED_MAX, "N",
          "seed of initial weights, shuffling, dropout", &o.seed_given},
         {"threads", OPT_INT, &o.threads, 1, 1024, "N", "threads (default: one per CPU)", NULL},
-        {"data", OPT_STRING, &o.data, 0, 0, "DIR", "directory with the MNIST-style IDX files",
-         NULL},
+        {"data", OPT_STRING, &o.data, 0, 0, "DIR", "directory with the MNIST-style IDX files, "
+         "or a picture folder (one subfolder per class)", NULL},
+        {"skip-bad", OPT_FLAG, &o.skip_bad, 0, 0, NULL, "leave unreadable pictures of a picture "
+         "folder out (counted) instead of stopping", NULL},
         {"weights", OPT_STRING, &o.weights, 0, 0, "FILE", "weights file to write (default "
          "NAME.weights)", NULL},
         {"resume", OPT_FLAG, &o.resume, 0, 0, NULL, "continue training from the weights file",

@@ -1,4 +1,5 @@
-/* Image data sets: reading MNIST-style IDX files and feeding them to training in batches.
+/* Image data sets: reading MNIST-style IDX files or folders of pictures (one subfolder per
+ * class, as Keras's image_dataset_from_directory) and feeding them to training in batches.
  *
  * IDX is the format of the MNIST files (http://yann.lecun.com/exdb/mnist/): a big-endian
  * header (two zero bytes, a type byte -- 0x08 for unsigned bytes -- and the number of
@@ -71,6 +72,10 @@ typedef struct cnnrt_dataset {
     const uint8_t *labels;    /* count, each in 0..num_classes-1 */
     int owns_memory;
     char images_path[1024];   /* for messages */
+    /* Class names, label order: the subfolder names of a picture folder, or the lines of
+     * classes.txt beside IDX files; NULL (and 0) when the data has none. */
+    char **class_names;
+    int64_t num_class_names;
 } cnnrt_dataset;
 
 typedef enum { CNNRT_SPLIT_TRAIN = 0, CNNRT_SPLIT_TEST = 1 } cnnrt_split;
@@ -85,7 +90,9 @@ int cnnrt_dataset_load(const char *images_path, const char *labels_path, int64_t
 
 /* Loads the training or test pair from a directory holding the standard file names
  * (CNNRT_TRAIN_IMAGES etc.), each raw or with ".gz" (the raw file wins when both exist).
- * A missing file is reported with every name that was looked for. */
+ * A missing file is reported with every name that was looked for. When the directory also
+ * holds CNNRT_CLASS_NAMES_FILE, its names become the data set's class names (there must be
+ * num_classes of them). */
 int cnnrt_dataset_load_dir(const char *dir, cnnrt_split split, int64_t h, int64_t w,
                            int64_t c, int64_t num_classes, cnnrt_dataset *out, cnnrt_err *e);
 
@@ -96,6 +103,74 @@ int cnnrt_dataset_find_file(const char *dir, const char *base, char *path, size_
                             cnnrt_err *e);
 
 void cnnrt_dataset_free(cnnrt_dataset *ds);
+
+/* ---- Class names ------------------------------------------------------------------------ */
+
+/* The names file beside IDX data (and beside trained weights): one class name a line, in
+ * label order, UTF-8; trailing blanks and a final newline are ignored. */
+#define CNNRT_CLASS_NAMES_FILE "classes.txt"
+/* Longest class name kept (longer ones are an error naming the line). */
+#define CNNRT_CLASS_NAME_MAX 200
+
+/* Reads a names file: *names is an array of *count malloc'ed strings (free with
+ * cnnrt_class_names_free). Errors: cannot open, an empty line, a name longer than
+ * CNNRT_CLASS_NAME_MAX, a control character, more than 65536 lines, no names at all. */
+int cnnrt_class_names_read(const char *path, char ***names, int64_t *count, cnnrt_err *e);
+/* Writes names atomically, one a line. */
+int cnnrt_class_names_write(const char *path, char *const *names, int64_t count,
+                            cnnrt_err *e);
+void cnnrt_class_names_free(char **names, int64_t count);
+
+/* ---- Picture folders -------------------------------------------------------------------- */
+
+/* A data set as Keras's image_dataset_from_directory reads it: one subfolder per class,
+ * class names (and labels 0, 1, ...) from the subfolder names in byte order (what Python's
+ * sorted() gives), every picture in a class folder and its subfolders, in path order.
+ *
+ *   - Pictures are recognised by content (PNG, JPEG, GIF, BMP: cnnrt_picture_read), not by
+ *     name. Files that are not pictures are ignored (README, notes.txt), unless their name
+ *     says they are one (cat.jpg holding text), which makes them bad pictures. Names
+ *     starting with '.' (.DS_Store, macOS's ._cat.jpg, .ipynb_checkpoints) are skipped, a
+ *     deliberate difference from Keras, which would make .ipynb_checkpoints a class.
+ *   - Each picture is decoded with its alpha channel dropped (as TensorFlow's
+ *     decode_image(channels=3)), converted to c channels (RGB to gray by ITU-R 601 luma,
+ *     gray to RGB by repetition) and resized to h x w with half-pixel bilinear
+ *     interpolation without antialiasing (tf.image.resize's default), then rounded to 8 bits
+ *     (Keras keeps the resized floats: the two differ by at most 0.5/255 per value).
+ *   - shuffle: the pictures are put in the order of cnnrt_shuffle_order(count, seed, -1)
+ *     before anything else, as image_dataset_from_directory(shuffle=True, seed=...) shuffles
+ *     the file list before validation_split cuts it; else they stay in (class, path) order.
+ *   - A picture that cannot be read (corrupt, truncated, too large, a dangling link) stops
+ *     the load with its message (the first in path order, with the count of others), or
+ *     with skip_bad is left out, reported on `notes` and counted in *skipped.
+ *   - Decoding runs on `threads` threads (0: one per CPU); memory is the data set's own
+ *     h*w*c bytes per picture plus, per thread, one decoded picture at a time.
+ *   - While reading, a progress bar is drawn on `progress` when it is a terminal.
+ * A class folder without pictures is kept (its label exists) and noted on `notes`; a folder
+ * without class folders, or without any picture, is an error. */
+typedef struct cnnrt_folder_options {
+    int64_t h, w, c;          /* the model's input; c is 1 or 3 */
+    int64_t num_classes;      /* the model's class count, checked; 0: not checked */
+    int threads;
+    int skip_bad;
+    int shuffle;
+    uint64_t seed;
+    FILE *progress;           /* NULL: no progress bar */
+    FILE *notes;              /* NULL: no notes */
+} cnnrt_folder_options;
+
+/* Every file under dir, recursively, in the order cnnrt_folder_load reads a class folder
+ * (names starting with '.' skipped). *paths: *count malloc'ed paths "dir/..." in a malloc'ed
+ * array (free each, then the array). */
+int cnnrt_folder_list_files(const char *dir, char ***paths, int64_t *count, cnnrt_err *e);
+
+/* 1 if dir holds at least one subfolder whose name does not start with '.', else 0. */
+int cnnrt_folder_has_classes(const char *dir);
+
+/* Reads a picture folder (see above) into a data set that owns its memory. skipped (may be
+ * NULL) receives the number of bad pictures left out. */
+int cnnrt_folder_load(const char *dir, const cnnrt_folder_options *o, cnnrt_dataset *out,
+                      int64_t *skipped, cnnrt_err *e);
 
 /* Keras's validation_split: split_at = floor(count * (1 - fraction)); train is
  * [0, split_at), validation is [split_at, count) -- the LAST fraction, taken before any

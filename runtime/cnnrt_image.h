@@ -95,11 +95,16 @@ int cnnrt_png_write(const char *path, const cnnrt_image *img, cnnrt_err *e);
  *                         drawing app's usual export) thus stays visible; combined with
  *                         cnnrt_image_invert_if_light_background it always ends up a light
  *                         digit on black, like MNIST.
+ *   CNNRT_ALPHA_IGNORE    the colour channels as stored, alpha dropped: what TensorFlow's
+ *                         decode_image(channels=3) and so Keras's image_dataset_from_directory
+ *                         do (data sets read from folders use it, to train on what Keras
+ *                         would train on).
  * Images without transparency are not affected by the choice. */
 typedef enum cnnrt_alpha_background {
     CNNRT_ALPHA_ON_WHITE = 0,
     CNNRT_ALPHA_ON_BLACK = 1,
     CNNRT_ALPHA_AUTO = 2,
+    CNNRT_ALPHA_IGNORE = 3,
 } cnnrt_alpha_background;
 
 /* Reads any valid PNG: gray, gray+alpha, RGB, RGBA, palette (with or without tRNS), bit
@@ -119,6 +124,78 @@ int cnnrt_png_read(const char *path, cnnrt_alpha_background background, cnnrt_im
 int cnnrt_png_read_from(const char *name, FILE *fp, cnnrt_alpha_background background,
                         cnnrt_image *img, cnnrt_err *e);
 
+/* cnnrt_png_read on a file already in memory (len bytes at data); path names it in
+ * messages. */
+int cnnrt_png_decode(const char *path, const void *data, size_t len,
+                     cnnrt_alpha_background background, cnnrt_image *img, cnnrt_err *e);
+
+/* Copies decoded 8-bit pixels with 1 to 4 channels (gray, gray+alpha, RGB, RGBA) into img
+ * (already created with 1 or 3 channels and the same size), compositing alpha over the
+ * background: out = (value * alpha + bg * (255 - alpha)) / 255, rounded. Used by the
+ * picture readers. */
+void cnnrt_composite_alpha(const uint8_t *decoded, int decoded_channels, cnnrt_image *img,
+                           cnnrt_alpha_background background);
+
+/* ------------------------------------------------------------------ pictures of any format */
+
+/* The picture formats read by cnnrt_picture_read, recognised by their first bytes (never
+ * by the file name):
+ *   PNG   89 50 4E 47 0D 0A 1A 0A                  libpng, as cnnrt_png_read
+ *   JPEG  FF D8 FF                                 libjpeg-turbo: baseline and progressive,
+ *                                                  gray, YCbCr/RGB, CMYK/YCCK (converted)
+ *   GIF   "GIF87a" / "GIF89a"                      giflib: the first frame, on the screen's
+ *                                                  size; a transparent colour is composited
+ *   BMP   "BM" + a known header size (12..124)     our own reader: 1, 4, 8 bits with a
+ *                                                  palette, 16/24/32 bits, uncompressed or
+ *                                                  with bit fields; not RLE
+ * Every reader refuses pictures larger than CNNRT_IMAGE_MAX_SIDE a side or
+ * CNNRT_IMAGE_MAX_PIXELS in all, before decoding them, as the PNG reader does. */
+typedef enum cnnrt_picture_format {
+    CNNRT_PICTURE_NONE = 0,   /* not a picture this library reads */
+    CNNRT_PICTURE_PNG = 1,
+    CNNRT_PICTURE_JPEG = 2,
+    CNNRT_PICTURE_GIF = 3,
+    CNNRT_PICTURE_BMP = 4,
+} cnnrt_picture_format;
+
+/* How many leading bytes cnnrt_picture_format_of looks at. */
+#define CNNRT_PICTURE_MAGIC_BYTES 16
+/* Largest picture file read (a 67-megapixel PNG is at most about this big). */
+#define CNNRT_PICTURE_MAX_FILE_BYTES ((size_t)1 << 28)
+
+/* The format of a file from its first len bytes (fewer than CNNRT_PICTURE_MAGIC_BYTES is
+ * fine: a short file is simply not recognised). */
+cnnrt_picture_format cnnrt_picture_format_of(const void *head, size_t len);
+/* "PNG", "JPEG", "GIF", "BMP", or "unknown". */
+const char *cnnrt_picture_format_name(cnnrt_picture_format format);
+
+/* 1 when the file name ends in .png, .jpg, .jpeg, .gif or .bmp (any case): what a file
+ * that is meant to be a picture is called. Only used to decide whether a file that is not
+ * a picture is worth a complaint (photo.jpg holding text is; README is not). */
+int cnnrt_picture_name_looks_like_one(const char *path);
+
+/* Reads a PNG, JPEG, GIF or BMP picture, whatever its name, as 8-bit gray (channels 1: gray
+ * PNG, grayscale JPEG, BMP/GIF whose palette is all gray is still RGB) or RGB (channels 3);
+ * transparency is handled as `background` says. Errors name the file and the problem:
+ * "x.jpg: cannot open: No such file or directory", "x.txt: not a picture (PNG, JPEG, GIF or
+ * BMP)", "x.jpg: corrupt or unreadable JPEG: Premature end of JPEG file", "big.png: the picture
+ * is too large: 40000x20 pixels; ...". *img is left empty on failure. */
+int cnnrt_picture_read(const char *path, cnnrt_alpha_background background, cnnrt_image *img,
+                       cnnrt_err *e);
+/* The same on a file already in memory; path only names it in messages. */
+int cnnrt_picture_decode(const char *path, const void *data, size_t len,
+                         cnnrt_alpha_background background, cnnrt_image *img, cnnrt_err *e);
+
+/* Writes img as a baseline JPEG (gray or RGB, 4:2:0 for colour) of quality 1..100,
+ * atomically like cnnrt_png_write. */
+int cnnrt_jpeg_write(const char *path, const cnnrt_image *img, int quality, cnnrt_err *e);
+
+/* PNG and JPEG files in memory (*data malloc'ed, free()), for tools that write many files
+ * at once and make the whole folder appear atomically instead of each file. */
+int cnnrt_png_encode(const cnnrt_image *img, uint8_t **data, size_t *len, cnnrt_err *e);
+int cnnrt_jpeg_encode(const cnnrt_image *img, int quality, uint8_t **data, size_t *len,
+                      cnnrt_err *e);
+
 /* ------------------------------------------------------------------ model inputs */
 
 typedef enum cnnrt_resize_mode {
@@ -130,6 +207,12 @@ typedef enum cnnrt_resize_mode {
      * nearest would keep 1 pixel in 100 and lose thin pen strokes. When enlarging it
      * gives the same as nearest. */
     CNNRT_RESIZE_AREA = 1,
+    /* Bilinear with half-pixel centres and no antialiasing, exactly as
+     * cnnrt_resize_bilinear (the same as tf.image.resize(method="bilinear"), which Keras's
+     * image_dataset_from_directory uses): output pixel i samples source coordinate
+     * (i + 0.5) * src / dst - 0.5, clamped to the edges. Shrinking by more than 2 skips
+     * source pixels, as TF does. */
+    CNNRT_RESIZE_BILINEAR = 2,
 } cnnrt_resize_mode;
 
 /* Turns a loaded image into a model input: converted to `channels` (1 gray by luminance,
@@ -173,7 +256,8 @@ int cnnrt_digit_to_input(const cnnrt_image *img, int height, int width, float *o
 void cnnrt_resize_bilinear(const float *src, int src_h, int src_w, int channels, float *dst,
                            int dst_h, int dst_w);
 
-/* Nearest or area resize of an 8-bit image to width x height (see cnnrt_resize_mode). */
+/* Nearest, area or bilinear resize of an 8-bit image to width x height (see
+ * cnnrt_resize_mode), rounded to the nearest 8-bit value. */
 int cnnrt_image_resize(const cnnrt_image *src, int width, int height, cnnrt_resize_mode mode,
                        cnnrt_image *dst, cnnrt_err *e);
 

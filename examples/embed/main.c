@@ -2,7 +2,7 @@
  *
  *   cnnc models/mnist.cnn -c -o mnist_cam.o       # writes mnist_cam.o and mnist_cam.h
  *   cc -I. -I<cnnc>/include examples/embed/main.c mnist_cam.o \
- *      <cnnc>/lib/libcnnrt.a -lpng -lz -lm -lpthread -o classify
+ *      <cnnc>/lib/libcnnrt.a -lpng -ljpeg -lgif -lz -lm -lpthread -o classify
  *   ./classify
  *
  * The program classifies one synthetic image (a vertical bar) with weights from the

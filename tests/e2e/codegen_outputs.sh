@@ -42,7 +42,7 @@ grep -q 'arena' "$tmp/lowered.txt" || fail "no arena size in the lowered dump"
 [ -f "$tmp/tiny.h" ] || fail "-c wrote no header"
 grep -q 'extern const cnnrt_model tiny_model;' "$tmp/tiny.h" || fail "header lacks the descriptor"
 cc -std=c11 -Wall -Werror -I"$tmp" -I"$src/runtime" -DMODEL_HEADER='"tiny.h"' -DMODEL=tiny \
-   "$src/examples/embed/main.c" "$tmp/tiny.o" "$lib/libcnnrt.a" -lpng -lz -lm -lpthread \
+   "$src/examples/embed/main.c" "$tmp/tiny.o" "$lib/libcnnrt.a" -lpng -ljpeg -lgif -lz -lm -lpthread \
    -o "$tmp/classify" || fail "the embed example does not build against the header"
 "$tmp/classify" | grep -q 'model tiny: class' || fail "the embed example did not predict"
 

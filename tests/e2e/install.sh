@@ -44,7 +44,7 @@ cat > use.c <<'C'
 #include "tiny.h"
 int main(void) { printf("%s %lld\n", tiny_model.name, (long long)tiny_model.num_classes); return 0; }
 C
-cc -std=c11 -I"$prefix/include" -I. use.c tiny.o -L"$libdir" -lcnnrt -lpng -lz -lm -lpthread -o use \
+cc -std=c11 -I"$prefix/include" -I. use.c tiny.o -L"$libdir" -lcnnrt -lpng -ljpeg -lgif -lz -lm -lpthread -o use \
   || fail "a C program does not build against the installed header and library"
 [ "$(./use)" = "tiny 3" ] || fail "the embedded model's descriptor reads wrong: $(./use)"
 echo "install: ok"

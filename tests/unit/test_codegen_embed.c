@@ -82,7 +82,7 @@ static void test_embed_example(void **state)
     snprintf(lib, sizeof lib, "%s/lib/libcnnrt.a", CNNC_BINARY_DIR);
     char *cc_argv[] = {"cc", SANITIZE_FLAG, "-std=c11", "-Wall", "-Werror", include_dir, runtime_inc,
                        "-DMODEL_HEADER=\"gapm.h\"", "-DMODEL=gapm", source, obj, lib,
-                       "-lpng", "-lz", "-lm", "-lpthread", "-o", exe, NULL};
+                       "-lpng", "-ljpeg", "-lgif", "-lz", "-lm", "-lpthread", "-o", exe, NULL};
     int rc = run(cc_argv, log);
     if (rc != 0) {
         char *text = slurp(log);
