@@ -4,7 +4,6 @@
  * linked program / JIT. See codegen.h; the loop kernels are in kernels.c. */
 #include "codegen.h"
 
-#include <inttypes.h>
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Core.h>
 #include <llvm-c/Error.h>
@@ -13,7 +12,6 @@
 #include <llvm-c/Target.h>
 #include <llvm-c/TargetMachine.h>
 #include <llvm-c/Transforms/PassBuilder.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -49,32 +47,6 @@ void cnnc_c_identifier(const char *name, char *out, size_t len)
     if (j == 0 && len > 1)
         out[j++] = '_';
     out[j] = '\0';
-}
-
-/* ---- growing strings ------------------------------------------------------------------ */
-
-typedef struct strbuf {
-    char *s;
-    size_t len, cap;
-} strbuf;
-
-static void sb_printf(strbuf *b, const char *fmt, ...) CNNC_PRINTF(2, 3);
-static void sb_printf(strbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if (b->len + (size_t)n + 1 > b->cap) {
-        b->cap = (b->len + (size_t)n + 1) * 2;
-        b->s = cnnc_xrealloc(b->s, b->cap);
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
 }
 
 /* ---- the programs of a model ---------------------------------------------------------- */
@@ -188,10 +160,10 @@ static int build_programs(model_gen *m)
 /* The worker's view of the entry point's arguments (a stack struct, all fields 8 bytes). */
 enum {
     CTX_PARAMS, CTX_OPT_STATE, CTX_X, CTX_LABELS, CTX_N, CTX_SEED, CTX_SCORE_MODE, CTX_WS,
-    CTX_PROBS, CTX_MAPS, CTX_MAP_MAX, CTX_INPUT_GRADS, CTX_FIELDS
+    CTX_PROBS, CTX_MAPS, CTX_MAP_MAX, CTX_INPUT_GRADS, CTX_LOGITS, CTX_FIELDS
 };
 static const int slot_field[CNNC_SLOT_COUNT] = {CTX_PROBS, CTX_MAPS, CTX_MAP_MAX,
-                                                CTX_INPUT_GRADS};
+                                                CTX_INPUT_GRADS, CTX_LOGITS};
 
 typedef struct module_state {
     cnnc_cg g;
@@ -416,11 +388,11 @@ static LLVMValueRef begin_entry(module_state *s, program *p, LLVMTypeRef type,
 static void emit_infer_entry(module_state *s, program *p, LLVMValueRef worker)
 {
     cnnc_cg *g = &s->g;
-    /* (params, x, n, probs, ws, pool) */
-    LLVMTypeRef t[6] = {g->ptr, g->ptr, g->i64, g->ptr, g->ptr, g->ptr};
-    LLVMTypeRef type = LLVMFunctionType(g->void_t, t, 6, 0);
-    int fields[6] = {CTX_PARAMS, CTX_X, CTX_N, CTX_PROBS, -1, -1};
-    begin_entry(s, p, type, worker, fields, 6, 2, 5, 4);
+    /* (params, x, n, probs, logits, ws, pool) */
+    LLVMTypeRef t[7] = {g->ptr, g->ptr, g->i64, g->ptr, g->ptr, g->ptr, g->ptr};
+    LLVMTypeRef type = LLVMFunctionType(g->void_t, t, 7, 0);
+    int fields[7] = {CTX_PARAMS, CTX_X, CTX_N, CTX_PROBS, CTX_LOGITS, -1, -1};
+    begin_entry(s, p, type, worker, fields, 7, 2, 6, 5);
     LLVMBuildRetVoid(g->b);
 }
 
@@ -504,7 +476,7 @@ static void emit_train_entry(module_state *s, program *p, LLVMValueRef worker, i
 
     if (P > 0) {
         LLVMValueRef nf = LLVMBuildSIToFP(g->b, n, g->f32, "");
-        if (cfg->optimizer == CNNC_OPT_ADAM) {
+        if (cfg->optimizer == CNNRT_OPT_ADAM) {
             /* alpha = lr sqrt(1 - b2^t) / (1 - b1^t) in double, rounded once (as interp.c) */
             LLVMValueRef tt = LLVMBuildSIToFP(g->b, step, g->f64, "");
             LLVMValueRef p1 = math_intrinsic(g, "llvm.pow", g->f64, cg_f64(g, cfg->beta_1), tt);
@@ -591,39 +563,87 @@ static LLVMValueRef string_constant(cnnc_cg *g, const char *text, const char *na
     return gv;
 }
 
-static char *description_text(const model_gen *m)
+/* A private constant global initialised with init; returns its address. */
+static LLVMValueRef private_constant(cnnc_cg *g, LLVMValueRef init, const char *name)
+{
+    LLVMValueRef gv = LLVMAddGlobal(g->mod, LLVMTypeOf(init), name);
+    LLVMSetInitializer(gv, init);
+    LLVMSetGlobalConstant(gv, 1);
+    LLVMSetLinkage(gv, LLVMPrivateLinkage);
+    return gv;
+}
+
+/* A constant struct of 8-byte fields (cnnrt_model.h's rule: no padding). */
+static LLVMValueRef const_struct(cnnc_cg *g, LLVMValueRef *fields, unsigned n)
+{
+    return LLVMConstStructInContext(g->ctx, fields, n, 0);
+}
+
+/* cnnrt_layer_entry[num_layers], or NULL for a graph without layers (built by a test). */
+static LLVMValueRef layers_table(cnnc_cg *g, const model_gen *m)
 {
     const cnnc_graph *fw = m->forward;
-    strbuf b = {0};
-    char shape[128];
-    sb_printf(&b, "source %s\n", fw->source_file ? fw->source_file : fw->model_name);
+    if (fw->num_layers == 0)
+        return LLVMConstNull(g->ptr);
+    LLVMValueRef *entries = cnnc_xcalloc((size_t)fw->num_layers + 1, sizeof *entries);
+    char sym[300];
     for (int i = 0; i < fw->num_layers; i++) {
         const cnnc_layer *l = &fw->layers[i];
-        sb_printf(&b, "layer %s %s %s %" PRId64 " %" PRId64 "\n", l->name, l->type,
-                  cnnc_shape_str(l->shape, 0, shape, sizeof shape), l->params, l->flops);
+        LLVMValueRef dims[3];
+        for (int k = 0; k < 3; k++)
+            dims[k] = cg_i64(g, k < l->shape.rank ? l->shape.dim[k] : 0);
+        snprintf(sym, sizeof sym, "%s.layer_name.%d", m->name, i);
+        LLVMValueRef name = string_constant(g, l->name, sym);
+        snprintf(sym, sizeof sym, "%s.layer_type.%d", m->name, i);
+        LLVMValueRef f[6] = {name, string_constant(g, l->type, sym), cg_i64(g, l->shape.rank),
+                             LLVMConstArray2(g->i64, dims, 3), cg_i64(g, l->params),
+                             cg_i64(g, l->flops)};
+        entries[i] = const_struct(g, f, 6);
     }
+    LLVMValueRef arr = LLVMConstArray2(LLVMTypeOf(entries[0]), entries, (uint64_t)fw->num_layers);
+    free(entries);
+    snprintf(sym, sizeof sym, "%s_layers", m->name);
+    return private_constant(g, arr, sym);
+}
+
+/* cnnrt_param_entry[num_params], or NULL without parameters. */
+static LLVMValueRef params_table(cnnc_cg *g, const model_gen *m)
+{
+    const cnnc_graph *fw = m->forward;
+    if (fw->num_params == 0)
+        return LLVMConstNull(g->ptr);
+    LLVMValueRef *entries = cnnc_xcalloc((size_t)fw->num_params, sizeof *entries);
+    char sym[300];
     for (int i = 0; i < fw->num_params; i++) {
         const cnnc_param *p = &fw->params[i];
-        sb_printf(&b, "param %s %s %" PRId64 " %s %" PRId64 " %" PRId64 "\n", p->name,
-                  cnnc_shape_str(p->shape, 0, shape, sizeof shape), p->offset,
-                  p->init == CNNC_INIT_GLOROT_UNIFORM ? "glorot_uniform" : "zeros", p->fan_in,
-                  p->fan_out);
+        LLVMValueRef dims[4];
+        for (int k = 0; k < 4; k++)
+            dims[k] = cg_i64(g, k < p->shape.rank ? p->shape.dim[k] : 0);
+        snprintf(sym, sizeof sym, "%s.param_name.%d", m->name, i);
+        int64_t init = p->init == CNNC_INIT_GLOROT_UNIFORM ? CNNRT_INIT_GLOROT_UNIFORM
+                                                            : CNNRT_INIT_ZEROS;
+        LLVMValueRef f[7] = {string_constant(g, p->name, sym), cg_i64(g, p->shape.rank),
+                             LLVMConstArray2(g->i64, dims, 4), cg_i64(g, p->offset),
+                             cg_i64(g, init), cg_i64(g, p->fan_in), cg_i64(g, p->fan_out)};
+        entries[i] = const_struct(g, f, 7);
     }
+    LLVMValueRef arr = LLVMConstArray2(LLVMTypeOf(entries[0]), entries, (uint64_t)fw->num_params);
+    free(entries);
+    snprintf(sym, sizeof sym, "%s_params", m->name);
+    return private_constant(g, arr, sym);
+}
+
+/* cnnrt_train_settings, in its field order. */
+static LLVMValueRef train_settings(cnnc_cg *g, const cnnc_graph *fw)
+{
     const cnnc_train_config *t = &fw->train;
-    sb_printf(&b,
-              "compile loss=%s optimizer=%s lr=%.9g beta_1=%.9g beta_2=%.9g epsilon=%.9g "
-              "momentum=%.9g%s\n",
-              t->loss == CNNC_LOSS_MSE ? "mean_squared_error" : "categorical_crossentropy",
-              t->optimizer == CNNC_OPT_SGD ? "sgd" : "adam", t->lr, t->beta_1, t->beta_2,
-              t->epsilon, t->momentum, t->metrics_accuracy ? " metrics=acc" : "");
-    sb_printf(&b, "fit epochs=%d batch_size=%d validation_split=%.9g seed=%" PRIu64 "\n",
-              t->epochs, t->batch_size, t->validation_split, t->seed);
-    int cam = cnnc_default_cam_layer(fw);
-    if (cam >= 0)
-        sb_printf(&b, "gradcam layer=%s\n", fw->layers[cam].name);
-    if (!b.s)
-        sb_printf(&b, "%s", "");
-    return b.s;
+    LLVMValueRef f[14] = {
+        cg_i64(g, t->loss), cg_i64(g, cnnc_train_loss_from_logits(fw)),
+        cg_i64(g, t->optimizer), cg_f64(g, t->lr), cg_f64(g, t->beta_1), cg_f64(g, t->beta_2),
+        cg_f64(g, t->epsilon), cg_f64(g, t->momentum), cg_f64(g, t->rho),
+        cg_i64(g, t->metrics_accuracy != 0), cg_i64(g, t->epochs), cg_i64(g, t->batch_size),
+        cg_f64(g, t->validation_split), LLVMConstInt(g->i64, t->seed, 0)};
+    return const_struct(g, f, 14);
 }
 
 static LLVMValueRef emit_descriptor(module_state *s, model_gen *m)
@@ -679,27 +699,36 @@ static LLVMValueRef emit_descriptor(module_state *s, model_gen *m)
         h = in->dim[0], w = in->dim[1];
     else
         c = cnnc_shape_size(*in);
-    char *text = description_text(m);
     char sym[300];
-    snprintf(sym, sizeof sym, "%s.description", m->name);
-    LLVMValueRef desc = string_constant(g, text, sym);
-    free(text);
+    snprintf(sym, sizeof sym, "%s.source", m->name);
+    LLVMValueRef source = string_constant(
+        g, fw->source_file ? fw->source_file : fw->model_name ? fw->model_name : "", sym);
     snprintf(sym, sizeof sym, "%s.name", m->name);
     LLVMValueRef name = string_constant(g, fw->model_name ? fw->model_name : m->name, sym);
+    int cam_layer = cnnc_default_cam_layer(fw);
+    LLVMValueRef gradcam_layer = zero_ptr;
+    if (cam_layer >= 0) {
+        snprintf(sym, sizeof sym, "%s.gradcam_layer", m->name);
+        gradcam_layer = string_constant(g, fw->layers[cam_layer].name, sym);
+    }
     int64_t opt_state = cnnc_graph_opt_state_floats(fw);
-    LLVMValueRef f[15] = {
-        cg_i64(g, CNNRT_ABI_VERSION), name, desc,
+    enum { MODEL_FIELDS = 21 };
+    LLVMValueRef f[MODEL_FIELDS] = {
+        cg_i64(g, CNNRT_ABI_VERSION), name, source,
         LLVMConstInt(g->i64, cnnc_graph_fingerprint(fw), 0),
         cg_i64(g, h), cg_i64(g, w), cg_i64(g, c), cg_i64(g, fw->num_classes),
         cg_i64(g, fw->param_floats), cg_i64(g, opt_state), cg_i64(g, m->ws_floats),
-        infer, train, cg_i64(g, num_cams), cams};
-    LLVMTypeRef types[15];
-    for (int i = 0; i < 15; i++)
+        infer, train, cg_i64(g, num_cams), cams,
+        cg_i64(g, fw->num_layers), layers_table(g, m),
+        cg_i64(g, fw->num_params), params_table(g, m),
+        train_settings(g, fw), gradcam_layer};
+    LLVMTypeRef types[MODEL_FIELDS];
+    for (int i = 0; i < MODEL_FIELDS; i++)
         types[i] = LLVMTypeOf(f[i]);
-    LLVMTypeRef model_type = LLVMStructTypeInContext(g->ctx, types, 15, 0);
+    LLVMTypeRef model_type = LLVMStructTypeInContext(g->ctx, types, MODEL_FIELDS, 0);
     snprintf(sym, sizeof sym, "%s_model", m->name);
     LLVMValueRef model = LLVMAddGlobal(g->mod, model_type, sym);
-    LLVMSetInitializer(model, LLVMConstNamedStruct(model_type, f, 15));
+    LLVMSetInitializer(model, LLVMConstNamedStruct(model_type, f, MODEL_FIELDS));
     LLVMSetGlobalConstant(model, 1);
     LLVMSetAlignment(model, 8);
     return model;

@@ -19,6 +19,7 @@
 #define CNNC_GRAPH_H
 
 #include <stdint.h>
+#include "cnnrt_vocab.h"   /* optimizers, losses, activations: spellings and codes */
 #include "diag.h"
 
 /* The op set. Forward ops first, then the ops only autodiff and Grad-CAM create.
@@ -86,8 +87,13 @@ typedef struct cnnc_shape {
 } cnnc_shape;
 
 typedef enum { CNNC_PAD_VALID, CNNC_PAD_SAME } cnnc_padding;
-typedef enum { CNNC_ACT_NONE, CNNC_ACT_RELU, CNNC_ACT_SIGMOID, CNNC_ACT_TANH,
-               CNNC_ACT_SOFTMAX } cnnc_activation;
+/* The fused activations of conv2d and dense, generated from the shared vocabulary
+ * (runtime/cnnrt_vocab.h): CNNC_ACT_NONE ("linear"), CNNC_ACT_RELU, ... */
+typedef enum cnnc_activation {
+#define CNNC_ACT_ENUM(id, text, code) CNNC_ACT_##id = code,
+    CNNRT_ACTIVATIONS(CNNC_ACT_ENUM)
+#undef CNNC_ACT_ENUM
+} cnnc_activation;
 /* Grad-CAM methods. GUIDED's map is HiResCAM's (the program's default map), multiplied
  * by guided backpropagation to the input pixels when the picture is drawn. */
 typedef enum { CNNC_CAM_GRADCAM, CNNC_CAM_HIRESCAM, CNNC_CAM_GRADCAM_PLUS_PLUS,
@@ -147,16 +153,17 @@ typedef struct cnnc_layer {
     cnnc_loc loc;
 } cnnc_layer;
 
-typedef enum { CNNC_LOSS_CATEGORICAL_CROSSENTROPY, CNNC_LOSS_MSE } cnnc_loss;
-typedef enum { CNNC_OPT_ADAM, CNNC_OPT_SGD } cnnc_optimizer;
-
-/* The compile and fit statements, with Keras's defaults where they are absent. */
+/* The compile and fit statements, with Keras's defaults where they are absent. The loss
+ * and optimizer are the shared vocabulary's codes (runtime/cnnrt_vocab.h); which settings
+ * an optimizer reads is in compiler/optimizers.c. */
 typedef struct cnnc_train_config {
-    cnnc_loss loss;
-    cnnc_optimizer optimizer;
-    double lr;                  /* adam 0.001, sgd 0.01 */
-    double beta_1, beta_2, epsilon;  /* 0.9, 0.999, 1e-7 */
-    double momentum;            /* sgd, 0 */
+    cnnrt_loss loss;
+    cnnrt_optimizer optimizer;
+    double lr;                  /* adam 0.001, sgd 0.01, rmsprop 0.001 */
+    double beta_1, beta_2;      /* adam: 0.9, 0.999 */
+    double epsilon;             /* adam, rmsprop: 1e-7 */
+    double momentum;            /* sgd, rmsprop: 0 */
+    double rho;                 /* rmsprop: 0.9 */
     int metrics_accuracy;       /* metrics=acc / accuracy */
     int epochs;                 /* 1 */
     int batch_size;             /* 32 */
@@ -213,9 +220,13 @@ int cnnc_graph_add_param(cnnc_graph *g, const char *name, cnnc_shape shape, cnnc
 int cnnc_graph_add_output(cnnc_graph *g, cnnc_output_role role, int node, int param);
 /* First output of a role, or -1. */
 int cnnc_graph_find_output(const cnnc_graph *g, cnnc_output_role role);
+/* The class scores before the final softmax: the CNNC_OUT_LOGITS output, else the
+ * softmax's input when the model's output (CNNC_OUT_PROBS) is a softmax, else the output
+ * itself; -1 without an output. */
+int cnnc_graph_logits_node(const cnnc_graph *g);
 int cnnc_graph_find_layer(const cnnc_graph *g, const char *name);
-/* Floats of optimizer state the training step keeps (cnnrt_model.opt_state_floats):
- * Adam's m and v, or SGD's velocity, each laid out like the weights buffer. */
+/* Floats of optimizer state the training step keeps (cnnrt_model.opt_state_floats): the
+ * optimizer's state vectors (optimizers.c), each laid out like the weights buffer. */
 int64_t cnnc_graph_opt_state_floats(const cnnc_graph *g);
 
 /* Shapes. */

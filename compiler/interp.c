@@ -980,10 +980,11 @@ static int required_output(const cnnc_graph *g, cnnc_output_role role, const cha
 }
 
 int cnnc_interp_infer(const cnnc_graph *forward, const float *params, const float *x,
-                      int64_t n, float *probs, cnnc_diag *d)
+                      int64_t n, float *probs, float *logits, cnnc_diag *d)
 {
     int64_t image_floats;
     int out = required_output(forward, CNNC_OUT_PROBS, "probabilities", d);
+    int logits_node = cnnc_graph_logits_node(forward);
     if (out < 0 || input_floats(forward, &image_floats, d))
         return -1;
     int64_t k = cnnc_shape_size(forward->nodes[out].shape);
@@ -994,6 +995,8 @@ int cnnc_interp_infer(const cnnc_graph *forward, const float *params, const floa
         rc = cnnc_interp_run_image(forward, params, x + i * image_floats, &ctx, values, d);
         if (rc == 0)
             memcpy(probs + i * k, values[out], (size_t)k * sizeof(float));
+        if (rc == 0 && logits)
+            memcpy(logits + i * k, values[logits_node], (size_t)k * sizeof(float));
     }
     cnnc_interp_free_values(forward, values);
     return rc;
@@ -1083,8 +1086,7 @@ int cnnc_interp_train_step(const cnnc_graph *train, float *params, float *opt_st
                    "at least one image with its label, and step >= 1");
         return -1;
     }
-    int needs_state = train->train.optimizer == CNNC_OPT_ADAM || train->train.momentum != 0.0;
-    if (needs_state && !opt_state) {
+    if (cnnc_graph_opt_state_floats(train) > 0 && !opt_state) {
         cnnc_error(d, (cnnc_loc){0, 0, 0}, "interpreter: the optimizer needs its state buffer");
         return -1;
     }
@@ -1117,10 +1119,15 @@ int cnnc_interp_train_step(const cnnc_graph *train, float *params, float *opt_st
     if (rc == 0) {
         for (int64_t i = 0; i < np; i++)
             grad[i] /= (float)n;
-        if (train->train.optimizer == CNNC_OPT_ADAM)
+        if (train->train.optimizer == CNNRT_OPT_ADAM)
             adam_update(&train->train, params, opt_state, opt_state + np, grad, np, step, lr);
-        else
+        else if (train->train.optimizer == CNNRT_OPT_SGD)
             sgd_update(&train->train, params, opt_state, grad, np, lr);
+        else {
+            cnnc_error(d, (cnnc_loc){0, 0, 0}, "interpreter: no update for optimizer %s",
+                       cnnrt_optimizer_name(train->train.optimizer));
+            rc = -1;
+        }
         if (stats) {
             stats[0] = loss_sum;
             stats[1] = correct;

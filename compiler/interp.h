@@ -27,7 +27,7 @@ void cnnc_interp_free_values(const cnnc_graph *g, float **values);
 
 /* Batch programs with the same meaning as the generated entry points (cnnrt_model.h). */
 int cnnc_interp_infer(const cnnc_graph *forward, const float *params, const float *x,
-                      int64_t n, float *probs, cnnc_diag *d);
+                      int64_t n, float *probs, float *logits, cnnc_diag *d);
 /* One training step on a training graph (cnnc_build_train_graph): gradients summed over
  * the batch in image order, divided by n, then the optimizer of g->train. opt_state as in
  * cnnrt_model.h (Adam: m then v). stats[0] = loss sum, stats[1] = correct count. */

@@ -542,6 +542,11 @@ static int lower_outputs(cnnc_lower_ctx *lc)
     }
     int dst = cnnc_lower_new_buf(lc, CNNC_BUF_OUTPUT, CNNC_SLOT_PROBS, classes, -1);
     output_kernel(lc, CNNC_K_COPY, probs_node, dst);
+    int logits_node = cnnc_graph_logits_node(g);
+    if (p->kind == CNNC_PROGRAM_INFER && logits_node >= 0)
+        output_kernel(lc, CNNC_K_COPY, logits_node,
+                      cnnc_lower_new_buf(lc, CNNC_BUF_OUTPUT, CNNC_SLOT_LOGITS,
+                                         cnnc_shape_size(g->nodes[logits_node].shape), -1));
     if (p->kind == CNNC_PROGRAM_CAM) {
         int node = cnnc_graph_find_output(g, CNNC_OUT_CAM);
         if (node < 0) {
@@ -583,6 +588,11 @@ static void mark_live(cnnc_lower_ctx *lc)
     if (lc->p->kind == CNNC_PROGRAM_TRAIN && g->label_node >= 0) {
         lc->live[g->label_node] = 1;   /* read by the stats (accuracy) */
         lc->uses[g->label_node]++;
+    }
+    int logits = cnnc_graph_logits_node(g);
+    if (lc->p->kind == CNNC_PROGRAM_INFER && logits >= 0) {
+        lc->live[logits] = 1;          /* the logits output (the loss of evaluation) */
+        lc->uses[logits]++;
     }
     for (int i = g->num_nodes - 1; i >= 0; i--) {
         if (!lc->live[i])
@@ -751,7 +761,7 @@ static const char *buf_kind_name(cnnc_buf_kind k)
 }
 
 static const char *const slot_names[CNNC_SLOT_COUNT] = {"probs", "maps", "map_max",
-                                                        "input_grads"};
+                                                        "input_grads", "logits"};
 static const char *const ew_names[] = {"relu",       "sigmoid",       "tanh",
                                        "dropout",    "relu_grad",     "guided_relu_grad",
                                        "sigmoid_grad", "tanh_grad",   "add"};

@@ -20,7 +20,7 @@
 #include "graph.h"
 
 typedef enum cnnc_program_kind {
-    CNNC_PROGRAM_INFER,   /* forward graph -> probs */
+    CNNC_PROGRAM_INFER,   /* forward graph -> probs, logits */
     CNNC_PROGRAM_TRAIN,   /* cnnc_build_train_graph -> per-thread gradients and stats */
     CNNC_PROGRAM_CAM,     /* cnnc_build_cam_graph -> maps, map_max, probs, input grads */
 } cnnc_program_kind;
@@ -41,6 +41,7 @@ typedef enum cnnc_out_slot {
     CNNC_SLOT_MAPS,         /* cam maps, n * h * w */
     CNNC_SLOT_MAP_MAX,      /* cam map maximum, n */
     CNNC_SLOT_INPUT_GRADS,  /* guided backprop, n * H*W*C */
+    CNNC_SLOT_LOGITS,       /* infer: class scores before the final softmax, n * classes */
     CNNC_SLOT_COUNT
 } cnnc_out_slot;
 

@@ -182,7 +182,7 @@ static void test_grad_dense_dropout_softmax_mse(void **state)
     (void)state;
     tg t;
     tg_begin(&t, "mlp", 2, 3, 1);
-    t.g->train.loss = CNNC_LOSS_MSE;
+    t.g->train.loss = CNNRT_LOSS_MSE;
     int f = tg_flatten(&t, 0, "flatten");
     int d1 = tg_dense(&t, f, 8, "dense");
     int dr = tg_dropout(&t, d1, 0.4f, 0, "dropout");
@@ -348,7 +348,7 @@ static void test_missing_rules_reported_together(void **state)
  * 0, p = (0.5, 0.5), dlogits = (-0.5, 0.5), dkernel = x * dlogits, dbias = dlogits.
  * Images x = 1 and x = 2: the batch-mean gradient is kernel (-0.75, 0.75), bias
  * (-0.5, 0.5); the loss of each image is log 2 and both count as correct (argmax 0). */
-static void tiny_model(tg *t, cnnc_optimizer opt)
+static void tiny_model(tg *t, cnnrt_optimizer opt)
 {
     tg_begin(t, "opt", 1, 1, 1);
     t->g->train.optimizer = opt;
@@ -363,7 +363,7 @@ static void test_adam_step_matches_keras(void **state)
 {
     (void)state;
     tg t;
-    tiny_model(&t, CNNC_OPT_ADAM);
+    tiny_model(&t, CNNRT_OPT_ADAM);
     cnnc_graph *train = train_graph(&t);
     float params[4] = {0, 0, 0, 0};
     float m0[4] = {0.01f, -0.02f, 0.03f, 0}, v0[4] = {1e-4f, 2e-4f, 0, 3e-4f};
@@ -403,7 +403,7 @@ static void test_sgd_steps_match_keras(void **state)
 {
     (void)state;
     tg t;
-    tiny_model(&t, CNNC_OPT_SGD);
+    tiny_model(&t, CNNRT_OPT_SGD);
     t.g->train.momentum = 0.9;
     cnnc_graph *train = train_graph(&t);
     float params[4] = {0, 0, 0, 0};
@@ -440,7 +440,7 @@ static void test_train_step_rejects_bad_label(void **state)
 {
     (void)state;
     tg t;
-    tiny_model(&t, CNNC_OPT_ADAM);
+    tiny_model(&t, CNNRT_OPT_ADAM);
     cnnc_graph *train = train_graph(&t);
     float params[4] = {0}, opt[8] = {0}, x[1] = {1}, stats[2];
     int32_t labels[1] = {7};

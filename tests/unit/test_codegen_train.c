@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "cnnrt_info.h"
 #include "codegen_common.h"
 #include "testgraph.h"
 
@@ -86,6 +87,15 @@ static const char *const momentum_model =
     "compile loss=categorical_crossentropy optimizer=sgd lr=0.1 momentum=0.9\n";
 
 static void check_train_case(cg_case *c, int opt, int threads, int64_t n, int steps);
+
+static int64_t argmin(const float *v, int64_t n)
+{
+    int64_t best = 0;
+    for (int64_t i = 1; i < n; i++)
+        if (v[i] < v[best])
+            best = i;
+    return best;
+}
 
 static void check_train(const char *text, int opt, int threads, int64_t n, int steps)
 {
@@ -174,7 +184,7 @@ static void test_add_op(void **state)
     int d = tg_dense(&t, f, 3, "dense");
     int p = tg_unary(&t, CNNC_OP_SOFTMAX, d, "softmax");
     tg_output(&t, p);
-    t.g->train.optimizer = CNNC_OPT_SGD;
+    t.g->train.optimizer = CNNRT_OPT_SGD;
     t.g->train.lr = 1.0;
     if (t.d.errors)
         fail_msg("graph: %s", tg_diag_text(&t));
@@ -191,6 +201,52 @@ static void test_train_optimizers(void **state)
     (void)state;
     check_train(adam_model, 2, 2, 4, 3);
     check_train(momentum_model, 1, 1, 3, 3);
+}
+
+/* Evaluation's loss (infer's logits through cnnrt_loss_of) is the training step's loss,
+ * also where the label's probability is far below Keras's clip at 1e-7. */
+static void test_loss_as_trained(void **state)
+{
+    (void)state;
+    cg_case c;
+    cg_compile_text(&c, adam_model);
+    cg_jit(&c, 2, CNNC_GEN_INFER | CNNC_GEN_TRAIN);
+    const cnnrt_model *m = c.m;
+    cnnrt_model_info info;
+    cnnrt_err e;
+    assert_int_equal(cnnrt_model_info_load(m, &info, &e), 0);
+    assert_int_equal(info.loss_from_logits, 1);
+    enum { N = 4 };
+    int64_t k = m->num_classes;
+    float *params = cg_random(m->param_floats, -3.0f, 3.0f);   /* confident, often wrong */
+    float *x = cg_random(N * cg_image_floats(m), 0.0f, 1.0f);
+    float probs[N * 3], logits[N * 3];
+    float *ws = cg_workspace(m, 1);
+    m->infer(params, x, N, probs, logits, ws, NULL);
+    int32_t labels[N];
+    double sum = 0, clipped_sum = 0;
+    cnnrt_train_settings clipped = m->train;
+    clipped.loss_from_logits = 0;
+    int tiny = 0;
+    for (int i = 0; i < N; i++) {
+        labels[i] = (int32_t)argmin(probs + i * k, k);
+        tiny += probs[i * k + labels[i]] < 1e-7f;
+        sum += (float)cnnrt_loss_of(&m->train, probs + i * k, logits + i * k, k, labels[i]);
+        clipped_sum += cnnrt_loss_of(&clipped, probs + i * k, logits + i * k, k, labels[i]);
+    }
+    assert_true(tiny > 0);   /* the case the clip gets wrong */
+    float *opt = calloc((size_t)m->opt_state_floats, sizeof *opt);
+    float stats[2];
+    m->train_step(params, opt, x, labels, N, 1, 0.001f, 1, stats, ws, NULL);
+    if (!(fabs(stats[0] - sum) <= 1e-5 * fabs(sum)))
+        fail_msg("training loss %.9g, evaluation loss %.9g", stats[0], sum);
+    assert_true(clipped_sum < sum - 1.0);   /* what evaluation reported before */
+    free(opt);
+    free(ws);
+    free(x);
+    free(params);
+    cnnrt_model_info_free(&info);
+    cg_case_free(&c);
 }
 
 static void test_train_mnist(void **state)
@@ -307,6 +363,7 @@ int main(void)
         cmocka_unit_test(test_train_gradients_O2),
         cmocka_unit_test(test_train_optimizers),
         cmocka_unit_test(test_add_op),
+        cmocka_unit_test(test_loss_as_trained),
         cmocka_unit_test(test_train_mnist),
         cmocka_unit_test(test_cams_O0),
         cmocka_unit_test(test_cams_O2),

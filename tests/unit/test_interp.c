@@ -617,7 +617,7 @@ static void test_infer_batch(void **state)
     float *params = tg_random_params(t.g, 1, 0.5f);
     float x[3 * 16], probs[3 * 3];
     tg_fill(x, 48, 2, 0, 1);
-    assert_int_equal(cnnc_interp_infer(t.g, params, x, 3, probs, &t.d), 0);
+    assert_int_equal(cnnc_interp_infer(t.g, params, x, 3, probs, NULL, &t.d), 0);
     for (int i = 0; i < 3; i++) {
         float **v = run(&t, params, x + 16 * i, inference);
         double total = 0;
