@@ -18,6 +18,7 @@
  * guided Grad-CAM graph the guided pass's are "guided/<name>") and keep the layer and
  * source position of the forward node whose rule made them. */
 #include "autodiff.h"
+#include "elementwise.h"
 #include "ops.h"
 #include "util.h"
 
@@ -31,6 +32,7 @@ struct cnnc_autodiff {
     int *grad;                /* per forward node: node holding its gradient, or -1 */
     unsigned char *wanted;    /* per forward node: its gradient is needed */
     int guided;               /* ReLU uses guided backpropagation (GUIDED_RELU_GRAD) */
+    const cnnc_grad_overrides *overrides;   /* rules replacing the table's, or NULL */
     int stop;                 /* a forward node whose gradient is the goal: not expanded */
 };
 
@@ -77,6 +79,33 @@ static int ad_add(struct cnnc_autodiff *ad, cnnc_op op, int in0, int in1, int fr
                             g->nodes[from].loc);
     free(name);
     return id;
+}
+
+/* The builder for the nodes that rule of forward node `from` adds for the gradient of
+ * value `of`: named "grad/<of>" ("guided/<of>"), at from's layer and position. `name`
+ * receives the name and must outlive the builder. */
+static cnnc_builder ad_builder(struct cnnc_autodiff *ad, int from, int of, char *name,
+                               size_t len)
+{
+    const cnnc_graph *g = ad->g;
+    snprintf(name, len, "%s/%s", ad->guided ? "guided" : "grad",
+             g->nodes[of].name ? g->nodes[of].name : "value");
+    cnnc_builder b = {ad->g, ad->d, name, g->nodes[from].layer, g->nodes[from].loc};
+    return b;
+}
+
+/* A gradient contribution summed down to `shape` over its leading (broadcast) axes, or
+ * repeated up to it. */
+static int fit_to_shape(const cnnc_builder *b, int grad, cnnc_shape shape)
+{
+    if (grad < 0)
+        return grad;
+    cnnc_shape have = b->g->nodes[grad].shape;
+    if (have.rank > shape.rank)
+        return cnnc_reduce(b, CNNC_REDUCE_SUM, grad, (1u << (have.rank - shape.rank)) - 1);
+    if (have.rank < shape.rank)
+        return cnnc_broadcast(b, grad, (1u << (shape.rank - have.rank)) - 1, shape);
+    return grad;
 }
 
 /* Adds `grad_node` to the gradient of forward node `node`: the first contribution is
@@ -198,6 +227,67 @@ int cnnc_grad_tanh(struct cnnc_autodiff *ad, int node, int dy)
 int cnnc_grad_softmax(struct cnnc_autodiff *ad, int node, int dy)
 {
     return ad_contribute(ad, CNNC_OP_SOFTMAX_GRAD, node, dy, node, input_of(ad, node, 0));
+}
+
+/* An elementwise function: its rule from the table (or the override), one contribution
+ * per wanted input, summed over the axes that input was broadcast along. */
+int cnnc_grad_ew(struct cnnc_autodiff *ad, int node, int dy)
+{
+    cnnc_ew_fn fn = (cnnc_ew_fn)ad->g->nodes[node].attrs.ew;
+    cnnc_ew_grad_rule rule = cnnc_ew_info_of(fn)->grad;
+    if (ad->overrides && ad->overrides->ew[fn])
+        rule = ad->overrides->ew[fn];
+    for (int k = 0; k < cnnc_ew_info_of(fn)->arity; k++) {
+        int x = input_of(ad, node, k);
+        if (!ad_wants(ad, x))
+            continue;
+        char name[256];
+        cnnc_builder b = ad_builder(ad, node, x, name, sizeof name);
+        int contribution = rule(&b, node, dy, k);
+        if (contribution == CNNC_NO_GRAD)
+            continue;
+        if (ad_accumulate(ad, x, fit_to_shape(&b, contribution, ad->g->nodes[x].shape)))
+            return -1;
+    }
+    return 0;
+}
+
+/* sum: dy repeated along the reduced axes; mean: the same divided by the count; max: dy
+ * shared equally by the elements equal to the maximum. */
+int cnnc_grad_reduce(struct cnnc_autodiff *ad, int node, int dy)
+{
+    int x = input_of(ad, node, 0);
+    if (!ad_wants(ad, x))
+        return 0;
+    char name[256];
+    cnnc_builder b = ad_builder(ad, node, x, name, sizeof name);
+    cnnc_attrs a = ad->g->nodes[node].attrs;
+    cnnc_shape xs = ad->g->nodes[x].shape;
+    int spread = cnnc_broadcast(&b, dy, a.axes, xs);
+    int dx;
+    if (a.reduce == CNNC_REDUCE_SUM) {
+        dx = spread;
+    } else if (a.reduce == CNNC_REDUCE_MEAN) {
+        int64_t count = cnnc_shape_size(xs) / cnnc_shape_size(ad->g->nodes[node].shape);
+        dx = cnnc_scale(&b, spread, (float)(1.0 / (double)count));
+    } else {
+        int is_max = cnnc_ew2(&b, CNNC_EW_EQUAL, x, cnnc_broadcast(&b, node, a.axes, xs));
+        int ties = cnnc_broadcast(&b, cnnc_reduce(&b, CNNC_REDUCE_SUM, is_max, a.axes), a.axes,
+                                  xs);
+        dx = cnnc_div(&b, cnnc_mul(&b, is_max, spread), ties);
+    }
+    return ad_accumulate(ad, x, dx);
+}
+
+int cnnc_grad_broadcast(struct cnnc_autodiff *ad, int node, int dy)
+{
+    int x = input_of(ad, node, 0);
+    if (!ad_wants(ad, x))
+        return 0;
+    char name[256];
+    cnnc_builder b = ad_builder(ad, node, x, name, sizeof name);
+    return ad_accumulate(ad, x, cnnc_reduce(&b, CNNC_REDUCE_SUM, dy,
+                                            ad->g->nodes[node].attrs.axes));
 }
 
 /* Loss rules: the gradient with respect to the prediction, from (prediction, label). */

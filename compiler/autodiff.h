@@ -9,7 +9,15 @@
 #ifndef CNNC_AUTODIFF_H
 #define CNNC_AUTODIFF_H
 
+#include "elementwise.h"
 #include "graph.h"
+
+/* Gradient rules replacing the elementwise table's for one derivation (a NULL entry keeps
+ * the table's rule). Guided backpropagation is the table with CNNC_EW_RELU's rule
+ * replaced by cnnc_guided_relu_grad. */
+typedef struct cnnc_grad_overrides {
+    cnnc_ew_grad_rule ew[CNNC_EW_COUNT];
+} cnnc_grad_overrides;
 
 /* The per-image training graph: forward (dropout active), a LABEL node, the loss
  * (softmax fused with categorical cross-entropy into SOFTMAX_XENT when the model ends in

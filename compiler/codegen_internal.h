@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "diag.h"
+#include "elementwise.h"
 #include "lower.h"
 
 typedef struct cnnc_cg {
@@ -38,6 +39,9 @@ enum {
  * diagnostic. */
 LLVMValueRef cnnc_cg_kernel(cnnc_cg *g, const cnnc_lowered *p, int k, const char *fn_name);
 void cnnc_cg_declare_helpers(cnnc_cg *g);
+
+/* fn applied to x[0..arity-1] (floats or vectors of floats alike): elementwise.c. */
+LLVMValueRef cnnc_ew_emit(cnnc_cg *g, cnnc_ew_fn fn, LLVMValueRef *x, float alpha);
 
 /* ---- helpers (kernels.c) -------------------------------------------------------------- */
 

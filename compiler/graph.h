@@ -32,6 +32,11 @@
     X(INPUT, input, "input", 0)            /* the image, [H,W,C] in [0,1] */                       \
     X(LABEL, label, "label", 0)            /* class index as a float, [1]; -1: predicted */\
     X(PARAM, param, "param", 0)            /* a trainable tensor; attrs.param = index */           \
+    X(CONST, const, "const", 0)            /* a scalar, attrs.value */                             \
+    /* primitives (elementwise.h): any program builds from them; fused when lowered */             \
+    X(EW, ew, "elementwise", 3)            /* attrs.ew of 1..3 inputs, suffix broadcasting */      \
+    X(REDUCE, reduce, "reduce", 1)         /* attrs.reduce over attrs.axes (dropped) */            \
+    X(BROADCAST, broadcast, "broadcast", 1) /* x repeated along attrs.axes of attrs.shape */       \
     /* forward */                                                                                  \
     X(CONV2D, conv2d, "conv2d", 3)          /* x, kernel, bias (input 2 = -1 without bias) */      \
     X(MAX_POOL2D, max_pool2d, "max_pool2d", 1)                                                     \
@@ -114,6 +119,11 @@ typedef struct cnnc_attrs {
     int param;                /* PARAM: index into graph->params */
     int dropout_index;        /* DROPOUT(_GRAD): which dropout layer, for its mask */
     cnnc_cam_method method;   /* CAM */
+    float value;              /* CONST */
+    int ew;                   /* EW: the function, a cnnc_ew_fn (elementwise.h) */
+    float alpha;              /* EW: the function's parameter (leaky_relu's slope) */
+    int reduce;               /* REDUCE: a cnnc_reduce_kind (elementwise.h) */
+    unsigned axes;            /* REDUCE: bit i = input axis i; BROADCAST: result axes */
     /* CLASS_SCORE_GRAD's score mode (logit/softmax) is a run-time choice: see interp.h's
      * cnnc_interp_ctx.score_mode and the score_mode argument of cnnrt_cam_fn. */
 } cnnc_attrs;

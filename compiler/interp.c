@@ -9,6 +9,7 @@
  *   - the attributes of a backward node are a copy of its forward node's (kernel size,
  *     stride, resolved padding, dropout index), so forward and backward index alike. */
 #include "interp.h"
+#include "elementwise.h"
 #include "ops.h"
 #include "cnnrt_model.h"
 
@@ -377,6 +378,77 @@ void cnnc_interp_tanh(const cnnc_graph *g, const cnnc_node *n, const float *cons
     int64_t size = out_size(n);
     for (int64_t i = 0; i < size; i++)
         out[i] = (float)tanh((double)in[0][i]);
+}
+
+/* ------------------------------------------------------------------------------------ */
+/* Primitives (elementwise.h)                                                           */
+
+void cnnc_interp_const(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                       float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)g, (void)in, (void)ctx;
+    out[0] = n->attrs.value;
+}
+
+/* Output element i reads element i % size_k of input k (suffix broadcasting). */
+void cnnc_interp_ew(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                    float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)ctx;
+    const cnnc_ew_info *f = cnnc_ew_info_of((cnnc_ew_fn)n->attrs.ew);
+    int64_t size = out_size(n), sizes[CNNC_MAX_INPUTS];
+    for (int k = 0; k < f->arity; k++)
+        sizes[k] = input_size(g, n, k);
+    for (int64_t i = 0; i < size; i++) {
+        double x[CNNC_MAX_INPUTS];
+        for (int k = 0; k < f->arity; k++)
+            x[k] = in[k][i % sizes[k]];
+        out[i] = (float)f->eval(x, n->attrs.alpha);
+    }
+}
+
+/* The index into a tensor of shape `kept` (the axes of `full` not in `axes`) of the
+ * element at linear index i of `full`. */
+static int64_t drop_axes(cnnc_shape full, unsigned axes, int64_t i)
+{
+    int64_t index = 0, stride = 1;
+    for (int a = full.rank - 1; a >= 0; a--) {
+        int64_t coord = i % full.dim[a];
+        i /= full.dim[a];
+        if (!(axes >> a & 1)) {
+            index += coord * stride;
+            stride *= full.dim[a];
+        }
+    }
+    return index;
+}
+
+void cnnc_interp_reduce(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                        float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)ctx;
+    cnnc_shape x = *input_shape(g, n, 0);
+    int64_t size = out_size(n), count = cnnc_shape_size(x) / (size ? size : 1);
+    int is_max = n->attrs.reduce == CNNC_REDUCE_MAX;
+    double *acc = new_doubles(size);
+    for (int64_t o = 0; o < size; o++)
+        acc[o] = is_max ? -HUGE_VAL : 0.0;
+    for (int64_t i = 0; i < cnnc_shape_size(x); i++) {
+        int64_t o = drop_axes(x, n->attrs.axes, i);
+        acc[o] = is_max ? (in[0][i] > acc[o] ? in[0][i] : acc[o]) : acc[o] + in[0][i];
+    }
+    if (n->attrs.reduce == CNNC_REDUCE_MEAN)
+        for (int64_t o = 0; o < size; o++)
+            acc[o] /= (double)count;
+    store_and_free(acc, out, size);
+}
+
+void cnnc_interp_broadcast(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                           float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)g, (void)ctx;
+    for (int64_t i = 0; i < out_size(n); i++)
+        out[i] = in[0][drop_axes(n->shape, n->attrs.axes, i)];
 }
 
 /* Softmax over the last axis, each row shifted by its maximum (no overflow). */

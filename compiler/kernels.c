@@ -171,10 +171,6 @@ static LLVMValueRef in_ptr(cnnc_cg *g, int i) { return param(g, CG_K_IN0 + i); }
 static LLVMValueRef out_ptr(cnnc_cg *g, int i) { return param(g, CG_K_OUT0 + i); }
 
 /* y = act(y), elementwise, float. */
-static LLVMValueRef exp_f32(cnnc_cg *g, LLVMValueRef x)
-{
-    return cg_intrinsic(g, "llvm.exp", g->f32, &x, 1);
-}
 static LLVMValueRef exp_f64(cnnc_cg *g, LLVMValueRef x)
 {
     return cg_intrinsic(g, "llvm.exp", g->f64, &x, 1);
@@ -183,28 +179,37 @@ static LLVMValueRef log_f64(cnnc_cg *g, LLVMValueRef x)
 {
     return cg_intrinsic(g, "llvm.log", g->f64, &x, 1);
 }
-static LLVMValueRef relu(cnnc_cg *g, LLVMValueRef v)
+/* The constant c with the type of `like` (a float or a vector of floats). */
+static LLVMValueRef const_like(cnnc_cg *g, LLVMValueRef like, double c)
 {
-    return sel(g, fgt(g, v, cg_f32(g, 0.0)), v, cg_f32(g, 0.0));
+    LLVMTypeRef t = LLVMTypeOf(like);
+    if (LLVMGetTypeKind(t) != LLVMVectorTypeKind)
+        return cg_f32(g, c);
+    LLVMValueRef lanes[64];
+    unsigned n = LLVMGetVectorSize(t);
+    for (unsigned i = 0; i < n && i < 64; i++)
+        lanes[i] = cg_f32(g, c);
+    return LLVMConstVector(lanes, n);
 }
-static LLVMValueRef sigmoid(cnnc_cg *g, LLVMValueRef v)
+
+/* The epilogue steps of a conv2d / dense kernel applied to v (a float or a vector of
+ * floats); their operands are v and constants only (lower.c). */
+static LLVMValueRef apply_epilogue(cnnc_cg *g, const cnnc_kernel *k, LLVMValueRef v)
 {
-    /* 1 / (1 + e^-v): exp overflows to inf for very negative v, giving 0 as it should. */
-    LLVMValueRef e = exp_f32(g, LLVMBuildFNeg(g->b, v, ""));
-    return fdiv(g, cg_f32(g, 1.0), fadd(g, cg_f32(g, 1.0), e));
-}
-static LLVMValueRef tanh_f32(cnnc_cg *g, LLVMValueRef v)
-{
-    return LLVMBuildCall2(g->b, LLVMGlobalGetValueType(g->tanhf), g->tanhf, &v, 1, "");
-}
-static LLVMValueRef activation(cnnc_cg *g, cnnc_activation act, LLVMValueRef v)
-{
-    switch (act) {
-    case CNNC_ACT_RELU: return relu(g, v);
-    case CNNC_ACT_SIGMOID: return sigmoid(g, v);
-    case CNNC_ACT_TANH: return tanh_f32(g, v);
-    default: return v;
+    for (int s = 0; s < k->num_steps; s++) {
+        const cnnc_ew_step *step = &k->steps[s];
+        LLVMValueRef x[CNNC_MAX_INPUTS];
+        int arity = cnnc_ew_info_of(step->fn)->arity;
+        for (int j = 0; j < arity; j++) {
+            if (step->arg[j] == CNNC_ARG_CHAIN) {
+                x[j] = v;
+            } else {
+                x[j] = const_like(g, v, step->imm[j]);
+            }
+        }
+        v = cnnc_ew_emit(g, step->fn, x, step->alpha);
     }
+    return v;
 }
 
 static void zero_fill(cnnc_cg *g, LLVMValueRef base, int64_t n)
@@ -280,10 +285,10 @@ static void emit_conv2d(cnnc_cg *g, const cnnc_kernel *k)
     cg_end(g, &l);
     cg_end(g, &lci);
     window_close(g, &w);
-    if (k->act != CNNC_ACT_NONE) {
+    if (k->num_steps) {
         co = cg_for(g, &l, k->oc);
         yi = iadd(g, ybase, co);
-        cg_store(g, activation(g, k->act, cg_load(g, Y, yi)), Y, yi);
+        cg_store(g, apply_epilogue(g, k, cg_load(g, Y, yi)), Y, yi);
         cg_end(g, &l);
     }
     cg_end(g, &lox);
@@ -387,14 +392,11 @@ static void conv_tile(cnnc_cg *g, const cnnc_kernel *k, LLVMValueRef src, int64_
     cg_end(g, &lci);
     cg_end(g, &lkx);
     cg_end(g, &lky);
-    LLVMValueRef zero = LLVMConstNull(vt);
     for (int p = 0; p < P; p++) {
         LLVMValueRef yrow = iadd(g, imul(g, iadd(g, imul(g, oy, k->ow), iaddc(g, ox0, p)), k->oc),
                                  cbase);
         for (int v = 0; v < V; v++) {
-            LLVMValueRef a = ld(g, vt, acc[p][v]);
-            if (k->act == CNNC_ACT_RELU)
-                a = sel(g, LLVMBuildFCmp(g->b, LLVMRealOGT, a, zero, ""), a, zero);
+            LLVMValueRef a = apply_epilogue(g, k, ld(g, vt, acc[p][v]));
             vec_store(g, a, Y, iaddc(g, yrow, VW * v));
         }
     }
@@ -459,12 +461,6 @@ static void emit_conv2d_tiled(cnnc_cg *g, const cnnc_kernel *k)
     LLVMValueRef src = tile_source(g, k, 3, &src_w);
     conv_tiles(g, k, src, src_w, in_ptr(g, 1), k->in[2] >= 0 ? in_ptr(g, 2) : NULL,
                out_ptr(g, 0));
-    if (k->act != CNNC_ACT_NONE && k->act != CNNC_ACT_RELU) {
-        cg_loop l;
-        LLVMValueRef i = cg_for(g, &l, k->oh * k->ow * k->oc);
-        cg_store(g, activation(g, k->act, cg_load(g, out_ptr(g, 0), i)), out_ptr(g, 0), i);
-        cg_end(g, &l);
-    }
 }
 
 /* The input gradient of a stride-1 convolution is the 'full' convolution of dy with the
@@ -488,7 +484,7 @@ static void emit_conv2d_grad_input_tiled(cnnc_cg *g, const cnnc_kernel *k)
     full.oc = k->ic;
     full.sh = full.sw = 1;
     full.pad_top = full.pad_left = 0;
-    full.act = CNNC_ACT_NONE;
+    full.num_steps = 0;
     conv_tiles(g, &full, PAD, wp, WT, NULL, out_ptr(g, 0));
 }
 
@@ -594,9 +590,9 @@ static void emit_dense(cnnc_cg *g, const cnnc_kernel *k)
     cg_store(g, fmadd(g, cg_load(g, Y, o), xv, cg_load(g, W, iadd(g, row, o))), Y, o);
     cg_end(g, &l);
     cg_end(g, &li);
-    if (k->act != CNNC_ACT_NONE) {
+    if (k->num_steps) {
         o = cg_for(g, &l, k->oc);
-        cg_store(g, activation(g, k->act, cg_load(g, Y, o)), Y, o);
+        cg_store(g, apply_epilogue(g, k, cg_load(g, Y, o)), Y, o);
         cg_end(g, &l);
     }
 }
@@ -685,30 +681,116 @@ static LLVMValueRef dropout_factor(cnnc_cg *g, const cnnc_ew_step *s, LLVMValueR
     return sel(g, keep, cg_f32(g, factor), cg_f32(g, 0.0));
 }
 
-static void emit_elementwise(cnnc_cg *g, const cnnc_kernel *k)
+/* The ew kernel's loop. Operands smaller than the output are broadcast (suffix rule: the
+ * element of output i is i % size). When some are, the loop is split into an outer loop
+ * and an inner one over the largest such size m, so that they read the inner index j
+ * (or j % their size, which divides m) and the inner loop still vectorises. */
+static void emit_elementwise(cnnc_cg *g, const cnnc_lowered *p, const cnnc_kernel *k)
+{
+    int64_t size[CNNC_KERNEL_MAX_IN], inner = 1;
+    for (int s = 0; s < CNNC_KERNEL_MAX_IN; s++) {
+        size[s] = k->in[s] >= 0 ? p->bufs[k->in[s]].size : 0;
+        if (size[s] > inner && size[s] < k->n)
+            inner = size[s];
+    }
+    cg_loop lo, li;
+    LLVMValueRef o = inner > 1 ? cg_for(g, &lo, k->n / inner) : NULL;
+    LLVMValueRef j = inner > 1 ? cg_for(g, &li, inner) : cg_for(g, &li, k->n);
+    LLVMValueRef i = inner > 1 ? iadd(g, imul(g, o, inner), j) : j;
+    LLVMValueRef v = NULL;
+    for (int s = 0; s < k->num_steps; s++) {
+        const cnnc_ew_step *step = &k->steps[s];
+        LLVMValueRef x[CNNC_MAX_INPUTS];
+        int arity = step->kind == CNNC_STEP_DROPOUT ? 1 : cnnc_ew_info_of(step->fn)->arity;
+        for (int a = 0; a < arity; a++) {
+            int slot = step->arg[a];
+            if (slot == CNNC_ARG_CHAIN) {
+                x[a] = v ? v : cg_load(g, in_ptr(g, 0), i);
+            } else if (slot == CNNC_ARG_IMM) {
+                x[a] = cg_f32(g, step->imm[a]);
+            } else {
+                int64_t m = size[slot];
+                LLVMValueRef at = m == k->n ? i : m == 1 ? cg_i64(g, 0)
+                                  : m == inner ? j
+                                               : LLVMBuildSRem(g->b, j, cg_i64(g, m), "");
+                x[a] = cg_load(g, in_ptr(g, slot), at);
+            }
+        }
+        if (step->kind == CNNC_STEP_DROPOUT)
+            v = fmul(g, x[0], dropout_factor(g, step, i));
+        else
+            v = cnnc_ew_emit(g, step->fn, x, step->alpha);
+    }
+    cg_store(g, v, out_ptr(g, 0), i);
+    cg_end(g, &li);
+    if (inner > 1)
+        cg_end(g, &lo);
+}
+
+/* Nested loops over the elements of `shape` (rank 0: one element): *full receives the
+ * linear index, *kept the index into the shape without the axes in `axes`. Closed by
+ * shape_loops_end. */
+typedef struct shape_loops {
+    cg_loop l[CNNC_MAX_RANK];
+    int rank;
+} shape_loops;
+
+static void shape_loops_begin(cnnc_cg *g, shape_loops *sl, cnnc_shape shape, unsigned axes,
+                              LLVMValueRef *full, LLVMValueRef *kept)
+{
+    sl->rank = shape.rank;
+    *full = cg_i64(g, 0);
+    *kept = cg_i64(g, 0);
+    for (int a = 0; a < shape.rank; a++) {
+        LLVMValueRef c = cg_for(g, &sl->l[a], shape.dim[a]);
+        *full = iadd(g, imul(g, *full, shape.dim[a]), c);
+        if (!(axes >> a & 1))
+            *kept = iadd(g, imul(g, *kept, shape.dim[a]), c);
+    }
+}
+
+static void shape_loops_end(cnnc_cg *g, shape_loops *sl)
+{
+    for (int a = sl->rank - 1; a >= 0; a--)
+        cg_end(g, &sl->l[a]);
+}
+
+static void emit_reduce(cnnc_cg *g, const cnnc_kernel *k)
+{
+    LLVMValueRef X = in_ptr(g, 0), Y = out_ptr(g, 0);
+    int is_max = k->reduce == CNNC_REDUCE_MAX;
+    cg_loop l;
+    LLVMValueRef o = cg_for(g, &l, k->n);
+    cg_store(g, cg_f32(g, is_max ? -HUGE_VALF : 0.0), Y, o);
+    cg_end(g, &l);
+    shape_loops sl;
+    LLVMValueRef i, at;
+    shape_loops_begin(g, &sl, k->shape, k->axes, &i, &at);
+    LLVMValueRef x = cg_load(g, X, i), y = cg_load(g, Y, at);
+    cg_store(g, is_max ? sel(g, fgt(g, x, y), x, y) : fadd(g, y, x), Y, at);
+    shape_loops_end(g, &sl);
+    if (k->reduce == CNNC_REDUCE_MEAN) {
+        double count = (double)(cnnc_shape_size(k->shape) / k->n);
+        o = cg_for(g, &l, k->n);
+        cg_store(g, fdiv(g, cg_load(g, Y, o), cg_f32(g, count)), Y, o);
+        cg_end(g, &l);
+    }
+}
+
+static void emit_broadcast(cnnc_cg *g, const cnnc_kernel *k)
+{
+    shape_loops sl;
+    LLVMValueRef i, from;
+    shape_loops_begin(g, &sl, k->shape, k->axes, &i, &from);
+    cg_store(g, cg_load(g, in_ptr(g, 0), from), out_ptr(g, 0), i);
+    shape_loops_end(g, &sl);
+}
+
+static void emit_fill(cnnc_cg *g, const cnnc_kernel *k)
 {
     cg_loop l;
     LLVMValueRef i = cg_for(g, &l, k->n);
-    LLVMValueRef v = cg_load(g, in_ptr(g, 0), i);
-    LLVMValueRef zero = cg_f32(g, 0.0), one = cg_f32(g, 1.0);
-    for (int s = 0; s < k->num_steps; s++) {
-        const cnnc_ew_step *step = &k->steps[s];
-        LLVMValueRef y = step->operand >= 0 ? cg_load(g, in_ptr(g, step->operand), i) : NULL;
-        switch (step->op) {
-        case CNNC_EW_RELU: v = relu(g, v); break;
-        case CNNC_EW_SIGMOID: v = sigmoid(g, v); break;
-        case CNNC_EW_TANH: v = tanh_f32(g, v); break;
-        case CNNC_EW_DROPOUT: v = fmul(g, v, dropout_factor(g, step, i)); break;
-        case CNNC_EW_RELU_GRAD: v = sel(g, fgt(g, y, zero), v, zero); break;
-        case CNNC_EW_GUIDED_RELU_GRAD:
-            v = sel(g, LLVMBuildAnd(g->b, fgt(g, y, zero), fgt(g, v, zero), ""), v, zero);
-            break;
-        case CNNC_EW_SIGMOID_GRAD: v = fmul(g, fmul(g, v, y), fsub(g, one, y)); break;
-        case CNNC_EW_TANH_GRAD: v = fmul(g, v, fsub(g, one, fmul(g, y, y))); break;
-        case CNNC_EW_ADD: v = fadd(g, v, y); break;
-        }
-    }
-    cg_store(g, v, out_ptr(g, 0), i);
+    cg_store(g, cg_f32(g, k->value), out_ptr(g, 0), i);
     cg_end(g, &l);
 }
 
@@ -1150,13 +1232,15 @@ static void emit_cam_finish(cnnc_cg *g, const cnnc_kernel *k)
     st(g, cg_f32(g, 0.0), mx);
     cg_loop l;
     LLVMValueRef i = cg_for(g, &l, k->n);
-    LLVMValueRef r = relu(g, cg_load(g, RAW, i)), m = ld(g, g->f32, mx);
+    LLVMValueRef r = cg_load(g, RAW, i), m = ld(g, g->f32, mx);
+    r = cnnc_ew_emit(g, CNNC_EW_RELU, &r, 0.0f);
     st(g, sel(g, fgt(g, r, m), r, m), mx);
     cg_end(g, &l);
     LLVMValueRef max = ld(g, g->f32, mx);
     LLVMValueRef positive = fgt(g, max, cg_f32(g, 0.0));
     i = cg_for(g, &l, k->n);
-    r = relu(g, cg_load(g, RAW, i));
+    r = cg_load(g, RAW, i);
+    r = cnnc_ew_emit(g, CNNC_EW_RELU, &r, 0.0f);
     cg_store(g, sel(g, positive, fdiv(g, r, max), cg_f32(g, 0.0)), MAP, i);
     cg_end(g, &l);
     if (k->out[1] >= 0)
@@ -1256,7 +1340,10 @@ LLVMValueRef cnnc_cg_kernel(cnnc_cg *g, const cnnc_lowered *p, int index, const 
     case CNNC_K_MAX_POOL2D: emit_pool2d(g, k, 1); break;
     case CNNC_K_AVG_POOL2D: emit_pool2d(g, k, 0); break;
     case CNNC_K_GLOBAL_AVG_POOL2D: emit_global_avg_pool2d(g, k); break;
-    case CNNC_K_EW: emit_elementwise(g, k); break;
+    case CNNC_K_EW: emit_elementwise(g, p, k); break;
+    case CNNC_K_REDUCE: emit_reduce(g, k); break;
+    case CNNC_K_BROADCAST: emit_broadcast(g, k); break;
+    case CNNC_K_FILL: emit_fill(g, k); break;
     case CNNC_K_SOFTMAX: emit_softmax_xent(g, k); break;
     case CNNC_K_SOFTMAX_XENT: emit_softmax_xent(g, k); break;
     case CNNC_K_XENT: emit_xent(g, k, 0); break;

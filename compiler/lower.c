@@ -34,14 +34,21 @@ const char *cnnc_kernel_kind_name(cnnc_kernel_kind k)
 
 /* ---- the API for cnnc_lower_<op> ------------------------------------------------------ */
 
-const cnnc_graph *cnnc_lower_graph(const cnnc_lower_ctx *lc) { return lc->g; }
-cnnc_lowered *cnnc_lower_program_of(cnnc_lower_ctx *lc) { return lc->p; }
 int cnnc_lower_training(const cnnc_lower_ctx *lc) { return lc->p->kind == CNNC_PROGRAM_TRAIN; }
-cnnc_diag *cnnc_lower_diag(cnnc_lower_ctx *lc) { return lc->d; }
-int cnnc_lower_uses(const cnnc_lower_ctx *lc, int node) { return lc->uses[node]; }
-int cnnc_lower_buf_of(const cnnc_lower_ctx *lc, int node)
+
+int cnnc_lower_buf_of(cnnc_lower_ctx *lc, int node)
 {
-    return node >= 0 ? lc->node_buf[node] : -1;
+    if (node < 0)
+        return -1;
+    if (lc->node_buf[node] < 0 && lc->g->nodes[node].op == CNNC_OP_CONST) {
+        int k = cnnc_lower_add_kernel(lc, CNNC_K_FILL, node);
+        cnnc_kernel *kr = cnnc_lower_kernel(lc, k);
+        kr->n = 1;
+        kr->value = lc->g->nodes[node].attrs.value;
+        kr->hoisted = 1;   /* a constant: made once, before the image loop */
+        kr->out[0] = cnnc_lower_def(lc, node);
+    }
+    return lc->node_buf[node];
 }
 
 int cnnc_lower_new_buf(cnnc_lower_ctx *lc, cnnc_buf_kind kind, int64_t offset, int64_t size,
@@ -98,7 +105,11 @@ int cnnc_lower_fusable_producer(cnnc_lower_ctx *lc, int value_node)
     if (p->bufs[buf].node != value_node || lc->uses[value_node] != 1)
         return -1;
     int last = p->num_kernels - 1;
+    while (last > 0 && p->kernels[last].hoisted)
+        last--;
     const cnnc_kernel *k = &p->kernels[last];
+    if (k->hoisted)
+        return -1;
     if (k->out[0] != buf || k->out[1] >= 0 || k->out[2] >= 0)
         return -1;
     return last;
@@ -154,10 +165,13 @@ static int window_kernel(cnnc_lower_ctx *lc, int node, cnnc_kernel_kind kind, cn
                          cnnc_shape out, int num_inputs)
 {
     const cnnc_node *n = node_of(lc, node);
+    int bufs[CNNC_MAX_INPUTS];
+    for (int i = 0; i < num_inputs; i++)
+        bufs[i] = in_buf(lc, node, i);
     int k = cnnc_lower_add_kernel(lc, kind, node);
     cnnc_kernel *kr = cnnc_lower_kernel(lc, k);
     for (int i = 0; i < num_inputs; i++)
-        kr->in[i] = in_buf(lc, node, i);
+        kr->in[i] = bufs[i];
     cnnc_lower_set_hwc(kr, in, out);
     kr->kh = n->attrs.kernel_h;
     kr->kw = n->attrs.kernel_w;
@@ -312,75 +326,201 @@ int cnnc_lower_reshape(cnnc_lower_ctx *lc, int node)
     return 0;
 }
 
-/* Appends an elementwise step computing `node` from its chained input `chain_input`
- * (and, for two-operand steps, `operand_input`): extends the previous kernel when it
- * produced the chained value for this node alone, else starts a new loop. */
-static int elementwise(cnnc_lower_ctx *lc, int node, int chain_input, int operand_input,
-                       cnnc_ew_step step)
+/* ---- elementwise chains -------------------------------------------------------------- */
+
+static int is_const(cnnc_lower_ctx *lc, int node) { return node_of(lc, node)->op == CNNC_OP_CONST; }
+
+/* The slot of kernel kr's in[] holding buf (an existing one, else a free one), or -1. */
+static int operand_slot(const cnnc_kernel *kr, int buf)
 {
-    int src = in_buf(lc, node, chain_input);
-    int operand = operand_input >= 0 ? in_buf(lc, node, operand_input) : -1;
-    int k = cnnc_lower_fusable_producer(lc, node_of(lc, node)->inputs[chain_input]);
-    cnnc_kernel *kr = k >= 0 ? cnnc_lower_kernel(lc, k) : NULL;
+    for (int i = 0; i < CNNC_KERNEL_MAX_IN; i++)
+        if (kr->in[i] == buf)
+            return i;
+    for (int i = 0; i < CNNC_KERNEL_MAX_IN; i++)
+        if (kr->in[i] < 0)
+            return i;
+    return -1;
+}
 
-    /* Activations fold into a conv2d/dense epilogue. */
-    if (kr && (kr->kind == CNNC_K_CONV2D || kr->kind == CNNC_K_DENSE) &&
-        kr->act == CNNC_ACT_NONE &&
-        (step.op == CNNC_EW_RELU || step.op == CNNC_EW_SIGMOID || step.op == CNNC_EW_TANH)) {
-        kr->act = step.op == CNNC_EW_RELU      ? CNNC_ACT_RELU
-                  : step.op == CNNC_EW_SIGMOID ? CNNC_ACT_SIGMOID
-                                               : CNNC_ACT_TANH;
-        kr->node = node;
-        lc->p->bufs[src].node = node;
-        cnnc_lower_set_buf(lc, node, src);
-        return 0;
+/* Sets the step's operands other than `chained` (CNNC_ARG_CHAIN) to immediates (CONST
+ * nodes) or in[] slots of kr, taking new slots as needed. Returns 0, or -1 (kr and step
+ * untouched) when kr has too few free slots. */
+static int place_operands(cnnc_lower_ctx *lc, cnnc_kernel *kr, cnnc_ew_step *step,
+                          const int *operands, int count, int chained)
+{
+    cnnc_kernel trial = *kr;
+    cnnc_ew_step s = *step;
+    for (int j = 0; j < count; j++) {
+        if (j == chained) {
+            s.arg[j] = CNNC_ARG_CHAIN;
+        } else if (is_const(lc, operands[j])) {
+            s.arg[j] = CNNC_ARG_IMM;
+            s.imm[j] = node_of(lc, operands[j])->attrs.value;
+        } else {
+            int buf = cnnc_lower_buf_of(lc, operands[j]);
+            int slot = operand_slot(&trial, buf);
+            if (slot < 0)
+                return -1;
+            trial.in[slot] = buf;
+            s.arg[j] = slot;
+        }
     }
-
-    int can_extend = kr && kr->kind == CNNC_K_EW && kr->num_steps < CNNC_EW_MAX_STEPS;
-    int slot = -1;
-    if (can_extend && operand >= 0) {
-        for (int i = 0; i < CNNC_KERNEL_MAX_IN; i++)
-            if (kr->in[i] == operand || kr->in[i] < 0) {
-                slot = i;
-                break;
-            }
-        can_extend = slot >= 0;
-    }
-    if (!can_extend) {
-        k = cnnc_lower_add_kernel(lc, CNNC_K_EW, node);
-        kr = cnnc_lower_kernel(lc, k);
-        kr->in[0] = src;
-        kr->n = cnnc_shape_size(node_of(lc, node)->shape);
-        slot = operand >= 0 ? 1 : -1;
-        kr->out[0] = cnnc_lower_def(lc, node);
-    } else {
-        /* The chain's value now belongs to this node. */
-        kr->node = node;
-        lc->p->bufs[src].node = node;
-        cnnc_lower_set_buf(lc, node, src);
-    }
-    if (operand >= 0) {
-        kr->in[slot] = operand;
-        step.operand = slot;
-    }
-    kr->steps[kr->num_steps++] = step;
+    *kr = trial;
+    *step = s;
     return 0;
 }
 
-static cnnc_ew_step ew(cnnc_ew_op op)
+/* The kernel producing operand `chained` now also computes `node`: its value is node's. */
+static void extend_kernel(cnnc_lower_ctx *lc, int k, int node, int chained_node)
 {
-    cnnc_ew_step s = {op, -1, 0, 0.0f};
+    int src = cnnc_lower_buf_of(lc, chained_node);
+    cnnc_lower_kernel(lc, k)->node = node;
+    lc->p->bufs[src].node = node;
+    cnnc_lower_set_buf(lc, node, src);
+}
+
+/* Appends an elementwise step computing `node` from graph nodes operands[0..count-1]:
+ * as one more step of the kernel that produced an operand of node's shape for node alone
+ * (an ew chain, or the epilogue of a conv2d / dense when the other operands are
+ * constants), else as the first step of a new ew loop. */
+static int lower_step(cnnc_lower_ctx *lc, int node, cnnc_ew_step step, const int *operands,
+                      int count)
+{
+    cnnc_shape shape = node_of(lc, node)->shape;
+    for (int j = 0; j < count; j++) {
+        int x = operands[j];
+        int k = is_const(lc, x) ? -1 : cnnc_lower_fusable_producer(lc, x);
+        if (k < 0 || !cnnc_shape_equal(node_of(lc, x)->shape, shape))
+            continue;
+        cnnc_kernel *kr = cnnc_lower_kernel(lc, k);
+        if (kr->num_steps >= CNNC_EW_MAX_STEPS)
+            continue;
+        int epilogue = kr->kind == CNNC_K_CONV2D || kr->kind == CNNC_K_DENSE;
+        if (epilogue) {
+            int only_consts = step.kind == CNNC_STEP_FN;
+            for (int i = 0; i < count; i++)
+                if (i != j && !is_const(lc, operands[i]))
+                    only_consts = 0;
+            if (!only_consts)
+                continue;
+        } else if (kr->kind != CNNC_K_EW) {
+            continue;
+        }
+        if (place_operands(lc, kr, &step, operands, count, j))
+            continue;
+        kr->steps[kr->num_steps++] = step;
+        extend_kernel(lc, k, node, x);
+        return 0;
+    }
+    int k = cnnc_lower_add_kernel(lc, CNNC_K_EW, node);
+    cnnc_kernel *kr = cnnc_lower_kernel(lc, k);
+    kr->n = cnnc_shape_size(shape);
+    if (place_operands(lc, kr, &step, operands, count, -1)) {
+        cnnc_error(lc->d, node_of(lc, node)->loc, "internal error: %s has too many operands",
+                   node_of(lc, node)->name);
+        return -1;
+    }
+    kr->steps[kr->num_steps++] = step;
+    kr->out[0] = cnnc_lower_def(lc, node);
+    return 0;
+}
+
+static cnnc_ew_step fn_step(cnnc_ew_fn fn, float alpha)
+{
+    cnnc_ew_step s;
+    memset(&s, 0, sizeof s);
+    s.kind = CNNC_STEP_FN;
+    s.fn = fn;
+    s.alpha = alpha;
     return s;
 }
 
-int cnnc_lower_relu(cnnc_lower_ctx *lc, int node) { return elementwise(lc, node, 0, -1, ew(CNNC_EW_RELU)); }
-int cnnc_lower_sigmoid(cnnc_lower_ctx *lc, int node) { return elementwise(lc, node, 0, -1, ew(CNNC_EW_SIGMOID)); }
-int cnnc_lower_tanh(cnnc_lower_ctx *lc, int node) { return elementwise(lc, node, 0, -1, ew(CNNC_EW_TANH)); }
-int cnnc_lower_relu_grad(cnnc_lower_ctx *lc, int node) { return elementwise(lc, node, 1, 0, ew(CNNC_EW_RELU_GRAD)); }
-int cnnc_lower_guided_relu_grad(cnnc_lower_ctx *lc, int node) { return elementwise(lc, node, 1, 0, ew(CNNC_EW_GUIDED_RELU_GRAD)); }
-int cnnc_lower_sigmoid_grad(cnnc_lower_ctx *lc, int node) { return elementwise(lc, node, 1, 0, ew(CNNC_EW_SIGMOID_GRAD)); }
-int cnnc_lower_tanh_grad(cnnc_lower_ctx *lc, int node) { return elementwise(lc, node, 1, 0, ew(CNNC_EW_TANH_GRAD)); }
-int cnnc_lower_add(cnnc_lower_ctx *lc, int node) { return elementwise(lc, node, 0, 1, ew(CNNC_EW_ADD)); }
+int cnnc_lower_ew(cnnc_lower_ctx *lc, int node)
+{
+    const cnnc_node *n = node_of(lc, node);
+    int operands[CNNC_MAX_INPUTS] = {n->inputs[0], n->inputs[1], n->inputs[2]};
+    cnnc_ew_fn fn = (cnnc_ew_fn)n->attrs.ew;
+    return lower_step(lc, node, fn_step(fn, n->attrs.alpha), operands,
+                      cnnc_ew_info_of(fn)->arity);
+}
+
+/* A CONST needs no kernel of its own: elementwise steps take it as an immediate, and
+ * anything else gets a buffer from cnnc_lower_buf_of. */
+int cnnc_lower_const(cnnc_lower_ctx *lc, int node)
+{
+    (void)lc, (void)node;
+    return 0;
+}
+
+static int unary_fn(cnnc_lower_ctx *lc, int node, cnnc_ew_fn fn)
+{
+    int x = node_of(lc, node)->inputs[0];
+    return lower_step(lc, node, fn_step(fn, 0.0f), &x, 1);
+}
+
+int cnnc_lower_relu(cnnc_lower_ctx *lc, int node) { return unary_fn(lc, node, CNNC_EW_RELU); }
+int cnnc_lower_sigmoid(cnnc_lower_ctx *lc, int node) { return unary_fn(lc, node, CNNC_EW_SIGMOID); }
+int cnnc_lower_tanh(cnnc_lower_ctx *lc, int node) { return unary_fn(lc, node, CNNC_EW_TANH); }
+
+int cnnc_lower_add(cnnc_lower_ctx *lc, int node)
+{
+    int operands[2] = {node_of(lc, node)->inputs[0], node_of(lc, node)->inputs[1]};
+    return lower_step(lc, node, fn_step(CNNC_EW_ADD, 0.0f), operands, 2);
+}
+
+/* An activation gradient (y, dy) as a loop of its own: in[0] = y, in[1] = dy. */
+static int activation_grad(cnnc_lower_ctx *lc, int node, const cnnc_ew_step *steps, int count)
+{
+    int k = cnnc_lower_add_kernel(lc, CNNC_K_EW, node);
+    cnnc_kernel *kr = cnnc_lower_kernel(lc, k);
+    kr->in[0] = in_buf(lc, node, 0);
+    kr->in[1] = in_buf(lc, node, 1);
+    kr->n = cnnc_shape_size(node_of(lc, node)->shape);
+    for (int i = 0; i < count; i++)
+        kr->steps[kr->num_steps++] = steps[i];
+    kr->out[0] = cnnc_lower_def(lc, node);
+    return 0;
+}
+
+static cnnc_ew_step step2(cnnc_ew_fn fn, int a0, int a1, float imm0)
+{
+    cnnc_ew_step s = fn_step(fn, 0.0f);
+    s.arg[0] = a0;
+    s.arg[1] = a1;
+    s.imm[0] = s.imm[1] = imm0;
+    return s;
+}
+
+enum { Y = 0, DY = 1, V = CNNC_ARG_CHAIN, IMM = CNNC_ARG_IMM };
+
+int cnnc_lower_relu_grad(cnnc_lower_ctx *lc, int node)
+{
+    cnnc_ew_step s[2] = {step2(CNNC_EW_GREATER, Y, IMM, 0.0f),
+                         step2(CNNC_EW_SELECT, V, DY, 0.0f)};
+    s[1].arg[2] = IMM;
+    return activation_grad(lc, node, s, 2);
+}
+
+int cnnc_lower_guided_relu_grad(cnnc_lower_ctx *lc, int node)
+{
+    cnnc_ew_step s[3] = {step2(CNNC_EW_GREATER, Y, IMM, 0.0f), step2(CNNC_EW_MUL, V, DY, 0.0f),
+                         step2(CNNC_EW_RELU, V, IMM, 0.0f)};
+    return activation_grad(lc, node, s, 3);
+}
+
+int cnnc_lower_sigmoid_grad(cnnc_lower_ctx *lc, int node)
+{
+    cnnc_ew_step s[3] = {step2(CNNC_EW_SUB, IMM, Y, 1.0f), step2(CNNC_EW_MUL, V, Y, 0.0f),
+                         step2(CNNC_EW_MUL, V, DY, 0.0f)};
+    return activation_grad(lc, node, s, 3);
+}
+
+int cnnc_lower_tanh_grad(cnnc_lower_ctx *lc, int node)
+{
+    cnnc_ew_step s[3] = {step2(CNNC_EW_SQUARE, Y, IMM, 0.0f), step2(CNNC_EW_SUB, IMM, V, 1.0f),
+                         step2(CNNC_EW_MUL, V, DY, 0.0f)};
+    return activation_grad(lc, node, s, 3);
+}
 
 static int dropout_step(cnnc_lower_ctx *lc, int node)
 {
@@ -388,23 +528,58 @@ static int dropout_step(cnnc_lower_ctx *lc, int node)
         cnnc_lower_set_buf(lc, node, in_buf(lc, node, 0));   /* identity */
         return 0;
     }
-    cnnc_ew_step s = ew(CNNC_EW_DROPOUT);
+    cnnc_ew_step s;
+    memset(&s, 0, sizeof s);
+    s.kind = CNNC_STEP_DROPOUT;
     s.dropout_index = node_of(lc, node)->attrs.dropout_index;
     s.rate = node_of(lc, node)->attrs.rate;
-    return elementwise(lc, node, 0, -1, s);
+    int x = node_of(lc, node)->inputs[0];
+    return lower_step(lc, node, s, &x, 1);
 }
 
 int cnnc_lower_dropout(cnnc_lower_ctx *lc, int node) { return dropout_step(lc, node); }
 int cnnc_lower_dropout_grad(cnnc_lower_ctx *lc, int node) { return dropout_step(lc, node); }
 
+/* ---- reductions ------------------------------------------------------------------------ */
+
+int cnnc_lower_reduce(cnnc_lower_ctx *lc, int node)
+{
+    int k = cnnc_lower_add_kernel(lc, CNNC_K_REDUCE, node);
+    int x = in_buf(lc, node, 0);
+    cnnc_kernel *kr = cnnc_lower_kernel(lc, k);
+    kr->in[0] = x;
+    kr->shape = in_shape(lc, node, 0);
+    kr->axes = node_of(lc, node)->attrs.axes;
+    kr->reduce = node_of(lc, node)->attrs.reduce;
+    kr->n = cnnc_shape_size(node_of(lc, node)->shape);
+    kr->out[0] = cnnc_lower_def(lc, node);
+    return 0;
+}
+
+int cnnc_lower_broadcast(cnnc_lower_ctx *lc, int node)
+{
+    int k = cnnc_lower_add_kernel(lc, CNNC_K_BROADCAST, node);
+    int x = in_buf(lc, node, 0);
+    cnnc_kernel *kr = cnnc_lower_kernel(lc, k);
+    kr->in[0] = x;
+    kr->shape = node_of(lc, node)->shape;
+    kr->axes = node_of(lc, node)->attrs.axes;
+    kr->n = cnnc_shape_size(kr->shape);
+    kr->out[0] = cnnc_lower_def(lc, node);
+    return 0;
+}
+
 /* Kernels over flat vectors with a plain list of inputs and one output. */
 static int vector_kernel(cnnc_lower_ctx *lc, int node, cnnc_kernel_kind kind, int num_inputs,
                          int64_t n)
 {
+    int bufs[CNNC_MAX_INPUTS];
+    for (int i = 0; i < num_inputs; i++)
+        bufs[i] = in_buf(lc, node, i);
     int k = cnnc_lower_add_kernel(lc, kind, node);
     cnnc_kernel *kr = cnnc_lower_kernel(lc, k);
     for (int i = 0; i < num_inputs; i++)
-        kr->in[i] = in_buf(lc, node, i);
+        kr->in[i] = bufs[i];
     kr->n = n;
     kr->out[0] = cnnc_lower_def(lc, node);
     return k;
@@ -479,9 +654,10 @@ int cnnc_lower_cam(cnnc_lower_ctx *lc, int node)
 
 static int output_kernel(cnnc_lower_ctx *lc, cnnc_kernel_kind kind, int node, int dst)
 {
+    int src = cnnc_lower_buf_of(lc, node);
     int k = cnnc_lower_add_kernel(lc, kind, node);
     cnnc_kernel *kr = cnnc_lower_kernel(lc, k);
-    kr->in[0] = cnnc_lower_buf_of(lc, node);
+    kr->in[0] = src;
     kr->out[0] = dst;
     kr->n = cnnc_shape_size(lc->g->nodes[node].shape);
     return k;
@@ -762,10 +938,37 @@ static const char *buf_kind_name(cnnc_buf_kind k)
 
 static const char *const slot_names[CNNC_SLOT_COUNT] = {"probs", "maps", "map_max",
                                                         "input_grads", "logits"};
-static const char *const ew_names[] = {"relu",       "sigmoid",       "tanh",
-                                       "dropout",    "relu_grad",     "guided_relu_grad",
-                                       "sigmoid_grad", "tanh_grad",   "add"};
-static const char *const act_names[] = {"", "+relu", "+sigmoid", "+tanh", "+softmax"};
+static const char *step_name(const cnnc_ew_step *s)
+{
+    return s->kind == CNNC_STEP_DROPOUT ? "dropout" : cnnc_ew_info_of(s->fn)->name;
+}
+
+/* An ew kernel's steps as "{greater(in0,0),select(v,in1,0)}"; an epilogue's as "+relu". */
+static void dump_steps(const cnnc_kernel *kr, FILE *out)
+{
+    int epilogue = kr->kind != CNNC_K_EW;
+    for (int s = 0; s < kr->num_steps; s++) {
+        const cnnc_ew_step *st = &kr->steps[s];
+        if (epilogue) {
+            fprintf(out, "+%s", step_name(st));
+            continue;
+        }
+        fprintf(out, "%s%s(", s ? "," : " {", step_name(st));
+        int arity = st->kind == CNNC_STEP_DROPOUT ? 1 : cnnc_ew_info_of(st->fn)->arity;
+        for (int j = 0; j < arity; j++) {
+            fprintf(out, j ? "," : "");
+            if (st->arg[j] == CNNC_ARG_CHAIN)
+                fprintf(out, "v");
+            else if (st->arg[j] == CNNC_ARG_IMM)
+                fprintf(out, "%g", (double)st->imm[j]);
+            else
+                fprintf(out, "in%d", st->arg[j]);
+        }
+        fprintf(out, ")");
+    }
+    if (kr->num_steps && !epilogue)
+        fprintf(out, "}");
+}
 
 static void dump_buf(const cnnc_lowered *p, int id, FILE *out)
 {
@@ -790,13 +993,18 @@ void cnnc_lowered_dump(const cnnc_lowered *p, FILE *out)
             cnnc_lowered_ws_floats(p));
     for (int k = 0; k < p->num_kernels; k++) {
         const cnnc_kernel *kr = &p->kernels[k];
-        fprintf(out, "  k%-3d %s%s%s%s", k, cnnc_kernel_kind_name(kr->kind),
-                kr->act < 5 ? act_names[kr->act] : "", kr->accumulate ? " (+=)" : "",
-                kr->hoisted ? " (once per batch)" : "");
-        for (int s = 0; s < kr->num_steps; s++)
-            fprintf(out, "%s%s", s ? "," : " {", ew_names[kr->steps[s].op]);
-        if (kr->num_steps)
-            fprintf(out, "}");
+        fprintf(out, "  k%-3d %s", k, cnnc_kernel_kind_name(kr->kind));
+        if (kr->kind != CNNC_K_EW)
+            dump_steps(kr, out);
+        fprintf(out, "%s%s", kr->accumulate ? " (+=)" : "", kr->hoisted ? " (once per batch)" : "");
+        if (kr->kind == CNNC_K_EW)
+            dump_steps(kr, out);
+        if (kr->kind == CNNC_K_FILL)
+            fprintf(out, " value=%g", (double)kr->value);
+        if (kr->kind == CNNC_K_REDUCE || kr->kind == CNNC_K_BROADCAST) {
+            char buf[64];
+            fprintf(out, " %s axes=0x%x", cnnc_shape_str(kr->shape, 0, buf, sizeof buf), kr->axes);
+        }
         if (kr->kind == CNNC_K_CONV2D || kr->kind == CNNC_K_MAX_POOL2D ||
             kr->kind == CNNC_K_AVG_POOL2D || kr->kind == CNNC_K_CONV2D_GRAD_INPUT ||
             kr->kind == CNNC_K_CONV2D_GRAD_KERNEL || kr->kind == CNNC_K_MAX_POOL2D_GRAD ||

@@ -17,6 +17,7 @@
 
 #include <stdint.h>
 #include <stdio.h>
+#include "elementwise.h"
 #include "graph.h"
 
 typedef enum cnnc_program_kind {
@@ -53,33 +54,40 @@ typedef struct cnnc_lbuf {
     int first, last;     /* live interval in kernel indices (ARENA), set by the plan */
 } cnnc_lbuf;
 
-/* Elementwise chain steps: the loop holds one value v per element, loaded from in[0]. */
-typedef enum cnnc_ew_op {
-    CNNC_EW_RELU,              /* v = max(v, 0) */
-    CNNC_EW_SIGMOID,
-    CNNC_EW_TANH,
-    CNNC_EW_DROPOUT,           /* v = keep ? v / (1 - rate) : 0 (train only) */
-    CNNC_EW_RELU_GRAD,         /* v = y > 0 ? v : 0                 (y = in[operand]) */
-    CNNC_EW_GUIDED_RELU_GRAD,  /* v = y > 0 && v > 0 ? v : 0 */
-    CNNC_EW_SIGMOID_GRAD,      /* v = v * y * (1 - y) */
-    CNNC_EW_TANH_GRAD,         /* v = v * (1 - y * y) */
-    CNNC_EW_ADD,               /* v = v + in[operand] */
-} cnnc_ew_op;
+/* Elementwise chain steps. An "ew" kernel loops over its n output elements; each step
+ * computes the loop's value v from its operands, and the last v is stored. The same steps
+ * form the epilogue of a conv2d or dense kernel (applied to each output value), where
+ * their operands can only be v and constants. */
+enum {
+    CNNC_ARG_CHAIN = -1,   /* operand: v, the previous step's result */
+    CNNC_ARG_IMM = -2,     /* operand: the constant imm[j] */
+};                         /* any other operand is an in[] slot, element i % its size */
+
+typedef enum cnnc_step_kind {
+    CNNC_STEP_FN,          /* v = fn(operands) (elementwise.h) */
+    CNNC_STEP_DROPOUT,     /* v = keep ? arg0 / (1 - rate) : 0 (train only) */
+} cnnc_step_kind;
 
 typedef struct cnnc_ew_step {
-    cnnc_ew_op op;
-    int operand;         /* index into the kernel's in[] (ops with a second operand) */
-    int dropout_index;   /* DROPOUT: which dropout layer */
-    float rate;          /* DROPOUT */
+    cnnc_step_kind kind;
+    cnnc_ew_fn fn;
+    float alpha;                      /* the function's parameter */
+    int arg[CNNC_MAX_INPUTS];         /* CNNC_ARG_CHAIN, CNNC_ARG_IMM or an in[] slot */
+    float imm[CNNC_MAX_INPUTS];
+    int dropout_index;                /* DROPOUT: which dropout layer */
+    float rate;                       /* DROPOUT */
 } cnnc_ew_step;
 
 #define CNNC_KERNELS(X)                                                                   \
-    X(CONV2D, "conv2d")                 /* in: x, kernel, bias?  out: y (act epilogue) */ \
-    X(DENSE, "dense")                   /* in: x, kernel, bias?  out: y (act epilogue) */ \
+    X(CONV2D, "conv2d")                 /* in: x, kernel, bias?  out: y (steps epilogue) */ \
+    X(DENSE, "dense")                   /* in: x, kernel, bias?  out: y (steps epilogue) */ \
     X(MAX_POOL2D, "max_pool2d")         /* in: x  out: y */                               \
     X(AVG_POOL2D, "avg_pool2d")         /* in: x  out: y (TF 'same': valid count) */      \
     X(GLOBAL_AVG_POOL2D, "global_avg_pool2d")                                             \
-    X(EW, "elementwise")                /* in: chain operands  out: v */                  \
+    X(EW, "elementwise")                /* in: step operands  out: v */                   \
+    X(REDUCE, "reduce")                 /* in: x [shape]  out: x reduced over axes */     \
+    X(BROADCAST, "broadcast")           /* in: x  out: [shape], x repeated along axes */  \
+    X(FILL, "fill")                     /* out: n copies of value (a constant) */         \
     X(SOFTMAX, "softmax")               /* in: logits  out: p */                          \
     X(SOFTMAX_XENT, "softmax_xent")     /* in: logits, label  out: probs?, loss?, grad? */\
     X(XENT, "xent")                     /* in: p, label  out: loss */                    \
@@ -112,7 +120,7 @@ typedef enum cnnc_kernel_kind {
     CNNC_K_COUNT
 } cnnc_kernel_kind;
 
-enum { CNNC_KERNEL_MAX_IN = 6, CNNC_KERNEL_MAX_OUT = 3, CNNC_EW_MAX_STEPS = 8 };
+enum { CNNC_KERNEL_MAX_IN = 6, CNNC_KERNEL_MAX_OUT = 3, CNNC_EW_MAX_STEPS = 16 };
 
 typedef struct cnnc_kernel {
     cnnc_kernel_kind kind;
@@ -124,9 +132,12 @@ typedef struct cnnc_kernel {
     int64_t ih, iw, ic, oh, ow, oc;
     int kh, kw, sh, sw, pad_top, pad_left;
     int64_t n;                         /* element count (ew, softmax, copy, ...) */
-    cnnc_activation act;               /* fused epilogue of conv2d / dense */
-    int num_steps;                     /* EW chain */
+    int num_steps;                     /* EW chain, conv2d / dense epilogue */
     cnnc_ew_step steps[CNNC_EW_MAX_STEPS];
+    cnnc_shape shape;                  /* REDUCE: the input's, BROADCAST: the output's */
+    unsigned axes;                     /* REDUCE, BROADCAST: as the graph node's */
+    int reduce;                        /* REDUCE: a cnnc_reduce_kind */
+    float value;                       /* FILL */
     cnnc_cam_method method;            /* CAM */
     int accumulate;                    /* out[0] += the result (gradient kernels writing
                                           straight into the per-thread gradients) */
@@ -200,14 +211,10 @@ int64_t cnnc_lowered_ws_floats(const cnnc_lowered *p);
 struct cnnc_lower_ctx;
 typedef struct cnnc_lower_ctx cnnc_lower_ctx;
 
-const cnnc_graph *cnnc_lower_graph(const cnnc_lower_ctx *lc);
-cnnc_lowered *cnnc_lower_program_of(cnnc_lower_ctx *lc);
 int cnnc_lower_training(const cnnc_lower_ctx *lc);   /* dropout active */
-cnnc_diag *cnnc_lower_diag(cnnc_lower_ctx *lc);
-/* How many live nodes read node's value (+1 if it is a program output). */
-int cnnc_lower_uses(const cnnc_lower_ctx *lc, int node);
-/* The buffer holding a node's value (the node must have been lowered), or -1. */
-int cnnc_lower_buf_of(const cnnc_lower_ctx *lc, int node);
+/* The buffer holding a node's value (the node must have been lowered), or -1. A CONST
+ * gets its buffer here, on first use, filled by a hoisted kernel. */
+int cnnc_lower_buf_of(cnnc_lower_ctx *lc, int node);
 /* A new buffer of the given kind and size; ARENA offsets are planned later. */
 int cnnc_lower_new_buf(cnnc_lower_ctx *lc, cnnc_buf_kind kind, int64_t offset,
                        int64_t size, int node);
@@ -219,9 +226,10 @@ void cnnc_lower_set_buf(cnnc_lower_ctx *lc, int node, int buf);
  * cnnc_lower_kernel is valid until the next append. */
 int cnnc_lower_add_kernel(cnnc_lower_ctx *lc, cnnc_kernel_kind kind, int node);
 cnnc_kernel *cnnc_lower_kernel(cnnc_lower_ctx *lc, int k);
-/* The index of the last appended kernel if it computes value_node as its only output
- * and value_node has exactly one reader, else -1 (the fusion peephole: epilogues and
- * elementwise chains extend that kernel instead of starting a new loop). */
+/* The index of the last appended kernel (hoisted ones aside: they run before the image
+ * loop anyway) if it computes value_node as its only output and value_node has exactly
+ * one reader, else -1 (the fusion peephole: epilogues and elementwise chains extend that
+ * kernel instead of starting a new loop). */
 int cnnc_lower_fusable_producer(cnnc_lower_ctx *lc, int value_node);
 /* Sets k's geometry from a [H,W,C] input shape and output shape. */
 void cnnc_lower_set_hwc(cnnc_kernel *k, cnnc_shape in, cnnc_shape out);

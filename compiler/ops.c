@@ -4,6 +4,7 @@
  * cnnc_interp_<op>, cnnc_grad_<op>, cnnc_lower_<op>. They are declared weak so that an op
  * a stage does not handle is a NULL entry, which that stage reports as unsupported. */
 #include "ops.h"
+#include "elementwise.h"
 
 #include <inttypes.h>
 #include <string.h>
@@ -225,6 +226,85 @@ static int shape_same_pair(cnnc_graph *g, cnnc_node *n, cnnc_diag *d)
     return 0;
 }
 
+static int shape_const(cnnc_graph *g, cnnc_node *n, cnnc_diag *d)
+{
+    (void)g, (void)d;
+    n->shape = cnnc_shape_make(0, NULL);
+    return 0;
+}
+
+/* Whether `part` is a suffix of `whole` (numpy broadcasting restricted to suffixes). */
+static int is_suffix(cnnc_shape part, cnnc_shape whole)
+{
+    if (part.rank > whole.rank)
+        return 0;
+    for (int i = 0; i < part.rank; i++)
+        if (part.dim[i] != whole.dim[whole.rank - part.rank + i])
+            return 0;
+    return 1;
+}
+
+/* The input of highest rank gives the shape; every other input must be a suffix of it. */
+static int shape_ew(cnnc_graph *g, cnnc_node *n, cnnc_diag *d)
+{
+    if (n->attrs.ew < 0 || n->attrs.ew >= CNNC_EW_COUNT) {
+        cnnc_error(d, n->loc, "internal error: %s: no elementwise function %d", n->name,
+                   n->attrs.ew);
+        return -1;
+    }
+    const cnnc_ew_info *f = cnnc_ew_info_of((cnnc_ew_fn)n->attrs.ew);
+    int widest = 0;
+    for (int i = 0; i < CNNC_MAX_INPUTS; i++) {
+        if ((n->inputs[i] >= 0) != (i < f->arity)) {
+            cnnc_error(d, n->loc, "internal error: %s: %s takes %d input%s", n->name, f->name,
+                       f->arity, f->arity == 1 ? "" : "s");
+            return -1;
+        }
+        if (i < f->arity && in_shape(g, n, i)->rank > in_shape(g, n, widest)->rank)
+            widest = i;
+    }
+    for (int i = 0; i < f->arity; i++)
+        if (!is_suffix(*in_shape(g, n, i), *in_shape(g, n, widest))) {
+            char a[64];
+            cnnc_shape_str(*in_shape(g, n, widest), 0, a, sizeof a);
+            char what[128];
+            snprintf(what, sizeof what, "%s cannot broadcast it against %s", f->name, a);
+            return shape_error(g, n, d, i, what);
+        }
+    n->shape = *in_shape(g, n, widest);
+    return 0;
+}
+
+/* The input's shape without the axes in attrs.axes. */
+static int shape_reduce(cnnc_graph *g, cnnc_node *n, cnnc_diag *d)
+{
+    const cnnc_shape *x = in_shape(g, n, 0);
+    if (n->attrs.axes >> x->rank || n->attrs.reduce < CNNC_REDUCE_SUM ||
+        n->attrs.reduce > CNNC_REDUCE_MEAN)
+        return shape_error(g, n, d, 0, "internal error: reduce over axes it does not have");
+    cnnc_shape s = cnnc_shape_make(0, NULL);
+    for (int i = 0; i < x->rank; i++)
+        if (!(n->attrs.axes >> i & 1))
+            s.dim[s.rank++] = x->dim[i];
+    n->shape = s;
+    return 0;
+}
+
+/* attrs.shape, whose axes outside attrs.axes must be x's shape. */
+static int shape_broadcast(cnnc_graph *g, cnnc_node *n, cnnc_diag *d)
+{
+    const cnnc_shape *to = &n->attrs.shape;
+    cnnc_shape kept = cnnc_shape_make(0, NULL);
+    for (int i = 0; i < to->rank; i++)
+        if (!(n->attrs.axes >> i & 1))
+            kept.dim[kept.rank++] = to->dim[i];
+    if (n->attrs.axes >> to->rank || !cnnc_shape_equal(kept, *in_shape(g, n, 0)))
+        return shape_error(g, n, d, 0, "internal error: broadcast to a shape that does not "
+                                       "extend its input");
+    n->shape = *to;
+    return 0;
+}
+
 static int shape_loss(cnnc_graph *g, cnnc_node *n, cnnc_diag *d)
 {
     if (require_rank(g, n, d, 0, 1, "a loss needs a flat vector of class scores"))
@@ -340,6 +420,10 @@ const cnnc_op_info cnnc_op_table[CNNC_OP_COUNT] = {
     RULES(INPUT, shape_input, NULL),
     RULES(LABEL, shape_label, NULL),
     RULES(PARAM, shape_param, NULL),
+    RULES(CONST, shape_const, NULL),
+    RULES(EW, shape_ew, NULL),
+    RULES(REDUCE, shape_reduce, NULL),
+    RULES(BROADCAST, shape_broadcast, NULL),
     RULES(CONV2D, shape_conv2d, flops_conv2d),
     RULES(MAX_POOL2D, shape_pool2d, NULL),
     RULES(AVG_POOL2D, shape_pool2d, NULL),
