@@ -6,7 +6,9 @@
  * needed hands it to its op's rule (the `grad` column of the op table, the cnnc_grad_*
  * functions below), which appends the backward nodes computing its inputs' gradients.
  * A value used by several nodes receives one contribution from each; they are summed with
- * ADD nodes as they arrive. Since all users of a node have larger ids, its gradient is
+ * elementwise adds as they arrive. Elementwise functions take their rules from the table
+ * in elementwise.c, unless the derivation overrides one (guided backpropagation replaces
+ * ReLU's: cnnc_grad_overrides in autodiff.h). Since all users of a node have larger ids, its gradient is
  * complete when the walk reaches it.
  *
  * Gradients are only built where needed: a node is "wanted" if it lies on a path from a
@@ -31,7 +33,7 @@ struct cnnc_autodiff {
     int num_forward;          /* nodes [0, num_forward) are the forward graph */
     int *grad;                /* per forward node: node holding its gradient, or -1 */
     unsigned char *wanted;    /* per forward node: its gradient is needed */
-    int guided;               /* ReLU uses guided backpropagation (GUIDED_RELU_GRAD) */
+    int guided;               /* names nodes "guided/..." (guided backpropagation) */
     const cnnc_grad_overrides *overrides;   /* rules replacing the table's, or NULL */
     int stop;                 /* a forward node whose gradient is the goal: not expanded */
 };
@@ -46,27 +48,19 @@ static int ad_wants(const struct cnnc_autodiff *ad, int node)
     return node >= 0 && node < ad->num_forward && ad->wanted[node];
 }
 
-/* Backward ops that index like their forward op: they keep its window, stride, padding
- * or dropout mask. The others need no attributes besides the result shape. */
-static int keeps_forward_attrs(cnnc_op op)
-{
-    return op == CNNC_OP_CONV2D_GRAD_INPUT || op == CNNC_OP_CONV2D_GRAD_KERNEL ||
-           op == CNNC_OP_MAX_POOL2D_GRAD || op == CNNC_OP_AVG_POOL2D_GRAD ||
-           op == CNNC_OP_DROPOUT_GRAD;
-}
-
 /* Appends a backward node made by the rule of forward node `from` that holds the
  * gradient of value `of`: named "grad/<of>" ("guided/<of>" in guided backpropagation),
- * with the layer and position of `from`, its attributes where the op needs them, and
+ * with the layer and position of `from`, the attributes the rule gives (NULL: none) and
  * attrs.shape = the shape of `of` (the result shape where the inputs do not determine
  * it). Returns its id or -1. */
-static int ad_add(struct cnnc_autodiff *ad, cnnc_op op, int in0, int in1, int from, int of)
+static int ad_add(struct cnnc_autodiff *ad, cnnc_op op, int in0, int in1,
+                  const cnnc_attrs *given, int from, int of)
 {
     cnnc_graph *g = ad->g;
     int inputs[CNNC_MAX_INPUTS] = {in0, in1, -1};
     cnnc_attrs attrs;
-    if (keeps_forward_attrs(op))
-        attrs = g->nodes[from].attrs;
+    if (given)
+        attrs = *given;
     else
         memset(&attrs, 0, sizeof attrs);
     attrs.shape = g->nodes[of].shape;
@@ -109,7 +103,7 @@ static int fit_to_shape(const cnnc_builder *b, int grad, cnnc_shape shape)
 }
 
 /* Adds `grad_node` to the gradient of forward node `node`: the first contribution is
- * taken as is, later ones are summed with an ADD. */
+ * taken as is, later ones are summed with an elementwise add. */
 static int ad_accumulate(struct cnnc_autodiff *ad, int node, int grad_node)
 {
     if (grad_node < 0)
@@ -118,20 +112,23 @@ static int ad_accumulate(struct cnnc_autodiff *ad, int node, int grad_node)
         ad->grad[node] = grad_node;
         return 0;
     }
-    int sum = ad_add(ad, CNNC_OP_ADD, ad->grad[node], grad_node, node, node);
+    char name[256];
+    cnnc_builder b = ad_builder(ad, node, node, name, sizeof name);
+    int sum = cnnc_add(&b, ad->grad[node], grad_node);
     if (sum < 0)
         return -1;
     ad->grad[node] = sum;
     return 0;
 }
 
-/* The common case: the gradient of input `of` of node `from` is op(in0, in1). */
-static int ad_contribute(struct cnnc_autodiff *ad, cnnc_op op, int in0, int in1, int from,
-                         int of)
+/* The common case: the gradient of input `of` of node `from` is op(in0, in1), with the
+ * attributes `attrs` (NULL: none). */
+static int ad_contribute(struct cnnc_autodiff *ad, cnnc_op op, int in0, int in1,
+                         const cnnc_attrs *attrs, int from, int of)
 {
     if (!ad_wants(ad, of))
         return 0;
-    return ad_accumulate(ad, of, ad_add(ad, op, in0, in1, from, of));
+    return ad_accumulate(ad, of, ad_add(ad, op, in0, in1, attrs, from, of));
 }
 
 static int input_of(const struct cnnc_autodiff *ad, int node, int i)
@@ -155,15 +152,17 @@ static int loss_is_root(struct cnnc_autodiff *ad, int node, int dy)
 /* Gradient rules, one per forward op (named for the op table, see ops.c)              */
 
 /* Conv2D and Dense, y = x (*) k + b: dx = grad_input(dy, k), dk = grad_kernel(x, dy),
- * db = dy summed over every axis but the last (for either op). */
+ * db = dy summed over every axis but the last (for either op). The convolution's
+ * gradients index like it: they get its window, strides and padding. */
 static int grad_weighted(struct cnnc_autodiff *ad, int node, int dy, cnnc_op grad_input,
                          cnnc_op grad_kernel)
 {
     int x = input_of(ad, node, 0), k = input_of(ad, node, 1), b = input_of(ad, node, 2);
-    if (ad_contribute(ad, grad_input, dy, k, node, x) ||
-        ad_contribute(ad, grad_kernel, x, dy, node, k))
+    cnnc_attrs geometry = ad->g->nodes[node].attrs;
+    if (ad_contribute(ad, grad_input, dy, k, &geometry, node, x) ||
+        ad_contribute(ad, grad_kernel, x, dy, &geometry, node, k))
         return -1;
-    if (b >= 0 && ad_contribute(ad, CNNC_OP_BIAS_GRAD, dy, -1, node, b))
+    if (b >= 0 && ad_contribute(ad, CNNC_OP_BIAS_GRAD, dy, -1, NULL, node, b))
         return -1;
     return 0;
 }
@@ -178,55 +177,81 @@ int cnnc_grad_dense(struct cnnc_autodiff *ad, int node, int dy)
     return grad_weighted(ad, node, dy, CNNC_OP_DENSE_GRAD_INPUT, CNNC_OP_DENSE_GRAD_KERNEL);
 }
 
-/* Max pooling keeps no argmax: MAX_POOL2D_GRAD recomputes it from x. */
+/* Max pooling keeps no argmax: MAX_POOL2D_GRAD recomputes it from x. Both poolings'
+ * gradients get the forward window. */
 int cnnc_grad_max_pool2d(struct cnnc_autodiff *ad, int node, int dy)
 {
     int x = input_of(ad, node, 0);
-    return ad_contribute(ad, CNNC_OP_MAX_POOL2D_GRAD, x, dy, node, x);
+    cnnc_attrs window = ad->g->nodes[node].attrs;
+    return ad_contribute(ad, CNNC_OP_MAX_POOL2D_GRAD, x, dy, &window, node, x);
 }
 
 int cnnc_grad_avg_pool2d(struct cnnc_autodiff *ad, int node, int dy)
 {
-    return ad_contribute(ad, CNNC_OP_AVG_POOL2D_GRAD, dy, -1, node, input_of(ad, node, 0));
+    cnnc_attrs window = ad->g->nodes[node].attrs;
+    return ad_contribute(ad, CNNC_OP_AVG_POOL2D_GRAD, dy, -1, &window, node,
+                         input_of(ad, node, 0));
 }
 
 int cnnc_grad_global_avg_pool2d(struct cnnc_autodiff *ad, int node, int dy)
 {
-    return ad_contribute(ad, CNNC_OP_GLOBAL_AVG_POOL2D_GRAD, dy, -1, node,
+    return ad_contribute(ad, CNNC_OP_GLOBAL_AVG_POOL2D_GRAD, dy, -1, NULL, node,
                          input_of(ad, node, 0));
 }
 
 /* The gradient of a reshape is the reverse reshape (attrs.shape = the input's shape). */
 int cnnc_grad_reshape(struct cnnc_autodiff *ad, int node, int dy)
 {
-    return ad_contribute(ad, CNNC_OP_RESHAPE, dy, -1, node, input_of(ad, node, 0));
+    return ad_contribute(ad, CNNC_OP_RESHAPE, dy, -1, NULL, node, input_of(ad, node, 0));
 }
 
+/* dx = dy times the very mask of the forward pass: DROPOUT of dy with the same layer
+ * index (the mask) and rate. */
 int cnnc_grad_dropout(struct cnnc_autodiff *ad, int node, int dy)
 {
-    return ad_contribute(ad, CNNC_OP_DROPOUT_GRAD, dy, -1, node, input_of(ad, node, 0));
+    cnnc_attrs mask = ad->g->nodes[node].attrs;
+    return ad_contribute(ad, CNNC_OP_DROPOUT, dy, -1, &mask, node, input_of(ad, node, 0));
 }
 
-/* Activation gradients read the activation's output y (node), not its input. */
-int cnnc_grad_relu(struct cnnc_autodiff *ad, int node, int dy)
-{
-    cnnc_op op = ad->guided ? CNNC_OP_GUIDED_RELU_GRAD : CNNC_OP_RELU_GRAD;
-    return ad_contribute(ad, op, node, dy, node, input_of(ad, node, 0));
-}
-
-int cnnc_grad_sigmoid(struct cnnc_autodiff *ad, int node, int dy)
-{
-    return ad_contribute(ad, CNNC_OP_SIGMOID_GRAD, node, dy, node, input_of(ad, node, 0));
-}
-
-int cnnc_grad_tanh(struct cnnc_autodiff *ad, int node, int dy)
-{
-    return ad_contribute(ad, CNNC_OP_TANH_GRAD, node, dy, node, input_of(ad, node, 0));
-}
-
+/* Softmax over the last axis, from its output y: dx = y (dy - sum(y dy)), the sum taken
+ * per row of the last axis and repeated along it. */
 int cnnc_grad_softmax(struct cnnc_autodiff *ad, int node, int dy)
 {
-    return ad_contribute(ad, CNNC_OP_SOFTMAX_GRAD, node, dy, node, input_of(ad, node, 0));
+    int x = input_of(ad, node, 0);
+    if (!ad_wants(ad, x))
+        return 0;
+    char name[256];
+    cnnc_builder b = ad_builder(ad, node, x, name, sizeof name);
+    cnnc_shape shape = ad->g->nodes[node].shape;
+    unsigned last = 1u << (shape.rank - 1);
+    int dot = cnnc_reduce(&b, CNNC_REDUCE_SUM, cnnc_mul(&b, node, dy), last);
+    if (shape.rank > 1)
+        dot = cnnc_broadcast(&b, dot, last, shape);
+    return ad_accumulate(ad, x, cnnc_mul(&b, node, cnnc_sub(&b, dy, dot)));
+}
+
+/* Loss rules: the gradient with respect to the prediction, from (prediction, label). */
+static int grad_loss(struct cnnc_autodiff *ad, cnnc_op op, int node, int dy)
+{
+    if (loss_is_root(ad, node, dy))
+        return -1;
+    int pred = input_of(ad, node, 0), label = input_of(ad, node, 1);
+    return ad_contribute(ad, op, pred, label, NULL, node, pred);
+}
+
+int cnnc_grad_softmax_xent(struct cnnc_autodiff *ad, int node, int dy)
+{
+    return grad_loss(ad, CNNC_OP_SOFTMAX_XENT_GRAD, node, dy);
+}
+
+int cnnc_grad_xent(struct cnnc_autodiff *ad, int node, int dy)
+{
+    return grad_loss(ad, CNNC_OP_XENT_GRAD, node, dy);
+}
+
+int cnnc_grad_mse(struct cnnc_autodiff *ad, int node, int dy)
+{
+    return grad_loss(ad, CNNC_OP_MSE_GRAD, node, dy);
 }
 
 /* An elementwise function: its rule from the table (or the override), one contribution
@@ -288,41 +313,6 @@ int cnnc_grad_broadcast(struct cnnc_autodiff *ad, int node, int dy)
     cnnc_builder b = ad_builder(ad, node, x, name, sizeof name);
     return ad_accumulate(ad, x, cnnc_reduce(&b, CNNC_REDUCE_SUM, dy,
                                             ad->g->nodes[node].attrs.axes));
-}
-
-/* Loss rules: the gradient with respect to the prediction, from (prediction, label). */
-static int grad_loss(struct cnnc_autodiff *ad, cnnc_op op, int node, int dy)
-{
-    if (loss_is_root(ad, node, dy))
-        return -1;
-    int pred = input_of(ad, node, 0), label = input_of(ad, node, 1);
-    return ad_contribute(ad, op, pred, label, node, pred);
-}
-
-int cnnc_grad_softmax_xent(struct cnnc_autodiff *ad, int node, int dy)
-{
-    return grad_loss(ad, CNNC_OP_SOFTMAX_XENT_GRAD, node, dy);
-}
-
-int cnnc_grad_xent(struct cnnc_autodiff *ad, int node, int dy)
-{
-    return grad_loss(ad, CNNC_OP_XENT_GRAD, node, dy);
-}
-
-int cnnc_grad_mse(struct cnnc_autodiff *ad, int node, int dy)
-{
-    return grad_loss(ad, CNNC_OP_MSE_GRAD, node, dy);
-}
-
-/* A sum passes its gradient unchanged to both terms (no new node). */
-int cnnc_grad_add(struct cnnc_autodiff *ad, int node, int dy)
-{
-    for (int i = 0; i < 2; i++) {
-        int x = input_of(ad, node, i);
-        if (ad_wants(ad, x) && ad_accumulate(ad, x, dy))
-            return -1;
-    }
-    return 0;
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -539,6 +529,9 @@ cnnc_graph *cnnc_build_train_graph(const cnnc_graph *forward, cnnc_diag *d)
     return ad_end(&ad, failed);
 }
 
+/* Guided backpropagation: the usual rules but ReLU's. */
+static const cnnc_grad_overrides guided_backprop = {.ew = {[CNNC_EW_RELU] = cnnc_guided_relu_grad}};
+
 cnnc_graph *cnnc_build_cam_graph(const cnnc_graph *forward, int layer,
                                  cnnc_cam_method method, cnnc_diag *d)
 {
@@ -604,6 +597,7 @@ cnnc_graph *cnnc_build_cam_graph(const cnnc_graph *forward, int layer,
         ad_reset_grads(&ad);
         ad.stop = -1;
         ad.guided = 1;
+        ad.overrides = &guided_backprop;
         mark_wanted(&ad, WANT_INPUT, -1);
         ad.grad[logits] = seed;
         if (backprop(&ad, logits))

@@ -24,18 +24,53 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "elementwise.h"
 #include "ops.h"
 #include "optimizers.h"
 
 /* ---- the vocabulary --------------------------------------------------------------------- */
 
+/* The activations, one line each: usable as a layer (its keyword, Keras's type and the
+ * base of its generated name) and as `activation=` of conv2d and dense. fn is the
+ * elementwise function (elementwise.h), or SOFTMAX_FN for softmax (a whole-vector op);
+ * param, if not NULL, is the layer's key for the function's parameter (attrs.alpha), with
+ * its default (also the value `activation=` uses).
+ * X(ID, keyword, keras_type, keras_name, fn, param, default) */
+#define SOFTMAX_FN (-1)
+#define ACTIVATIONS(X)                                                                      \
+    X(RELU, "relu", "Activation", "relu", CNNC_EW_RELU, NULL, 0.0)                          \
+    X(SIGMOID, "sigmoid", "Activation", "sigmoid", CNNC_EW_SIGMOID, NULL, 0.0)              \
+    X(TANH, "tanh", "Activation", "tanh", CNNC_EW_TANH, NULL, 0.0)                          \
+    X(LEAKY_RELU, "leaky_relu", "LeakyReLU", "leaky_re_lu", CNNC_EW_LEAKY_RELU, "alpha", 0.3) \
+    X(SOFTMAX, "softmax", "Activation", "softmax", SOFTMAX_FN, NULL, 0.0)
+
+#define ACTIVATION_KIND(id, word, type, base, fn, param, def) ST_##id,
 typedef enum {
     ST_MODEL, ST_INPUT,
     ST_CONV2D, ST_MAX_POOL2D, ST_AVG_POOL2D, ST_GLOBAL_AVG_POOL2D, ST_FLATTEN, ST_DENSE,
-    ST_DROPOUT, ST_RELU, ST_SIGMOID, ST_TANH, ST_SOFTMAX,
+    ST_DROPOUT,
+    ACTIVATIONS(ACTIVATION_KIND)
     ST_COMPILE, ST_FIT, ST_GRADCAM,
     ST_COUNT
 } stmt_kind;
+#undef ACTIVATION_KIND
+#define ST_FIRST_ACTIVATION (ST_DROPOUT + 1)
+
+/* activation= words: "linear" (none), then the activations in their order above. */
+typedef struct activation {
+    const char *word;
+    int fn;                 /* cnnc_ew_fn, SOFTMAX_FN, or NO_ACTIVATION */
+    const char *param;
+    double alpha;
+} activation;
+#define NO_ACTIVATION (-2)
+#define ACTIVATION_ROW(id, word, type, base, fn, param, def) {word, fn, param, def},
+static const activation activations[] = {
+    {"linear", NO_ACTIVATION, NULL, 0.0},
+    ACTIVATIONS(ACTIVATION_ROW)
+};
+#undef ACTIVATION_ROW
+enum { NUM_ACTIVATIONS = sizeof activations / sizeof activations[0] };
 
 enum { MAX_KEYS = 10 };
 
@@ -75,10 +110,10 @@ static const stmt_spec specs[ST_COUNT] = {
     [ST_DROPOUT] = {"dropout", "Dropout", "dropout",
                     {{"rate", 1, "the fraction of inputs to drop, e.g. 0.5"},
                      {"name", 0, NULL}}},
-    [ST_RELU] = {"relu", "Activation", "relu", {{"name", 0, NULL}}},
-    [ST_SIGMOID] = {"sigmoid", "Activation", "sigmoid", {{"name", 0, NULL}}},
-    [ST_TANH] = {"tanh", "Activation", "tanh", {{"name", 0, NULL}}},
-    [ST_SOFTMAX] = {"softmax", "Activation", "softmax", {{"name", 0, NULL}}},
+#define ACTIVATION_SPEC(id, word, type, base, fn, param, def)                                \
+    [ST_##id] = {word, type, base, {{"name", 0, NULL}, {param, 0, NULL}}},
+    ACTIVATIONS(ACTIVATION_SPEC)
+#undef ACTIVATION_SPEC
     [ST_COMPILE] = {"compile", NULL, NULL,
                     {{"loss", 0, NULL}, {"optimizer", 0, NULL}, {"lr", 0, NULL},
                      {"metrics", 0, NULL}, {"beta_1", 0, NULL}, {"beta_2", 0, NULL},
@@ -104,7 +139,14 @@ static const char *const keras_spellings[][2] = {
 
 static int is_layer(stmt_kind k)
 {
-    return k >= ST_CONV2D && k <= ST_SOFTMAX;
+    return specs[k].keras_type != NULL;
+}
+
+/* The activation a layer statement of kind k is, as an index into activations[], or -1. */
+static int activation_of(stmt_kind k)
+{
+    int index = (int)k - ST_FIRST_ACTIVATION + 1;
+    return index >= 1 && index < NUM_ACTIVATIONS ? index : -1;
 }
 
 static int lookup_stmt(const char *keyword)
@@ -415,12 +457,6 @@ static int read_bool(builder *b, cnnc_stmt *s, const char *key, int def, int *ou
 }
 
 static const char *const padding_words[] = {"valid", "same"};
-/* The spellings of the shared vocabulary (runtime/cnnrt_vocab.h) and their codes. */
-#define VOCAB_WORD(id, text, code) text,
-#define VOCAB_CODE(id, text, code) code,
-static const char *const activation_words[] = {CNNRT_ACTIVATIONS(VOCAB_WORD)};
-static const cnnc_activation activation_values[] = {CNNRT_ACTIVATIONS(VOCAB_CODE)};
-enum { NUM_ACTIVATIONS = sizeof activation_words / sizeof activation_words[0] };
 
 static int read_padding(builder *b, cnnc_stmt *s, cnnc_padding *out)
 {
@@ -430,12 +466,13 @@ static int read_padding(builder *b, cnnc_stmt *s, cnnc_padding *out)
     return rc;
 }
 
-static int read_activation(builder *b, cnnc_stmt *s, cnnc_activation *out)
+/* activation=: an index into activations[] (0, "linear", when absent). */
+static int read_activation(builder *b, cnnc_stmt *s, int *out)
 {
-    int index;
-    int rc = read_choice(b, s, "activation", activation_words, NUM_ACTIVATIONS, 0, &index);
-    *out = activation_values[index];
-    return rc;
+    const char *words[NUM_ACTIVATIONS];
+    for (int i = 0; i < NUM_ACTIVATIONS; i++)
+        words[i] = activations[i].word;
+    return read_choice(b, s, "activation", words, NUM_ACTIVATIONS, 0, out);
 }
 
 /* ---- names and statements that appear once ------------------------------------------------ */
@@ -581,17 +618,18 @@ static int add_node(builder *b, cnnc_op op, int x, int w, int bias, const cnnc_a
     return cnnc_graph_add(b->g, b->d, op, inputs, attrs, name, layer, loc);
 }
 
-static int add_activation(builder *b, int x, cnnc_activation act, int layer, cnnc_loc loc)
+/* Activation `act` (an index into activations[]) of x with parameter alpha, as a node
+ * called `name`. */
+static int add_activation(builder *b, int x, int act, double alpha, const char *name,
+                          int layer, cnnc_loc loc)
 {
-    static const cnnc_op ops[] = {
-        [CNNC_ACT_RELU] = CNNC_OP_RELU, [CNNC_ACT_SIGMOID] = CNNC_OP_SIGMOID,
-        [CNNC_ACT_TANH] = CNNC_OP_TANH, [CNNC_ACT_SOFTMAX] = CNNC_OP_SOFTMAX};
-    if (act == CNNC_ACT_NONE || x < 0)
+    const activation *a = &activations[act];
+    if (a->fn == NO_ACTIVATION || x < 0)
         return x;
-    char name[256];
-    snprintf(name, sizeof name, "%s/%s", b->g->layers[layer].name,
-             cnnc_op_info_of(ops[act])->name);
-    return add_node(b, ops[act], x, -1, -1, NULL, name, layer, loc);
+    if (a->fn == SOFTMAX_FN)
+        return add_node(b, CNNC_OP_SOFTMAX, x, -1, -1, NULL, name, layer, loc);
+    return cnnc_build_ew(b->g, b->d, (cnnc_ew_fn)a->fn, x, -1, -1, (float)alpha, name, layer,
+                         loc);
 }
 
 /* Refuses layers whose size would overflow the arithmetic of later stages; no model that
@@ -632,7 +670,7 @@ typedef struct weighted_layer {
     cnnc_shape kernel_shape;     /* the last axis is the output channels */
     int64_t fan_in, fan_out;     /* for the Glorot initialisation of the kernel */
     int use_bias;
-    cnnc_activation act;
+    int act;                     /* index into activations[] */
 } weighted_layer;
 
 static void add_weighted_layer(builder *b, cnnc_stmt *s, int layer, const weighted_layer *w)
@@ -648,7 +686,9 @@ static void add_weighted_layer(builder *b, cnnc_stmt *s, int layer, const weight
         bias = cnnc_graph_add_param(b->g, weight_name(wname, sizeof wname, name, "bias"),
                                     cnnc_shape1(channels), CNNC_INIT_ZEROS, 0, 0, layer);
     int y = add_node(b, w->op, b->current, kernel, bias, &w->attrs, name, layer, s->loc);
-    y = add_activation(b, y, w->act, layer, s->loc);
+    char act_name[300];
+    snprintf(act_name, sizeof act_name, "%s/%s", name, activations[w->act].word);
+    y = add_activation(b, y, w->act, activations[w->act].alpha, act_name, layer, s->loc);
     if (y >= 0)
         finish_layer(b, layer, y);
 }
@@ -658,7 +698,7 @@ static void build_conv2d(builder *b, cnnc_stmt *s, int layer)
     int64_t filters;
     cnnc_attrs a;
     memset(&a, 0, sizeof a);
-    cnnc_activation act;
+    int act;
     int use_bias;
     int bad = read_int(b, s, "filters", 1, 1, 65536, &filters);
     bad |= read_window(b, s, "kernel", 1, 1, 4096, &a.kernel_h, &a.kernel_w);
@@ -704,7 +744,7 @@ static void build_pool2d(builder *b, cnnc_stmt *s, int layer, cnnc_op op)
 static void build_dense(builder *b, cnnc_stmt *s, int layer)
 {
     int64_t units;
-    cnnc_activation act;
+    int act;
     int use_bias;
     int bad = read_int(b, s, "units", 1, 1, 1 << 24, &units);
     bad |= read_activation(b, s, &act);
@@ -738,11 +778,7 @@ static void build_simple(builder *b, cnnc_stmt *s, int layer, stmt_kind kind)
         break;
     }
     case ST_FLATTEN: op = CNNC_OP_RESHAPE; break;
-    case ST_GLOBAL_AVG_POOL2D: op = CNNC_OP_GLOBAL_AVG_POOL2D; break;
-    case ST_RELU: op = CNNC_OP_RELU; break;
-    case ST_SIGMOID: op = CNNC_OP_SIGMOID; break;
-    case ST_TANH: op = CNNC_OP_TANH; break;
-    default: op = CNNC_OP_SOFTMAX; break;
+    default: op = CNNC_OP_GLOBAL_AVG_POOL2D; break;
     }
     if (b->current < 0)
         return;
@@ -756,6 +792,20 @@ static void build_simple(builder *b, cnnc_stmt *s, int layer, stmt_kind kind)
     if (op == CNNC_OP_DROPOUT)
         b->g->num_dropouts++;
     finish_layer(b, layer, y);
+}
+
+/* An activation layer: its parameter (if it has one) and the function. */
+static void build_activation(builder *b, cnnc_stmt *s, int layer, int act)
+{
+    double alpha = activations[act].alpha;
+    if (activations[act].param &&
+        read_float(b, s, activations[act].param, alpha, 0.0, HUGE_VAL, 0, 0, &alpha))
+        return;
+    if (b->current < 0)
+        return;
+    int y = add_activation(b, b->current, act, alpha, b->g->layers[layer].name, layer, s->loc);
+    if (y >= 0)
+        finish_layer(b, layer, y);
 }
 
 static void build_input(builder *b, cnnc_stmt *s)
@@ -804,7 +854,12 @@ static void build_layer(builder *b, cnnc_stmt *s, stmt_kind kind)
     case ST_MAX_POOL2D: build_pool2d(b, s, layer, CNNC_OP_MAX_POOL2D); break;
     case ST_AVG_POOL2D: build_pool2d(b, s, layer, CNNC_OP_AVG_POOL2D); break;
     case ST_DENSE: build_dense(b, s, layer); break;
-    default: build_simple(b, s, layer, kind); break;
+    default:
+        if (activation_of(kind) >= 0)
+            build_activation(b, s, layer, activation_of(kind));
+        else
+            build_simple(b, s, layer, kind);
+        break;
     }
     if (b->g->layers[layer].output_node < 0 && (before >= 0 || b->d->errors > errors_before))
         b->skipped_layers++;
@@ -812,6 +867,9 @@ static void build_layer(builder *b, cnnc_stmt *s, stmt_kind kind)
 
 /* ---- outputs, training settings, Grad-CAM --------------------------------------------------- */
 
+/* The spellings of the shared vocabulary (runtime/cnnrt_vocab.h) and their codes. */
+#define VOCAB_WORD(id, text, code) text,
+#define VOCAB_CODE(id, text, code) code,
 #define VOCAB_LOSS_ALIAS_WORD(id, text) text,
 #define VOCAB_LOSS_ALIAS_CODE(id, text) CNNRT_LOSS_##id,
 static const char *const loss_words[] = {CNNRT_LOSSES(VOCAB_WORD)

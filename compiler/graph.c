@@ -1,6 +1,7 @@
 /* Graph IR: building, copying, shapes and the architecture fingerprint.
  * The text dumps and the summary table live in print.c. */
 #include "graph.h"
+#include "elementwise.h"
 #include "optimizers.h"
 #include "ops.h"
 #include "util.h"
@@ -268,21 +269,47 @@ static uint64_t fnv_shape(uint64_t h, cnnc_shape s)
     return h;
 }
 
+static uint64_t fnv_text(uint64_t h, const char *text)
+{
+    return text ? fnv_bytes(h, text, strlen(text) + 1) : fnv_int(h, -1);
+}
+
+const char *cnnc_node_op_name(const cnnc_node *n)
+{
+    if (n->op == CNNC_OP_EW)
+        return cnnc_ew_info_of((cnnc_ew_fn)n->attrs.ew)->name;
+    return cnnc_op_info_of(n->op)->name;
+}
+
+int cnnc_node_arity(const cnnc_node *n)
+{
+    if (n->op == CNNC_OP_EW)
+        return cnnc_ew_info_of((cnnc_ew_fn)n->attrs.ew)->arity;
+    return cnnc_op_info_of(n->op)->arity;
+}
+
+/* Over the Keras-level architecture only -- each layer's keyword, output shape and what
+ * its nodes compute with which window, strides, padding, units and parameter, then the
+ * weights' names and shapes -- so that a change of the IR (new ops, other node numbers)
+ * leaves the fingerprints of existing models, and their weights files, valid. */
 uint64_t cnnc_graph_fingerprint(const cnnc_graph *g)
 {
     uint64_t h = 0xCBF29CE484222325ull;
-    for (int i = 0; i < g->num_nodes; i++) {
-        const cnnc_node *n = &g->nodes[i];
-        const cnnc_attrs *a = &n->attrs;
-        h = fnv_int(h, n->op);
-        for (int k = 0; k < CNNC_MAX_INPUTS; k++)
-            h = fnv_int(h, n->inputs[k]);
-        h = fnv_shape(h, n->shape);
-        int64_t fields[] = {a->kernel_h, a->kernel_w, a->stride_h, a->stride_w,
-                            a->pad_top, a->pad_left, a->pad_bottom, a->pad_right,
-                            a->units, a->param};
-        for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++)
-            h = fnv_int(h, fields[k]);
+    for (int l = 0; l < g->num_layers; l++) {
+        h = fnv_text(h, g->layers[l].keyword);
+        h = fnv_shape(h, g->layers[l].shape);
+        for (int i = 0; i < g->num_nodes; i++) {
+            const cnnc_node *n = &g->nodes[i];
+            const cnnc_attrs *a = &n->attrs;
+            if (n->layer != l || n->op == CNNC_OP_PARAM)
+                continue;
+            h = fnv_text(h, cnnc_node_op_name(n));
+            int64_t fields[] = {a->kernel_h, a->kernel_w, a->stride_h, a->stride_w,
+                                a->pad_top, a->pad_left, a->pad_bottom, a->pad_right,
+                                a->units, (int64_t)(a->alpha * 1e6f)};
+            for (size_t k = 0; k < sizeof fields / sizeof fields[0]; k++)
+                h = fnv_int(h, fields[k]);
+        }
     }
     for (int i = 0; i < g->num_params; i++) {
         h = fnv_bytes(h, g->params[i].name, strlen(g->params[i].name));

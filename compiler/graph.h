@@ -44,10 +44,8 @@
     X(GLOBAL_AVG_POOL2D, global_avg_pool2d, "global_avg_pool2d", 1) /* [H,W,C] -> [C] */           \
     X(RESHAPE, reshape, "reshape", 1)        /* flatten and its gradient: same data, new shape */  \
     X(DENSE, dense, "dense", 3)            /* x [IN], kernel [IN,OUT], bias (or -1) -> [OUT] */    \
-    X(DROPOUT, dropout, "dropout", 1)        /* identity in inference; mask from seed in training */\
-    X(RELU, relu, "relu", 1)                                                                       \
-    X(SIGMOID, sigmoid, "sigmoid", 1)                                                              \
-    X(TANH, tanh, "tanh", 1)                                                                       \
+    X(DROPOUT, dropout, "dropout", 1)        /* identity in inference; mask from seed in training;\
+                                                also dy -> dx (same mask) */  \
     X(SOFTMAX, softmax, "softmax", 1)        /* over the last axis */                              \
     /* losses: per-image scalar; the program averages over the batch as Keras does */              \
     X(SOFTMAX_XENT, softmax_xent, "softmax_cross_entropy", 2) /* logits, label -> -log softmax[label] */\
@@ -62,16 +60,9 @@
     X(GLOBAL_AVG_POOL2D_GRAD, global_avg_pool2d_grad, "global_avg_pool2d_grad", 1)                 \
     X(DENSE_GRAD_INPUT, dense_grad_input, "dense_grad_input", 2)     /* dy, kernel -> dx */        \
     X(DENSE_GRAD_KERNEL, dense_grad_kernel, "dense_grad_kernel", 2)   /* x, dy -> dkernel (outer product) */\
-    X(DROPOUT_GRAD, dropout_grad, "dropout_grad", 1)             /* dy -> dy * same mask as forward */\
-    X(RELU_GRAD, relu_grad, "relu_grad", 2)                   /* y, dy */                          \
-    X(GUIDED_RELU_GRAD, guided_relu_grad, "guided_relu_grad", 2)     /* y, dy: guided backpropagation */\
-    X(SIGMOID_GRAD, sigmoid_grad, "sigmoid_grad", 2)             /* y, dy */                       \
-    X(TANH_GRAD, tanh_grad, "tanh_grad", 2)                   /* y, dy */                          \
-    X(SOFTMAX_GRAD, softmax_grad, "softmax_grad", 2)             /* y, dy */                       \
     X(SOFTMAX_XENT_GRAD, softmax_xent_grad, "softmax_cross_entropy_grad", 2) /* logits, label -> p - y */\
     X(XENT_GRAD, xent_grad, "categorical_cross_entropy_grad", 2)     /* p, label -> -y/p */        \
     X(MSE_GRAD, mse_grad, "mean_squared_error_grad", 2)             /* pred, label */              \
-    X(ADD, add, "add", 2)                               /* gradients of a value used twice */      \
     /* Grad-CAM */                                                                                 \
     X(CLASS_SCORE_GRAD, class_score_grad, "class_score_grad", 2) /* logits, label -> the seed\
                                                   gradient of the class score */         \
@@ -92,13 +83,6 @@ typedef struct cnnc_shape {
 } cnnc_shape;
 
 typedef enum { CNNC_PAD_VALID, CNNC_PAD_SAME } cnnc_padding;
-/* The fused activations of conv2d and dense, generated from the shared vocabulary
- * (runtime/cnnrt_vocab.h): CNNC_ACT_NONE ("linear"), CNNC_ACT_RELU, ... */
-typedef enum cnnc_activation {
-#define CNNC_ACT_ENUM(id, text, code) CNNC_ACT_##id = code,
-    CNNRT_ACTIVATIONS(CNNC_ACT_ENUM)
-#undef CNNC_ACT_ENUM
-} cnnc_activation;
 /* Grad-CAM methods. GUIDED's map is HiResCAM's (the program's default map), multiplied
  * by guided backpropagation to the input pixels when the picture is drawn. */
 typedef enum { CNNC_CAM_GRADCAM, CNNC_CAM_HIRESCAM, CNNC_CAM_GRADCAM_PLUS_PLUS,
@@ -117,7 +101,7 @@ typedef struct cnnc_attrs {
                                * shape the inputs do not determine: the result shape */
     float rate;               /* dropout rate */
     int param;                /* PARAM: index into graph->params */
-    int dropout_index;        /* DROPOUT(_GRAD): which dropout layer, for its mask */
+    int dropout_index;        /* DROPOUT: which dropout layer, for its mask */
     cnnc_cam_method method;   /* CAM */
     float value;              /* CONST */
     int ew;                   /* EW: the function, a cnnc_ew_fn (elementwise.h) */
@@ -239,6 +223,11 @@ int cnnc_graph_find_layer(const cnnc_graph *g, const char *name);
  * optimizer's state vectors (optimizers.c), each laid out like the weights buffer. */
 int64_t cnnc_graph_opt_state_floats(const cnnc_graph *g);
 
+/* What a node computes, for dumps and messages: its op's name, or for an elementwise
+ * node its function's ("relu"); and how many inputs it reads. */
+const char *cnnc_node_op_name(const cnnc_node *n);
+int cnnc_node_arity(const cnnc_node *n);
+
 /* Shapes. */
 cnnc_shape cnnc_shape_make(int rank, const int64_t *dims);
 cnnc_shape cnnc_shape3(int64_t h, int64_t w, int64_t c);
@@ -248,8 +237,10 @@ int cnnc_shape_equal(cnnc_shape a, cnnc_shape b);
 /* "(None, 28, 28, 32)" style when keras != 0, else "28x28x32". */
 char *cnnc_shape_str(cnnc_shape s, int keras, char *buf, size_t len);
 
-/* A 64-bit fingerprint of the architecture: ops, shapes, attributes and parameter shapes
- * (not the training settings), so a weights file can be checked against the model. */
+/* A 64-bit fingerprint of the Keras-level architecture: the layers (keyword, output
+ * shape, what their nodes compute and with which geometry) and the weights' names and
+ * shapes -- not the training settings nor how the IR spells the layers -- so a weights
+ * file can be checked against the model. */
 uint64_t cnnc_graph_fingerprint(const cnnc_graph *g);
 
 /* Text dumps (--dump-ir, --dump-graph=dot, --summary). */

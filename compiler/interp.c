@@ -350,36 +350,6 @@ void cnnc_interp_dropout(const cnnc_graph *g, const cnnc_node *n, const float *c
         out[i] = in[0][i] * dropout_factor(n, ctx, i);
 }
 
-void cnnc_interp_relu(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
-                      float *out, const cnnc_interp_ctx *ctx)
-{
-    (void)g; (void)ctx;
-    int64_t size = out_size(n);
-    for (int64_t i = 0; i < size; i++)
-        out[i] = in[0][i] > 0.0f ? in[0][i] : 0.0f;
-}
-
-void cnnc_interp_sigmoid(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
-                         float *out, const cnnc_interp_ctx *ctx)
-{
-    (void)g; (void)ctx;
-    int64_t size = out_size(n);
-    for (int64_t i = 0; i < size; i++) {
-        double x = in[0][i];
-        /* exp of a negative number only, so neither branch overflows. */
-        out[i] = (float)(x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x)));
-    }
-}
-
-void cnnc_interp_tanh(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
-                      float *out, const cnnc_interp_ctx *ctx)
-{
-    (void)g; (void)ctx;
-    int64_t size = out_size(n);
-    for (int64_t i = 0; i < size; i++)
-        out[i] = (float)tanh((double)in[0][i]);
-}
-
 /* ------------------------------------------------------------------------------------ */
 /* Primitives (elementwise.h)                                                           */
 
@@ -708,79 +678,6 @@ void cnnc_interp_dense_grad_kernel(const cnnc_graph *g, const cnnc_node *n,
         }
 }
 
-/* dx = dy * the very factor the forward pass applied (same seed, layer, image). */
-void cnnc_interp_dropout_grad(const cnnc_graph *g, const cnnc_node *n,
-                              const float *const *in, float *out,
-                              const cnnc_interp_ctx *ctx)
-{
-    (void)g;
-    int64_t size = out_size(n);
-    for (int64_t i = 0; i < size; i++)
-        out[i] = in[0][i] * dropout_factor(n, ctx, i);
-}
-
-/* y = relu(x) > 0 exactly where x > 0, so y decides. */
-void cnnc_interp_relu_grad(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
-                           float *out, const cnnc_interp_ctx *ctx)
-{
-    (void)g; (void)ctx;
-    int64_t size = out_size(n);
-    for (int64_t i = 0; i < size; i++)
-        out[i] = in[0][i] > 0.0f ? in[1][i] : 0.0f;
-}
-
-/* Guided backpropagation (Springenberg et al.): only positive gradients through
- * positive activations. */
-void cnnc_interp_guided_relu_grad(const cnnc_graph *g, const cnnc_node *n,
-                                  const float *const *in, float *out,
-                                  const cnnc_interp_ctx *ctx)
-{
-    (void)g; (void)ctx;
-    int64_t size = out_size(n);
-    for (int64_t i = 0; i < size; i++)
-        out[i] = (in[0][i] > 0.0f && in[1][i] > 0.0f) ? in[1][i] : 0.0f;
-}
-
-void cnnc_interp_sigmoid_grad(const cnnc_graph *g, const cnnc_node *n,
-                              const float *const *in, float *out,
-                              const cnnc_interp_ctx *ctx)
-{
-    (void)g; (void)ctx;
-    int64_t size = out_size(n);
-    for (int64_t i = 0; i < size; i++) {
-        double y = in[0][i];
-        out[i] = (float)(in[1][i] * y * (1.0 - y));
-    }
-}
-
-void cnnc_interp_tanh_grad(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
-                           float *out, const cnnc_interp_ctx *ctx)
-{
-    (void)g; (void)ctx;
-    int64_t size = out_size(n);
-    for (int64_t i = 0; i < size; i++) {
-        double y = in[0][i];
-        out[i] = (float)(in[1][i] * (1.0 - y * y));
-    }
-}
-
-/* dx = y * (dy - sum(dy * y)) per row of the last axis. */
-void cnnc_interp_softmax_grad(const cnnc_graph *g, const cnnc_node *n,
-                              const float *const *in, float *out,
-                              const cnnc_interp_ctx *ctx)
-{
-    (void)g; (void)ctx;
-    int64_t k = last_dim(n->shape), rows = out_size(n) / k;
-    for (int64_t r = 0; r < rows; r++) {
-        const float *y = in[0] + r * k, *dy = in[1] + r * k;
-        double dot = 0.0;
-        for (int64_t i = 0; i < k; i++)
-            dot += (double)dy[i] * y[i];
-        for (int64_t i = 0; i < k; i++)
-            out[r * k + i] = (float)(y[i] * (dy[i] - dot));
-    }
-}
-
 /* The derivative of softmax_cross_entropy: softmax(z) - onehot(c). The loss is the root,
  * so its incoming gradient is 1 (the batch mean is the program's division by n). */
 void cnnc_interp_softmax_xent_grad(const cnnc_graph *g, const cnnc_node *n,
@@ -830,15 +727,6 @@ void cnnc_interp_mse_grad(const cnnc_graph *g, const cnnc_node *n, const float *
     int64_t c = label_class(in[1], k);
     for (int64_t i = 0; i < k; i++)
         out[i] = (float)(2.0 * ((double)in[0][i] - (i == c ? 1.0 : 0.0)) / (double)k);
-}
-
-void cnnc_interp_add(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
-                     float *out, const cnnc_interp_ctx *ctx)
-{
-    (void)g; (void)ctx;
-    int64_t size = out_size(n);
-    for (int64_t i = 0; i < size; i++)
-        out[i] = in[0][i] + in[1][i];
 }
 
 /* ------------------------------------------------------------------------------------ */

@@ -926,24 +926,6 @@ static void emit_mse(cnnc_cg *g, const cnnc_kernel *k, int grad)
                  cg_i64(g, 0));
 }
 
-static void emit_softmax_grad(cnnc_cg *g, const cnnc_kernel *k)
-{
-    LLVMValueRef y = in_ptr(g, 0), dy = in_ptr(g, 1);
-    LLVMValueRef s = cg_alloca(g, g->f64, "dot");
-    st(g, cg_f64(g, 0.0), s);
-    cg_loop l;
-    LLVMValueRef i = cg_for(g, &l, k->n);
-    st(g, fadd(g, ld(g, g->f64, s),
-               fmul(g, to_f64(g, cg_load(g, dy, i)), to_f64(g, cg_load(g, y, i)))), s);
-    cg_end(g, &l);
-    LLVMValueRef dot = ld(g, g->f64, s);
-    i = cg_for(g, &l, k->n);
-    LLVMValueRef v = fmul(g, to_f64(g, cg_load(g, y, i)),
-                          fsub(g, to_f64(g, cg_load(g, dy, i)), dot));
-    cg_store(g, to_f32(g, v), out_ptr(g, 0), i);
-    cg_end(g, &l);
-}
-
 /* Index of the first largest element of a float vector. */
 static LLVMValueRef argmax(cnnc_cg *g, LLVMValueRef v, int64_t n)
 {
@@ -1369,7 +1351,6 @@ LLVMValueRef cnnc_cg_kernel(cnnc_cg *g, const cnnc_lowered *p, int index, const 
     case CNNC_K_GLOBAL_AVG_POOL2D_GRAD: emit_global_avg_pool2d_grad(g, k); break;
     case CNNC_K_DENSE_GRAD_INPUT: emit_dense_grad_input(g, k); break;
     case CNNC_K_DENSE_GRAD_KERNEL: emit_dense_grad_kernel(g, k); break;
-    case CNNC_K_SOFTMAX_GRAD: emit_softmax_grad(g, k); break;
     case CNNC_K_CLASS_SCORE_GRAD: emit_class_score_grad(g, k); break;
     case CNNC_K_CAM: emit_cam(g, k); break;
     case CNNC_K_COPY: emit_copy(g, k, 0); break;

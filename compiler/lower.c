@@ -452,76 +452,6 @@ int cnnc_lower_const(cnnc_lower_ctx *lc, int node)
     return 0;
 }
 
-static int unary_fn(cnnc_lower_ctx *lc, int node, cnnc_ew_fn fn)
-{
-    int x = node_of(lc, node)->inputs[0];
-    return lower_step(lc, node, fn_step(fn, 0.0f), &x, 1);
-}
-
-int cnnc_lower_relu(cnnc_lower_ctx *lc, int node) { return unary_fn(lc, node, CNNC_EW_RELU); }
-int cnnc_lower_sigmoid(cnnc_lower_ctx *lc, int node) { return unary_fn(lc, node, CNNC_EW_SIGMOID); }
-int cnnc_lower_tanh(cnnc_lower_ctx *lc, int node) { return unary_fn(lc, node, CNNC_EW_TANH); }
-
-int cnnc_lower_add(cnnc_lower_ctx *lc, int node)
-{
-    int operands[2] = {node_of(lc, node)->inputs[0], node_of(lc, node)->inputs[1]};
-    return lower_step(lc, node, fn_step(CNNC_EW_ADD, 0.0f), operands, 2);
-}
-
-/* An activation gradient (y, dy) as a loop of its own: in[0] = y, in[1] = dy. */
-static int activation_grad(cnnc_lower_ctx *lc, int node, const cnnc_ew_step *steps, int count)
-{
-    int k = cnnc_lower_add_kernel(lc, CNNC_K_EW, node);
-    cnnc_kernel *kr = cnnc_lower_kernel(lc, k);
-    kr->in[0] = in_buf(lc, node, 0);
-    kr->in[1] = in_buf(lc, node, 1);
-    kr->n = cnnc_shape_size(node_of(lc, node)->shape);
-    for (int i = 0; i < count; i++)
-        kr->steps[kr->num_steps++] = steps[i];
-    kr->out[0] = cnnc_lower_def(lc, node);
-    return 0;
-}
-
-static cnnc_ew_step step2(cnnc_ew_fn fn, int a0, int a1, float imm0)
-{
-    cnnc_ew_step s = fn_step(fn, 0.0f);
-    s.arg[0] = a0;
-    s.arg[1] = a1;
-    s.imm[0] = s.imm[1] = imm0;
-    return s;
-}
-
-enum { Y = 0, DY = 1, V = CNNC_ARG_CHAIN, IMM = CNNC_ARG_IMM };
-
-int cnnc_lower_relu_grad(cnnc_lower_ctx *lc, int node)
-{
-    cnnc_ew_step s[2] = {step2(CNNC_EW_GREATER, Y, IMM, 0.0f),
-                         step2(CNNC_EW_SELECT, V, DY, 0.0f)};
-    s[1].arg[2] = IMM;
-    return activation_grad(lc, node, s, 2);
-}
-
-int cnnc_lower_guided_relu_grad(cnnc_lower_ctx *lc, int node)
-{
-    cnnc_ew_step s[3] = {step2(CNNC_EW_GREATER, Y, IMM, 0.0f), step2(CNNC_EW_MUL, V, DY, 0.0f),
-                         step2(CNNC_EW_RELU, V, IMM, 0.0f)};
-    return activation_grad(lc, node, s, 3);
-}
-
-int cnnc_lower_sigmoid_grad(cnnc_lower_ctx *lc, int node)
-{
-    cnnc_ew_step s[3] = {step2(CNNC_EW_SUB, IMM, Y, 1.0f), step2(CNNC_EW_MUL, V, Y, 0.0f),
-                         step2(CNNC_EW_MUL, V, DY, 0.0f)};
-    return activation_grad(lc, node, s, 3);
-}
-
-int cnnc_lower_tanh_grad(cnnc_lower_ctx *lc, int node)
-{
-    cnnc_ew_step s[3] = {step2(CNNC_EW_SQUARE, Y, IMM, 0.0f), step2(CNNC_EW_SUB, IMM, V, 1.0f),
-                         step2(CNNC_EW_MUL, V, DY, 0.0f)};
-    return activation_grad(lc, node, s, 3);
-}
-
 static int dropout_step(cnnc_lower_ctx *lc, int node)
 {
     if (!cnnc_lower_training(lc) || node_of(lc, node)->attrs.rate <= 0.0f) {
@@ -538,7 +468,6 @@ static int dropout_step(cnnc_lower_ctx *lc, int node)
 }
 
 int cnnc_lower_dropout(cnnc_lower_ctx *lc, int node) { return dropout_step(lc, node); }
-int cnnc_lower_dropout_grad(cnnc_lower_ctx *lc, int node) { return dropout_step(lc, node); }
 
 /* ---- reductions ------------------------------------------------------------------------ */
 
@@ -640,7 +569,6 @@ int cnnc_lower_xent(cnnc_lower_ctx *lc, int node) { vector_kernel(lc, node, CNNC
 int cnnc_lower_mse(cnnc_lower_ctx *lc, int node) { vector_kernel(lc, node, CNNC_K_MSE, 2, in_size(lc, node, 0)); return 0; }
 int cnnc_lower_xent_grad(cnnc_lower_ctx *lc, int node) { vector_kernel(lc, node, CNNC_K_XENT_GRAD, 2, in_size(lc, node, 0)); return 0; }
 int cnnc_lower_mse_grad(cnnc_lower_ctx *lc, int node) { vector_kernel(lc, node, CNNC_K_MSE_GRAD, 2, in_size(lc, node, 0)); return 0; }
-int cnnc_lower_softmax_grad(cnnc_lower_ctx *lc, int node) { vector_kernel(lc, node, CNNC_K_SOFTMAX_GRAD, 2, in_size(lc, node, 0)); return 0; }
 int cnnc_lower_class_score_grad(cnnc_lower_ctx *lc, int node) { vector_kernel(lc, node, CNNC_K_CLASS_SCORE_GRAD, 2, in_size(lc, node, 0)); return 0; }
 
 int cnnc_lower_cam(cnnc_lower_ctx *lc, int node)

@@ -101,7 +101,6 @@ typedef struct cnnc_ew_step {
     X(GLOBAL_AVG_POOL2D_GRAD, "global_avg_pool2d_grad")                                   \
     X(DENSE_GRAD_INPUT, "dense_grad_input")     /* in: dy, kernel  out: dx */             \
     X(DENSE_GRAD_KERNEL, "dense_grad_kernel")   /* in: x, dy  out: dkernel */             \
-    X(SOFTMAX_GRAD, "softmax_grad")     /* in: y, dy  out: dx */                          \
     X(XENT_GRAD, "xent_grad")           /* in: p, label  out: -y/p */                    \
     X(MSE_GRAD, "mse_grad")             /* in: pred, label  out: 2(p-y)/n */             \
     X(CLASS_SCORE_GRAD, "class_score_grad") /* in: logits, label  out: seed */           \

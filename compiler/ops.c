@@ -204,24 +204,10 @@ static int shape_dense(cnnc_graph *g, cnnc_node *n, cnnc_diag *d)
     return 0;
 }
 
-/* Elementwise ops and DROPOUT_GRAD: the shape of input 0. */
+/* The shape of input 0. */
 static int shape_same(cnnc_graph *g, cnnc_node *n, cnnc_diag *d)
 {
     (void)d;
-    n->shape = *in_shape(g, n, 0);
-    return 0;
-}
-
-/* y, dy -> dy's shape; the two must agree (activation gradients, ADD). */
-static int shape_same_pair(cnnc_graph *g, cnnc_node *n, cnnc_diag *d)
-{
-    if (!cnnc_shape_equal(*in_shape(g, n, 0), *in_shape(g, n, 1))) {
-        char a[64], b[64];
-        cnnc_error(d, n->loc, "%s: inputs '%s' (%s) and '%s' (%s) differ in shape", n->name,
-                   who(g, n->inputs[0]), cnnc_shape_str(*in_shape(g, n, 0), 0, a, sizeof a),
-                   who(g, n->inputs[1]), cnnc_shape_str(*in_shape(g, n, 1), 0, b, sizeof b));
-        return -1;
-    }
     n->shape = *in_shape(g, n, 0);
     return 0;
 }
@@ -431,9 +417,6 @@ const cnnc_op_info cnnc_op_table[CNNC_OP_COUNT] = {
     RULES(RESHAPE, shape_reshape, NULL),
     RULES(DENSE, shape_dense, flops_dense),
     RULES(DROPOUT, shape_same, NULL),
-    RULES(RELU, shape_same, NULL),
-    RULES(SIGMOID, shape_same, NULL),
-    RULES(TANH, shape_same, NULL),
     RULES(SOFTMAX, shape_same, NULL),
     RULES(SOFTMAX_XENT, shape_loss, NULL),
     RULES(XENT, shape_loss, NULL),
@@ -446,16 +429,9 @@ const cnnc_op_info cnnc_op_table[CNNC_OP_COUNT] = {
     RULES(GLOBAL_AVG_POOL2D_GRAD, shape_given, NULL),
     RULES(DENSE_GRAD_INPUT, shape_dense_grad_input, flops_dense_grad_input),
     RULES(DENSE_GRAD_KERNEL, shape_dense_grad_kernel, flops_dense_grad_kernel),
-    RULES(DROPOUT_GRAD, shape_same, NULL),
-    RULES(RELU_GRAD, shape_same_pair, NULL),
-    RULES(GUIDED_RELU_GRAD, shape_same_pair, NULL),
-    RULES(SIGMOID_GRAD, shape_same_pair, NULL),
-    RULES(TANH_GRAD, shape_same_pair, NULL),
-    RULES(SOFTMAX_GRAD, shape_same_pair, NULL),
     RULES(SOFTMAX_XENT_GRAD, shape_same, NULL),
     RULES(XENT_GRAD, shape_same, NULL),
     RULES(MSE_GRAD, shape_same, NULL),
-    RULES(ADD, shape_same_pair, NULL),
     RULES(CLASS_SCORE_GRAD, shape_same, NULL),
     RULES(CAM, shape_cam, NULL),
 };

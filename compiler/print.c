@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "elementwise.h"
 #include "graph.h"
 #include "ops.h"
 #include "optimizers.h"
@@ -115,7 +116,17 @@ static void dump_attrs(const cnnc_graph *g, const cnnc_node *n, FILE *out)
                 a->pad_left, a->pad_bottom, a->pad_right);
     if (a->units)
         fprintf(out, "  units=%d", a->units);
-    if (n->op == CNNC_OP_DROPOUT || n->op == CNNC_OP_DROPOUT_GRAD)
+    if (n->op == CNNC_OP_EW && a->alpha != 0.0f)
+        fprintf(out, "  alpha=%g", (double)a->alpha);
+    if (n->op == CNNC_OP_CONST)
+        fprintf(out, "  value=%g", (double)a->value);
+    if (n->op == CNNC_OP_REDUCE || n->op == CNNC_OP_BROADCAST) {
+        static const char *const kinds[] = {"sum", "max", "mean"};
+        if (n->op == CNNC_OP_REDUCE)
+            fprintf(out, "  %s", (unsigned)a->reduce < 3 ? kinds[a->reduce] : "?");
+        fprintf(out, " axes=0x%x", a->axes);
+    }
+    if (n->op == CNNC_OP_DROPOUT)
         fprintf(out, "  rate=%g index=%d", (double)a->rate, a->dropout_index);
     if (a->shape.rank > 0 && n->op != CNNC_OP_INPUT)
         fprintf(out, "  shape=%s", cnnc_shape_str(a->shape, 0, buf, sizeof buf));
@@ -163,10 +174,9 @@ static void dump_nodes(const cnnc_graph *g, int first, FILE *out)
     char shape[64];
     for (int i = first; i < g->num_nodes; i++) {
         const cnnc_node *n = &g->nodes[i];
-        const cnnc_op_info *info = cnnc_op_info_of(n->op);
-        fprintf(out, "  %%%d = %s(", i, info->name);
+        fprintf(out, "  %%%d = %s(", i, cnnc_node_op_name(n));
         int first_input = 1;
-        for (int k = 0; k < info->arity && k < CNNC_MAX_INPUTS; k++) {
+        for (int k = 0; k < cnnc_node_arity(n) && k < CNNC_MAX_INPUTS; k++) {
             if (n->inputs[k] < 0)
                 fprintf(out, "%s-", first_input ? "" : ", ");
             else
@@ -252,7 +262,7 @@ void cnnc_graph_dump_dot(const cnnc_graph *g, FILE *out)
     fprintf(out, " {\n  rankdir=TB;\n  node [fontname=\"Helvetica\", fontsize=10];\n");
     for (int i = 0; i < g->num_nodes; i++) {
         const cnnc_node *n = &g->nodes[i];
-        snprintf(label, sizeof label, "%%%d %s\\n%s\\n%s", i, cnnc_op_info_of(n->op)->name,
+        snprintf(label, sizeof label, "%%%d %s\\n%s\\n%s", i, cnnc_node_op_name(n),
                  n->name ? n->name : "", cnnc_shape_str(n->shape, 0, shape, sizeof shape));
         fprintf(out, "  n%d [label=\"%s\"", i, label);
         if (n->op == CNNC_OP_PARAM)

@@ -10,7 +10,9 @@
 
 #include <string.h>
 
-/* ==== Optimizers, losses, activations ==================================================== */
+/* ==== Optimizers and losses ============================================================= */
+/* (Activations have no code in any file or descriptor: their one table, with the
+ * elementwise function each is, is ACTIVATIONS in compiler/frontend.c.) */
 
 /* Optimizers: X(ID, "spelling", code). The code is what weights files store in their
  * optimizer section (docs/weights-format.md) and what cnnrt_model.train.optimizer holds.
@@ -41,16 +43,6 @@ typedef enum cnnrt_loss {
 #undef CNNRT_LOSS_ENUM
 } cnnrt_loss;
 
-/* Activations (the `activation=` of conv2d and dense): X(ID, "spelling", code). Only the
- * compiler uses them (its cnnc_activation is generated from this list, CNNC_ACT_<ID>);
- * NONE is spelt "linear", as in Keras. */
-#define CNNRT_ACTIVATIONS(X)          \
-    X(NONE, "linear", 0)              \
-    X(RELU, "relu", 1)                \
-    X(SIGMOID, "sigmoid", 2)          \
-    X(TANH, "tanh", 3)                \
-    X(SOFTMAX, "softmax", 4)
-
 /* Spelling of a code, or NULL for a code this list does not have. */
 static inline const char *cnnrt_optimizer_name(int code)
 {
@@ -65,14 +57,6 @@ static inline const char *cnnrt_loss_name(int code)
 #define CNNRT_LOSS_NAME(id, text, c) if (code == (c)) return text;
     CNNRT_LOSSES(CNNRT_LOSS_NAME)
 #undef CNNRT_LOSS_NAME
-    return NULL;
-}
-
-static inline const char *cnnrt_activation_name(int code)
-{
-#define CNNRT_ACT_NAME(id, text, c) if (code == (c)) return text;
-    CNNRT_ACTIVATIONS(CNNRT_ACT_NAME)
-#undef CNNRT_ACT_NAME
     return NULL;
 }
 
@@ -93,14 +77,6 @@ static inline int cnnrt_loss_code(const char *text)
 #define CNNRT_LOSS_ALIAS_CODE(id, t) if (!strcmp(text, t)) return CNNRT_LOSS_##id;
     CNNRT_LOSS_ALIASES(CNNRT_LOSS_ALIAS_CODE)
 #undef CNNRT_LOSS_ALIAS_CODE
-    return -1;
-}
-
-static inline int cnnrt_activation_code(const char *text)
-{
-#define CNNRT_ACT_CODE(id, t, c) if (!strcmp(text, t)) return c;
-    CNNRT_ACTIVATIONS(CNNRT_ACT_CODE)
-#undef CNNRT_ACT_CODE
     return -1;
 }
 

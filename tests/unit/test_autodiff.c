@@ -48,6 +48,14 @@ static int count_op(const cnnc_graph *g, cnnc_op op)
     return n;
 }
 
+static int count_adds(const cnnc_graph *g)
+{
+    int n = 0;
+    for (int i = 0; i < g->num_nodes; i++)
+        n += g->nodes[i].op == CNNC_OP_EW && g->nodes[i].attrs.ew == CNNC_EW_ADD;
+    return n;
+}
+
 /* Element-wise finite differences of every parameter plus the directional check, on a
  * few random images and labels. */
 static void check_gradients(tg *t, uint64_t seed, float weight_scale)
@@ -90,9 +98,9 @@ static void test_grad_conv_stride_valid_same_max_pool(void **state)
     tg_begin(&t, "convnet", 9, 9, 2);
     int c0 = tg_conv(&t, 0, 2, 1, 1, CNNC_PAD_VALID, "conv2d_0");      /* 9x9x2 */
     int c1 = tg_conv(&t, c0, 3, 3, 2, CNNC_PAD_VALID, "conv2d");       /* 4x4x3 */
-    int r1 = tg_unary(&t, CNNC_OP_RELU, c1, "conv2d/relu");
+    int r1 = tg_ew(&t, CNNC_EW_RELU, c1, "conv2d/relu");
     int c2 = tg_conv(&t, r1, 4, 3, 1, CNNC_PAD_SAME, "conv2d_1");      /* 4x4x4 */
-    int t2 = tg_unary(&t, CNNC_OP_TANH, c2, "conv2d_1/tanh");
+    int t2 = tg_ew(&t, CNNC_EW_TANH, c2, "conv2d_1/tanh");
     int p = tg_pool(&t, CNNC_OP_MAX_POOL2D, t2, 2, 2, CNNC_PAD_VALID, "max_pooling2d");
     int f = tg_flatten(&t, p, "flatten");
     int d = tg_dense(&t, f, 5, "dense");
@@ -110,7 +118,7 @@ static void test_grad_avg_pools_sigmoid(void **state)
     tg_begin(&t, "avgnet", 9, 9, 1);
     int c0 = tg_conv(&t, 0, 2, 1, 1, CNNC_PAD_VALID, "conv2d_0");      /* 9x9x2 */
     int c1 = tg_conv(&t, c0, 3, 3, 2, CNNC_PAD_SAME, "conv2d");        /* 5x5x3 */
-    int s1 = tg_unary(&t, CNNC_OP_SIGMOID, c1, "conv2d/sigmoid");
+    int s1 = tg_ew(&t, CNNC_EW_SIGMOID, c1, "conv2d/sigmoid");
     int p = tg_pool(&t, CNNC_OP_AVG_POOL2D, s1, 2, 2, CNNC_PAD_SAME, "average_pooling2d");
     int p2 = tg_pool(&t, CNNC_OP_AVG_POOL2D, p, 2, 1, CNNC_PAD_VALID, "average_pooling2d_1");
     int gap = tg_unary(&t, CNNC_OP_GLOBAL_AVG_POOL2D, p2, "global_average_pooling2d");
@@ -158,7 +166,7 @@ static void test_grad_rectangular_windows(void **state)
     int c = tg_add(&t, CNNC_OP_CONV2D, first, w, b, &ca, "conv2d");   /* 4x5x3 */
     assert_int_equal(t.g->nodes[c].shape.dim[0], 4);
     assert_int_equal(t.g->nodes[c].shape.dim[1], 5);
-    int th = tg_unary(&t, CNNC_OP_TANH, c, "conv2d/tanh");
+    int th = tg_ew(&t, CNNC_EW_TANH, c, "conv2d/tanh");
     cnnc_attrs pa;
     memset(&pa, 0, sizeof pa);
     pa.kernel_h = 2;
@@ -186,24 +194,26 @@ static void test_grad_dense_dropout_softmax_mse(void **state)
     int f = tg_flatten(&t, 0, "flatten");
     int d1 = tg_dense(&t, f, 8, "dense");
     int dr = tg_dropout(&t, d1, 0.4f, 0, "dropout");
-    int th = tg_unary(&t, CNNC_OP_TANH, dr, "tanh");
+    int th = tg_ew(&t, CNNC_EW_TANH, dr, "tanh");
     int d2 = tg_dense(&t, th, 5, "dense_1");
     int sm = tg_unary(&t, CNNC_OP_SOFTMAX, d2, "softmax");
     int d3 = tg_dense(&t, sm, 3, "dense_2");
-    tg_output(&t, tg_unary(&t, CNNC_OP_SIGMOID, d3, "sigmoid"));
+    tg_output(&t, tg_ew(&t, CNNC_EW_SIGMOID, d3, "sigmoid"));
     check_gradients(&t, 14, 1.5f);
 
     cnnc_graph *train = train_graph(&t);
     assert_int_equal(count_op(train, CNNC_OP_MSE), 1);
-    assert_int_equal(count_op(train, CNNC_OP_SOFTMAX_GRAD), 1);
-    assert_int_equal(count_op(train, CNNC_OP_DROPOUT_GRAD), 1);
-    /* The dropout gradient uses the forward layer's mask index. */
+    /* softmax's gradient is built from primitives: a sum over the last axis */
+    assert_int_equal(count_op(train, CNNC_OP_REDUCE), 1);
+    assert_int_equal(count_op(train, CNNC_OP_DROPOUT), 2);
+    /* The dropout gradient is DROPOUT of dy with the forward layer's mask index. */
     int dg = find_node(train, "grad/dense");
     assert_true(dg >= 0);
     int drop_grad = -1;
-    for (int i = 0; i < train->num_nodes; i++)
-        if (train->nodes[i].op == CNNC_OP_DROPOUT_GRAD)
+    for (int i = t.g->num_nodes; i < train->num_nodes; i++)
+        if (train->nodes[i].op == CNNC_OP_DROPOUT)
             drop_grad = i;
+    assert_true(drop_grad >= 0);
     assert_int_equal(train->nodes[drop_grad].attrs.dropout_index, 0);
     assert_true(train->nodes[drop_grad].attrs.rate == 0.4f);
     cnnc_graph_free(train);
@@ -218,7 +228,7 @@ static void test_grad_xent_on_probabilities(void **state)
     tg_begin(&t, "sig", 1, 1, 4);
     int f = tg_flatten(&t, 0, "flatten");
     int d = tg_dense(&t, f, 3, "dense");
-    tg_output(&t, tg_unary(&t, CNNC_OP_SIGMOID, d, "sigmoid"));
+    tg_output(&t, tg_ew(&t, CNNC_EW_SIGMOID, d, "sigmoid"));
     check_gradients(&t, 15, 1.0f);
     cnnc_graph *train = train_graph(&t);
     assert_int_equal(count_op(train, CNNC_OP_XENT), 1);
@@ -254,7 +264,7 @@ static void test_train_graph_structure(void **state)
     assert_int_equal(train->nodes[loss].inputs[0], d);             /* the logits */
     assert_int_equal(train->nodes[loss].inputs[1], train->label_node);
     assert_int_equal(cnnc_graph_find_output(train, CNNC_OUT_PROBS), s);
-    assert_int_equal(count_op(train, CNNC_OP_SOFTMAX_GRAD), 0);  /* fused away */
+    assert_int_equal(count_op(train, CNNC_OP_REDUCE), 0);  /* softmax's rule: fused away */
 
     /* One PARAM_GRAD output per parameter, in order, of the parameter's shape. */
     int grads = 0;
@@ -280,8 +290,8 @@ static void test_train_graph_structure(void **state)
     tg_end(&t);
 }
 
-/* A value used twice (h feeds relu and sigmoid, summed by a forward ADD) and a weight
- * used twice (one kernel in two dense nodes): their gradients are summed with ADD. */
+/* A value used twice (h feeds relu and sigmoid, summed by a forward add) and a weight
+ * used twice (one kernel in two dense nodes): their gradients are summed with adds. */
 static void test_value_used_twice_gets_add(void **state)
 {
     (void)state;
@@ -289,16 +299,16 @@ static void test_value_used_twice_gets_add(void **state)
     tg_begin(&t, "twice", 1, 1, 3);
     int f = tg_flatten(&t, 0, "flatten");
     int h = tg_dense(&t, f, 3, "dense");
-    int a = tg_unary(&t, CNNC_OP_RELU, h, "relu");
-    int b = tg_unary(&t, CNNC_OP_SIGMOID, h, "sigmoid");
-    int sum = tg_add(&t, CNNC_OP_ADD, a, b, -1, NULL, "add");
+    int a = tg_ew(&t, CNNC_EW_RELU, h, "relu");
+    int b = tg_ew(&t, CNNC_EW_SIGMOID, h, "sigmoid");
+    int sum = tg_ew2(&t, CNNC_EW_ADD, a, b, "add");
     /* dense_1 reuses dense's kernel (3x3) on the sum. */
     cnnc_attrs da;
     memset(&da, 0, sizeof da);
     da.units = 3;
     int shared = tg_add(&t, CNNC_OP_DENSE, sum, t.g->nodes[h].inputs[1], -1, &da, "dense_1");
     tg_output(&t, tg_unary(&t, CNNC_OP_SOFTMAX, shared, "softmax"));
-    int forward_adds = count_op(t.g, CNNC_OP_ADD);
+    int forward_adds = count_adds(t.g);
     check_gradients(&t, 16, 1.0f);
 
     cnnc_graph *train = train_graph(&t);
@@ -308,8 +318,9 @@ static void test_value_used_twice_gets_add(void **state)
         if (train->outputs[o].role == CNNC_OUT_PARAM_GRAD && train->outputs[o].param == 0)
             gk = train->outputs[o].node;
     assert_true(gh >= 0);
-    assert_int_equal(count_op(train, CNNC_OP_ADD), forward_adds + 2);
-    assert_int_equal(train->nodes[gk].op, CNNC_OP_ADD);   /* the shared kernel */
+    assert_int_equal(count_adds(train), forward_adds + 2);
+    assert_int_equal(train->nodes[gk].op, CNNC_OP_EW);   /* the shared kernel */
+    assert_int_equal(train->nodes[gk].attrs.ew, CNNC_EW_ADD);
     cnnc_graph_free(train);
     tg_end(&t);
 }
@@ -328,7 +339,7 @@ static void test_missing_rules_reported_together(void **state)
     memset(&fa, 0, sizeof fa);
     fa.shape = cnnc_shape1(4);
     int f = tg_add(&t, CNNC_OP_RESHAPE, cam, -1, -1, &fa, "flatten");
-    int rg = tg_add(&t, CNNC_OP_RELU_GRAD, f, f, -1, NULL, "relu_grad_in_forward");
+    int rg = tg_add(&t, CNNC_OP_XENT_GRAD, f, f, -1, NULL, "xent_grad_in_forward");
     int d = tg_dense(&t, rg, 2, "dense");
     tg_output(&t, tg_unary(&t, CNNC_OP_SOFTMAX, d, "softmax"));
     int errors_before = t.d.errors;
@@ -337,7 +348,7 @@ static void test_missing_rules_reported_together(void **state)
     assert_int_equal(t.d.errors, errors_before + 1);
     const char *text = tg_diag_text(&t);
     assert_non_null(strstr(text, "'cam' (node 'cam_in_forward')"));
-    assert_non_null(strstr(text, "'relu_grad' (node 'relu_grad_in_forward')"));
+    assert_non_null(strstr(text, "'categorical_cross_entropy_grad' (node 'xent_grad_in_forward')"));
     assert_non_null(strstr(text, "2 ops"));
     tg_end(&t);
 }

@@ -65,7 +65,7 @@ static int conv_body(tg *t)
     tg_begin(t, "cam", 6, 6, 1);
     tg_layer(t, "input", 0);
     int c = tg_conv(t, 0, 4, 3, 1, CNNC_PAD_SAME, "conv2d");
-    int r = tg_unary(t, CNNC_OP_RELU, c, "conv2d/relu");
+    int r = tg_ew(t, CNNC_EW_RELU, c, "conv2d/relu");
     tg_layer(t, "conv2d", r);
     return r;
 }
@@ -282,7 +282,7 @@ static void test_guided_backprop(void **state)
     tg t;
     tg_begin(&t, "guided", 4, 4, 1);
     int c = tg_conv(&t, 0, 2, 3, 1, CNNC_PAD_SAME, "conv2d");
-    int r = tg_unary(&t, CNNC_OP_RELU, c, "conv2d/relu");
+    int r = tg_ew(&t, CNNC_EW_RELU, c, "conv2d/relu");
     int layer = tg_layer(&t, "conv2d", r);
     int dense = dense_softmax_head(&t, tg_flatten(&t, r, "flatten"), 2);
     float *params = tg_random_params(t.g, 26, 0.8f);

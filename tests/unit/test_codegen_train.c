@@ -177,9 +177,9 @@ static void test_add_op(void **state)
     tg t;
     tg_begin(&t, "addm", 6, 6, 1);
     int c1 = tg_conv(&t, 0, 3, 3, 1, CNNC_PAD_SAME, "conv2d");
-    int r = tg_unary(&t, CNNC_OP_RELU, c1, "relu");
-    int s = tg_unary(&t, CNNC_OP_SIGMOID, r, "sigmoid");
-    int a = tg_add(&t, CNNC_OP_ADD, r, s, -1, NULL, "add");
+    int r = tg_ew(&t, CNNC_EW_RELU, c1, "relu");
+    int s = tg_ew(&t, CNNC_EW_SIGMOID, r, "sigmoid");
+    int a = tg_ew2(&t, CNNC_EW_ADD, r, s, "add");
     int f = tg_flatten(&t, a, "flatten");
     int d = tg_dense(&t, f, 3, "dense");
     int p = tg_unary(&t, CNNC_OP_SOFTMAX, d, "softmax");

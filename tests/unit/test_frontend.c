@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "ast.h"
+#include "elementwise.h"
 #include "frontend.h"
 #include "graph.h"
 
@@ -266,7 +267,8 @@ static void test_model_mnist(void **state)
     assert_int_equal(g->nodes[logits].op, CNNC_OP_DENSE);
     assert_int_equal(g->nodes[probs].inputs[0], logits);
     /* Each conv layer's output is its ReLU. */
-    assert_int_equal(g->nodes[g->layers[0].output_node].op, CNNC_OP_RELU);
+    assert_int_equal(g->nodes[g->layers[0].output_node].op, CNNC_OP_EW);
+    assert_int_equal(g->nodes[g->layers[0].output_node].attrs.ew, CNNC_EW_RELU);
 
     /* The training settings as written, and Keras's defaults for the rest. */
     assert_int_equal(g->train.loss, CNNRT_LOSS_CATEGORICAL_CROSSENTROPY);
@@ -341,7 +343,8 @@ static void test_model_lenet5(void **state)
     assert_int_equal(c.g->train.optimizer, CNNRT_OPT_SGD);
     assert_true(c.g->train.momentum == 0.9);
     assert_true(c.g->train.lr == 0.01);
-    assert_int_equal(c.g->nodes[c.g->layers[0].output_node].op, CNNC_OP_TANH);
+    assert_int_equal(c.g->nodes[c.g->layers[0].output_node].op, CNNC_OP_EW);
+    assert_int_equal(c.g->nodes[c.g->layers[0].output_node].attrs.ew, CNNC_EW_TANH);
     release(&c);
 }
 
@@ -540,8 +543,8 @@ static const error_case error_cases[] = {
      "t.cnn:2:35: error: 'padding' must be 'valid' or 'same', found 'sane'\n",
      "t.cnn:2:35: note: did you mean 'same'?\n"},
     {HEAD "conv2d filters=3 kernel=3 activation=rleu\n" TAIL,
-     "t.cnn:2:38: error: 'activation' must be 'linear', 'relu', 'sigmoid', 'tanh' or 'softmax', "
-     "found 'rleu'\n", "note: did you mean 'relu'?\n"},
+     "t.cnn:2:38: error: 'activation' must be 'linear', 'relu', 'sigmoid', 'tanh', "
+     "'leaky_relu' or 'softmax', found 'rleu'\n", "note: did you mean 'relu'?\n"},
     {HEAD "conv2d filters=3 kernel=3 use_bias=yes\n" TAIL,
      "t.cnn:2:36: error: 'use_bias' must be true or false, found 'yes'\n", NULL},
     {HEAD "dropout rate=1.5\n" TAIL,

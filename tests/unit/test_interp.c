@@ -226,9 +226,9 @@ static void test_activations_and_softmax_extremes(void **state)
     tg t;
     tg_begin(&t, "act", 1, 1, 3);
     int flat = tg_flatten(&t, 0, "flatten");
-    int relu = tg_unary(&t, CNNC_OP_RELU, flat, "relu");
-    int sig = tg_unary(&t, CNNC_OP_SIGMOID, flat, "sigmoid");
-    int th = tg_unary(&t, CNNC_OP_TANH, flat, "tanh");
+    int relu = tg_ew(&t, CNNC_EW_RELU, flat, "relu");
+    int sig = tg_ew(&t, CNNC_EW_SIGMOID, flat, "sigmoid");
+    int th = tg_ew(&t, CNNC_EW_TANH, flat, "tanh");
     int sm = tg_unary(&t, CNNC_OP_SOFTMAX, flat, "softmax");
     float **v = run(&t, NULL, image, inference);
     assert_close(v[sm][0], 0.5, 1e-7);
@@ -309,7 +309,8 @@ static void test_dropout_mask(void **state)
     tg t;
     tg_begin(&t, "dropout", 1, 1, N);
     int d = tg_dropout(&t, 0, 0.25f, 3, "dropout");
-    int dg = tg_add(&t, CNNC_OP_DROPOUT_GRAD, 0, -1, -1, &t.g->nodes[d].attrs, "grad");
+    cnnc_attrs mask = t.g->nodes[d].attrs;   /* the gradient: DROPOUT with the same mask */
+    int dg = tg_add(&t, CNNC_OP_DROPOUT, 0, -1, -1, &mask, "grad");
     cnnc_interp_ctx train = {1, 77, 5, CNNC_SCORE_LOGIT, 0};
     float **v = run(&t, NULL, image, train);
     int dropped = 0;
@@ -409,29 +410,33 @@ static void test_backward_elementwise_kernels(void **state)
     tg_begin(&t, "ew", 1, 1, 4);
     int x = tg_flatten(&t, 0, "flatten");
     int dy = cnnc_graph_add_param(t.g, "dy", cnnc_shape1(4), CNNC_INIT_ZEROS, 0, 0, -1);
-    int relu = tg_unary(&t, CNNC_OP_RELU, x, "relu");
-    int sig = tg_unary(&t, CNNC_OP_SIGMOID, x, "sigmoid");
-    int th = tg_unary(&t, CNNC_OP_TANH, x, "tanh");
-    int sm = tg_unary(&t, CNNC_OP_SOFTMAX, x, "softmax");
-    int rg = tg_add(&t, CNNC_OP_RELU_GRAD, relu, dy, -1, NULL, "rg");
-    int gg = tg_add(&t, CNNC_OP_GUIDED_RELU_GRAD, relu, dy, -1, NULL, "gg");
-    int sg = tg_add(&t, CNNC_OP_SIGMOID_GRAD, sig, dy, -1, NULL, "sg");
-    int tgr = tg_add(&t, CNNC_OP_TANH_GRAD, th, dy, -1, NULL, "tg");
-    int smg = tg_add(&t, CNNC_OP_SOFTMAX_GRAD, sm, dy, -1, NULL, "smg");
-    int add = tg_add(&t, CNNC_OP_ADD, dy, x, -1, NULL, "add");
+    int relu = tg_ew(&t, CNNC_EW_RELU, x, "relu");
+    int sig = tg_ew(&t, CNNC_EW_SIGMOID, x, "sigmoid");
+    int th = tg_ew(&t, CNNC_EW_TANH, x, "tanh");
+    int lr = tg_ew(&t, CNNC_EW_LEAKY_RELU, x, "leaky_relu");
+    t.g->nodes[lr].attrs.alpha = 0.3f;
+    /* The activations' gradient rules, as the autodiff applies them. */
+    cnnc_builder b = {t.g, &t.d, "grad", -1, tg_no_loc};
+    int rg = cnnc_ew_info_of(CNNC_EW_RELU)->grad(&b, relu, dy, 0);
+    int gg = cnnc_guided_relu_grad(&b, relu, dy, 0);
+    int sg = cnnc_ew_info_of(CNNC_EW_SIGMOID)->grad(&b, sig, dy, 0);
+    int tgr = cnnc_ew_info_of(CNNC_EW_TANH)->grad(&b, th, dy, 0);
+    int lg = cnnc_ew_info_of(CNNC_EW_LEAKY_RELU)->grad(&b, lr, dy, 0);
+    int add = tg_ew2(&t, CNNC_EW_ADD, dy, x, "add");
+    assert_true(rg >= 0 && gg >= 0 && sg >= 0 && tgr >= 0 && lg >= 0 && add >= 0);
     float dyv[4] = {3, -2, 5, 7};
     float **v = run(&t, dyv, image, inference);
     float want_relu[4] = {0, -2, 5, 0};   /* y = 0 at x = 0: no gradient */
     float want_guided[4] = {0, 0, 5, 0};  /* negative dy blocked as well */
-    double dot = 0;
-    for (int i = 0; i < 4; i++)
-        dot += dyv[i] * v[sm][i];
+    float want_leaky[4] = {0.9f, -2, 5, 2.1f};   /* alpha dy where x <= 0 */
+    float want_leaky_y[4] = {-0.3f, 0.5f, 2, 0};
     for (int i = 0; i < 4; i++) {
         assert_close(v[rg][i], want_relu[i], 0);
         assert_close(v[gg][i], want_guided[i], 0);
         assert_close(v[sg][i], dyv[i] * v[sig][i] * (1 - v[sig][i]), 1e-6);
         assert_close(v[tgr][i], dyv[i] * (1 - v[th][i] * v[th][i]), 1e-6);
-        assert_close(v[smg][i], v[sm][i] * (dyv[i] - dot), 1e-6);
+        assert_close(v[lg][i], want_leaky[i], 1e-6);
+        assert_close(v[lr][i], want_leaky_y[i], 1e-6);
         assert_close(v[add][i], dyv[i] + image[i], 0);
     }
     cnnc_interp_free_values(t.g, v);
@@ -609,7 +614,7 @@ static void test_infer_batch(void **state)
     tg t;
     tg_begin(&t, "small", 4, 4, 1);
     int c = tg_conv(&t, 0, 2, 3, 1, CNNC_PAD_SAME, "conv2d");
-    int r = tg_unary(&t, CNNC_OP_RELU, c, "relu");
+    int r = tg_ew(&t, CNNC_EW_RELU, c, "relu");
     int f = tg_flatten(&t, r, "flatten");
     int d = tg_dense(&t, f, 3, "dense");
     int s = tg_unary(&t, CNNC_OP_SOFTMAX, d, "softmax");

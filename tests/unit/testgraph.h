@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "elementwise.h"
 #include "graph.h"
 #include "ops.h"
 
@@ -113,6 +114,18 @@ static inline int tg_pool(tg *t, cnnc_op op, int x, int k, int stride, cnnc_padd
 static inline int tg_unary(tg *t, cnnc_op op, int x, const char *name)
 {
     return tg_add(t, op, x, -1, -1, NULL, name);
+}
+
+/* An elementwise function of one input (elementwise.h). */
+static inline int tg_ew(tg *t, cnnc_ew_fn fn, int x, const char *name)
+{
+    return cnnc_build_ew(t->g, &t->d, fn, x, -1, -1, 0.0f, name, -1, tg_no_loc);
+}
+
+/* An elementwise function of two inputs. */
+static inline int tg_ew2(tg *t, cnnc_ew_fn fn, int x, int y, const char *name)
+{
+    return cnnc_build_ew(t->g, &t->d, fn, x, y, -1, 0.0f, name, -1, tg_no_loc);
 }
 
 static inline int tg_flatten(tg *t, int x, const char *name)
