@@ -20,6 +20,7 @@
 #include "codegen_internal.h"
 #include "link.h"
 #include "lower.h"
+#include "optimizers.h"
 #include "util.h"
 
 static const cnnc_loc NOWHERE = {0, 0, 0};
@@ -61,6 +62,10 @@ typedef struct program {
     int cam_layer;              /* CAM: index into forward->layers */
     cnnc_cam_method cam_method;
     LLVMValueRef entry_fn;
+    /* TRAIN: the optimizer's update program (optimizers.h), run after the reduction. */
+    cnnc_graph *update_graph;
+    cnnc_lowered *update;
+    LLVMValueRef *update_fns;
 } program;
 
 typedef struct model_gen {
@@ -77,6 +82,9 @@ static void free_programs(model_gen *m)
 {
     for (int i = 0; i < m->num_progs; i++) {
         cnnc_lowered_free(m->progs[i].lowered);
+        cnnc_lowered_free(m->progs[i].update);
+        cnnc_graph_free(m->progs[i].update_graph);
+        free(m->progs[i].update_fns);
         if (m->progs[i].graph != m->forward)
             cnnc_graph_free(m->progs[i].graph);
     }
@@ -117,6 +125,18 @@ static int build_programs(model_gen *m)
             return -1;
         p = add_program(m, CNNC_PROGRAM_TRAIN, train);
         snprintf(p->entry, sizeof p->entry, "%s_train_step", m->name);
+        if (fw->param_floats > 0) {
+            p->update_graph = cnnc_build_update_graph(&fw->train, fw->param_floats, m->d);
+            p->update = p->update_graph ? cnnc_lower_program(p->update_graph,
+                                                             CNNC_PROGRAM_UPDATE, m->d)
+                                        : NULL;
+            if (!p->update)
+                return -1;
+            if (m->opts->dump_lowered) {
+                fprintf(m->opts->dump_lowered, "; %s (update)\n", p->entry);
+                cnnc_lowered_dump(p->update, m->opts->dump_lowered);
+            }
+        }
     }
     if (mask & CNNC_GEN_CAMS) {
         for (int layer = 0; layer < fw->num_layers; layer++) {
@@ -258,6 +278,7 @@ static void call_kernel(cnnc_cg *g, const cnnc_lowered *lp, LLVMValueRef kernel_
         case CNNC_BUF_PARAMS: args[i] = fptr(g, wb->params, cg_i64(g, b->offset)); break;
         case CNNC_BUF_GRAD: args[i] = fptr(g, wb->grad, cg_i64(g, b->offset)); break;
         case CNNC_BUF_STATS: args[i] = fptr(g, wb->stats, cg_i64(g, b->offset)); break;
+        case CNNC_BUF_ARG: args[i] = LLVMConstNull(g->ptr); break;   /* update programs only */
         case CNNC_BUF_INPUT:
             args[i] = fptr(g, wb->x, LLVMBuildNSWMul(g->b, img, cg_i64(g, wb->image_floats), ""));
             break;
@@ -409,20 +430,37 @@ static void emit_cam_entry(module_state *s, program *p, LLVMValueRef worker)
     LLVMBuildRetVoid(g->b);
 }
 
-static LLVMValueRef math_intrinsic(cnnc_cg *g, const char *name, LLVMTypeRef t, LLVMValueRef a,
-                                  LLVMValueRef b)
+/* Calls the kernels of the update program with the arguments args[CNNC_UPD_*]. */
+static void call_update(cnnc_cg *g, const program *p, LLVMValueRef *args)
 {
-    LLVMValueRef args[2] = {a, b};
-    return cg_intrinsic(g, name, t, args, b ? 2 : 1);
+    const cnnc_lowered *up = p->update;
+    for (int k = 0; k < up->num_kernels; k++) {
+        const cnnc_kernel *kr = &up->kernels[k];
+        LLVMValueRef call_args[CG_K_NUM_PARAMS];
+        for (int i = 0; i < CNNC_KERNEL_MAX_OUT + CNNC_KERNEL_MAX_IN; i++) {
+            int id = i < CNNC_KERNEL_MAX_OUT ? kr->out[i] : kr->in[i - CNNC_KERNEL_MAX_OUT];
+            call_args[i] = id >= 0 ? args[up->bufs[id].offset] : LLVMConstNull(g->ptr);
+        }
+        call_args[CG_K_IMAGE] = call_args[CG_K_SEED] = cg_i64(g, 0);
+        call_args[CG_K_LABEL] = call_args[CG_K_SCORE_MODE] = cg_i64(g, 0);
+        LLVMBuildCall2(g->b, g->kernel_type, p->update_fns[k], call_args, CG_K_NUM_PARAMS, "");
+    }
+}
+
+/* A float local holding v, for a scalar argument of the update program. */
+static LLVMValueRef scalar_arg(cnnc_cg *g, LLVMValueRef v, const char *name)
+{
+    LLVMValueRef slot = cg_alloca(g, g->f32, name);
+    LLVMBuildStore(g->b, v, slot);
+    return slot;
 }
 
 /* After parallel_for: sum the per-thread gradients into thread 0's buffer in thread
- * order, divide by n, apply the optimizer; sum the stats. */
+ * order and the stats likewise, then run the optimizer's update program on them. */
 static void emit_train_entry(module_state *s, program *p, LLVMValueRef worker, int64_t ws_floats)
 {
     cnnc_cg *g = &s->g;
     const cnnc_graph *tg = p->graph;
-    const cnnc_train_config *cfg = &tg->train;
     /* (params, opt_state, x, labels, n, step, lr, seed, stats, ws, pool) */
     LLVMTypeRef t[11] = {g->ptr, g->ptr, g->ptr, g->ptr, g->i64, g->i64,
                          g->f32, g->i64, g->ptr, g->ptr, g->ptr};
@@ -474,53 +512,16 @@ static void emit_train_entry(module_state *s, program *p, LLVMValueRef worker, i
     cg_store(g, cg_load(g, s0, zero), stats_out, zero);
     cg_store(g, cg_load(g, s0, one), stats_out, one);
 
-    if (P > 0) {
-        LLVMValueRef nf = LLVMBuildSIToFP(g->b, n, g->f32, "");
-        if (cfg->optimizer == CNNRT_OPT_ADAM) {
-            /* alpha = lr sqrt(1 - b2^t) / (1 - b1^t) in double, rounded once (as interp.c) */
-            LLVMValueRef tt = LLVMBuildSIToFP(g->b, step, g->f64, "");
-            LLVMValueRef p1 = math_intrinsic(g, "llvm.pow", g->f64, cg_f64(g, cfg->beta_1), tt);
-            LLVMValueRef p2 = math_intrinsic(g, "llvm.pow", g->f64, cg_f64(g, cfg->beta_2), tt);
-            LLVMValueRef root = math_intrinsic(
-                g, "llvm.sqrt", g->f64, LLVMBuildFSub(g->b, cg_f64(g, 1.0), p2, ""), NULL);
-            LLVMValueRef alpha = LLVMBuildFDiv(
-                g->b, LLVMBuildFMul(g->b, LLVMBuildFPExt(g->b, lr, g->f64, ""), root, ""),
-                LLVMBuildFSub(g->b, cg_f64(g, 1.0), p1, ""), "");
-            alpha = LLVMBuildFPTrunc(g->b, alpha, g->f32, "");
-            float b1 = (float)cfg->beta_1, b2 = (float)cfg->beta_2, eps = (float)cfg->epsilon;
-            LLVMValueRef m = opt, v = fptr(g, opt, cg_i64(g, P));
-            LLVMValueRef i = cg_for(g, &li, P);
-            LLVMValueRef gr = LLVMBuildFDiv(g->b, cg_load(g, g0, i), nf, "");
-            LLVMValueRef mi = LLVMBuildFAdd(
-                g->b, LLVMBuildFMul(g->b, cg_f32(g, b1), cg_load(g, m, i), ""),
-                LLVMBuildFMul(g->b, cg_f32(g, 1.0f - b1), gr, ""), "");
-            LLVMValueRef vi = LLVMBuildFAdd(
-                g->b, LLVMBuildFMul(g->b, cg_f32(g, b2), cg_load(g, v, i), ""),
-                LLVMBuildFMul(g->b, LLVMBuildFMul(g->b, cg_f32(g, 1.0f - b2), gr, ""), gr, ""),
-                "");
-            cg_store(g, mi, m, i);
-            cg_store(g, vi, v, i);
-            LLVMValueRef den = LLVMBuildFAdd(
-                g->b, math_intrinsic(g, "llvm.sqrt", g->f32, vi, NULL), cg_f32(g, eps), "");
-            LLVMValueRef upd = LLVMBuildFDiv(g->b, LLVMBuildFMul(g->b, alpha, mi, ""), den, "");
-            cg_store(g, LLVMBuildFSub(g->b, cg_load(g, params, i), upd, ""), params, i);
-            cg_end(g, &li);
-        } else {
-            float momentum = (float)cfg->momentum;
-            LLVMValueRef i = cg_for(g, &li, P);
-            LLVMValueRef gr = LLVMBuildFDiv(g->b, cg_load(g, g0, i), nf, "");
-            LLVMValueRef step_v = LLVMBuildFMul(g->b, lr, gr, "");
-            if (momentum != 0.0f) {
-                LLVMValueRef u = LLVMBuildFSub(
-                    g->b, LLVMBuildFMul(g->b, cg_f32(g, momentum), cg_load(g, opt, i), ""),
-                    step_v, "");
-                cg_store(g, u, opt, i);
-                cg_store(g, LLVMBuildFAdd(g->b, cg_load(g, params, i), u, ""), params, i);
-            } else {
-                cg_store(g, LLVMBuildFSub(g->b, cg_load(g, params, i), step_v, ""), params, i);
-            }
-            cg_end(g, &li);
-        }
+    if (p->update) {
+        LLVMValueRef args[CNNC_UPD_STATE + CNNC_MAX_OPT_STATE];
+        args[CNNC_UPD_PARAMS] = params;
+        args[CNNC_UPD_GRAD] = g0;
+        args[CNNC_UPD_LR] = scalar_arg(g, lr, "lr");
+        args[CNNC_UPD_STEP] = scalar_arg(g, LLVMBuildSIToFP(g->b, step, g->f32, ""), "step");
+        args[CNNC_UPD_N] = scalar_arg(g, LLVMBuildSIToFP(g->b, n, g->f32, ""), "n");
+        for (int k = 0; k < CNNC_MAX_OPT_STATE; k++)
+            args[CNNC_UPD_STATE + k] = fptr(g, opt, cg_i64(g, k * P));
+        call_update(g, p, args);
     }
     LLVMBuildRetVoid(g->b);
 }
@@ -542,10 +543,21 @@ static int emit_program(module_state *s, model_gen *m, program *p)
     }
     LLVMValueRef worker = emit_worker(s, p, kfns, m->ws_floats);
     free(kfns);
+    if (p->update) {
+        p->update_fns = cnnc_xcalloc((size_t)p->update->num_kernels + 1, sizeof *p->update_fns);
+        for (int k = 0; k < p->update->num_kernels; k++) {
+            char name[sizeof p->entry + 64];
+            snprintf(name, sizeof name, "%s_update_k%d", p->entry, k);
+            p->update_fns[k] = cnnc_cg_kernel(g, p->update, k, name);
+            if (!p->update_fns[k])
+                return -1;
+        }
+    }
     switch (p->kind) {
     case CNNC_PROGRAM_INFER: emit_infer_entry(s, p, worker); break;
     case CNNC_PROGRAM_TRAIN: emit_train_entry(s, p, worker, m->ws_floats); break;
     case CNNC_PROGRAM_CAM: emit_cam_entry(s, p, worker); break;
+    case CNNC_PROGRAM_UPDATE: break;   /* part of the train step's entry */
     }
     return 0;
 }

@@ -33,6 +33,8 @@
     X(LABEL, label, "label", 0)            /* class index as a float, [1]; -1: predicted */\
     X(PARAM, param, "param", 0)            /* a trainable tensor; attrs.param = index */           \
     X(CONST, const, "const", 0)            /* a scalar, attrs.value */                             \
+    X(ARG, arg, "arg", 0)                  /* an update program's argument attrs.param, of shape\
+                                              attrs.shape (optimizers.h) */                        \
     /* primitives (elementwise.h): any program builds from them; fused when lowered */             \
     X(EW, ew, "elementwise", 3)            /* attrs.ew of 1..3 inputs, suffix broadcasting */      \
     X(REDUCE, reduce, "reduce", 1)         /* attrs.reduce over attrs.axes (dropped) */            \
@@ -173,6 +175,7 @@ typedef enum {
     CNNC_OUT_PARAM_GRAD,   /* gradient of the loss for params[param], summed over images */
     CNNC_OUT_CAM,          /* Grad-CAM map of the target layer, before normalisation */
     CNNC_OUT_INPUT_GRAD,   /* gradient with respect to the input image (guided backprop) */
+    CNNC_OUT_UPDATED,      /* an update program's new value of argument `param` (in place) */
 } cnnc_output_role;
 
 typedef struct cnnc_output {

@@ -9,6 +9,7 @@
  *   - the attributes of a backward node are a copy of its forward node's (kernel size,
  *     stride, resolved padding, dropout index), so forward and backward index alike. */
 #include "interp.h"
+#include "optimizers.h"
 #include "elementwise.h"
 #include "ops.h"
 #include "cnnrt_model.h"
@@ -352,6 +353,13 @@ void cnnc_interp_dropout(const cnnc_graph *g, const cnnc_node *n, const float *c
 
 /* ------------------------------------------------------------------------------------ */
 /* Primitives (elementwise.h)                                                           */
+
+void cnnc_interp_arg(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                     float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)g, (void)in, (void)ctx;   /* read by cnnc_interp_run_image */
+    memset(out, 0, (size_t)out_size(n) * sizeof *out);
+}
 
 void cnnc_interp_const(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
                        float *out, const cnnc_interp_ctx *ctx)
@@ -905,6 +913,14 @@ int cnnc_interp_run_image(const cnnc_graph *g, const float *params, const float 
         case CNNC_OP_LABEL:
             cnnc_interp_label(g, n, NULL, values[i], ctx);
             continue;
+        case CNNC_OP_ARG:
+            if (!ctx->args || !ctx->args[n->attrs.param]) {
+                cnnc_error(d, (cnnc_loc){0, 0, 0}, "interpreter: argument %d of %s is missing",
+                           n->attrs.param, n->name);
+                return -1;
+            }
+            memcpy(values[i], ctx->args[n->attrs.param], (size_t)size * sizeof(float));
+            continue;
         default:
             break;
         }
@@ -951,7 +967,7 @@ int cnnc_interp_infer(const cnnc_graph *forward, const float *params, const floa
     float **values = cnnc_interp_alloc_values(forward);
     int rc = 0;
     for (int64_t i = 0; i < n && rc == 0; i++) {
-        cnnc_interp_ctx ctx = {0, 0, i, CNNC_SCORE_LOGIT, -1};
+        cnnc_interp_ctx ctx = {0, 0, i, CNNC_SCORE_LOGIT, -1, NULL};
         rc = cnnc_interp_run_image(forward, params, x + i * image_floats, &ctx, values, d);
         if (rc == 0)
             memcpy(probs + i * k, values[out], (size_t)k * sizeof(float));
@@ -962,43 +978,19 @@ int cnnc_interp_infer(const cnnc_graph *forward, const float *params, const floa
     return rc;
 }
 
-/* Keras 3's Adam (keras/src/optimizers/adam.py, update_step), which is also what Keras 2
- * (tf.keras optimizer_v2 / ResourceApplyAdam) computes -- epsilon is Kingma & Ba's
- * "epsilon hat", added to sqrt(v), with the bias correction folded into the step size:
- *   m += (g - m) (1 - b1);  v += (g^2 - v) (1 - b2)
- *   alpha = lr sqrt(1 - b2^t) / (1 - b1^t);  p -= alpha m / (sqrt(v) + eps)
- * (NOT m_hat / (sqrt(v_hat) + eps), which differs in where eps enters.) As in Keras, the
- * coefficients 1 - b1, 1 - b2 are computed in double from the settings and rounded to
- * float once (1 - (float)0.999 would be off by 1e-5 relative); the updates are float. */
-static void adam_update(const cnnc_train_config *cfg, float *p, float *m, float *v,
-                        const float *grad, int64_t count, int64_t step, float lr)
+int cnnc_interp_update(const cnnc_graph *update, float *const *args, cnnc_diag *d)
 {
-    double t = (double)step;
-    float alpha = (float)(lr * sqrt(1.0 - pow(cfg->beta_2, t)) / (1.0 - pow(cfg->beta_1, t)));
-    float one_minus_b1 = (float)(1.0 - cfg->beta_1), one_minus_b2 = (float)(1.0 - cfg->beta_2);
-    float eps = (float)cfg->epsilon;
-    for (int64_t i = 0; i < count; i++) {
-        float g = grad[i];
-        m[i] += (g - m[i]) * one_minus_b1;
-        v[i] += (g * g - v[i]) * one_minus_b2;
-        p[i] -= alpha * m[i] / (sqrtf(v[i]) + eps);
+    cnnc_interp_ctx ctx = {0, 0, 0, CNNC_SCORE_LOGIT, -1, args};
+    float **values = cnnc_interp_alloc_values(update);
+    int rc = cnnc_interp_run_image(update, NULL, NULL, &ctx, values, d);
+    for (int o = 0; o < update->num_outputs && rc == 0; o++) {
+        const cnnc_output *out = &update->outputs[o];
+        if (out->role == CNNC_OUT_UPDATED)
+            memcpy(args[out->param], values[out->node],
+                   (size_t)cnnc_shape_size(update->nodes[out->node].shape) * sizeof(float));
     }
-}
-
-/* Keras's SGD (keras/src/optimizers/sgd.py): with momentum, velocity
- * u = momentum u - lr g, p += u; without, p -= lr g (Nesterov is not offered). */
-static void sgd_update(const cnnc_train_config *cfg, float *p, float *u, const float *grad,
-                       int64_t count, float lr)
-{
-    float momentum = (float)cfg->momentum;
-    for (int64_t i = 0; i < count; i++) {
-        if (momentum != 0.0f) {
-            u[i] = momentum * u[i] - lr * grad[i];
-            p[i] += u[i];
-        } else {
-            p[i] -= lr * grad[i];
-        }
-    }
+    cnnc_interp_free_values(update, values);
+    return rc;
 }
 
 /* Adds each PARAM_GRAD output of one image's run into grad (flat, like params). */
@@ -1067,7 +1059,7 @@ int cnnc_interp_train_step(const cnnc_graph *train, float *params, float *opt_st
     float loss_sum = 0.0f, correct = 0.0f;
     int rc = 0;
     for (int64_t i = 0; i < n && rc == 0; i++) {
-        cnnc_interp_ctx ctx = {1, seed, i, CNNC_SCORE_LOGIT, labels[i]};
+        cnnc_interp_ctx ctx = {1, seed, i, CNNC_SCORE_LOGIT, labels[i], NULL};
         rc = cnnc_interp_run_image(train, params, x + i * image_floats, &ctx, values, d);
         if (rc)
             break;
@@ -1076,18 +1068,19 @@ int cnnc_interp_train_step(const cnnc_graph *train, float *params, float *opt_st
             correct += 1.0f;
         accumulate_param_grads(train, values, grad);
     }
+    if (rc == 0 && np > 0) {
+        /* The optimizer's update program, on the summed gradient. */
+        cnnc_graph *update = cnnc_build_update_graph(&train->train, np, d);
+        float lr_arg = lr, step_arg = (float)step, n_arg = (float)n;
+        float *args[CNNC_UPD_STATE + CNNC_MAX_OPT_STATE] = {params, grad, &lr_arg, &step_arg,
+                                                             &n_arg};
+        int64_t state_floats = cnnc_graph_opt_state_floats(train);
+        for (int k = 0; k < CNNC_MAX_OPT_STATE; k++)
+            args[CNNC_UPD_STATE + k] = k * np < state_floats ? opt_state + k * np : NULL;
+        rc = update ? cnnc_interp_update(update, args, d) : -1;
+        cnnc_graph_free(update);
+    }
     if (rc == 0) {
-        for (int64_t i = 0; i < np; i++)
-            grad[i] /= (float)n;
-        if (train->train.optimizer == CNNRT_OPT_ADAM)
-            adam_update(&train->train, params, opt_state, opt_state + np, grad, np, step, lr);
-        else if (train->train.optimizer == CNNRT_OPT_SGD)
-            sgd_update(&train->train, params, opt_state, grad, np, lr);
-        else {
-            cnnc_error(d, (cnnc_loc){0, 0, 0}, "interpreter: no update for optimizer %s",
-                       cnnrt_optimizer_name(train->train.optimizer));
-            rc = -1;
-        }
         if (stats) {
             stats[0] = loss_sum;
             stats[1] = correct;
@@ -1142,7 +1135,7 @@ int cnnc_interp_gradcam(const cnnc_graph *cam, const float *params, const float 
     float **values = cnnc_interp_alloc_values(cam);
     int rc = 0;
     for (int64_t i = 0; i < n && rc == 0; i++) {
-        cnnc_interp_ctx ctx = {0, 0, i, score_mode, classes ? classes[i] : -1};
+        cnnc_interp_ctx ctx = {0, 0, i, score_mode, classes ? classes[i] : -1, NULL};
         rc = cnnc_interp_run_image(cam, params, x + i * image_floats, &ctx, values, d);
         if (rc)
             break;

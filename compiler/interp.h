@@ -15,6 +15,7 @@ typedef struct cnnc_interp_ctx {
     int64_t image;         /* index of the image in the batch */
     int score_mode;        /* CNNC_SCORE_LOGIT / CNNC_SCORE_SOFTMAX for CLASS_SCORE_GRAD */
     int label;             /* the image's class (LABEL node), -1 = predicted */
+    float *const *args;    /* update programs: the ARG nodes' values, by attrs.param */
 } cnnc_interp_ctx;
 
 /* Runs every node of g for one image. values[i] receives node i's output
@@ -34,6 +35,9 @@ int cnnc_interp_infer(const cnnc_graph *forward, const float *params, const floa
 int cnnc_interp_train_step(const cnnc_graph *train, float *params, float *opt_state,
                            const float *x, const int32_t *labels, int64_t n, int64_t step,
                            float lr, uint64_t seed, float *stats, cnnc_diag *d);
+/* Runs an update program (optimizers.h) on its arguments: args[i] holds argument i, and
+ * each CNNC_OUT_UPDATED output is written back into its argument. */
+int cnnc_interp_update(const cnnc_graph *update, float *const *args, cnnc_diag *d);
 /* Grad-CAM on a CAM graph (cnnc_build_cam_graph), same outputs as cnnrt_cam_fn.
  * (Named gradcam, not cam: cnnc_interp_cam is the CAM op's kernel in the op table.) */
 int cnnc_interp_gradcam(const cnnc_graph *cam, const float *params, const float *x,

@@ -151,6 +151,7 @@ static const char *role_name(cnnc_output_role role)
     case CNNC_OUT_PARAM_GRAD: return "param_grad";
     case CNNC_OUT_CAM: return "cam";
     case CNNC_OUT_INPUT_GRAD: return "input_grad";
+    case CNNC_OUT_UPDATED: return "updated";
     }
     return "?";
 }

@@ -36,7 +36,7 @@ static cnnc_graph *cam_graph(tg *t, int layer, cnnc_cam_method method)
 static float **run(tg *t, const cnnc_graph *g, const float *params, const float *image,
                    int label, int score_mode)
 {
-    cnnc_interp_ctx ctx = {0, 0, 0, score_mode, label};
+    cnnc_interp_ctx ctx = {0, 0, 0, score_mode, label, NULL};
     float **values = cnnc_interp_alloc_values(g);
     if (cnnc_interp_run_image(g, params, image, &ctx, values, &t->d))
         fail_msg("run_image failed: %s", tg_diag_text(t));
