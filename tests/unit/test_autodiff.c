@@ -449,6 +449,56 @@ static void test_sgd_steps_match_keras(void **state)
     tg_end(&t);
 }
 
+/* RMSprop by hand (Keras 3's defaults rho 0.9, epsilon 1e-7), without and with momentum:
+ * v = rho v + (1 - rho) g^2; step = lr g / (sqrt(v) + eps); p -= step, or with momentum
+ * u = momentum u + step, p -= u. */
+static void test_rmsprop_steps_match_keras(void **state)
+{
+    (void)state;
+    tg t;
+    tiny_model(&t, CNNRT_OPT_RMSPROP);
+    assert_true(t.g->train.rho == 0.9 && t.g->train.epsilon == 1e-7);
+    cnnc_graph *train = train_graph(&t);
+    assert_int_equal(cnnc_graph_opt_state_floats(train), 4);
+    /* Zero weights: the tiny model's gradient is tiny_grad. */
+    float params[4] = {0, 0, 0, 0}, v[4] = {1e-2f, 0, 2e-2f, 3e-3f};
+    const float v0[4] = {1e-2f, 0, 2e-2f, 3e-3f};
+    float x[2] = {1, 2}, stats[2];
+    int32_t labels[2] = {0, 0};
+    const double lr = 0.001, rho = 0.9, eps = 1e-7;
+    assert_int_equal(cnnc_interp_train_step(train, params, v, x, labels, 2, 5, (float)lr, 1,
+                                            stats, &t.d), 0);
+    for (int i = 0; i < 4; i++) {
+        double g = tiny_grad[i];
+        double vi = rho * v0[i] + (1 - rho) * g * g;
+        assert_close(v[i], vi, 1e-6 * vi);
+        double p = -lr * g / (sqrt(vi) + eps);
+        assert_close(params[i], p, 1e-6 * fabs(p));
+    }
+    cnnc_graph_free(train);
+
+    /* With momentum 0.5: two state vectors, v then u. */
+    t.g->train.momentum = 0.5;
+    train = train_graph(&t);
+    assert_int_equal(cnnc_graph_opt_state_floats(train), 8);
+    float pm[4] = {0, 0, 0, 0}, opt[8];
+    const float u0[4] = {0.01f, -0.02f, 0, 0.005f};
+    memcpy(opt, v0, sizeof v0);
+    memcpy(opt + 4, u0, sizeof u0);
+    assert_int_equal(cnnc_interp_train_step(train, pm, opt, x, labels, 2, 1, (float)lr, 1,
+                                            stats, &t.d), 0);
+    for (int i = 0; i < 4; i++) {
+        double g = tiny_grad[i];
+        double vi = rho * v0[i] + (1 - rho) * g * g;
+        double u = 0.5 * u0[i] + lr * g / (sqrt(vi) + eps);
+        assert_close(opt[i], vi, 1e-6 * vi);
+        assert_close(opt[4 + i], u, 1e-6 * fabs(u));
+        assert_close(pm[i], -u, 1e-6 * fabs(u));
+    }
+    cnnc_graph_free(train);
+    tg_end(&t);
+}
+
 /* Bad labels are a clear error, not a crash. */
 static void test_train_step_rejects_bad_label(void **state)
 {
@@ -479,6 +529,7 @@ int main(void)
         cmocka_unit_test(test_missing_rules_reported_together),
         cmocka_unit_test(test_adam_step_matches_keras),
         cmocka_unit_test(test_sgd_steps_match_keras),
+        cmocka_unit_test(test_rmsprop_steps_match_keras),
         cmocka_unit_test(test_train_step_rejects_bad_label),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
