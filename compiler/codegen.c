@@ -185,10 +185,21 @@ enum {
 static const int slot_field[CNNC_SLOT_COUNT] = {CTX_PROBS, CTX_MAPS, CTX_MAP_MAX,
                                                 CTX_INPUT_GRADS, CTX_LOGITS};
 
+/* A kernel body already in the module, by its key (cnnc_cg_kernel_key). */
+enum { KERNEL_KEY_MAX = 512 };
+typedef struct emitted_kernel {
+    int64_t key[KERNEL_KEY_MAX];
+    size_t len;
+    uint64_t hash;
+    LLVMValueRef fn;
+} emitted_kernel;
+
 typedef struct module_state {
     cnnc_cg g;
     LLVMTypeRef ctx_type, task_type, parallel_for_type, pool_threads_type;
     LLVMValueRef parallel_for, pool_threads;
+    emitted_kernel *kernels;    /* every kernel body emitted, shared by all programs */
+    int num_kernels, cap_kernels;
 } module_state;
 
 static void init_types(module_state *s, LLVMContextRef ctx, const char *name, cnnc_diag *d)
@@ -526,16 +537,41 @@ static void emit_train_entry(module_state *s, program *p, LLVMValueRef worker, i
     LLVMBuildRetVoid(g->b);
 }
 
+/* The function of kernel k of lp: the module's body for its key if one was emitted
+ * before (by this program or another), else a new one named MODEL_k<n>_<kind>. */
+static LLVMValueRef kernel_function(module_state *s, model_gen *m, const cnnc_lowered *lp,
+                                    int k)
+{
+    emitted_kernel e;
+    e.len = cnnc_cg_kernel_key(lp, k, e.key, KERNEL_KEY_MAX);
+    e.hash = 0xCBF29CE484222325ull;
+    for (size_t i = 0; i < e.len && i < KERNEL_KEY_MAX; i++)
+        e.hash = (e.hash ^ (uint64_t)e.key[i]) * 0x100000001B3ull;
+    int cacheable = e.len <= KERNEL_KEY_MAX;
+    for (int i = 0; cacheable && i < s->num_kernels; i++) {
+        const emitted_kernel *o = &s->kernels[i];
+        if (o->hash == e.hash && o->len == e.len &&
+            memcmp(o->key, e.key, e.len * sizeof e.key[0]) == 0)
+            return o->fn;
+    }
+    char name[sizeof m->name + 64];
+    snprintf(name, sizeof name, "%s_k%d_%s", m->name, s->num_kernels,
+             cnnc_kernel_kind_name(lp->kernels[k].kind));
+    e.fn = cnnc_cg_kernel(&s->g, lp, k, name);
+    if (e.fn && cacheable) {
+        s->kernels = cnnc_grow(s->kernels, s->num_kernels, &s->cap_kernels, 64,
+                               sizeof *s->kernels);
+        s->kernels[s->num_kernels++] = e;
+    }
+    return e.fn;
+}
+
 static int emit_program(module_state *s, model_gen *m, program *p)
 {
-    cnnc_cg *g = &s->g;
     const cnnc_lowered *lp = p->lowered;
     LLVMValueRef *kfns = cnnc_xcalloc((size_t)(lp->num_kernels + 1), sizeof *kfns);
     for (int k = 0; k < lp->num_kernels; k++) {
-        char name[sizeof p->entry + 64];
-        snprintf(name, sizeof name, "%s_k%d_%s", p->entry, k,
-                 cnnc_kernel_kind_name(lp->kernels[k].kind));
-        kfns[k] = cnnc_cg_kernel(g, lp, k, name);
+        kfns[k] = kernel_function(s, m, lp, k);
         if (!kfns[k]) {
             free(kfns);
             return -1;
@@ -546,9 +582,7 @@ static int emit_program(module_state *s, model_gen *m, program *p)
     if (p->update) {
         p->update_fns = cnnc_xcalloc((size_t)p->update->num_kernels + 1, sizeof *p->update_fns);
         for (int k = 0; k < p->update->num_kernels; k++) {
-            char name[sizeof p->entry + 64];
-            snprintf(name, sizeof name, "%s_update_k%d", p->entry, k);
-            p->update_fns[k] = cnnc_cg_kernel(g, p->update, k, name);
+            p->update_fns[k] = kernel_function(s, m, p->update, k);
             if (!p->update_fns[k])
                 return -1;
         }
@@ -904,6 +938,8 @@ static LLVMModuleRef build_module(const cnnc_graph *forward, const cnnc_codegen_
     }
     module_state s;
     init_types(&s, ctx, m.name, d);
+    s.kernels = NULL;
+    s.num_kernels = s.cap_kernels = 0;
     s.g.wide = wide_vectors(opts);
     int failed = 0;
     for (int i = 0; i < m.num_progs && !failed; i++)
@@ -919,6 +955,7 @@ static LLVMModuleRef build_module(const cnnc_graph *forward, const cnnc_codegen_
             fill_header_info(&m, info);
     }
     free_programs(&m);
+    free(s.kernels);
     LLVMDisposeBuilder(s.g.b);
     char *msg = NULL;
     if (!failed && LLVMVerifyModule(s.g.mod, LLVMReturnStatusAction, &msg)) {

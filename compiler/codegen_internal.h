@@ -38,6 +38,12 @@ enum {
 /* Emits the body of kernel k as a new internal function; returns it, or NULL after a
  * diagnostic. */
 LLVMValueRef cnnc_cg_kernel(cnnc_cg *g, const cnnc_lowered *p, int k, const char *fn_name);
+/* Everything the body cnnc_cg_kernel emits for kernel k depends on -- its kind, geometry,
+ * steps and attributes, which of its buffers are present and their sizes -- as numbers in
+ * key[0..cap). Returns the key's length (more than cap: it did not fit). Kernels with
+ * equal keys have identical bodies, so a module emits each body once (codegen.c). Keep
+ * it next to the emitters: whatever an emitter starts to read must be added here. */
+size_t cnnc_cg_kernel_key(const cnnc_lowered *p, int k, int64_t *key, size_t cap);
 void cnnc_cg_declare_helpers(cnnc_cg *g);
 
 /* fn applied to x[0..arity-1] (floats or vectors of floats alike): elementwise.c. */

@@ -109,8 +109,8 @@ static LLVMValueRef emit_max(cnnc_cg *g, LLVMValueRef *x, float alpha)
 /* The gradient goes to the input chosen: b where b > a, else a. */
 static int grad_max(const cnnc_builder *b, int node, int dy, int input)
 {
-    int b_won = cnnc_greater(b, in_of(b, node, 1), in_of(b, node, 0));
-    return input == 0 ? cnnc_select(b, b_won, zero(b), dy) : cnnc_select(b, b_won, dy, zero(b));
+    int b_won = cnnc_greater(b, in_of(b, node, 1), in_of(b, node, 0)), z = zero(b);
+    return input == 0 ? cnnc_select(b, b_won, z, dy) : cnnc_select(b, b_won, dy, z);
 }
 
 static double eval_min(const double *x, float alpha) { (void)alpha; return x[0] > x[1] ? x[1] : x[0]; }
@@ -121,8 +121,8 @@ static LLVMValueRef emit_min(cnnc_cg *g, LLVMValueRef *x, float alpha)
 }
 static int grad_min(const cnnc_builder *b, int node, int dy, int input)
 {
-    int b_won = cnnc_greater(b, in_of(b, node, 0), in_of(b, node, 1));
-    return input == 0 ? cnnc_select(b, b_won, zero(b), dy) : cnnc_select(b, b_won, dy, zero(b));
+    int b_won = cnnc_greater(b, in_of(b, node, 0), in_of(b, node, 1)), z = zero(b);
+    return input == 0 ? cnnc_select(b, b_won, z, dy) : cnnc_select(b, b_won, dy, z);
 }
 
 static double eval_pow(const double *x, float alpha) { (void)alpha; return pow(x[0], x[1]); }
@@ -175,7 +175,8 @@ static int grad_select(const cnnc_builder *b, int node, int dy, int input)
     int c = in_of(b, node, 0);
     if (input == 0)
         return CNNC_NO_GRAD;
-    return input == 1 ? cnnc_select(b, c, dy, zero(b)) : cnnc_select(b, c, zero(b), dy);
+    int z = zero(b);
+    return input == 1 ? cnnc_select(b, c, dy, z) : cnnc_select(b, c, z, dy);
 }
 
 static double eval_neg(const double *x, float alpha) { (void)alpha; return -x[0]; }
@@ -245,9 +246,9 @@ static LLVMValueRef emit_abs(cnnc_cg *g, LLVMValueRef *x, float alpha)
 /* sign(x) dy, 0 at x = 0 (as TensorFlow). */
 static int grad_abs(const cnnc_builder *b, int node, int dy, int input)
 {
-    int x = in_of(b, node, input);
-    int negative = cnnc_select(b, cnnc_greater(b, zero(b), x), neg(b, dy), zero(b));
-    return cnnc_select(b, cnnc_greater(b, x, zero(b)), dy, negative);
+    int x = in_of(b, node, input), z = zero(b);
+    int negative = cnnc_select(b, cnnc_greater(b, z, x), neg(b, dy), z);
+    return cnnc_select(b, cnnc_greater(b, x, z), dy, negative);
 }
 
 static double eval_relu(const double *x, float alpha) { (void)alpha; return x[0] > 0.0 ? x[0] : 0.0; }
@@ -261,14 +262,15 @@ static LLVMValueRef emit_relu(cnnc_cg *g, LLVMValueRef *x, float alpha)
 static int grad_relu(const cnnc_builder *b, int node, int dy, int input)
 {
     (void)input;
-    return cnnc_select(b, cnnc_greater(b, node, zero(b)), dy, zero(b));
+    int z = zero(b);
+    return cnnc_select(b, cnnc_greater(b, node, z), dy, z);
 }
 
 int cnnc_guided_relu_grad(const cnnc_builder *b, int node, int dy, int input)
 {
     (void)input;
-    return cnnc_select(b, cnnc_greater(b, node, zero(b)), cnnc_ew1(b, CNNC_EW_RELU, dy),
-                       zero(b));
+    int z = zero(b);
+    return cnnc_select(b, cnnc_greater(b, node, z), cnnc_ew1(b, CNNC_EW_RELU, dy), z);
 }
 
 /* exp of a negative number only, so neither branch overflows. */

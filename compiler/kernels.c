@@ -1299,6 +1299,64 @@ static void add_attr(cnnc_cg *g, LLVMValueRef fn, unsigned index, const char *na
     LLVMAddAttributeAtIndex(fn, index, LLVMCreateEnumAttribute(g->ctx, kind, 0));
 }
 
+/* Appends v to the key if there is room; returns the new length. */
+static size_t key_put(int64_t *key, size_t len, size_t cap, int64_t v)
+{
+    if (len < cap)
+        key[len] = v;
+    return len + 1;
+}
+
+static int64_t float_bits(float f)
+{
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    return bits;
+}
+
+/* An update program's kernel writes its arguments in place (out[o] is one of in[]):
+ * element i is read before it is written, but the pointers alias, so none is noalias. */
+static int in_place(const cnnc_kernel *k)
+{
+    for (int o = 0; o < CNNC_KERNEL_MAX_OUT; o++)
+        for (int i = 0; i < CNNC_KERNEL_MAX_IN; i++)
+            if (k->out[o] >= 0 && k->out[o] == k->in[i])
+                return 1;
+    return 0;
+}
+
+size_t cnnc_cg_kernel_key(const cnnc_lowered *p, int index, int64_t *key, size_t cap)
+{
+    const cnnc_kernel *k = &p->kernels[index];
+    size_t n = 0;
+    int64_t fields[] = {k->kind, k->ih, k->iw, k->ic, k->oh, k->ow, k->oc, k->kh, k->kw, k->sh,
+                        k->sw, k->pad_top, k->pad_left, k->n, k->num_steps, k->shape.rank,
+                        k->axes, k->reduce, float_bits(k->value), k->method, k->accumulate};
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        n = key_put(key, n, cap, fields[i]);
+    for (int i = 0; i < k->shape.rank; i++)
+        n = key_put(key, n, cap, k->shape.dim[i]);
+    for (int s = 0; s < k->num_steps; s++) {
+        const cnnc_ew_step *st = &k->steps[s];
+        int64_t step[] = {st->kind, st->fn, float_bits(st->alpha), st->arg[0], st->arg[1],
+                          st->arg[2], float_bits(st->imm[0]), float_bits(st->imm[1]),
+                          float_bits(st->imm[2]), st->dropout_index, float_bits(st->rate)};
+        for (size_t i = 0; i < sizeof step / sizeof step[0]; i++)
+            n = key_put(key, n, cap, step[i]);
+    }
+    /* Which buffers are there (bias, scratch, secondary outputs), and their sizes (an ew
+     * kernel broadcasts by them). */
+    for (int i = 0; i < CNNC_KERNEL_MAX_IN; i++)
+        n = key_put(key, n, cap, k->in[i] >= 0 ? p->bufs[k->in[i]].size : -1);
+    for (int i = 0; i < CNNC_KERNEL_MAX_OUT; i++)
+        n = key_put(key, n, cap, k->out[i] >= 0 ? p->bufs[k->out[i]].size : -1);
+    /* Which step each output stores, and whether it writes in place (no noalias). */
+    for (int i = 0; i < CNNC_KERNEL_MAX_OUT; i++)
+        n = key_put(key, n, cap, k->out_step[i]);
+    n = key_put(key, n, cap, in_place(k));
+    return n;
+}
+
 LLVMValueRef cnnc_cg_kernel(cnnc_cg *g, const cnnc_lowered *p, int index, const char *fn_name)
 {
     const cnnc_kernel *k = &p->kernels[index];
@@ -1309,14 +1367,9 @@ LLVMValueRef cnnc_cg_kernel(cnnc_cg *g, const cnnc_lowered *p, int index, const 
      * (inlining them all into the worker made compile time superlinear), noalias keeps
      * its full meaning, and a call per kernel per image costs nothing measurable. */
     add_attr(g, fn, LLVMAttributeFunctionIndex, "noinline");
-    /* An update program's kernel writes its arguments in place (out[o] is one of in[]):
-     * element i is read before it is written, but the pointers alias. */
-    int in_place = 0;
-    for (int o = 0; o < CNNC_KERNEL_MAX_OUT; o++)
-        for (int i = 0; i < CNNC_KERNEL_MAX_IN; i++)
-            in_place |= k->out[o] >= 0 && k->out[o] == k->in[i];
+    int aliased = in_place(k);
     for (unsigned i = 0; i < CNNC_KERNEL_MAX_OUT + CNNC_KERNEL_MAX_IN; i++) {
-        if (!in_place)
+        if (!aliased)
             add_attr(g, fn, i + 1, "noalias");
         add_attr(g, fn, i + 1, "nocapture");
     }

@@ -1,8 +1,11 @@
 /* The second IR level (as in Glow): a program lowered from a graph is a list of loop
  * kernels with constant shapes, each naming the buffers it reads and writes. This is the
  * level where fusion and memory are decided:
- *   - bias and activation are fused into the epilogue of conv2d / dense,
- *   - chains of elementwise ops become one loop (an "ew" kernel with a list of steps),
+ *   - the bias, and elementwise functions of the result and constants (activations),
+ *     are fused into the epilogue of conv2d / dense,
+ *   - chains of single-use EW nodes (and dropout) become one loop (an "ew" kernel with a
+ *     list of steps); constants become immediates, smaller operands are broadcast,
+ *   - REDUCE and BROADCAST are generic loop nests,
  *   - softmax, cross-entropy and its gradient become one kernel,
  *   - every per-image value lives in one arena, packed by buffer lifetimes (first fit
  *     over live intervals, 64-byte aligned offsets).

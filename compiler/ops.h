@@ -1,7 +1,11 @@
 /* The op table: one entry per op, holding everything the compiler knows about it --
  * its shape rule (graph building), FLOP count (summary), interpreter kernel (the test
  * oracle), gradient rule (autodiff) and lowering (code generation). Adding an op means
- * adding one X() line in graph.h and one entry in ops.c; nothing else switches on ops.
+ * one X() line in graph.h, one RULES() line in ops.c, and the op's function in each stage
+ * that handles it (found by name, below); if its lowering needs a kernel of a new kind,
+ * that kind's X() line in lower.h and its emitter in kernels.c. No other code switches on
+ * ops. An elementwise function is not an op: it is a line of elementwise.h's table (see
+ * docs/extending.md for both).
  *
  * The columns are implemented in the files that own each stage:
  *   shape, flops  -> ops.c          interp -> interp.c

@@ -2,8 +2,8 @@
  * graphs (conv with stride 2 and valid/same padding, max/avg/global pooling, dense,
  * dropout with a fixed mask, each activation, softmax+cross-entropy fused, cross-entropy
  * on probabilities, mse), the structure of the derived graph (fusion, names, no gradient
- * for the image or the label, ADD for a value used twice, all missing rules reported in
- * one error), and the optimizer steps of the interpreter's train step against numbers
+ * for the image or the label, an elementwise add for a value used twice, all missing
+ * rules reported in one error), and the optimizer steps of the interpreter's train step against numbers
  * computed by hand from Keras's formulas. */
 #include <setjmp.h>
 #include <stdarg.h>

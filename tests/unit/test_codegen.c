@@ -65,6 +65,19 @@ static const char *const tiled_model =
     "dense units=3\n"
     "softmax\n";
 
+/* LeakyReLU as a layer, fused into a tiled conv2d (vector epilogue) and a plain one,
+ * and after dense. */
+static const char *const leaky_model =
+    "model leaky\n"
+    "input shape=7x7x2\n"
+    "conv2d filters=8 kernel=3 padding=same activation=leaky_relu\n"
+    "conv2d filters=3 kernel=2\n"
+    "leaky_relu alpha=0.05\n"
+    "flatten\n"
+    "dense units=5 activation=leaky_relu\n"
+    "dense units=3\n"
+    "softmax\n";
+
 static void check_text(const char *text, int opt, int threads)
 {
     cg_case c;
@@ -80,6 +93,7 @@ static void test_ops_O0(void **state)
     check_text(ops_model, 0, 1);
     check_text(gap_model, 0, 1);
     check_text(tiled_model, 0, 1);
+    check_text(leaky_model, 0, 1);
 }
 
 static void test_ops_O2(void **state)
@@ -88,6 +102,7 @@ static void test_ops_O2(void **state)
     check_text(ops_model, 2, 2);
     check_text(gap_model, 2, 2);
     check_text(tiled_model, 2, 2);
+    check_text(leaky_model, 2, 2);
     cg_target_cpu = "x86-64-v3";   /* the 8-float tiles (AVX2), whatever the host */
     check_text(tiled_model, 2, 2);
     check_text(tiled_model, 0, 1);
@@ -224,6 +239,16 @@ static void test_emit_llvm_parses(void **state)
     assert_non_null(LLVMGetNamedGlobal(mod, "gapm_model"));
     assert_non_null(LLVMGetNamedFunction(mod, "gapm_infer"));
     assert_non_null(LLVMGetNamedFunction(mod, "gapm_train_step"));
+    /* Kernels are emitted once per module: the two forward convolutions, which every
+     * program (infer, train step, each Grad-CAM) runs, have one body each. */
+    int conv_bodies = 0;
+    for (LLVMValueRef f = LLVMGetFirstFunction(mod); f; f = LLVMGetNextFunction(f)) {
+        size_t len;
+        const char *name = LLVMGetValueName2(f, &len);
+        conv_bodies += len > 7 && strncmp(name, "gapm_k", 6) == 0 &&
+                       strcmp(name + len - 7, "_conv2d") == 0;
+    }
+    assert_int_equal(conv_bodies, 2);
     LLVMDisposeModule(mod);
     LLVMContextDispose(ctx);
     unlink(path);

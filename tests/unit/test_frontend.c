@@ -348,6 +348,45 @@ static void test_model_lenet5(void **state)
     release(&c);
 }
 
+/* LeakyReLU as a layer (Keras's type and name, alpha 0.3 by default or as given) and as
+ * activation= (alpha 0.3); a negative alpha, and alpha on another activation, are errors. */
+static void test_leaky_relu(void **state)
+{
+    (void)state;
+    compiled c = compile_text("input shape=6x6x1\n"
+                              "conv2d filters=2 kernel=3 activation=leaky_relu\n"
+                              "leaky_relu\n"
+                              "leaky_relu alpha=0.1 name=slope\n"
+                              "flatten\ndense units=3\nsoftmax\n");
+    assert_int_equal(c.errors, 0);
+    const expected_layer want[] = {
+        {"conv2d", "Conv2D", "(None, 4, 4, 2)", 20},
+        {"leaky_re_lu", "LeakyReLU", "(None, 4, 4, 2)", 0},
+        {"slope", "LeakyReLU", "(None, 4, 4, 2)", 0},
+        {"flatten", "Flatten", "(None, 32)", 0},
+        {"dense", "Dense", "(None, 3)", 99},
+        {"softmax", "Activation", "(None, 3)", 0},
+    };
+    check_layers(c.g, want, 6);
+    const float alphas[3] = {0.3f, 0.3f, 0.1f};
+    for (int l = 0; l < 3; l++) {
+        const cnnc_node *n = &c.g->nodes[c.g->layers[l].output_node];
+        assert_int_equal(n->op, CNNC_OP_EW);
+        assert_int_equal(n->attrs.ew, CNNC_EW_LEAKY_RELU);
+        assert_true(n->attrs.alpha == alphas[l]);
+    }
+    assert_string_equal(c.g->layers[1].keyword, "leaky_relu");
+    release(&c);
+
+    c = compile_text("input shape=6x6x1\nflatten\nleaky_relu alpha=-1\ndense units=2\n");
+    assert_non_null(strstr(c.messages, "'alpha' must be at least 0, found -1"));
+    release(&c);
+    c = compile_text("input shape=6x6x1\nflatten\nrelu alpha=0.2\ndense units=2\n");
+    assert_int_equal(c.errors, 1);
+    assert_non_null(strstr(c.messages, "alpha"));
+    release(&c);
+}
+
 static void test_model_gap(void **state)
 {
     (void)state;
@@ -738,6 +777,7 @@ int main(void)
         cmocka_unit_test(test_model_mnist),
         cmocka_unit_test(test_model_keras_mnist_convnet),
         cmocka_unit_test(test_model_lenet5),
+        cmocka_unit_test(test_leaky_relu),
         cmocka_unit_test(test_model_gap),
         cmocka_unit_test(test_defaults_and_names),
         cmocka_unit_test(test_generated_names_skip_given_ones),
