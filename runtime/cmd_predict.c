@@ -96,7 +96,7 @@ static int predict_test_image(const prog_ctx *ctx, const predict_options *o,
                             (long long)ds.count - 1);
     } else {
         float *probs = cnnrt_xmalloc((size_t)ctx->model->num_classes * sizeof *probs);
-        prog_infer_dataset(ctx, ex, params, &ds, o->index, 1, probs);
+        prog_infer_dataset(ctx, ex, params, &ds, o->index, 1, probs, NULL);
         char what[64];
         snprintf(what, sizeof what, "test image %lld", (long long)o->index);
         print_prediction(ctx, what, probs, ds.labels[o->index]);
@@ -121,7 +121,7 @@ static int predict_files(const prog_ctx *ctx, char **files, int count, const pro
             status = prog_error(ctx, "%s", e.msg);
             continue;   /* the other files still get their answer */
         }
-        m->infer(params, x, 1, probs, ex->ws, ex->pool);
+        m->infer(params, x, 1, probs, NULL, ex->ws, ex->pool);
         if (i > 0)
             printf("\n");
         print_prediction(ctx, files[i], probs, -1);
@@ -221,13 +221,14 @@ static void evaluate_dataset(const prog_ctx *ctx, const prog_exec *ex, const flo
 {
     int64_t n = ds->count, k = ctx->model->num_classes;
     float *probs = cnnrt_xmalloc((size_t)(n * k) * sizeof *probs);
+    float *logits = cnnrt_xmalloc((size_t)(n * k) * sizeof *logits);
     int64_t *confusion = cnnrt_xcalloc((size_t)(k * k), sizeof *confusion);
-    prog_infer_dataset(ctx, ex, params, ds, 0, n, probs);
+    prog_infer_dataset(ctx, ex, params, ds, 0, n, probs, logits);
     double loss = 0;
     int64_t correct = 0;
     for (int64_t i = 0; i < n; i++) {
         int pred = prog_argmax(probs + i * k, k);
-        loss += prog_loss_of(ctx, probs + i * k, ds->labels[i]);
+        loss += prog_loss_of(ctx, probs + i * k, logits + i * k, ds->labels[i]);
         correct += pred == ds->labels[i];
         confusion[ds->labels[i] * k + pred]++;
     }
@@ -237,6 +238,7 @@ static void evaluate_dataset(const prog_ctx *ctx, const prog_exec *ex, const flo
     printf("Test loss: %.4f\n", loss / (double)n);
     print_confusion(ctx, confusion);
     free(probs);
+    free(logits);
     free(confusion);
 }
 
