@@ -159,7 +159,7 @@ static void time_and_report(bench *b, const options *o, const char *name, int64_
  * allocated once before timing. */
 static void run_infer(bench *b, int64_t batch)
 {
-    b->model->infer(b->params, b->test_x, batch, b->infer_probs, b->ws, b->pool);
+    b->model->infer(b->params, b->test_x, batch, b->infer_probs, NULL, b->ws, b->pool);
 }
 
 /* Grad-CAM (the Keras recipe's: gradcam, logit score) of the target layer. */
@@ -405,7 +405,7 @@ static int write_train_check(bench *b, const char *dir, const float *x, const in
      * Adam's step m / (sqrt(v) + eps) is about +-lr whatever the size of the gradient, so
      * where a gradient is near zero a rounding difference can change the step by up to lr,
      * and later steps then start from slightly different weights. */
-    int adam = strcmp(b->info.optimizer, "adam") == 0 &&
+    int adam = b->info.optimizer == CNNRT_OPT_ADAM &&
                m->opt_state_floats == 2 * m->param_floats;
     memcpy(b->train_params, b->params, (size_t)m->param_floats * sizeof(float));
     memset(b->train_opt_state, 0, (size_t)m->opt_state_floats * sizeof(float));
@@ -436,7 +436,7 @@ static int write_check_files(bench *b, const char *dir)
              write_raw(dir, "inputs.f32", x, input_bytes) == 0 &&
              write_raw(dir, "labels.i32", labels, (size_t)n * sizeof(int32_t)) == 0;
     if (ok && m->infer) {
-        m->infer(b->params, x, n, b->infer_probs, b->ws, b->pool);
+        m->infer(b->params, x, n, b->infer_probs, NULL, b->ws, b->pool);
         ok = write_raw(dir, "probs.f32", b->infer_probs,
                        (size_t)(n * m->num_classes) * sizeof(float)) == 0;
     }

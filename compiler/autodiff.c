@@ -446,9 +446,7 @@ static int find_model_output(const cnnc_graph *g, int *probs, int *logits, cnnc_
         cnnc_error(d, no_loc, "autodiff: the model '%s' has no output", g->model_name);
         return -1;
     }
-    *logits = cnnc_graph_find_output(g, CNNC_OUT_LOGITS);
-    if (*logits < 0)
-        *logits = g->nodes[*probs].op == CNNC_OP_SOFTMAX ? g->nodes[*probs].inputs[0] : *probs;
+    *logits = cnnc_graph_logits_node(g);
     if (g->nodes[*logits].shape.rank != 1) {
         char buf[64];
         cnnc_error(d, g->nodes[*probs].loc,
@@ -466,6 +464,18 @@ static int add_label(cnnc_graph *g, cnnc_diag *d)
     return cnnc_graph_add(g, d, CNNC_OP_LABEL, NULL, NULL, "label", -1, no_loc);
 }
 
+static int loss_from_logits(const cnnc_graph *g, int probs, int logits)
+{
+    return g->train.loss == CNNRT_LOSS_CATEGORICAL_CROSSENTROPY &&
+           g->nodes[probs].op == CNNC_OP_SOFTMAX && g->nodes[probs].inputs[0] == logits;
+}
+
+int cnnc_train_loss_from_logits(const cnnc_graph *forward)
+{
+    int probs = cnnc_graph_find_output(forward, CNNC_OUT_PROBS);
+    return probs >= 0 && loss_from_logits(forward, probs, cnnc_graph_logits_node(forward));
+}
+
 /* The per-image loss node for the model's output and g->train.loss. Softmax followed by
  * categorical cross-entropy is fused into SOFTMAX_XENT on the logits. */
 static int add_loss(cnnc_graph *g, int probs, int logits, int label, cnnc_diag *d)
@@ -473,10 +483,10 @@ static int add_loss(cnnc_graph *g, int probs, int logits, int label, cnnc_diag *
     int inputs[CNNC_MAX_INPUTS] = {probs, label, -1};
     cnnc_op op;
     const char *name;
-    if (g->train.loss == CNNC_LOSS_MSE) {
+    if (g->train.loss == CNNRT_LOSS_MSE) {
         op = CNNC_OP_MSE;
         name = "loss/mean_squared_error";
-    } else if (g->nodes[probs].op == CNNC_OP_SOFTMAX && g->nodes[probs].inputs[0] == logits) {
+    } else if (loss_from_logits(g, probs, logits)) {
         op = CNNC_OP_SOFTMAX_XENT;
         inputs[0] = logits;
         name = "loss/softmax_cross_entropy";

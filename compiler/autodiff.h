@@ -26,6 +26,9 @@ typedef struct cnnc_grad_overrides {
  * the input image (its gradient is never computed). The optimizer update and the batch
  * mean are the program's job, described by g->train. */
 cnnc_graph *cnnc_build_train_graph(const cnnc_graph *forward, cnnc_diag *d);
+/* Whether that training graph computes the loss from the logits (SOFTMAX_XENT), which is
+ * how evaluation must compute it too (cnnrt_model.train.loss_from_logits). */
+int cnnc_train_loss_from_logits(const cnnc_graph *forward);
 
 /* The per-image Grad-CAM graph of the target layers `layers` (indices into forward->layers,
  * in network order, each with a spatial [H,W,C] output): forward, LABEL (the class, or -1

@@ -4,7 +4,6 @@
  * linked program / JIT. See codegen.h; the loop kernels are in kernels.c. */
 #include "codegen.h"
 
-#include <inttypes.h>
 #include <limits.h>
 #include <llvm-c/Analysis.h>
 #include <llvm-c/Core.h>
@@ -14,7 +13,6 @@
 #include <llvm-c/Target.h>
 #include <llvm-c/TargetMachine.h>
 #include <llvm-c/Transforms/PassBuilder.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +24,7 @@
 #include "codegen_internal.h"
 #include "link.h"
 #include "lower.h"
+#include "optimizers.h"
 #include "util.h"
 
 static const cnnc_loc NOWHERE = {0, 0, 0};
@@ -71,32 +70,6 @@ void cnnc_model_identifier(const char *model_name, char *out, size_t len)
     cnnc_c_identifier(name, out + n, len - n);
 }
 
-/* ---- growing strings ------------------------------------------------------------------ */
-
-typedef struct strbuf {
-    char *s;
-    size_t len, cap;
-} strbuf;
-
-static void sb_printf(strbuf *b, const char *fmt, ...) CNNC_PRINTF(2, 3);
-static void sb_printf(strbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if (b->len + (size_t)n + 1 > b->cap) {
-        b->cap = (b->len + (size_t)n + 1) * 2;
-        b->s = cnnc_xrealloc(b->s, b->cap);
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
 /* ---- the programs of a model ---------------------------------------------------------- */
 
 typedef struct program {
@@ -106,6 +79,10 @@ typedef struct program {
     char entry[512];            /* NAME_infer, NAME_train_step, NAME_gradcam,
                                    NAME_guided_backprop */
     LLVMValueRef entry_fn;
+    /* TRAIN: the optimizer's update program (optimizers.h), run after the reduction. */
+    cnnc_graph *update_graph;
+    cnnc_lowered *update;
+    LLVMValueRef *update_fns;
 } program;
 
 typedef struct model_gen {
@@ -124,6 +101,9 @@ static void free_programs(model_gen *m)
 {
     for (int i = 0; i < m->num_progs; i++) {
         cnnc_lowered_free(m->progs[i].lowered);
+        cnnc_lowered_free(m->progs[i].update);
+        cnnc_graph_free(m->progs[i].update_graph);
+        free(m->progs[i].update_fns);
         if (m->progs[i].graph != m->forward)
             cnnc_graph_free(m->progs[i].graph);
     }
@@ -184,6 +164,18 @@ static int build_programs(model_gen *m)
             return -1;
         p = add_program(m, CNNC_PROGRAM_TRAIN, train);
         snprintf(p->entry, sizeof p->entry, "%s_train_step", m->name);
+        if (fw->param_floats > 0) {
+            p->update_graph = cnnc_build_update_graph(&fw->train, fw->param_floats, m->d);
+            p->update = p->update_graph ? cnnc_lower_program(p->update_graph,
+                                                             CNNC_PROGRAM_UPDATE, m->d)
+                                        : NULL;
+            if (!p->update)
+                return -1;
+            if (m->opts->dump_lowered) {
+                fprintf(m->opts->dump_lowered, "; %s (update)\n", p->entry);
+                cnnc_lowered_dump(p->update, m->opts->dump_lowered);
+            }
+        }
     }
     if ((mask & CNNC_GEN_CAMS) && build_cam_programs(m))
         return -1;
@@ -210,7 +202,7 @@ static int build_programs(model_gen *m)
 enum {
     CTX_PARAMS, CTX_OPT_STATE, CTX_X, CTX_LABELS, CTX_N, CTX_SEED, CTX_SCORE_MODE,
     CTX_CAM_TARGET, CTX_CAM_METHOD, CTX_WS, CTX_PROBS, CTX_MAPS, CTX_MAP_MAX, CTX_INPUT_GRADS,
-    CTX_FIELDS
+    CTX_LOGITS, CTX_FIELDS
 };
 static int ctx_field_is_int(int field)
 {
@@ -218,7 +210,7 @@ static int ctx_field_is_int(int field)
            field == CTX_CAM_TARGET || field == CTX_CAM_METHOD;
 }
 static const int slot_field[CNNC_SLOT_COUNT] = {CTX_PROBS, CTX_MAPS, CTX_MAP_MAX,
-                                                CTX_INPUT_GRADS};
+                                                CTX_INPUT_GRADS, CTX_LOGITS};
 
 /* A kernel body already in the module, by its key (cnnc_cg_kernel_key). */
 enum { KERNEL_KEY_MAX = 512 };
@@ -344,6 +336,7 @@ static void call_kernel(cnnc_cg *g, const cnnc_lowered *lp, LLVMValueRef kernel_
         case CNNC_BUF_PARAMS: args[i] = fptr(g, wb->params, cg_i64(g, b->offset)); break;
         case CNNC_BUF_GRAD: args[i] = fptr(g, wb->grad, cg_i64(g, b->offset)); break;
         case CNNC_BUF_STATS: args[i] = fptr(g, wb->stats, cg_i64(g, b->offset)); break;
+        case CNNC_BUF_ARG: args[i] = LLVMConstNull(g->ptr); break;   /* update programs only */
         case CNNC_BUF_INPUT:
             args[i] = fptr(g, wb->x, LLVMBuildNSWMul(g->b, img, cg_i64(g, wb->image_floats), ""));
             break;
@@ -476,11 +469,11 @@ static LLVMValueRef begin_entry(module_state *s, program *p, LLVMTypeRef type,
 static void emit_infer_entry(module_state *s, program *p, LLVMValueRef worker)
 {
     cnnc_cg *g = &s->g;
-    /* (params, x, n, probs, ws, pool) */
-    LLVMTypeRef t[6] = {g->ptr, g->ptr, g->i64, g->ptr, g->ptr, g->ptr};
-    LLVMTypeRef type = LLVMFunctionType(g->void_t, t, 6, 0);
-    int fields[6] = {CTX_PARAMS, CTX_X, CTX_N, CTX_PROBS, -1, -1};
-    begin_entry(s, p, type, worker, fields, 6, 2, 5, 4);
+    /* (params, x, n, probs, logits, ws, pool) */
+    LLVMTypeRef t[7] = {g->ptr, g->ptr, g->i64, g->ptr, g->ptr, g->ptr, g->ptr};
+    LLVMTypeRef type = LLVMFunctionType(g->void_t, t, 7, 0);
+    int fields[7] = {CTX_PARAMS, CTX_X, CTX_N, CTX_PROBS, CTX_LOGITS, -1, -1};
+    begin_entry(s, p, type, worker, fields, 7, 2, 6, 5);
     LLVMBuildRetVoid(g->b);
 }
 
@@ -611,20 +604,37 @@ static void emit_guided_entry(module_state *s, program *p, LLVMValueRef worker)
                     check_score_mode, 0);
 }
 
-static LLVMValueRef math_intrinsic(cnnc_cg *g, const char *name, LLVMTypeRef t, LLVMValueRef a,
-                                  LLVMValueRef b)
+/* Calls the kernels of the update program with the arguments args[CNNC_UPD_*]. */
+static void call_update(cnnc_cg *g, const program *p, LLVMValueRef *args)
 {
-    LLVMValueRef args[2] = {a, b};
-    return cg_intrinsic(g, name, t, args, b ? 2 : 1);
+    const cnnc_lowered *up = p->update;
+    for (int k = 0; k < up->num_kernels; k++) {
+        const cnnc_kernel *kr = &up->kernels[k];
+        LLVMValueRef call_args[CG_K_NUM_PARAMS];
+        for (int i = 0; i < CNNC_KERNEL_MAX_OUT + CNNC_KERNEL_MAX_IN; i++) {
+            int id = i < CNNC_KERNEL_MAX_OUT ? kr->out[i] : kr->in[i - CNNC_KERNEL_MAX_OUT];
+            call_args[i] = id >= 0 ? args[up->bufs[id].offset] : LLVMConstNull(g->ptr);
+        }
+        call_args[CG_K_IMAGE] = call_args[CG_K_SEED] = cg_i64(g, 0);
+        call_args[CG_K_LABEL] = call_args[CG_K_SCORE_MODE] = cg_i64(g, 0);
+        LLVMBuildCall2(g->b, g->kernel_type, p->update_fns[k], call_args, CG_K_NUM_PARAMS, "");
+    }
+}
+
+/* A float local holding v, for a scalar argument of the update program. */
+static LLVMValueRef scalar_arg(cnnc_cg *g, LLVMValueRef v, const char *name)
+{
+    LLVMValueRef slot = cg_alloca(g, g->f32, name);
+    LLVMBuildStore(g->b, v, slot);
+    return slot;
 }
 
 /* After parallel_for: sum the per-thread gradients into thread 0's buffer in thread
- * order, divide by n, apply the optimizer; sum the stats. */
+ * order and the stats likewise, then run the optimizer's update program on them. */
 static void emit_train_entry(module_state *s, program *p, LLVMValueRef worker, int64_t ws_floats)
 {
     cnnc_cg *g = &s->g;
     const cnnc_graph *tg = p->graph;
-    const cnnc_train_config *cfg = &tg->train;
     /* (params, opt_state, x, labels, n, step, lr, seed, stats, ws, pool) */
     LLVMTypeRef t[11] = {g->ptr, g->ptr, g->ptr, g->ptr, g->i64, g->i64,
                          g->f32, g->i64, g->ptr, g->ptr, g->ptr};
@@ -676,53 +686,16 @@ static void emit_train_entry(module_state *s, program *p, LLVMValueRef worker, i
     cg_store(g, cg_load(g, s0, zero), stats_out, zero);
     cg_store(g, cg_load(g, s0, one), stats_out, one);
 
-    if (P > 0) {
-        LLVMValueRef nf = LLVMBuildSIToFP(g->b, n, g->f32, "");
-        if (cfg->optimizer == CNNC_OPT_ADAM) {
-            /* alpha = lr sqrt(1 - b2^t) / (1 - b1^t) in double, rounded once (as interp.c) */
-            LLVMValueRef tt = LLVMBuildSIToFP(g->b, step, g->f64, "");
-            LLVMValueRef p1 = math_intrinsic(g, "llvm.pow", g->f64, cg_f64(g, cfg->beta_1), tt);
-            LLVMValueRef p2 = math_intrinsic(g, "llvm.pow", g->f64, cg_f64(g, cfg->beta_2), tt);
-            LLVMValueRef root = math_intrinsic(
-                g, "llvm.sqrt", g->f64, LLVMBuildFSub(g->b, cg_f64(g, 1.0), p2, ""), NULL);
-            LLVMValueRef alpha = LLVMBuildFDiv(
-                g->b, LLVMBuildFMul(g->b, LLVMBuildFPExt(g->b, lr, g->f64, ""), root, ""),
-                LLVMBuildFSub(g->b, cg_f64(g, 1.0), p1, ""), "");
-            alpha = LLVMBuildFPTrunc(g->b, alpha, g->f32, "");
-            float b1 = (float)cfg->beta_1, b2 = (float)cfg->beta_2, eps = (float)cfg->epsilon;
-            LLVMValueRef m = opt, v = fptr(g, opt, cg_i64(g, P));
-            LLVMValueRef i = cg_for(g, &li, P);
-            LLVMValueRef gr = LLVMBuildFDiv(g->b, cg_load(g, g0, i), nf, "");
-            LLVMValueRef mi = LLVMBuildFAdd(
-                g->b, LLVMBuildFMul(g->b, cg_f32(g, b1), cg_load(g, m, i), ""),
-                LLVMBuildFMul(g->b, cg_f32(g, 1.0f - b1), gr, ""), "");
-            LLVMValueRef vi = LLVMBuildFAdd(
-                g->b, LLVMBuildFMul(g->b, cg_f32(g, b2), cg_load(g, v, i), ""),
-                LLVMBuildFMul(g->b, LLVMBuildFMul(g->b, cg_f32(g, 1.0f - b2), gr, ""), gr, ""),
-                "");
-            cg_store(g, mi, m, i);
-            cg_store(g, vi, v, i);
-            LLVMValueRef den = LLVMBuildFAdd(
-                g->b, math_intrinsic(g, "llvm.sqrt", g->f32, vi, NULL), cg_f32(g, eps), "");
-            LLVMValueRef upd = LLVMBuildFDiv(g->b, LLVMBuildFMul(g->b, alpha, mi, ""), den, "");
-            cg_store(g, LLVMBuildFSub(g->b, cg_load(g, params, i), upd, ""), params, i);
-            cg_end(g, &li);
-        } else {
-            float momentum = (float)cfg->momentum;
-            LLVMValueRef i = cg_for(g, &li, P);
-            LLVMValueRef gr = LLVMBuildFDiv(g->b, cg_load(g, g0, i), nf, "");
-            LLVMValueRef step_v = LLVMBuildFMul(g->b, lr, gr, "");
-            if (momentum != 0.0f) {
-                LLVMValueRef u = LLVMBuildFSub(
-                    g->b, LLVMBuildFMul(g->b, cg_f32(g, momentum), cg_load(g, opt, i), ""),
-                    step_v, "");
-                cg_store(g, u, opt, i);
-                cg_store(g, LLVMBuildFAdd(g->b, cg_load(g, params, i), u, ""), params, i);
-            } else {
-                cg_store(g, LLVMBuildFSub(g->b, cg_load(g, params, i), step_v, ""), params, i);
-            }
-            cg_end(g, &li);
-        }
+    if (p->update) {
+        LLVMValueRef args[CNNC_UPD_STATE + CNNC_MAX_OPT_STATE];
+        args[CNNC_UPD_PARAMS] = params;
+        args[CNNC_UPD_GRAD] = g0;
+        args[CNNC_UPD_LR] = scalar_arg(g, lr, "lr");
+        args[CNNC_UPD_STEP] = scalar_arg(g, LLVMBuildSIToFP(g->b, step, g->f32, ""), "step");
+        args[CNNC_UPD_N] = scalar_arg(g, LLVMBuildSIToFP(g->b, n, g->f32, ""), "n");
+        for (int k = 0; k < CNNC_MAX_OPT_STATE; k++)
+            args[CNNC_UPD_STATE + k] = fptr(g, opt, cg_i64(g, k * P));
+        call_update(g, p, args);
     }
     LLVMBuildRetVoid(g->b);
 }
@@ -769,11 +742,20 @@ static int emit_program(module_state *s, model_gen *m, program *p)
     }
     LLVMValueRef worker = emit_worker(s, p, kfns, m->ws_floats);
     free(kfns);
+    if (p->update) {
+        p->update_fns = cnnc_xcalloc((size_t)p->update->num_kernels + 1, sizeof *p->update_fns);
+        for (int k = 0; k < p->update->num_kernels; k++) {
+            p->update_fns[k] = kernel_function(s, m, p->update, k);
+            if (!p->update_fns[k])
+                return -1;
+        }
+    }
     switch (p->kind) {
     case CNNC_PROGRAM_INFER: emit_infer_entry(s, p, worker); break;
     case CNNC_PROGRAM_TRAIN: emit_train_entry(s, p, worker, m->ws_floats); break;
     case CNNC_PROGRAM_CAM: emit_cam_entry(s, m, p, worker); break;
     case CNNC_PROGRAM_GUIDED: emit_guided_entry(s, p, worker); break;
+    case CNNC_PROGRAM_UPDATE: break;   /* part of the train step's entry */
     }
     return 0;
 }
@@ -791,39 +773,88 @@ static LLVMValueRef string_constant(cnnc_cg *g, const char *text, const char *na
     return gv;
 }
 
-static char *description_text(const model_gen *m)
+/* A private constant global initialised with init; returns its address. */
+static LLVMValueRef private_constant(cnnc_cg *g, LLVMValueRef init, const char *name)
+{
+    LLVMValueRef gv = LLVMAddGlobal(g->mod, LLVMTypeOf(init), name);
+    LLVMSetInitializer(gv, init);
+    LLVMSetGlobalConstant(gv, 1);
+    LLVMSetLinkage(gv, LLVMPrivateLinkage);
+    return gv;
+}
+
+/* A constant struct of 8-byte fields (cnnrt_model.h's rule: no padding). */
+static LLVMValueRef const_struct(cnnc_cg *g, LLVMValueRef *fields, unsigned n)
+{
+    return LLVMConstStructInContext(g->ctx, fields, n, 0);
+}
+
+/* cnnrt_layer_entry[num_layers], or NULL for a graph without layers (built by a test). */
+static LLVMValueRef layers_table(cnnc_cg *g, const model_gen *m)
 {
     const cnnc_graph *fw = m->forward;
-    strbuf b = {0};
-    char shape[128];
-    sb_printf(&b, "source %s\n", fw->source_file ? fw->source_file : fw->model_name);
+    if (fw->num_layers == 0)
+        return LLVMConstNull(g->ptr);
+    LLVMValueRef *entries = cnnc_xcalloc((size_t)fw->num_layers + 1, sizeof *entries);
+    char sym[300];
     for (int i = 0; i < fw->num_layers; i++) {
         const cnnc_layer *l = &fw->layers[i];
-        sb_printf(&b, "layer %s %s %s %" PRId64 " %" PRId64 "\n", l->name, l->type,
-                  cnnc_shape_str(l->shape, 0, shape, sizeof shape), l->params, l->flops);
+        LLVMValueRef dims[3];
+        for (int k = 0; k < 3; k++)
+            dims[k] = cg_i64(g, k < l->shape.rank ? l->shape.dim[k] : 0);
+        snprintf(sym, sizeof sym, "%s.layer_name.%d", m->name, i);
+        LLVMValueRef name = string_constant(g, l->name, sym);
+        snprintf(sym, sizeof sym, "%s.layer_type.%d", m->name, i);
+        LLVMValueRef f[6] = {name, string_constant(g, l->type, sym), cg_i64(g, l->shape.rank),
+                             LLVMConstArray2(g->i64, dims, 3), cg_i64(g, l->params),
+                             cg_i64(g, l->flops)};
+        entries[i] = const_struct(g, f, 6);
     }
+    LLVMValueRef arr = LLVMConstArray2(LLVMTypeOf(entries[0]), entries, (uint64_t)fw->num_layers);
+    free(entries);
+    snprintf(sym, sizeof sym, "%s_layers", m->name);
+    return private_constant(g, arr, sym);
+}
+
+/* cnnrt_param_entry[num_params], or NULL without parameters. */
+static LLVMValueRef params_table(cnnc_cg *g, const model_gen *m)
+{
+    const cnnc_graph *fw = m->forward;
+    if (fw->num_params == 0)
+        return LLVMConstNull(g->ptr);
+    LLVMValueRef *entries = cnnc_xcalloc((size_t)fw->num_params, sizeof *entries);
+    char sym[300];
     for (int i = 0; i < fw->num_params; i++) {
         const cnnc_param *p = &fw->params[i];
-        sb_printf(&b, "param %s %s %" PRId64 " %s %" PRId64 " %" PRId64 "\n", p->name,
-                  cnnc_shape_str(p->shape, 0, shape, sizeof shape), p->offset,
-                  p->init == CNNC_INIT_GLOROT_UNIFORM ? "glorot_uniform" : "zeros", p->fan_in,
-                  p->fan_out);
+        LLVMValueRef dims[4];
+        for (int k = 0; k < 4; k++)
+            dims[k] = cg_i64(g, k < p->shape.rank ? p->shape.dim[k] : 0);
+        snprintf(sym, sizeof sym, "%s.param_name.%d", m->name, i);
+        int64_t init = p->init == CNNC_INIT_GLOROT_UNIFORM ? CNNRT_INIT_GLOROT_UNIFORM
+                                                            : CNNRT_INIT_ZEROS;
+        LLVMValueRef f[7] = {string_constant(g, p->name, sym), cg_i64(g, p->shape.rank),
+                             LLVMConstArray2(g->i64, dims, 4), cg_i64(g, p->offset),
+                             cg_i64(g, init), cg_i64(g, p->fan_in), cg_i64(g, p->fan_out)};
+        entries[i] = const_struct(g, f, 7);
     }
+    LLVMValueRef arr = LLVMConstArray2(LLVMTypeOf(entries[0]), entries, (uint64_t)fw->num_params);
+    free(entries);
+    snprintf(sym, sizeof sym, "%s_params", m->name);
+    return private_constant(g, arr, sym);
+}
+
+/* cnnrt_train_settings, in its field order. */
+enum { TRAIN_FIELDS = 14 };
+static LLVMValueRef train_settings(cnnc_cg *g, const cnnc_graph *fw)
+{
     const cnnc_train_config *t = &fw->train;
-    sb_printf(&b,
-              "compile loss=%s optimizer=%s lr=%.9g beta_1=%.9g beta_2=%.9g epsilon=%.9g "
-              "momentum=%.9g%s\n",
-              t->loss == CNNC_LOSS_MSE ? "mean_squared_error" : "categorical_crossentropy",
-              t->optimizer == CNNC_OPT_SGD ? "sgd" : "adam", t->lr, t->beta_1, t->beta_2,
-              t->epsilon, t->momentum, t->metrics_accuracy ? " metrics=acc" : "");
-    sb_printf(&b, "fit epochs=%d batch_size=%d validation_split=%.9g seed=%" PRIu64 "\n",
-              t->epochs, t->batch_size, t->validation_split, t->seed);
-    int cam = cnnc_default_cam_layer(fw);
-    if (cam >= 0)
-        sb_printf(&b, "gradcam layer=%s\n", fw->layers[cam].name);
-    if (!b.s)
-        sb_printf(&b, "%s", "");
-    return b.s;
+    LLVMValueRef f[TRAIN_FIELDS] = {
+        cg_i64(g, t->loss), cg_i64(g, cnnc_train_loss_from_logits(fw)),
+        cg_i64(g, t->optimizer), cg_f64(g, t->lr), cg_f64(g, t->beta_1), cg_f64(g, t->beta_2),
+        cg_f64(g, t->epsilon), cg_f64(g, t->momentum), cg_f64(g, t->rho),
+        cg_i64(g, t->metrics_accuracy != 0), cg_i64(g, t->epochs), cg_i64(g, t->batch_size),
+        cg_f64(g, t->validation_split), LLVMConstInt(g->i64, t->seed, 0)};
+    return const_struct(g, f, TRAIN_FIELDS);
 }
 
 static LLVMValueRef emit_descriptor(module_state *s, model_gen *m)
@@ -864,6 +895,7 @@ static LLVMValueRef emit_descriptor(module_state *s, model_gen *m)
         case CNNC_PROGRAM_TRAIN: train = fn; break;
         case CNNC_PROGRAM_CAM: gradcam = fn; break;
         case CNNC_PROGRAM_GUIDED: guided = fn; break;
+        case CNNC_PROGRAM_UPDATE: break;   /* called by the train step, not an entry */
         }
     }
     const cnnc_shape *in = &fw->nodes[fw->input_node].shape;
@@ -874,23 +906,34 @@ static LLVMValueRef emit_descriptor(module_state *s, model_gen *m)
         h = in->dim[0], w = in->dim[1];
     else
         c = cnnc_shape_size(*in);
-    char *text = description_text(m);
     char sym[300];
-    snprintf(sym, sizeof sym, "%s.description", m->name);
-    LLVMValueRef desc = string_constant(g, text, sym);
-    free(text);
+    snprintf(sym, sizeof sym, "%s.source", m->name);
+    LLVMValueRef source = string_constant(
+        g, fw->source_file ? fw->source_file : fw->model_name ? fw->model_name : "", sym);
     snprintf(sym, sizeof sym, "%s.name", m->name);
     LLVMValueRef name = string_constant(g, fw->model_name ? fw->model_name : m->name, sym);
+    int cam_layer = cnnc_default_cam_layer(fw);
+    LLVMValueRef gradcam_layer = zero_ptr;
+    if (cam_layer >= 0) {
+        snprintf(sym, sizeof sym, "%s.gradcam_layer", m->name);
+        gradcam_layer = string_constant(g, fw->layers[cam_layer].name, sym);
+    }
     int64_t opt_state = cnnc_graph_opt_state_floats(fw);
     LLVMValueRef f[] = {
-        cg_i64(g, CNNRT_ABI_VERSION), name, desc,
+        cg_i64(g, CNNRT_ABI_VERSION), name, source,
         LLVMConstInt(g->i64, cnnc_graph_fingerprint(fw), 0),
         cg_i64(g, h), cg_i64(g, w), cg_i64(g, c), cg_i64(g, fw->num_classes),
         cg_i64(g, fw->param_floats), cg_i64(g, opt_state), cg_i64(g, m->ws_floats),
-        infer, train, gradcam, guided, cg_i64(g, m->num_cam_layers), cam_layers};
+        infer, train, gradcam, guided, cg_i64(g, m->num_cam_layers), cam_layers,
+        cg_i64(g, fw->num_layers), layers_table(g, m),
+        cg_i64(g, fw->num_params), params_table(g, m),
+        train_settings(g, fw), gradcam_layer};
     enum { FIELDS = sizeof f / sizeof f[0] };
-    _Static_assert(sizeof(cnnrt_model) == 8 * FIELDS, "cnnrt_model has a field codegen.c "
-                   "does not fill");
+    /* Every field 8 bytes wide except train, a struct of TRAIN_FIELDS such fields. */
+    _Static_assert(sizeof(cnnrt_train_settings) == 8 * TRAIN_FIELDS,
+                   "cnnrt_train_settings has a field codegen.c does not fill");
+    _Static_assert(sizeof(cnnrt_model) == 8 * (FIELDS - 1) + sizeof(cnnrt_train_settings),
+                   "cnnrt_model has a field codegen.c does not fill");
     LLVMTypeRef types[FIELDS];
     for (int i = 0; i < FIELDS; i++)
         types[i] = LLVMTypeOf(f[i]);

@@ -28,6 +28,7 @@
 #include "elementwise.h"
 #include "ops.h"
 #include "cnnrt_weights.h"   /* the model name's room in the weights file */
+#include "optimizers.h"
 
 /* ---- the vocabulary --------------------------------------------------------------------- */
 
@@ -118,7 +119,7 @@ static const stmt_spec specs[ST_COUNT] = {
     [ST_COMPILE] = {"compile", NULL, NULL,
                     {{"loss", 0, NULL}, {"optimizer", 0, NULL}, {"lr", 0, NULL},
                      {"metrics", 0, NULL}, {"beta_1", 0, NULL}, {"beta_2", 0, NULL},
-                     {"epsilon", 0, NULL}, {"momentum", 0, NULL}}},
+                     {"epsilon", 0, NULL}, {"momentum", 0, NULL}, {"rho", 0, NULL}}},
     [ST_FIT] = {"fit", NULL, NULL,
                 {{"epochs", 0, NULL}, {"batch_size", 0, NULL}, {"validation_split", 0, NULL},
                  {"seed", 0, NULL}}},
@@ -940,42 +941,66 @@ static void build_layer(builder *b, cnnc_stmt *s, stmt_kind kind)
 
 /* ---- outputs, training settings, Grad-CAM --------------------------------------------------- */
 
-static const char *const loss_words[] = {"categorical_crossentropy", "mse",
-                                         "mean_squared_error"};
-static const char *const optimizer_words[] = {"adam", "sgd"};
+/* The spellings of the shared vocabulary (runtime/cnnrt_vocab.h) and their codes. */
+#define VOCAB_WORD(id, text, code) text,
+#define VOCAB_CODE(id, text, code) code,
+#define VOCAB_LOSS_ALIAS_WORD(id, text) text,
+#define VOCAB_LOSS_ALIAS_CODE(id, text) CNNRT_LOSS_##id,
+static const char *const loss_words[] = {CNNRT_LOSSES(VOCAB_WORD)
+                                         CNNRT_LOSS_ALIASES(VOCAB_LOSS_ALIAS_WORD)};
+static const cnnrt_loss loss_values[] = {CNNRT_LOSSES(VOCAB_CODE)
+                                         CNNRT_LOSS_ALIASES(VOCAB_LOSS_ALIAS_CODE)};
+static const char *const optimizer_words[] = {CNNRT_OPTIMIZERS(VOCAB_WORD)};
+static const cnnrt_optimizer optimizer_values[] = {CNNRT_OPTIMIZERS(VOCAB_CODE)};
+enum { NUM_LOSS_WORDS = sizeof loss_words / sizeof loss_words[0],
+       NUM_OPTIMIZERS = sizeof optimizer_words / sizeof optimizer_words[0] };
 static const char *const metric_words[] = {"acc", "accuracy", "none"};
+/* Every optimizer setting of the compile statement, with Keras's defaults. */
+static const char *const optimizer_keys[] = {"beta_1", "beta_2", "epsilon", "momentum", "rho"};
 
-static void warn_no_effect(builder *b, cnnc_stmt *s, const char *key, const char *why)
+/* "'momentum' has no effect with optimizer=adam (it is a setting of sgd and rmsprop)" for
+ * every optimizer key given that the chosen optimizer does not read. */
+static void warn_unread_settings(builder *b, cnnc_stmt *s, cnnrt_optimizer chosen)
 {
-    cnnc_arg *a = cnnc_stmt_find(s, key);
-    if (a)
-        cnnc_warning(b->d, a->key_loc, "'%s' has no effect %s", key, why);
+    for (size_t k = 0; k < sizeof optimizer_keys / sizeof optimizer_keys[0]; k++) {
+        const char *key = optimizer_keys[k];
+        cnnc_arg *a = cnnc_stmt_find(s, key);
+        if (!a || cnnc_optimizer_reads(chosen, key))
+            continue;
+        char readers[128] = "";
+        int count = 0;
+        for (int o = 0; o < NUM_OPTIMIZERS; o++)
+            if (cnnc_optimizer_reads(optimizer_values[o], key)) {
+                size_t used = strlen(readers);
+                snprintf(readers + used, sizeof readers - used, "%s%s", count++ ? " and " : "",
+                         optimizer_words[o]);
+            }
+        cnnc_warning(b->d, a->key_loc, "'%s' has no effect with optimizer=%s (it is a "
+                     "setting of %s)", key, cnnrt_optimizer_name(chosen), readers);
+    }
 }
 
 static void read_compile(builder *b, cnnc_stmt *s)
 {
     cnnc_train_config *t = &b->g->train;
     int loss, optimizer, metric;
-    read_choice(b, s, "loss", loss_words, 3, 0, &loss);
-    t->loss = loss == 0 ? CNNC_LOSS_CATEGORICAL_CROSSENTROPY : CNNC_LOSS_MSE;
-    read_choice(b, s, "optimizer", optimizer_words, 2, 0, &optimizer);
-    t->optimizer = optimizer == 0 ? CNNC_OPT_ADAM : CNNC_OPT_SGD;
-    read_float(b, s, "lr", optimizer == 0 ? 0.001 : 0.01, CNNC_LIMIT_LR_ABOVE, CNNC_LIMIT_LR_MAX,
-               1, 0, &t->lr);
+    read_choice(b, s, "loss", loss_words, NUM_LOSS_WORDS, 0, &loss);
+    t->loss = loss_values[loss];
+    int adam = 0;   /* Keras's default */
+    while (optimizer_values[adam] != CNNRT_OPT_ADAM)
+        adam++;
+    read_choice(b, s, "optimizer", optimizer_words, NUM_OPTIMIZERS, adam, &optimizer);
+    t->optimizer = optimizer_values[optimizer];
+    read_float(b, s, "lr", cnnc_optimizer_def_of(t->optimizer)->default_lr,
+               CNNC_LIMIT_LR_ABOVE, CNNC_LIMIT_LR_MAX, 1, 0, &t->lr);
     if (read_choice(b, s, "metrics", metric_words, 3, 2, &metric) == 0)
         t->metrics_accuracy = metric != 2;
     read_float(b, s, "beta_1", 0.9, 0.0, 1.0, 0, 1, &t->beta_1);
     read_float(b, s, "beta_2", 0.999, 0.0, 1.0, 0, 1, &t->beta_2);
     read_float(b, s, "epsilon", 1e-7, 0.0, 1.0, 1, 0, &t->epsilon);
     read_float(b, s, "momentum", 0.0, 0.0, 1.0, 0, 1, &t->momentum);
-    if (t->optimizer == CNNC_OPT_ADAM) {
-        warn_no_effect(b, s, "momentum", "with optimizer=adam (it is an sgd setting)");
-    } else {
-        const char *why = "with optimizer=sgd (it is an adam setting)";
-        warn_no_effect(b, s, "beta_1", why);
-        warn_no_effect(b, s, "beta_2", why);
-        warn_no_effect(b, s, "epsilon", why);
-    }
+    read_float(b, s, "rho", 0.9, 0.0, 1.0, 0, 1, &t->rho);
+    warn_unread_settings(b, s, t->optimizer);
 }
 
 static void read_fit(builder *b, cnnc_stmt *s)
@@ -1049,7 +1074,7 @@ static void set_outputs(builder *b, const cnnc_stmt *compile)
     }
     int ends_in_softmax = g->nodes[last].op == CNNC_OP_SOFTMAX;
     int logits = ends_in_softmax ? g->nodes[last].inputs[0] : last;
-    if (!ends_in_softmax && compile && g->train.loss == CNNC_LOSS_CATEGORICAL_CROSSENTROPY)
+    if (!ends_in_softmax && compile && g->train.loss == CNNRT_LOSS_CATEGORICAL_CROSSENTROPY)
         cnnc_warning(b->d, final->loc, "the model does not end in softmax, but "
                      "categorical_crossentropy expects class probabilities (add 'softmax')");
     g->num_classes = (int)g->nodes[last].shape.dim[0];

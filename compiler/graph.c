@@ -2,6 +2,7 @@
  * The text dumps and the summary table live in print.c. */
 #include "graph.h"
 #include "elementwise.h"
+#include "optimizers.h"
 #include "ops.h"
 #include "util.h"
 
@@ -19,13 +20,14 @@ cnnc_graph *cnnc_graph_new(const char *model_name)
     g->model_name = cnnc_xstrdup(model_name ? model_name : "model");
     g->input_node = -1;
     g->label_node = -1;
-    g->train.loss = CNNC_LOSS_CATEGORICAL_CROSSENTROPY;
-    g->train.optimizer = CNNC_OPT_ADAM;
+    g->train.loss = CNNRT_LOSS_CATEGORICAL_CROSSENTROPY;
+    g->train.optimizer = CNNRT_OPT_ADAM;
     g->train.lr = 0.001;
     g->train.beta_1 = 0.9;
     g->train.beta_2 = 0.999;
     g->train.epsilon = 1e-7;
     g->train.momentum = 0.0;
+    g->train.rho = 0.9;
     g->train.metrics_accuracy = 0;
     g->train.epochs = 1;
     g->train.batch_size = 32;
@@ -160,6 +162,15 @@ int cnnc_graph_find_output(const cnnc_graph *g, cnnc_output_role role)
     return -1;
 }
 
+int cnnc_graph_logits_node(const cnnc_graph *g)
+{
+    int probs = cnnc_graph_find_output(g, CNNC_OUT_PROBS);
+    int logits = cnnc_graph_find_output(g, CNNC_OUT_LOGITS);
+    if (logits >= 0 || probs < 0)
+        return logits;
+    return g->nodes[probs].op == CNNC_OP_SOFTMAX ? g->nodes[probs].inputs[0] : probs;
+}
+
 int cnnc_graph_find_layer(const cnnc_graph *g, const char *name)
 {
     for (int i = 0; i < g->num_layers; i++)
@@ -170,7 +181,8 @@ int cnnc_graph_find_layer(const cnnc_graph *g, const char *name)
 
 int64_t cnnc_graph_opt_state_floats(const cnnc_graph *g)
 {
-    return g->train.optimizer == CNNC_OPT_ADAM ? 2 * g->param_floats : g->param_floats;
+    const cnnc_optimizer_def *o = cnnc_optimizer_def_of(g->train.optimizer);
+    return o ? o->state_vectors(&g->train) * g->param_floats : 0;
 }
 
 cnnc_shape cnnc_shape_make(int rank, const int64_t *dims)

@@ -19,7 +19,7 @@
 #define CNNC_GRAPH_H
 
 #include <stdint.h>
-#include "cnnrt_vocab.h"
+#include "cnnrt_vocab.h"   /* optimizers, losses, activations: spellings and codes */
 #include "diag.h"
 
 /* The op set. Forward ops first, then the ops only autodiff and Grad-CAM create.
@@ -33,6 +33,8 @@
     X(LABEL, label, "label", 0)            /* class index as a float, [1]; -1: predicted */\
     X(PARAM, param, "param", 0)            /* a trainable tensor; attrs.param = index */           \
     X(CONST, const, "const", 0)            /* a scalar, attrs.value */                             \
+    X(ARG, arg, "arg", 0)                  /* an update program's argument attrs.param, of shape\
+                                              attrs.shape (optimizers.h) */                        \
     /* primitives (elementwise.h): any program builds from them; fused when lowered */             \
     X(EW, ew, "elementwise", 3)            /* attrs.ew of 1..3 inputs, suffix broadcasting */      \
     X(REDUCE, reduce, "reduce", 1)         /* attrs.reduce over attrs.axes (dropped) */            \
@@ -147,16 +149,17 @@ typedef struct cnnc_layer {
     cnnc_loc loc;
 } cnnc_layer;
 
-typedef enum { CNNC_LOSS_CATEGORICAL_CROSSENTROPY, CNNC_LOSS_MSE } cnnc_loss;
-typedef enum { CNNC_OPT_ADAM, CNNC_OPT_SGD } cnnc_optimizer;
-
-/* The compile and fit statements, with Keras's defaults where they are absent. */
+/* The compile and fit statements, with Keras's defaults where they are absent. The loss
+ * and optimizer are the shared vocabulary's codes (runtime/cnnrt_vocab.h); which settings
+ * an optimizer reads is in compiler/optimizers.c. */
 typedef struct cnnc_train_config {
-    cnnc_loss loss;
-    cnnc_optimizer optimizer;
-    double lr;                  /* adam 0.001, sgd 0.01 */
-    double beta_1, beta_2, epsilon;  /* 0.9, 0.999, 1e-7 */
-    double momentum;            /* sgd, 0 */
+    cnnrt_loss loss;
+    cnnrt_optimizer optimizer;
+    double lr;                  /* adam 0.001, sgd 0.01, rmsprop 0.001 */
+    double beta_1, beta_2;      /* adam: 0.9, 0.999 */
+    double epsilon;             /* adam, rmsprop: 1e-7 */
+    double momentum;            /* sgd, rmsprop: 0 */
+    double rho;                 /* rmsprop: 0.9 */
     int metrics_accuracy;       /* metrics=acc / accuracy */
     int epochs;                 /* 1 */
     int batch_size;             /* 32 */
@@ -173,6 +176,7 @@ typedef enum {
     CNNC_OUT_CAM,          /* a Grad-CAM raw map (before ReLU and normalisation) of one
                               target layer and method */
     CNNC_OUT_INPUT_GRAD,   /* gradient with respect to the input image (guided backprop) */
+    CNNC_OUT_UPDATED,      /* an update program's new value of argument `param` (in place) */
 } cnnc_output_role;
 
 typedef struct cnnc_output {
@@ -216,9 +220,13 @@ int cnnc_graph_add_param(cnnc_graph *g, const char *name, cnnc_shape shape, cnnc
 int cnnc_graph_add_output(cnnc_graph *g, cnnc_output_role role, int node, int param);
 /* First output of a role, or -1. */
 int cnnc_graph_find_output(const cnnc_graph *g, cnnc_output_role role);
+/* The class scores before the final softmax: the CNNC_OUT_LOGITS output, else the
+ * softmax's input when the model's output (CNNC_OUT_PROBS) is a softmax, else the output
+ * itself; -1 without an output. */
+int cnnc_graph_logits_node(const cnnc_graph *g);
 int cnnc_graph_find_layer(const cnnc_graph *g, const char *name);
-/* Floats of optimizer state the training step keeps (cnnrt_model.opt_state_floats):
- * Adam's m and v, or SGD's velocity, each laid out like the weights buffer. */
+/* Floats of optimizer state the training step keeps (cnnrt_model.opt_state_floats): the
+ * optimizer's state vectors (optimizers.c), each laid out like the weights buffer. */
 int64_t cnnc_graph_opt_state_floats(const cnnc_graph *g);
 
 /* What a node computes, for dumps and messages: its op's name, or for an elementwise

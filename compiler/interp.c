@@ -10,6 +10,7 @@
  *     stride, resolved padding, dropout index), so forward and backward index alike. */
 #include "interp.h"
 #include "cam_methods.h"
+#include "optimizers.h"
 #include "elementwise.h"
 #include "ops.h"
 #include "cnnrt_model.h"
@@ -353,6 +354,13 @@ void cnnc_interp_dropout(const cnnc_graph *g, const cnnc_node *n, const float *c
 
 /* ------------------------------------------------------------------------------------ */
 /* Primitives (elementwise.h)                                                           */
+
+void cnnc_interp_arg(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                     float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)g, (void)in, (void)ctx;   /* read by cnnc_interp_run_image */
+    memset(out, 0, (size_t)out_size(n) * sizeof *out);
+}
 
 void cnnc_interp_const(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
                        float *out, const cnnc_interp_ctx *ctx)
@@ -839,6 +847,14 @@ int cnnc_interp_run_image(const cnnc_graph *g, const float *params, const float 
         case CNNC_OP_LABEL:
             cnnc_interp_label(g, n, NULL, values[i], ctx);
             continue;
+        case CNNC_OP_ARG:
+            if (!ctx->args || !ctx->args[n->attrs.param]) {
+                cnnc_error(d, (cnnc_loc){0, 0, 0}, "interpreter: argument %d of %s is missing",
+                           n->attrs.param, n->name);
+                return -1;
+            }
+            memcpy(values[i], ctx->args[n->attrs.param], (size_t)size * sizeof(float));
+            continue;
         default:
             break;
         }
@@ -874,62 +890,41 @@ static int required_output(const cnnc_graph *g, cnnc_output_role role, const cha
 }
 
 int cnnc_interp_infer(const cnnc_graph *forward, const float *params, const float *x,
-                      int64_t n, float *probs, cnnc_diag *d)
+                      int64_t n, float *probs, float *logits, cnnc_diag *d)
 {
     int64_t image_floats;
     int out = required_output(forward, CNNC_OUT_PROBS, "probabilities", d);
+    int logits_node = cnnc_graph_logits_node(forward);
     if (out < 0 || input_floats(forward, &image_floats, d))
         return -1;
     int64_t k = cnnc_shape_size(forward->nodes[out].shape);
     float **values = cnnc_interp_alloc_values(forward);
     int rc = 0;
     for (int64_t i = 0; i < n && rc == 0; i++) {
-        cnnc_interp_ctx ctx = {0, 0, i, CNNRT_SCORE_LOGIT, -1};
+        cnnc_interp_ctx ctx = {0, 0, i, CNNRT_SCORE_LOGIT, -1, NULL};
         rc = cnnc_interp_run_image(forward, params, x + i * image_floats, &ctx, values, d);
         if (rc == 0)
             memcpy(probs + i * k, values[out], (size_t)k * sizeof(float));
+        if (rc == 0 && logits)
+            memcpy(logits + i * k, values[logits_node], (size_t)k * sizeof(float));
     }
     cnnc_interp_free_values(forward, values);
     return rc;
 }
 
-/* Keras 3's Adam (keras/src/optimizers/adam.py, update_step), which is also what Keras 2
- * (tf.keras optimizer_v2 / ResourceApplyAdam) computes -- epsilon is Kingma & Ba's
- * "epsilon hat", added to sqrt(v), with the bias correction folded into the step size:
- *   m += (g - m) (1 - b1);  v += (g^2 - v) (1 - b2)
- *   alpha = lr sqrt(1 - b2^t) / (1 - b1^t);  p -= alpha m / (sqrt(v) + eps)
- * (NOT m_hat / (sqrt(v_hat) + eps), which differs in where eps enters.) As in Keras, the
- * coefficients 1 - b1, 1 - b2 are computed in double from the settings and rounded to
- * float once (1 - (float)0.999 would be off by 1e-5 relative); the updates are float. */
-static void adam_update(const cnnc_train_config *cfg, float *p, float *m, float *v,
-                        const float *grad, int64_t count, int64_t step, float lr)
+int cnnc_interp_update(const cnnc_graph *update, float *const *args, cnnc_diag *d)
 {
-    double t = (double)step;
-    float alpha = (float)(lr * sqrt(1.0 - pow(cfg->beta_2, t)) / (1.0 - pow(cfg->beta_1, t)));
-    float one_minus_b1 = (float)(1.0 - cfg->beta_1), one_minus_b2 = (float)(1.0 - cfg->beta_2);
-    float eps = (float)cfg->epsilon;
-    for (int64_t i = 0; i < count; i++) {
-        float g = grad[i];
-        m[i] += (g - m[i]) * one_minus_b1;
-        v[i] += (g * g - v[i]) * one_minus_b2;
-        p[i] -= alpha * m[i] / (sqrtf(v[i]) + eps);
+    cnnc_interp_ctx ctx = {0, 0, 0, CNNRT_SCORE_LOGIT, -1, args};
+    float **values = cnnc_interp_alloc_values(update);
+    int rc = cnnc_interp_run_image(update, NULL, NULL, &ctx, values, d);
+    for (int o = 0; o < update->num_outputs && rc == 0; o++) {
+        const cnnc_output *out = &update->outputs[o];
+        if (out->role == CNNC_OUT_UPDATED)
+            memcpy(args[out->param], values[out->node],
+                   (size_t)cnnc_shape_size(update->nodes[out->node].shape) * sizeof(float));
     }
-}
-
-/* Keras's SGD (keras/src/optimizers/sgd.py): with momentum, velocity
- * u = momentum u - lr g, p += u; without, p -= lr g (Nesterov is not offered). */
-static void sgd_update(const cnnc_train_config *cfg, float *p, float *u, const float *grad,
-                       int64_t count, float lr)
-{
-    float momentum = (float)cfg->momentum;
-    for (int64_t i = 0; i < count; i++) {
-        if (momentum != 0.0f) {
-            u[i] = momentum * u[i] - lr * grad[i];
-            p[i] += u[i];
-        } else {
-            p[i] -= lr * grad[i];
-        }
-    }
+    cnnc_interp_free_values(update, values);
+    return rc;
 }
 
 /* Adds each PARAM_GRAD output of one image's run into grad (flat, like params). */
@@ -977,8 +972,7 @@ int cnnc_interp_train_step(const cnnc_graph *train, float *params, float *opt_st
                    "at least one image with its label, and step >= 1");
         return -1;
     }
-    int needs_state = train->train.optimizer == CNNC_OPT_ADAM || train->train.momentum != 0.0;
-    if (needs_state && !opt_state) {
+    if (cnnc_graph_opt_state_floats(train) > 0 && !opt_state) {
         cnnc_error(d, (cnnc_loc){0, 0, 0}, "interpreter: the optimizer needs its state buffer");
         return -1;
     }
@@ -999,7 +993,7 @@ int cnnc_interp_train_step(const cnnc_graph *train, float *params, float *opt_st
     float loss_sum = 0.0f, correct = 0.0f;
     int rc = 0;
     for (int64_t i = 0; i < n && rc == 0; i++) {
-        cnnc_interp_ctx ctx = {1, seed, i, CNNRT_SCORE_LOGIT, labels[i]};
+        cnnc_interp_ctx ctx = {1, seed, i, CNNRT_SCORE_LOGIT, labels[i], NULL};
         rc = cnnc_interp_run_image(train, params, x + i * image_floats, &ctx, values, d);
         if (rc)
             break;
@@ -1008,13 +1002,19 @@ int cnnc_interp_train_step(const cnnc_graph *train, float *params, float *opt_st
             correct += 1.0f;
         accumulate_param_grads(train, values, grad);
     }
+    if (rc == 0 && np > 0) {
+        /* The optimizer's update program, on the summed gradient. */
+        cnnc_graph *update = cnnc_build_update_graph(&train->train, np, d);
+        float lr_arg = lr, step_arg = (float)step, n_arg = (float)n;
+        float *args[CNNC_UPD_STATE + CNNC_MAX_OPT_STATE] = {params, grad, &lr_arg, &step_arg,
+                                                             &n_arg};
+        int64_t state_floats = cnnc_graph_opt_state_floats(train);
+        for (int k = 0; k < CNNC_MAX_OPT_STATE; k++)
+            args[CNNC_UPD_STATE + k] = k * np < state_floats ? opt_state + k * np : NULL;
+        rc = update ? cnnc_interp_update(update, args, d) : -1;
+        cnnc_graph_free(update);
+    }
     if (rc == 0) {
-        for (int64_t i = 0; i < np; i++)
-            grad[i] /= (float)n;
-        if (train->train.optimizer == CNNC_OPT_ADAM)
-            adam_update(&train->train, params, opt_state, opt_state + np, grad, np, step, lr);
-        else
-            sgd_update(&train->train, params, opt_state, grad, np, lr);
         if (stats) {
             stats[0] = loss_sum;
             stats[1] = correct;
@@ -1046,7 +1046,7 @@ static int run_class_image(const cnnc_graph *g, const float *params, const float
                            int64_t i, int score_mode, int label, float **values,
                            int probs_node, float *probs, cnnc_diag *d)
 {
-    cnnc_interp_ctx ctx = {0, 0, i, score_mode, label};
+    cnnc_interp_ctx ctx = {0, 0, i, score_mode, label, NULL};
     if (cnnc_interp_run_image(g, params, image, &ctx, values, d))
         return -1;
     int64_t k = cnnc_shape_size(g->nodes[probs_node].shape);

@@ -15,6 +15,7 @@ typedef struct cnnc_interp_ctx {
     int64_t image;         /* index of the image in the batch */
     int score_mode;        /* CNNRT_SCORE_LOGIT / CNNRT_SCORE_SOFTMAX for CLASS_SCORE_GRAD */
     int label;             /* the image's class (LABEL node), -1 = predicted */
+    float *const *args;    /* update programs: the ARG nodes' values, by attrs.param */
 } cnnc_interp_ctx;
 
 /* Runs every node of g for one image. values[i] receives node i's output
@@ -27,13 +28,16 @@ void cnnc_interp_free_values(const cnnc_graph *g, float **values);
 
 /* Batch programs with the same meaning as the generated entry points (cnnrt_model.h). */
 int cnnc_interp_infer(const cnnc_graph *forward, const float *params, const float *x,
-                      int64_t n, float *probs, cnnc_diag *d);
+                      int64_t n, float *probs, float *logits, cnnc_diag *d);
 /* One training step on a training graph (cnnc_build_train_graph): gradients summed over
  * the batch in image order, divided by n, then the optimizer of g->train. opt_state as in
  * cnnrt_model.h (Adam: m then v). stats[0] = loss sum, stats[1] = correct count. */
 int cnnc_interp_train_step(const cnnc_graph *train, float *params, float *opt_state,
                            const float *x, const int32_t *labels, int64_t n, int64_t step,
                            float lr, uint64_t seed, float *stats, cnnc_diag *d);
+/* Runs an update program (optimizers.h) on its arguments: args[i] holds argument i, and
+ * each CNNC_OUT_UPDATED output is written back into its argument. */
+int cnnc_interp_update(const cnnc_graph *update, float *const *args, cnnc_diag *d);
 /* Grad-CAM on a graph of cnnc_build_cam_graph, as cnnrt_cam_fn (cnnrt_model.h): target
  * is the index of the target layer among the graph's targets, method a cnnrt_cam_method,
  * score_mode a cnnrt_score_mode. classes may be NULL (every image's predicted class);

@@ -693,7 +693,7 @@ static void emit_elementwise(cnnc_cg *g, const cnnc_lowered *p, const cnnc_kerne
     LLVMValueRef o = inner > 1 ? cg_for(g, &lo, k->n / inner) : NULL;
     LLVMValueRef j = inner > 1 ? cg_for(g, &li, inner) : cg_for(g, &li, k->n);
     LLVMValueRef i = inner > 1 ? iadd(g, imul(g, o, inner), j) : j;
-    LLVMValueRef v = NULL;
+    LLVMValueRef v = NULL, results[CNNC_EW_MAX_STEPS];
     for (int s = 0; s < k->num_steps; s++) {
         const cnnc_ew_step *step = &k->steps[s];
         LLVMValueRef x[CNNC_MAX_INPUTS];
@@ -704,6 +704,8 @@ static void emit_elementwise(cnnc_cg *g, const cnnc_lowered *p, const cnnc_kerne
                 x[a] = v ? v : cg_load(g, in_ptr(g, 0), i);
             } else if (slot == CNNC_ARG_IMM) {
                 x[a] = cg_f32(g, step->imm[a]);
+            } else if (slot <= CNNC_ARG_STEP) {
+                x[a] = results[CNNC_ARG_STEP - slot];
             } else {
                 int64_t m = size[slot];
                 LLVMValueRef at = m == k->n ? i : m == 1 ? cg_i64(g, 0)
@@ -716,8 +718,11 @@ static void emit_elementwise(cnnc_cg *g, const cnnc_lowered *p, const cnnc_kerne
             v = fmul(g, x[0], dropout_factor(g, step, i));
         else
             v = cnnc_ew_emit(g, step->fn, x, step->alpha);
+        results[s] = v;
     }
-    cg_store(g, v, out_ptr(g, 0), i);
+    for (int o = 0; o < CNNC_KERNEL_MAX_OUT; o++)
+        if (k->out[o] >= 0)
+            cg_store(g, k->out_step[o] ? results[k->out_step[o] - 1] : v, out_ptr(g, o), i);
     cg_end(g, &li);
     if (inner > 1)
         cg_end(g, &lo);
@@ -1241,6 +1246,17 @@ static int64_t float_bits(float f)
     return bits;
 }
 
+/* An update program's kernel writes its arguments in place (out[o] is one of in[]):
+ * element i is read before it is written, but the pointers alias, so none is noalias. */
+static int in_place(const cnnc_kernel *k)
+{
+    for (int o = 0; o < CNNC_KERNEL_MAX_OUT; o++)
+        for (int i = 0; i < CNNC_KERNEL_MAX_IN; i++)
+            if (k->out[o] >= 0 && k->out[o] == k->in[i])
+                return 1;
+    return 0;
+}
+
 size_t cnnc_cg_kernel_key(const cnnc_lowered *p, int index, int64_t *key, size_t cap)
 {
     const cnnc_kernel *k = &p->kernels[index];
@@ -1266,6 +1282,10 @@ size_t cnnc_cg_kernel_key(const cnnc_lowered *p, int index, int64_t *key, size_t
         n = key_put(key, n, cap, k->in[i] >= 0 ? p->bufs[k->in[i]].size : -1);
     for (int i = 0; i < CNNC_KERNEL_MAX_OUT; i++)
         n = key_put(key, n, cap, k->out[i] >= 0 ? p->bufs[k->out[i]].size : -1);
+    /* Which step each output stores, and whether it writes in place (no noalias). */
+    for (int i = 0; i < CNNC_KERNEL_MAX_OUT; i++)
+        n = key_put(key, n, cap, k->out_step[i]);
+    n = key_put(key, n, cap, in_place(k));
     return n;
 }
 
@@ -1279,8 +1299,10 @@ LLVMValueRef cnnc_cg_kernel(cnnc_cg *g, const cnnc_lowered *p, int index, const 
      * (inlining them all into the worker made compile time superlinear), noalias keeps
      * its full meaning, and a call per kernel per image costs nothing measurable. */
     add_attr(g, fn, LLVMAttributeFunctionIndex, "noinline");
+    int aliased = in_place(k);
     for (unsigned i = 0; i < CNNC_KERNEL_MAX_OUT + CNNC_KERNEL_MAX_IN; i++) {
-        add_attr(g, fn, i + 1, "noalias");
+        if (!aliased)
+            add_attr(g, fn, i + 1, "noalias");
         add_attr(g, fn, i + 1, "nocapture");
     }
     g->fn = fn;

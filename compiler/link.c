@@ -236,7 +236,7 @@ int cnnc_write_model_header(const cnnc_graph *forward, const cnnc_header_info *i
     fprintf(f, "#define %s_WS_FLOATS_PER_THREAD %" PRId64 "\n\n", upper, info->ws_floats);
     fprintf(f, "extern const cnnrt_model %s_model;\n\n", n);
     fprintf(f, "void %s_infer(const float *params, const float *x, int64_t n, float *probs,\n"
-               "        float *ws, cnnrt_pool *pool);\n", n);
+               "        float *logits, float *ws, cnnrt_pool *pool);\n", n);
     if (info->has_train)
         fprintf(f, "void %s_train_step(float *params, float *opt_state, const float *x,\n"
                    "        const int32_t *labels, int64_t n, int64_t step, float lr, uint64_t seed,\n"

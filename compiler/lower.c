@@ -755,6 +755,11 @@ static int lower_outputs(cnnc_lower_ctx *lc)
     }
     int dst = cnnc_lower_new_buf(lc, CNNC_BUF_OUTPUT, CNNC_SLOT_PROBS, classes, -1);
     output_kernel(lc, CNNC_K_COPY, probs_node, dst);
+    int logits_node = cnnc_graph_logits_node(g);
+    if (p->kind == CNNC_PROGRAM_INFER && logits_node >= 0)
+        output_kernel(lc, CNNC_K_COPY, logits_node,
+                      cnnc_lower_new_buf(lc, CNNC_BUF_OUTPUT, CNNC_SLOT_LOGITS,
+                                         cnnc_shape_size(g->nodes[logits_node].shape), -1));
     if (p->kind == CNNC_PROGRAM_CAM)
         return lower_cam_outputs(lc);
     if (p->kind == CNNC_PROGRAM_GUIDED) {
@@ -777,7 +782,7 @@ static void mark_live(cnnc_lower_ctx *lc)
     const cnnc_graph *g = lc->g;
     for (int i = 0; i < g->num_outputs; i++) {
         cnnc_output_role r = g->outputs[i].role;
-        int wanted = r == CNNC_OUT_PROBS ||
+        int wanted = r == CNNC_OUT_PROBS || r == CNNC_OUT_UPDATED ||
                      (lc->p->kind == CNNC_PROGRAM_TRAIN &&
                       (r == CNNC_OUT_LOSS || r == CNNC_OUT_PARAM_GRAD)) ||
                      (lc->p->kind == CNNC_PROGRAM_CAM && r == CNNC_OUT_CAM) ||
@@ -790,6 +795,11 @@ static void mark_live(cnnc_lower_ctx *lc)
     if (lc->p->kind == CNNC_PROGRAM_TRAIN && g->label_node >= 0) {
         lc->live[g->label_node] = 1;   /* read by the stats (accuracy) */
         lc->uses[g->label_node]++;
+    }
+    int logits = cnnc_graph_logits_node(g);
+    if (lc->p->kind == CNNC_PROGRAM_INFER && logits >= 0) {
+        lc->live[logits] = 1;          /* the logits output (the loss of evaluation) */
+        lc->uses[logits]++;
     }
     for (int i = g->num_nodes - 1; i >= 0; i--) {
         if (!lc->live[i])
@@ -879,6 +889,106 @@ int64_t cnnc_lowered_ws_floats(const cnnc_lowered *p)
     return round16(p->arena_floats) + round16(p->grad_floats) + round16(p->stats_floats);
 }
 
+/* ---- update programs ------------------------------------------------------------------ */
+
+/* An update program (optimizers.h) becomes ONE ew loop over the parameters: every EW node
+ * is a step (its operands: arguments as in[] slots, scalars read at element 0, constants
+ * as immediates, earlier nodes as step results), and each updated argument is an output
+ * of the same loop, written in place -- so the optimizer reads and writes each of its
+ * vectors once per step, as a hand-written update would. */
+
+int cnnc_lower_arg(cnnc_lower_ctx *lc, int node)
+{
+    const cnnc_node *n = node_of(lc, node);
+    cnnc_lower_set_buf(lc, node, cnnc_lower_new_buf(lc, CNNC_BUF_ARG, n->attrs.param,
+                                                    cnnc_shape_size(n->shape), node));
+    return 0;
+}
+
+/* The buffer of argument `arg` (made on first use, named after its ARG node). */
+static int arg_buf(cnnc_lower_ctx *lc, int arg, int64_t size, int node)
+{
+    for (int b = 0; b < lc->p->num_bufs; b++)
+        if (lc->p->bufs[b].kind == CNNC_BUF_ARG && lc->p->bufs[b].offset == arg)
+            return b;
+    return cnnc_lower_new_buf(lc, CNNC_BUF_ARG, arg, size, node);
+}
+
+static int update_error(cnnc_lower_ctx *lc, int node, const char *what)
+{
+    cnnc_error(lc->d, (cnnc_loc){0, 0, 0}, "internal error: update program node %d (%s): %s",
+               node, node_of(lc, node)->name ? node_of(lc, node)->name : "?", what);
+    return -1;
+}
+
+/* One operand of the step computing `node`. */
+static int update_operand(cnnc_lower_ctx *lc, cnnc_kernel *kr, const int *step_of, int node,
+                          int x, cnnc_ew_step *st, int j)
+{
+    const cnnc_node *in = node_of(lc, x);
+    if (in->op == CNNC_OP_CONST) {
+        st->arg[j] = CNNC_ARG_IMM;
+        st->imm[j] = in->attrs.value;
+    } else if (in->op == CNNC_OP_ARG) {
+        int buf = arg_buf(lc, in->attrs.param, cnnc_shape_size(in->shape), x);
+        int slot = operand_slot(kr, buf);
+        if (slot < 0)
+            return update_error(lc, node, "more arguments than an ew kernel reads");
+        kr->in[slot] = buf;
+        st->arg[j] = slot;
+    } else if (in->op == CNNC_OP_EW && step_of[x] >= 0) {
+        st->arg[j] = CNNC_ARG_STEP - step_of[x];
+    } else {
+        return update_error(lc, node, "an operand is not an argument, constant or ew node");
+    }
+    return 0;
+}
+
+static int lower_update(cnnc_lower_ctx *lc)
+{
+    const cnnc_graph *g = lc->g;
+    int k = cnnc_lower_add_kernel(lc, CNNC_K_EW, -1);
+    int *step_of = cnnc_xrealloc(NULL, (size_t)(g->num_nodes + 1) * sizeof *step_of);
+    int rc = 0;
+    for (int i = 0; i < g->num_nodes && rc == 0; i++) {
+        cnnc_kernel *kr = cnnc_lower_kernel(lc, k);
+        const cnnc_node *n = node_of(lc, i);
+        step_of[i] = -1;
+        if (!lc->live[i] || n->op == CNNC_OP_ARG || n->op == CNNC_OP_CONST)
+            continue;
+        if (n->op != CNNC_OP_EW || kr->num_steps == CNNC_EW_MAX_STEPS) {
+            rc = update_error(lc, i, n->op != CNNC_OP_EW ? "not an elementwise op"
+                                                         : "too many steps for one loop");
+            break;
+        }
+        cnnc_ew_step st = fn_step((cnnc_ew_fn)n->attrs.ew, n->attrs.alpha);
+        for (int j = 0; j < cnnc_ew_info_of(st.fn)->arity && rc == 0; j++)
+            rc = update_operand(lc, kr, step_of, i, n->inputs[j], &st, j);
+        step_of[i] = kr->num_steps;
+        kr->steps[kr->num_steps++] = st;
+        kr->node = i;
+        if (cnnc_shape_size(n->shape) > kr->n)
+            kr->n = cnnc_shape_size(n->shape);
+    }
+    int outputs = 0;
+    for (int o = 0; o < g->num_outputs && rc == 0; o++) {
+        const cnnc_output *out = &g->outputs[o];
+        cnnc_kernel *kr = cnnc_lower_kernel(lc, k);
+        if (out->role != CNNC_OUT_UPDATED)
+            continue;
+        if (step_of[out->node] < 0 || outputs == CNNC_KERNEL_MAX_OUT ||
+            cnnc_shape_size(node_of(lc, out->node)->shape) != kr->n) {
+            rc = update_error(lc, out->node, "an updated value must be a vector computed by "
+                                             "the loop (at most 3 of them)");
+            break;
+        }
+        kr->out[outputs] = arg_buf(lc, out->param, kr->n, -1);
+        kr->out_step[outputs++] = step_of[out->node] + 1;
+    }
+    free(step_of);
+    return rc;
+}
+
 /* ---- entry points --------------------------------------------------------------------- */
 
 cnnc_lowered *cnnc_lower_program(const cnnc_graph *g, cnnc_program_kind kind, cnnc_diag *d)
@@ -903,7 +1013,9 @@ cnnc_lowered *cnnc_lower_program(const cnnc_graph *g, cnnc_program_kind kind, cn
 
     /* Leaves first: the label is then defined before any kernel that reads it. */
     int errors = d->errors, failed = 0;
-    for (int pass = 0; pass < 2; pass++) {
+    if (kind == CNNC_PROGRAM_UPDATE)
+        failed = lower_update(&lc) != 0;
+    for (int pass = 0; pass < 2 && kind != CNNC_PROGRAM_UPDATE; pass++) {
         for (int i = 0; i < g->num_nodes; i++) {
             cnnc_op op = g->nodes[i].op;
             int leaf = op == CNNC_OP_INPUT || op == CNNC_OP_LABEL || op == CNNC_OP_PARAM;
@@ -925,7 +1037,7 @@ cnnc_lowered *cnnc_lower_program(const cnnc_graph *g, cnnc_program_kind kind, cn
     lc.current = -1;
     if (!failed && kind == CNNC_PROGRAM_CAM)
         guard_cam_backward(lc.p, cam_target_count(g));
-    if (!failed && d->errors == errors && lower_outputs(&lc))
+    if (!failed && d->errors == errors && kind != CNNC_PROGRAM_UPDATE && lower_outputs(&lc))
         failed = 1;
     free(lc.node_buf);
     free(lc.uses);
@@ -958,12 +1070,13 @@ static const char *buf_kind_name(cnnc_buf_kind k)
     case CNNC_BUF_STATS: return "stats";
     case CNNC_BUF_INPUT: return "input";
     case CNNC_BUF_OUTPUT: return "output";
+    case CNNC_BUF_ARG: return "arg";
     }
     return "?";
 }
 
 static const char *const slot_names[CNNC_SLOT_COUNT] = {"probs", "maps", "map_max",
-                                                        "input_grads"};
+                                                        "input_grads", "logits"};
 static const char *step_name(const cnnc_ew_step *s)
 {
     return s->kind == CNNC_STEP_DROPOUT ? "dropout" : cnnc_ew_info_of(s->fn)->name;
@@ -985,6 +1098,8 @@ static void dump_steps(const cnnc_kernel *kr, FILE *out)
             fprintf(out, j ? "," : "");
             if (st->arg[j] == CNNC_ARG_CHAIN)
                 fprintf(out, "v");
+            else if (st->arg[j] <= CNNC_ARG_STEP)
+                fprintf(out, "s%d", CNNC_ARG_STEP - st->arg[j]);
             else if (st->arg[j] == CNNC_ARG_IMM)
                 fprintf(out, "%g", (double)st->imm[j]);
             else
@@ -1012,7 +1127,8 @@ static void dump_buf(const cnnc_lowered *p, int id, FILE *out)
 
 void cnnc_lowered_dump(const cnnc_lowered *p, FILE *out)
 {
-    static const char *const kinds[] = {"infer", "train_step", "gradcam", "guided_backprop"};
+    static const char *const kinds[] = {"infer", "train_step", "gradcam", "guided_backprop",
+                                        "update"};
     fprintf(out, "lowered program %s: %d kernels, arena %" PRId64 " floats (%" PRId64
                  " bytes) per thread, ws %" PRId64 " floats per thread\n",
             kinds[p->kind], p->num_kernels, p->arena_floats, p->arena_floats * 4,

@@ -24,11 +24,12 @@
 #include "graph.h"
 
 typedef enum cnnc_program_kind {
-    CNNC_PROGRAM_INFER,   /* forward graph -> probs */
+    CNNC_PROGRAM_INFER,   /* forward graph -> probs, logits */
     CNNC_PROGRAM_TRAIN,   /* cnnc_build_train_graph -> per-thread gradients and stats */
     CNNC_PROGRAM_CAM,     /* cnnc_build_cam_graph -> the map of the run's target and method,
                              map_max, probs */
     CNNC_PROGRAM_GUIDED,  /* cnnc_build_guided_graph -> input gradients, probs */
+    CNNC_PROGRAM_UPDATE,  /* cnnc_build_update_graph -> one ew loop updating its arguments */
 } cnnc_program_kind;
 
 /* Where a buffer lives. Pointers are computed per image by the generated worker. */
@@ -39,6 +40,7 @@ typedef enum cnnc_buf_kind {
     CNNC_BUF_STATS,    /* per-thread stats: [0] loss sum, [1] correct count */
     CNNC_BUF_INPUT,    /* the image: x + image * size */
     CNNC_BUF_OUTPUT,   /* a program output: slot pointer + image * size; offset = slot */
+    CNNC_BUF_ARG,      /* an update program's argument; offset = its index (optimizers.h) */
 } cnnc_buf_kind;
 
 /* Program output slots (CNNC_BUF_OUTPUT offsets). */
@@ -47,6 +49,7 @@ typedef enum cnnc_out_slot {
     CNNC_SLOT_MAPS,         /* cam maps, n * h * w (of the run's target layer) */
     CNNC_SLOT_MAP_MAX,      /* cam map maximum, n */
     CNNC_SLOT_INPUT_GRADS,  /* guided backprop, n * H*W*C */
+    CNNC_SLOT_LOGITS,       /* infer: class scores before the final softmax, n * classes */
     CNNC_SLOT_COUNT
 } cnnc_out_slot;
 
@@ -65,6 +68,7 @@ typedef struct cnnc_lbuf {
 enum {
     CNNC_ARG_CHAIN = -1,   /* operand: v, the previous step's result */
     CNNC_ARG_IMM = -2,     /* operand: the constant imm[j] */
+    CNNC_ARG_STEP = -3,    /* operand CNNC_ARG_STEP - s: the result of earlier step s */
 };                         /* any other operand is an in[] slot, element i % its size */
 
 typedef enum cnnc_step_kind {
@@ -122,7 +126,7 @@ typedef enum cnnc_kernel_kind {
     CNNC_K_COUNT
 } cnnc_kernel_kind;
 
-enum { CNNC_KERNEL_MAX_IN = 6, CNNC_KERNEL_MAX_OUT = 3, CNNC_EW_MAX_STEPS = 16 };
+enum { CNNC_KERNEL_MAX_IN = 8, CNNC_KERNEL_MAX_OUT = 3, CNNC_EW_MAX_STEPS = 32 };
 
 typedef struct cnnc_kernel {
     cnnc_kernel_kind kind;
@@ -136,6 +140,8 @@ typedef struct cnnc_kernel {
     int64_t n;                         /* element count (ew, softmax, copy, ...) */
     int num_steps;                     /* EW chain, conv2d / dense epilogue */
     cnnc_ew_step steps[CNNC_EW_MAX_STEPS];
+    int out_step[CNNC_KERNEL_MAX_OUT]; /* EW: out[o] stores the result of step out_step[o]-1
+                                          (0: of the last step) */
     cnnc_shape shape;                  /* REDUCE: the input's, BROADCAST: the output's */
     unsigned axes;                     /* REDUCE, BROADCAST: as the graph node's */
     int reduce;                        /* REDUCE: a cnnc_reduce_kind */

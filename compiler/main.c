@@ -373,7 +373,7 @@ static int interpret_image(const cnnc_graph *g, const cnnc_options *o, FILE *out
     float *probs = cnnrt_xcalloc((size_t)g->num_classes, sizeof(float));
     if (failed)
         fprintf(stderr, "cnnc: error: %s\n", e.msg);
-    else if (!params || cnnc_interp_infer(g, params, x, 1, probs, d) != 0)
+    else if (!params || cnnc_interp_infer(g, params, x, 1, probs, NULL, d) != 0)
         failed = 1;
     for (int c = 0; !failed && c < g->num_classes; c++)
         fprintf(out, "class %d: %.6f\n", c, (double)probs[c]);

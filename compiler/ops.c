@@ -212,6 +212,13 @@ static int shape_same(cnnc_graph *g, cnnc_node *n, cnnc_diag *d)
     return 0;
 }
 
+static int shape_arg(cnnc_graph *g, cnnc_node *n, cnnc_diag *d)
+{
+    (void)g, (void)d;
+    n->shape = n->attrs.shape;
+    return 0;
+}
+
 static int shape_const(cnnc_graph *g, cnnc_node *n, cnnc_diag *d)
 {
     (void)g, (void)d;
@@ -399,6 +406,7 @@ const cnnc_op_info cnnc_op_table[CNNC_OP_COUNT] = {
     RULES(LABEL, shape_label, NULL),
     RULES(PARAM, shape_param, NULL),
     RULES(CONST, shape_const, NULL),
+    RULES(ARG, shape_arg, NULL),
     RULES(EW, shape_ew, NULL),
     RULES(REDUCE, shape_reduce, NULL),
     RULES(BROADCAST, shape_broadcast, NULL),

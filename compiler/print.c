@@ -7,6 +7,7 @@
 #include "elementwise.h"
 #include "graph.h"
 #include "ops.h"
+#include "optimizers.h"
 
 /* 50186 -> "50,186" */
 static char *with_commas(int64_t value, char *buf, size_t size)
@@ -160,6 +161,7 @@ static const char *role_name(cnnc_output_role role)
     case CNNC_OUT_PARAM_GRAD: return "param_grad";
     case CNNC_OUT_CAM: return "cam";
     case CNNC_OUT_INPUT_GRAD: return "input_grad";
+    case CNNC_OUT_UPDATED: return "updated";
     }
     return "?";
 }
@@ -217,13 +219,14 @@ static void dump_config(const cnnc_graph *g, FILE *out)
 {
     const cnnc_train_config *t = &g->train;
     fprintf(out, "\nclasses: %d\n", g->num_classes);
-    fprintf(out, "train: loss=%s optimizer=%s lr=%g",
-            t->loss == CNNC_LOSS_MSE ? "mse" : "categorical_crossentropy",
-            t->optimizer == CNNC_OPT_SGD ? "sgd" : "adam", t->lr);
-    if (t->optimizer == CNNC_OPT_ADAM)
-        fprintf(out, " beta_1=%g beta_2=%g epsilon=%g", t->beta_1, t->beta_2, t->epsilon);
-    else
-        fprintf(out, " momentum=%g", t->momentum);
+    fprintf(out, "train: loss=%s optimizer=%s lr=%g", cnnrt_loss_name(t->loss),
+            cnnrt_optimizer_name(t->optimizer), t->lr);
+    const struct { const char *key; double value; } settings[] = {
+        {"beta_1", t->beta_1}, {"beta_2", t->beta_2}, {"rho", t->rho},
+        {"momentum", t->momentum}, {"epsilon", t->epsilon}};
+    for (size_t i = 0; i < sizeof settings / sizeof settings[0]; i++)
+        if (cnnc_optimizer_reads(t->optimizer, settings[i].key))
+            fprintf(out, " %s=%g", settings[i].key, settings[i].value);
     fprintf(out, " metrics=%s epochs=%d batch_size=%d validation_split=%g seed=%" PRIu64 "\n",
             t->metrics_accuracy ? "accuracy" : "none", t->epochs, t->batch_size,
             t->validation_split, t->seed);

@@ -257,7 +257,7 @@ static int predict_test_image(const prog_ctx *ctx, const predict_options *o,
             prog_classes_for_dataset(ctx, &ds, o->weights, &out->classes);
         }
         float *probs = cnnrt_xmalloc((size_t)ctx->model->num_classes * sizeof *probs);
-        prog_infer_dataset(ctx, ex, params, &ds, o->index, 1, probs);
+        prog_infer_dataset(ctx, ex, params, &ds, o->index, 1, probs, NULL);
         char what[64];
         snprintf(what, sizeof what, "test image %lld", (long long)o->index);
         begin_output(out);
@@ -345,7 +345,7 @@ static int predict_files(const prog_ctx *ctx, const predict_options *o, char **a
             status = PROG_ERROR;   /* reported at the end; the others still get answers */
             continue;
         }
-        m->infer(params, x, 1, probs, ex->ws, ex->pool);
+        m->infer(params, x, 1, probs, NULL, ex->ws, ex->pool);
         emit_result(out, inputs.paths[i], probs, -1, NULL);
         if (inverted && out->format == FORMAT_TEXT)
             printf("  (dark on light: inverted to a light digit on black, like MNIST)\n");
@@ -496,13 +496,14 @@ static void evaluate_dataset(const prog_ctx *ctx, const prog_exec *ex, const flo
 {
     int64_t n = ds->count, k = ctx->model->num_classes;
     float *probs = cnnrt_xmalloc((size_t)(n * k) * sizeof *probs);
+    float *logits = cnnrt_xmalloc((size_t)(n * k) * sizeof *logits);
     int64_t *confusion = cnnrt_xcalloc((size_t)(k * k), sizeof *confusion);
-    prog_infer_dataset(ctx, ex, params, ds, 0, n, probs);
+    prog_infer_dataset(ctx, ex, params, ds, 0, n, probs, logits);
     double loss = 0;
     int64_t correct = 0;
     for (int64_t i = 0; i < n; i++) {
         int pred = prog_argmax(probs + i * k, k);
-        loss += prog_loss_of(ctx, probs + i * k, ds->labels[i]);
+        loss += prog_loss_of(ctx, probs + i * k, logits + i * k, ds->labels[i]);
         correct += pred == ds->labels[i];
         confusion[ds->labels[i] * k + pred]++;
     }
@@ -516,6 +517,7 @@ static void evaluate_dataset(const prog_ctx *ctx, const prog_exec *ex, const flo
         print_confusion(ctx, confusion, classes);
     }
     free(probs);
+    free(logits);
     free(confusion);
 }
 

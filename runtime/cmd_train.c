@@ -132,15 +132,6 @@ static const char *stop_signal_name(int sig)
     }
 }
 
-/* ---- options ----------------------------------------------------------------------------- */
-
-static int optimizer_kind(const prog_ctx *ctx)
-{
-    if (!strcmp(ctx->info.optimizer, "sgd"))
-        return CNNRT_OPT_SGD;
-    return CNNRT_OPT_ADAM;
-}
-
 /* ---- saving -------------------------------------------------------------------------------- */
 
 static int save_weights(train_run *r, int unfinished_epoch, cnnrt_err *e)
@@ -154,7 +145,7 @@ static int save_weights(train_run *r, int unfinished_epoch, cnnrt_err *e)
     w.tensors = ctx->info.params;
     w.params = r->st->params;
     w.param_floats = ctx->model->param_floats;
-    w.opt_kind = ctx->model->opt_state_floats > 0 ? optimizer_kind(ctx) : CNNRT_OPT_NONE;
+    w.opt_kind = ctx->model->opt_state_floats > 0 ? ctx->info.optimizer : CNNRT_OPT_NONE;
     w.opt_state = r->st->opt_state;
     w.opt_state_floats = ctx->model->opt_state_floats;
     w.epochs_done = r->st->epochs_done;
@@ -308,7 +299,18 @@ static int start_resumed(train_run *r)
     if (cnnrt_weights_load(r->weights_path, &expect, &w, &e))
         return prog_error(ctx, "cannot resume: %s", e.msg);
     int status = PROG_OK;
-    if (ctx->model->opt_state_floats > 0 && w.opt_kind == CNNRT_OPT_NONE)
+    int dropped = ctx->model->opt_state_floats > 0 ? w.dropped_opt_kind : CNNRT_OPT_NONE;
+    const char *model_opt = cnnrt_opt_kind_name(ctx->info.optimizer);
+    if (dropped != CNNRT_OPT_NONE && dropped != ctx->info.optimizer)
+        status = prog_error(ctx, "cannot resume from %s: it holds the state of optimizer '%s', "
+                            "but the model now trains with '%s'; train without --resume to "
+                            "start afresh", r->weights_path, cnnrt_opt_kind_name(dropped),
+                            model_opt);
+    else if (dropped != CNNRT_OPT_NONE)
+        status = prog_error(ctx, "cannot resume from %s: its '%s' state does not fit the model's "
+                            "'%s' settings (they changed); train without --resume to start "
+                            "afresh", r->weights_path, model_opt, model_opt);
+    else if (ctx->model->opt_state_floats > 0 && w.opt_kind == CNNRT_OPT_NONE)
         status = prog_error(ctx, "cannot resume from %s: it holds no optimizer state (it was "
                             "not saved by 'train')", r->weights_path);
     else if (r->opts->seed_given && (uint64_t)r->opts->seed != w.seed)
@@ -358,13 +360,15 @@ static void validate(train_run *r, double *val_loss, double *val_acc)
     if (n == 0)
         return;
     float *probs = cnnrt_xmalloc((size_t)(n * k) * sizeof *probs);
-    prog_infer_dataset(ctx, &r->ex, r->st->params, &r->val, 0, n, probs);
+    float *logits = cnnrt_xmalloc((size_t)(n * k) * sizeof *logits);
+    prog_infer_dataset(ctx, &r->ex, r->st->params, &r->val, 0, n, probs, logits);
     double loss = 0, correct = 0;
     for (int64_t i = 0; i < n; i++) {
-        loss += prog_loss_of(ctx, probs + i * k, r->val.labels[i]);
+        loss += prog_loss_of(ctx, probs + i * k, logits + i * k, r->val.labels[i]);
         correct += prog_argmax(probs + i * k, k) == r->val.labels[i];
     }
     free(probs);
+    free(logits);
     *val_loss = loss / (double)n;
     *val_acc = correct / (double)n;
 }

@@ -7,8 +7,10 @@
  * and, when it links a program, `const cnnrt_model *const cnnrt_program_model = &NAME_model;`
  * which the runtime's main() (libcnnrt_main) runs.
  *
- * All fields are 8 bytes wide (int64_t, double, pointers) so the struct has no padding and
- * the code generator can build it as a plain LLVM constant struct.
+ * All fields are 8 bytes wide (int64_t, double, pointers) so the structs have no padding and
+ * the code generator can build them as plain LLVM constant structs. The runtime checks a
+ * descriptor before it uses it (cnnrt_model_info_load): a bad one is an error, never a
+ * crash.
  *
  * Every entry point works on a batch of n images (NHWC floats in [0,1]) and is
  * batch-parallel: it splits the images over the pool's threads with cnnrt_parallel_for and
@@ -20,10 +22,9 @@
 #define CNNRT_MODEL_H
 
 #include <stdint.h>
-
 #include "cnnrt_vocab.h"
 
-#define CNNRT_ABI_VERSION 2
+#define CNNRT_ABI_VERSION 3
 
 typedef struct cnnrt_pool cnnrt_pool;
 
@@ -36,9 +37,12 @@ typedef void (*cnnrt_task_fn)(void *ctx, int64_t begin, int64_t end, int64_t wor
 void cnnrt_parallel_for(cnnrt_pool *pool, int64_t n, cnnrt_task_fn fn, void *ctx);
 int64_t cnnrt_pool_threads(const cnnrt_pool *pool);   /* 1 for NULL */
 
-/* probs: n * num_classes (the model's output, softmax probabilities). */
+/* probs: n * num_classes (the model's output, softmax probabilities).
+ * logits: NULL, or n * num_classes for the class scores before the final softmax (the
+ * model's output itself when it does not end in softmax), from which the loss is computed
+ * as the training step computes it (cnnrt_model.train.loss_from_logits). */
 typedef void (*cnnrt_infer_fn)(const float *params, const float *x, int64_t n, float *probs,
-                               float *ws, cnnrt_pool *pool);
+                               float *logits, float *ws, cnnrt_pool *pool);
 
 /* One optimizer step on a batch: forward, loss, backward, gradients summed over the batch
  * in a fixed order (per-thread buffers, then one reduction), divided by n (Keras averages
@@ -104,18 +108,52 @@ typedef struct cnnrt_cam_layer {
     int64_t h, w, c;            /* its output shape; maps are h x w */
 } cnnrt_cam_layer;
 
+/* One Keras layer as model.summary() shows it. */
+typedef struct cnnrt_layer_entry {
+    const char *name;              /* "conv2d_1" */
+    const char *type;              /* "Conv2D"; the input is "InputLayer" */
+    int64_t rank;                  /* of the output per image, 1..3 */
+    int64_t dims[3];               /* e.g. 14, 14, 32 */
+    int64_t params;                /* trainable floats */
+    int64_t flops;                 /* per image, forward, multiply-add = 2 */
+} cnnrt_layer_entry;
+
+/* Weight initialisers (cnnrt_init_params). */
+typedef enum { CNNRT_INIT_ZEROS = 0, CNNRT_INIT_GLOROT_UNIFORM = 1 } cnnrt_init_kind;
+
+/* One trainable tensor of the flat weights buffer, in Keras get_weights() order. */
+typedef struct cnnrt_param_entry {
+    const char *name;              /* "conv2d/kernel" */
+    int64_t rank;                  /* 1..4 */
+    int64_t dims[4];               /* conv kernel HWIO, dense kernel [in][out], bias [c] */
+    int64_t offset;                /* in floats, into the weights buffer */
+    int64_t init;                  /* cnnrt_init_kind */
+    int64_t fan_in, fan_out;       /* glorot_uniform's */
+} cnnrt_param_entry;
+
+/* The model file's compile and fit settings (Keras's defaults where it gives none). */
+typedef struct cnnrt_train_settings {
+    int64_t loss;                  /* cnnrt_loss (cnnrt_vocab.h) */
+    /* 1 when the training step computes the loss from the logits (softmax followed by
+     * categorical cross-entropy, fused): loss = logsumexp(z) - z[label]. Otherwise it is
+     * computed from the model's output as Keras does. */
+    int64_t loss_from_logits;
+    int64_t optimizer;             /* cnnrt_optimizer (cnnrt_vocab.h) */
+    double lr;
+    double beta_1, beta_2;         /* adam */
+    double epsilon;                /* adam, rmsprop */
+    double momentum;               /* sgd, rmsprop */
+    double rho;                    /* rmsprop */
+    int64_t metrics_accuracy;      /* 0 or 1 */
+    int64_t epochs, batch_size;
+    double validation_split;
+    uint64_t seed;
+} cnnrt_train_settings;
+
 typedef struct cnnrt_model {
     int64_t abi_version;           /* CNNRT_ABI_VERSION */
     const char *name;              /* "mnist_cam" */
-    /* Everything variable-length, as text lines the runtime parses (cnnrt_model_info):
-     *   source models/mnist.cnn
-     *   layer NAME TYPE SHAPE PARAMS FLOPS         e.g. "layer conv2d Conv2D 28x28x32 320 451584"
-     *   param NAME SHAPE OFFSET INIT FAN_IN FAN_OUT e.g. "param conv2d/kernel 3x3x1x32 0 glorot_uniform 9 288"
-     *   compile loss=categorical_crossentropy optimizer=adam lr=0.001 beta_1=0.9 beta_2=0.999 epsilon=1e-07 momentum=0 metrics=acc
-     *   fit epochs=10 batch_size=64 validation_split=0.2 seed=42
-     *   gradcam layer=max_pooling2d_1              (the default target layer)
-     * (SHAPE is "AxBxC"; the input layer has PARAMS 0.) */
-    const char *description;
+    const char *source;            /* the model file it was compiled from */
     uint64_t fingerprint;          /* of the architecture; stored in weights files */
     int64_t input_h, input_w, input_c;
     int64_t num_classes;
@@ -128,6 +166,12 @@ typedef struct cnnrt_model {
     cnnrt_guided_fn guided_backprop;   /* NULL likewise */
     int64_t num_cam_layers;        /* the layers gradcam can target, in network order */
     const cnnrt_cam_layer *cam_layers;
+    int64_t num_layers;            /* the input layer first */
+    const cnnrt_layer_entry *layers;
+    int64_t num_params;
+    const cnnrt_param_entry *params;
+    cnnrt_train_settings train;
+    const char *gradcam_layer;     /* the model file's default target layer, or NULL */
 } cnnrt_model;
 
 /* Dropout masks, shared by the interpreter and the code generator so both drop the same

@@ -24,15 +24,14 @@
 #include <stdint.h>
 #include "cnnrt_common.h"
 #include "cnnrt_info.h"   /* cnnrt_param_desc: name, rank, dims, offset, size */
+#include "cnnrt_vocab.h"  /* optimizer codes */
 
 #define CNNRT_WEIGHTS_MAGIC "CNNCWGT1"   /* 8 bytes, no terminating zero in the file */
 #define CNNRT_WEIGHTS_VERSION 1
 
-typedef enum {
-    CNNRT_OPT_NONE = 0,   /* no optimizer section */
-    CNNRT_OPT_SGD = 1,    /* state: momentum velocity, param_floats */
-    CNNRT_OPT_ADAM = 2    /* state: m then v, 2 * param_floats */
-} cnnrt_opt_kind;
+/* The optimizer section's kind is the shared vocabulary's optimizer code
+ * (cnnrt_vocab.h: CNNRT_OPT_SGD = 1, CNNRT_OPT_ADAM = 2, ...; CNNRT_OPT_NONE = 0: no
+ * section). A code this runtime does not know is an error, never taken for another. */
 
 /* One epoch of training history (NaN for a metric that was not measured). */
 typedef struct cnnrt_epoch_record {
@@ -54,12 +53,13 @@ typedef struct cnnrt_weights {
 
     /* Optimizer state (opt_kind == CNNRT_OPT_NONE: absent, opt_state NULL), laid out like
      * the flat parameter buffer (Adam: m for every parameter, then v). */
-    int opt_kind;                /* cnnrt_opt_kind */
+    int opt_kind;                /* cnnrt_optimizer */
     float *opt_state;            /* opt_state_floats floats */
     int64_t opt_state_floats;
-    /* Set by loading when the file had optimizer state of a size the model's optimizer
-     * cannot use (e.g. saved with SGD, model now compiled with Adam): the state was dropped
-     * (opt_kind is NONE) and this is the file's kind, so `train --resume` can say so. */
+    /* Set by loading when the file had the state of another optimizer than the model's, or
+     * of another size (e.g. saved with SGD, model now compiled with Adam): the state was
+     * dropped (opt_kind is NONE) and this is the file's kind, so `train --resume` can say
+     * so. */
     int dropped_opt_kind;
 
     /* Training progress, so `train --resume` continues where it stopped. */
@@ -83,8 +83,9 @@ typedef struct cnnrt_weights_expect {
     const cnnrt_param_desc *tensors;  /* the model's tensors, in order */
     int num_tensors;
     int64_t param_floats;             /* size of the model's flat buffer */
-    int64_t opt_state_floats;         /* what the model's optimizer needs; state of
-                                         another size is dropped (see dropped_opt_kind) */
+    int opt_kind;                     /* the model's optimizer (cnnrt_optimizer) */
+    int64_t opt_state_floats;         /* what the model's optimizer needs; state of another
+                                         kind or size is dropped (see dropped_opt_kind) */
 } cnnrt_weights_expect;
 
 /* Reads and checks a weights file. With expect != NULL: the fingerprint must match
@@ -104,7 +105,7 @@ int cnnrt_weights_parse(const char *name, const void *data, size_t len,
 /* Frees what cnnrt_weights_load allocated and zeroes *w. */
 void cnnrt_weights_free(cnnrt_weights *w);
 
-/* Printable name of an optimizer kind: "none", "sgd", "adam", "unknown". */
+/* Printable name of an optimizer kind: "none", "sgd", "adam", ..., "unknown". */
 const char *cnnrt_opt_kind_name(int kind);
 
 #endif

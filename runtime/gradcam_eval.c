@@ -55,7 +55,7 @@ static double deletion_auc(const prog_ctx *ctx, const float *image, const float 
         for (int64_t r = 0; r < removed; r++)
             memset(v + rank[r].pixel * c, 0, (size_t)c * sizeof *v);
     }
-    m->infer(params, x, variants, probs, ex->ws, ex->pool);
+    m->infer(params, x, variants, probs, NULL, ex->ws, ex->pool);
     double area = 0;
     for (int64_t s = 0; s < DELETION_STEPS; s++)
         area += 0.5 * (probs[s * k + cls] + probs[(s + 1) * k + cls]) / DELETION_STEPS;

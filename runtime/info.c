@@ -1,273 +1,128 @@
-/* The model description (cnnrt_model.description, documented in cnnrt_model.h) parsed into
- * a cnnrt_model_info, and Keras's weight initialisers.
+/* The model descriptor (cnnrt_model.h) checked and turned into a cnnrt_model_info, and
+ * Keras's weight initialisers.
  *
- * The description is produced by cnnc, but a program must never crash on it: every line
- * is checked, and a malformed one is an error naming the model and the line. Unknown line
- * kinds and unknown key=value keys are skipped, so a newer cnnc may add information
- * without breaking an older runtime. */
+ * The descriptor is produced by cnnc, but a program must never crash on it: every field is
+ * checked before it is used, and a bad one is an error naming the model and the field. */
 #include "cnnrt_info.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-enum { LINE_MAX_CHARS = 2048, MAX_TOKENS = 16 };
-
-typedef struct parse_ctx {
-    const cnnrt_model *model;
-    int line_no;
-    char line[LINE_MAX_CHARS];   /* the original line, for messages */
-    cnnrt_err *e;
-} parse_ctx;
-
-static int line_error(parse_ctx *p, const char *what)
+static const char *model_name(const cnnrt_model *model)
 {
-    return cnnrt_fail(p->e, "model %s: description line %d (\"%.200s\"): %s",
-                      p->model->name ? p->model->name : "(unnamed)", p->line_no, p->line,
-                      what);
+    return model->name ? model->name : "(unnamed)";
 }
 
-/* Splits s in place at spaces/tabs; returns the number of tokens. */
-static int tokenize(char *s, char **tokens, int max_tokens)
+static int bad_entry(const cnnrt_model *model, const char *what, int64_t index,
+                     const char *why, cnnrt_err *e)
 {
-    int n = 0;
-    char *save = NULL;
-    for (char *t = strtok_r(s, " \t\r", &save); t; t = strtok_r(NULL, " \t\r", &save)) {
-        if (n == max_tokens)
-            return max_tokens + 1;
-        tokens[n++] = t;
-    }
-    return n;
+    return cnnrt_fail(e, "model %s: %s %lld of the descriptor %s", model_name(model), what,
+                      (long long)index, why);
 }
 
-static int parse_i64(const char *s, int64_t *out)
+static int name_ok(const char *name)
 {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (errno || end == s || *end || v < 0)
-        return -1;
-    *out = (int64_t)v;
+    return name && name[0] && strlen(name) < CNNRT_NAME_MAX;
+}
+
+static int check_layer(const cnnrt_model *model, int64_t i, cnnrt_err *e)
+{
+    const cnnrt_layer_entry *l = &model->layers[i];
+    if (!name_ok(l->name) || !l->type || !l->type[0] || strlen(l->type) >= 64)
+        return bad_entry(model, "layer", i, "has no name or type, or one too long", e);
+    if (l->rank < 1 || l->rank > 3 || l->params < 0 || l->flops < 0)
+        return bad_entry(model, "layer", i, "has an impossible shape or count", e);
+    for (int64_t k = 0; k < l->rank; k++)
+        if (l->dims[k] <= 0 || l->dims[k] > (int64_t)1 << 31)
+            return bad_entry(model, "layer", i, "has an impossible shape", e);
     return 0;
 }
 
-static int parse_double(const char *s, double *out)
+/* Checks params[i] and converts it into the weights files' tensor description. */
+static int convert_param(const cnnrt_model *model, int64_t i, cnnrt_param_desc *d,
+                         cnnrt_err *e)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !isfinite(v))
-        return -1;
-    *out = v;
-    return 0;
-}
-
-/* "3x3x1x32" -> rank 4. Every dimension must be positive. */
-static int parse_shape(const char *s, int max_rank, int *rank, int64_t *dims)
-{
-    char buf[128];
-    if (strlen(s) >= sizeof buf)
-        return -1;
-    strcpy(buf, s);
-    int r = 0;
-    char *save = NULL;
-    for (char *t = strtok_r(buf, "x", &save); t; t = strtok_r(NULL, "x", &save)) {
-        if (r == max_rank || parse_i64(t, &dims[r]) || dims[r] <= 0 ||
-            dims[r] > (int64_t)1 << 31)
-            return -1;
-        r++;
-    }
-    if (r == 0)
-        return -1;
-    *rank = r;
-    return 0;
-}
-
-static int copy_name(char *dst, size_t cap, const char *src)
-{
-    if (strlen(src) >= cap)
-        return -1;
-    strcpy(dst, src);
-    return 0;
-}
-
-static int parse_layer(parse_ctx *p, cnnrt_model_info *info, char **tok, int n)
-{
-    if (n != 6)
-        return line_error(p, "expected 'layer NAME TYPE SHAPE PARAMS FLOPS'");
-    cnnrt_layer_desc *l = &info->layers[info->num_layers];
-    memset(l, 0, sizeof *l);
-    if (copy_name(l->name, sizeof l->name, tok[1]) ||
-        copy_name(l->type, sizeof l->type, tok[2]))
-        return line_error(p, "layer name or type too long");
-    if (parse_shape(tok[3], 3, &l->rank, l->dims))
-        return line_error(p, "bad shape (expected e.g. 28x28x32)");
-    if (parse_i64(tok[4], &l->params) || parse_i64(tok[5], &l->flops))
-        return line_error(p, "bad parameter or FLOP count");
-    info->num_layers++;
-    return 0;
-}
-
-static int parse_param(parse_ctx *p, cnnrt_model_info *info, char **tok, int n)
-{
-    if (n != 7)
-        return line_error(p, "expected 'param NAME SHAPE OFFSET INIT FAN_IN FAN_OUT'");
-    cnnrt_param_desc *d = &info->params[info->num_params];
+    const cnnrt_param_entry *p = &model->params[i];
     memset(d, 0, sizeof *d);
-    if (copy_name(d->name, sizeof d->name, tok[1]))
-        return line_error(p, "parameter name too long");
-    if (parse_shape(tok[2], CNNRT_MAX_RANK, &d->rank, d->dims))
-        return line_error(p, "bad shape (expected e.g. 3x3x1x32)");
+    if (!name_ok(p->name))
+        return bad_entry(model, "parameter", i, "has no name or one too long", e);
+    if (p->rank < 1 || p->rank > CNNRT_MAX_RANK)
+        return bad_entry(model, "parameter", i, "has an impossible rank", e);
+    strcpy(d->name, p->name);
+    d->rank = (int)p->rank;
     d->size = 1;
-    for (int i = 0; i < d->rank; i++)
-        d->size *= d->dims[i];
-    if (parse_i64(tok[3], &d->offset))
-        return line_error(p, "bad offset");
-    if (!strcmp(tok[4], "glorot_uniform"))
-        d->init = CNNRT_INIT_GLOROT_UNIFORM;
-    else if (!strcmp(tok[4], "zeros"))
-        d->init = CNNRT_INIT_ZEROS;
-    else
-        return line_error(p, "unknown initialiser (expected glorot_uniform or zeros)");
-    if (parse_i64(tok[5], &d->fan_in) || parse_i64(tok[6], &d->fan_out))
-        return line_error(p, "bad fan_in or fan_out");
-    if (d->init == CNNRT_INIT_GLOROT_UNIFORM && d->fan_in + d->fan_out <= 0)
-        return line_error(p, "glorot_uniform needs fan_in + fan_out > 0");
-    if (d->offset > p->model->param_floats || d->size > p->model->param_floats - d->offset)
-        return line_error(p, "parameter lies outside the model's weights buffer");
-    info->num_params++;
+    for (int k = 0; k < d->rank; k++) {
+        if (p->dims[k] <= 0 || p->dims[k] > (int64_t)1 << 31)
+            return bad_entry(model, "parameter", i, "has an impossible shape", e);
+        d->dims[k] = p->dims[k];
+        if (d->size > model->param_floats)
+            return bad_entry(model, "parameter", i, "lies outside the weights buffer", e);
+        d->size *= p->dims[k];
+    }
+    d->offset = p->offset;
+    if (d->offset < 0 || d->offset > model->param_floats ||
+        d->size > model->param_floats - d->offset)
+        return bad_entry(model, "parameter", i, "lies outside the weights buffer", e);
+    if (p->init != CNNRT_INIT_ZEROS && p->init != CNNRT_INIT_GLOROT_UNIFORM)
+        return bad_entry(model, "parameter", i, "has an unknown initialiser", e);
+    d->init = (cnnrt_init_kind)p->init;
+    d->fan_in = p->fan_in;
+    d->fan_out = p->fan_out;
+    if (d->fan_in < 0 || d->fan_out < 0 ||
+        (d->init == CNNRT_INIT_GLOROT_UNIFORM && d->fan_in + d->fan_out <= 0))
+        return bad_entry(model, "parameter", i, "has impossible fans for its initialiser", e);
     return 0;
 }
 
-/* key=value pairs of 'compile' and 'fit'. */
-static int parse_setting(parse_ctx *p, cnnrt_model_info *info, const char *key,
-                         const char *value)
+static int number_ok(double v, double min, double max)
 {
-    double d;
-    int64_t i;
-    if (!strcmp(key, "loss"))
-        return copy_name(info->loss, sizeof info->loss, value) ? line_error(p, "loss too long")
-                                                              : 0;
-    if (!strcmp(key, "optimizer"))
-        return copy_name(info->optimizer, sizeof info->optimizer, value)
-                   ? line_error(p, "optimizer too long") : 0;
-    if (!strcmp(key, "metrics")) {
-        info->metrics_accuracy = strstr(value, "acc") != NULL;
-        return 0;
-    }
-    struct { const char *key; double *dst; } doubles[] = {
-        {"lr", &info->lr}, {"beta_1", &info->beta_1}, {"beta_2", &info->beta_2},
-        {"epsilon", &info->epsilon}, {"momentum", &info->momentum},
-        {"validation_split", &info->validation_split}};
-    for (size_t k = 0; k < sizeof doubles / sizeof doubles[0]; k++)
-        if (!strcmp(key, doubles[k].key)) {
-            if (parse_double(value, &d) || d < 0)
-                return line_error(p, "bad number");
-            *doubles[k].dst = d;
-            return 0;
-        }
-    if (!strcmp(key, "epochs") || !strcmp(key, "batch_size")) {
-        if (parse_i64(value, &i) || i < 1 || i > 1000000000)
-            return line_error(p, "bad count");
-        *(!strcmp(key, "epochs") ? &info->epochs : &info->batch_size) = (int)i;
-        return 0;
-    }
-    if (!strcmp(key, "seed")) {
-        char *end;
-        errno = 0;
-        unsigned long long s = strtoull(value, &end, 10);
-        if (errno || end == value || *end)
-            return line_error(p, "bad seed");
-        info->seed = (uint64_t)s;
-        return 0;
-    }
-    return 0;   /* unknown keys: a newer cnnc; ignored on purpose */
+    return isfinite(v) && v >= min && v <= max;
 }
 
-static int parse_settings(parse_ctx *p, cnnrt_model_info *info, char **tok, int n)
+static int check_settings(const cnnrt_model *model, cnnrt_err *e)
 {
-    for (int k = 1; k < n; k++) {
-        char *eq = strchr(tok[k], '=');
-        if (!eq || eq == tok[k])
-            return line_error(p, "expected key=value");
-        *eq = '\0';
-        if (parse_setting(p, info, tok[k], eq + 1))
-            return -1;
-    }
+    const cnnrt_train_settings *t = &model->train;
+    const char *bad = NULL;
+    if (!cnnrt_loss_name((int)t->loss))
+        bad = "an unknown loss code";
+    else if (!cnnrt_optimizer_name((int)t->optimizer))
+        bad = "an unknown optimizer code";
+    else if (!number_ok(t->lr, 0, 1e6) || t->lr == 0)
+        bad = "an impossible learning rate";
+    else if (!number_ok(t->beta_1, 0, 1) || !number_ok(t->beta_2, 0, 1) ||
+             !number_ok(t->epsilon, 0, 1) || !number_ok(t->momentum, 0, 1) ||
+             !number_ok(t->rho, 0, 1))
+        bad = "an impossible optimizer setting";
+    else if (t->epochs < 1 || t->epochs > 1000000000 || t->batch_size < 1 ||
+             t->batch_size > 1000000000 || !number_ok(t->validation_split, 0, 1) ||
+             t->validation_split == 1)
+        bad = "impossible fit settings";
+    else if ((t->loss_from_logits != 0 && t->loss_from_logits != 1) ||
+             (t->metrics_accuracy != 0 && t->metrics_accuracy != 1))
+        bad = "an impossible flag";
+    if (bad)
+        return cnnrt_fail(e, "model %s: the descriptor's training settings have %s",
+                          model_name(model), bad);
     return 0;
-}
-
-static int parse_line(parse_ctx *p, cnnrt_model_info *info, char *text)
-{
-    char *tok[MAX_TOKENS];
-    int n = tokenize(text, tok, MAX_TOKENS);
-    if (n == 0)
-        return 0;
-    if (n > MAX_TOKENS)
-        return line_error(p, "too many fields");
-    if (!strcmp(tok[0], "source")) {
-        if (n != 2 || copy_name(info->source, sizeof info->source, tok[1]))
-            return line_error(p, "expected 'source FILE'");
-        return 0;
-    }
-    if (!strcmp(tok[0], "layer"))
-        return parse_layer(p, info, tok, n);
-    if (!strcmp(tok[0], "param"))
-        return parse_param(p, info, tok, n);
-    if (!strcmp(tok[0], "compile") || !strcmp(tok[0], "fit"))
-        return parse_settings(p, info, tok, n);
-    if (!strcmp(tok[0], "gradcam")) {
-        if (n != 2 || strncmp(tok[1], "layer=", 6) ||
-            copy_name(info->gradcam_layer, sizeof info->gradcam_layer, tok[1] + 6))
-            return line_error(p, "expected 'gradcam layer=NAME'");
-        return 0;
-    }
-    return 0;   /* unknown line kinds: a newer cnnc; ignored on purpose */
-}
-
-static int count_lines_starting(const char *text, const char *word)
-{
-    int count = 0;
-    size_t len = strlen(word);
-    for (const char *s = text; s && *s;) {
-        while (*s == ' ' || *s == '\t')
-            s++;
-        if (!strncmp(s, word, len) && (s[len] == ' ' || s[len] == '\t'))
-            count++;
-        s = strchr(s, '\n');
-        if (s)
-            s++;
-    }
-    return count;
-}
-
-static void set_keras_defaults(cnnrt_model_info *info)
-{
-    strcpy(info->loss, "categorical_crossentropy");
-    strcpy(info->optimizer, "adam");
-    info->lr = 0.001;
-    info->beta_1 = 0.9;
-    info->beta_2 = 0.999;
-    info->epsilon = 1e-7;
-    info->epochs = 1;
-    info->batch_size = 32;
-    info->seed = 42;
 }
 
 static int check_model(const cnnrt_model *model, cnnrt_err *e)
 {
-    const char *name = model->name ? model->name : "(unnamed)";
+    const char *name = model_name(model);
     if (model->abi_version != CNNRT_ABI_VERSION)
         return cnnrt_fail(e, "model %s: compiled for runtime ABI %lld but this runtime is ABI "
                           "%d; recompile the model with this cnnc", name,
                           (long long)model->abi_version, CNNRT_ABI_VERSION);
-    if (!model->name || !model->description)
-        return cnnrt_fail(e, "model %s: descriptor has no name or description", name);
+    if (!model->name)
+        return cnnrt_fail(e, "model %s: descriptor has no name", name);
     if (model->input_h <= 0 || model->input_w <= 0 || model->input_c <= 0 ||
         model->num_classes <= 0 || model->param_floats < 0 || model->opt_state_floats < 0 ||
         model->ws_floats_per_thread < 0 || model->num_cam_layers < 0 ||
-        (model->num_cam_layers > 0 && !model->cam_layers))
+        (model->num_cam_layers > 0 && !model->cam_layers) || model->num_layers < 1 ||
+        !model->layers ||
+        model->num_layers > 1000000 || model->num_params < 0 || model->num_params > 1000000 ||
+        (model->num_params > 0 && !model->params))
         return cnnrt_fail(e, "model %s: descriptor has impossible sizes", name);
     if (!model->infer)
         return cnnrt_fail(e, "model %s: descriptor has no inference entry point", name);
@@ -280,7 +135,12 @@ static int check_model(const cnnrt_model *model, cnnrt_err *e)
             return cnnrt_fail(e, "model %s: Grad-CAM layer %lld of the descriptor is invalid",
                               name, (long long)i);
     }
-    return 0;
+    for (int64_t i = 0; i < model->num_layers; i++)
+        if (check_layer(model, i, e))
+            return -1;
+    if (model->gradcam_layer && !name_ok(model->gradcam_layer))
+        return cnnrt_fail(e, "model %s: the descriptor's Grad-CAM layer name is too long", name);
+    return check_settings(model, e);
 }
 
 int cnnrt_model_info_load(const cnnrt_model *model, cnnrt_model_info *info, cnnrt_err *e)
@@ -290,50 +150,81 @@ int cnnrt_model_info_load(const cnnrt_model *model, cnnrt_model_info *info, cnnr
         return cnnrt_fail(e, "no model");
     if (check_model(model, e))
         return -1;
-    info->model = model;
-    set_keras_defaults(info);
-    int max_layers = count_lines_starting(model->description, "layer");
-    int max_params = count_lines_starting(model->description, "param");
-    info->layers = cnnrt_xcalloc((size_t)max_layers + 1, sizeof *info->layers);
-    info->params = cnnrt_xcalloc((size_t)max_params + 1, sizeof *info->params);
-
-    parse_ctx p = {.model = model, .e = e};
-    const char *s = model->description;
-    while (*s) {
-        const char *end = strchr(s, '\n');
-        size_t len = end ? (size_t)(end - s) : strlen(s);
-        p.line_no++;
-        if (len >= LINE_MAX_CHARS) {
-            p.line[0] = '\0';
-            line_error(&p, "line too long");
-            goto fail;
+    info->params = cnnrt_xcalloc((size_t)model->num_params + 1, sizeof *info->params);
+    for (int64_t i = 0; i < model->num_params; i++)
+        if (convert_param(model, i, &info->params[i], e)) {
+            cnnrt_model_info_free(info);
+            return -1;
         }
-        memcpy(p.line, s, len);
-        p.line[len] = '\0';
-        char work[LINE_MAX_CHARS];
-        memcpy(work, p.line, len + 1);
-        if (parse_line(&p, info, work))
-            goto fail;
-        s += len + (end ? 1 : 0);
-    }
-    if (info->num_layers == 0) {
-        cnnrt_fail(e, "model %s: description lists no layers", model->name);
-        goto fail;
-    }
+    info->model = model;
+    info->source = model->source ? model->source : "";
+    info->num_layers = (int)model->num_layers;
+    info->layers = model->layers;
+    info->num_params = (int)model->num_params;
+    const cnnrt_train_settings *t = &model->train;
+    info->loss = (int)t->loss;
+    info->optimizer = (int)t->optimizer;
+    info->loss_from_logits = (int)t->loss_from_logits;
+    info->lr = t->lr;
+    info->beta_1 = t->beta_1;
+    info->beta_2 = t->beta_2;
+    info->epsilon = t->epsilon;
+    info->momentum = t->momentum;
+    info->rho = t->rho;
+    info->metrics_accuracy = (int)t->metrics_accuracy;
+    info->epochs = (int)t->epochs;
+    info->batch_size = (int)t->batch_size;
+    info->validation_split = t->validation_split;
+    info->seed = t->seed;
+    info->gradcam_layer = model->gradcam_layer ? model->gradcam_layer : "";
     return 0;
-fail:
-    cnnrt_model_info_free(info);
-    return -1;
 }
 
 void cnnrt_model_info_free(cnnrt_model_info *info)
 {
-    free(info->layers);
     free(info->params);
-    info->layers = NULL;
     info->params = NULL;
+    info->layers = NULL;
     info->num_layers = info->num_params = 0;
 }
+
+/* ---- losses ------------------------------------------------------------------------------ */
+
+static const double KERAS_EPSILON = 1e-7;   /* keras.backend.epsilon() */
+
+double cnnrt_loss_of(const cnnrt_train_settings *t, const float *probs, const float *logits,
+                     int64_t k, int label)
+{
+    if (label < 0 || label >= k)
+        return 0.0;
+    if (t->loss == CNNRT_LOSS_MSE) {
+        double sum = 0;
+        for (int64_t i = 0; i < k; i++) {
+            double d = (double)probs[i] - (i == label ? 1.0 : 0.0);
+            sum += d * d;
+        }
+        return (float)(sum / (double)k);
+    }
+    if (t->loss_from_logits) {
+        double max = logits[0], sum = 0;
+        for (int64_t i = 1; i < k; i++)
+            max = logits[i] > max ? logits[i] : max;
+        for (int64_t i = 0; i < k; i++)
+            sum += exp((double)logits[i] - max);
+        return (float)(max + log(sum) - (double)logits[label]);
+    }
+    double total = 0;
+    for (int64_t i = 0; i < k; i++)
+        total += probs[i];
+    double q = (double)probs[label] / total;
+    if (q < KERAS_EPSILON)
+        q = KERAS_EPSILON;
+    if (q > 1.0 - KERAS_EPSILON)
+        q = 1.0 - KERAS_EPSILON;
+    return (float)-log(q);
+}
+
+/* ---- initialisation ------------------------------------------------------------------------ */
 
 /* Initialisation. Each tensor gets its own SplitMix64 stream, started at
  * cnnrt_mix64(seed ^ cnnrt_mix64(tensor index + 1)) and advanced by the golden-ratio

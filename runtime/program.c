@@ -354,6 +354,7 @@ void prog_weights_expect(const prog_ctx *ctx, cnnrt_weights_expect *expect)
     expect->tensors = ctx->info.params;
     expect->num_tensors = ctx->info.num_params;
     expect->param_floats = ctx->model->param_floats;
+    expect->opt_kind = ctx->info.optimizer;
     expect->opt_state_floats = ctx->model->opt_state_floats;
 }
 
@@ -447,7 +448,7 @@ int prog_outputs_probabilities(const prog_ctx *ctx)
     /* The descriptor does not say which activation a layer is (softmax, relu and the others
      * are all Keras's "Activation"); cross-entropy is only ever compiled on a softmax
      * output, so the loss tells. A softmax model trained with mse counts as scores. */
-    return strstr(ctx->info.loss, "crossentropy") != NULL;
+    return ctx->info.loss == CNNRT_LOSS_CATEGORICAL_CROSSENTROPY;
 }
 
 /* ---- execution ------------------------------------------------------------------------- */
@@ -475,7 +476,8 @@ void prog_exec_free(prog_exec *ex)
 enum { INFER_CHUNK = 256 };
 
 void prog_infer_dataset(const prog_ctx *ctx, const prog_exec *ex, const float *params,
-                        const cnnrt_dataset *ds, int64_t first, int64_t count, float *probs)
+                        const cnnrt_dataset *ds, int64_t first, int64_t count, float *probs,
+                        float *logits)
 {
     const cnnrt_model *m = ctx->model;
     int64_t image_floats = m->input_h * m->input_w * m->input_c;
@@ -483,28 +485,15 @@ void prog_infer_dataset(const prog_ctx *ctx, const prog_exec *ex, const float *p
     for (int64_t done = 0; done < count; done += INFER_CHUNK) {
         int64_t n = count - done < INFER_CHUNK ? count - done : INFER_CHUNK;
         cnnrt_dataset_to_float(ds, first + done, n, x);
-        m->infer(params, x, n, probs + done * m->num_classes, ex->ws, ex->pool);
+        m->infer(params, x, n, probs + done * m->num_classes,
+                 logits ? logits + done * m->num_classes : NULL, ex->ws, ex->pool);
     }
     free(x);
 }
 
-double prog_loss_of(const prog_ctx *ctx, const float *probs, int label)
+double prog_loss_of(const prog_ctx *ctx, const float *probs, const float *logits, int label)
 {
-    int64_t k = ctx->model->num_classes;
-    if (strstr(ctx->info.loss, "squared") || !strcmp(ctx->info.loss, "mse")) {
-        double sum = 0;
-        for (int64_t i = 0; i < k; i++) {
-            double d = probs[i] - (i == label ? 1.0 : 0.0);
-            sum += d * d;
-        }
-        return sum / (double)k;
-    }
-    double p = probs[label];
-    if (!(p >= 1e-7))   /* also catches NaN */
-        p = 1e-7;
-    if (p > 1 - 1e-7)
-        p = 1 - 1e-7;
-    return -log(p);
+    return cnnrt_loss_of(&ctx->model->train, probs, logits, ctx->model->num_classes, label);
 }
 
 int prog_argmax(const float *v, int64_t n)
@@ -531,7 +520,7 @@ static void format_thousands(int64_t v, char *buf, size_t size)
     buf[o] = '\0';
 }
 
-static void keras_shape(const cnnrt_layer_desc *l, char *buf, size_t size)
+static void keras_shape(const cnnrt_layer_entry *l, char *buf, size_t size)
 {
     size_t o = (size_t)snprintf(buf, size, "(None");
     for (int i = 0; i < l->rank && o < size; i++)
@@ -571,7 +560,7 @@ int prog_cmd_summary(const prog_ctx *ctx, int argc, char **argv)
     int64_t total = 0, flops = 0;
     int shown = 0;
     for (int i = 0; i < info->num_layers; i++) {
-        const cnnrt_layer_desc *l = &info->layers[i];
+        const cnnrt_layer_entry *l = &info->layers[i];
         total += l->params;
         flops += l->flops;
         if (!strcmp(l->type, "InputLayer"))

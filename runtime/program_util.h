@@ -174,13 +174,13 @@ int prog_exec_init(const prog_ctx *ctx, int threads, prog_exec *ex, cnnrt_err *e
 void prog_exec_free(prog_exec *ex);
 
 /* Runs model->infer over count images of ds starting at first, in chunks, into probs
- * (count * num_classes). */
+ * and, if not NULL, logits (count * num_classes each). */
 void prog_infer_dataset(const prog_ctx *ctx, const prog_exec *ex, const float *params,
-                        const cnnrt_dataset *ds, int64_t first, int64_t count, float *probs);
+                        const cnnrt_dataset *ds, int64_t first, int64_t count, float *probs,
+                        float *logits);
 
-/* Keras's categorical cross-entropy of one prediction (probabilities clipped to
- * [1e-7, 1 - 1e-7]) or, for loss=mse, the mean squared error against the one-hot label. */
-double prog_loss_of(const prog_ctx *ctx, const float *probs, int label);
+/* The loss of one image as the training step computes it (see cnnrt_loss_of). */
+double prog_loss_of(const prog_ctx *ctx, const float *probs, const float *logits, int label);
 int prog_argmax(const float *v, int64_t n);
 
 /* ---- commands ------------------------------------------------------------------------ */

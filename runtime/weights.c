@@ -177,6 +177,8 @@ static int check_for_saving(const char *path, const cnnrt_weights *w, cnnrt_err 
                               (long long)t->offset, (long long)t->size,
                               (long long)w->param_floats);
     }
+    if (w->opt_kind != CNNRT_OPT_NONE && !cnnrt_optimizer_name(w->opt_kind))
+        return cnnrt_fail(e, "%s: unknown optimizer code %d", path, w->opt_kind);
     if (w->opt_kind != CNNRT_OPT_NONE && (!w->opt_state || w->opt_state_floats <= 0))
         return cnnrt_fail(e, "%s: optimizer '%s' given without its state", path,
                           cnnrt_opt_kind_name(w->opt_kind));
@@ -453,6 +455,19 @@ static int read_tensors(const char *path, cursor *c, const cnnrt_weights_expect 
     return 0;
 }
 
+/* "sgd (1), adam (2), rmsprop (3)" into buf. */
+static void list_known_optimizers(char *buf, size_t size)
+{
+    size_t used = 0;
+    buf[0] = '\0';
+#define LIST_OPT(id, text, code)                                                          \
+    if (used < size)                                                                     \
+        used += (size_t)snprintf(buf + used, size - used, "%s%s (%d)", used ? ", " : "", \
+                                 text, code);
+    CNNRT_OPTIMIZERS(LIST_OPT)
+#undef LIST_OPT
+}
+
 static int read_optimizer(const char *path, cursor *c, const cnnrt_weights_expect *expect,
                           cnnrt_weights *w, cnnrt_err *e)
 {
@@ -460,7 +475,14 @@ static int read_optimizer(const char *path, cursor *c, const cnnrt_weights_expec
     uint64_t floats = get_u64(c);
     if (c->overrun || floats > (c->len - c->pos) / 4)
         return cnnrt_fail(e, "%s: corrupted optimizer section", path);
-    if (expect && (int64_t)floats != expect->opt_state_floats) {
+    if (kind == CNNRT_OPT_NONE || !cnnrt_optimizer_name((int)kind)) {
+        char known[256];
+        list_known_optimizers(known, sizeof known);
+        return cnnrt_fail(e, "%s: unknown optimizer code %u in the optimizer section (this "
+                             "program knows %s): written by a newer cnnc, or damaged",
+                          path, (unsigned)kind, known);
+    }
+    if (expect && ((int64_t)floats != expect->opt_state_floats || (int)kind != expect->opt_kind)) {
         /* Usable weights, unusable optimizer state: drop it and let the caller say so. */
         w->dropped_opt_kind = (int)kind;
         take(c, 4 * (size_t)floats);
@@ -636,10 +658,8 @@ void cnnrt_weights_free(cnnrt_weights *w)
 
 const char *cnnrt_opt_kind_name(int kind)
 {
-    switch (kind) {
-    case CNNRT_OPT_NONE: return "none";
-    case CNNRT_OPT_SGD: return "sgd";
-    case CNNRT_OPT_ADAM: return "adam";
-    default: return "unknown";
-    }
+    if (kind == CNNRT_OPT_NONE)
+        return "none";
+    const char *name = cnnrt_optimizer_name(kind);
+    return name ? name : "unknown";
 }

@@ -57,7 +57,7 @@ int main(void)
     float *ws = cnnrt_aligned_alloc((size_t)(threads * model->ws_floats_per_thread) *
                                     sizeof(float));
     float *probs = calloc((size_t)model->num_classes, sizeof(float));
-    MODEL_INFER(params, image, 1, probs, ws, pool);   /* the generated entry point */
+    MODEL_INFER(params, image, 1, probs, NULL, ws, pool);   /* the generated entry point */
 
     int best = 0;
     double sum = 0;

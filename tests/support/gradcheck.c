@@ -21,7 +21,7 @@ void cnnc_gradcheck_defaults(cnnc_gradcheck *gc)
 
 static cnnc_interp_ctx check_ctx(const cnnc_gradcheck *gc)
 {
-    cnnc_interp_ctx ctx = {1, gc->seed, 0, CNNRT_SCORE_LOGIT, gc->label};
+    cnnc_interp_ctx ctx = {1, gc->seed, 0, CNNRT_SCORE_LOGIT, gc->label, NULL};
     return ctx;
 }
 

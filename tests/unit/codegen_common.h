@@ -180,21 +180,28 @@ static inline int64_t cg_image_floats(const cnnrt_model *m)
 }
 
 /* Generated NAME_infer against cnnc_interp_infer on n random images, weights uniform in
- * [-scale, scale]. */
+ * [-scale, scale]: the probabilities, and the logits when asked for (the same run without
+ * them must give the same probabilities). */
 static inline void cg_check_infer(cg_case *c, int64_t n, int threads, double tol, float scale)
 {
     const cnnrt_model *m = c->m;
+    size_t outputs = (size_t)(n * m->num_classes);
     float *params = cg_random(m->param_floats, -scale, scale);
     float *x = cg_random(n * cg_image_floats(m), 0.0f, 1.0f);
-    float *want = calloc((size_t)(n * m->num_classes), sizeof *want);
-    float *got = calloc((size_t)(n * m->num_classes), sizeof *got);
-    if (cnnc_interp_infer(c->g, params, x, n, want, &c->d))
+    float *want = calloc(outputs, sizeof *want), *got = calloc(outputs, sizeof *got);
+    float *want_logits = calloc(outputs, sizeof *want_logits);
+    float *got_logits = calloc(outputs, sizeof *got_logits);
+    float *got_alone = calloc(outputs, sizeof *got_alone);
+    if (cnnc_interp_infer(c->g, params, x, n, want, want_logits, &c->d))
         fail_msg("interpreter failed: %s", cg_diag(c));
     cnnrt_err e;
     cnnrt_pool *pool = threads > 1 ? cnnrt_pool_create(threads, &e) : NULL;
     float *ws = cg_workspace(m, threads);
-    m->infer(params, x, n, got, ws, pool);
+    m->infer(params, x, n, got, got_logits, ws, pool);
+    m->infer(params, x, n, got_alone, NULL, ws, pool);
     cg_assert_close("probs", got, want, n * m->num_classes, tol);
+    cg_assert_close("logits", got_logits, want_logits, n * m->num_classes, tol);
+    assert_memory_equal(got_alone, got, outputs * sizeof *got);
     if (pool)
         cnnrt_pool_destroy(pool);
     free(ws);
@@ -202,6 +209,9 @@ static inline void cg_check_infer(cg_case *c, int64_t n, int threads, double tol
     free(x);
     free(want);
     free(got);
+    free(want_logits);
+    free(got_logits);
+    free(got_alone);
 }
 
 #endif

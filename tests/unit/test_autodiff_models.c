@@ -76,7 +76,7 @@ static void test_models_gradients(void **state)
             fail_msg("%s: no training graph", paths[m]);
         int loss = cnnc_graph_find_output(train, CNNC_OUT_LOSS);
         int probs = cnnc_graph_find_output(train, CNNC_OUT_PROBS);
-        if (train->train.loss == CNNC_LOSS_CATEGORICAL_CROSSENTROPY &&
+        if (train->train.loss == CNNRT_LOSS_CATEGORICAL_CROSSENTROPY &&
             train->nodes[probs].op == CNNC_OP_SOFTMAX)
             assert_int_equal(train->nodes[loss].op, CNNC_OP_SOFTMAX_XENT);
 

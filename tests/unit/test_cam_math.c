@@ -64,7 +64,7 @@ static int target_grad(const cnnc_graph *cam, int A)
 static float **run(tg *t, const cnnc_graph *g, const float *params, const float *image,
                    int label, int score_mode)
 {
-    cnnc_interp_ctx ctx = {0, 0, 0, score_mode, label};
+    cnnc_interp_ctx ctx = {0, 0, 0, score_mode, label, NULL};
     float **values = cnnc_interp_alloc_values(g);
     if (cnnc_interp_run_image(g, params, image, &ctx, values, &t->d))
         fail_msg("run_image failed: %s", tg_diag_text(t));

@@ -220,7 +220,7 @@ static void check_interpreter(cam_case *cc, int mode)
             for (int k = c = 0; k < K; k++)
                 c = r.prob[k] > r.prob[c] ? k : c;
         backward(g, cc->params, c, mode == CNNRT_SCORE_SOFTMAX, &r);
-        cnnc_interp_ctx ctx = {0, 0, image, mode, cc->classes[image]};
+        cnnc_interp_ctx ctx = {0, 0, image, mode, cc->classes[image], NULL};
         if (cnnc_interp_run_image(cam, cc->params, cc->x + image * H * W * CI, &ctx, values,
                                   &cc->c.d))
             fail_msg("%s", cg_diag(&cc->c));

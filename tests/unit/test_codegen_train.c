@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "cnnrt_info.h"
 #include "codegen_common.h"
 #include "testgraph.h"
 
@@ -98,7 +99,48 @@ static const char *const momentum_model =
     "softmax\n"
     "compile loss=categorical_crossentropy optimizer=sgd lr=0.1 momentum=0.9\n";
 
+static const char *const rmsprop_model =
+    "model rms\n"
+    "input shape=6x6x1\n"
+    "conv2d filters=3 kernel=3 activation=relu\n"
+    "max_pool2d\n"
+    "flatten\n"
+    "dense units=3\n"
+    "softmax\n"
+    "compile loss=categorical_crossentropy optimizer=rmsprop\n";
+
+static const char *const rmsprop_momentum_model =
+    "model rmsm\n"
+    "input shape=6x6x1\n"
+    "conv2d filters=3 kernel=3 activation=tanh\n"
+    "avg_pool2d\n"
+    "flatten\n"
+    "dense units=3\n"
+    "softmax\n"
+    "compile loss=categorical_crossentropy optimizer=rmsprop lr=0.01 rho=0.8 momentum=0.5 "
+    "epsilon=1e-6\n";
+
+/* Smooth (tanh, average pooling), so that central differences are accurate. */
+static const char *const rmsprop_smooth_model =
+    "model rmss\n"
+    "input shape=6x6x1\n"
+    "conv2d filters=3 kernel=3 activation=tanh\n"
+    "avg_pool2d\n"
+    "flatten\n"
+    "dense units=3\n"
+    "softmax\n"
+    "compile loss=categorical_crossentropy optimizer=rmsprop\n";
+
 static void check_train_case(cg_case *c, int opt, int threads, int64_t n, int steps);
+
+static int64_t argmin(const float *v, int64_t n)
+{
+    int64_t best = 0;
+    for (int64_t i = 1; i < n; i++)
+        if (v[i] < v[best])
+            best = i;
+    return best;
+}
 
 static void check_train(const char *text, int opt, int threads, int64_t n, int steps)
 {
@@ -189,7 +231,7 @@ static void test_add_op(void **state)
     int d = tg_dense(&t, f, 3, "dense");
     int p = tg_unary(&t, CNNC_OP_SOFTMAX, d, "softmax");
     tg_output(&t, p);
-    t.g->train.optimizer = CNNC_OPT_SGD;
+    t.g->train.optimizer = CNNRT_OPT_SGD;
     t.g->train.lr = 1.0;
     if (t.d.errors)
         fail_msg("graph: %s", tg_diag_text(&t));
@@ -206,6 +248,137 @@ static void test_train_optimizers(void **state)
     (void)state;
     check_train(adam_model, 2, 2, 4, 3);
     check_train(momentum_model, 1, 1, 3, 3);
+    check_train(rmsprop_model, 2, 2, 4, 3);
+    check_train(rmsprop_momentum_model, 0, 1, 3, 3);
+    check_train(rmsprop_momentum_model, 2, 2, 5, 2);
+}
+
+/* Evaluation's loss (infer's logits through cnnrt_loss_of) is the training step's loss,
+ * also where the label's probability is far below Keras's clip at 1e-7. */
+static void test_loss_as_trained(void **state)
+{
+    (void)state;
+    cg_case c;
+    cg_compile_text(&c, adam_model);
+    cg_jit(&c, 2, CNNC_GEN_INFER | CNNC_GEN_TRAIN);
+    const cnnrt_model *m = c.m;
+    cnnrt_model_info info;
+    cnnrt_err e;
+    assert_int_equal(cnnrt_model_info_load(m, &info, &e), 0);
+    assert_int_equal(info.loss_from_logits, 1);
+    enum { N = 4 };
+    int64_t k = m->num_classes;
+    float *params = cg_random(m->param_floats, -3.0f, 3.0f);   /* confident, often wrong */
+    float *x = cg_random(N * cg_image_floats(m), 0.0f, 1.0f);
+    float probs[N * 3], logits[N * 3];
+    float *ws = cg_workspace(m, 1);
+    /* Larger weights until some image's least likely class is below 1e-7. */
+    for (int tries = 0; tries < 20; tries++) {
+        m->infer(params, x, N, probs, logits, ws, NULL);
+        int below = 0;
+        for (int i = 0; i < N * 3; i++)
+            below |= probs[i] < 1e-7f;
+        if (below)
+            break;
+        for (int64_t i = 0; i < m->param_floats; i++)
+            params[i] *= 1.5f;
+    }
+    int32_t labels[N];
+    double sum = 0, clipped_sum = 0;
+    cnnrt_train_settings clipped = m->train;
+    clipped.loss_from_logits = 0;
+    int tiny = 0;
+    for (int i = 0; i < N; i++) {
+        labels[i] = (int32_t)argmin(probs + i * k, k);
+        tiny += probs[i * k + labels[i]] < 1e-7f;
+        sum += (float)cnnrt_loss_of(&m->train, probs + i * k, logits + i * k, k, labels[i]);
+        clipped_sum += cnnrt_loss_of(&clipped, probs + i * k, logits + i * k, k, labels[i]);
+    }
+    assert_true(tiny > 0);   /* the case the clip gets wrong */
+    float *opt = calloc((size_t)m->opt_state_floats, sizeof *opt);
+    float stats[2];
+    m->train_step(params, opt, x, labels, N, 1, 0.001f, 1, stats, ws, NULL);
+    if (!(fabs(stats[0] - sum) <= 1e-5 * fabs(sum)))
+        fail_msg("training loss %.9g, evaluation loss %.9g", stats[0], sum);
+    assert_true(clipped_sum < sum - 1.0);   /* what evaluation reported before */
+    free(opt);
+    free(ws);
+    free(x);
+    free(params);
+    cnnrt_model_info_free(&info);
+    cg_case_free(&c);
+}
+
+/* The mean loss of the batch at params, as the generated inference computes it. */
+static double batch_loss(const cnnrt_model *m, const float *params, const float *x,
+                         const int32_t *labels, int64_t n, float *ws)
+{
+    int64_t k = m->num_classes;
+    float *probs = malloc((size_t)(n * k) * sizeof *probs);
+    float *logits = malloc((size_t)(n * k) * sizeof *logits);
+    m->infer(params, x, n, probs, logits, ws, NULL);
+    double sum = 0;
+    for (int64_t i = 0; i < n; i++)
+        sum += cnnrt_loss_of(&m->train, probs + i * k, logits + i * k, k, labels[i]);
+    free(probs);
+    free(logits);
+    return sum / (double)n;
+}
+
+/* RMSprop's update rule against finite differences: from a zero state, one generated
+ * step must leave v = (1 - rho) g^2 and move every weight by lr g / (sqrt(v) + eps), where
+ * g is the central difference of the batch's mean loss -- the gradient the rule is
+ * defined on, measured without the backward pass. */
+static void test_rmsprop_finite_differences(void **state)
+{
+    (void)state;
+    cg_case c;
+    cg_compile_text(&c, rmsprop_smooth_model);
+    cg_jit(&c, 2, CNNC_GEN_INFER | CNNC_GEN_TRAIN);
+    const cnnrt_model *m = c.m;
+    assert_int_equal(m->train.optimizer, CNNRT_OPT_RMSPROP);
+    assert_int_equal(m->opt_state_floats, m->param_floats);
+    enum { N = 3 };
+    int64_t P = m->param_floats;
+    const double lr = 0.001, rho = 0.9, eps = 1e-7, h = 1e-2;
+    float *params = cg_random(P, -0.5f, 0.5f), *after = cg_copy(params, P);
+    float *x = cg_random(N * cg_image_floats(m), 0.0f, 1.0f);
+    int32_t labels[N] = {0, 1, 2};
+    float *ws = cg_workspace(m, 1);
+    float *v = calloc((size_t)P, sizeof *v);
+    float stats[2];
+    m->train_step(after, v, x, labels, N, 1, (float)lr, 1, stats, ws, NULL);
+    int checked = 0;
+    for (int64_t i = 0; i < P; i++) {
+        float *probe = cg_copy(params, P);
+        probe[i] = params[i] + (float)h;
+        double up = batch_loss(m, probe, x, labels, N, ws);
+        probe[i] = params[i] - (float)h;
+        double down = batch_loss(m, probe, x, labels, N, ws);
+        free(probe);
+        double g = (up - down) / (2 * h);
+        if (fabs(g) < 1e-3)
+            continue;   /* too small for a float central difference to say much */
+        checked++;
+        /* The gradient the step used, read back from v = (1 - rho) g^2 and the step's
+         * sign; the losses are floats, so the difference is good to about 1e-5. */
+        double step = (double)params[i] - (double)after[i];
+        double g_used = (step > 0 ? 1 : -1) * sqrt(v[i] / (1 - rho));
+        if (fabs(g_used - g) > 1e-3 * fabs(g) + 2e-5)
+            fail_msg("weight %lld: the step used gradient %.6g, finite differences say %.6g",
+                     (long long)i, g_used, g);
+        double want_step = lr * g_used / (sqrt((double)v[i]) + eps);
+        if (fabs(step - want_step) > 1e-5 * fabs(want_step) + 1.2e-7)   /* + ulps of p */
+            fail_msg("step[%lld] = %.9g, lr g / (sqrt(v) + eps) = %.9g", (long long)i, step,
+                     want_step);
+    }
+    assert_true(checked > P / 4);
+    free(v);
+    free(ws);
+    free(x);
+    free(after);
+    free(params);
+    cg_case_free(&c);
 }
 
 static void test_train_mnist(void **state)
@@ -383,6 +556,8 @@ int main(void)
         cmocka_unit_test(test_train_gradients_O2),
         cmocka_unit_test(test_train_optimizers),
         cmocka_unit_test(test_add_op),
+        cmocka_unit_test(test_loss_as_trained),
+        cmocka_unit_test(test_rmsprop_finite_differences),
         cmocka_unit_test(test_train_mnist),
         cmocka_unit_test(test_cams_O0),
         cmocka_unit_test(test_cams_O2),

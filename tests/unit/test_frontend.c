@@ -271,8 +271,8 @@ static void test_model_mnist(void **state)
     assert_int_equal(g->nodes[g->layers[0].output_node].attrs.ew, CNNC_EW_RELU);
 
     /* The training settings as written, and Keras's defaults for the rest. */
-    assert_int_equal(g->train.loss, CNNC_LOSS_CATEGORICAL_CROSSENTROPY);
-    assert_int_equal(g->train.optimizer, CNNC_OPT_ADAM);
+    assert_int_equal(g->train.loss, CNNRT_LOSS_CATEGORICAL_CROSSENTROPY);
+    assert_int_equal(g->train.optimizer, CNNRT_OPT_ADAM);
     assert_true(g->train.lr == 0.001);
     assert_true(g->train.beta_1 == 0.9 && g->train.beta_2 == 0.999 && g->train.epsilon == 1e-7);
     assert_int_equal(g->train.metrics_accuracy, 1);
@@ -340,7 +340,7 @@ static void test_model_lenet5(void **state)
     };
     check_layers(c.g, want, 9);
     assert_int_equal(c.g->param_floats, 61706);
-    assert_int_equal(c.g->train.optimizer, CNNC_OPT_SGD);
+    assert_int_equal(c.g->train.optimizer, CNNRT_OPT_SGD);
     assert_true(c.g->train.momentum == 0.9);
     assert_true(c.g->train.lr == 0.01);
     assert_int_equal(c.g->nodes[c.g->layers[0].output_node].op, CNNC_OP_EW);
@@ -591,8 +591,8 @@ static const error_case error_cases[] = {
     {HEAD "dropout rate=1\n" TAIL, "t.cnn:2:14: error: 'rate' must be in [0, 1), found 1\n", NULL},
     {HEAD TAIL "compile lr=0\n", "t.cnn:5:12: error: 'lr' must be in (0, 100], found 0\n", NULL},
     {HEAD TAIL "compile loss=hinge\n",
-     "t.cnn:5:14: error: 'loss' must be 'categorical_crossentropy', 'mse' or "
-     "'mean_squared_error', found 'hinge'\n", NULL},
+     "t.cnn:5:14: error: 'loss' must be 'categorical_crossentropy', 'mean_squared_error' or "
+     "'mse', found 'hinge'\n", NULL},
     {HEAD TAIL "fit epochs=0\n", "t.cnn:5:12: error: 'epochs' must be at least 1, found 0\n", NULL},
     {HEAD TAIL "fit validation_split=1.2\n",
      "t.cnn:5:22: error: 'validation_split' must be in [0, 0.99], found 1.2\n", NULL},

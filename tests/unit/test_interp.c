@@ -16,7 +16,7 @@
 #include "cnnrt_model.h"
 #include "testgraph.h"
 
-static const cnnc_interp_ctx inference = {0, 0, 0, CNNRT_SCORE_LOGIT, -1};
+static const cnnc_interp_ctx inference = {0, 0, 0, CNNRT_SCORE_LOGIT, -1, NULL};
 
 static float **run(tg *t, const float *params, const float *image, cnnc_interp_ctx ctx)
 {
@@ -269,7 +269,7 @@ static void test_losses(void **state)
 
     /* Logits (1000, 0): -log softmax = 1000 for class 1, ~0 for class 0; no overflow. */
     float logits[2] = {1000, 0};
-    cnnc_interp_ctx ctx = {1, 0, 0, CNNRT_SCORE_LOGIT, 1};
+    cnnc_interp_ctx ctx = {1, 0, 0, CNNRT_SCORE_LOGIT, 1, NULL};
     float **v = run(&t, NULL, logits, ctx);
     assert_close(v[label][0], 1, 0);
     assert_close(v[sx][0], 1000, 1e-3);
@@ -312,7 +312,7 @@ static void test_dropout_mask(void **state)
     int d = tg_dropout(&t, 0, 0.25f, 3, "dropout");
     cnnc_attrs mask = t.g->nodes[d].attrs;   /* the gradient: DROPOUT with the same mask */
     int dg = tg_add(&t, CNNC_OP_DROPOUT, 0, -1, -1, &mask, "grad");
-    cnnc_interp_ctx train = {1, 77, 5, CNNRT_SCORE_LOGIT, 0};
+    cnnc_interp_ctx train = {1, 77, 5, CNNRT_SCORE_LOGIT, 0, NULL};
     float **v = run(&t, NULL, image, train);
     int dropped = 0;
     for (int i = 0; i < N; i++) {
@@ -340,7 +340,7 @@ static void test_class_score_grad(void **state)
     int label = tg_add(&t, CNNC_OP_LABEL, -1, -1, -1, NULL, "label");
     int seed = tg_add(&t, CNNC_OP_CLASS_SCORE_GRAD, flat, label, -1, NULL, "seed");
 
-    cnnc_interp_ctx ctx = {0, 0, 0, CNNRT_SCORE_LOGIT, -1};   /* predicted: class 1 */
+    cnnc_interp_ctx ctx = {0, 0, 0, CNNRT_SCORE_LOGIT, -1, NULL};   /* predicted: class 1 */
     float **v = run(&t, NULL, z, ctx);
     assert_close(v[seed][0], 0, 0);
     assert_close(v[seed][1], 1, 0);
@@ -629,7 +629,7 @@ static void test_infer_batch(void **state)
     float *params = tg_random_params(t.g, 1, 0.5f);
     float x[3 * 16], probs[3 * 3];
     tg_fill(x, 48, 2, 0, 1);
-    assert_int_equal(cnnc_interp_infer(t.g, params, x, 3, probs, &t.d), 0);
+    assert_int_equal(cnnc_interp_infer(t.g, params, x, 3, probs, NULL, &t.d), 0);
     for (int i = 0; i < 3; i++) {
         float **v = run(&t, params, x + 16 * i, inference);
         double total = 0;

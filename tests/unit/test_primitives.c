@@ -45,10 +45,10 @@ static void check_forward(tg *t, int opt)
     float *x = cg_random(n * cg_image_floats(m), 0.0f, 1.0f);
     float *want = calloc((size_t)(n * out), sizeof *want);
     float *got = calloc((size_t)(n * out), sizeof *got);
-    if (cnnc_interp_infer(c.g, params, x, n, want, &c.d))
+    if (cnnc_interp_infer(c.g, params, x, n, want, NULL, &c.d))
         fail_msg("interpreter: %s", cg_diag(&c));
     float *ws = cg_workspace(m, 1);
-    m->infer(params, x, n, got, ws, NULL);
+    m->infer(params, x, n, got, NULL, ws, NULL);
     cg_assert_close("value", got, want, n * out, opt == 0 ? 1e-5 : 1e-4);
     free(ws);
     free(params);

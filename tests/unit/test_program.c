@@ -214,9 +214,9 @@ static int read_history(const char *path, double *acc, double *val_acc, int max)
     return n;
 }
 
-/* ---- the description and the initialiser -------------------------------------------------- */
+/* ---- the descriptor, the loss and the initialiser -------------------------------------------------- */
 
-static void test_info_parses_description(void **state)
+static void test_info_reads_descriptor(void **state)
 {
     (void)state;
     cnnrt_model_info info;
@@ -257,25 +257,85 @@ static void test_info_parses_description(void **state)
     cnnrt_model_info_free(&info);
 }
 
-static void test_info_rejects_malformed_lines(void **state)
+/* One way of breaking a descriptor; every one must be an error naming the model. */
+typedef struct descriptor_damage {
+    const char *what;
+    void (*apply)(cnnrt_model *m, cnnrt_layer_entry *layers, cnnrt_param_entry *params);
+} descriptor_damage;
+
+static void no_layers(cnnrt_model *m, cnnrt_layer_entry *l, cnnrt_param_entry *p)
+{
+    (void)l, (void)p;
+    m->num_layers = 0;
+}
+static void zero_dimension(cnnrt_model *m, cnnrt_layer_entry *l, cnnrt_param_entry *p)
+{
+    (void)m, (void)p;
+    l[1].dims[1] = 0;
+}
+static void nameless_layer(cnnrt_model *m, cnnrt_layer_entry *l, cnnrt_param_entry *p)
+{
+    (void)m, (void)p;
+    l[2].name = NULL;
+}
+static void unknown_initialiser(cnnrt_model *m, cnnrt_layer_entry *l, cnnrt_param_entry *p)
+{
+    (void)m, (void)l;
+    p[0].init = 7;
+}
+static void outside_buffer(cnnrt_model *m, cnnrt_layer_entry *l, cnnrt_param_entry *p)
+{
+    (void)m, (void)l;
+    p[1].offset = FAKE_PARAMS - 5;
+}
+static void bad_rank(cnnrt_model *m, cnnrt_layer_entry *l, cnnrt_param_entry *p)
+{
+    (void)m, (void)l;
+    p[0].rank = 9;
+}
+static void unknown_optimizer(cnnrt_model *m, cnnrt_layer_entry *l, cnnrt_param_entry *p)
+{
+    (void)l, (void)p;
+    m->train.optimizer = 99;
+}
+static void unknown_loss(cnnrt_model *m, cnnrt_layer_entry *l, cnnrt_param_entry *p)
+{
+    (void)l, (void)p;
+    m->train.loss = 0;
+}
+static void no_epochs(cnnrt_model *m, cnnrt_layer_entry *l, cnnrt_param_entry *p)
+{
+    (void)l, (void)p;
+    m->train.epochs = 0;
+}
+static void nan_lr(cnnrt_model *m, cnnrt_layer_entry *l, cnnrt_param_entry *p)
+{
+    (void)l, (void)p;
+    m->train.lr = NAN;
+}
+
+static void test_info_rejects_bad_descriptors(void **state)
 {
     (void)state;
-    const char *bad[] = {
-        "layer dense Dense 10 1970\n",                        /* missing field */
-        "layer dense Dense 10x0 1970 1\n",                    /* zero dimension */
-        "layer a A 1 0 0\nparam k 196x10 0 he_normal 1 1\n",   /* unknown initialiser */
-        "layer a A 1 0 0\nparam k 196x10 100 zeros 1 1\n",     /* outside the buffer */
-        "layer a A 1 0 0\nfit epochs=abc\n",
-        "layer a A 1 0 0\ncompile lr\n",
-        "layer a A 1 0 0\ngradcam conv2d\n",
-        "",                                                    /* no layers */
-    };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    static const descriptor_damage damages[] = {
+        {"no layers", no_layers}, {"zero dimension", zero_dimension},
+        {"nameless layer", nameless_layer}, {"unknown initialiser", unknown_initialiser},
+        {"outside the buffer", outside_buffer}, {"bad rank", bad_rank},
+        {"unknown optimizer", unknown_optimizer}, {"unknown loss", unknown_loss},
+        {"no epochs", no_epochs}, {"NaN learning rate", nan_lr}};
+    for (size_t i = 0; i < sizeof damages / sizeof damages[0]; i++) {
         cnnrt_model m = fake_model;
-        m.description = bad[i];
+        cnnrt_layer_entry layers[sizeof fake_layers / sizeof fake_layers[0]];
+        cnnrt_param_entry params[sizeof fake_params / sizeof fake_params[0]];
+        memcpy(layers, fake_layers, sizeof layers);
+        memcpy(params, fake_params, sizeof params);
+        m.layers = layers;
+        m.params = params;
+        damages[i].apply(&m, layers, params);
         cnnrt_model_info info;
         cnnrt_err e;
-        assert_int_equal(cnnrt_model_info_load(&m, &info, &e), -1);
+        if (cnnrt_model_info_load(&m, &info, &e) != -1)
+            fail_msg("a descriptor with %s was accepted", damages[i].what);
         assert_non_null(strstr(e.msg, "model fake"));
     }
     cnnrt_model m = fake_model;
@@ -284,12 +344,31 @@ static void test_info_rejects_malformed_lines(void **state)
     cnnrt_err e;
     assert_int_equal(cnnrt_model_info_load(&m, &info, &e), -1);
     assert_non_null(strstr(e.msg, "ABI"));
-    /* Unknown lines and keys from a newer cnnc are skipped. */
-    m = fake_model;
-    m.description = "layer a A 1 0 0\nfuture thing\nfit epochs=3 newkey=1\n";
-    assert_int_equal(cnnrt_model_info_load(&m, &info, &e), 0);
-    assert_int_equal(info.epochs, 3);
-    cnnrt_model_info_free(&info);
+}
+
+/* The loss evaluate and val_loss report is the one training computes: from the logits,
+ * exact where the probability is far below Keras's 1e-7 clip. */
+static void test_loss_from_logits(void **state)
+{
+    (void)state;
+    const cnnrt_train_settings *t = &fake_model.train;
+    float logits[3] = {30.0f, 0.0f, -2.0f};
+    float probs[3];
+    double sum = exp(0.0) + exp(-30.0) + exp(-32.0);
+    for (int i = 0; i < 3; i++)
+        probs[i] = (float)(exp(logits[i] - 30.0) / sum);
+    assert_true(probs[1] < 1e-7f);
+    double want = 30.0 + log(sum) - 0.0;   /* logsumexp - z[1], about 30 */
+    assert_true(fabs(cnnrt_loss_of(t, probs, logits, 3, 1) - want) < 1e-5);
+    /* Keras's clipped loss would say -log(1e-7) = 16.1. */
+    cnnrt_train_settings on_probs = *t;
+    on_probs.loss_from_logits = 0;
+    assert_true(fabs(cnnrt_loss_of(&on_probs, probs, logits, 3, 1) + log(1e-7)) < 1e-5);
+    cnnrt_train_settings mse = *t;
+    mse.loss = CNNRT_LOSS_MSE;
+    double d0 = probs[0], d1 = probs[1] - 1.0, d2 = probs[2];
+    assert_true(fabs(cnnrt_loss_of(&mse, probs, logits, 3, 1) - (d0 * d0 + d1 * d1 + d2 * d2) / 3) <
+                1e-6);
 }
 
 /* ---- commands ------------------------------------------------------------------------------ */
@@ -699,8 +778,9 @@ static void test_gradcam_evaluate(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_info_parses_description),
-        cmocka_unit_test(test_info_rejects_malformed_lines),
+        cmocka_unit_test(test_info_reads_descriptor),
+        cmocka_unit_test(test_info_rejects_bad_descriptors),
+        cmocka_unit_test(test_loss_from_logits),
         cmocka_unit_test_setup(test_help_and_summary, setup_test),
         cmocka_unit_test_setup(test_bad_arguments, setup_test),
         cmocka_unit_test_setup(test_missing_data_lists_dirs_tried, setup_test),

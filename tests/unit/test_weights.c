@@ -55,7 +55,8 @@ static cnnrt_weights sample(void)
 
 static cnnrt_weights_expect expectation(void)
 {
-    cnnrt_weights_expect x = {FINGERPRINT, "mnist_cam", model_tensors, 4, PARAMS, 2 * PARAMS};
+    cnnrt_weights_expect x = {FINGERPRINT, "mnist_cam", model_tensors, 4, PARAMS,
+                              CNNRT_OPT_ADAM, 2 * PARAMS};
     return x;
 }
 
@@ -170,6 +171,7 @@ static void test_tensor_mismatch_and_dropped_optimizer(void **state)
 
     /* The model now uses SGD: weights load, Adam's state is dropped and reported. */
     x = expectation();
+    x.opt_kind = CNNRT_OPT_SGD;
     x.opt_state_floats = PARAMS;
     assert_int_equal(cnnrt_weights_load(path, &x, &got, &e), 0);
     assert_int_equal(got.opt_kind, CNNRT_OPT_NONE);
@@ -178,6 +180,50 @@ static void test_tensor_mismatch_and_dropped_optimizer(void **state)
     assert_memory_equal(got.params, params, sizeof params);
     assert_int_equal(got.epochs_done, 2);
     cnnrt_weights_free(&got);
+
+    /* RMSprop with momentum keeps as many floats as Adam: the kind, not the size, tells
+     * that Adam's m and v are no RMSprop state. */
+    x = expectation();
+    x.opt_kind = CNNRT_OPT_RMSPROP;
+    assert_int_equal(cnnrt_weights_load(path, &x, &got, &e), 0);
+    assert_int_equal(got.opt_kind, CNNRT_OPT_NONE);
+    assert_int_equal(got.dropped_opt_kind, CNNRT_OPT_ADAM);
+    cnnrt_weights_free(&got);
+}
+
+/* An optimizer code this runtime does not know is an error naming the file and the code,
+ * never read as some other optimizer's state. */
+static void test_unknown_optimizer_code(void **state)
+{
+    (void)state;
+    const char *path = tmp_path("unknown_opt.bin");
+    cnnrt_weights w = sample();
+    cnnrt_err e;
+    assert_int_equal(cnnrt_weights_save(path, &w, &e), 0);
+    size_t len;
+    unsigned char *raw = read_bytes(path, &len);
+    /* The optimizer section starts with kind u32 = 2 and state floats u64 = 2 * PARAMS. */
+    unsigned char section[12] = {CNNRT_OPT_ADAM, 0, 0, 0, 2 * PARAMS, 0, 0, 0, 0, 0, 0, 0};
+    size_t at = 0;
+    while (at + sizeof section <= len && memcmp(raw + at, section, sizeof section))
+        at++;
+    assert_true(at + sizeof section <= len);
+    raw[at] = 9;
+    uint32_t crc = cnnrt_crc32(0, raw, len - 4);
+    for (int i = 0; i < 4; i++)
+        raw[len - 4 + i] = (unsigned char)(crc >> (8 * i));
+    write_bytes(path, raw, len);
+    free(raw);
+    cnnrt_weights_expect x = expectation();
+    cnnrt_weights got;
+    assert_int_equal(cnnrt_weights_load(path, &x, &got, &e), -1);
+    assert_error_mentions(&e, path, "unknown optimizer code 9");
+    assert_int_equal(cnnrt_weights_load(path, NULL, &got, &e), -1);
+    assert_error_mentions(&e, "unknown optimizer code 9", "adam (2)");
+    /* Nor can such a code be written. */
+    w.opt_kind = 9;
+    assert_int_equal(cnnrt_weights_save(path, &w, &e), -1);
+    assert_error_mentions(&e, "unknown optimizer code 9", NULL);
 }
 
 static void test_truncated_flipped_and_foreign(void **state)
@@ -472,6 +518,7 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_other_model),
         cmocka_unit_test(test_tensor_mismatch_and_dropped_optimizer),
+        cmocka_unit_test(test_unknown_optimizer_code),
         cmocka_unit_test(test_truncated_flipped_and_foreign),
         cmocka_unit_test(test_atomic_write_keeps_old_file),
         cmocka_unit_test(test_save_rejects_inconsistent_description),
