@@ -9,6 +9,8 @@
 # trips a sanitizer, runs out of memory or time is saved into tests/fuzz/crashes/<target>/
 # (libFuzzer names it crash-*, oom-*, timeout-* or leak-*) and the script fails. Keep such a
 # file there once the bug is fixed: ctest replays every file in it (fuzz_replay_<target>).
+# The mutations start from a fixed seed (CNNC_FUZZ_SEED, default 1), so that the same tree
+# fuzzes the same inputs in CI; CNNC_FUZZ_SEED=0 lets libFuzzer pick one (long runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,7 +62,8 @@ for t in "${targets[@]}"; do
   echo "== fuzzing $t for ${seconds}s (corpus $work/$t) =="
   # -close_fd_mask=3: the targets' own messages about bad input are expected; libFuzzer
   # still reports crashes. Exit status non-zero: a finding, saved in $crashes.
-  if ! "$build_dir/bin/fuzz_$t" -max_total_time="$seconds" -max_len="$(max_len "$t")" \
+  if ! "$build_dir/bin/fuzz_$t" -seed="${CNNC_FUZZ_SEED:-1}" -max_total_time="$seconds" \
+        -max_len="$(max_len "$t")" \
         -timeout=20 -rss_limit_mb=2048 -close_fd_mask=3 -print_final_stats=1 \
         -artifact_prefix="$crashes/" "$work/$t" "$PWD/tests/fuzz/corpus/$t" \
         > "$work/$t.log" 2>&1; then
