@@ -29,29 +29,9 @@ doc=docs/benchmarks.md
 begin_marker='<!-- bench/compile.sh: begin -->'
 end_marker='<!-- bench/compile.sh: end -->'
 
-say() { printf '== %s\n' "$*" >&2; }
-die() { printf 'bench/compile.sh: %s\n' "$*" >&2; exit 1; }
-
-# ---- /usr/bin/time (Debian package 'time'), installed only when missing -------------------
-
-is_installed() {
-  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
-}
-
-ensure_package() {
-  is_installed "$1" && return 0
-  local sudo=""
-  if [ "$(id -u)" -ne 0 ]; then
-    command -v sudo >/dev/null || die "package $1 is missing and this is not root (no sudo)"
-    sudo=sudo
-  fi
-  say "installing $1 (Debian package, for the benchmark only)"
-  if ! apt-cache show "$1" >/dev/null 2>&1; then
-    $sudo apt-get -o DPkg::Lock::Timeout=600 update -qq
-  fi
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get -o DPkg::Lock::Timeout=600 install -y -qq \
-    --no-install-recommends "$1" >&2 || die "could not install $1"
-}
+me=bench/compile.sh
+# say, die and ensure_package (Debian packages, installed only when missing).
+source bench/common.bash   # (the working directory is the repository root here)
 
 ensure_package time
 [ -x /usr/bin/time ] || die "/usr/bin/time not found after installing 'time'"

@@ -27,26 +27,7 @@ compile loss=categorical_crossentropy optimizer=adam lr=0.01 metrics=acc
 fit epochs=3 batch_size=32 validation_split=0.25 seed=5
 MODEL
 "$bin/cnnc" tiny.cnn -O0 -o tiny
-mkdir digits
-python3 - "$data" digits <<'PY'
-import gzip, os, sys
-src, dst = sys.argv[1], sys.argv[2]
-def read(name):
-    for path in (os.path.join(src, name), os.path.join(src, name + '.gz')):
-        if os.path.exists(path):
-            raw = open(path, 'rb').read()
-            return gzip.decompress(raw) if raw[:2] == b'\x1f\x8b' else raw
-    raise SystemExit('missing ' + name)
-def cut(name, count, header, item):
-    data = read(name)
-    head = bytearray(data[:header])
-    head[4:8] = count.to_bytes(4, 'big')
-    open(os.path.join(dst, name), 'wb').write(bytes(head) + data[header:header + count * item])
-cut('train-images-idx3-ubyte', 128, 16, 784)
-cut('train-labels-idx1-ubyte', 128, 8, 1)
-cut('t10k-images-idx3-ubyte', 32, 16, 784)
-cut('t10k-labels-idx1-ubyte', 32, 8, 1)
-PY
+digit_subset digits 128 32
 export CNNC_DATA=$PWD/digits
 train() { ./tiny train --threads 2 --quiet "$@"; }
 

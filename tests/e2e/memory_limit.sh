@@ -14,26 +14,7 @@ limit_kb=$((512 * 1024))
 # before LLVM).
 "$bin/cnnc" "$src/models/mnist.cnn" -O0 -o mnist_cam
 # A subset of the digits keeps the test fast; memory use per step does not depend on it.
-mkdir digits
-python3 - "$data" digits <<'PY'
-import gzip, os, sys
-src, dst = sys.argv[1], sys.argv[2]
-def read(name):
-    for path in (os.path.join(src, name), os.path.join(src, name + '.gz')):
-        if os.path.exists(path):
-            raw = open(path, 'rb').read()
-            return gzip.decompress(raw) if raw[:2] == b'\x1f\x8b' else raw
-    raise SystemExit('missing ' + name)
-def cut(name, count, header, item):
-    data = read(name)
-    head = bytearray(data[:header])
-    head[4:8] = count.to_bytes(4, 'big')
-    open(os.path.join(dst, name), 'wb').write(bytes(head) + data[header:header + count * item])
-cut('train-images-idx3-ubyte', 320, 16, 784)
-cut('train-labels-idx1-ubyte', 320, 8, 1)
-cut('t10k-images-idx3-ubyte', 64, 16, 784)
-cut('t10k-labels-idx1-ubyte', 64, 8, 1)
-PY
+digit_subset digits 320 64
 export CNNC_DATA=$PWD/digits
 python3 "$src/tests/e2e/png_tool.py" stroke digit.png
 # 8192 x 8192 gray pixels: exactly the largest picture the runtime accepts (2^26 pixels).
