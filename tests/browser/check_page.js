@@ -1,5 +1,6 @@
 // Opens a page in headless Chromium (Debian's, through puppeteer-core) and checks what a
 // reader would notice:
+//   - with --pdf FILE, the page prints to a PDF (print styles applied);
 //   - every request stays local (file:, data:, or 127.0.0.1) -- anything else is blocked
 //     and reported;
 //   - the console shows no error and the page throws none;
@@ -8,17 +9,18 @@
 //     a full-page screenshot is written to OUTDIR/screenshot-W.png.
 // Prints one line per check; exits 1 if any failed.
 //
-// Usage: node check_page.js URL OUTDIR [--expect SELECTOR]... [--width W]...
+// Usage: node check_page.js URL OUTDIR [--expect SELECTOR]... [--width W]... [--pdf FILE]
 'use strict';
 const fs = require('fs');
 const path = require('path');
 const puppeteer = require('puppeteer-core');
 
 function parseArgs(argv) {
-  const args = { url: argv[0], outDir: argv[1], expect: [], widths: [] };
+  const args = { url: argv[0], outDir: argv[1], expect: [], widths: [], pdf: null };
   for (let i = 2; i < argv.length; i += 2) {
     if (argv[i] === '--expect') args.expect.push(argv[i + 1]);
     else if (argv[i] === '--width') args.widths.push(Number(argv[i + 1]));
+    else if (argv[i] === '--pdf') args.pdf = argv[i + 1];
     else throw new Error(`unknown argument ${argv[i]}`);
   }
   if (!args.url || !args.outDir) throw new Error('usage: check_page.js URL OUTDIR ...');
@@ -77,6 +79,11 @@ async function main() {
       const shot = path.join(args.outDir, `screenshot-${width}.png`);
       await page.screenshot({ path: shot, fullPage: true });
       check(fs.statSync(shot).size > 0, `screenshot at ${width} px: ${shot}`);
+    }
+    if (args.pdf) {
+      await page.pdf({ path: args.pdf, format: 'A4', printBackground: true });
+      const head = fs.readFileSync(args.pdf).subarray(0, 5).toString();
+      check(head === '%PDF-', `prints to PDF: ${args.pdf}`);
     }
     check(outside.length === 0, `no request left the machine${outside.length ?
           ': ' + outside.slice(0, 3).join(', ') : ''}`);

@@ -73,7 +73,7 @@ node_dir=$("$src/scripts/install-browser.sh") || fail "could not install chromiu
 NODE_PATH=$node_dir/node_modules node "$src/tests/browser/check_page.js" "file://$tmp/report.html" shots \
   --expect '#model table' --expect '#training svg' --expect '#test table' \
   --expect '#gallery img' --expect '#faithfulness table' --expect '#timings dl' \
-  --width 1280 --width 390 > browser.txt 2>&1 || fail "in Chromium: $(cat browser.txt)"
+  --width 1280 --width 390 --pdf report.pdf > browser.txt 2>&1 || fail "in Chromium: $(cat browser.txt)"
 cat browser.txt
 python3 "$src/tests/e2e/png_tool.py" check shots/screenshot-390.png > size.txt ||
   fail "the phone-width screenshot is not a PNG"
