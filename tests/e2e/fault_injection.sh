@@ -7,7 +7,7 @@
 # uninterrupted run saves -- the program says what failed (never dies of a signal), no
 # temporary file (*.tmp.*) is left (one a kill -9 leaves is gone after the next run on the
 # file), and `train --resume` from what is left ends with the same bytes as an uninterrupted
-# run.
+# run. Training that diverges (a NaN loss) stops without saving.
 set -euo pipefail
 source "$(dirname "$0")/common.bash"
 use_digits
@@ -132,6 +132,43 @@ no_temporary_files "file-size limit"
 resume_to_end f.weights "file-size limit"
 rm -f f.weights f.history.*
 echo "a real EFBIG: the previous file kept, resume exact"
+
+# ---- training that diverges never saves what it diverged to -------------------------------
+# The epoch-1 file with every weight of the dense layer 3e38 (finite, CRC recomputed): the
+# first step's logits overflow and the loss is NaN. Training stops with status 1 and the
+# file stays as it was (a NaN is never saved), with no temporary file.
+python3 - ref1.weights huge.weights <<'PY'
+import struct, sys, zlib
+b = bytearray(open(sys.argv[1], "rb").read())
+pos = 32
+def u32():
+    global pos; v = struct.unpack_from("<I", b, pos)[0]; pos += 4; return v
+def u64():
+    global pos; v = struct.unpack_from("<Q", b, pos)[0]; pos += 8; return v
+def string():
+    global pos; n = u32(); v = bytes(b[pos:pos + n]).decode(); pos += n; return v
+string()                                       # the model's name
+for _ in range(u32()):
+    name = string()
+    shape = [u64() for _ in range(u32())]
+    n = 1
+    for d in shape: n *= d
+    if name == "dense/kernel":
+        struct.pack_into("<%df" % n, b, pos, *([3e38] * n))
+    pos += 4 * n
+struct.pack_into("<I", b, len(b) - 4, zlib.crc32(bytes(b[:-4])))
+open(sys.argv[2], "wb").write(b)
+PY
+cp huge.weights d.weights
+status=0
+out=$(./tiny train --resume --epochs 3 --threads 2 --quiet --weights d.weights 2>&1) || status=$?
+[ "$status" = 1 ] || fail "diverging: exit status $status, expected 1: $out"
+grep -q "the loss became NaN at epoch 2, step 1/.*training diverged" <<<"$out" ||
+  fail "diverging: not reported as such: $out"
+cmp -s d.weights huge.weights || fail "diverging: the weights file was changed"
+no_temporary_files "diverging"
+rm -f d.weights d.history.* huge.weights
+echo "diverging training: stopped, nothing saved"
 
 # ---- kill -9 at random moments ------------------------------------------------------------
 # A whole run from scratch takes T milliseconds; each round kills a fresh run after a
