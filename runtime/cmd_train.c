@@ -173,6 +173,19 @@ static void sibling_path(const char *weights, const char *suffix, char *out, siz
     snprintf(out, size, "%.*s%s", (int)len, weights, suffix);
 }
 
+/* The temporary files that runs on this weights file killed while saving (kill -9, a power
+ * cut) left behind: removed as soon as this run owns the file, even if it then saves
+ * nothing (its epochs were already done), so none outlives the next run. */
+static void remove_stale_saves(const char *weights_path)
+{
+    char path[4600];
+    cnnrt_remove_stale_temporaries(weights_path);
+    sibling_path(weights_path, ".history.csv", path, sizeof path);
+    cnnrt_remove_stale_temporaries(path);
+    sibling_path(weights_path, ".history.png", path, sizeof path);
+    cnnrt_remove_stale_temporaries(path);
+}
+
 static void csv_value(FILE *f, float v, int last)
 {
     if (isfinite(v))
@@ -633,6 +646,7 @@ static int train_with_options(const prog_ctx *ctx, const train_options *o)
         pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
         return prog_error(ctx, "%s", lock_err.msg);
     }
+    remove_stale_saves(r.weights_path);
     train_state st;
     memset(&st, 0, sizeof st);
     st.params = cnnrt_aligned_alloc((size_t)(m->param_floats + 1) * sizeof(float));
