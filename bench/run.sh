@@ -34,7 +34,7 @@ out=${BENCH_OUT:-$build_dir/bench}
 python=/usr/bin/python3
 
 me=bench/run.sh
-# say, die and ensure_package (Debian packages, installed only when missing).
+# say, die, ensure_package (Debian packages, installed only when missing), build_bench_cnnc.
 source bench/common.bash   # (the working directory is the repository root here)
 
 ensure_package python3-torch
@@ -63,26 +63,10 @@ if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
   say "building cnnc (scripts/build.sh)"
   CNNC_BUILD_DIR=$build_dir scripts/build.sh >&2
 fi
-cnnc=$build_dir/bin/cnnc
-runtime_lib=$build_dir/lib/libcnnrt.a
-[ -x "$cnnc" ] || die "$cnnc was not built"
-[ -f "$runtime_lib" ] || die "$runtime_lib was not built"
-
 mkdir -p "$out"
-# The model's name (its descriptor is NAME_model) is the model file's `model` line; the
-# object and header are named after it (cnnc -c writes NAME.h beside NAME.o).
+# The model's name (its descriptor is NAME_model) is the model file's `model` line.
 model=$(awk '$1 == "model" { print $2; exit }' models/mnist.cnn)
-[ -n "$model" ] || die "models/mnist.cnn has no 'model NAME' line"
-say "compiling models/mnist.cnn to an object file"
-"$cnnc" models/mnist.cnn -c -o "$out/$model.o" >&2
-[ -f "$out/$model.h" ] || die "cnnc -c did not write $out/$model.h"
-
-# Same flags the runtime is built with (C11, -O2); libcnnrt needs libpng, zlib, libm and
-# pthreads. -march=native is not needed: the timed code is cnnc's, tuned for the host CPU.
-cc -std=c11 -O2 -Wall -Wextra -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
-  -I runtime -I "$out" -DBENCH_MODEL_HEADER="\"$model.h\"" -DBENCH_MODEL="${model}_model" \
-  bench/bench_cnnc.c "$out/$model.o" "$runtime_lib" -lpng -ljpeg -lgif -lz -lm -lpthread \
-  -o "$out/bench_cnnc"
+build_bench_cnnc "$build_dir" models/mnist.cnn "$out"   # bench/common.bash
 
 # ONNX Runtime from the npm registry, for the benchmark only (idempotent: a second run finds
 # it in place).
