@@ -550,12 +550,75 @@ static void grad_kernel_tile(cnnc_cg *g, const cnnc_kernel *k, LLVMValueRef src,
     cg_end(g, &lb);
 }
 
+/* The kernel gradient of a convolution with fewer input channels than a tile's rows (the
+ * first layer: one channel) as tiles over the window instead: for one input channel, all
+ * KH*KW window positions x V vectors of output channels accumulate over the output pixels,
+ * so that each dy vector loaded feeds KH*KW FMAs rather than IC. */
+static int grad_kernel_window_tile(const cnnc_cg *g, const cnnc_kernel *k, int *V, int VW)
+{
+    int registers = g->wide ? 32 : 16;
+    int64_t window = (int64_t)k->kh * k->kw;
+    for (; *V >= 1; (*V)--)
+        if ((k->oc / VW) % *V == 0 && window * *V + *V + 1 <= registers)
+            return 1;
+    return 0;
+}
+
+static void grad_kernel_window(cnnc_cg *g, const cnnc_kernel *k, LLVMValueRef src,
+                               int64_t src_w, int V, int VW)
+{
+    LLVMValueRef DY = in_ptr(g, 1), DK = out_ptr(g, 0);
+    LLVMTypeRef vt = LLVMVectorType(g->f32, (unsigned)VW);
+    int window = k->kh * k->kw;
+    LLVMValueRef acc[TILE_MAX_P * TILE_MAX_V];
+    for (int p = 0; p < window * V; p++)
+        acc[p] = cg_alloca(g, vt, "acc");
+    cg_loop lci, lb, loy, lox;
+    LLVMValueRef ci = cg_for(g, &lci, k->ic);
+    LLVMValueRef vb = cg_for(g, &lb, k->oc / (VW * V));
+    LLVMValueRef cbase = imul(g, vb, VW * V);
+    for (int p = 0; p < window * V; p++)
+        st(g, LLVMConstNull(vt), acc[p]);
+    LLVMValueRef oy = cg_for(g, &loy, k->oh);
+    LLVMValueRef ox = cg_for(g, &lox, k->ow);
+    LLVMValueRef dyi = iadd(g, imul(g, iadd(g, imul(g, oy, k->ow), ox), k->oc), cbase);
+    LLVMValueRef dy[TILE_MAX_V];
+    for (int v = 0; v < V; v++)
+        dy[v] = vec_load(g, vt, DY, iaddc(g, dyi, VW * v));
+    LLVMValueRef corner = iadd(g, imul(g, iadd(g, imul(g, imul(g, oy, k->sh), src_w),
+                                                imul(g, ox, k->sw)), k->ic), ci);
+    for (int ky = 0; ky < k->kh; ky++)
+        for (int kx = 0; kx < k->kw; kx++) {
+            int64_t offset = ((int64_t)ky * src_w + kx) * k->ic;
+            LLVMValueRef x = splat(g, vt, cg_load(g, src, iaddc(g, corner, offset)));
+            tile_row_fma(g, vt, x, dy, V, &acc[(ky * k->kw + kx) * V]);
+        }
+    cg_end(g, &lox);
+    cg_end(g, &loy);
+    for (int p = 0; p < window; p++) {
+        LLVMValueRef row = iadd(g, iaddc(g, imul(g, ci, k->oc), (int64_t)p * k->ic * k->oc), cbase);
+        for (int v = 0; v < V; v++) {
+            LLVMValueRef a = ld(g, vt, acc[p * V + v]), at = iaddc(g, row, VW * v);
+            if (k->accumulate)
+                a = fadd(g, vec_load(g, vt, DK, at), a);
+            vec_store(g, a, DK, at);
+        }
+    }
+    cg_end(g, &lb);
+    cg_end(g, &lci);
+}
+
 static void emit_conv2d_grad_kernel_tiled(cnnc_cg *g, const cnnc_kernel *k)
 {
     int64_t src_w;
     LLVMValueRef src = tile_source(g, k, 2, &src_w);
     int VW, V, P;
     tile_shape(g, k->oc, &VW, &V, &P);
+    if (k->ic < P && (int64_t)k->kh * k->kw <= TILE_MAX_P &&
+        grad_kernel_window_tile(g, k, &V, VW)) {
+        grad_kernel_window(g, k, src, src_w, V, VW);
+        return;
+    }
     if (P > k->ic)
         P = (int)k->ic;
     int64_t full = k->ic / P, tail = k->ic % P;
