@@ -4,6 +4,8 @@
 #   die MSG             an error naming the script, then exit 1
 #   ensure_package PKG  installs a Debian package when it is missing (benchmarks only: the
 #                       peers and tools they need are never dependencies of cnnc)
+#   build_bench_cnnc    compiles a model and links bench/bench_cnnc.c with it (below)
+#   ensure_onnxruntime  installs onnxruntime-node from npm for the benchmarks (below)
 
 say() { printf '== %s\n' "$*" >&2; }
 die() { printf '%s: %s\n' "${me:?}" "$*" >&2; exit 1; }
@@ -45,4 +47,21 @@ build_bench_cnnc() {
     -I runtime -I "$dir" -DBENCH_MODEL_HEADER="\"$name.h\"" -DBENCH_MODEL="${name}_model" \
     bench/bench_cnnc.c "$dir/$name.o" "$build/lib/libcnnrt.a" -lpng -ljpeg -lgif -lz -lm \
     -lpthread -o "$dir/bench_cnnc"
+}
+
+# ensure_onnxruntime DIR VERSION: ONNX Runtime from the npm registry, for the benchmarks
+# only, installed into DIR (idempotent: a second run finds it in place); exports
+# ORT_NODE_MODULES for bench/ort_mnist.js.
+ensure_onnxruntime() {
+  local dir=$1 version=$2
+  local modules=$dir/node_modules
+  if [ ! -f "$modules/onnxruntime-node/package.json" ] ||
+     ! grep -q "\"version\": \"$version\"" "$modules/onnxruntime-node/package.json"; then
+    say "installing onnxruntime-node@$version from npm (--ignore-scripts, benchmark only)"
+    mkdir -p "$dir"
+    npm install --prefix "$dir" --ignore-scripts --no-audit --no-fund --silent \
+      "onnxruntime-node@$version" >&2 || die "could not install onnxruntime-node"
+  fi
+  ORT_NODE_MODULES=$(realpath "$modules")
+  export ORT_NODE_MODULES
 }

@@ -16,6 +16,9 @@
 #   BENCH_SKIP_BUILD=1  use the existing build instead of running scripts/build.sh
 #   CNNC_BUILD_DIR      build directory (default build)
 #   BENCH_OUT           where results go (default $CNNC_BUILD_DIR/bench)
+#   BENCH_BASE_BUILD    another build directory (e.g. of main before a change): its cnnc
+#                       and libcnnrt are timed too, in the same rounds, and the table shows
+#                       cnnc/before
 #
 # PyTorch is Debian's python3-torch, run by Debian's /usr/bin/python3 (not whatever python3
 # comes first on PATH). It is installed here, only for benchmarking: it is never a
@@ -67,19 +70,11 @@ mkdir -p "$out"
 # The model's name (its descriptor is NAME_model) is the model file's `model` line.
 model=$(awk '$1 == "model" { print $2; exit }' models/mnist.cnn)
 build_bench_cnnc "$build_dir" models/mnist.cnn "$out"   # bench/common.bash
+base_build=${BENCH_BASE_BUILD:-}
+[ -z "$base_build" ] || build_bench_cnnc "$base_build" models/mnist.cnn "$out/base"
 
-# ONNX Runtime from the npm registry, for the benchmark only (idempotent: a second run finds
-# it in place).
 ort_version=1.30.0
-ort_modules=$out/ort/node_modules
-if [ ! -f "$ort_modules/onnxruntime-node/package.json" ] ||
-   ! grep -q "\"version\": \"$ort_version\"" "$ort_modules/onnxruntime-node/package.json"; then
-  say "installing onnxruntime-node@$ort_version from npm (--ignore-scripts, benchmark only)"
-  mkdir -p "$out/ort"
-  npm install --prefix "$out/ort" --ignore-scripts --no-audit --no-fund --silent \
-    "onnxruntime-node@$ort_version" >&2 || die "could not install onnxruntime-node"
-fi
-export ORT_NODE_MODULES=$(realpath "$ort_modules")
+ensure_onnxruntime "$out/ort" "$ort_version"   # bench/common.bash; sets ORT_NODE_MODULES
 
 # ---- Same computation? -------------------------------------------------------------------------
 
@@ -116,6 +111,11 @@ timing=(--threads "$threads" --reps 1 --seconds "$seconds" "${data_args[@]}")
 for round in $(seq 1 "$reps"); do
   say "round $round of $reps: cnnc"
   "$out/bench_cnnc" "${timing[@]}" | tee -a "$results"
+  if [ -n "$base_build" ]; then
+    say "round $round of $reps: cnnc of $base_build"
+    "$out/base/bench_cnnc" "${timing[@]}" | sed 's/"framework": "cnnc"/"framework": "cnnc_base"/' \
+      | tee -a "$results"
+  fi
   say "round $round of $reps: PyTorch"
   "$python" bench/pytorch_mnist.py bench "${timing[@]}" | tee -a "$results"
   say "round $round of $reps: ONNX Runtime"
