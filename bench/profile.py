@@ -198,6 +198,8 @@ def build_rows(kernels, times, images, peak):
         total_flops += entry["flops"]
         what = "; ".join(("k{} ".format(k["index"]) if "index" in k else "") + k["text"]
                          for k in entry["kernels"])
+        if len(what) > 80:
+            what = what[:77] + "..."   # an optimizer's update has a long chain
         rows.append(row(fn, what, ns, total_ns, entry["flops"], images, peak))
     others = sorted(times.items(), key=lambda kv: -kv[1])
     shown = [(s, ns) for s, ns in others if ns >= 0.005 * total_ns]
