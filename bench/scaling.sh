@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # How cost grows: inference throughput against batch size (1, 4, 16, 64, 256), threads
-# (1, 2) and model size (models/lenet5.cnn, models/mnist.cnn, bench/models/cifar64.cnn: 0.6, 7.7
+# (1, 2) and model size (models/lenet5.cnn, models/mnist.cnn, bench/models/cifar64.cnn: 0.8, 7.7
 # and 143 MFLOP per image) for cnnc and, on models/mnist.cnn, ONNX Runtime; prints a table
 # and draws the curves as PNG charts with the runtime's chart code (bench/chart_tool.c)
 # into docs/ (docs/benchmarks.md shows them).
