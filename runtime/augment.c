@@ -187,6 +187,15 @@ void cnnrt_augment_affine(const float *in, float *out, int64_t h, int64_t w, int
             double fy0 = floor(sy), fx0 = floor(sx);
             int64_t y0 = (int64_t)fy0, x0 = (int64_t)fx0;
             double ty = sy - fy0, tx = sx - fx0;
+            if (y0 >= 0 && x0 >= 0 && y0 + 1 < h && x0 + 1 < w) {   /* inside: no fill */
+                const float *p00 = in + (y0 * w + x0) * c, *p10 = p00 + w * c;
+                for (int64_t k = 0; k < c; k++) {
+                    double top = (1 - tx) * p00[k] + tx * p00[c + k];
+                    double bottom = (1 - tx) * p10[k] + tx * p10[c + k];
+                    o[k] = (float)((1 - ty) * top + ty * bottom);
+                }
+                continue;
+            }
             for (int64_t k = 0; k < c; k++) {
                 double top = (1 - tx) * pixel(in, y0, x0, k, h, w, c, fill) +
                              tx * pixel(in, y0, x0 + 1, k, h, w, c, fill);

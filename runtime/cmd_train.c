@@ -458,18 +458,32 @@ static double current_lr(const train_run *r, int64_t step)
     return (float)r->opts->lr;
 }
 
-/* The augmentation layers on each picture of the batch of optimizer update `step`. */
+/* The augmentation layers on each picture of the batch of optimizer update `step`, the
+ * pictures split over the pool's threads (each picture's random numbers depend only on the
+ * seed, the step and its place in the batch, so the result does not depend on the split). */
+typedef struct augment_task {
+    train_run *r;
+    int64_t step;
+} augment_task;
+
+static void augment_range(void *arg, int64_t begin, int64_t end, int64_t worker)
+{
+    const augment_task *t = arg;
+    const cnnrt_model *m = t->r->ctx->model;
+    int64_t size = m->input_h * m->input_w * m->input_c;
+    for (int64_t k = begin; k < end; k++) {
+        uint64_t rng = cnnrt_augment_seed(t->r->st->seed, t->step, k);
+        cnnrt_augment_image(&t->r->aug, t->r->x + k * size, m->input_h, m->input_w,
+                            m->input_c, &rng, t->r->aug_scratch + worker * size);
+    }
+}
+
 static void augment_batch(train_run *r, int64_t step, int64_t n)
 {
     if (r->aug.num_layers == 0)
         return;
-    const cnnrt_model *m = r->ctx->model;
-    int64_t size = m->input_h * m->input_w * m->input_c;
-    for (int64_t k = 0; k < n; k++) {
-        uint64_t rng = cnnrt_augment_seed(r->st->seed, step, k);
-        cnnrt_augment_image(&r->aug, r->x + k * size, m->input_h, m->input_w, m->input_c, &rng,
-                            r->aug_scratch);
-    }
+    augment_task task = {r, step};
+    cnnrt_parallel_for(r->ex.pool, n, augment_range, &task);
 }
 
 static epoch_result run_epoch(train_run *r, int64_t epoch, int64_t first_step,
@@ -755,7 +769,8 @@ static int run_training(train_run *r, cnnrt_dataset *all)
     r->x = cnnrt_aligned_alloc((size_t)(o->batch_size * image_floats) * sizeof(float));
     r->labels = cnnrt_xmalloc((size_t)o->batch_size * sizeof(int32_t));
     r->order = cnnrt_xmalloc((size_t)r->train.count * sizeof(int64_t));
-    r->aug_scratch = cnnrt_xmalloc((size_t)(image_floats + 1) * sizeof(float));
+    r->aug_scratch = cnnrt_xmalloc(
+        (size_t)(cnnrt_pool_threads(r->ex.pool) * image_floats + 1) * sizeof(float));
     if (!o->quiet)
         print_class_names(all);
     if (!o->quiet)
