@@ -43,6 +43,7 @@ typedef struct train_options {
     int restore_best_weights, save_best_only;
     int initial_epoch_given, es_given, rlr_given, cooldown_given, min_delta_given,
         rlr_factor_given, min_lr_given;
+    int report;          /* --report: write NAME_report.html after training */
 } train_options;
 
 typedef struct train_state {
@@ -198,6 +199,19 @@ static void sibling_path(const char *weights, const char *suffix, char *out, siz
     if (len > ext_len && !strcmp(weights + len - ext_len, ext))
         len -= ext_len;
     snprintf(out, size, "%.*s%s", (int)len, weights, suffix);
+}
+
+/* The temporary files that runs on this weights file killed while saving (kill -9, a power
+ * cut) left behind: removed as soon as this run owns the file, even if it then saves
+ * nothing (its epochs were already done), so none outlives the next run. */
+static void remove_stale_saves(const char *weights_path)
+{
+    char path[4600];
+    cnnrt_remove_stale_temporaries(weights_path);
+    sibling_path(weights_path, ".history.csv", path, sizeof path);
+    cnnrt_remove_stale_temporaries(path);
+    sibling_path(weights_path, ".history.png", path, sizeof path);
+    cnnrt_remove_stale_temporaries(path);
 }
 
 static void csv_value(FILE *f, float v, int last)
@@ -907,6 +921,7 @@ static int train_with_options(const prog_ctx *ctx, const train_options *o)
         pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
         return prog_error(ctx, "%s", lock_err.msg);
     }
+    remove_stale_saves(r.weights_path);
     train_state st;
     memset(&st, 0, sizeof st);
     st.params = cnnrt_aligned_alloc((size_t)(m->param_floats + 1) * sizeof(float));
@@ -1002,6 +1017,8 @@ int prog_cmd_train(const prog_ctx *ctx, int argc, char **argv)
          "waits after a reduction (default 0)", &o.cooldown_given},
         {"monitor", OPT_STRING, &o.monitor, 0, 0, "METRIC", "what the callbacks watch: "
          "val_loss (default), val_acc, loss or acc", NULL},
+        {"report", OPT_FLAG, &o.report, 0, 0, NULL, "then write the HTML report (PROG report)",
+         NULL},
     };
     prog_command cmd = {"train", "[OPTIONS]", "Trains the model like Keras's model.fit.",
                         defaults, "train --epochs 3 --batch-size 64",
@@ -1009,5 +1026,8 @@ int prog_cmd_train(const prog_ctx *ctx, int argc, char **argv)
     int stop, parsed = prog_parse_options(ctx, &cmd, argc, argv, &stop);
     if (stop)
         return parsed;
-    return train_with_options(ctx, &o);
+    int status = train_with_options(ctx, &o);
+    if (status == PROG_OK && o.report)
+        status = prog_write_report(ctx, o.weights, o.data, o.threads, NULL);
+    return status;
 }
