@@ -204,6 +204,8 @@ typedef struct cnnc_graph {
     int num_classes;            /* size of the model's output */
     cnnc_train_config train;
     char *gradcam_layer;        /* from 'gradcam layer=', or NULL */
+    char *fit_extras;           /* callbacks, schedule, augmentation: canonical text for the
+                                   runtime (runtime/cnnrt_text.h), or NULL */
     int num_dropouts;
 } cnnc_graph;
 

@@ -24,7 +24,7 @@
 #include <stdint.h>
 #include "cnnrt_vocab.h"
 
-#define CNNRT_ABI_VERSION 3
+#define CNNRT_ABI_VERSION 4
 
 typedef struct cnnrt_pool cnnrt_pool;
 
@@ -148,6 +148,10 @@ typedef struct cnnrt_train_settings {
     int64_t epochs, batch_size;
     double validation_split;
     uint64_t seed;
+    /* The model file's callbacks, learning-rate schedule and augmentation layers, one checked
+     * statement a line ("early_stopping monitor=val_loss mode=auto patience=3 ..."), or NULL:
+     * read by cnnrt_callbacks_parse and cnnrt_augment_parse. */
+    const char *extras;
 } cnnrt_train_settings;
 
 typedef struct cnnrt_model {
