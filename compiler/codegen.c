@@ -22,6 +22,8 @@
 #include "autodiff.h"
 #include "cam_methods.h"
 #include "codegen_internal.h"
+#include "cross_target.h"
+#include "embed_weights.h"
 #include "link.h"
 #include "lower.h"
 #include "optimizers.h"
@@ -988,11 +990,47 @@ static int create_checked(LLVMTargetRef target, const char *triple, const char *
     return rejected;
 }
 
+static LLVMCodeGenOptLevel codegen_level(const cnnc_codegen_options *o)
+{
+    return o->opt_level <= 0   ? LLVMCodeGenLevelNone
+           : o->opt_level == 1 ? LLVMCodeGenLevelLess
+           : o->opt_level == 2 ? LLVMCodeGenLevelDefault
+                               : LLVMCodeGenLevelAggressive;
+}
+
+/* --target for another machine: its generic CPU (or --target-cpu) and default features. */
+static LLVMTargetMachineRef make_cross_target_machine(const cnnc_codegen_options *o,
+                                                      const cnnc_target *t, cnnc_diag *d)
+{
+    LLVMTargetRef target;
+    char *err = NULL;
+    if (LLVMGetTargetFromTriple(t->triple, &target, &err)) {   /* resolved already */
+        cnnc_error(d, NOWHERE, "LLVM has no target for %s: %s", t->triple, err ? err : "?");
+        LLVMDisposeMessage(err);
+        return NULL;
+    }
+    int named = o->target_cpu && *o->target_cpu && strcmp(o->target_cpu, "native");
+    const char *cpu = named ? o->target_cpu : t->cpu;
+    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(
+        target, t->triple, cpu, t->features, codegen_level(o), t->reloc, LLVMCodeModelDefault);
+    if (!tm)
+        cnnc_error(d, NOWHERE, "LLVM could not create a target machine for %s (CPU '%s')",
+                   t->triple, cpu);
+    return tm;
+}
+
 static LLVMTargetMachineRef make_target_machine(const cnnc_codegen_options *o, cnnc_diag *d)
 {
     LLVMInitializeNativeTarget();
     LLVMInitializeNativeAsmPrinter();
     LLVMInitializeNativeAsmParser();
+    cnnc_target cross;
+    if (o->target_triple && *o->target_triple) {
+        if (cnnc_target_resolve(o->target_triple, &cross, d))
+            return NULL;
+        if (!cross.is_host)
+            return make_cross_target_machine(o, &cross, d);
+    }
     char *triple = LLVMGetDefaultTargetTriple();
     LLVMTargetRef target;
     char *err = NULL;
@@ -1005,10 +1043,7 @@ static LLVMTargetMachineRef make_target_machine(const cnnc_codegen_options *o, c
     int host = !o->target_cpu || !strcmp(o->target_cpu, "native") || !*o->target_cpu;
     char *cpu = host ? LLVMGetHostCPUName() : NULL;
     char *features = host ? LLVMGetHostCPUFeatures() : NULL;
-    LLVMCodeGenOptLevel level = o->opt_level <= 0   ? LLVMCodeGenLevelNone
-                                : o->opt_level == 1 ? LLVMCodeGenLevelLess
-                                : o->opt_level == 2 ? LLVMCodeGenLevelDefault
-                                                    : LLVMCodeGenLevelAggressive;
+    LLVMCodeGenOptLevel level = codegen_level(o);
     LLVMTargetMachineRef tm = NULL;
     if (host) {
         tm = LLVMCreateTargetMachine(target, triple, cpu, features, level, LLVMRelocPIC,
@@ -1079,6 +1114,16 @@ static int wide_vectors(const cnnc_codegen_options *o)
 {
     if (o->target_cpu && *o->target_cpu && strcmp(o->target_cpu, "native"))
         return 0;
+    if (o->target_triple && *o->target_triple) {
+        char *host = LLVMGetDefaultTargetTriple();
+        char *a = LLVMNormalizeTargetTriple(host), *b = LLVMNormalizeTargetTriple(o->target_triple);
+        int cross = strcmp(a, b) != 0;
+        LLVMDisposeMessage(host);
+        LLVMDisposeMessage(a);
+        LLVMDisposeMessage(b);
+        if (cross)
+            return 0;
+    }
     char *features = LLVMGetHostCPUFeatures();
     int wide = features && strstr(features, "+avx512f") != NULL;
     LLVMDisposeMessage(features);
@@ -1113,8 +1158,14 @@ static LLVMModuleRef build_module(const cnnc_graph *forward, const cnnc_codegen_
             LLVMSetInitializer(gv, model);
             LLVMSetGlobalConstant(gv, 1);
         }
-        if (info)
+        if (opts->embedded_params)
+            cnnc_emit_weights_constant(s.g.mod, m.name, opts->embedded_params,
+                                       forward->param_floats);
+        if (info) {
             fill_header_info(&m, info);
+            info->has_weights = opts->embedded_params != NULL;
+            info->target = opts->target_triple;
+        }
     }
     free_programs(&m);
     free(s.kernels);

@@ -41,6 +41,10 @@ typedef struct cnnc_codegen_options {
     const char *cc;            /* linker driver (NULL: $CC, else "cc") */
     const char *only_cam_layer; /* Grad-CAM for this target layer only (NULL: every
                                    spatial layer) -- keeps tests fast */
+    const char *target_triple; /* --target: NULL = the host; e.g. "aarch64-linux-gnu",
+                                  "wasm32" (cross_target.h) */
+    const float *embedded_params; /* --embed-weights: param_floats floats emitted as
+                                     const float NAME_weights[] (NULL: none) */
 } cnnc_codegen_options;
 
 void cnnc_codegen_options_init(cnnc_codegen_options *o);
