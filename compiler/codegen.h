@@ -1,7 +1,7 @@
 /* Code generation: lowered programs -> LLVM IR (through the LLVM C API) -> optimised for
- * the host CPU (or --target-cpu) -> an object file, assembly, textual IR, a linked
- * native program, or code in this process (the JIT the tests compare with the
- * interpreter).
+ * the host CPU (or --target-cpu, or another machine: --target, cross_target.h) -> an object
+ * file, assembly, textual IR, a linked native program, or code in this process (the JIT
+ * the tests compare with the interpreter).
  *
  * For a model NAME the module defines the entry points of runtime/cnnrt_model.h:
  *   NAME_infer, NAME_train_step, NAME_gradcam (every target layer and method, chosen at

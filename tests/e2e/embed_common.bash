@@ -17,7 +17,7 @@ train_small_model() {
 }
 
 digit_raw() {
-  tail -c +$((16 + 784 * $1 + 1)) sub/t10k-images-idx3-ubyte | head -c 784 > "$2"
+  head -c $((16 + 784 * ($1 + 1))) sub/t10k-images-idx3-ubyte | tail -c 784 > "$2"
 }
 
 expect_program() {
