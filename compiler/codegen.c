@@ -1114,16 +1114,8 @@ static int wide_vectors(const cnnc_codegen_options *o)
 {
     if (o->target_cpu && *o->target_cpu && strcmp(o->target_cpu, "native"))
         return 0;
-    if (o->target_triple && *o->target_triple) {
-        char *host = LLVMGetDefaultTargetTriple();
-        char *a = LLVMNormalizeTargetTriple(host), *b = LLVMNormalizeTargetTriple(o->target_triple);
-        int cross = strcmp(a, b) != 0;
-        LLVMDisposeMessage(host);
-        LLVMDisposeMessage(a);
-        LLVMDisposeMessage(b);
-        if (cross)
-            return 0;
-    }
+    if (!cnnc_target_is_host(o->target_triple))
+        return 0;
     char *features = LLVMGetHostCPUFeatures();
     int wide = features && strstr(features, "+avx512f") != NULL;
     LLVMDisposeMessage(features);

@@ -42,6 +42,33 @@ static int starts_with(const char *s, const char *prefix)
     return strncmp(s, prefix, strlen(prefix)) == 0;
 }
 
+/* A normalised triple without its vendor: "x86_64-pc-linux-gnu" and
+ * "x86_64-unknown-linux-gnu" (what `cc -dumpmachine`'s "x86_64-linux-gnu" becomes) are the
+ * same machine. */
+static void without_vendor(const char *triple, char *out, size_t len)
+{
+    char *normal = LLVMNormalizeTargetTriple(triple);
+    const char *first = strchr(normal, '-');
+    const char *second = first ? strchr(first + 1, '-') : NULL;
+    if (second)
+        snprintf(out, len, "%.*s%s", (int)(first - normal), normal, second);
+    else
+        snprintf(out, len, "%s", normal);
+    LLVMDisposeMessage(normal);
+}
+
+int cnnc_target_is_host(const char *requested)
+{
+    if (!requested || !*requested)
+        return 1;
+    char *host = LLVMGetDefaultTargetTriple();
+    char a[256], b[256];
+    without_vendor(host, a, sizeof a);
+    without_vendor(requested, b, sizeof b);
+    LLVMDisposeMessage(host);
+    return strcmp(a, b) == 0;
+}
+
 int cnnc_target_resolve(const char *requested, cnnc_target *t, cnnc_diag *d)
 {
     memset(t, 0, sizeof *t);
@@ -52,9 +79,7 @@ int cnnc_target_resolve(const char *requested, cnnc_target *t, cnnc_diag *d)
     char *host = LLVMGetDefaultTargetTriple();
     char *normal = LLVMNormalizeTargetTriple(requested && *requested ? requested : host);
     snprintf(t->triple, sizeof t->triple, "%s", normal);
-    char *host_normal = LLVMNormalizeTargetTriple(host);
-    t->is_host = !requested || !*requested || strcmp(normal, host_normal) == 0;
-    LLVMDisposeMessage(host_normal);
+    t->is_host = cnnc_target_is_host(requested);
     LLVMDisposeMessage(normal);
     LLVMDisposeMessage(host);
     init_all_targets();

@@ -27,4 +27,8 @@ typedef struct cnnc_target {
  * it returns. -1 after a message. */
 int cnnc_target_resolve(const char *requested, cnnc_target *t, cnnc_diag *d);
 
+/* Whether a --target value (NULL or "" included) names this machine: the same
+ * architecture, system and environment as LLVM's default triple, whatever the vendor. */
+int cnnc_target_is_host(const char *requested);
+
 #endif

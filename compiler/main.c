@@ -14,6 +14,7 @@
 #include "cnnrt_image.h"
 #include "cnnrt_weights.h"
 #include "codegen.h"
+#include "cross_target.h"
 #include "embed_weights.h"
 #include "frontend.h"
 #include "graph.h"
@@ -428,10 +429,10 @@ static int run_codegen(const cnnc_graph *g, const cnnc_options *o, cnnc_diag *d)
         fprintf(stderr, "cnnc: error: -c, -S and --emit-llvm need an output file (-o FILE)\n");
         return -1;
     }
-    if (cg.emit == CNNC_EMIT_PROGRAM && (o->target || o->embed_weights)) {
+    if (cg.emit == CNNC_EMIT_PROGRAM && (!cnnc_target_is_host(o->target) || o->embed_weights)) {
         fprintf(stderr, "cnnc: error: %s makes an object to embed, not a program: add -c "
                         "(or -S, --emit-llvm) and link it yourself (docs/embedding.md)\n",
-                o->target ? "--target" : "--embed-weights");
+                o->embed_weights ? "--embed-weights" : "--target");
         return -1;
     }
     float *weights = NULL;
