@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include "codegen_module.h"
+#include "embed_weights.h"
 #include "util.h"
 
 static const cnnc_loc NOWHERE = {0, 0, 0};
@@ -149,8 +150,14 @@ LLVMModuleRef cg_build_module(const cnnc_graph *forward, const cnnc_codegen_opti
             LLVMSetInitializer(gv, model);
             LLVMSetGlobalConstant(gv, 1);
         }
-        if (info)
+        if (opts->embedded_params)
+            cnnc_emit_weights_constant(s.g.mod, m.name, opts->embedded_params,
+                                       forward->param_floats);
+        if (info) {
             fill_header_info(&m, info);
+            info->has_weights = opts->embedded_params != NULL;
+            info->target = opts->target_triple;
+        }
     }
     cg_free_programs(&m);
     free(s.kernels);

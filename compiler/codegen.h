@@ -1,7 +1,7 @@
 /* Code generation: lowered programs -> LLVM IR (through the LLVM C API) -> optimised for
- * the host CPU (or --target-cpu) -> an object file, assembly, textual IR, a linked
- * native program, or code in this process (the JIT the tests compare with the
- * interpreter).
+ * the host CPU (or --target-cpu, or another machine: --target, cross_target.h) -> an object
+ * file, assembly, textual IR, a linked native program, or code in this process (the JIT
+ * the tests compare with the interpreter).
  *
  * For a model NAME the module defines the entry points of runtime/cnnrt_model.h:
  *   NAME_infer, NAME_train_step, NAME_gradcam (every target layer and method, chosen at
@@ -41,6 +41,10 @@ typedef struct cnnc_codegen_options {
     const char *cc;            /* linker driver (NULL: $CC, else "cc") */
     const char *only_cam_layer; /* Grad-CAM for this target layer only (NULL: every
                                    spatial layer) -- keeps tests fast */
+    const char *target_triple; /* --target: NULL = the host; e.g. "aarch64-linux-gnu",
+                                  "wasm32" (cross_target.h) */
+    const float *embedded_params; /* --embed-weights: param_floats floats emitted as
+                                     const float NAME_weights[] (NULL: none) */
 } cnnc_codegen_options;
 
 void cnnc_codegen_options_init(cnnc_codegen_options *o);

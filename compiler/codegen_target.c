@@ -1,5 +1,6 @@
-/* The target: the LLVM target machine for the host CPU or --target-cpu, the vector width
- * the kernels use on it, and the optimisation pipeline run on the module. */
+/* The target: the LLVM target machine for the host CPU or --target-cpu, or for another
+ * machine (--target, cross_target.h), the vector width the kernels use on it, and the
+ * optimisation pipeline run on the module. */
 #include <llvm-c/Core.h>
 #include <llvm-c/Error.h>
 #include <llvm-c/Target.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "codegen_module.h"
+#include "cross_target.h"
 
 static const cnnc_loc NOWHERE = {0, 0, 0};
 
@@ -54,11 +56,47 @@ static int create_checked(LLVMTargetRef target, const char *triple, const char *
     return rejected;
 }
 
+static LLVMCodeGenOptLevel codegen_level(const cnnc_codegen_options *o)
+{
+    return o->opt_level <= 0   ? LLVMCodeGenLevelNone
+           : o->opt_level == 1 ? LLVMCodeGenLevelLess
+           : o->opt_level == 2 ? LLVMCodeGenLevelDefault
+                               : LLVMCodeGenLevelAggressive;
+}
+
+/* --target for another machine: its generic CPU (or --target-cpu) and default features. */
+static LLVMTargetMachineRef make_cross_target_machine(const cnnc_codegen_options *o,
+                                                      const cnnc_target *t, cnnc_diag *d)
+{
+    LLVMTargetRef target;
+    char *err = NULL;
+    if (LLVMGetTargetFromTriple(t->triple, &target, &err)) {   /* resolved already */
+        cnnc_error(d, NOWHERE, "LLVM has no target for %s: %s", t->triple, err ? err : "?");
+        LLVMDisposeMessage(err);
+        return NULL;
+    }
+    int named = o->target_cpu && *o->target_cpu && strcmp(o->target_cpu, "native");
+    const char *cpu = named ? o->target_cpu : t->cpu;
+    LLVMTargetMachineRef tm = LLVMCreateTargetMachine(
+        target, t->triple, cpu, t->features, codegen_level(o), t->reloc, LLVMCodeModelDefault);
+    if (!tm)
+        cnnc_error(d, NOWHERE, "LLVM could not create a target machine for %s (CPU '%s')",
+                   t->triple, cpu);
+    return tm;
+}
+
 LLVMTargetMachineRef cg_make_target_machine(const cnnc_codegen_options *o, cnnc_diag *d)
 {
     LLVMInitializeNativeTarget();
     LLVMInitializeNativeAsmPrinter();
     LLVMInitializeNativeAsmParser();
+    cnnc_target cross;
+    if (o->target_triple && *o->target_triple) {
+        if (cnnc_target_resolve(o->target_triple, &cross, d))
+            return NULL;
+        if (!cross.is_host)
+            return make_cross_target_machine(o, &cross, d);
+    }
     char *triple = LLVMGetDefaultTargetTriple();
     LLVMTargetRef target;
     char *err = NULL;
@@ -71,10 +109,7 @@ LLVMTargetMachineRef cg_make_target_machine(const cnnc_codegen_options *o, cnnc_
     int host = !o->target_cpu || !strcmp(o->target_cpu, "native") || !*o->target_cpu;
     char *cpu = host ? LLVMGetHostCPUName() : NULL;
     char *features = host ? LLVMGetHostCPUFeatures() : NULL;
-    LLVMCodeGenOptLevel level = o->opt_level <= 0   ? LLVMCodeGenLevelNone
-                                : o->opt_level == 1 ? LLVMCodeGenLevelLess
-                                : o->opt_level == 2 ? LLVMCodeGenLevelDefault
-                                                    : LLVMCodeGenLevelAggressive;
+    LLVMCodeGenOptLevel level = codegen_level(o);
     LLVMTargetMachineRef tm = NULL;
     if (host) {
         tm = LLVMCreateTargetMachine(target, triple, cpu, features, level, LLVMRelocPIC,
@@ -119,10 +154,12 @@ int cg_optimise(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level, cnnc_diag
 }
 
 /* 16-float tiles when compiling for this very machine and it has AVX-512; a named
- * --target-cpu gets the portable 8-float tiles. */
+ * --target-cpu or another machine (--target) gets the portable 8-float tiles. */
 int cg_wide_vectors(const cnnc_codegen_options *o)
 {
     if (o->target_cpu && *o->target_cpu && strcmp(o->target_cpu, "native"))
+        return 0;
+    if (!cnnc_target_is_host(o->target_triple))
         return 0;
     char *features = LLVMGetHostCPUFeatures();
     int wide = features && strstr(features, "+avx512f") != NULL;

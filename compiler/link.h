@@ -14,6 +14,8 @@ typedef struct cnnc_header_info {
     int64_t ws_floats;           /* ws_floats_per_thread */
     int has_train;
     int has_gradcam;             /* NAME_gradcam and NAME_guided_backprop */
+    int has_weights;             /* --embed-weights: const float NAME_weights[] */
+    const char *target;          /* --target as given, or NULL for the host */
 } cnnc_header_info;
 
 /* Reports a problem with an output file as "cnnc: error: ...": the file at fault is the

@@ -14,6 +14,8 @@
 #include "cnnrt_image.h"
 #include "cnnrt_weights.h"
 #include "codegen.h"
+#include "cross_target.h"
+#include "embed_weights.h"
 #include "frontend.h"
 #include "graph.h"
 #include "interp.h"
@@ -40,6 +42,9 @@ typedef struct cnnc_options {
     const char *target_cpu;   /* --target-cpu */
     const char *interpret;    /* --interpret=IMAGE.png */
     const char *weights;      /* --weights=FILE (with --interpret) */
+    const char *target;       /* --target=TRIPLE */
+    const char *embed_weights; /* --embed-weights=FILE */
+    int no_train, no_gradcam; /* --no-train, --no-gradcam */
     int help, version;
 } cnnc_options;
 
@@ -98,6 +103,10 @@ static int set_llvm(cnnc_options *o, const char *v) { (void)v; return set_emit(o
 static int set_target_cpu(cnnc_options *o, const char *v) { o->target_cpu = v; return 0; }
 static int set_interpret(cnnc_options *o, const char *v) { o->interpret = v; return 0; }
 static int set_weights(cnnc_options *o, const char *v) { o->weights = v; return 0; }
+static int set_target(cnnc_options *o, const char *v) { o->target = v; return 0; }
+static int set_embed_weights(cnnc_options *o, const char *v) { o->embed_weights = v; return 0; }
+static int set_no_train(cnnc_options *o, const char *v) { (void)v; o->no_train = 1; return 0; }
+static int set_no_gradcam(cnnc_options *o, const char *v) { (void)v; o->no_gradcam = 1; return 0; }
 
 static int set_opt_level(cnnc_options *o, const char *v)
 {
@@ -137,6 +146,15 @@ static const option_spec options[] = {
     {"--target-cpu", ARG_REQUIRED, "CPU",
      "generate code for CPU (default: this machine's; e.g. x86-64-v3 to ship binaries)",
      set_target_cpu},
+    {"--target", ARG_REQUIRED, "TRIPLE",
+     "generate code for another machine (-c, -S, --emit-llvm), e.g. aarch64-linux-gnu or "
+     "wasm32 (docs/embedding.md)", set_target},
+    {"--embed-weights", ARG_REQUIRED, "FILE",
+     "put these trained weights into the object as constant data (-c, -S, --emit-llvm)",
+     set_embed_weights},
+    {"--no-train", ARG_NONE, NULL, "leave out the training step", set_no_train},
+    {"--no-gradcam", ARG_NONE, NULL, "leave out Grad-CAM and guided backpropagation",
+     set_no_gradcam},
     {"--interpret", ARG_REQUIRED, "IMAGE.png",
      "run the reference interpreter on a picture and print the class probabilities",
      set_interpret},
@@ -224,7 +242,7 @@ static int parse_args(int argc, char **argv, cnnc_options *o)
             return EXIT_USAGE;
         }
         if (s->arg == ARG_REQUIRED && !value) {
-            if (s->name[1] == '-' || i + 1 >= argc) {
+            if (i + 1 >= argc) {   /* "--target wasm32" as "--target=wasm32" */
                 fprintf(stderr, "cnnc: error: %s needs a value (%s%s%s)\n", s->name, s->name,
                         s->name[1] == '-' ? "=" : " ", s->metavar);
                 return EXIT_USAGE;
@@ -331,23 +349,7 @@ static float *interpret_params(const cnnc_graph *g, const char *path)
                 (unsigned long long)g->train.seed);
         return cnnc_initial_params(g, g->train.seed);
     }
-    cnnrt_param_desc *descs = cnnc_param_descs(g);
-    cnnrt_weights_expect expect = {
-        .fingerprint = cnnc_graph_fingerprint(g), .model_name = g->model_name,
-        .tensors = descs, .num_tensors = g->num_params, .param_floats = g->param_floats,
-        .opt_state_floats = 0};
-    cnnrt_weights w;
-    cnnrt_err e;
-    int failed = cnnrt_weights_load(path, &expect, &w, &e);
-    free(descs);
-    if (failed) {
-        fprintf(stderr, "cnnc: error: %s\n", e.msg);
-        return NULL;
-    }
-    float *params = cnnrt_aligned_alloc((size_t)g->param_floats * sizeof(float));
-    memcpy(params, w.params, (size_t)g->param_floats * sizeof(float));
-    cnnrt_weights_free(&w);
-    return params;
+    return cnnc_load_weights_file(g, path);
 }
 
 /* --interpret=IMAGE.png: the reference interpreter's answer for one picture. */
@@ -418,13 +420,28 @@ static int run_codegen(const cnnc_graph *g, const cnnc_options *o, cnnc_diag *d)
     cg.output = o->output;
     cg.opt_level = o->opt_level;
     cg.target_cpu = o->target_cpu;
+    cg.target_triple = o->target;
+    cg.programs = CNNC_GEN_INFER | (o->no_train ? 0 : CNNC_GEN_TRAIN) |
+                  (o->no_gradcam ? 0 : CNNC_GEN_CAMS);
     if (o->dump_ir && strcmp(o->dump_ir, "lowered") == 0)
         cg.dump_lowered = stdout;
     if (cg.emit != CNNC_EMIT_NONE && !cg.output) {
         fprintf(stderr, "cnnc: error: -c, -S and --emit-llvm need an output file (-o FILE)\n");
         return -1;
     }
-    return cnnc_codegen_run(g, &cg, d);
+    if (cg.emit == CNNC_EMIT_PROGRAM && (!cnnc_target_is_host(o->target) || o->embed_weights)) {
+        fprintf(stderr, "cnnc: error: %s makes an object to embed, not a program: add -c "
+                        "(or -S, --emit-llvm) and link it yourself (docs/embedding.md)\n",
+                o->embed_weights ? "--embed-weights" : "--target");
+        return -1;
+    }
+    float *weights = NULL;
+    if (o->embed_weights && !(weights = cnnc_load_weights_file(g, o->embed_weights)))
+        return -1;
+    cg.embedded_params = weights;
+    int rc = cnnc_codegen_run(g, &cg, d);
+    free(weights);
+    return rc;
 }
 
 int main(int argc, char **argv)

@@ -8,7 +8,10 @@
  * which the runtime's main() (libcnnrt_main) runs.
  *
  * All fields are 8 bytes wide (int64_t, double, pointers) so the structs have no padding and
- * the code generator can build them as plain LLVM constant structs. The runtime checks a
+ * the code generator can build them as plain LLVM constant structs. On a 32-bit target
+ * (--target wasm32) pointers are 4 bytes: C pads them before the next 8-byte field, and the
+ * code generator, which builds the structs from the same field types with the target's data
+ * layout, pads them the same way. The runtime checks a
  * descriptor before it uses it (cnnrt_model_info_load): a bad one is an error, never a
  * crash.
  *
