@@ -22,6 +22,7 @@
 #include "autodiff.h"
 #include "cam_methods.h"
 #include "codegen_internal.h"
+#include "export_model.h"
 #include "link.h"
 #include "lower.h"
 #include "optimizers.h"
@@ -1112,6 +1113,8 @@ static LLVMModuleRef build_module(const cnnc_graph *forward, const cnnc_codegen_
             LLVMValueRef gv = LLVMAddGlobal(s.g.mod, s.g.ptr, "cnnrt_program_model");
             LLVMSetInitializer(gv, model);
             LLVMSetGlobalConstant(gv, 1);
+            /* what `PROG export` writes the trained model with (export_model.h) */
+            failed = cnnc_embed_export_data(s.g.mod, forward);
         }
         if (info)
             fill_header_info(&m, info);

@@ -602,6 +602,7 @@ static const command_entry commands[] = {
     {"evaluate", prog_cmd_evaluate, "test accuracy, loss and confusion matrix on the test set"},
     {"predict", prog_cmd_predict, "classify PNG images or test images"},
     {"gradcam", prog_cmd_gradcam, "draw which parts of an image the model looked at"},
+    {"export", prog_cmd_export, "write the trained model as ONNX or TensorFlow.js"},
 };
 enum { NUM_COMMANDS = sizeof commands / sizeof commands[0] };
 

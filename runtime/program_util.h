@@ -190,5 +190,6 @@ int prog_cmd_train(const prog_ctx *ctx, int argc, char **argv);
 int prog_cmd_predict(const prog_ctx *ctx, int argc, char **argv);
 int prog_cmd_evaluate(const prog_ctx *ctx, int argc, char **argv);
 int prog_cmd_gradcam(const prog_ctx *ctx, int argc, char **argv);
+int prog_cmd_export(const prog_ctx *ctx, int argc, char **argv);
 
 #endif
