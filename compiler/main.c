@@ -452,8 +452,9 @@ static int print_imported_model(cnnc_onnx_import *onnx, const cnnc_options *o)
     return failed ? 1 : 0;
 }
 
-/* An imported program's weights: NAME.weights beside the program, where it looks for them
- * when run from that directory. */
+/* An imported program's weights: NAME.weights beside the program (NAME is the program's
+ * name), where it looks for them when run from that directory. An existing file is kept:
+ * it may hold training done since. */
 static int write_imported_weights(const cnnc_graph *g, const cnnc_onnx_import *onnx,
                                   const cnnc_options *o, cnnc_diag *d)
 {
@@ -463,6 +464,12 @@ static int write_imported_weights(const cnnc_graph *g, const cnnc_onnx_import *o
     const char *slash = strrchr(o->output, '/');
     snprintf(path, sizeof path, "%.*s%s.weights", slash ? (int)(slash - o->output + 1) : 0,
              o->output, g->model_name);
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        printf("Kept the existing %s (remove it to start again from the ONNX model's "
+               "weights)\n", path);
+        return 0;
+    }
     if (cnnc_onnx_write_weights(g, onnx, path, d))
         return -1;
     printf("Wrote %s (the ONNX model's weights; '%s train --resume' trains them further)\n",
@@ -503,7 +510,8 @@ int main(int argc, char **argv)
     cnnc_diag d;
     cnnc_diag_init(&d, o.input, NULL, 0);
     cnnc_onnx_import onnx = {0};
-    if (cnnc_is_onnx_path(o.input) && cnnc_onnx_import_file(o.input, &onnx, &d) != 0)
+    const char *program = o.output && !o.emit_given && !text_action ? o.output : NULL;
+    if (cnnc_is_onnx_path(o.input) && cnnc_onnx_import_file(o.input, program, &onnx, &d) != 0)
         return 1;
     if (o.to_cnn)
         return print_imported_model(&onnx, &o);

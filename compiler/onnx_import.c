@@ -26,6 +26,7 @@ typedef enum {
 
 typedef struct importer {
     const char *path;
+    const char *name_from;     /* the model's name comes from this path's file name */
     cnnc_diag *d;
     const Onnx__GraphProto *graph;
     int64_t opset;
@@ -591,7 +592,7 @@ static int import_graph(importer *im, cnnc_onnx_import *out)
         return -1;
     }
     char name[128];
-    model_name(im->path, name, sizeof name);
+    model_name(im->name_from ? im->name_from : im->path, name, sizeof name);
     fprintf(im->text, "# Imported by cnnc from %s (ONNX opset %lld)\nmodel %s\n", im->path,
             (long long)im->opset, name);
     int i = import_input(im);
@@ -626,7 +627,8 @@ int cnnc_is_onnx_path(const char *path)
     return n > 5 && !strcmp(path + n - 5, ".onnx");
 }
 
-int cnnc_onnx_import_file(const char *path, cnnc_onnx_import *out, cnnc_diag *d)
+int cnnc_onnx_import_file(const char *path, const char *name_from, cnnc_onnx_import *out,
+                          cnnc_diag *d)
 {
     memset(out, 0, sizeof *out);
     unsigned char *data;
@@ -645,7 +647,7 @@ int cnnc_onnx_import_file(const char *path, cnnc_onnx_import *out, cnnc_diag *d)
             onnx__model_proto__free_unpacked(m, NULL);
         return -1;
     }
-    importer im = {.path = path, .d = d, .graph = m->graph, .opset = 0};
+    importer im = {.path = path, .name_from = name_from, .d = d, .graph = m->graph, .opset = 0};
     for (size_t i = 0; i < m->n_opset_import; i++)
         if (!m->opset_import[i]->domain || !m->opset_import[i]->domain[0] ||
             !strcmp(m->opset_import[i]->domain, "ai.onnx"))

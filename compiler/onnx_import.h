@@ -25,10 +25,12 @@ typedef struct cnnc_onnx_import {
 /* 1 when path names an ONNX file (ends in ".onnx"). */
 int cnnc_is_onnx_path(const char *path);
 
-/* Reads and converts path. Every node outside the supported set is reported (op type,
+/* Reads and converts path. The model is named after the file name of name_from (the
+ * program being built, so that it finds NAME.weights), or of path when NULL. Every node outside the supported set is reported (op type,
  * name, index) before it returns -1; so are a malformed file and shapes cnnc cannot
  * express. */
-int cnnc_onnx_import_file(const char *path, cnnc_onnx_import *out, cnnc_diag *d);
+int cnnc_onnx_import_file(const char *path, const char *name_from, cnnc_onnx_import *out,
+                          cnnc_diag *d);
 void cnnc_onnx_import_free(cnnc_onnx_import *im);
 
 /* Writes the imported weights for graph g (compiled from im->model_text) as a weights file
