@@ -171,7 +171,8 @@ int cnnc_link_program(const char *obj, const cnnc_codegen_options *opts, cnnc_di
     for (char *t = strtok_r(cc_copy, " \t", &save); t && argc < 40; t = strtok_r(NULL, " \t", &save))
         argv[argc++] = t;
     const char *rest[] = {"-o", opts->output, obj, main_lib, rt_lib,
-                          "-lpng", "-ljpeg", "-lgif", "-lz", "-lm", "-lpthread", NULL};
+                          "-lpng", "-ljpeg", "-lgif", "-lz", "-lprotobuf-c", "-lm", "-lpthread",
+                          NULL};
     for (int i = 0; rest[i]; i++)
         argv[argc++] = (char *)rest[i];
     argv[argc] = NULL;

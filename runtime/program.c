@@ -603,6 +603,7 @@ static const command_entry commands[] = {
     {"predict", prog_cmd_predict, "classify PNG images or test images"},
     {"gradcam", prog_cmd_gradcam, "draw which parts of an image the model looked at"},
     {"report", prog_cmd_report, "write one HTML page: curves, test results, Grad-CAM gallery"},
+    {"export", prog_cmd_export, "write the trained model as ONNX or TensorFlow.js"},
 };
 enum { NUM_COMMANDS = sizeof commands / sizeof commands[0] };
 
