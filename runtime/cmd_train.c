@@ -34,6 +34,7 @@ typedef struct train_options {
     const char *data, *weights;
     int resume, quiet, skip_bad;
     int seed_given;
+    int report;          /* --report: write NAME_report.html after training */
 } train_options;
 
 typedef struct train_state {
@@ -716,6 +717,8 @@ int prog_cmd_train(const prog_ctx *ctx, int argc, char **argv)
         {"resume", OPT_FLAG, &o.resume, 0, 0, NULL, "continue training from the weights file",
          NULL},
         {"quiet", OPT_FLAG, &o.quiet, 0, 0, NULL, "no progress output", NULL},
+        {"report", OPT_FLAG, &o.report, 0, 0, NULL, "then write the HTML report (PROG report)",
+         NULL},
     };
     prog_command cmd = {"train", "[OPTIONS]", "Trains the model like Keras's model.fit.",
                         defaults, "train --epochs 3 --batch-size 64",
@@ -723,5 +726,8 @@ int prog_cmd_train(const prog_ctx *ctx, int argc, char **argv)
     int stop, parsed = prog_parse_options(ctx, &cmd, argc, argv, &stop);
     if (stop)
         return parsed;
-    return train_with_options(ctx, &o);
+    int status = train_with_options(ctx, &o);
+    if (status == PROG_OK && o.report)
+        status = prog_write_report(ctx, o.weights, o.data, o.threads, NULL);
+    return status;
 }
