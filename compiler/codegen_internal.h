@@ -1,5 +1,6 @@
-/* Shared by codegen.c (module, programs, entry points, emission, JIT) and kernels.c (the
- * loop kernels): the builder state and small IR-building helpers. Not a public API. */
+/* Shared by the codegen_* files (module, programs, entry points, descriptor, target,
+ * emission, JIT: codegen_module.h) and kernels.c (the loop kernels): the builder state and
+ * small IR-building helpers. Not a public API. */
 #ifndef CNNC_CODEGEN_INTERNAL_H
 #define CNNC_CODEGEN_INTERNAL_H
 
@@ -41,8 +42,9 @@ LLVMValueRef cnnc_cg_kernel(cnnc_cg *g, const cnnc_lowered *p, int k, const char
 /* Everything the body cnnc_cg_kernel emits for kernel k depends on -- its kind, geometry,
  * steps and attributes, which of its buffers are present and their sizes -- as numbers in
  * key[0..cap). Returns the key's length (more than cap: it did not fit). Kernels with
- * equal keys have identical bodies, so a module emits each body once (codegen.c). Keep
- * it next to the emitters: whatever an emitter starts to read must be added here. */
+ * equal keys have identical bodies, so a module emits each body once
+ * (codegen_programs.c). Keep it next to the emitters: whatever an emitter starts to read
+ * must be added here. */
 size_t cnnc_cg_kernel_key(const cnnc_lowered *p, int k, int64_t *key, size_t cap);
 void cnnc_cg_declare_helpers(cnnc_cg *g);
 

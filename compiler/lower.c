@@ -884,9 +884,18 @@ static void plan_memory(cnnc_lowered *p)
     free(order);
 }
 
+cnnc_ws_layout cnnc_lowered_ws_layout(const cnnc_lowered *p)
+{
+    cnnc_ws_layout l;
+    l.grad = round16(p->arena_floats);
+    l.stats = l.grad + round16(p->grad_floats);
+    l.floats = l.stats + round16(p->stats_floats);
+    return l;
+}
+
 int64_t cnnc_lowered_ws_floats(const cnnc_lowered *p)
 {
-    return round16(p->arena_floats) + round16(p->grad_floats) + round16(p->stats_floats);
+    return cnnc_lowered_ws_layout(p).floats;
 }
 
 /* ---- update programs ------------------------------------------------------------------ */

@@ -217,8 +217,17 @@ void cnnc_lowered_free(cnnc_lowered *p);
 /* --dump-ir=lowered: the kernel list with buffer kinds, offsets and sizes, arena size. */
 void cnnc_lowered_dump(const cnnc_lowered *p, FILE *out);
 const char *cnnc_kernel_kind_name(cnnc_kernel_kind k);
-/* Floats of per-thread workspace the program needs: arena + gradients + stats, each
- * rounded up to 64 bytes. */
+/* A program's per-thread workspace (each thread's slice of ws): the arena at its start,
+ * then the per-thread gradients, then the stats, each part starting on 64 bytes. Offsets
+ * and the total in floats from the start of the slice. The one place this layout is
+ * computed: the code generator addresses the parts with it, and the model's
+ * ws_floats_per_thread is the largest total. */
+typedef struct cnnc_ws_layout {
+    int64_t grad, stats;               /* where the gradients and the stats start */
+    int64_t floats;                    /* the whole slice */
+} cnnc_ws_layout;
+cnnc_ws_layout cnnc_lowered_ws_layout(const cnnc_lowered *p);
+/* cnnc_lowered_ws_layout(p).floats */
 int64_t cnnc_lowered_ws_floats(const cnnc_lowered *p);
 
 /* ---- The API the cnnc_lower_<op> functions use ---------------------------------- */

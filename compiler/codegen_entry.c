@@ -1,0 +1,344 @@
+/* The entry-point ABI of runtime/cnnrt_model.h. Each entry point is described once, as a
+ * table of its parameters (or of its argument struct's fields) by name, each with the
+ * worker ctx field it is stored in. The entry stores them into a stack ctx and calls
+ * cnnrt_parallel_for(pool, n, worker, &ctx); the train step then sums the per-thread
+ * gradients in thread order and runs the optimizer's update program on them. */
+#include <stddef.h>
+#include <string.h>
+
+#include "cam_methods.h"
+#include "codegen_module.h"
+#include "optimizers.h"
+
+static const cnnc_loc NOWHERE = {0, 0, 0};
+
+/* ---- the worker ctx --------------------------------------------------------------------- */
+
+int cg_ctx_field_is_int(cg_ctx_field field)
+{
+    return field == CTX_N || field == CTX_SEED || field == CTX_SCORE_MODE ||
+           field == CTX_CAM_TARGET || field == CTX_CAM_METHOD;
+}
+
+LLVMValueRef cg_ctx_load(cg_module *s, LLVMValueRef ctx, cg_ctx_field field)
+{
+    cnnc_cg *g = &s->g;
+    LLVMValueRef p = LLVMBuildStructGEP2(g->b, s->ctx_type, ctx, (unsigned)field, "");
+    return LLVMBuildLoad2(g->b, cg_ctx_field_is_int(field) ? g->i64 : g->ptr, p, "");
+}
+
+void cg_ctx_store(cg_module *s, LLVMValueRef ctx, cg_ctx_field field, LLVMValueRef v)
+{
+    cnnc_cg *g = &s->g;
+    LLVMBuildStore(g->b, v, LLVMBuildStructGEP2(g->b, s->ctx_type, ctx, (unsigned)field, ""));
+}
+
+/* ---- the entry points' arguments ------------------------------------------------------- */
+
+typedef enum arg_type { ARG_PTR, ARG_I64, ARG_F32 } arg_type;
+
+/* Not a ctx field: the argument is the entry point's own (the pool it hands to
+ * cnnrt_parallel_for, the train step's step, lr and stats). */
+enum { FOR_ENTRY = -1 };
+
+typedef struct entry_arg {
+    arg_type type;
+    int ctx;          /* the cg_ctx_field the worker reads it from, or FOR_ENTRY */
+    size_t offset;    /* an argument struct's field: its offset (checked against 8*i) */
+} entry_arg;
+
+/* cnnrt_infer_fn, parameter by parameter. */
+enum { INFER_PARAMS, INFER_X, INFER_N, INFER_PROBS, INFER_LOGITS, INFER_WS, INFER_POOL,
+       INFER_ARGS };
+typedef void infer_abi(const float *params, const float *x, int64_t n, float *probs,
+                       float *logits, float *ws, cnnrt_pool *pool);
+_Static_assert(_Generic((infer_abi *)0, cnnrt_infer_fn: 1, default: 0),
+               "cnnrt_infer_fn changed: update infer_args and INFER_*");
+static const entry_arg infer_args[INFER_ARGS] = {
+    [INFER_PARAMS] = {ARG_PTR, CTX_PARAMS, 0}, [INFER_X] = {ARG_PTR, CTX_X, 0},
+    [INFER_N] = {ARG_I64, CTX_N, 0},           [INFER_PROBS] = {ARG_PTR, CTX_PROBS, 0},
+    [INFER_LOGITS] = {ARG_PTR, CTX_LOGITS, 0}, [INFER_WS] = {ARG_PTR, CTX_WS, 0},
+    [INFER_POOL] = {ARG_PTR, FOR_ENTRY, 0},
+};
+
+/* cnnrt_train_fn, parameter by parameter. */
+enum { TRAIN_PARAMS, TRAIN_OPT_STATE, TRAIN_X, TRAIN_LABELS, TRAIN_N, TRAIN_STEP, TRAIN_LR,
+       TRAIN_SEED, TRAIN_STATS, TRAIN_WS, TRAIN_POOL, TRAIN_ARGS };
+typedef void train_abi(float *params, float *opt_state, const float *x, const int32_t *labels,
+                       int64_t n, int64_t step, float lr, uint64_t seed, float *stats,
+                       float *ws, cnnrt_pool *pool);
+_Static_assert(_Generic((train_abi *)0, cnnrt_train_fn: 1, default: 0),
+               "cnnrt_train_fn changed: update train_args and TRAIN_*");
+static const entry_arg train_args[TRAIN_ARGS] = {
+    [TRAIN_PARAMS] = {ARG_PTR, CTX_PARAMS, 0}, [TRAIN_OPT_STATE] = {ARG_PTR, CTX_OPT_STATE, 0},
+    [TRAIN_X] = {ARG_PTR, CTX_X, 0},           [TRAIN_LABELS] = {ARG_PTR, CTX_LABELS, 0},
+    [TRAIN_N] = {ARG_I64, CTX_N, 0},           [TRAIN_STEP] = {ARG_I64, FOR_ENTRY, 0},
+    [TRAIN_LR] = {ARG_F32, FOR_ENTRY, 0},      [TRAIN_SEED] = {ARG_I64, CTX_SEED, 0},
+    [TRAIN_STATS] = {ARG_PTR, FOR_ENTRY, 0},   [TRAIN_WS] = {ARG_PTR, CTX_WS, 0},
+    [TRAIN_POOL] = {ARG_PTR, FOR_ENTRY, 0},
+};
+
+/* cnnrt_cam_args and cnnrt_guided_args, field by field, in order. */
+#define CAM_ARG(field, type, ctx) {type, ctx, offsetof(cnnrt_cam_args, field)}
+static const entry_arg cam_args[] = {
+    CAM_ARG(params, ARG_PTR, CTX_PARAMS),        CAM_ARG(x, ARG_PTR, CTX_X),
+    CAM_ARG(classes, ARG_PTR, CTX_LABELS),       CAM_ARG(n, ARG_I64, CTX_N),
+    CAM_ARG(layer, ARG_I64, CTX_CAM_TARGET),     CAM_ARG(method, ARG_I64, CTX_CAM_METHOD),
+    CAM_ARG(score_mode, ARG_I64, CTX_SCORE_MODE), CAM_ARG(maps, ARG_PTR, CTX_MAPS),
+    CAM_ARG(map_max, ARG_PTR, CTX_MAP_MAX),      CAM_ARG(probs, ARG_PTR, CTX_PROBS),
+    CAM_ARG(ws, ARG_PTR, CTX_WS),                CAM_ARG(pool, ARG_PTR, FOR_ENTRY),
+};
+#define GUIDED_ARG(field, type, ctx) {type, ctx, offsetof(cnnrt_guided_args, field)}
+static const entry_arg guided_args[] = {
+    GUIDED_ARG(params, ARG_PTR, CTX_PARAMS),         GUIDED_ARG(x, ARG_PTR, CTX_X),
+    GUIDED_ARG(classes, ARG_PTR, CTX_LABELS),        GUIDED_ARG(n, ARG_I64, CTX_N),
+    GUIDED_ARG(score_mode, ARG_I64, CTX_SCORE_MODE),
+    GUIDED_ARG(input_grads, ARG_PTR, CTX_INPUT_GRADS), GUIDED_ARG(probs, ARG_PTR, CTX_PROBS),
+    GUIDED_ARG(ws, ARG_PTR, CTX_WS),                 GUIDED_ARG(pool, ARG_PTR, FOR_ENTRY),
+};
+enum { CAM_ARGS = sizeof cam_args / sizeof cam_args[0],
+       GUIDED_ARGS = sizeof guided_args / sizeof guided_args[0] };
+_Static_assert(sizeof(cnnrt_cam_args) == 8 * CAM_ARGS,
+               "cnnrt_cam_args has a field codegen_entry.c does not know");
+_Static_assert(sizeof(cnnrt_guided_args) == 8 * GUIDED_ARGS,
+               "cnnrt_guided_args has a field codegen_entry.c does not know");
+
+static LLVMTypeRef arg_llvm_type(const cnnc_cg *g, arg_type type)
+{
+    return type == ARG_I64 ? g->i64 : type == ARG_F32 ? g->f32 : g->ptr;
+}
+
+/* ---- building an entry point ------------------------------------------------------------ */
+
+/* Starts entry function `p->entry` of the given type (nounwind), builder in its entry. */
+static LLVMValueRef start_entry(cg_module *s, cg_program *p, LLVMTypeRef type)
+{
+    cnnc_cg *g = &s->g;
+    LLVMValueRef fn = LLVMAddFunction(g->mod, p->entry, type);
+    p->entry_fn = fn;
+    cg_add_fn_attr(g, fn, LLVMAttributeFunctionIndex, "nounwind");
+    g->fn = fn;
+    g->entry = LLVMAppendBasicBlockInContext(g->ctx, fn, "entry");
+    LLVMPositionBuilderAtEnd(g->b, g->entry);
+    return fn;
+}
+
+/* A stack ctx with every field 0 or NULL. */
+static LLVMValueRef new_ctx(cg_module *s)
+{
+    cnnc_cg *g = &s->g;
+    LLVMValueRef ctx = LLVMBuildAlloca(g->b, s->ctx_type, "ctx");
+    for (int f = 0; f < CTX_FIELDS; f++)
+        cg_ctx_store(s, ctx, f, cg_ctx_field_is_int(f) ? cg_i64(g, 0) : LLVMConstNull(g->ptr));
+    return ctx;
+}
+
+/* if (n > 0) cnnrt_parallel_for(pool, n, worker, ctx); */
+static void run_workers(cg_module *s, LLVMValueRef pool, LLVMValueRef n, LLVMValueRef worker,
+                        LLVMValueRef ctx)
+{
+    cnnc_cg *g = &s->g;
+    LLVMValueRef args[4] = {pool, n, worker, ctx};
+    LLVMBasicBlockRef merge = cg_if(g, LLVMBuildICmp(g->b, LLVMIntSGT, n, cg_i64(g, 0), ""));
+    LLVMBuildCall2(g->b, s->parallel_for_type, s->parallel_for, args, 4, "");
+    cg_endif(g, merge);
+}
+
+/* A void entry point taking the parameters args[0..num) (infer, train step): they go into
+ * the ctx and the images to the workers. The builder is left after the workers' run. */
+static LLVMValueRef begin_params_entry(cg_module *s, cg_program *p, LLVMValueRef worker,
+                                       const entry_arg *args, int num, int n_arg, int pool_arg)
+{
+    cnnc_cg *g = &s->g;
+    LLVMTypeRef types[16];
+    for (int a = 0; a < num; a++)
+        types[a] = arg_llvm_type(g, args[a].type);
+    LLVMValueRef fn = start_entry(s, p, LLVMFunctionType(g->void_t, types, (unsigned)num, 0));
+    LLVMValueRef ctx = new_ctx(s);
+    for (int a = 0; a < num; a++)
+        if (args[a].ctx != FOR_ENTRY)
+            cg_ctx_store(s, ctx, args[a].ctx, LLVMGetParam(fn, (unsigned)a));
+    run_workers(s, LLVMGetParam(fn, (unsigned)pool_arg), LLVMGetParam(fn, (unsigned)n_arg),
+                worker, ctx);
+    return fn;
+}
+
+static void emit_infer_entry(cg_module *s, cg_program *p, LLVMValueRef worker)
+{
+    begin_params_entry(s, p, worker, infer_args, INFER_ARGS, INFER_N, INFER_POOL);
+    LLVMBuildRetVoid(s->g.b);
+}
+
+/* A Grad-CAM entry point, int NAME(const ARGS *args): the argument struct's fields are
+ * loaded into the worker ctx; check (given the number of target layers) decides between
+ * running the images and returning -1. */
+static void emit_struct_entry(cg_module *s, cg_program *p, LLVMValueRef worker,
+                              const entry_arg *fields, int nfields,
+                              LLVMValueRef (*check)(cg_module *s, LLVMValueRef ctx,
+                                                    int64_t targets),
+                              int64_t targets)
+{
+    cnnc_cg *g = &s->g;
+    LLVMTypeRef arg_types[16];
+    for (int f = 0; f < nfields; f++) {
+        if ((int64_t)fields[f].offset != 8 * f)
+            cnnc_error(g->d, NOWHERE, "internal error: argument struct field %d is not at "
+                       "offset %d", f, 8 * f);
+        arg_types[f] = arg_llvm_type(g, fields[f].type);
+    }
+    LLVMTypeRef args_type = LLVMStructTypeInContext(g->ctx, arg_types, (unsigned)nfields, 0);
+    LLVMValueRef fn = start_entry(s, p, LLVMFunctionType(g->i32, &g->ptr, 1, 0));
+    LLVMValueRef ctx = new_ctx(s);
+    LLVMValueRef args = LLVMGetParam(fn, 0), pool = NULL;
+    for (int f = 0; f < nfields; f++) {
+        LLVMValueRef at = LLVMBuildStructGEP2(g->b, args_type, args, (unsigned)f, "");
+        LLVMValueRef v = LLVMBuildLoad2(g->b, arg_types[f], at, "");
+        if (fields[f].ctx != FOR_ENTRY)
+            cg_ctx_store(s, ctx, fields[f].ctx, v);
+        else
+            pool = v;
+    }
+    LLVMBasicBlockRef bad = LLVMAppendBasicBlockInContext(g->ctx, fn, "bad_arguments");
+    LLVMBasicBlockRef run = LLVMAppendBasicBlockInContext(g->ctx, fn, "run");
+    LLVMBuildCondBr(g->b, check(s, ctx, targets), run, bad);
+    LLVMPositionBuilderAtEnd(g->b, bad);
+    LLVMBuildRet(g->b, LLVMConstInt(g->i32, (unsigned long long)-1, 1));
+    LLVMPositionBuilderAtEnd(g->b, run);
+    run_workers(s, pool, cg_ctx_load(s, ctx, CTX_N), worker, ctx);
+    LLVMBuildRet(g->b, LLVMConstInt(g->i32, 0, 0));
+}
+
+/* 0 <= v < count */
+static LLVMValueRef in_range(cnnc_cg *g, LLVMValueRef v, int64_t count)
+{
+    return LLVMBuildICmp(g->b, LLVMIntULT, v, cg_i64(g, count), "");
+}
+
+static LLVMValueRef check_score_mode(cg_module *s, LLVMValueRef ctx, int64_t targets)
+{
+    (void)targets;
+    return in_range(&s->g, cg_ctx_load(s, ctx, CTX_SCORE_MODE), CNNRT_SCORE_MODE_COUNT);
+}
+
+/* Layer, method and score mode in range; the method is then replaced by the one whose map
+ * it shows (GUIDED -> HIRESCAM), which is what the method kernels are tagged with. */
+static LLVMValueRef check_cam_args(cg_module *s, LLVMValueRef ctx, int64_t targets)
+{
+    cnnc_cg *g = &s->g;
+    LLVMValueRef method = cg_ctx_load(s, ctx, CTX_CAM_METHOD);
+    LLVMValueRef ok = LLVMBuildAnd(g->b, check_score_mode(s, ctx, targets),
+                                   in_range(g, method, CNNRT_CAM_METHOD_COUNT), "");
+    ok = LLVMBuildAnd(g->b, ok, in_range(g, cg_ctx_load(s, ctx, CTX_CAM_TARGET), targets), "");
+    for (int m = 0; m < CNNRT_CAM_METHOD_COUNT; m++) {
+        int map = (int)cnnc_cam_map_method((cnnrt_cam_method)m);
+        if (map != m)
+            method = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntEQ, method, cg_i64(g, m), ""),
+                                     cg_i64(g, map), method, "");
+    }
+    cg_ctx_store(s, ctx, CTX_CAM_METHOD, method);
+    return ok;
+}
+
+/* ---- the train step's epilogue ---------------------------------------------------------- */
+
+/* Calls the kernels of the update program with the arguments args[CNNC_UPD_*]. */
+static void call_update(cnnc_cg *g, const cg_program *p, LLVMValueRef *args)
+{
+    const cnnc_lowered *up = p->update;
+    for (int k = 0; k < up->num_kernels; k++) {
+        const cnnc_kernel *kr = &up->kernels[k];
+        LLVMValueRef call_args[CG_K_NUM_PARAMS];
+        for (int i = 0; i < CNNC_KERNEL_MAX_OUT + CNNC_KERNEL_MAX_IN; i++) {
+            int id = i < CNNC_KERNEL_MAX_OUT ? kr->out[i] : kr->in[i - CNNC_KERNEL_MAX_OUT];
+            call_args[i] = id >= 0 ? args[up->bufs[id].offset] : LLVMConstNull(g->ptr);
+        }
+        call_args[CG_K_IMAGE] = call_args[CG_K_SEED] = cg_i64(g, 0);
+        call_args[CG_K_LABEL] = call_args[CG_K_SCORE_MODE] = cg_i64(g, 0);
+        LLVMBuildCall2(g->b, g->kernel_type, p->update_fns[k], call_args, CG_K_NUM_PARAMS, "");
+    }
+}
+
+/* A float local holding v, for a scalar argument of the update program. */
+static LLVMValueRef scalar_arg(cnnc_cg *g, LLVMValueRef v, const char *name)
+{
+    LLVMValueRef slot = cg_alloca(g, g->f32, name);
+    LLVMBuildStore(g->b, v, slot);
+    return slot;
+}
+
+/* After parallel_for: sum the per-thread gradients into thread 0's buffer in thread
+ * order and the stats likewise, then run the optimizer's update program on them. */
+static void emit_train_entry(cg_module *s, cg_program *p, LLVMValueRef worker, int64_t ws_floats)
+{
+    cnnc_cg *g = &s->g;
+    LLVMValueRef fn = begin_params_entry(s, p, worker, train_args, TRAIN_ARGS, TRAIN_N,
+                                         TRAIN_POOL);
+    LLVMValueRef params = LLVMGetParam(fn, TRAIN_PARAMS), opt = LLVMGetParam(fn, TRAIN_OPT_STATE);
+    LLVMValueRef n = LLVMGetParam(fn, TRAIN_N), step = LLVMGetParam(fn, TRAIN_STEP);
+    LLVMValueRef lr = LLVMGetParam(fn, TRAIN_LR), stats_out = LLVMGetParam(fn, TRAIN_STATS);
+    LLVMValueRef ws = LLVMGetParam(fn, TRAIN_WS), pool = LLVMGetParam(fn, TRAIN_POOL);
+    cnnc_ws_layout layout = cnnc_lowered_ws_layout(p->lowered);
+    int64_t P = p->graph->param_floats;
+
+    /* n <= 0: nothing was run; zero stats, no update. */
+    LLVMValueRef zero = cg_i64(g, 0), one = cg_i64(g, 1);
+    LLVMValueRef positive = LLVMBuildICmp(g->b, LLVMIntSGT, n, zero, "");
+    LLVMBasicBlockRef empty_bb = LLVMAppendBasicBlockInContext(g->ctx, fn, "empty");
+    LLVMBasicBlockRef run_bb = LLVMAppendBasicBlockInContext(g->ctx, fn, "update");
+    LLVMBuildCondBr(g->b, positive, run_bb, empty_bb);
+    LLVMPositionBuilderAtEnd(g->b, empty_bb);
+    cg_store(g, cg_f32(g, 0.0), stats_out, zero);
+    cg_store(g, cg_f32(g, 0.0), stats_out, one);
+    LLVMBuildRetVoid(g->b);
+    LLVMPositionBuilderAtEnd(g->b, run_bb);
+
+    LLVMValueRef threads = LLVMBuildCall2(g->b, s->pool_threads_type, s->pool_threads, &pool, 1, "");
+    LLVMValueRef T = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, threads, n, ""),
+                                     threads, n, "");
+    LLVMValueRef g0 = cg_fptr(g, ws, cg_i64(g, layout.grad));
+    LLVMValueRef s0 = cg_fptr(g, g0, cg_i64(g, layout.stats - layout.grad));
+    cg_loop lt, li;
+    LLVMValueRef tid = cg_for_dynamic(g, &lt, one, T);
+    LLVMValueRef gt = cg_fptr(g, g0, LLVMBuildNSWMul(g->b, tid, cg_i64(g, ws_floats), ""));
+    LLVMValueRef st_t = cg_fptr(g, s0, LLVMBuildNSWMul(g->b, tid, cg_i64(g, ws_floats), ""));
+    if (P > 0) {
+        LLVMValueRef i = cg_for(g, &li, P);
+        cg_store(g, LLVMBuildFAdd(g->b, cg_load(g, g0, i), cg_load(g, gt, i), ""), g0, i);
+        cg_end(g, &li);
+    }
+    for (int k = 0; k < 2; k++) {
+        LLVMValueRef idx = cg_i64(g, k);
+        cg_store(g, LLVMBuildFAdd(g->b, cg_load(g, s0, idx), cg_load(g, st_t, idx), ""), s0, idx);
+    }
+    cg_end(g, &lt);
+    cg_store(g, cg_load(g, s0, zero), stats_out, zero);
+    cg_store(g, cg_load(g, s0, one), stats_out, one);
+
+    if (p->update) {
+        LLVMValueRef args[CNNC_UPD_STATE + CNNC_MAX_OPT_STATE];
+        args[CNNC_UPD_PARAMS] = params;
+        args[CNNC_UPD_GRAD] = g0;
+        args[CNNC_UPD_LR] = scalar_arg(g, lr, "lr");
+        args[CNNC_UPD_STEP] = scalar_arg(g, LLVMBuildSIToFP(g->b, step, g->f32, ""), "step");
+        args[CNNC_UPD_N] = scalar_arg(g, LLVMBuildSIToFP(g->b, n, g->f32, ""), "n");
+        for (int k = 0; k < CNNC_MAX_OPT_STATE; k++)
+            args[CNNC_UPD_STATE + k] = cg_fptr(g, opt, cg_i64(g, k * P));
+        call_update(g, p, args);
+    }
+    LLVMBuildRetVoid(g->b);
+}
+
+void cg_emit_entry(cg_module *s, cg_model *m, cg_program *p, LLVMValueRef worker)
+{
+    switch (p->kind) {
+    case CNNC_PROGRAM_INFER: emit_infer_entry(s, p, worker); break;
+    case CNNC_PROGRAM_TRAIN: emit_train_entry(s, p, worker, m->ws_floats); break;
+    case CNNC_PROGRAM_CAM:
+        emit_struct_entry(s, p, worker, cam_args, CAM_ARGS, check_cam_args, m->num_cam_layers);
+        break;
+    case CNNC_PROGRAM_GUIDED:
+        emit_struct_entry(s, p, worker, guided_args, GUIDED_ARGS, check_score_mode, 0);
+        break;
+    case CNNC_PROGRAM_UPDATE: break;   /* part of the train step's entry */
+    }
+}

@@ -1,0 +1,320 @@
+/* Program assembly: the model's programs (infer, train_step, gradcam, guided_backprop and
+ * the optimizer's update) built and lowered, every kernel body emitted once per module,
+ * and each program's worker, which runs its kernels image by image on the thread's slice
+ * of the workspace. See codegen_module.h. */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "autodiff.h"
+#include "cam_methods.h"
+#include "codegen_module.h"
+#include "optimizers.h"
+#include "util.h"
+
+void cg_free_programs(cg_model *m)
+{
+    for (int i = 0; i < m->num_progs; i++) {
+        cnnc_lowered_free(m->progs[i].lowered);
+        cnnc_lowered_free(m->progs[i].update);
+        cnnc_graph_free(m->progs[i].update_graph);
+        free(m->progs[i].update_fns);
+        if (m->progs[i].graph != m->forward)
+            cnnc_graph_free(m->progs[i].graph);
+    }
+    free(m->progs);
+    m->progs = NULL;
+    m->num_progs = 0;
+    free(m->cam_layers);
+    m->cam_layers = NULL;
+    m->num_cam_layers = 0;
+}
+
+static cg_program *add_program(cg_model *m, cnnc_program_kind kind, cnnc_graph *graph)
+{
+    m->progs = cnnc_xrealloc(m->progs, (size_t)(m->num_progs + 1) * sizeof *m->progs);
+    cg_program *p = &m->progs[m->num_progs++];
+    memset(p, 0, sizeof *p);
+    p->kind = kind;
+    p->graph = graph;
+    return p;
+}
+
+/* The Grad-CAM program (every target layer, or only opts->only_cam_layer) and the guided
+ * backpropagation program; none when the model has no spatial layer. */
+static int build_cam_programs(cg_model *m)
+{
+    const cnnc_graph *fw = m->forward;
+    m->cam_layers = cnnc_xcalloc((size_t)fw->num_layers + 1, sizeof *m->cam_layers);
+    int count = cnnc_cam_layers(fw, m->cam_layers);
+    m->num_cam_layers = 0;
+    for (int i = 0; i < count; i++)
+        if (!m->opts->only_cam_layer ||
+            !strcmp(m->opts->only_cam_layer, fw->layers[m->cam_layers[i]].name))
+            m->cam_layers[m->num_cam_layers++] = m->cam_layers[i];
+    if (m->num_cam_layers == 0)
+        return 0;
+    cnnc_graph *cam = cnnc_build_cam_graph(fw, m->cam_layers, m->num_cam_layers, m->d);
+    if (!cam)
+        return -1;
+    cg_program *p = add_program(m, CNNC_PROGRAM_CAM, cam);
+    snprintf(p->entry, sizeof p->entry, "%s_gradcam", m->name);
+    cnnc_graph *guided = cnnc_build_guided_graph(fw, m->d);
+    if (!guided)
+        return -1;
+    p = add_program(m, CNNC_PROGRAM_GUIDED, guided);
+    snprintf(p->entry, sizeof p->entry, "%s_guided_backprop", m->name);
+    return 0;
+}
+
+int cg_build_programs(cg_model *m)
+{
+    const cnnc_graph *fw = m->forward;
+    int mask = m->opts->programs ? m->opts->programs : CNNC_GEN_ALL;
+    cg_program *p = add_program(m, CNNC_PROGRAM_INFER, (cnnc_graph *)fw);
+    snprintf(p->entry, sizeof p->entry, "%s_infer", m->name);
+    if (mask & CNNC_GEN_TRAIN) {
+        cnnc_graph *train = cnnc_build_train_graph(fw, m->d);
+        if (!train)
+            return -1;
+        p = add_program(m, CNNC_PROGRAM_TRAIN, train);
+        snprintf(p->entry, sizeof p->entry, "%s_train_step", m->name);
+        if (fw->param_floats > 0) {
+            p->update_graph = cnnc_build_update_graph(&fw->train, fw->param_floats, m->d);
+            p->update = p->update_graph ? cnnc_lower_program(p->update_graph,
+                                                             CNNC_PROGRAM_UPDATE, m->d)
+                                        : NULL;
+            if (!p->update)
+                return -1;
+            if (m->opts->dump_lowered) {
+                fprintf(m->opts->dump_lowered, "; %s (update)\n", p->entry);
+                cnnc_lowered_dump(p->update, m->opts->dump_lowered);
+            }
+        }
+    }
+    if ((mask & CNNC_GEN_CAMS) && build_cam_programs(m))
+        return -1;
+    m->ws_floats = 16;
+    for (int i = 0; i < m->num_progs; i++) {
+        p = &m->progs[i];
+        p->lowered = cnnc_lower_program(p->graph, p->kind, m->d);
+        if (!p->lowered)
+            return -1;
+        int64_t ws = cnnc_lowered_ws_floats(p->lowered);
+        if (ws > m->ws_floats)
+            m->ws_floats = ws;
+        if (m->opts->dump_lowered) {
+            fprintf(m->opts->dump_lowered, "; %s\n", p->entry);
+            cnnc_lowered_dump(p->lowered, m->opts->dump_lowered);
+        }
+    }
+    return 0;
+}
+
+/* The worker ctx field of each output slot (lower.h's CNNC_SLOT_*). */
+static const cg_ctx_field slot_field[CNNC_SLOT_COUNT] = {CTX_PROBS, CTX_MAPS, CTX_MAP_MAX,
+                                                         CTX_INPUT_GRADS, CTX_LOGITS};
+
+/* Where a worker's buffers start. */
+typedef struct worker_bases {
+    LLVMValueRef params, arena, grad, stats, x, scratch;
+    LLVMValueRef cam_target, cam_method;   /* Grad-CAM: what this run computes */
+    LLVMValueRef slots[CNNC_SLOT_COUNT];
+    int64_t image_floats;
+} worker_bases;
+
+static LLVMValueRef and_guard(cnnc_cg *g, LLVMValueRef a, LLVMValueRef b)
+{
+    return !a ? b : !b ? a : LLVMBuildAnd(g->b, a, b, "");
+}
+
+/* Whether a Grad-CAM kernel runs for this call's target and method (lower.h), or NULL
+ * for a kernel that always runs. */
+static LLVMValueRef cam_guard(cnnc_cg *g, const cnnc_kernel *kr, const worker_bases *wb)
+{
+    LLVMValueRef guard = NULL;
+    if (kr->cam_max_target != INT_MAX)
+        guard = LLVMBuildICmp(g->b, LLVMIntSLE, wb->cam_target, cg_i64(g, kr->cam_max_target), "");
+    if (kr->cam_target >= 0)
+        guard = and_guard(g, guard, LLVMBuildICmp(g->b, LLVMIntEQ, wb->cam_target,
+                                                  cg_i64(g, kr->cam_target), ""));
+    if (kr->cam_method >= 0)
+        guard = and_guard(g, guard, LLVMBuildICmp(g->b, LLVMIntEQ, wb->cam_method,
+                                                  cg_i64(g, kr->cam_method), ""));
+    return guard;
+}
+
+/* Calls kernel k for image img: pointers to its buffers, the image, seed, label, mode. */
+static void call_kernel(cnnc_cg *g, const cnnc_lowered *lp, LLVMValueRef kernel_fn, int k,
+                        const worker_bases *wb, LLVMValueRef img, LLVMValueRef label,
+                        LLVMValueRef seed, LLVMValueRef mode)
+{
+    const cnnc_kernel *kr = &lp->kernels[k];
+    LLVMValueRef args[CG_K_NUM_PARAMS];
+    LLVMValueRef guard = NULL;
+    for (int i = 0; i < CNNC_KERNEL_MAX_OUT + CNNC_KERNEL_MAX_IN; i++) {
+        int id = i < CNNC_KERNEL_MAX_OUT ? kr->out[i] : kr->in[i - CNNC_KERNEL_MAX_OUT];
+        if (id < 0) {
+            args[i] = LLVMConstNull(g->ptr);
+            continue;
+        }
+        const cnnc_lbuf *b = &lp->bufs[id];
+        switch (b->kind) {
+        case CNNC_BUF_ARENA: args[i] = cg_fptr(g, wb->arena, cg_i64(g, b->offset)); break;
+        case CNNC_BUF_PARAMS: args[i] = cg_fptr(g, wb->params, cg_i64(g, b->offset)); break;
+        case CNNC_BUF_GRAD: args[i] = cg_fptr(g, wb->grad, cg_i64(g, b->offset)); break;
+        case CNNC_BUF_STATS: args[i] = cg_fptr(g, wb->stats, cg_i64(g, b->offset)); break;
+        case CNNC_BUF_ARG: args[i] = LLVMConstNull(g->ptr); break;   /* update programs only */
+        case CNNC_BUF_INPUT:
+            args[i] = cg_fptr(g, wb->x, LLVMBuildNSWMul(g->b, img, cg_i64(g, wb->image_floats), ""));
+            break;
+        case CNNC_BUF_OUTPUT: {
+            LLVMValueRef base = wb->slots[b->offset];
+            LLVMValueRef at = cg_fptr(g, base, LLVMBuildNSWMul(g->b, img, cg_i64(g, b->size), ""));
+            LLVMValueRef present = LLVMBuildIsNotNull(g->b, base, "");
+            if (i == CG_K_OUT0) {
+                guard = present;    /* an absent main output skips the kernel */
+                args[i] = at;
+            } else {
+                /* an absent secondary output (map_max) goes to scratch */
+                args[i] = LLVMBuildSelect(g->b, present, at, wb->scratch, "");
+            }
+            break;
+        }
+        }
+    }
+    args[CG_K_IMAGE] = img;
+    args[CG_K_SEED] = seed;
+    args[CG_K_LABEL] = label;
+    args[CG_K_SCORE_MODE] = mode;
+    guard = and_guard(g, guard, cam_guard(g, kr, wb));
+    LLVMBasicBlockRef merge = guard ? cg_if(g, guard) : NULL;
+    LLVMBuildCall2(g->b, g->kernel_type, kernel_fn, args, CG_K_NUM_PARAMS, "");
+    if (merge)
+        cg_endif(g, merge);
+}
+
+/* The worker: for each image of [begin, end), run the kernels on this worker's slice. */
+static LLVMValueRef emit_worker(cg_module *s, cg_program *p, LLVMValueRef *kernel_fns,
+                                int64_t ws_floats)
+{
+    cnnc_cg *g = &s->g;
+    const cnnc_lowered *lp = p->lowered;
+    char name[sizeof p->entry + 16];
+    snprintf(name, sizeof name, "%s_worker", p->entry);
+    LLVMValueRef fn = LLVMAddFunction(g->mod, name, s->task_type);
+    LLVMSetLinkage(fn, LLVMInternalLinkage);
+    cg_add_fn_attr(g, fn, LLVMAttributeFunctionIndex, "nounwind");
+    g->fn = fn;
+    g->entry = LLVMAppendBasicBlockInContext(g->ctx, fn, "entry");
+    LLVMPositionBuilderAtEnd(g->b, g->entry);
+    LLVMValueRef ctx = LLVMGetParam(fn, 0), begin = LLVMGetParam(fn, 1);
+    LLVMValueRef end = LLVMGetParam(fn, 2), worker = LLVMGetParam(fn, 3);
+
+    worker_bases wb;
+    wb.params = cg_ctx_load(s, ctx, CTX_PARAMS);
+    wb.x = cg_ctx_load(s, ctx, CTX_X);
+    LLVMValueRef labels = cg_ctx_load(s, ctx, CTX_LABELS), seed = cg_ctx_load(s, ctx, CTX_SEED);
+    LLVMValueRef mode = cg_ctx_load(s, ctx, CTX_SCORE_MODE);
+    wb.cam_target = cg_ctx_load(s, ctx, CTX_CAM_TARGET);
+    wb.cam_method = cg_ctx_load(s, ctx, CTX_CAM_METHOD);
+    LLVMValueRef ws = cg_ctx_load(s, ctx, CTX_WS);
+    for (int i = 0; i < CNNC_SLOT_COUNT; i++)
+        wb.slots[i] = cg_ctx_load(s, ctx, slot_field[i]);
+    /* This worker's slice of ws starts with the arena; gradients and stats start zeroed. */
+    cnnc_ws_layout layout = cnnc_lowered_ws_layout(lp);
+    wb.arena = cg_fptr(g, ws, LLVMBuildNSWMul(g->b, worker, cg_i64(g, ws_floats), ""));
+    wb.grad = cg_fptr(g, wb.arena, cg_i64(g, layout.grad));
+    wb.stats = cg_fptr(g, wb.grad, cg_i64(g, layout.stats - layout.grad));
+    if (layout.floats > layout.grad)
+        LLVMBuildMemSet(g->b, wb.grad, LLVMConstInt(g->i8, 0, 0),
+                        cg_i64(g, (layout.floats - layout.grad) * 4), 64);
+    wb.scratch = cg_alloca(g, LLVMArrayType(g->f32, 16), "scratch");
+    wb.image_floats = cnnc_shape_size(p->graph->nodes[p->graph->input_node].shape);
+
+    /* Kernels that read only weights run once, before the image loop. */
+    for (int k = 0; k < lp->num_kernels; k++)
+        if (lp->kernels[k].hoisted)
+            call_kernel(g, lp, kernel_fns[k], k, &wb, begin, cg_i64(g, -1), seed, mode);
+    cg_loop li;
+    LLVMValueRef img = cg_for_dynamic(g, &li, begin, end);
+    LLVMValueRef label = cg_i64(g, -1);
+    if (p->kind != CNNC_PROGRAM_INFER) {
+        /* Labels (train) or classes (Grad-CAM, may be NULL = the predicted class). */
+        LLVMValueRef has = LLVMBuildIsNotNull(g->b, labels, "");
+        LLVMBasicBlockRef here = LLVMGetInsertBlock(g->b);
+        LLVMBasicBlockRef load_bb = LLVMAppendBasicBlockInContext(g->ctx, fn, "label");
+        LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->ctx, fn, "label_done");
+        LLVMBuildCondBr(g->b, has, load_bb, done);
+        LLVMPositionBuilderAtEnd(g->b, load_bb);
+        LLVMValueRef v = LLVMBuildLoad2(g->b, g->i32, cg_gep(g, g->i32, labels, img), "");
+        v = LLVMBuildSExt(g->b, v, g->i64, "");
+        LLVMBuildBr(g->b, done);
+        LLVMPositionBuilderAtEnd(g->b, done);
+        LLVMValueRef phi = LLVMBuildPhi(g->b, g->i64, "label");
+        LLVMValueRef vals[2] = {cg_i64(g, -1), v};
+        LLVMBasicBlockRef bbs[2] = {here, load_bb};
+        LLVMAddIncoming(phi, vals, bbs, 2);
+        label = phi;
+    }
+    for (int k = 0; k < lp->num_kernels; k++)
+        if (!lp->kernels[k].hoisted)
+            call_kernel(g, lp, kernel_fns[k], k, &wb, img, label, seed, mode);
+    cg_end(g, &li);
+    LLVMBuildRetVoid(g->b);
+    return fn;
+}
+
+/* The function of kernel k of lp: the module's body for its key if one was emitted
+ * before (by this program or another), else a new one named MODEL_k<n>_<kind>. */
+static LLVMValueRef kernel_function(cg_module *s, cg_model *m, const cnnc_lowered *lp,
+                                    int k)
+{
+    cg_emitted_kernel e;
+    e.len = cnnc_cg_kernel_key(lp, k, e.key, CG_KERNEL_KEY_MAX);
+    e.hash = 0xCBF29CE484222325ull;
+    for (size_t i = 0; i < e.len && i < CG_KERNEL_KEY_MAX; i++)
+        e.hash = (e.hash ^ (uint64_t)e.key[i]) * 0x100000001B3ull;
+    int cacheable = e.len <= CG_KERNEL_KEY_MAX;
+    for (int i = 0; cacheable && i < s->num_kernels; i++) {
+        const cg_emitted_kernel *o = &s->kernels[i];
+        if (o->hash == e.hash && o->len == e.len &&
+            memcmp(o->key, e.key, e.len * sizeof e.key[0]) == 0)
+            return o->fn;
+    }
+    char name[sizeof m->name + 64];
+    snprintf(name, sizeof name, "%s_k%d_%s", m->name, s->num_kernels,
+             cnnc_kernel_kind_name(lp->kernels[k].kind));
+    e.fn = cnnc_cg_kernel(&s->g, lp, k, name);
+    if (e.fn && cacheable) {
+        s->kernels = cnnc_grow(s->kernels, s->num_kernels, &s->cap_kernels, 64,
+                               sizeof *s->kernels);
+        s->kernels[s->num_kernels++] = e;
+    }
+    return e.fn;
+}
+
+int cg_emit_program(cg_module *s, cg_model *m, cg_program *p)
+{
+    const cnnc_lowered *lp = p->lowered;
+    LLVMValueRef *kfns = cnnc_xcalloc((size_t)(lp->num_kernels + 1), sizeof *kfns);
+    for (int k = 0; k < lp->num_kernels; k++) {
+        kfns[k] = kernel_function(s, m, lp, k);
+        if (!kfns[k]) {
+            free(kfns);
+            return -1;
+        }
+    }
+    LLVMValueRef worker = emit_worker(s, p, kfns, m->ws_floats);
+    free(kfns);
+    if (p->update) {
+        p->update_fns = cnnc_xcalloc((size_t)p->update->num_kernels + 1, sizeof *p->update_fns);
+        for (int k = 0; k < p->update->num_kernels; k++) {
+            p->update_fns[k] = kernel_function(s, m, p->update, k);
+            if (!p->update_fns[k])
+                return -1;
+        }
+    }
+    cg_emit_entry(s, m, p, worker);
+    return 0;
+}
