@@ -169,6 +169,11 @@ LLVMValueRef cg_emit_descriptor(cg_module *s, const cg_model *m)
         snprintf(sym, sizeof sym, "%s.gradcam_layer", m->name);
         gradcam_layer = string_constant(g, fw->layers[cam_layer].name, sym);
     }
+    LLVMValueRef class_names = zero_ptr;
+    if (fw->class_names) {
+        snprintf(sym, sizeof sym, "%s.class_names", m->name);
+        class_names = string_constant(g, fw->class_names, sym);
+    }
     int64_t opt_state = cnnc_graph_opt_state_floats(fw);
     LLVMValueRef f[] = {
         cg_i64(g, CNNRT_ABI_VERSION), name, source,
@@ -178,7 +183,7 @@ LLVMValueRef cg_emit_descriptor(cg_module *s, const cg_model *m)
         infer, train, gradcam, guided, cg_i64(g, m->num_cam_layers), cam_layers,
         cg_i64(g, fw->num_layers), layers_table(g, m),
         cg_i64(g, fw->num_params), params_table(g, m),
-        train_settings(g, fw, m->name), gradcam_layer};
+        train_settings(g, fw, m->name), gradcam_layer, class_names, cg_i64(g, fw->prepare)};
     enum { FIELDS = sizeof f / sizeof f[0] };
     /* Every field 8 bytes wide except train, a struct of TRAIN_FIELDS such fields. */
     _Static_assert(sizeof(cnnrt_train_settings) == 8 * TRAIN_FIELDS,

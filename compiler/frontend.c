@@ -96,8 +96,9 @@ typedef struct stmt_spec {
 } stmt_spec;
 
 static const stmt_spec specs[ST_COUNT] = {
-    [ST_MODEL] = {"model", NULL, NULL, {{"name", 0, "the model's name"}}},
-    [ST_INPUT] = {"input", NULL, NULL, {{"shape", 1, "the image size, HxWxC, e.g. 28x28x1"}}},
+    [ST_MODEL] = {"model", NULL, NULL, {{"name", 0, "the model's name"}, {"labels", 0, NULL}}},
+    [ST_INPUT] = {"input", NULL, NULL, {{"shape", 1, "the image size, HxWxC, e.g. 28x28x1"},
+                                        {"prepare", 0, NULL}}},
     [ST_CONV2D] = {"conv2d", "Conv2D", "conv2d",
                    {{"filters", 1, "the number of output channels"},
                     {"kernel", 1, "the kernel size, e.g. 3 or 3x3"},
@@ -946,10 +947,69 @@ static void build_input(builder *b, cnnc_stmt *s)
         cnnc_error(b->d, v->loc, "the input %s is too large", value_text(a, buf, sizeof buf));
         return;
     }
+    static const char *const prepares[] = {"resize", "digit"};   /* cnnrt_prepare */
+    read_choice(b, s, "prepare", prepares, 2, 0, &b->g->prepare);
     cnnc_attrs attrs;
     memset(&attrs, 0, sizeof attrs);
     attrs.shape = cnnc_shape3(v->dims[0], v->dims[1], v->dims[2]);
     b->current = add_node(b, CNNC_OP_INPUT, -1, -1, -1, &attrs, "input", -1, s->loc);
+}
+
+/* model ... labels="T-shirt/top,Trouser,...": one name per class, separated by commas,
+ * kept one a line in the graph. Needs the number of classes, so it is read at the end. */
+static void read_labels(builder *b, cnnc_stmt *s)
+{
+    int status;
+    const cnnc_arg *a = find_value(s, "labels", &status);
+    if (!a)
+        return;
+    const cnnc_value *v = &a->value;
+    if (v->kind != CNNC_VALUE_STRING) {
+        must_be(b, a, "labels", "the class names in quotes, separated by commas, e.g. "
+                "\"cat,dog\"");
+        return;
+    }
+    size_t len = strlen(v->text) - 2;   /* without the quotes */
+    const char *text = v->text + 1;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t n = cnnc_utf8_next(text + i, len - i, &cp);
+        if (cp == CNNC_UTF8_INVALID || cp < 0x20 || cp == 0x7f) {
+            cnnc_error(b->d, v->loc, "'labels' may hold printable characters only");
+            return;
+        }
+        i += n;
+    }
+    char *names = cnnc_xrealloc(NULL, len + 2);
+    size_t used = 0;
+    int count = 0;
+    for (const char *p = text, *end = text + len; p <= end; count++) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *stop = comma ? comma : end;
+        while (p < stop && *p == ' ')
+            p++;
+        const char *last = stop;
+        while (last > p && last[-1] == ' ')
+            last--;
+        if (last == p) {
+            cnnc_error(b->d, v->loc, "'labels' has an empty name (name %d)", count + 1);
+            free(names);
+            return;
+        }
+        memcpy(names + used, p, (size_t)(last - p));
+        used += (size_t)(last - p);
+        names[used++] = '\n';
+        p = stop + 1;
+    }
+    names[used] = '\0';
+    if (count != b->g->num_classes) {
+        cnnc_error(b->d, v->loc, "'labels' names %d classes, but the model has %d outputs",
+                   count, b->g->num_classes);
+        free(names);
+        return;
+    }
+    free(b->g->class_names);
+    b->g->class_names = names;
 }
 
 static void build_layer(builder *b, cnnc_stmt *s, stmt_kind kind)
@@ -1381,6 +1441,8 @@ cnnc_graph *cnnc_build_graph(cnnc_ast *ast, cnnc_diag *d, const char *source_fil
         b.first_of_kind[ST_COSINE_DECAY] < ast->num_stmts)
         cnnc_error(d, ast->stmts[b.first_of_kind[ST_COSINE_DECAY]].loc,
                    "a model has one learning-rate schedule: exponential_decay is given too");
+    if (b.first_of_kind[ST_MODEL] < ast->num_stmts && d->errors == 0)
+        read_labels(&b, &ast->stmts[b.first_of_kind[ST_MODEL]]);
     free(b.kinds);
     free(b.names);
     if (d->errors > 0) {

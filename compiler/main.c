@@ -371,16 +371,13 @@ static int interpret_image(const cnnc_graph *g, const cnnc_options *o, FILE *out
         fprintf(stderr, "cnnc: error: --interpret needs a model whose input is an image\n");
         return -1;
     }
-    cnnrt_image img;
     cnnrt_err e;
-    if (cnnrt_png_read(o->interpret, CNNRT_ALPHA_AUTO, &img, &e)) {
-        fprintf(stderr, "cnnc: error: %s\n", e.msg);
-        return -1;
-    }
     float *x = cnnrt_xmalloc((size_t)cnnc_shape_size(*in) * sizeof(float));
-    int failed = cnnrt_image_to_input(&img, (int)in->dim[0], (int)in->dim[1], (int)in->dim[2],
-                                      CNNRT_RESIZE_AREA, x, &e);
-    cnnrt_image_free(&img);
+    /* The runtime's own preparation, as the model file's prepare= asks: the compiled
+     * program's predict calls the same function, so both answer for the same input. */
+    int failed = cnnrt_picture_prepare(o->interpret, (cnnrt_prepare)g->prepare,
+                                       (int)in->dim[0], (int)in->dim[1], (int)in->dim[2], x,
+                                       NULL, &e);
     float *params = failed ? NULL : interpret_params(g, o->weights);
     float *probs = cnnrt_xcalloc((size_t)g->num_classes, sizeof(float));
     if (failed)

@@ -179,6 +179,9 @@ typedef struct cnnrt_model {
     const cnnrt_param_entry *params;
     cnnrt_train_settings train;
     const char *gradcam_layer;     /* the model file's default target layer, or NULL */
+    const char *class_names;       /* the model file's labels=, one a line ("cat\ndog"), or
+                                    * NULL */
+    int64_t prepare;               /* cnnrt_prepare (cnnrt_image.h): input ... prepare= */
 } cnnrt_model;
 
 /* Dropout masks, shared by the interpreter and the code generator so both drop the same
