@@ -371,6 +371,12 @@ static const char *value_text(const cnnc_arg *a, char *buf, size_t size)
 static int must_be(builder *b, const cnnc_arg *a, const char *key, const char *what)
 {
     char buf[48];
+    if (a->value.kind == CNNC_VALUE_STRING && strcmp(key, "labels") != 0) {
+        const char *text = value_text(a, buf, sizeof buf);
+        cnnc_error(b->d, a->value.loc, "unexpected quote: values are written without quotes "
+                   "(%s=%.*s)", key, (int)strlen(text) - 2, text + 1);
+        return -1;
+    }
     cnnc_error(b->d, a->value.loc, "'%s' must be %s, found '%s'", key, what,
                value_text(a, buf, sizeof buf));
     return -1;
