@@ -41,6 +41,8 @@ typedef struct cnnc_codegen_options {
     const char *cc;            /* linker driver (NULL: $CC, else "cc") */
     const char *only_cam_layer; /* Grad-CAM for this target layer only (NULL: every
                                    spatial layer) -- keeps tests fast */
+    int jobs;                  /* -o PROG: threads (and object files) the module is
+                                  compiled in; 0 = one per CPU (-j) */
 } cnnc_codegen_options;
 
 void cnnc_codegen_options_init(cnnc_codegen_options *o);
