@@ -42,6 +42,7 @@ typedef struct cnnc_options {
     int emit_given;
     int opt_level;            /* -O0..-O3 */
     const char *target_cpu;   /* --target-cpu */
+    int jobs;                 /* -j: threads compiling a program (0: one per CPU) */
     const char *interpret;    /* --interpret=IMAGE.png */
     const char *weights;      /* --weights=FILE (with --interpret) */
     const char *target;       /* --target=TRIPLE */
@@ -124,6 +125,19 @@ static int set_opt_level(cnnc_options *o, const char *v)
     return 0;
 }
 
+static int set_jobs(cnnc_options *o, const char *v)
+{
+    char *end = NULL;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < 1 || n > 64) {
+        fprintf(stderr, "cnnc: error: -j%s: the number of threads is a whole number from 1 "
+                        "to 64\n", v);
+        return -1;
+    }
+    o->jobs = (int)n;
+    return 0;
+}
+
 static int set_dump_graph(cnnc_options *o, const char *v)
 {
     if (strcmp(v, "dot") != 0) {
@@ -149,6 +163,8 @@ static const option_spec options[] = {
     {"-S", ARG_NONE, NULL, "write assembly", set_asm},
     {"--emit-llvm", ARG_NONE, NULL, "write LLVM IR as text", set_llvm},
     {"-O", ARG_REQUIRED, "LEVEL", "optimisation level 0-3 (default -O2)", set_opt_level},
+    {"-j", ARG_REQUIRED, "N",
+     "compile a program on N threads (default: one per CPU, at most 8)", set_jobs},
     {"--target-cpu", ARG_REQUIRED, "CPU",
      "generate code for CPU (default: this machine's; e.g. x86-64-v3 to ship binaries)",
      set_target_cpu},
@@ -430,6 +446,7 @@ static int run_codegen(const cnnc_graph *g, const cnnc_options *o, cnnc_diag *d)
     cg.target_triple = o->target;
     cg.programs = CNNC_GEN_INFER | (o->no_train ? 0 : CNNC_GEN_TRAIN) |
                   (o->no_gradcam ? 0 : CNNC_GEN_CAMS);
+    cg.jobs = o->jobs;
     if (o->dump_ir && strcmp(o->dump_ir, "lowered") == 0)
         cg.dump_lowered = stdout;
     if (cg.emit != CNNC_EMIT_NONE && !cg.output) {
