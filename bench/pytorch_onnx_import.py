@@ -95,6 +95,18 @@ def export(out, data, n):
     json.dump({'probs': probs.tolist(), 'maps': maps.tolist()}, open(os.path.join(out, 'torch.json'), 'w'))
 
 
+def raw_map(path):
+    """gradcam --raw's CSV (header image,name,row,col,value; one picture) as rows. The name
+    may hold commas, so the last three fields are taken from the right."""
+    cells = [line.rstrip('\n').rsplit(',', 3) for line in open(path)][1:]
+    height = max(int(c[1]) for c in cells) + 1
+    width = max(int(c[2]) for c in cells) + 1
+    grid = [[0.0] * width for _ in range(height)]
+    for c in cells:
+        grid[int(c[1])][int(c[2])] = float(c[3])
+    return grid
+
+
 def compare(out, n):
     torch_answers = json.load(open(os.path.join(out, 'torch.json')))
     cnnc = json.load(open(os.path.join(out, 'cnnc_predict.json')))
@@ -104,8 +116,7 @@ def compare(out, n):
                      for p, row in zip(cnnc, torch_answers['probs']))
     map_diff, nonzero = 0.0, 0
     for i in range(n):
-        rows = [[float(v) for v in line.split(',')]
-                for line in open(os.path.join(out, 'cnnc_cam_%d.csv' % i)) if line.strip()]
+        rows = raw_map(os.path.join(out, 'cnnc_cam_%d.csv' % i))
         map_diff = max(map_diff, max(abs(a - b) for r, t in zip(rows, torch_answers['maps'][i])
                                      for a, b in zip(r, t)))
         nonzero += max(max(r) for r in rows) > 0
