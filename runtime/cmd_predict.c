@@ -2,9 +2,11 @@
  * loss and the confusion matrix). */
 #include "program_util.h"
 
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "cnnrt_image.h"
@@ -271,15 +273,34 @@ static void inputs_push(prog_input_list *l, const char *path)
     l->paths[l->count++] = strdup(path);
 }
 
+/* Whether a file found in a folder is a picture: a regular file whose first bytes are a
+ * picture format's. Anything else in a folder (named pipes, sockets, devices) is not a
+ * picture and is never opened for reading: opening a named pipe would wait for a writer
+ * forever (found by fuzz_cmdline walking a folder that held one). */
 static int is_picture_file(const char *path)
 {
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return 1;   /* gone or unreadable: let the reader report it */
+    if (!S_ISREG(st.st_mode))
+        return 0;
     unsigned char head[CNNRT_PICTURE_MAGIC_BYTES];
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return 1;   /* unreadable: let the reader report it */
-    size_t n = fread(head, 1, sizeof head, f);
-    fclose(f);
-    return cnnrt_picture_format_of(head, n) != CNNRT_PICTURE_NONE;
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return 1;
+    ssize_t n = read(fd, head, sizeof head);
+    close(fd);
+    return n > 0 && cnnrt_picture_format_of(head, (size_t)n) != CNNRT_PICTURE_NONE;
+}
+
+/* A file of a folder that could be a picture: a regular file named like one, or any
+ * regular file that starts like one. */
+static int folder_entry_is_picture(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
+        return 0;
+    return cnnrt_picture_name_looks_like_one(path) || is_picture_file(path);
 }
 
 int prog_expand_inputs(const prog_ctx *ctx, char **args, int count, prog_input_list *out)
@@ -298,7 +319,7 @@ int prog_expand_inputs(const prog_ctx *ctx, char **args, int count, prog_input_l
             return prog_error(ctx, "%s", e.msg);
         int64_t before = out->count;
         for (int64_t k = 0; k < n; k++) {
-            if (cnnrt_picture_name_looks_like_one(files[k]) || is_picture_file(files[k]))
+            if (folder_entry_is_picture(files[k]))
                 inputs_push(out, files[k]);
             free(files[k]);
         }

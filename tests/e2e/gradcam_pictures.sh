@@ -73,6 +73,12 @@ echo "not a picture" >mine/a/fake.png
 ./shapes gradcam mine/a --out-dir cams2 >out 2>err && fail "a bad picture did not fail gradcam"
 grep -q "mine/a/fake.png: not a picture" err || fail "the bad picture is not named: $(cat err)"
 [ -s cams2/square_0001_gradcam.png ] || fail "the good pictures were not explained"
+# A named pipe (even one named like a picture) and a plain FIFO in a folder are not
+# pictures: left out, never opened (opening one waits for a writer forever).
+mkdir -p piped && cp mine/b/* piped/ && mkfifo piped/pipe.png piped/pipe
+timeout 60 ./shapes predict piped --format csv >out 2>err || fail "a folder with named pipes: status $? $(cat err)"
+grep -q 'piped/pipe' out && fail "a named pipe was taken for a picture: $(cat out)"
+[ "$(grep -c '^piped/' out)" = "$(ls mine/b | wc -l)" ] || fail "the pictures beside the pipes: $(cat out)"
 ./shapes gradcam missing-folder/ 2>err && fail "a missing picture accepted"
 grep -q "missing-folder/: cannot open" err || fail "missing: $(cat err)"
 ./shapes gradcam set/circle/circle_0000.png --out-dir cams --out x.png 2>err &&
