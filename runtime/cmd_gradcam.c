@@ -128,7 +128,7 @@ static void cam_layer_list(const prog_ctx *ctx, char *buf, size_t size)
 }
 
 /* The index of a target layer in model->cam_layers, or -1. */
-static int64_t cam_layer_index(const cnnrt_model *m, const char *name)
+int64_t cam_layer_index(const cnnrt_model *m, const char *name)
 {
     for (int64_t i = 0; i < m->num_cam_layers; i++)
         if (!strcmp(m->cam_layers[i].name, name))
@@ -137,7 +137,7 @@ static int64_t cam_layer_index(const cnnrt_model *m, const char *name)
 }
 
 /* The model file's gradcam layer if Grad-CAM can target it, else the last target layer. */
-static const char *default_layer(const prog_ctx *ctx)
+const char *cam_default_layer(const prog_ctx *ctx)
 {
     const cnnrt_model *m = ctx->model;
     if (ctx->info.gradcam_layer[0] && cam_layer_index(m, ctx->info.gradcam_layer) >= 0)
@@ -160,7 +160,7 @@ static int resolve_choice(const prog_ctx *ctx, const gradcam_options *o, gradcam
     if (method == CNNRT_CAM_GUIDED && !m->guided_backprop)
         return prog_error(ctx, "model %s was compiled without guided backpropagation",
                           m->name);
-    const char *layer = o->layer ? o->layer : default_layer(ctx);
+    const char *layer = o->layer ? o->layer : cam_default_layer(ctx);
     char layers[2048];
     cam_layer_list(ctx, layers, sizeof layers);
     int64_t index = cam_layer_index(m, layer);

@@ -34,6 +34,7 @@ typedef struct train_options {
     const char *data, *weights;
     int resume, quiet, skip_bad;
     int seed_given;
+    int report;          /* --report: write NAME_report.html after training */
 } train_options;
 
 typedef struct train_state {
@@ -170,6 +171,19 @@ static void sibling_path(const char *weights, const char *suffix, char *out, siz
     if (len > ext_len && !strcmp(weights + len - ext_len, ext))
         len -= ext_len;
     snprintf(out, size, "%.*s%s", (int)len, weights, suffix);
+}
+
+/* The temporary files that runs on this weights file killed while saving (kill -9, a power
+ * cut) left behind: removed as soon as this run owns the file, even if it then saves
+ * nothing (its epochs were already done), so none outlives the next run. */
+static void remove_stale_saves(const char *weights_path)
+{
+    char path[4600];
+    cnnrt_remove_stale_temporaries(weights_path);
+    sibling_path(weights_path, ".history.csv", path, sizeof path);
+    cnnrt_remove_stale_temporaries(path);
+    sibling_path(weights_path, ".history.png", path, sizeof path);
+    cnnrt_remove_stale_temporaries(path);
 }
 
 static void csv_value(FILE *f, float v, int last)
@@ -632,6 +646,7 @@ static int train_with_options(const prog_ctx *ctx, const train_options *o)
         pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
         return prog_error(ctx, "%s", lock_err.msg);
     }
+    remove_stale_saves(r.weights_path);
     train_state st;
     memset(&st, 0, sizeof st);
     st.params = cnnrt_aligned_alloc((size_t)(m->param_floats + 1) * sizeof(float));
@@ -702,6 +717,8 @@ int prog_cmd_train(const prog_ctx *ctx, int argc, char **argv)
         {"resume", OPT_FLAG, &o.resume, 0, 0, NULL, "continue training from the weights file",
          NULL},
         {"quiet", OPT_FLAG, &o.quiet, 0, 0, NULL, "no progress output", NULL},
+        {"report", OPT_FLAG, &o.report, 0, 0, NULL, "then write the HTML report (PROG report)",
+         NULL},
     };
     prog_command cmd = {"train", "[OPTIONS]", "Trains the model like Keras's model.fit.",
                         defaults, "train --epochs 3 --batch-size 64",
@@ -709,5 +726,8 @@ int prog_cmd_train(const prog_ctx *ctx, int argc, char **argv)
     int stop, parsed = prog_parse_options(ctx, &cmd, argc, argv, &stop);
     if (stop)
         return parsed;
-    return train_with_options(ctx, &o);
+    int status = train_with_options(ctx, &o);
+    if (status == PROG_OK && o.report)
+        status = prog_write_report(ctx, o.weights, o.data, o.threads, NULL);
+    return status;
 }

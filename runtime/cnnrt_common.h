@@ -27,15 +27,17 @@ int cnnrt_fail(cnnrt_err *e, const char *fmt, ...) CNNRT_PRINTF(2, 3);
 int cnnrt_fail_errno(cnnrt_err *e, const char *fmt, ...) CNNRT_PRINTF(2, 3);
 
 /* Atomic file writing: data goes to "PATH.tmp.PID", is flushed and fsync'ed, then renamed
- * over PATH, so a crash or a full disk never leaves a half-written file in PATH's place.
+ * over PATH, and PATH's folder is fsync'ed so that the rename itself survives a power cut;
+ * a crash or a full disk never leaves a half-written file in PATH's place.
  * Opening also removes "PATH.tmp.PID" files whose process is gone (a program killed while
  * writing, e.g. by SIGKILL, cannot remove its own).
  *   cnnrt_atomic_file f;
  *   if (cnnrt_atomic_open(&f, path, e)) return -1;
  *   fwrite(..., f.fp);
  *   return cnnrt_atomic_commit(&f, e);   // or cnnrt_atomic_abort(&f) on failure
- * commit checks every write (ferror), fflush, fsync and rename, and removes the temporary
- * file on any failure. */
+ * commit checks every write (ferror), fflush, fsync, rename and the folder's fsync, and
+ * removes the temporary file on any failure (when only the folder's fsync fails, PATH is
+ * already the new file: the error says the save may not be durable). */
 typedef struct cnnrt_atomic_file {
     FILE *fp;
     char path[4096];

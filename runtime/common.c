@@ -86,6 +86,29 @@ void cnnrt_remove_stale_temporaries(const char *path)
     closedir(d);
 }
 
+/* The rename is only durable once the folder holding the file is synced: without it, a
+ * power cut soon after can bring back the old file (or, for a new file, no file). File
+ * systems that cannot sync a folder say EINVAL; nothing more can be done there. */
+static int sync_folder_of(const char *path, cnnrt_err *e)
+{
+    char dir[4096];
+    const char *base;
+    split_path(path, dir, sizeof dir, &base);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return cnnrt_fail_errno(e, "%s: saved, but its folder %s cannot be opened to make the "
+                                "save durable", path, dir);
+    int rc = fsync(fd);
+    int saved = errno;
+    close(fd);
+    if (rc != 0 && saved != EINVAL) {
+        errno = saved;
+        return cnnrt_fail_errno(e, "%s: saved, but syncing its folder %s failed, so the save "
+                                "may not survive a crash", path, dir);
+    }
+    return 0;
+}
+
 int cnnrt_atomic_open(cnnrt_atomic_file *f, const char *path, cnnrt_err *e)
 {
     memset(f, 0, sizeof *f);
@@ -137,7 +160,7 @@ int cnnrt_atomic_commit(cnnrt_atomic_file *f, cnnrt_err *e)
         remove(f->tmp_path);
         return -1;
     }
-    return 0;
+    return sync_folder_of(f->path, e);
 }
 
 int cnnrt_write_file_atomic(const char *path, const void *data, size_t len, cnnrt_err *e)

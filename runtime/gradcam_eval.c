@@ -94,38 +94,39 @@ static void random_map(uint64_t seed, int64_t image, int64_t pixels, float *out)
     }
 }
 
-typedef struct faith_sums {
-    double auc_cam, auc_random, energy_cam, energy_random, digit_share;
-    int64_t images, energy_images, zero_maps;
-} faith_sums;
-
-void cam_evaluate_print(const cam_batch *b, const prog_ctx *ctx, const cam_choice *choice,
-                        const float *params, const prog_exec *ex, uint64_t seed)
+void cam_faithfulness_measure(const cam_batch *b, const prog_ctx *ctx, const float *params,
+                              const prog_exec *ex, uint64_t seed, cam_faithfulness *f)
 {
     const cnnrt_model *m = ctx->model;
     int64_t pixels = m->input_h * m->input_w, c = m->input_c;
     float *noise = cnnrt_xmalloc((size_t)pixels * sizeof *noise);
-    faith_sums s;
-    memset(&s, 0, sizeof s);
+    memset(f, 0, sizeof *f);
     for (int64_t i = 0; i < b->n; i++) {
         const float *image = b->x + i * pixels * c, *map = b->big_maps + i * pixels;
         random_map(seed, i, pixels, noise);
-        s.auc_cam += deletion_auc(ctx, image, map, b->explained[i], params, ex);
-        s.auc_random += deletion_auc(ctx, image, noise, b->explained[i], params, ex);
+        f->auc_cam += deletion_auc(ctx, image, map, b->explained[i], params, ex);
+        f->auc_random += deletion_auc(ctx, image, noise, b->explained[i], params, ex);
         double share, share_random;
         double energy = energy_inside(image, pixels, c, map, &share);
         double energy_random = energy_inside(image, pixels, c, noise, &share_random);
-        s.images++;
+        f->images++;
         if (energy < 0) {
-            s.zero_maps++;
+            f->zero_maps++;
             continue;
         }
-        s.energy_cam += energy;
-        s.energy_random += energy_random;
-        s.digit_share += share;
-        s.energy_images++;
+        f->energy_cam += energy;
+        f->energy_random += energy_random;
+        f->digit_share += share;
+        f->energy_images++;
     }
     free(noise);
+}
+
+void cam_evaluate_print(const cam_batch *b, const prog_ctx *ctx, const cam_choice *choice,
+                        const float *params, const prog_exec *ex, uint64_t seed)
+{
+    cam_faithfulness s;
+    cam_faithfulness_measure(b, ctx, params, ex, seed, &s);
     double n = (double)s.images, ne = s.energy_images > 0 ? (double)s.energy_images : 1;
     printf("\nHow faithful is %s on layer %s? %lld %s, class: %s\n\n",
            cnnrt_cam_method_name(choice->method), choice->target->name, (long long)s.images,

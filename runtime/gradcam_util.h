@@ -13,6 +13,11 @@ typedef struct cam_choice {
     int64_t score_mode;              /* cnnrt_score_mode */
 } cam_choice;
 
+/* The index of a Grad-CAM target layer in model->cam_layers, or -1. */
+int64_t cam_layer_index(const cnnrt_model *m, const char *name);
+/* The model file's gradcam layer if Grad-CAM can target it, else the last target layer. */
+const char *cam_default_layer(const prog_ctx *ctx);
+
 /* Images to explain, and what the compiled Grad-CAM function returned for them. */
 typedef struct cam_batch {
     int64_t n;
@@ -36,6 +41,18 @@ void cam_batch_free(cam_batch *b);
  * (b->x, b->classes) and fills the results. Returns -1 when the model refuses the choice. */
 int cam_batch_run(cam_batch *b, const prog_ctx *ctx, const cam_choice *choice,
                   const float *params, const prog_exec *ex);
+
+/* Faithfulness of the maps of a batch (gradcam_eval.c explains the measures): sums over
+ * the images, each beside the same measure for a random map. */
+typedef struct cam_faithfulness {
+    int64_t images, energy_images, zero_maps;   /* zero maps are left out of the energy */
+    double auc_cam, auc_random;                 /* deletion AUC, lower is better */
+    double energy_cam, energy_random;           /* share of the map inside the digit */
+    double digit_share;                         /* the digit's share of the image */
+} cam_faithfulness;
+
+void cam_faithfulness_measure(const cam_batch *b, const prog_ctx *ctx, const float *params,
+                              const prog_exec *ex, uint64_t seed, cam_faithfulness *f);
 
 /* `gradcam --evaluate`: deletion AUC and energy inside the digit against a random map,
  * printed as a table. */

@@ -507,7 +507,7 @@ int prog_argmax(const float *v, int64_t n)
 
 /* ---- summary ---------------------------------------------------------------------------- */
 
-static void format_thousands(int64_t v, char *buf, size_t size)
+void prog_format_thousands(int64_t v, char *buf, size_t size)
 {
     char digits[32];
     snprintf(digits, sizeof digits, "%lld", (long long)v);
@@ -568,13 +568,13 @@ int prog_cmd_summary(const prog_ctx *ctx, int argc, char **argv)
         char left[300], shape[96], count[32];
         snprintf(left, sizeof left, "%s (%s)", l->name, l->type);
         keras_shape(l, shape, sizeof shape);
-        format_thousands(l->params, count, sizeof count);
+        prog_format_thousands(l->params, count, sizeof count);
         if (shown++)
             printf("\n");
         printf(" %-*s%-*s%s\n", name_width, left, shape_width, shape, count);
     }
     char total_text[32];
-    format_thousands(total, total_text, sizeof total_text);
+    prog_format_thousands(total, total_text, sizeof total_text);
     printf("%s\n", double_rule);
     printf("Total params: %s\nTrainable params: %s\nNon-trainable params: 0\n", total_text,
            total_text);
@@ -602,6 +602,7 @@ static const command_entry commands[] = {
     {"evaluate", prog_cmd_evaluate, "test accuracy, loss and confusion matrix on the test set"},
     {"predict", prog_cmd_predict, "classify PNG images or test images"},
     {"gradcam", prog_cmd_gradcam, "draw which parts of an image the model looked at"},
+    {"report", prog_cmd_report, "write one HTML page: curves, test results, Grad-CAM gallery"},
 };
 enum { NUM_COMMANDS = sizeof commands / sizeof commands[0] };
 

@@ -182,6 +182,8 @@ void prog_infer_dataset(const prog_ctx *ctx, const prog_exec *ex, const float *p
 /* The loss of one image as the training step computes it (see cnnrt_loss_of). */
 double prog_loss_of(const prog_ctx *ctx, const float *probs, const float *logits, int label);
 int prog_argmax(const float *v, int64_t n);
+/* 50186 -> "50,186" (v >= 0). */
+void prog_format_thousands(int64_t v, char *buf, size_t size);
 
 /* ---- commands ------------------------------------------------------------------------ */
 
@@ -190,5 +192,9 @@ int prog_cmd_train(const prog_ctx *ctx, int argc, char **argv);
 int prog_cmd_predict(const prog_ctx *ctx, int argc, char **argv);
 int prog_cmd_evaluate(const prog_ctx *ctx, int argc, char **argv);
 int prog_cmd_gradcam(const prog_ctx *ctx, int argc, char **argv);
+int prog_cmd_report(const prog_ctx *ctx, int argc, char **argv);
+/* The report of `PROG report` with its default options, for `train --report`. */
+int prog_write_report(const prog_ctx *ctx, const char *weights, const char *data,
+                      int64_t threads, const char *out);
 
 #endif

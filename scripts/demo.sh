@@ -69,9 +69,12 @@ step "Drawing what the network looked at (Grad-CAM)"
 ./mnist_cam gradcam --index 1
 ./mnist_cam gradcam --first 16 --grid
 ./mnist_cam gradcam --evaluate --first 200
+step "Writing the report: one web page with all of it"
+./mnist_cam report
 
 printf '\nDone. Open these pictures:\n'
 ls -1 "$out"/*.png | sed 's/^/  /'
+printf 'and the report, in a web browser:\n  %s\n' "$out/mnist_cam_report.html"
 case $out in "$root"/*) shown_out=${out#"$root"/} ;; *) shown_out=$out ;; esac
 printf '\nNext: cd %s and try ./mnist_cam gradcam --index 4 (docs/guide.md explains it all).\n' \
   "$shown_out"

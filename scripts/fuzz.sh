@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets of tests/fuzz (clang, -fsanitize=fuzzer,address,undefined) and
 # runs each for SECONDS (default 60). Usage: scripts/fuzz.sh [SECONDS] [TARGET...]
-# Targets: model idx png weights cmdline (all by default).
+# Targets: model idx png weights cmdline picture folder (all by default).
 #
 # Each target starts from its seeds (tests/fuzz/corpus/<target>) plus what earlier runs
 # found, kept in a working corpus outside the repository ($CNNC_FUZZ_WORK, default
@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 targets=("$@")
-if [ ${#targets[@]} -eq 0 ]; then targets=(model idx png weights cmdline); fi
+if [ ${#targets[@]} -eq 0 ]; then targets=(model idx png weights cmdline picture folder); fi
 build_dir=${CNNC_FUZZ_BUILD_DIR:-build-fuzz}
 # Absolute paths: the cmdline target runs in a directory of its own.
 work=$(realpath -m "${CNNC_FUZZ_WORK:-$build_dir/corpus}")

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Saving the weights survives faults: a tiny model trained on 128 digits, its
-# saves hit by a failing fwrite, fflush, fsync, fclose or rename (tests/e2e/fault_shim.c,
-# LD_PRELOAD), by a file-size limit (a real EFBIG from the kernel), and by `kill -9` at
-# random moments 100 times. Every time the weights file is a valid file -- the one from
-# before the failed save or the new one, byte for byte one of the files an uninterrupted
-# run saves -- the program says what failed (never dies of a signal), and `train --resume`
-# from what is left ends with the same bytes as an uninterrupted run.
+# saves hit by a failing fwrite, fflush, fsync, fclose, rename or fsync of the folder
+# (tests/e2e/fault_shim.c, LD_PRELOAD), by a file-size limit (a real EFBIG from the kernel),
+# and by `kill -9` at random moments 100 times. Every time the weights file is a valid file
+# -- the one from before the failed save or the new one, byte for byte one of the files an
+# uninterrupted run saves -- the program says what failed (never dies of a signal), no
+# temporary file (*.tmp.*) is left (one a kill -9 leaves is gone after the next run on the
+# file), and `train --resume` from what is left ends with the same bytes as an uninterrupted
+# run. Training that diverges (a NaN loss) stops without saving.
 set -euo pipefail
 source "$(dirname "$0")/common.bash"
 use_digits
@@ -47,8 +49,9 @@ resume_to_end() {
   cmp -s "$1" ref3.weights || fail "$2: resuming from what was left differs from an uninterrupted run"
 }
 no_temporary_files() {
-  compgen -G '*.tmp.*' >/dev/null && fail "$1: a temporary file was left behind: $(ls)"
-  return 0
+  if compgen -G '*.tmp.*' >/dev/null; then
+    fail "$1: a temporary file was left behind: $(echo *.tmp.*)"
+  fi
 }
 
 # ---- a failing call during the save after epoch 2 -----------------------------------------
@@ -69,6 +72,7 @@ for call in fwrite fflush fsync fclose rename; do
     cmp -s f.weights ref1.weights || fail "$case_name: the previous weights file was changed"
     no_temporary_files "$case_name"
     resume_to_end f.weights "$case_name"
+    no_temporary_files "$case_name, then resumed"
     rm -f f.weights f.history.*
   done
 done
@@ -84,6 +88,23 @@ no_temporary_files "second save failing"
 resume_to_end f.weights "second save failing"
 rm -f f.weights f.history.*
 echo "failing fwrite/fflush/fsync/fclose/rename: the previous file kept, resume exact"
+
+# The folder's fsync after the rename failing (an I/O error): the new file is in place and
+# complete, but the save may not survive a crash, and that is an error the user is told.
+cp ref1.weights f.weights
+status=0
+out=$(FAULT_CALL=fsync_dir FAULT_ERRNO=EIO LD_PRELOAD=$shim \
+      ./tiny train --resume --epochs 3 --threads 2 --quiet --weights f.weights 2>&1) || status=$?
+grep -q "fault_shim: failing fsync_dir #1" <<<"$out" || fail "folder fsync: the fault was not injected: $out"
+[ "$status" = 1 ] || fail "folder fsync failing: exit status $status, expected 1: $out"
+grep -q "f.weights: saved, but syncing its folder .* failed" <<<"$out" ||
+  fail "folder fsync failing: not reported as such: $out"
+grep -q "Input/output error" <<<"$out" || fail "folder fsync failing: the cause is not named: $out"
+cmp -s f.weights ref2.weights || fail "folder fsync failing: the file is not the epoch-2 save"
+no_temporary_files "folder fsync failing"
+resume_to_end f.weights "folder fsync failing"
+rm -f f.weights f.history.*
+echo "failing fsync of the folder: reported, the new file complete, resume exact"
 
 # The history chart's save failing (the weights were saved just before): the new weights
 # are kept and complete; training reports the failure.
@@ -112,6 +133,43 @@ resume_to_end f.weights "file-size limit"
 rm -f f.weights f.history.*
 echo "a real EFBIG: the previous file kept, resume exact"
 
+# ---- training that diverges never saves what it diverged to -------------------------------
+# The epoch-1 file with every weight of the dense layer 3e38 (finite, CRC recomputed): the
+# first step's logits overflow and the loss is NaN. Training stops with status 1 and the
+# file stays as it was (a NaN is never saved), with no temporary file.
+python3 - ref1.weights huge.weights <<'PY'
+import struct, sys, zlib
+b = bytearray(open(sys.argv[1], "rb").read())
+pos = 32
+def u32():
+    global pos; v = struct.unpack_from("<I", b, pos)[0]; pos += 4; return v
+def u64():
+    global pos; v = struct.unpack_from("<Q", b, pos)[0]; pos += 8; return v
+def string():
+    global pos; n = u32(); v = bytes(b[pos:pos + n]).decode(); pos += n; return v
+string()                                       # the model's name
+for _ in range(u32()):
+    name = string()
+    shape = [u64() for _ in range(u32())]
+    n = 1
+    for d in shape: n *= d
+    if name == "dense/kernel":
+        struct.pack_into("<%df" % n, b, pos, *([3e38] * n))
+    pos += 4 * n
+struct.pack_into("<I", b, len(b) - 4, zlib.crc32(bytes(b[:-4])))
+open(sys.argv[2], "wb").write(b)
+PY
+cp huge.weights d.weights
+status=0
+out=$(./tiny train --resume --epochs 3 --threads 2 --quiet --weights d.weights 2>&1) || status=$?
+[ "$status" = 1 ] || fail "diverging: exit status $status, expected 1: $out"
+grep -q "the loss became NaN at epoch 2, step 1/.*training diverged" <<<"$out" ||
+  fail "diverging: not reported as such: $out"
+cmp -s d.weights huge.weights || fail "diverging: the weights file was changed"
+no_temporary_files "diverging"
+rm -f d.weights d.history.* huge.weights
+echo "diverging training: stopped, nothing saved"
+
 # ---- kill -9 at random moments ------------------------------------------------------------
 # A whole run from scratch takes T milliseconds; each round kills a fresh run after a
 # random 0..1.2*T. Whatever is left must be nothing, or one of the files an uninterrupted
@@ -123,7 +181,7 @@ RANDOM=16   # the same sequence of moments on every run of the test
 rounds=${CNNC_KILL_ROUNDS:-100}
 left_nothing=0 killed_saving=0 stale=0
 for round in $(seq "$rounds"); do
-  rm -f k.weights k.history.* k.weights.tmp.*
+  rm -f k.weights k.history.* k.*.tmp.*
   delay_ms=$(( RANDOM % (run_ms * 12 / 10 + 1) ))
   ./tiny train --epochs 3 --threads 2 --quiet --weights k.weights >/dev/null 2>&1 &
   pid=$!
@@ -139,9 +197,17 @@ for round in $(seq "$rounds"); do
     ./tiny evaluate --weights k.weights >/dev/null ||
       fail "round $round: the program cannot load the weights left by kill -9"
   fi
-  compgen -G 'k.weights.tmp.*' >/dev/null && stale=$((stale + 1))
+  # A process killed while saving cannot remove its temporary file; the next run on the
+  # weights file must (even one that has nothing left to train).
+  if compgen -G 'k.*.tmp.*' >/dev/null; then stale=$((stale + 1)); fi
+  if cmp -s k.weights ref3.weights; then
+    ./tiny train --resume --epochs 3 --quiet --weights k.weights >/dev/null 2>&1 &&
+      fail "round $round: resuming a finished run did not say it was finished"
+  fi
   resume_to_end k.weights "round $round (killed after ${delay_ms} ms)"
+  no_temporary_files "round $round (killed after ${delay_ms} ms), after the next run"
 done
 echo "kill -9 x $rounds (a run takes ${run_ms} ms): every file left valid and resumed exactly;" \
-     "$left_nothing rounds were killed before the first save; $stale left a temporary file"
+     "$left_nothing rounds were killed before the first save; $stale left a temporary file," \
+     "every one removed by the next run"
 echo "ok"

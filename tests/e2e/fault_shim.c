@@ -2,7 +2,9 @@
  * the way a full disk, an I/O error or a failed rename would.
  *
  *   FAULT_PATH   the call fails only for files whose path contains this text
- *   FAULT_CALL   fwrite, fflush, fsync, fclose or rename (rename: the destination's path)
+ *   FAULT_CALL   fwrite, fflush, fsync, fclose or rename (rename: the destination's path),
+ *                or fsync_dir: an fsync of any folder (FAULT_PATH does not apply), as made
+ *                after a rename to make it durable
  *   FAULT_NTH    fail the Nth such call (1-based; default 1); the others work
  *   FAULT_ERRNO  the errno set: ENOSPC (default), EIO, EDQUOT or EXDEV
  *
@@ -18,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 enum { MAX_WATCHED = 64 };
@@ -117,6 +120,14 @@ int fflush(FILE *fp)
 
 int fsync(int fd)
 {
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        if (should_fail("fsync_dir")) {
+            errno = fault_errno();
+            return -1;
+        }
+        return REAL(fsync)(fd);
+    }
     for (int i = 0; i < MAX_WATCHED; i++)
         if (watched[i] && fileno(watched[i]) == fd && should_fail("fsync")) {
             errno = fault_errno();

@@ -1,0 +1,169 @@
+/* The report page (runtime/report_html.c) rendered from hand-made content, for the cases a
+ * trained model in an end-to-end test does not reach: no training history, a model with
+ * 100 classes (the matrix gives way to a list of the top confusions), class names that
+ * need escaping, a model without Grad-CAM, scores instead of probabilities. */
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "report.h"
+
+static const cnnrt_layer_entry layers[] = {
+    {"input_layer", "InputLayer", 3, {28, 28, 1}, 0, 0},
+    {"dense", "Dense", 1, {100, 0, 0}, 78500, 156800},
+};
+
+typedef struct fixture {
+    cnnrt_model model;
+    cnnrt_model_info info;
+    report_content c;
+    int64_t *confusion;
+    char *page;
+    size_t len;
+} fixture;
+
+static void setup_content(fixture *f, int64_t classes)
+{
+    memset(f, 0, sizeof *f);
+    f->model.name = "tiny";
+    f->model.num_classes = classes;
+    f->info.model = &f->model;
+    f->info.source = "models/tiny.cnn";
+    f->info.num_layers = 2;
+    f->info.layers = layers;
+    f->info.batch_size = 32;
+    f->info.epochs = 3;
+    f->info.lr = 0.001;
+    f->confusion = calloc((size_t)(classes * classes), sizeof *f->confusion);
+    for (int64_t k = 0; k < classes; k++)
+        f->confusion[k * classes + k] = 10;
+    f->c.info = &f->info;
+    f->c.weights_path = "tiny.weights";
+    f->c.written_at = "2026-12-05 12:00 UTC";
+    f->c.num_classes = classes;
+    f->c.confusion = f->confusion;
+    f->c.test_images = 10 * classes;
+    f->c.test_path = "t10k-images-idx3-ubyte";
+    f->c.test_accuracy = 1;
+    f->c.outputs_probabilities = 1;
+}
+
+static void render(fixture *f)
+{
+    FILE *out = open_memstream(&f->page, &f->len);
+    assert_non_null(out);
+    assert_int_equal(report_write_html(out, &f->c), 0);
+    fclose(out);
+}
+
+static void teardown_content(fixture *f)
+{
+    free(f->confusion);
+    free(f->page);
+}
+
+static int count(const char *text, const char *needle)
+{
+    int n = 0;
+    for (const char *p = strstr(text, needle); p; p = strstr(p + 1, needle))
+        n++;
+    return n;
+}
+
+static void test_without_history_the_sections_say_so(void **state)
+{
+    (void)state;
+    fixture f;
+    setup_content(&f, 10);
+    render(&f);
+    assert_non_null(strstr(f.page, "has no training history"));
+    assert_null(strstr(f.page, "<svg"));
+    assert_non_null(strstr(f.page, "compiled without Grad-CAM"));
+    assert_non_null(strstr(f.page, "Not measured"));
+    assert_non_null(strstr(f.page, "Confusion matrix"));
+    assert_non_null(strstr(f.page, "</html>"));
+    teardown_content(&f);
+}
+
+static void test_history_draws_curves_and_marks_the_best_epoch(void **state)
+{
+    (void)state;
+    fixture f;
+    setup_content(&f, 10);
+    cnnrt_epoch_record history[3] = {{0.9f, 0.7f, 0.5f, 0.8f}, {0.4f, 0.9f, 0.3f, 0.9f},
+                                     {0.2f, 0.95f, 0.35f, 0.91f}};
+    f.c.history = history;
+    f.c.num_history = 3;
+    render(&f);
+    assert_int_equal(count(f.page, "<svg"), 2);            /* loss and accuracy */
+    assert_non_null(strstr(f.page, "The best epoch is <strong>2</strong>"));
+    assert_non_null(strstr(f.page, "overfitting"));         /* validation loss rose after it */
+    assert_non_null(strstr(f.page, "<th scope=\"row\">2 (best)</th>"));
+    teardown_content(&f);
+}
+
+static void test_hundred_classes_list_the_top_confusions(void **state)
+{
+    (void)state;
+    fixture f;
+    setup_content(&f, 100);
+    f.confusion[3 * 100 + 8] = 7;      /* 3 taken for 8, 7 times: the top confusion */
+    f.confusion[5 * 100 + 6] = 2;
+    render(&f);
+    assert_null(strstr(f.page, "Confusion matrix"));
+    assert_non_null(strstr(f.page, "Most frequent confusions"));
+    const char *first = strstr(f.page, "<tr><td class=\"name\">3</td><td class=\"name\">8</td>"
+                                       "<td>7</td>");
+    const char *second = strstr(f.page, "<tr><td class=\"name\">5</td><td class=\"name\">6</td>"
+                                        "<td>2</td>");
+    assert_non_null(first);
+    assert_non_null(second);
+    assert_true(first < second);
+    teardown_content(&f);
+}
+
+static void test_class_names_are_escaped(void **state)
+{
+    (void)state;
+    fixture f;
+    setup_content(&f, 2);
+    char *names[2] = {"cats & dogs", "<script>"};
+    f.c.class_names = names;
+    render(&f);
+    assert_non_null(strstr(f.page, "cats &amp; dogs"));
+    assert_non_null(strstr(f.page, "&lt;script&gt;"));
+    assert_null(strstr(f.page, "<script>"));
+    teardown_content(&f);
+}
+
+static void test_without_test_data_the_page_says_why(void **state)
+{
+    (void)state;
+    fixture f;
+    setup_content(&f, 10);
+    f.c.test_images = 0;
+    f.c.test_note = "data/mnist: no test images";
+    f.c.cam_method = "hirescam";
+    f.c.cam_layer = "conv2d";
+    render(&f);
+    assert_non_null(strstr(f.page, "No test results: data/mnist: no test images"));
+    assert_non_null(strstr(f.page, "No test images to explain"));
+    teardown_content(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_without_history_the_sections_say_so),
+        cmocka_unit_test(test_history_draws_curves_and_marks_the_best_epoch),
+        cmocka_unit_test(test_hundred_classes_list_the_top_confusions),
+        cmocka_unit_test(test_class_names_are_escaped),
+        cmocka_unit_test(test_without_test_data_the_page_says_why),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
