@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The draw-a-digit page (issue 17): scripts/cross-build.sh web writes a folder of at most
+# 1 MB; served on 127.0.0.1 and opened in headless Chromium, a test example clicked gives
+# the native program's class, probabilities and Grad-CAM map (within 1e-5), the same digit
+# drawn as pointer events is read, no request leaves 127.0.0.1, no console error, and
+# screenshots at 1280 and 390 px (tests/browser/check_page.js). Prints the page's time of
+# one prediction + map. Chromium and puppeteer-core are installed when missing
+# (scripts/install-browser.sh); the test fails, never skips, when they cannot be.
+set -euo pipefail
+source "$(dirname "$0")/common.bash"
+source "$(dirname "$0")/embed_common.bash"
+use_digits
+enter_workdir
+train_small_model
+CNNC=$bin/cnnc CNNC_WEB_DIGITS=sub/t10k-images-idx3-ubyte CNNC_WEB_LABELS=sub/t10k-labels-idx1-ubyte \
+  "$src/scripts/cross-build.sh" web "$src/models/mnist.cnn" mnist_cam.weights site > build.log 2>&1 ||
+  { cat build.log; fail "cross-build.sh web failed"; }
+bytes=$(du -sb site | cut -f1)
+echo "folder: $bytes bytes ($(ls site | tr '\n' ' '))"
+[ "$bytes" -le 1048576 ] || fail "the folder is $bytes bytes, more than 1 MB"
+
+node_dir=$("$src/scripts/install-browser.sh") || fail "could not install chromium and puppeteer-core"
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python3 -m http.server "$port" --bind 127.0.0.1 -d site > server.log 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/" > /dev/null && break; sleep 0.1; done
+url=http://127.0.0.1:$port/index.html
+NODE_PATH=$node_dir/node_modules node "$src/tests/browser/draw_digit.js" "$url" 3 page_3.txt |
+  tee drive.log || fail "the page failed in Chromium"
+expect_program page_3.txt 3
+label=$(head -c $((8 + 4)) sub/t10k-labels-idx1-ubyte | tail -c 1 | od -An -tu1 | tr -d ' ')
+grep -q "drawn digit: the page reads $label\$" drive.log || fail "the drawn digit $label was not read as $label"
+NODE_PATH=$node_dir/node_modules node "$src/tests/browser/check_page.js" "$url" "$src/build/web-shots" \
+  --expect '#draw' --expect '#cam' --expect '#bars' --expect '#examples' --width 1280 --width 390 ||
+  fail "the page's checks in Chromium failed"
+echo "ok"
