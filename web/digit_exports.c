@@ -12,8 +12,6 @@
  * runtime/image.c is compiled with -DCNNRT_NO_PNG (no libpng in the browser); the three
  * helpers of runtime/common.c the preparation needs are here, because common.c also holds
  * file and signal code that wasi-libc cannot compile. */
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,13 +24,13 @@ float *cnnc_input(void);
 int cnnc_input_h(void);
 int cnnc_input_w(void);
 
+/* The message's format without its values: vsnprintf would link wasi-libc's stdio, which
+ * imports WASI calls, and the page only needs to know that preparing failed. */
 int cnnrt_fail(cnnrt_err *e, const char *fmt, ...)
 {
     if (e) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(e->msg, sizeof e->msg, fmt, ap);
-        va_end(ap);
+        strncpy(e->msg, fmt, sizeof e->msg - 1);
+        e->msg[sizeof e->msg - 1] = '\0';
     }
     return -1;
 }

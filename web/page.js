@@ -71,7 +71,8 @@ function setUpDrawing() {
 // The drawing's gray values into the module, prepared there as `predict` prepares a digit.
 function inputFromDrawing() {
   const rgba = draw.getImageData(0, 0, SIDE, SIDE).data;
-  const gray = new Uint8Array(m.memory.buffer, m.cnnc_canvas(SIDE, SIDE), SIDE * SIDE);
+  const at = m.cnnc_canvas(SIDE, SIDE);   // may grow the memory: take the view after it
+  const gray = new Uint8Array(m.memory.buffer, at, SIDE * SIDE);
   let ink = false;
   for (let i = 0; i < SIDE * SIDE; i++) { gray[i] = rgba[4 * i]; ink = ink || gray[i] > 0; }
   if (!ink) return false;

@@ -2,8 +2,8 @@
 //   - clicks test example N and writes the page's answer to OUT in the form
 //     examples/wasm/run.mjs prints (class, probabilities, Grad-CAM map), for comparison
 //     with the native program;
-//   - draws the same digit as pointer events (one stroke per row of ink pixels) and prints
-//     the class the page then shows;
+//   - draws the same digit as pointer events (one stroke per row of ink pixels) and writes
+//     the page's answer to OUT.drawn, the drawing as OUT.png, a screenshot as OUT.shot.png;
 //   - prints the page's time of one prediction + Grad-CAM map (mean of 200).
 // Requests outside 127.0.0.1 and console errors fail it (tests/browser/check_page.js checks
 // the rest: screenshots, sideways scrolling).
@@ -11,6 +11,16 @@
 'use strict';
 const fs = require('fs');
 const puppeteer = require('puppeteer-core');
+
+// The page's answer (#answer's data attributes) as examples/wasm/run.mjs prints one.
+function answerLines(got, layer) {
+  const probs = JSON.parse(got.probs), map = JSON.parse(got.map);
+  const h = Number(got.mapH), w = Number(got.mapW);
+  const lines = [`model web: class ${got.class}`, `probabilities: ${probs.join(' ')}`,
+                 `gradcam ${layer} ${h}x${w} (method 1):`];
+  for (let y = 0; y < h; y++) lines.push(map.slice(y * w, (y + 1) * w).join(' '));
+  return lines;
+}
 
 async function main() {
   const [url, index, out] = process.argv.slice(2);
@@ -33,14 +43,8 @@ async function main() {
 
     await page.click(`#examples button[data-index="${index}"]`);
     await page.waitForFunction(() => document.getElementById('answer').dataset.class !== '-1');
-    const got = await page.$eval('#answer', (a) => ({ ...a.dataset }));
     const layer = await page.$eval('#layer', (s) => s.selectedOptions[0].textContent.split(' ')[0]);
-    const probs = JSON.parse(got.probs), map = JSON.parse(got.map);
-    const h = Number(got.mapH), w = Number(got.mapW);
-    const lines = [`model web: class ${got.class}`, `probabilities: ${probs.join(' ')}`,
-                   `gradcam ${layer} ${h}x${w} (method 1):`];
-    for (let y = 0; y < h; y++) lines.push(map.slice(y * w, (y + 1) * w).join(' '));
-    fs.writeFileSync(out, lines.join('\n') + '\n');
+    fs.writeFileSync(out, answerLines(await page.$eval('#answer', (a) => ({ ...a.dataset })), layer).join('\n') + '\n');
     const ms = await page.evaluate(() => window.cnncPage.timeUpdates(200));
     console.log(`one prediction + Grad-CAM map in the page: ${ms.toFixed(3)} ms (mean of 200)`);
 
@@ -66,10 +70,15 @@ async function main() {
     await new Promise((r) => setTimeout(r, 200));
     const drawn = await page.$eval('#answer', (a) => a.dataset.class);
     console.log(`drawn digit: the page reads ${drawn}`);
+    await page.screenshot({ path: `${out}.shot.png` });
+    // The drawing itself as a PNG, for the native program to prepare and classify.
+    const png = await page.$eval('#draw', (c) => c.toDataURL('image/png').split(',')[1]);
+    fs.writeFileSync(`${out}.png`, Buffer.from(png, 'base64'));
+    fs.writeFileSync(`${out}.drawn`, answerLines(await page.$eval('#answer', (a) => ({ ...a.dataset })), layer).join('\n') + '\n');
   } finally {
     await browser.close();
+    for (const p of problems) console.log(`FAIL ${p}`);
   }
-  for (const p of problems) console.log(`FAIL ${p}`);
   if (problems.length) process.exit(1);
 }
 
