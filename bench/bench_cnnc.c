@@ -37,7 +37,7 @@
  * descriptor's name (a repeated compatible extern declaration is fine in C). */
 extern const cnnrt_model BENCH_MODEL;
 
-enum { TRAIN_BATCH = 64, SYNTHETIC_TRAIN_IMAGES = 64 * 100, MAX_REPS = 1000,
+enum { TRAIN_BATCH = 64, MAX_BATCH = 256, SYNTHETIC_TRAIN_IMAGES = 64 * 100, MAX_REPS = 1000,
        CHECK_IMAGES = 64, CHECK_TRAIN_STEPS = 3 };
 
 typedef struct options {
@@ -46,7 +46,11 @@ typedef struct options {
     const char *data_dir;       /* NULL: synthetic images of the model's input shape */
     const char *check_dir;      /* non-NULL: write the equivalence-check files and exit */
     const char *only;           /* NULL or a comma-separated subset of infer,gradcam,train */
+    int64_t batch;              /* 0: the usual batch sizes (256 and 1; train 64); else
+                                   this one only (at most MAX_BATCH) */
     const char *cam_layer;      /* NULL: the model file's gradcam layer */
+    const char *perf_ctl;       /* NULL, or perf record's --control fifos "CTL,ACK": the
+                                   timed calls (warm-up included) are the only ones sampled */
     uint64_t seed;
 } options;
 
@@ -127,13 +131,45 @@ static int wants(const options *o, const char *name)
 
 typedef void (*run_fn)(bench *b, int64_t batch);
 
+/* Sends `perf record --control=fifo:CTL,ACK -D -1` a command ("enable" or "disable") and
+ * waits for its acknowledgement, so that a profile holds the timed calls only (no set-up,
+ * no data loading). Does nothing without --perf-ctl. */
+static void perf_command(const options *o, const char *command)
+{
+    if (!o->perf_ctl)
+        return;
+    char ctl[4096];
+    snprintf(ctl, sizeof ctl, "%s", o->perf_ctl);
+    char *ack = strchr(ctl, ',');
+    if (ack)
+        *ack++ = '\0';
+    FILE *c = fopen(ctl, "w");
+    if (!c) {
+        fprintf(stderr, "bench_cnnc: cannot open %s: %s\n", ctl, strerror(errno));
+        return;
+    }
+    fprintf(c, "%s\n", command);
+    fclose(c);
+    FILE *a = ack ? fopen(ack, "r") : NULL;
+    if (a) {
+        char reply[16];
+        if (!fgets(reply, sizeof reply, a))
+            fprintf(stderr, "bench_cnnc: no acknowledgement from perf on %s\n", ack);
+        fclose(a);
+    }
+}
+
 /* Warms up, then measures `reps` repetitions of at least o->seconds and 3 calls each, and
  * prints images/s of each and their median. */
 static void time_and_report(bench *b, const options *o, const char *name, int64_t batch,
                             run_fn run)
 {
+    /* Every image run, warm-up included (bench/profile.sh divides a profile's FLOPs by
+     * the time of all of them). */
+    int64_t images_total = 0;
+    perf_command(o, "enable");
     double warm_end = now_seconds() + o->warmup_seconds;
-    for (int calls = 0; calls < 2 || now_seconds() < warm_end; calls++)
+    for (int calls = 0; calls < 2 || now_seconds() < warm_end; calls++, images_total += batch)
         run(b, batch);
     double rates[MAX_REPS];
     for (int r = 0; r < o->reps; r++) {
@@ -145,13 +181,15 @@ static void time_and_report(bench *b, const options *o, const char *name, int64_
             elapsed = now_seconds() - start;
         } while (calls < 3 || elapsed < o->seconds);
         rates[r] = (double)(calls * batch) / elapsed;
+        images_total += calls * batch;
     }
+    perf_command(o, "disable");
     printf("{\"framework\": \"cnnc\", \"bench\": \"%s\", \"batch\": %lld, "
            "\"unit\": \"images/s\", \"median\": %.1f, \"reps\": [", name, (long long)batch,
            median(rates, o->reps));
     for (int r = 0; r < o->reps; r++)
         printf("%s%.1f", r ? ", " : "", rates[r]);
-    printf("]}\n");
+    printf("], \"images_total\": %lld}\n", (long long)images_total);
     fflush(stdout);
 }
 
@@ -262,9 +300,9 @@ static int load_data(bench *b, const options *o)
                                 &b->train_y);
         if (!b->train_x)
             return -1;
-        if (b->test_count < 256 || b->train_count < TRAIN_BATCH) {
-            fprintf(stderr, "bench_cnnc: %s has too few images (need 256 test, %d train)\n",
-                    o->data_dir, TRAIN_BATCH);
+        if (b->test_count < MAX_BATCH || b->train_count < MAX_BATCH) {
+            fprintf(stderr, "bench_cnnc: %s has too few images (need %d test and train)\n",
+                    o->data_dir, MAX_BATCH);
             return -1;
         }
         b->data_name = o->data_dir;
@@ -337,18 +375,21 @@ static void run_benchmarks(bench *b, const options *o)
            "\"threads\": %lld, \"data\": \"%s\", \"cam_layer\": \"%s\"}\n", m->name,
            (long long)cnnrt_pool_threads(b->pool), b->data_name, b->cam ? b->cam->name : "");
     fflush(stdout);
-    if (m->infer && wants(o, "infer")) {
-        time_and_report(b, o, "infer", 256, run_infer);
-        time_and_report(b, o, "infer", 1, run_infer);
+    int64_t sizes[2] = {256, 1}, num_sizes = 2;
+    if (o->batch) {
+        sizes[0] = o->batch;
+        num_sizes = 1;
     }
-    if (b->cam && wants(o, "gradcam")) {
-        time_and_report(b, o, "gradcam", 1, run_gradcam);
-        time_and_report(b, o, "gradcam", 256, run_gradcam);
-    }
+    if (m->infer && wants(o, "infer"))
+        for (int i = 0; i < num_sizes; i++)
+            time_and_report(b, o, "infer", sizes[i], run_infer);
+    if (b->cam && wants(o, "gradcam"))
+        for (int i = num_sizes - 1; i >= 0; i--)
+            time_and_report(b, o, "gradcam", sizes[i], run_gradcam);
     if (m->train_step && wants(o, "train")) {
         memcpy(b->train_params, b->params, (size_t)m->param_floats * sizeof(float));
         memset(b->train_opt_state, 0, (size_t)m->opt_state_floats * sizeof(float));
-        time_and_report(b, o, "train", TRAIN_BATCH, run_train);
+        time_and_report(b, o, "train", o->batch ? o->batch : TRAIN_BATCH, run_train);
     }
 }
 
@@ -490,7 +531,8 @@ static void usage(FILE *to)
 {
     fprintf(to,
             "usage: bench_cnnc [--threads N] [--reps N] [--seconds S] [--warmup S]\n"
-            "                  [--data DIR] [--only infer,gradcam,train] [--layer NAME]\n"
+            "                  [--data DIR] [--only infer,gradcam,train] [--batch N]\n"
+            "                  [--layer NAME] [--perf-ctl CTL_FIFO,ACK_FIFO]\n"
             "                  [--seed N] [--check-dir DIR]\n"
             "Times the compiled model's infer, train_step (batch 64) and Grad-CAM entry\n"
             "points; prints JSON lines. --data: IDX files (default: synthetic images).\n"
@@ -545,6 +587,12 @@ static int parse_options(int argc, char **argv, options *o)
             o->check_dir = value;
         } else if (strcmp(flag, "--only") == 0) {
             o->only = value;
+        } else if (strcmp(flag, "--batch") == 0) {
+            if (parse_whole(flag, value, 1, MAX_BATCH, &v))
+                return -1;
+            o->batch = (int64_t)v;
+        } else if (strcmp(flag, "--perf-ctl") == 0) {
+            o->perf_ctl = value;
         } else if (strcmp(flag, "--layer") == 0) {
             o->cam_layer = value;
         } else if (strcmp(flag, "--threads") == 0) {

@@ -6,7 +6,13 @@
  * Each thread runs independent chains of vector FMAs (acc = acc * m + c), enough of them
  * to hide the FMA latency, on 256-bit vectors (AVX2+FMA, what LLVM prefers even on AVX-512
  * CPUs) and, where the CPU has AVX-512, on 512-bit vectors. Prints one JSON line per
- * (width, threads) with GFLOP/s (an FMA is 2 FLOPs), the best of a few runs. */
+ * (width, threads) with GFLOP/s (an FMA is 2 FLOPs), the best of a few runs.
+ *
+ *     ./fma_peak 1 cpu
+ *
+ * divides by the CPU time the threads got instead of the wall time: what one core does
+ * while it runs, however busy the machine (bench/profile.sh compares its kernels' GFLOP/s
+ * per CPU second with it). */
 #include <immintrin.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -16,10 +22,12 @@
 
 enum { ITERATIONS = 100 * 1000 * 1000, RUNS = 3 };
 
+static int use_cpu_time;   /* "cpu": per CPU second (of all threads) instead of wall time */
+
 static double now_seconds(void)
 {
     struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
+    clock_gettime(use_cpu_time ? CLOCK_PROCESS_CPUTIME_ID : CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
@@ -104,6 +112,8 @@ static double measure(int lanes, int threads)
         for (int t = 0; t < threads; t++)
             sink += jobs[t].result;
         double seconds = now_seconds() - start;
+        if (use_cpu_time)
+            seconds /= threads;   /* per core while it runs */
         double flops = 2.0 * lanes * CHAINS * (double)ITERATIONS * threads;
         if (flops / seconds > best)
             best = flops / seconds;
@@ -114,8 +124,9 @@ static double measure(int lanes, int threads)
 int main(int argc, char **argv)
 {
     int max_threads = argc > 1 ? atoi(argv[1]) : 2;
-    if (max_threads < 1 || max_threads > 64) {
-        fprintf(stderr, "usage: fma_peak [THREADS (1..64, default 2)]\n");
+    use_cpu_time = argc > 2 && strcmp(argv[2], "cpu") == 0;
+    if (max_threads < 1 || max_threads > 64 || (argc > 2 && !use_cpu_time) || argc > 3) {
+        fprintf(stderr, "usage: fma_peak [THREADS (1..64, default 2) [cpu]]\n");
         return 2;
     }
     int widths[2] = {8, 16};

@@ -7,8 +7,9 @@
 //       runs the model on the inputs bench_cnnc --check-dir wrote and prints the largest
 //       difference from cnnc's probabilities as one JSON line; exits 1 above 1e-5
 //   node ort_mnist.js bench --model M.onnx --threads T --reps R --seconds S [--data DIR]
-//       times inference at batch 256 and 1; one JSON line per (bench, batch), the schema of
-//       bench_cnnc and pytorch_mnist.py, framework "onnxruntime"
+//       times inference at batch 256 and 1 (--batches N,N,...: those, at most 256); one JSON
+//       line per (bench, batch), the schema of bench_cnnc and pytorch_mnist.py, framework
+//       "onnxruntime"
 //
 // Sessions run as a user deploying this model would: intraOpNumThreads = the thread count
 // (so a batch of one image is split over both cores), graph optimisation level 'all'.
@@ -138,7 +139,10 @@ async function bench(args) {
                               onnxruntime: require(path.join(ORT_DIR, 'onnxruntime-node',
                                                              'package.json')).version,
                               threads: args.threads, data: args.data || 'synthetic'}));
-  for (const batch of [256, 1]) {
+  const batches = args.batches ? String(args.batches).split(',').map((b) => parseInt(b, 10))
+                               : [256, 1];
+  if (batches.some((b) => !(b >= 1 && b <= 256))) throw new Error('--batches: 1 to 256 each');
+  for (const batch of batches) {
     const x = data.images.slice(0, batch * H * W * C);
     const rates = await timeReps(() => infer(session, x, batch), batch, args);
     console.log(JSON.stringify({framework: 'onnxruntime', bench: 'infer', batch,

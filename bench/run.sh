@@ -16,6 +16,9 @@
 #   BENCH_SKIP_BUILD=1  use the existing build instead of running scripts/build.sh
 #   CNNC_BUILD_DIR      build directory (default build)
 #   BENCH_OUT           where results go (default $CNNC_BUILD_DIR/bench)
+#   BENCH_BASE_BUILD    another build directory (e.g. of main before a change): its cnnc
+#                       and libcnnrt are timed too, in the same rounds, and the table shows
+#                       cnnc/before
 #
 # PyTorch is Debian's python3-torch, run by Debian's /usr/bin/python3 (not whatever python3
 # comes first on PATH). It is installed here, only for benchmarking: it is never a
@@ -34,7 +37,7 @@ out=${BENCH_OUT:-$build_dir/bench}
 python=/usr/bin/python3
 
 me=bench/run.sh
-# say, die and ensure_package (Debian packages, installed only when missing).
+# say, die, ensure_package (Debian packages, installed only when missing), build_bench_cnnc.
 source bench/common.bash   # (the working directory is the repository root here)
 
 ensure_package python3-torch
@@ -63,39 +66,15 @@ if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
   say "building cnnc (scripts/build.sh)"
   CNNC_BUILD_DIR=$build_dir scripts/build.sh >&2
 fi
-cnnc=$build_dir/bin/cnnc
-runtime_lib=$build_dir/lib/libcnnrt.a
-[ -x "$cnnc" ] || die "$cnnc was not built"
-[ -f "$runtime_lib" ] || die "$runtime_lib was not built"
-
 mkdir -p "$out"
-# The model's name (its descriptor is NAME_model) is the model file's `model` line; the
-# object and header are named after it (cnnc -c writes NAME.h beside NAME.o).
+# The model's name (its descriptor is NAME_model) is the model file's `model` line.
 model=$(awk '$1 == "model" { print $2; exit }' models/mnist.cnn)
-[ -n "$model" ] || die "models/mnist.cnn has no 'model NAME' line"
-say "compiling models/mnist.cnn to an object file"
-"$cnnc" models/mnist.cnn -c -o "$out/$model.o" >&2
-[ -f "$out/$model.h" ] || die "cnnc -c did not write $out/$model.h"
+build_bench_cnnc "$build_dir" models/mnist.cnn "$out"   # bench/common.bash
+base_build=${BENCH_BASE_BUILD:-}
+[ -z "$base_build" ] || build_bench_cnnc "$base_build" models/mnist.cnn "$out/base"
 
-# Same flags the runtime is built with (C11, -O2); libcnnrt needs libpng, zlib, libm and
-# pthreads. -march=native is not needed: the timed code is cnnc's, tuned for the host CPU.
-cc -std=c11 -O2 -Wall -Wextra -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
-  -I runtime -I "$out" -DBENCH_MODEL_HEADER="\"$model.h\"" -DBENCH_MODEL="${model}_model" \
-  bench/bench_cnnc.c "$out/$model.o" "$runtime_lib" -lpng -ljpeg -lgif -lz -lm -lpthread \
-  -o "$out/bench_cnnc"
-
-# ONNX Runtime from the npm registry, for the benchmark only (idempotent: a second run finds
-# it in place).
 ort_version=1.30.0
-ort_modules=$out/ort/node_modules
-if [ ! -f "$ort_modules/onnxruntime-node/package.json" ] ||
-   ! grep -q "\"version\": \"$ort_version\"" "$ort_modules/onnxruntime-node/package.json"; then
-  say "installing onnxruntime-node@$ort_version from npm (--ignore-scripts, benchmark only)"
-  mkdir -p "$out/ort"
-  npm install --prefix "$out/ort" --ignore-scripts --no-audit --no-fund --silent \
-    "onnxruntime-node@$ort_version" >&2 || die "could not install onnxruntime-node"
-fi
-export ORT_NODE_MODULES=$(realpath "$ort_modules")
+ensure_onnxruntime "$out/ort" "$ort_version"   # bench/common.bash; sets ORT_NODE_MODULES
 
 # ---- Same computation? -------------------------------------------------------------------------
 
@@ -132,6 +111,11 @@ timing=(--threads "$threads" --reps 1 --seconds "$seconds" "${data_args[@]}")
 for round in $(seq 1 "$reps"); do
   say "round $round of $reps: cnnc"
   "$out/bench_cnnc" "${timing[@]}" | tee -a "$results"
+  if [ -n "$base_build" ]; then
+    say "round $round of $reps: cnnc of $base_build"
+    "$out/base/bench_cnnc" "${timing[@]}" | sed 's/"framework": "cnnc"/"framework": "cnnc_base"/' \
+      | tee -a "$results"
+  fi
   say "round $round of $reps: PyTorch"
   "$python" bench/pytorch_mnist.py bench "${timing[@]}" | tee -a "$results"
   say "round $round of $reps: ONNX Runtime"

@@ -42,6 +42,9 @@ def hardware_limit(flop_per_image, batch, threads):
 
 
 FRAMEWORKS = ("cnnc", "pytorch", "onnxruntime")
+# run.sh with BENCH_BASE_BUILD: cnnc of another build (before a change), timed in the same
+# rounds; the table then gains its medians and the ratio cnnc / that build.
+BASE = "cnnc_base"
 
 
 def collect(paths):
@@ -140,18 +143,29 @@ HEADER = ["images/s", "cnnc median (min-max)", "PyTorch median (min-max)",
           "cnnc % of peak here", "reps"]
 
 
-def print_plain(rows):
-    widths = [max(len(r[i]) for r in rows + [HEADER]) for i in range(len(HEADER))]
-    for i, row in enumerate([HEADER] + rows):
+def add_base_columns(rows, rates):
+    """The columns of the earlier build, when run.sh timed one (BENCH_BASE_BUILD)."""
+    if not any(k[0] == BASE for k in rates):
+        return HEADER
+    for row, (bench, batch, _, _, _) in zip(rows, ROWS):
+        base = rates.get((BASE, bench, batch), [])
+        row.insert(4, fmt_rate(base))
+        row.insert(5, ratio_text(rates.get(("cnnc", bench, batch), []), base))
+    return HEADER[:4] + ["cnnc before (BENCH_BASE_BUILD)", "cnnc/before"] + HEADER[4:]
+
+
+def print_plain(rows, header=HEADER):
+    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+    for i, row in enumerate([header] + rows):
         print("  ".join(cell.ljust(w) if j == 0 else cell.rjust(w)
                         for j, (cell, w) in enumerate(zip(row, widths))))
         if i == 0:
             print("  ".join("-" * w for w in widths))
 
 
-def print_markdown(rows):
-    print("| " + " | ".join(HEADER) + " |")
-    print("|" + "|".join(["---"] + ["---:"] * (len(HEADER) - 1)) + "|")
+def print_markdown(rows, header=HEADER):
+    print("| " + " | ".join(header) + " |")
+    print("|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|")
     for row in rows:
         print("| " + " | ".join(row) + " |")
 
@@ -250,7 +264,8 @@ def main():
         return 1
     threads = max((c.get("threads", 2) for c in configs), default=2)
     rows = build_rows(rates, threads, read_peaks(args.peaks_from))
-    (print_markdown if args.markdown else print_plain)(rows)
+    header = add_base_columns(rows, rates)
+    (print_markdown if args.markdown else print_plain)(rows, header)
     return 0
 
 

@@ -86,6 +86,7 @@ static void parse_number(cnnc_value *v)
         break;
     }
     case CNNC_VALUE_IDENT:
+    case CNNC_VALUE_STRING:
     case CNNC_VALUE_INVALID:
         break;
     }

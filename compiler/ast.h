@@ -19,6 +19,7 @@ typedef enum cnnc_value_kind {
     CNNC_VALUE_FLOAT,   /* 0.5, 1e-3 */
     CNNC_VALUE_IDENT,   /* relu, same, conv2d_1 */
     CNNC_VALUE_SIZE,    /* 3x3, 28x28x1 */
+    CNNC_VALUE_STRING,  /* "T-shirt/top,Trouser": text keeps the quotes */
     CNNC_VALUE_INVALID, /* a token the scanner has already reported */
 } cnnc_value_kind;
 

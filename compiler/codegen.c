@@ -12,6 +12,7 @@
 
 #include "codegen_module.h"
 #include "embed_weights.h"
+#include "export_model.h"
 #include "util.h"
 
 static const cnnc_loc NOWHERE = {0, 0, 0};
@@ -149,6 +150,8 @@ LLVMModuleRef cg_build_module(const cnnc_graph *forward, const cnnc_codegen_opti
             LLVMValueRef gv = LLVMAddGlobal(s.g.mod, s.g.ptr, "cnnrt_program_model");
             LLVMSetInitializer(gv, model);
             LLVMSetGlobalConstant(gv, 1);
+            /* what `PROG export` writes the trained model with (export_model.h) */
+            failed = cnnc_embed_export_data(s.g.mod, forward);
         }
         if (opts->embedded_params)
             cnnc_emit_weights_constant(s.g.mod, m.name, opts->embedded_params,

@@ -45,6 +45,8 @@ typedef struct cnnc_codegen_options {
                                   "wasm32" (cross_target.h) */
     const float *embedded_params; /* --embed-weights: param_floats floats emitted as
                                      const float NAME_weights[] (NULL: none) */
+    int jobs;                  /* -o PROG: threads (and object files) the module is
+                                  compiled in; 0 = one per CPU (-j) */
 } cnnc_codegen_options;
 
 void cnnc_codegen_options_init(cnnc_codegen_options *o);

@@ -91,16 +91,20 @@ static LLVMValueRef params_table(cnnc_cg *g, const cg_model *m)
 }
 
 /* cnnrt_train_settings, in its field order. */
-enum { TRAIN_FIELDS = 14 };
-static LLVMValueRef train_settings(cnnc_cg *g, const cnnc_graph *fw)
+enum { TRAIN_FIELDS = 15 };
+static LLVMValueRef train_settings(cnnc_cg *g, const cnnc_graph *fw, const char *model)
 {
+    char sym[300];
+    snprintf(sym, sizeof sym, "%s.fit_extras", model);
+    LLVMValueRef extras = fw->fit_extras ? string_constant(g, fw->fit_extras, sym)
+                                         : LLVMConstNull(g->ptr);
     const cnnc_train_config *t = &fw->train;
     LLVMValueRef f[TRAIN_FIELDS] = {
         cg_i64(g, t->loss), cg_i64(g, cnnc_train_loss_from_logits(fw)),
         cg_i64(g, t->optimizer), cg_f64(g, t->lr), cg_f64(g, t->beta_1), cg_f64(g, t->beta_2),
         cg_f64(g, t->epsilon), cg_f64(g, t->momentum), cg_f64(g, t->rho),
         cg_i64(g, t->metrics_accuracy != 0), cg_i64(g, t->epochs), cg_i64(g, t->batch_size),
-        cg_f64(g, t->validation_split), LLVMConstInt(g->i64, t->seed, 0)};
+        cg_f64(g, t->validation_split), LLVMConstInt(g->i64, t->seed, 0), extras};
     return const_struct(g, f, TRAIN_FIELDS);
 }
 
@@ -165,6 +169,11 @@ LLVMValueRef cg_emit_descriptor(cg_module *s, const cg_model *m)
         snprintf(sym, sizeof sym, "%s.gradcam_layer", m->name);
         gradcam_layer = string_constant(g, fw->layers[cam_layer].name, sym);
     }
+    LLVMValueRef class_names = zero_ptr;
+    if (fw->class_names) {
+        snprintf(sym, sizeof sym, "%s.class_names", m->name);
+        class_names = string_constant(g, fw->class_names, sym);
+    }
     int64_t opt_state = cnnc_graph_opt_state_floats(fw);
     LLVMValueRef f[] = {
         cg_i64(g, CNNRT_ABI_VERSION), name, source,
@@ -174,7 +183,7 @@ LLVMValueRef cg_emit_descriptor(cg_module *s, const cg_model *m)
         infer, train, gradcam, guided, cg_i64(g, m->num_cam_layers), cam_layers,
         cg_i64(g, fw->num_layers), layers_table(g, m),
         cg_i64(g, fw->num_params), params_table(g, m),
-        train_settings(g, fw), gradcam_layer};
+        train_settings(g, fw, m->name), gradcam_layer, class_names, cg_i64(g, fw->prepare)};
     enum { FIELDS = sizeof f / sizeof f[0] };
     /* Every field 8 bytes wide except train, a struct of TRAIN_FIELDS such fields. */
     _Static_assert(sizeof(cnnrt_train_settings) == 8 * TRAIN_FIELDS,

@@ -4,6 +4,7 @@
 #include <llvm-c/TargetMachine.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "codegen_module.h"
 
@@ -33,6 +34,39 @@ static int emit_file(LLVMModuleRef mod, LLVMTargetMachineRef tm, cnnc_emit_kind 
     return rc;
 }
 
+/* How many parts a program's module is compiled in: one per CPU this process may use, at
+ * most CNNC_MAX_CODEGEN_PARTS, or opts->jobs. */
+static int codegen_parts(const cnnc_codegen_options *opts)
+{
+    long cpus = opts->jobs > 0 ? opts->jobs : sysconf(_SC_NPROCESSORS_ONLN);
+    return cpus < 1 ? 1 : cpus > CNNC_MAX_CODEGEN_PARTS ? CNNC_MAX_CODEGEN_PARTS : (int)cpus;
+}
+
+/* -o PROG: the module as objects in the output's directory (in parts, on threads, when
+ * there is more than one CPU), linked with the runtime, then removed. */
+static int emit_program(LLVMModuleRef mod, LLVMTargetMachineRef tm,
+                        const cnnc_codegen_options *opts, cnnc_diag *d)
+{
+    int parts = codegen_parts(opts);
+    char paths[CNNC_MAX_CODEGEN_PARTS][4200];
+    const char *objs[CNNC_MAX_CODEGEN_PARTS];
+    for (int p = 0; p < parts; p++) {
+        if (cnnc_temp_object_path(opts->output, p, paths[p], sizeof paths[p], d))
+            return -1;
+        objs[p] = paths[p];
+    }
+    int rc;
+    if (parts > 1)
+        rc = cg_emit_parts(mod, opts, parts, objs, d);
+    else if ((rc = cg_optimise(mod, tm, opts->opt_level, d)) == 0)
+        rc = emit_file(mod, tm, CNNC_EMIT_OBJECT, objs[0], d);
+    if (rc == 0)
+        rc = cnnc_link_program(objs, parts, opts, d);
+    for (int p = 0; p < parts; p++)
+        remove(objs[p]);
+    return rc;
+}
+
 int cnnc_codegen_run(const cnnc_graph *forward, const cnnc_codegen_options *opts, cnnc_diag *d)
 {
     if (opts->emit != CNNC_EMIT_NONE && (!opts->output || !*opts->output)) {
@@ -47,7 +81,9 @@ int cnnc_codegen_run(const cnnc_graph *forward, const cnnc_codegen_options *opts
     cnnc_header_info info = {0};
     LLVMModuleRef mod =
         cg_build_module(forward, opts, ctx, opts->emit == CNNC_EMIT_PROGRAM, &info, d);
-    if (mod && cg_optimise(mod, tm, opts->opt_level, d) == 0) {
+    if (mod && opts->emit == CNNC_EMIT_PROGRAM) {
+        rc = emit_program(mod, tm, opts, d);
+    } else if (mod && cg_optimise(mod, tm, opts->opt_level, d) == 0) {
         switch (opts->emit) {
         case CNNC_EMIT_NONE: rc = 0; break;
         case CNNC_EMIT_LLVM_IR:
@@ -57,16 +93,7 @@ int cnnc_codegen_run(const cnnc_graph *forward, const cnnc_codegen_options *opts
             if (rc == 0)
                 rc = cnnc_write_model_header(forward, &info, opts->output, d);
             break;
-        case CNNC_EMIT_PROGRAM: {
-            char obj[4200];
-            if (cnnc_temp_object_path(opts->output, obj, sizeof obj, d) == 0) {
-                rc = emit_file(mod, tm, CNNC_EMIT_OBJECT, obj, d);
-                if (rc == 0)
-                    rc = cnnc_link_program(obj, opts, d);
-                remove(obj);
-            }
-            break;
-        }
+        case CNNC_EMIT_PROGRAM: break;   /* above */
         }
     }
     if (mod)
@@ -76,4 +103,3 @@ int cnnc_codegen_run(const cnnc_graph *forward, const cnnc_codegen_options *opts
     LLVMDisposeTargetMachine(tm);
     return rc;
 }
-

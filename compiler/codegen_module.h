@@ -7,6 +7,7 @@
  *   codegen_descriptor.c  the `const cnnrt_model NAME_model` descriptor
  *   codegen_target.c      target machine and optimisation pipeline
  *   codegen_emit.c        object / assembly / IR / linked program (cnnc_codegen_run)
+ *   codegen_parallel.c    a program's module optimised and emitted in parts, on threads
  *   codegen_jit.c         the module in this process (cnnc_jit_*)
  * The loop kernels themselves are kernels.c (codegen_internal.h). */
 #ifndef CNNC_CODEGEN_MODULE_H
@@ -113,9 +114,21 @@ void cg_free_header_info(cnnc_header_info *info);
 LLVMTargetMachineRef cg_make_target_machine(const cnnc_codegen_options *o, cnnc_diag *d);
 /* Whether the kernels use 16-float vectors (an AVX-512 host). */
 int cg_wide_vectors(const cnnc_codegen_options *o);
-/* Sets mod's triple and data layout for tm and runs the optimisation pipeline. */
+/* Sets mod's triple and data layout for tm and runs the optimisation pipeline; NULL or
+ * the error (cg_run_pipeline touches nothing but mod and tm: threads may call it). */
+LLVMErrorRef cg_run_pipeline(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level);
+/* The same, the error reported through d. */
 int cg_optimise(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level, cnnc_diag *d);
 /* Reports an LLVM error ("what: message") and consumes it; returns -1. */
 int cg_llvm_error(cnnc_diag *d, const char *what, LLVMErrorRef err);
+
+/* ---- parts compiled on threads (codegen_parallel.c) ------------------------------------ */
+
+enum { CNNC_MAX_CODEGEN_PARTS = 8 };
+/* Optimises mod (built, not yet optimised; changed) as `parts` object files written to
+ * paths[0..parts), each compiled on its own thread, that linked together are the module.
+ * -1 after a diagnostic. */
+int cg_emit_parts(LLVMModuleRef mod, const cnnc_codegen_options *opts, int parts,
+                  const char *const *paths, cnnc_diag *d);
 
 #endif

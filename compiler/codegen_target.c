@@ -135,7 +135,7 @@ LLVMTargetMachineRef cg_make_target_machine(const cnnc_codegen_options *o, cnnc_
     return tm;
 }
 
-int cg_optimise(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level, cnnc_diag *d)
+LLVMErrorRef cg_run_pipeline(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level)
 {
     char *triple = LLVMGetTargetMachineTriple(tm);
     LLVMSetTarget(mod, triple);
@@ -148,6 +148,12 @@ int cg_optimise(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level, cnnc_diag
     LLVMPassBuilderOptionsRef pbo = LLVMCreatePassBuilderOptions();
     LLVMErrorRef err = LLVMRunPasses(mod, passes, tm, pbo);
     LLVMDisposePassBuilderOptions(pbo);
+    return err;
+}
+
+int cg_optimise(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level, cnnc_diag *d)
+{
+    LLVMErrorRef err = cg_run_pipeline(mod, tm, level);
     if (err)
         return cg_llvm_error(d, "LLVM optimisation failed", err);
     return 0;

@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +54,11 @@ typedef enum {
     ST_DROPOUT,
     ACTIVATIONS(ACTIVATION_KIND)
     ST_COMPILE, ST_FIT, ST_GRADCAM,
+    /* training only: callbacks and schedules (after fit), augmentation (after input) */
+    ST_EARLY_STOPPING, ST_MODEL_CHECKPOINT, ST_REDUCE_LR_ON_PLATEAU, ST_EXPONENTIAL_DECAY,
+    ST_COSINE_DECAY,
+    ST_RANDOM_FLIP, ST_RANDOM_TRANSLATION, ST_RANDOM_ROTATION, ST_RANDOM_ZOOM,
+    ST_RANDOM_CONTRAST, ST_RANDOM_BRIGHTNESS,
     ST_COUNT
 } stmt_kind;
 #undef ACTIVATION_KIND
@@ -90,8 +96,9 @@ typedef struct stmt_spec {
 } stmt_spec;
 
 static const stmt_spec specs[ST_COUNT] = {
-    [ST_MODEL] = {"model", NULL, NULL, {{"name", 0, "the model's name"}}},
-    [ST_INPUT] = {"input", NULL, NULL, {{"shape", 1, "the image size, HxWxC, e.g. 28x28x1"}}},
+    [ST_MODEL] = {"model", NULL, NULL, {{"name", 0, "the model's name"}, {"labels", 0, NULL}}},
+    [ST_INPUT] = {"input", NULL, NULL, {{"shape", 1, "the image size, HxWxC, e.g. 28x28x1"},
+                                        {"prepare", 0, NULL}}},
     [ST_CONV2D] = {"conv2d", "Conv2D", "conv2d",
                    {{"filters", 1, "the number of output channels"},
                     {"kernel", 1, "the kernel size, e.g. 3 or 3x3"},
@@ -125,6 +132,42 @@ static const stmt_spec specs[ST_COUNT] = {
                  {"seed", 0, NULL}}},
     [ST_GRADCAM] = {"gradcam", NULL, NULL,
                     {{"layer", 1, "the name of the layer to explain, e.g. conv2d_1"}}},
+    [ST_EARLY_STOPPING] = {"early_stopping", NULL, NULL,
+                           {{"monitor", 0, NULL}, {"mode", 0, NULL}, {"patience", 0, NULL},
+                            {"min_delta", 0, NULL}, {"restore_best_weights", 0, NULL}}},
+    [ST_MODEL_CHECKPOINT] = {"model_checkpoint", NULL, NULL,
+                             {{"monitor", 0, NULL}, {"mode", 0, NULL},
+                              {"save_best_only", 0, NULL}}},
+    [ST_REDUCE_LR_ON_PLATEAU] = {"reduce_lr_on_plateau", NULL, NULL,
+                                 {{"monitor", 0, NULL}, {"mode", 0, NULL}, {"factor", 0, NULL},
+                                  {"patience", 0, NULL}, {"min_delta", 0, NULL},
+                                  {"cooldown", 0, NULL}, {"min_lr", 0, NULL}}},
+    [ST_EXPONENTIAL_DECAY] = {"exponential_decay", NULL, NULL,
+                              {{"decay_steps", 1, "the number of steps of one decay_rate"},
+                               {"decay_rate", 1, "the factor per decay_steps, e.g. 0.96"},
+                               {"staircase", 0, NULL}}},
+    [ST_COSINE_DECAY] = {"cosine_decay", NULL, NULL,
+                         {{"decay_steps", 1, "the number of steps to decay over"},
+                          {"alpha", 0, NULL}}},
+    [ST_RANDOM_FLIP] = {"random_flip", NULL, NULL, {{"mode", 0, NULL}}},
+    [ST_RANDOM_TRANSLATION] = {"random_translation", NULL, NULL,
+                               {{"height_factor", 1, "the largest shift, a fraction of the "
+                                 "height"},
+                                {"width_factor", 1, "the largest shift, a fraction of the width"},
+                                {"fill_mode", 0, NULL}, {"interpolation", 0, NULL},
+                                {"fill_value", 0, NULL}}},
+    [ST_RANDOM_ROTATION] = {"random_rotation", NULL, NULL,
+                            {{"factor", 1, "the largest turn, a fraction of a full turn"},
+                             {"fill_mode", 0, NULL}, {"interpolation", 0, NULL},
+                             {"fill_value", 0, NULL}}},
+    [ST_RANDOM_ZOOM] = {"random_zoom", NULL, NULL,
+                        {{"height_factor", 1, "the largest zoom, a fraction of the height"},
+                         {"width_factor", 0, NULL}, {"fill_mode", 0, NULL},
+                         {"interpolation", 0, NULL}, {"fill_value", 0, NULL}}},
+    [ST_RANDOM_CONTRAST] = {"random_contrast", NULL, NULL,
+                            {{"factor", 1, "the largest change of contrast, e.g. 0.2"}}},
+    [ST_RANDOM_BRIGHTNESS] = {"random_brightness", NULL, NULL,
+                              {{"factor", 1, "the largest change of brightness, e.g. 0.2"}}},
 };
 
 /* Spellings a Keras user is likely to write, mapped to ours: edit distance alone would
@@ -328,6 +371,12 @@ static const char *value_text(const cnnc_arg *a, char *buf, size_t size)
 static int must_be(builder *b, const cnnc_arg *a, const char *key, const char *what)
 {
     char buf[48];
+    if (a->value.kind == CNNC_VALUE_STRING && strcmp(key, "labels") != 0) {
+        const char *text = value_text(a, buf, sizeof buf);
+        cnnc_error(b->d, a->value.loc, "unexpected quote: values are written without quotes "
+                   "(%s=%.*s)", key, (int)strlen(text) - 2, text + 1);
+        return -1;
+    }
     cnnc_error(b->d, a->value.loc, "'%s' must be %s, found '%s'", key, what,
                value_text(a, buf, sizeof buf));
     return -1;
@@ -904,10 +953,69 @@ static void build_input(builder *b, cnnc_stmt *s)
         cnnc_error(b->d, v->loc, "the input %s is too large", value_text(a, buf, sizeof buf));
         return;
     }
+    static const char *const prepares[] = {"resize", "digit"};   /* cnnrt_prepare */
+    read_choice(b, s, "prepare", prepares, 2, 0, &b->g->prepare);
     cnnc_attrs attrs;
     memset(&attrs, 0, sizeof attrs);
     attrs.shape = cnnc_shape3(v->dims[0], v->dims[1], v->dims[2]);
     b->current = add_node(b, CNNC_OP_INPUT, -1, -1, -1, &attrs, "input", -1, s->loc);
+}
+
+/* model ... labels="T-shirt/top,Trouser,...": one name per class, separated by commas,
+ * kept one a line in the graph. Needs the number of classes, so it is read at the end. */
+static void read_labels(builder *b, cnnc_stmt *s)
+{
+    int status;
+    const cnnc_arg *a = find_value(s, "labels", &status);
+    if (!a)
+        return;
+    const cnnc_value *v = &a->value;
+    if (v->kind != CNNC_VALUE_STRING) {
+        must_be(b, a, "labels", "the class names in quotes, separated by commas, e.g. "
+                "\"cat,dog\"");
+        return;
+    }
+    size_t len = strlen(v->text) - 2;   /* without the quotes */
+    const char *text = v->text + 1;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp;
+        size_t n = cnnc_utf8_next(text + i, len - i, &cp);
+        if (cp == CNNC_UTF8_INVALID || cp < 0x20 || cp == 0x7f) {
+            cnnc_error(b->d, v->loc, "'labels' may hold printable characters only");
+            return;
+        }
+        i += n;
+    }
+    char *names = cnnc_xrealloc(NULL, len + 2);
+    size_t used = 0;
+    int count = 0;
+    for (const char *p = text, *end = text + len; p <= end; count++) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *stop = comma ? comma : end;
+        while (p < stop && *p == ' ')
+            p++;
+        const char *last = stop;
+        while (last > p && last[-1] == ' ')
+            last--;
+        if (last == p) {
+            cnnc_error(b->d, v->loc, "'labels' has an empty name (name %d)", count + 1);
+            free(names);
+            return;
+        }
+        memcpy(names + used, p, (size_t)(last - p));
+        used += (size_t)(last - p);
+        names[used++] = '\n';
+        p = stop + 1;
+    }
+    names[used] = '\0';
+    if (count != b->g->num_classes) {
+        cnnc_error(b->d, v->loc, "'labels' names %d classes, but the model has %d outputs",
+                   count, b->g->num_classes);
+        free(names);
+        return;
+    }
+    free(b->g->class_names);
+    b->g->class_names = names;
 }
 
 static void build_layer(builder *b, cnnc_stmt *s, stmt_kind kind)
@@ -1082,6 +1190,170 @@ static void set_outputs(builder *b, const cnnc_stmt *compile)
     cnnc_graph_add_output(g, CNNC_OUT_LOGITS, logits, -1);
 }
 
+/* ---- callbacks, schedules, augmentation ------------------------------------------------------- */
+
+/* They change only how `train` runs, not the graph: the program's descriptor carries them as
+ * text, one checked statement a line in a canonical form (runtime/cnnrt_text.h), and the
+ * runtime reads them again (runtime/callbacks.c, runtime/augment.c). */
+static void append_extra(builder *b, const char *fmt, ...) CNNC_PRINTF(2, 3);
+static void append_extra(builder *b, const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    size_t have = b->g->fit_extras ? strlen(b->g->fit_extras) : 0, add = strlen(line);
+    b->g->fit_extras = cnnc_xrealloc(b->g->fit_extras, have + add + 2);
+    memcpy(b->g->fit_extras + have, line, add);
+    memcpy(b->g->fit_extras + have + add, "\n", 2);
+}
+
+static const char *const monitor_words[] = {"val_loss", "val_acc", "loss", "acc",
+                                            "val_accuracy", "accuracy"};
+static const char *const monitor_canonical[] = {"val_loss", "val_acc", "loss", "acc",
+                                                "val_acc", "acc"};
+static const char *const mode_words[] = {"auto", "min", "max"};
+static const char *const fill_words[] = {"reflect", "wrap", "constant", "nearest"};
+static const char *const interpolation_words[] = {"bilinear", "nearest"};
+static const char *const flip_words[] = {"horizontal_and_vertical", "horizontal", "vertical"};
+
+/* monitor= and mode=, Keras's defaults val_loss and auto, as "monitor=M mode=O". */
+static int read_monitor(builder *b, cnnc_stmt *s, char *out, size_t size)
+{
+    int monitor, mode;
+    int bad = read_choice(b, s, "monitor", monitor_words, 6, 0, &monitor);
+    bad |= read_choice(b, s, "mode", mode_words, 3, 0, &mode);
+    snprintf(out, size, "monitor=%s mode=%s", monitor_canonical[monitor], mode_words[mode]);
+    return bad;
+}
+
+/* fill_mode=, interpolation=, fill_value= of the geometric augmentations. */
+static int read_fill(builder *b, cnnc_stmt *s, char *out, size_t size)
+{
+    int fill, interpolation;
+    double value;
+    int bad = read_choice(b, s, "fill_mode", fill_words, 4, 0, &fill);
+    bad |= read_choice(b, s, "interpolation", interpolation_words, 2, 0, &interpolation);
+    bad |= read_float(b, s, "fill_value", 0.0, 0.0, 1.0, 0, 0, &value);
+    snprintf(out, size, "fill_mode=%s interpolation=%s fill_value=%.17g", fill_words[fill],
+             interpolation_words[interpolation], value);
+    return bad;
+}
+
+static void read_callback(builder *b, cnnc_stmt *s, stmt_kind kind, const char *keyword)
+{
+    char monitor[128];
+    int bad = read_monitor(b, s, monitor, sizeof monitor);
+    int64_t patience, cooldown;
+    double min_delta, factor, min_lr;
+    int flag;
+    switch (kind) {
+    case ST_EARLY_STOPPING:
+        bad |= read_int(b, s, "patience", 0, 0, 1000000, &patience);
+        bad |= read_float(b, s, "min_delta", 0.0, 0.0, HUGE_VAL, 0, 0, &min_delta);
+        bad |= read_bool(b, s, "restore_best_weights", 0, &flag);
+        if (!bad)
+            append_extra(b, "%s %s patience=%lld min_delta=%.17g restore_best_weights=%s",
+                         keyword, monitor, (long long)patience, min_delta,
+                         flag ? "true" : "false");
+        break;
+    case ST_MODEL_CHECKPOINT:
+        bad |= read_bool(b, s, "save_best_only", 0, &flag);
+        if (!bad)
+            append_extra(b, "%s %s save_best_only=%s", keyword, monitor,
+                         flag ? "true" : "false");
+        break;
+    default:   /* ST_REDUCE_LR_ON_PLATEAU */
+        bad |= read_float(b, s, "factor", 0.1, 0.0, 1.0, 1, 1, &factor);
+        bad |= read_int(b, s, "patience", 10, 0, 1000000, &patience);
+        bad |= read_float(b, s, "min_delta", 1e-4, 0.0, HUGE_VAL, 0, 0, &min_delta);
+        bad |= read_int(b, s, "cooldown", 0, 0, 1000000, &cooldown);
+        bad |= read_float(b, s, "min_lr", 0.0, 0.0, CNNC_LIMIT_LR_MAX, 0, 0, &min_lr);
+        if (!bad)
+            append_extra(b, "%s %s factor=%.17g patience=%lld min_delta=%.17g cooldown=%lld "
+                         "min_lr=%.17g", keyword, monitor, factor, (long long)patience,
+                         min_delta, (long long)cooldown, min_lr);
+        break;
+    }
+}
+
+static void read_schedule(builder *b, cnnc_stmt *s, stmt_kind kind, const char *keyword)
+{
+    int64_t steps;
+    double rate, alpha;
+    int staircase;
+    int bad = read_int(b, s, "decay_steps", 1, 1, INT64_MAX, &steps);
+    if (kind == ST_EXPONENTIAL_DECAY) {
+        bad |= read_float(b, s, "decay_rate", 1.0, 0.0, HUGE_VAL, 1, 0, &rate);
+        bad |= read_bool(b, s, "staircase", 0, &staircase);
+        if (!bad)
+            append_extra(b, "%s decay_steps=%lld decay_rate=%.17g staircase=%s", keyword,
+                         (long long)steps, rate, staircase ? "true" : "false");
+    } else {
+        bad |= read_float(b, s, "alpha", 0.0, 0.0, 1.0, 0, 0, &alpha);
+        if (!bad)
+            append_extra(b, "%s decay_steps=%lld alpha=%.17g", keyword, (long long)steps,
+                         alpha);
+    }
+}
+
+/* Augmentation transforms the input picture, so it stands between 'input' and the first
+ * layer, as Keras's preprocessing layers usually do. */
+static void read_augmentation(builder *b, cnnc_stmt *s, stmt_kind kind, const char *keyword,
+                              int index)
+{
+    if (b->input < 0 || index < b->input ||
+        (b->first_layer >= 0 && index > b->first_layer)) {
+        cnnc_error(b->d, s->loc, "'%s' must come between 'input' and the first layer: "
+                   "augmentation changes the input pictures (in training only)", keyword);
+        return;
+    }
+    char fill[256];
+    double h, w, factor;
+    int mode, bad = 0;
+    switch (kind) {
+    case ST_RANDOM_FLIP:
+        if (!read_choice(b, s, "mode", flip_words, 3, 0, &mode))
+            append_extra(b, "%s mode=%s", keyword, flip_words[mode]);
+        return;
+    case ST_RANDOM_TRANSLATION:
+    case ST_RANDOM_ZOOM:
+        bad |= read_float(b, s, "height_factor", 0.0, 0.0, 1.0, 0, 0, &h);
+        bad |= read_float(b, s, "width_factor", -1.0, 0.0, 1.0, 0, 0, &w);
+        bad |= read_fill(b, s, fill, sizeof fill);
+        if (bad)
+            return;
+        if (w < 0)   /* zoom: Keras keeps the aspect ratio */
+            append_extra(b, "%s height_factor=%.17g %s", keyword, h, fill);
+        else
+            append_extra(b, "%s height_factor=%.17g width_factor=%.17g %s", keyword, h, w,
+                         fill);
+        return;
+    case ST_RANDOM_ROTATION:
+        bad |= read_float(b, s, "factor", 0.0, 0.0, 1.0, 0, 0, &factor);
+        bad |= read_fill(b, s, fill, sizeof fill);
+        if (!bad)
+            append_extra(b, "%s factor=%.17g %s", keyword, factor, fill);
+        return;
+    default:   /* contrast, brightness */
+        if (!read_float(b, s, "factor", 0.0, 0.0, 1.0, 0, 0, &factor))
+            append_extra(b, "%s factor=%.17g", keyword, factor);
+        return;
+    }
+}
+
+static void read_training_extra(builder *b, cnnc_stmt *s, stmt_kind kind, int index)
+{
+    const char *keyword = specs[kind].keyword;
+    if (kind >= ST_RANDOM_FLIP)
+        read_augmentation(b, s, kind, keyword, index);
+    else if (kind == ST_EXPONENTIAL_DECAY || kind == ST_COSINE_DECAY)
+        read_schedule(b, s, kind, keyword);
+    else
+        read_callback(b, s, kind, keyword);
+}
+
 /* ---- the walk ------------------------------------------------------------------------------- */
 
 cnnc_graph *cnnc_build_graph(cnnc_ast *ast, cnnc_diag *d, const char *source_file)
@@ -1151,6 +1423,8 @@ cnnc_graph *cnnc_build_graph(cnnc_ast *ast, cnnc_diag *d, const char *source_fil
             check_model_name(&b, s);
         } else if (kind == ST_GRADCAM && gradcam < 0) {
             gradcam = i;   /* checked once every layer exists */
+        } else if (kind >= ST_EARLY_STOPPING && b.first_of_kind[kind] == i) {
+            read_training_extra(&b, s, (stmt_kind)kind, i);
         }
     }
     cnnc_ast_report_errors(ast, d, INT_MAX);
@@ -1160,6 +1434,21 @@ cnnc_graph *cnnc_build_graph(cnnc_ast *ast, cnnc_diag *d, const char *source_fil
         set_outputs(&b, compile);
     if (gradcam >= 0 && d->errors < CNNC_ERROR_LIMIT)
         read_gradcam(&b, &ast->stmts[gradcam]);
+    if (b.first_of_kind[ST_REDUCE_LR_ON_PLATEAU] < ast->num_stmts) {
+        int schedule = b.first_of_kind[ST_EXPONENTIAL_DECAY] < ast->num_stmts
+                           ? b.first_of_kind[ST_EXPONENTIAL_DECAY]
+                           : b.first_of_kind[ST_COSINE_DECAY];
+        if (schedule < ast->num_stmts)
+            cnnc_error(d, ast->stmts[b.first_of_kind[ST_REDUCE_LR_ON_PLATEAU]].loc,
+                       "reduce_lr_on_plateau cannot change the rate of a learning-rate "
+                       "schedule (Keras refuses it too): use one of them");
+    }
+    if (b.first_of_kind[ST_EXPONENTIAL_DECAY] < ast->num_stmts &&
+        b.first_of_kind[ST_COSINE_DECAY] < ast->num_stmts)
+        cnnc_error(d, ast->stmts[b.first_of_kind[ST_COSINE_DECAY]].loc,
+                   "a model has one learning-rate schedule: exponential_decay is given too");
+    if (b.first_of_kind[ST_MODEL] < ast->num_stmts && d->errors == 0)
+        read_labels(&b, &ast->stmts[b.first_of_kind[ST_MODEL]]);
     free(b.kinds);
     free(b.names);
     if (d->errors > 0) {

@@ -53,6 +53,8 @@ void cnnc_graph_free(cnnc_graph *g)
     free(g->model_name);
     free(g->source_file);
     free(g->gradcam_layer);
+    free(g->fit_extras);
+    free(g->class_names);
     free(g);
 }
 
@@ -72,6 +74,8 @@ cnnc_graph *cnnc_graph_clone(const cnnc_graph *g)
     c->model_name = cnnc_xstrdup(g->model_name);
     c->source_file = cnnc_xstrdup(g->source_file);
     c->gradcam_layer = cnnc_xstrdup(g->gradcam_layer);
+    c->fit_extras = cnnc_xstrdup(g->fit_extras);
+    c->class_names = cnnc_xstrdup(g->class_names);
     c->nodes = copy_array(g->nodes, g->num_nodes, g->cap_nodes, sizeof *c->nodes);
     c->layers = copy_array(g->layers, g->num_layers, g->cap_layers, sizeof *c->layers);
     c->params = copy_array(g->params, g->num_params, g->cap_params, sizeof *c->params);

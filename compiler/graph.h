@@ -204,6 +204,10 @@ typedef struct cnnc_graph {
     int num_classes;            /* size of the model's output */
     cnnc_train_config train;
     char *gradcam_layer;        /* from 'gradcam layer=', or NULL */
+    char *fit_extras;           /* callbacks, schedule, augmentation: canonical text for the
+                                   runtime (runtime/cnnrt_text.h), or NULL */
+    char *class_names;          /* from 'model labels="a,b"': one a line, or NULL */
+    int prepare;                /* cnnrt_prepare, from 'input prepare=' (0: resize) */
     int num_dropouts;
 } cnnc_graph;
 

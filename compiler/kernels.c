@@ -552,12 +552,75 @@ static void grad_kernel_tile(cnnc_cg *g, const cnnc_kernel *k, LLVMValueRef src,
     cg_end(g, &lb);
 }
 
+/* The kernel gradient of a convolution with fewer input channels than a tile's rows (the
+ * first layer: one channel) as tiles over the window instead: for one input channel, all
+ * KH*KW window positions x V vectors of output channels accumulate over the output pixels,
+ * so that each dy vector loaded feeds KH*KW FMAs rather than IC. */
+static int grad_kernel_window_tile(const cnnc_cg *g, const cnnc_kernel *k, int *V, int VW)
+{
+    int registers = g->wide ? 32 : 16;
+    int64_t window = (int64_t)k->kh * k->kw;
+    for (; *V >= 1; (*V)--)
+        if ((k->oc / VW) % *V == 0 && window * *V + *V + 1 <= registers)
+            return 1;
+    return 0;
+}
+
+static void grad_kernel_window(cnnc_cg *g, const cnnc_kernel *k, LLVMValueRef src,
+                               int64_t src_w, int V, int VW)
+{
+    LLVMValueRef DY = in_ptr(g, 1), DK = out_ptr(g, 0);
+    LLVMTypeRef vt = LLVMVectorType(g->f32, (unsigned)VW);
+    int window = k->kh * k->kw;
+    LLVMValueRef acc[TILE_MAX_P * TILE_MAX_V];
+    for (int p = 0; p < window * V; p++)
+        acc[p] = cg_alloca(g, vt, "acc");
+    cg_loop lci, lb, loy, lox;
+    LLVMValueRef ci = cg_for(g, &lci, k->ic);
+    LLVMValueRef vb = cg_for(g, &lb, k->oc / (VW * V));
+    LLVMValueRef cbase = imul(g, vb, VW * V);
+    for (int p = 0; p < window * V; p++)
+        st(g, LLVMConstNull(vt), acc[p]);
+    LLVMValueRef oy = cg_for(g, &loy, k->oh);
+    LLVMValueRef ox = cg_for(g, &lox, k->ow);
+    LLVMValueRef dyi = iadd(g, imul(g, iadd(g, imul(g, oy, k->ow), ox), k->oc), cbase);
+    LLVMValueRef dy[TILE_MAX_V];
+    for (int v = 0; v < V; v++)
+        dy[v] = vec_load(g, vt, DY, iaddc(g, dyi, VW * v));
+    LLVMValueRef corner = iadd(g, imul(g, iadd(g, imul(g, imul(g, oy, k->sh), src_w),
+                                                imul(g, ox, k->sw)), k->ic), ci);
+    for (int ky = 0; ky < k->kh; ky++)
+        for (int kx = 0; kx < k->kw; kx++) {
+            int64_t offset = ((int64_t)ky * src_w + kx) * k->ic;
+            LLVMValueRef x = splat(g, vt, cg_load(g, src, iaddc(g, corner, offset)));
+            tile_row_fma(g, vt, x, dy, V, &acc[(ky * k->kw + kx) * V]);
+        }
+    cg_end(g, &lox);
+    cg_end(g, &loy);
+    for (int p = 0; p < window; p++) {
+        LLVMValueRef row = iadd(g, iaddc(g, imul(g, ci, k->oc), (int64_t)p * k->ic * k->oc), cbase);
+        for (int v = 0; v < V; v++) {
+            LLVMValueRef a = ld(g, vt, acc[p * V + v]), at = iaddc(g, row, VW * v);
+            if (k->accumulate)
+                a = fadd(g, vec_load(g, vt, DK, at), a);
+            vec_store(g, a, DK, at);
+        }
+    }
+    cg_end(g, &lb);
+    cg_end(g, &lci);
+}
+
 static void emit_conv2d_grad_kernel_tiled(cnnc_cg *g, const cnnc_kernel *k)
 {
     int64_t src_w;
     LLVMValueRef src = tile_source(g, k, 2, &src_w);
     int VW, V, P;
     tile_shape(g, k->oc, &VW, &V, &P);
+    if (k->ic < P && (int64_t)k->kh * k->kw <= TILE_MAX_P &&
+        grad_kernel_window_tile(g, k, &V, VW)) {
+        grad_kernel_window(g, k, src, src_w, V, VW);
+        return;
+    }
     if (P > k->ic)
         P = (int)k->ic;
     int64_t full = k->ic / P, tail = k->ic % P;
@@ -573,21 +636,159 @@ static void emit_conv2d_grad_kernel_tiled(cnnc_cg *g, const cnnc_kernel *k)
     cg_end(g, &lky);
 }
 
-/* y[o] = b[o] + sum_i x[i] k[i,o]: rows of the kernel streamed, outputs vectorised. */
-static void emit_dense(cnnc_cg *g, const cnnc_kernel *k)
+/* ---- dense layers with few outputs ---------------------------------------------------
+ * A kernel [IN, OUT] whose OUT is not a multiple of the vector width (10 classes) does not
+ * vectorise over its outputs, and LLVM vectorises over the rows with gathers and scatters
+ * instead. So such a kernel is read as one flat array, in blocks of L = lcm(OUT, VW)
+ * floats: R = L / OUT rows, NV = L / VW whole vectors. Lane l of vector v of a block is
+ * row (v*VW + l) / OUT and output (v*VW + l) % OUT of the block, so the x values of a
+ * block's rows, spread over the lanes of their weights, are a shuffle of R consecutive
+ * x values, and dy spread over them a shuffle of dy itself. The rows after the last whole
+ * block (IN % R) take the plain loops. */
+typedef struct flat_dense {
+    int VW, R, NV;
+    int64_t L, blocks;
+} flat_dense;
+
+enum { FLAT_DENSE_MAX_NV = 8 };
+
+static int64_t gcd64(int64_t a, int64_t b)
 {
-    LLVMValueRef X = in_ptr(g, 0), W = in_ptr(g, 1), B = in_ptr(g, 2), Y = out_ptr(g, 0);
+    while (b) {
+        int64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+static int flat_dense_shape(const cnnc_cg *g, const cnnc_kernel *k, flat_dense *f)
+{
+    f->VW = g->wide ? 16 : 8;
+    if (k->oc % f->VW == 0 || k->oc > 64)
+        return 0;
+    f->L = k->oc / gcd64(k->oc, f->VW) * f->VW;
+    f->NV = (int)(f->L / f->VW);
+    f->R = (int)(f->L / k->oc);
+    f->blocks = k->ic / f->R;
+    return f->NV <= FLAT_DENSE_MAX_NV && f->blocks > 0;
+}
+
+/* Lane l of vector v of a block: its row (rows = 1) or its output (rows = 0), as a
+ * shuffle mask. */
+static LLVMValueRef flat_mask(cnnc_cg *g, const cnnc_kernel *k, const flat_dense *f, int v,
+                              int rows)
+{
+    LLVMValueRef lanes[16];
+    for (int l = 0; l < f->VW; l++) {
+        int64_t at = (int64_t)v * f->VW + l;
+        lanes[l] = LLVMConstInt(g->i32, (unsigned long long)(rows ? at / k->oc : at % k->oc), 0);
+    }
+    return LLVMConstVector(lanes, (unsigned)f->VW);
+}
+
+static LLVMValueRef shuffle(cnnc_cg *g, LLVMValueRef v, LLVMValueRef mask)
+{
+    return LLVMBuildShuffleVector(g->b, v, LLVMGetUndef(LLVMTypeOf(v)), mask, "");
+}
+
+/* The n floats at base[index] as one vector. */
+static LLVMValueRef load_lanes(cnnc_cg *g, LLVMValueRef base, LLVMValueRef index, int64_t n)
+{
+    LLVMValueRef l = LLVMBuildLoad2(g->b, LLVMVectorType(g->f32, (unsigned)n),
+                                    cg_gep(g, g->f32, base, index), "");
+    LLVMSetAlignment(l, 4);
+    return l;
+}
+
+/* The x values of block b's rows over the lanes of its NV vectors. */
+static void flat_rows(cnnc_cg *g, const cnnc_kernel *k, const flat_dense *f, LLVMValueRef X,
+                      LLVMValueRef b, LLVMValueRef *xe)
+{
+    LLVMValueRef xr = load_lanes(g, X, imul(g, b, f->R), f->R);
+    for (int v = 0; v < f->NV; v++)
+        xe[v] = shuffle(g, xr, flat_mask(g, k, f, v, 1));
+}
+
+/* The OUT values of a vector (dy) over the lanes of a block's NV vectors. */
+static void flat_outputs(cnnc_cg *g, const cnnc_kernel *k, const flat_dense *f,
+                         LLVMValueRef Y, LLVMValueRef *ye)
+{
+    LLVMValueRef yr = load_lanes(g, Y, cg_i64(g, 0), k->oc);
+    for (int v = 0; v < f->NV; v++)
+        ye[v] = shuffle(g, yr, flat_mask(g, k, f, v, 0));
+}
+
+static LLVMValueRef vec_fma(cnnc_cg *g, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c)
+{
+    LLVMValueRef args[3] = {a, b, c};
+    return cg_intrinsic(g, "llvm.fma", LLVMTypeOf(a), args, 3);
+}
+
+/* Y[o] += sum_i x[i] k[i,o] over rows [first, IN), outputs innermost. */
+static void dense_rows(cnnc_cg *g, const cnnc_kernel *k, int64_t first)
+{
+    LLVMValueRef X = in_ptr(g, 0), W = in_ptr(g, 1), Y = out_ptr(g, 0);
+    if (first >= k->ic)
+        return;
     cg_loop l, li;
-    LLVMValueRef o = cg_for(g, &l, k->oc);
-    cg_store(g, k->in[2] >= 0 ? cg_load(g, B, o) : cg_f32(g, 0.0), Y, o);
-    cg_end(g, &l);
-    LLVMValueRef i = cg_for(g, &li, k->ic);
+    LLVMValueRef i = iaddc(g, cg_for(g, &li, k->ic - first), first);
     LLVMValueRef xv = cg_load(g, X, i);
     LLVMValueRef row = imul(g, i, k->oc);
-    o = cg_for(g, &l, k->oc);
+    LLVMValueRef o = cg_for(g, &l, k->oc);
     cg_store(g, fmadd(g, cg_load(g, Y, o), xv, cg_load(g, W, iadd(g, row, o))), Y, o);
     cg_end(g, &l);
     cg_end(g, &li);
+}
+
+/* The whole blocks of a flat dense kernel: NV vector sums, then each output's lanes
+ * added to Y (which holds the bias). */
+static void dense_flat_blocks(cnnc_cg *g, const cnnc_kernel *k, const flat_dense *f)
+{
+    LLVMValueRef X = in_ptr(g, 0), W = in_ptr(g, 1), Y = out_ptr(g, 0);
+    LLVMTypeRef vt = LLVMVectorType(g->f32, (unsigned)f->VW);
+    LLVMValueRef acc[FLAT_DENSE_MAX_NV], xe[FLAT_DENSE_MAX_NV];
+    for (int v = 0; v < f->NV; v++) {
+        acc[v] = cg_alloca(g, vt, "acc");
+        st(g, LLVMConstNull(vt), acc[v]);
+    }
+    cg_loop lb;
+    LLVMValueRef b = cg_for(g, &lb, f->blocks);
+    flat_rows(g, k, f, X, b, xe);
+    LLVMValueRef wb = imul(g, b, f->L);
+    for (int v = 0; v < f->NV; v++) {
+        LLVMValueRef w = vec_load(g, vt, W, iaddc(g, wb, (int64_t)v * f->VW));
+        st(g, vec_fma(g, xe[v], w, ld(g, vt, acc[v])), acc[v]);
+    }
+    cg_end(g, &lb);
+    LLVMValueRef sums = cg_alloca(g, LLVMArrayType(g->f32, (unsigned)f->L), "sums");
+    for (int v = 0; v < f->NV; v++)
+        vec_store(g, ld(g, vt, acc[v]), sums, cg_i64(g, (int64_t)v * f->VW));
+    cg_loop lr, lo;
+    LLVMValueRef r = cg_for(g, &lr, f->R);
+    LLVMValueRef o = cg_for(g, &lo, k->oc);
+    LLVMValueRef lane = cg_load(g, sums, iadd(g, imul(g, r, k->oc), o));
+    cg_store(g, fadd(g, cg_load(g, Y, o), lane), Y, o);
+    cg_end(g, &lo);
+    cg_end(g, &lr);
+}
+
+/* y[o] = b[o] + sum_i x[i] k[i,o]: rows of the kernel streamed, outputs vectorised (or
+ * flat blocks, above, for few outputs). */
+static void emit_dense(cnnc_cg *g, const cnnc_kernel *k)
+{
+    LLVMValueRef B = in_ptr(g, 2), Y = out_ptr(g, 0);
+    cg_loop l;
+    LLVMValueRef o = cg_for(g, &l, k->oc);
+    cg_store(g, k->in[2] >= 0 ? cg_load(g, B, o) : cg_f32(g, 0.0), Y, o);
+    cg_end(g, &l);
+    flat_dense f;
+    if (flat_dense_shape(g, k, &f)) {
+        dense_flat_blocks(g, k, &f);
+        dense_rows(g, k, f.blocks * f.R);
+    } else {
+        dense_rows(g, k, 0);
+    }
     if (k->num_steps) {
         o = cg_for(g, &l, k->oc);
         cg_store(g, apply_epilogue(g, k, cg_load(g, Y, o)), Y, o);
@@ -679,6 +880,56 @@ static LLVMValueRef dropout_factor(cnnc_cg *g, const cnnc_ew_step *s, LLVMValueR
     return sel(g, keep, cg_f32(g, factor), cg_f32(g, 0.0));
 }
 
+/* Whether step s of an ew kernel has the same value for every element: all its operands
+ * are constants, one-element inputs (an optimizer's step count, learning rate) or such
+ * steps. Those steps are computed once, before the loop: in an update program, whose
+ * pointers may alias, LLVM could not move them out itself (Adam's pow(beta, step) per
+ * weight was a tenth of a training step). */
+static int ew_step_invariant(const cnnc_kernel *k, const int64_t *size, const int *invariant,
+                             int s)
+{
+    const cnnc_ew_step *step = &k->steps[s];
+    if (step->kind != CNNC_STEP_FN)
+        return 0;
+    int arity = cnnc_ew_info_of(step->fn)->arity;
+    for (int a = 0; a < arity; a++) {
+        int slot = step->arg[a];
+        int ok = slot == CNNC_ARG_CHAIN ? (s > 0 ? invariant[s - 1] : size[0] == 1)
+                 : slot == CNNC_ARG_IMM ? 1
+                 : slot <= CNNC_ARG_STEP ? invariant[CNNC_ARG_STEP - slot]
+                                         : size[slot] == 1;
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+/* The operands of step s of an ew kernel at element i (inner index j of the loop over
+ * `inner`); v is the previous step's value (NULL before the first). */
+static void ew_operands(cnnc_cg *g, const cnnc_kernel *k, const int64_t *size, int64_t inner,
+                        int s, LLVMValueRef v, LLVMValueRef *results, LLVMValueRef i,
+                        LLVMValueRef j, LLVMValueRef *x)
+{
+    const cnnc_ew_step *step = &k->steps[s];
+    int arity = step->kind == CNNC_STEP_DROPOUT ? 1 : cnnc_ew_info_of(step->fn)->arity;
+    for (int a = 0; a < arity; a++) {
+        int slot = step->arg[a];
+        if (slot == CNNC_ARG_CHAIN) {
+            x[a] = v ? v : cg_load(g, in_ptr(g, 0), size[0] == 1 ? cg_i64(g, 0) : i);
+        } else if (slot == CNNC_ARG_IMM) {
+            x[a] = cg_f32(g, step->imm[a]);
+        } else if (slot <= CNNC_ARG_STEP) {
+            x[a] = results[CNNC_ARG_STEP - slot];
+        } else {
+            int64_t m = size[slot];
+            LLVMValueRef at = m == k->n ? i : m == 1 ? cg_i64(g, 0)
+                              : m == inner ? j
+                                           : LLVMBuildSRem(g->b, j, cg_i64(g, m), "");
+            x[a] = cg_load(g, in_ptr(g, slot), at);
+        }
+    }
+}
+
 /* The ew kernel's loop. Operands smaller than the output are broadcast (suffix rule: the
  * element of output i is i % size). When some are, the loop is split into an outer loop
  * and an inner one over the largest such size m, so that they read the inner index j
@@ -691,31 +942,28 @@ static void emit_elementwise(cnnc_cg *g, const cnnc_lowered *p, const cnnc_kerne
         if (size[s] > inner && size[s] < k->n)
             inner = size[s];
     }
+    LLVMValueRef v = NULL, results[CNNC_EW_MAX_STEPS];
+    int invariant[CNNC_EW_MAX_STEPS];
+    for (int s = 0; s < k->num_steps; s++) {
+        invariant[s] = k->n > 1 && ew_step_invariant(k, size, invariant, s);
+        if (invariant[s]) {
+            LLVMValueRef x[CNNC_MAX_INPUTS];
+            ew_operands(g, k, size, inner, s, v, results, cg_i64(g, 0), cg_i64(g, 0), x);
+            v = results[s] = cnnc_ew_emit(g, k->steps[s].fn, x, k->steps[s].alpha);
+        }
+    }
     cg_loop lo, li;
     LLVMValueRef o = inner > 1 ? cg_for(g, &lo, k->n / inner) : NULL;
     LLVMValueRef j = inner > 1 ? cg_for(g, &li, inner) : cg_for(g, &li, k->n);
     LLVMValueRef i = inner > 1 ? iadd(g, imul(g, o, inner), j) : j;
-    LLVMValueRef v = NULL, results[CNNC_EW_MAX_STEPS];
     for (int s = 0; s < k->num_steps; s++) {
         const cnnc_ew_step *step = &k->steps[s];
-        LLVMValueRef x[CNNC_MAX_INPUTS];
-        int arity = step->kind == CNNC_STEP_DROPOUT ? 1 : cnnc_ew_info_of(step->fn)->arity;
-        for (int a = 0; a < arity; a++) {
-            int slot = step->arg[a];
-            if (slot == CNNC_ARG_CHAIN) {
-                x[a] = v ? v : cg_load(g, in_ptr(g, 0), i);
-            } else if (slot == CNNC_ARG_IMM) {
-                x[a] = cg_f32(g, step->imm[a]);
-            } else if (slot <= CNNC_ARG_STEP) {
-                x[a] = results[CNNC_ARG_STEP - slot];
-            } else {
-                int64_t m = size[slot];
-                LLVMValueRef at = m == k->n ? i : m == 1 ? cg_i64(g, 0)
-                                  : m == inner ? j
-                                               : LLVMBuildSRem(g->b, j, cg_i64(g, m), "");
-                x[a] = cg_load(g, in_ptr(g, slot), at);
-            }
+        if (invariant[s]) {
+            v = results[s];
+            continue;
         }
+        LLVMValueRef x[CNNC_MAX_INPUTS];
+        ew_operands(g, k, size, inner, s, s > 0 ? v : NULL, results, i, j, x);
         if (step->kind == CNNC_STEP_DROPOUT)
             v = fmul(g, x[0], dropout_factor(g, step, i));
         else
@@ -1112,12 +1360,15 @@ static void emit_global_avg_pool2d_grad(cnnc_cg *g, const cnnc_kernel *k)
     cg_end(g, &lp);
 }
 
-static void emit_dense_grad_input(cnnc_cg *g, const cnnc_kernel *k)
+/* dx[i] = sum_o dy[o] k[i,o] for rows [first, IN). */
+static void dense_grad_input_rows(cnnc_cg *g, const cnnc_kernel *k, int64_t first)
 {
     LLVMValueRef DY = in_ptr(g, 0), W = in_ptr(g, 1), DX = out_ptr(g, 0);
+    if (first >= k->ic)
+        return;
     LLVMValueRef acc = cg_alloca(g, g->f32, "acc");
     cg_loop li, l;
-    LLVMValueRef i = cg_for(g, &li, k->ic);
+    LLVMValueRef i = iaddc(g, cg_for(g, &li, k->ic - first), first);
     LLVMValueRef row = imul(g, i, k->oc);
     st(g, cg_f32(g, 0.0), acc);
     LLVMValueRef o = cg_for(g, &l, k->oc);
@@ -1128,11 +1379,50 @@ static void emit_dense_grad_input(cnnc_cg *g, const cnnc_kernel *k)
     cg_end(g, &li);
 }
 
-static void emit_dense_grad_kernel(cnnc_cg *g, const cnnc_kernel *k)
+/* Flat blocks: the products k[i,o] dy[o] of a block as NV vectors, then each row's OUT
+ * products summed (in output order, as the plain loop). */
+static void dense_grad_input_flat(cnnc_cg *g, const cnnc_kernel *k, const flat_dense *f)
+{
+    LLVMValueRef DY = in_ptr(g, 0), W = in_ptr(g, 1), DX = out_ptr(g, 0);
+    LLVMTypeRef vt = LLVMVectorType(g->f32, (unsigned)f->VW);
+    LLVMValueRef dye[FLAT_DENSE_MAX_NV];
+    flat_outputs(g, k, f, DY, dye);
+    LLVMValueRef prods = cg_alloca(g, LLVMArrayType(g->f32, (unsigned)f->L), "products");
+    cg_loop lb;
+    LLVMValueRef b = cg_for(g, &lb, f->blocks);
+    LLVMValueRef wb = imul(g, b, f->L);
+    for (int v = 0; v < f->NV; v++) {
+        LLVMValueRef w = vec_load(g, vt, W, iaddc(g, wb, (int64_t)v * f->VW));
+        vec_store(g, fmul(g, w, dye[v]), prods, cg_i64(g, (int64_t)v * f->VW));
+    }
+    for (int r = 0; r < f->R; r++) {
+        LLVMValueRef sum = cg_load(g, prods, cg_i64(g, (int64_t)r * k->oc));
+        for (int64_t o = 1; o < k->oc; o++)
+            sum = fadd(g, sum, cg_load(g, prods, cg_i64(g, r * k->oc + o)));
+        cg_store(g, sum, DX, iaddc(g, imul(g, b, f->R), r));
+    }
+    cg_end(g, &lb);
+}
+
+static void emit_dense_grad_input(cnnc_cg *g, const cnnc_kernel *k)
+{
+    flat_dense f;
+    if (flat_dense_shape(g, k, &f)) {
+        dense_grad_input_flat(g, k, &f);
+        dense_grad_input_rows(g, k, f.blocks * f.R);
+    } else {
+        dense_grad_input_rows(g, k, 0);
+    }
+}
+
+/* dk[i,o] (+)= x[i] dy[o] for rows [first, IN). */
+static void dense_grad_kernel_rows(cnnc_cg *g, const cnnc_kernel *k, int64_t first)
 {
     LLVMValueRef X = in_ptr(g, 0), DY = in_ptr(g, 1), DK = out_ptr(g, 0);
+    if (first >= k->ic)
+        return;
     cg_loop li, l;
-    LLVMValueRef i = cg_for(g, &li, k->ic);
+    LLVMValueRef i = iaddc(g, cg_for(g, &li, k->ic - first), first);
     LLVMValueRef xv = cg_load(g, X, i), row = imul(g, i, k->oc);
     LLVMValueRef o = cg_for(g, &l, k->oc);
     LLVMValueRef at = iadd(g, row, o);
@@ -1141,6 +1431,37 @@ static void emit_dense_grad_kernel(cnnc_cg *g, const cnnc_kernel *k)
     cg_store(g, v, DK, at);
     cg_end(g, &l);
     cg_end(g, &li);
+}
+
+/* Flat blocks: each weight's gradient is one lane, x and dy spread over the lanes. */
+static void dense_grad_kernel_flat(cnnc_cg *g, const cnnc_kernel *k, const flat_dense *f)
+{
+    LLVMValueRef X = in_ptr(g, 0), DY = in_ptr(g, 1), DK = out_ptr(g, 0);
+    LLVMTypeRef vt = LLVMVectorType(g->f32, (unsigned)f->VW);
+    LLVMValueRef dye[FLAT_DENSE_MAX_NV], xe[FLAT_DENSE_MAX_NV];
+    flat_outputs(g, k, f, DY, dye);
+    cg_loop lb;
+    LLVMValueRef b = cg_for(g, &lb, f->blocks);
+    flat_rows(g, k, f, X, b, xe);
+    LLVMValueRef wb = imul(g, b, f->L);
+    for (int v = 0; v < f->NV; v++) {
+        LLVMValueRef at = iaddc(g, wb, (int64_t)v * f->VW);
+        LLVMValueRef d = k->accumulate ? vec_fma(g, xe[v], dye[v], vec_load(g, vt, DK, at))
+                                       : fmul(g, xe[v], dye[v]);
+        vec_store(g, d, DK, at);
+    }
+    cg_end(g, &lb);
+}
+
+static void emit_dense_grad_kernel(cnnc_cg *g, const cnnc_kernel *k)
+{
+    flat_dense f;
+    if (flat_dense_shape(g, k, &f)) {
+        dense_grad_kernel_flat(g, k, &f);
+        dense_grad_kernel_rows(g, k, f.blocks * f.R);
+    } else {
+        dense_grad_kernel_rows(g, k, 0);
+    }
 }
 
 /* ---- Grad-CAM ------------------------------------------------------------------------- */

@@ -72,9 +72,9 @@ static int file_exists(const char *path)
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-int cnnc_temp_object_path(const char *output, char *buf, size_t len, cnnc_diag *d)
+int cnnc_temp_object_path(const char *output, int part, char *buf, size_t len, cnnc_diag *d)
 {
-    int n = snprintf(buf, len, "%s.cnnc-%ld.o", output, (long)getpid());
+    int n = snprintf(buf, len, "%s.cnnc-%ld-%d.o", output, (long)getpid(), part);
     if (n < 0 || (size_t)n >= len) {
         cnnc_output_error(d, "output path '%s' is too long", output);
         return -1;
@@ -150,7 +150,8 @@ static int run_command(char *const argv[], const char *output, cnnc_diag *d)
     return 0;
 }
 
-int cnnc_link_program(const char *obj, const cnnc_codegen_options *opts, cnnc_diag *d)
+int cnnc_link_program(const char *const *objs, int num_objs, const cnnc_codegen_options *opts,
+                      cnnc_diag *d)
 {
     char dir[PATH_MAX];
     if (find_runtime(opts, dir, sizeof dir, d))
@@ -165,13 +166,18 @@ int cnnc_link_program(const char *obj, const cnnc_codegen_options *opts, cnnc_di
     char *cc_copy = strdup(cc);
     if (!cc_copy)
         abort();
-    char *argv[64];
+    char *argv[64 + CNNC_LINK_MAX_OBJECTS];
     int argc = 0;
     char *save = NULL;
     for (char *t = strtok_r(cc_copy, " \t", &save); t && argc < 40; t = strtok_r(NULL, " \t", &save))
         argv[argc++] = t;
-    const char *rest[] = {"-o", opts->output, obj, main_lib, rt_lib,
-                          "-lpng", "-ljpeg", "-lgif", "-lz", "-lm", "-lpthread", NULL};
+    argv[argc++] = "-o";
+    argv[argc++] = (char *)opts->output;
+    for (int i = 0; i < num_objs && i < CNNC_LINK_MAX_OBJECTS; i++)
+        argv[argc++] = (char *)objs[i];
+    const char *rest[] = {main_lib, rt_lib, "-lpng", "-ljpeg", "-lgif", "-lz", "-lprotobuf-c",
+                          "-lm", "-lpthread",
+                          NULL};
     for (int i = 0; rest[i]; i++)
         argv[argc++] = (char *)rest[i];
     argv[argc] = NULL;

@@ -27,13 +27,16 @@ void cnnc_output_error(cnnc_diag *d, const char *fmt, ...) CNNC_PRINTF(2, 3);
  * name. -1 after a message. */
 int cnnc_write_output(const char *path, const void *data, size_t len, cnnc_diag *d);
 
-/* A temporary object file path in the output's directory ("PROG.cnnc-PID.o"). */
-int cnnc_temp_object_path(const char *output, char *buf, size_t len, cnnc_diag *d);
+/* A temporary object file path in the output's directory ("PROG.cnnc-PID-PART.o"). */
+int cnnc_temp_object_path(const char *output, int part, char *buf, size_t len, cnnc_diag *d);
 
-/* Links object `obj` (which defines cnnrt_program_model) with libcnnrt_main.a and
- * libcnnrt.a into opts->output. The runtime is looked for in opts->runtime_lib_dir, then
- * $CNNC_RUNTIME_DIR, then <directory of cnnc>/../lib, then the install prefix. */
-int cnnc_link_program(const char *obj, const cnnc_codegen_options *opts, cnnc_diag *d);
+/* Links the objects objs[0..num_objs) (together the model; one defines
+ * cnnrt_program_model) with libcnnrt_main.a and libcnnrt.a into opts->output. The runtime
+ * is looked for in opts->runtime_lib_dir, then $CNNC_RUNTIME_DIR, then <directory of
+ * cnnc>/../lib, then the install prefix. */
+enum { CNNC_LINK_MAX_OBJECTS = 16 };
+int cnnc_link_program(const char *const *objs, int num_objs, const cnnc_codegen_options *opts,
+                      cnnc_diag *d);
 
 /* Writes the header for object file `object_path` (model.o -> model.h). */
 int cnnc_write_model_header(const cnnc_graph *forward, const cnnc_header_info *info,

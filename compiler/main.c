@@ -16,6 +16,8 @@
 #include "codegen.h"
 #include "cross_target.h"
 #include "embed_weights.h"
+#include "export_model.h"
+#include "onnx_import.h"
 #include "frontend.h"
 #include "graph.h"
 #include "interp.h"
@@ -40,11 +42,14 @@ typedef struct cnnc_options {
     int emit_given;
     int opt_level;            /* -O0..-O3 */
     const char *target_cpu;   /* --target-cpu */
+    int jobs;                 /* -j: threads compiling a program (0: one per CPU) */
     const char *interpret;    /* --interpret=IMAGE.png */
     const char *weights;      /* --weights=FILE (with --interpret) */
     const char *target;       /* --target=TRIPLE */
     const char *embed_weights; /* --embed-weights=FILE */
     int no_train, no_gradcam; /* --no-train, --no-gradcam */
+    const char *emit_onnx;    /* --emit-onnx FILE */
+    int to_cnn;               /* --to-cnn (an ONNX input) */
     int help, version;
 } cnnc_options;
 
@@ -107,6 +112,8 @@ static int set_target(cnnc_options *o, const char *v) { o->target = v; return 0;
 static int set_embed_weights(cnnc_options *o, const char *v) { o->embed_weights = v; return 0; }
 static int set_no_train(cnnc_options *o, const char *v) { (void)v; o->no_train = 1; return 0; }
 static int set_no_gradcam(cnnc_options *o, const char *v) { (void)v; o->no_gradcam = 1; return 0; }
+static int set_emit_onnx(cnnc_options *o, const char *v) { o->emit_onnx = v; return 0; }
+static int set_to_cnn(cnnc_options *o, const char *v) { (void)v; o->to_cnn = 1; return 0; }
 
 static int set_opt_level(cnnc_options *o, const char *v)
 {
@@ -115,6 +122,19 @@ static int set_opt_level(cnnc_options *o, const char *v)
         return -1;
     }
     o->opt_level = v[0] - '0';
+    return 0;
+}
+
+static int set_jobs(cnnc_options *o, const char *v)
+{
+    char *end = NULL;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < 1 || n > 64) {
+        fprintf(stderr, "cnnc: error: -j%s: the number of threads is a whole number from 1 "
+                        "to 64\n", v);
+        return -1;
+    }
+    o->jobs = (int)n;
     return 0;
 }
 
@@ -143,6 +163,8 @@ static const option_spec options[] = {
     {"-S", ARG_NONE, NULL, "write assembly", set_asm},
     {"--emit-llvm", ARG_NONE, NULL, "write LLVM IR as text", set_llvm},
     {"-O", ARG_REQUIRED, "LEVEL", "optimisation level 0-3 (default -O2)", set_opt_level},
+    {"-j", ARG_REQUIRED, "N",
+     "compile a program on N threads (default: one per CPU, at most 8)", set_jobs},
     {"--target-cpu", ARG_REQUIRED, "CPU",
      "generate code for CPU (default: this machine's; e.g. x86-64-v3 to ship binaries)",
      set_target_cpu},
@@ -160,6 +182,10 @@ static const option_spec options[] = {
      set_interpret},
     {"--weights", ARG_REQUIRED, "FILE", "weights for --interpret (default: fresh ones)",
      set_weights},
+    {"--emit-onnx", ARG_REQUIRED, "FILE",
+     "write the model as ONNX with its initial weights (docs/interop.md)", set_emit_onnx},
+    {"--to-cnn", ARG_NONE, NULL,
+     "with MODEL.onnx: print the equivalent model file (docs/interop.md)", set_to_cnn},
     {"--help", ARG_NONE, NULL, "show this help", set_help},
     {"-h", ARG_NONE, NULL, NULL, set_help},
     {"--version", ARG_NONE, NULL, "show the cnnc and LLVM versions", set_version},
@@ -361,16 +387,13 @@ static int interpret_image(const cnnc_graph *g, const cnnc_options *o, FILE *out
         fprintf(stderr, "cnnc: error: --interpret needs a model whose input is an image\n");
         return -1;
     }
-    cnnrt_image img;
     cnnrt_err e;
-    if (cnnrt_png_read(o->interpret, CNNRT_ALPHA_AUTO, &img, &e)) {
-        fprintf(stderr, "cnnc: error: %s\n", e.msg);
-        return -1;
-    }
     float *x = cnnrt_xmalloc((size_t)cnnc_shape_size(*in) * sizeof(float));
-    int failed = cnnrt_image_to_input(&img, (int)in->dim[0], (int)in->dim[1], (int)in->dim[2],
-                                      CNNRT_RESIZE_AREA, x, &e);
-    cnnrt_image_free(&img);
+    /* The runtime's own preparation, as the model file's prepare= asks: the compiled
+     * program's predict calls the same function, so both answer for the same input. */
+    int failed = cnnrt_picture_prepare(o->interpret, (cnnrt_prepare)g->prepare,
+                                       (int)in->dim[0], (int)in->dim[1], (int)in->dim[2], x,
+                                       NULL, &e);
     float *params = failed ? NULL : interpret_params(g, o->weights);
     float *probs = cnnrt_xcalloc((size_t)g->num_classes, sizeof(float));
     if (failed)
@@ -423,6 +446,7 @@ static int run_codegen(const cnnc_graph *g, const cnnc_options *o, cnnc_diag *d)
     cg.target_triple = o->target;
     cg.programs = CNNC_GEN_INFER | (o->no_train ? 0 : CNNC_GEN_TRAIN) |
                   (o->no_gradcam ? 0 : CNNC_GEN_CAMS);
+    cg.jobs = o->jobs;
     if (o->dump_ir && strcmp(o->dump_ir, "lowered") == 0)
         cg.dump_lowered = stdout;
     if (cg.emit != CNNC_EMIT_NONE && !cg.output) {
@@ -442,6 +466,46 @@ static int run_codegen(const cnnc_graph *g, const cnnc_options *o, cnnc_diag *d)
     int rc = cnnc_codegen_run(g, &cg, d);
     free(weights);
     return rc;
+}
+
+/* --to-cnn: the model file an ONNX import amounts to. */
+static int print_imported_model(cnnc_onnx_import *onnx, const cnnc_options *o)
+{
+    int failed = 1;
+    if (!onnx->model_text)
+        fprintf(stderr, "cnnc: error: --to-cnn needs an ONNX model (MODEL.onnx)\n");
+    else {
+        FILE *out = open_output(o);
+        failed = !out || fputs(onnx->model_text, out) < 0;
+        failed |= out && close_output(out, o) != 0;
+    }
+    cnnc_onnx_import_free(onnx);
+    return failed ? 1 : 0;
+}
+
+/* An imported program's weights: NAME.weights beside the program (NAME is the program's
+ * name), where it looks for them when run from that directory. An existing file is kept:
+ * it may hold training done since. */
+static int write_imported_weights(const cnnc_graph *g, const cnnc_onnx_import *onnx,
+                                  const cnnc_options *o, cnnc_diag *d)
+{
+    if (o->emit_given || !o->output)
+        return 0;
+    char path[4400];
+    const char *slash = strrchr(o->output, '/');
+    snprintf(path, sizeof path, "%.*s%s.weights", slash ? (int)(slash - o->output + 1) : 0,
+             o->output, g->model_name);
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        printf("Kept the existing %s (remove it to start again from the ONNX model's "
+               "weights)\n", path);
+        return 0;
+    }
+    if (cnnc_onnx_write_weights(g, onnx, path, d))
+        return -1;
+    printf("Wrote %s (the ONNX model's weights; '%s train --resume' trains them further)\n",
+           path, o->output);
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -464,7 +528,8 @@ int main(int argc, char **argv)
         return EXIT_USAGE;
     }
 
-    int text_action = o.summary || o.dump_ir || o.dump_graph || o.interpret;
+    int text_action = o.summary || o.dump_ir || o.dump_graph || o.interpret || o.emit_onnx ||
+                      o.to_cnn;
     int lowered_dump = o.dump_ir && strcmp(o.dump_ir, "lowered") == 0;
     /* -o alone builds a program; with only text actions, -o names the text file. */
     int compiling = o.emit_given || lowered_dump || (o.output && !text_action);
@@ -475,15 +540,30 @@ int main(int argc, char **argv)
 
     cnnc_diag d;
     cnnc_diag_init(&d, o.input, NULL, 0);
-    cnnc_graph *g = cnnc_compile_file(o.input, &d);
-    if (!g)
+    cnnc_onnx_import onnx = {0};
+    const char *program = o.output && !o.emit_given && !text_action ? o.output : NULL;
+    if (cnnc_is_onnx_path(o.input) && cnnc_onnx_import_file(o.input, program, &onnx, &d) != 0)
         return 1;
+    if (o.to_cnn)
+        return print_imported_model(&onnx, &o);
+    cnnc_graph *g = onnx.model_text
+        ? cnnc_compile_source(onnx.model_text, strlen(onnx.model_text), o.input, &d)
+        : cnnc_compile_file(o.input, &d);
+    if (!g) {
+        cnnc_onnx_import_free(&onnx);
+        return 1;
+    }
 
     status = 0;
     if (run_text_actions(g, &o, compiling, &d) != 0)
         status = 1;
+    if (status == 0 && o.emit_onnx && cnnc_emit_onnx(g, o.emit_onnx, &d) != 0)
+        status = 1;
     if (status == 0 && compiling && run_codegen(g, &o, &d) != 0)
         status = 1;
+    if (status == 0 && onnx.model_text && compiling && write_imported_weights(g, &onnx, &o, &d))
+        status = 1;
+    cnnc_onnx_import_free(&onnx);
     cnnc_graph_free(g);
     /* --dump-ir=lowered writes to standard output too: its errors count as well. */
     errno = 0;

@@ -81,12 +81,13 @@ static void yyerror(YYLTYPE *loc, yyscan_t scanner, cnnc_parse_ctx *ctx, const c
 %token INT "integer"
 %token FLOAT "number"
 %token SIZE "size"
+%token STRING "string"
 %token BAD "invalid token"
 
 /* "key= value": the value belongs to the key (shift) rather than the key being left
  * without one and the value standing alone. */
 %precedence MISSING_VALUE
-%precedence IDENT INT FLOAT SIZE BAD
+%precedence IDENT INT FLOAT SIZE STRING BAD
 
 %%
 
@@ -129,6 +130,7 @@ value
     | FLOAT     { $$ = $1; $$.kind = CNNC_VALUE_FLOAT; }
     | SIZE      { $$ = $1; $$.kind = CNNC_VALUE_SIZE; }
     | IDENT     { $$ = $1; $$.kind = CNNC_VALUE_IDENT; }
+    | STRING    { $$ = $1; $$.kind = CNNC_VALUE_STRING; }
     | BAD       { $$ = $1; $$.kind = CNNC_VALUE_INVALID; }   /* reported by the scanner */
     ;
 

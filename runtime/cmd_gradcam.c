@@ -7,10 +7,12 @@
  * original | heatmap | overlay, or a grid of many test images. */
 #include "gradcam_util.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "cnnrt_image.h"
 
@@ -93,6 +95,7 @@ typedef struct gradcam_options {
     int64_t index, first, class_id, threads;
     int index_given, first_given, class_given, grid, evaluate;
     const char *layer, *method, *score, *colormap, *out, *raw, *weights, *data;
+    const char *out_dir, *raw_scale, *prepare;
     double alpha;
 } gradcam_options;
 
@@ -102,8 +105,12 @@ enum { MAX_ROWS = 50 };   /* rows of three panels in one picture */
 typedef struct gradcam_plan {
     cam_choice choice;
     cnnrt_colormap cmap;
-    const char *image_file;   /* the user's own picture, or NULL */
-    char out_path[4096];
+    prog_input_list pictures;   /* the user's own pictures (files and folders expanded) */
+    prog_prepare prepare;
+    prog_classes classes;       /* names for captions and grids */
+    int probabilities;          /* the outputs are probabilities (else scores) */
+    int raw_unscaled;           /* --raw-scale none */
+    char out_path[4096];        /* the one figure (rows or grid), when there is one */
 } gradcam_plan;
 
 static int layer_position(const prog_ctx *ctx, const char *layer)
@@ -180,25 +187,32 @@ static int resolve_plan(const prog_ctx *ctx, gradcam_options *o, char **files, i
                         gradcam_plan *plan)
 {
     memset(plan, 0, sizeof *plan);
+    plan->probabilities = prog_outputs_probabilities(ctx);
     int sources = o->index_given + o->first_given + (nfiles > 0);
     if (sources > 1)
-        return prog_usage_error(ctx, "gradcam", "give one of --index N, --first K or an image "
-                                "file");
-    if (nfiles > 1)
-        return prog_usage_error(ctx, "gradcam", "one image file at a time (for many test "
-                                "images use --first K)");
-    if (o->grid && !o->first_given)
-        return prog_usage_error(ctx, "gradcam", "--grid goes with --first K");
-    if (o->first_given && !o->grid && o->first > MAX_ROWS && (!o->evaluate || o->out))
-        return prog_usage_error(ctx, "gradcam", "--first %lld without --grid would draw %lld "
-                                "rows of panels; use at most %d, or add --grid",
-                                (long long)o->first, (long long)o->first, MAX_ROWS);
+        return prog_usage_error(ctx, "gradcam", "give one of --index N, --first K or pictures");
+    if (o->grid && !o->first_given && nfiles == 0)
+        return prog_usage_error(ctx, "gradcam", "--grid goes with --first K or pictures");
+    if (o->first_given && !o->grid && !o->out_dir && o->first > MAX_ROWS &&
+        (!o->evaluate || o->out))
+        return prog_usage_error(ctx, "gradcam", "--first %lld would draw %lld rows of panels "
+                                "in one picture; add --out-dir DIR (one figure per image) or "
+                                "--grid, or use at most %d", (long long)o->first,
+                                (long long)o->first, MAX_ROWS);
     if (o->class_given && o->class_id >= ctx->model->num_classes)
         return prog_usage_error(ctx, "gradcam", "--class must be 0..%lld, not %lld",
                                 (long long)ctx->model->num_classes - 1, (long long)o->class_id);
     if (o->data && nfiles > 0)
-        return prog_usage_error(ctx, "gradcam", "--data goes with --index or --first, not an "
-                                "image file");
+        return prog_usage_error(ctx, "gradcam", "--data goes with --index or --first, not "
+                                "pictures");
+    if (o->out_dir && o->out && !o->grid)
+        return prog_usage_error(ctx, "gradcam", "--out-dir writes one figure per picture; "
+                                "--out names the one figure (with --out-dir, only the --grid)");
+    if (o->raw_scale && strcmp(o->raw_scale, "max") && strcmp(o->raw_scale, "none"))
+        return prog_usage_error(ctx, "gradcam", "--raw-scale must be max or none");
+    plan->raw_unscaled = o->raw_scale && !strcmp(o->raw_scale, "none");
+    if (o->prepare && prog_parse_prepare(o->prepare, &plan->prepare))
+        return prog_usage_error(ctx, "gradcam", "--prepare must be auto, digit or resize");
     plan->choice.score_mode = cnnrt_vocab_code(cnnrt_vocab_score_modes(), o->score);
     if (plan->choice.score_mode < 0) {
         char list[128];
@@ -212,14 +226,41 @@ static int resolve_plan(const prog_ctx *ctx, gradcam_options *o, char **files, i
     cnnrt_colormap_from_name(o->colormap, &plan->cmap, NULL);
     if (sources == 0)
         o->index_given = 1;   /* default: test image o->index (0) */
-    plan->image_file = nfiles > 0 ? files[0] : NULL;
-    return resolve_choice(ctx, o, plan);
+    int status = resolve_choice(ctx, o, plan);
+    if (status == PROG_OK && nfiles > 0) {
+        status = prog_expand_inputs(ctx, files, nfiles, &plan->pictures);
+        if (status == PROG_OK && plan->pictures.count == 0)
+            status = prog_error(ctx, "no pictures to explain");
+    }
+    return status;
+}
+
+static void plan_free(gradcam_plan *plan)
+{
+    prog_input_list_free(&plan->pictures);
+    prog_classes_free(&plan->classes);
 }
 
 /* ---- loading the images ---------------------------------------------------------------- */
 
-static int load_test_images(const prog_ctx *ctx, const gradcam_options *o, cam_batch *b,
-                            int guided)
+/* The data set's class names, kept after the data set is freed. */
+static void keep_dataset_names(const prog_ctx *ctx, const cnnrt_dataset *ds, const char *weights,
+                               prog_classes *classes)
+{
+    prog_classes_free(classes);
+    if (!ds->class_names || ds->num_class_names != ctx->model->num_classes) {
+        prog_classes_beside_weights(ctx, weights, classes);
+        return;
+    }
+    classes->names = cnnrt_xcalloc((size_t)ds->num_class_names, sizeof *classes->names);
+    for (int64_t k = 0; k < ds->num_class_names; k++)
+        classes->names[k] = strdup(ds->class_names[k]);
+    classes->count = ds->num_class_names;
+    classes->owned = 1;
+}
+
+static int load_test_images(const prog_ctx *ctx, const gradcam_options *o, gradcam_plan *plan,
+                            cam_batch *b, int guided)
 {
     cnnrt_dataset ds;
     cnnrt_err e;
@@ -236,6 +277,7 @@ static int load_test_images(const prog_ctx *ctx, const gradcam_options *o, cam_b
                                   (long long)first, ds.images_path, (long long)ds.count,
                                   (long long)ds.count - 1);
     } else {
+        keep_dataset_names(ctx, &ds, o->weights, &plan->classes);
         cam_batch_alloc(b, ctx, n, guided);
         cnnrt_dataset_to_float(&ds, first, n, b->x);
         for (int64_t i = 0; i < n; i++) {
@@ -248,22 +290,41 @@ static int load_test_images(const prog_ctx *ctx, const gradcam_options *o, cam_b
     return status;
 }
 
-static int load_user_image(const prog_ctx *ctx, const gradcam_options *o, const char *path,
-                           cam_batch *b, int guided)
+/* Every picture of the plan that can be read; the others are reported by path and left
+ * out, and make the command fail at the end (after the others are explained). */
+static int load_user_images(const prog_ctx *ctx, const gradcam_options *o, gradcam_plan *plan,
+                            cam_batch *b, int guided)
 {
-    cnnrt_err e;
-    int inverted;
-    cam_batch_alloc(b, ctx, 1, guided);
-    if (prog_png_to_input(ctx, path, b->x, &inverted, NULL, &e)) {
-        cam_batch_free(b);
-        return prog_error(ctx, "%s", e.msg);
+    int status = PROG_OK;
+    int64_t n = 0, inverted_count = 0;
+    prog_classes_beside_weights(ctx, o->weights, &plan->classes);
+    cam_batch_alloc(b, ctx, plan->pictures.count, guided);
+    for (int64_t i = 0; i < plan->pictures.count; i++) {
+        const char *path = plan->pictures.paths[i];
+        cnnrt_err e;
+        int inverted;
+        if (prog_picture_to_input(ctx, path, plan->prepare, b->x + n * input_floats(ctx),
+                                  &inverted, NULL, &e)) {
+            status = prog_error(ctx, "%s", e.msg);
+            continue;
+        }
+        inverted_count += inverted;
+        if (inverted && plan->pictures.count == 1)
+            printf("%s: dark on light, inverted to a light digit on black like MNIST\n", path);
+        b->true_labels[n] = -1;
+        snprintf(b->names[n], sizeof b->names[n], "%s", path);
+        b->classes[n] = o->class_given ? (int32_t)o->class_id : -1;
+        n++;
     }
-    if (inverted)
-        printf("%s: dark on light, inverted to a light digit on black like MNIST\n", path);
-    b->true_labels[0] = -1;
-    snprintf(b->names[0], sizeof b->names[0], "%s", path);
-    b->classes[0] = o->class_given ? (int32_t)o->class_id : -1;
-    return PROG_OK;
+    if (inverted_count && plan->pictures.count > 1)
+        printf("%lld of %lld pictures were dark on light: inverted like MNIST's digits\n",
+               (long long)inverted_count, (long long)plan->pictures.count);
+    b->n = n;
+    if (n == 0) {
+        cam_batch_free(b);
+        return PROG_ERROR;
+    }
+    return status;
 }
 
 /* ---- pictures --------------------------------------------------------------------------- */
@@ -325,22 +386,33 @@ static int make_pictures(const prog_ctx *ctx, const cam_batch *b, int64_t i,
     return 0;
 }
 
-/* "true 7 - pred 7 (99.2%)", and the explained class when --class chose another one. */
-static void caption(const prog_ctx *ctx, const cam_batch *b, int64_t i, int short_form,
-                    int show_explained, char *buf, size_t size)
+/* "true 7 - pred 7 (99.2%)" with class names when there are some, a score instead of a
+ * percentage for a model without softmax, and the explained class when --class chose
+ * another one. */
+static void caption(const prog_ctx *ctx, const gradcam_plan *plan, const cam_batch *b,
+                    int64_t i, int short_form, int show_explained, char *buf, size_t size)
 {
     int64_t k = ctx->model->num_classes;
     int pred = prog_argmax(b->probs + i * k, k);
-    double pct = 100.0 * b->probs[i * k + pred];
+    double value = b->probs[i * k + pred];
+    char num[32], num2[32];
     size_t used = 0;
     if (b->true_labels[i] >= 0)
-        used = (size_t)snprintf(buf, size, short_form ? "true %d\n" : "true %d - ",
-                                b->true_labels[i]);
-    snprintf(buf + used, size - used, short_form ? "pred %d (%.0f%%)" : "pred %d (%.1f%%)",
-             pred, pct);
+        used = (size_t)snprintf(buf, size, short_form ? "true %s\n" : "true %s - ",
+                                prog_class_name(&plan->classes, b->true_labels[i], num,
+                                                sizeof num));
+    if (used >= size)
+        used = size - 1;
+    const char *name = prog_class_name(&plan->classes, pred, num, sizeof num);
+    if (plan->probabilities)
+        snprintf(buf + used, size - used, short_form ? "pred %s (%.0f%%)" : "pred %s (%.1f%%)",
+                 name, 100.0 * value);
+    else
+        snprintf(buf + used, size - used, "pred %s (score %.3g)", name, value);
     used = strlen(buf);
     if (show_explained && b->explained[i] != pred)
-        snprintf(buf + used, size - used, "\nmap of class %d", b->explained[i]);
+        snprintf(buf + used, size - used, "\nmap of class %s",
+                 prog_class_name(&plan->classes, b->explained[i], num2, sizeof num2));
 }
 
 static int panel_scale(const prog_ctx *ctx, int target)
@@ -351,86 +423,105 @@ static int panel_scale(const prog_ctx *ctx, int target)
     return s < 1 ? 1 : s > 16 ? 16 : s;
 }
 
-/* One row of panels per image (original | heatmap | overlay [| guided]), or with --grid one
- * overlay per image, misclassified ones framed in red. */
+/* Images first..first+n-1 of the batch in one picture: one row of panels per image
+ * (original | heatmap | overlay [| guided]), or as a grid one overlay per image,
+ * misclassified ones framed in red. */
 static int write_figure(const prog_ctx *ctx, const cam_batch *b, const gradcam_plan *plan,
-                        const gradcam_options *o, cnnrt_err *e)
+                        const gradcam_options *o, int64_t first, int64_t n, int grid,
+                        const char *path, cnnrt_err *e)
 {
     int guided = plan->choice.method == CNNRT_CAM_GUIDED;
-    int per_image = o->grid ? 1 : guided ? 4 : 3;
-    int64_t n = b->n, k = ctx->model->num_classes;
+    int per_image = grid ? 1 : guided ? 4 : 3;
+    int64_t k = ctx->model->num_classes;
     cam_pictures *pics = cnnrt_xcalloc((size_t)n, sizeof *pics);
     cnnrt_panel_item *items = cnnrt_xcalloc((size_t)(n * per_image), sizeof *items);
-    char (*captions)[128] = cnnrt_xcalloc((size_t)n, sizeof *captions);
+    char (*captions)[256] = cnnrt_xcalloc((size_t)n, sizeof *captions);
     int rc = 0;
-    for (int64_t i = 0; i < n && rc == 0; i++) {
-        rc = make_pictures(ctx, b, i, plan, o->alpha, &pics[i], e);
+    for (int64_t j = 0; j < n && rc == 0; j++) {
+        int64_t i = first + j;
+        rc = make_pictures(ctx, b, i, plan, o->alpha, &pics[j], e);
         /* a grid explaining one --class says so once, in the title */
-        caption(ctx, b, i, o->grid, !(o->grid && o->class_given), captions[i],
-                sizeof captions[i]);
+        caption(ctx, plan, b, i, grid, !(grid && o->class_given), captions[j],
+                sizeof captions[j]);
         int wrong = b->true_labels[i] >= 0 &&
                     prog_argmax(b->probs + i * k, k) != b->true_labels[i];
-        cnnrt_panel_item *row = items + i * per_image;
-        if (o->grid) {
-            row[0] = (cnnrt_panel_item){&pics[i].overlay, captions[i], wrong};
+        cnnrt_panel_item *row = items + j * per_image;
+        if (grid) {
+            row[0] = (cnnrt_panel_item){&pics[j].overlay, captions[j], wrong};
             continue;
         }
-        row[0] = (cnnrt_panel_item){&pics[i].original, n > 1 ? captions[i] : "original", wrong};
-        row[1] = (cnnrt_panel_item){&pics[i].heat, "heatmap", 0};
-        row[2] = (cnnrt_panel_item){&pics[i].overlay, "overlay", 0};
+        row[0] = (cnnrt_panel_item){&pics[j].original, n > 1 ? captions[j] : "original", wrong};
+        row[1] = (cnnrt_panel_item){&pics[j].heat, "heatmap", 0};
+        row[2] = (cnnrt_panel_item){&pics[j].overlay, "overlay", 0};
         if (guided)
-            row[3] = (cnnrt_panel_item){&pics[i].guided, "guided grad-cam", 0};
+            row[3] = (cnnrt_panel_item){&pics[j].guided, "guided grad-cam", 0};
     }
-    char title[512], class_note[64] = "";
+    char title[512], class_note[160] = "", num[32];
     if (o->class_given)
-        snprintf(class_note, sizeof class_note, "\nmaps of class %lld", (long long)o->class_id);
-    if (n == 1 && !o->grid)
+        snprintf(class_note, sizeof class_note, "\nmaps of class %s",
+                 prog_class_name(&plan->classes, o->class_id, num, sizeof num));
+    if (n == 1 && !grid)
         snprintf(title, sizeof title, "%s", captions[0]);
     else
         snprintf(title, sizeof title, "%s on layer %s%s%s",
-                 cnnrt_cam_method_name(plan->choice.method), plan->choice.target->name, o->grid ? " (red frame: wrong prediction)" : "",
-                 class_note);
+                 cnnrt_cam_method_name(plan->choice.method), plan->choice.target->name,
+                 grid ? " (red frame: wrong prediction)" : "", class_note);
     cnnrt_image figure = {0};
     if (rc == 0) {
         cnnrt_panel_style style;
         cnnrt_panel_style_default(&style);
-        style.cols = o->grid ? (int)ceil(sqrt((double)n)) : per_image;
-        style.scale = panel_scale(ctx, o->grid ? 112 : 224);
+        style.cols = grid ? (int)ceil(sqrt((double)n)) : per_image;
+        style.scale = panel_scale(ctx, grid ? 112 : 224);
         style.title = title;
         rc = cnnrt_panel_compose(items, (int)(n * per_image), &style, &figure, e);
     }
     if (rc == 0)
-        rc = cnnrt_png_write(plan->out_path, &figure, e);
+        rc = cnnrt_png_write(path, &figure, e);
     cnnrt_image_free(&figure);
-    for (int64_t i = 0; i < n; i++)
-        cam_pictures_free(&pics[i]);
+    for (int64_t j = 0; j < n; j++)
+        cam_pictures_free(&pics[j]);
     free(pics);
     free(items);
     free(captions);
     return rc;
 }
 
-/* --raw: one image as its h x w matrix; several as rows image,row,col,value. */
+/* --raw: CSV with the header image,name,row,col,value and one line per cell of every map
+ * (before upsampling): image is the 0-based position in the output, name the picture's
+ * path or "test image N". The value is the map as drawn (ReLU, divided by its maximum) or
+ * with --raw-scale none before the division. */
 static int write_raw(const char *path, const cam_batch *b, const cnnrt_cam_layer *entry,
-                     cnnrt_err *e)
+                     int unscaled, cnnrt_err *e)
 {
     cnnrt_atomic_file f;
     if (cnnrt_atomic_open(&f, path, e))
         return -1;
     int64_t cells = entry->h * entry->w;
-    if (b->n > 1)
-        fprintf(f.fp, "image,row,col,value\n");
-    for (int64_t i = 0; i < b->n; i++)
+    fprintf(f.fp, "image,name,row,col,value\n");
+    for (int64_t i = 0; i < b->n; i++) {
+        float scale = unscaled && b->map_max[i] > 0 && isfinite(b->map_max[i]) ? b->map_max[i]
+                                                                               : 1.0f;
         for (int64_t y = 0; y < entry->h; y++)
             for (int64_t x = 0; x < entry->w; x++) {
-                float v = b->maps[i * cells + y * entry->w + x];
-                if (b->n > 1)
-                    fprintf(f.fp, "%lld,%lld,%lld,%.6g\n", (long long)i, (long long)y,
-                            (long long)x, (double)v);
-                else
-                    fprintf(f.fp, "%.6g%c", (double)v, x + 1 < entry->w ? ',' : '\n');
+                fprintf(f.fp, "%lld,", (long long)i);
+                prog_csv_field(f.fp, b->names[i]);
+                fprintf(f.fp, ",%lld,%lld,%.6g\n", (long long)y, (long long)x,
+                        (double)(b->maps[i * cells + y * entry->w + x] * scale));
             }
+    }
     return cnnrt_atomic_commit(&f, e);
+}
+
+/* The last part of a path without its extension, at most 200 bytes. */
+static void base_name(const char *path, char *out, size_t size)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t len = strlen(base);
+    const char *dot = strrchr(base, '.');
+    if (dot && dot != base)
+        len = (size_t)(dot - base);
+    snprintf(out, size, "%.*s", (int)(len < 200 ? len : 200), base);
 }
 
 /* MODEL_gradcam_..., so that two programs in one folder do not overwrite each other's. */
@@ -438,41 +529,45 @@ static void default_out_path(const prog_ctx *ctx, const gradcam_options *o,
                              const gradcam_plan *plan, char *out, size_t size)
 {
     const char *model = ctx->model->name;
-    if (plan->image_file) {
-        const char *base = strrchr(plan->image_file, '/');
-        base = base ? base + 1 : plan->image_file;
-        size_t len = strlen(base);
-        if (len > 4 && !strcasecmp(base + len - 4, ".png"))
-            len -= 4;
-        snprintf(out, size, "%s_gradcam_%.*s.png", model, (int)(len < 200 ? len : 200), base);
+    char base[256];
+    if (plan->pictures.count == 1 && !o->grid) {
+        base_name(plan->pictures.paths[0], base, sizeof base);
+        snprintf(out, size, "%s_gradcam_%s.png", model, base);
+    } else if (plan->pictures.count > 0) {
+        snprintf(out, size, "%s_gradcam_%s%lld.png", model, o->grid ? "grid_" : "pictures_",
+                 (long long)plan->pictures.count);
     } else if (o->first_given) {
         snprintf(out, size, "%s_gradcam_%s%lld.png", model, o->grid ? "grid_" : "first_",
                  (long long)o->first);
     } else {
         snprintf(out, size, "%s_gradcam_%lld.png", model, (long long)o->index);
     }
+    if (o->out_dir)   /* the grid beside the figures */
+        snprintf(out, size, "%.*s/grid.png", (int)(size - 16), o->out_dir);
 }
 
 /* Says which maps came out all zero (one line for a batch, not one per image) and, for a
  * single image, its caption. */
-static void report_maps(const prog_ctx *ctx, const cam_batch *b, int64_t method)
+static void report_maps(const prog_ctx *ctx, const gradcam_plan *plan, const cam_batch *b)
 {
-    const char *hint = method == CNNRT_CAM_HIRESCAM
+    const char *hint = plan->choice.method == CNNRT_CAM_HIRESCAM
                            ? ""
                            : " (Grad-CAM averages the gradient over the whole map, which can "
                              "cancel out; --method hirescam keeps where it points)";
     int64_t blank = 0;
     for (int64_t i = 0; i < b->n; i++)
         blank += b->map_max[i] <= 0 || !isfinite(b->map_max[i]);
+    char num[32];
     if (b->n == 1 && blank)
-        prog_warning(ctx, "%s: no positive evidence for class %d: the map is all zero%s",
-                     b->names[0], b->explained[0], hint);
+        prog_warning(ctx, "%s: no positive evidence for class %s: the map is all zero%s",
+                     b->names[0], prog_class_name(&plan->classes, b->explained[0], num,
+                                                  sizeof num), hint);
     else if (blank)
         prog_warning(ctx, "%lld of %lld maps are all zero: no positive evidence for the "
                      "class%s", (long long)blank, (long long)b->n, hint);
     if (b->n == 1) {
-        char text[160];
-        caption(ctx, b, 0, 0, 1, text, sizeof text);
+        char text[320];
+        caption(ctx, plan, b, 0, 0, 1, text, sizeof text);
         char *second_line = strchr(text, '\n');
         if (second_line)
             *second_line++ = '\0';
@@ -481,17 +576,88 @@ static void report_maps(const prog_ctx *ctx, const cam_batch *b, int64_t method)
     }
 }
 
+/* mkdir -p: every missing folder of path. */
+static int make_dirs(const char *path, cnnrt_err *e)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char saved = *p;
+        *p = '\0';
+        struct stat st;
+        if (stat(buf, &st) != 0 && mkdir(buf, 0777) != 0 && errno != EEXIST)
+            return cnnrt_fail(e, "%s: cannot create the folder: %s", buf, strerror(errno));
+        if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+            return cnnrt_fail(e, "%s: not a folder", buf);
+        *p = saved;
+        if (!saved)
+            return 0;
+    }
+}
+
+static int compare_strings(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* --out-dir: one figure per image, DIR/NAME_gradcam.png after the picture's file name
+ * ("test_N" for test image N). Two pictures of the same name from different folders get
+ * their position in the list added: NAME_POS_gradcam.png. */
+static int write_figures_to_dir(const prog_ctx *ctx, const cam_batch *b,
+                                const gradcam_plan *plan, const gradcam_options *o,
+                                cnnrt_err *e)
+{
+    if (make_dirs(o->out_dir, e))
+        return -1;
+    char (*bases)[256] = cnnrt_xcalloc((size_t)b->n + 1, sizeof *bases);
+    char **sorted = cnnrt_xcalloc((size_t)b->n + 1, sizeof *sorted);
+    for (int64_t i = 0; i < b->n; i++) {
+        if (plan->pictures.count > 0)
+            base_name(b->names[i], bases[i], sizeof bases[i]);
+        else
+            snprintf(bases[i], sizeof bases[i], "test_%s", b->names[i] + strlen("test image "));
+        sorted[i] = bases[i];
+    }
+    qsort(sorted, (size_t)b->n, sizeof *sorted, compare_strings);
+    int rc = 0;
+    for (int64_t i = 0; i < b->n && rc == 0; i++) {
+        char key[256], path[4500], text[320];
+        snprintf(key, sizeof key, "%s", bases[i]);
+        const char *k = key;
+        char **found = bsearch(&k, sorted, (size_t)b->n, sizeof *sorted, compare_strings);
+        int duplicate = (found > sorted && !strcmp(found[-1], key)) ||
+                        (found + 1 < sorted + b->n && !strcmp(found[1], key));
+        if (duplicate)
+            snprintf(path, sizeof path, "%s/%s_%lld_gradcam.png", o->out_dir, key, (long long)i);
+        else
+            snprintf(path, sizeof path, "%s/%s_gradcam.png", o->out_dir, key);
+        rc = write_figure(ctx, b, plan, o, i, 1, 0, path, e);
+        if (rc == 0) {
+            caption(ctx, plan, b, i, 0, 1, text, sizeof text);
+            for (char *nl = strchr(text, '\n'); nl; nl = strchr(nl, '\n'))
+                *nl = ',';
+            printf("%s: %s -> %s\n", b->names[i], text, path);
+        }
+    }
+    free(sorted);
+    free(bases);
+    return rc;
+}
+
 /* ---- the command ---------------------------------------------------------------------------- */
 
-static int run_gradcam(const prog_ctx *ctx, const gradcam_options *o, const gradcam_plan *plan,
+static int run_gradcam(const prog_ctx *ctx, const gradcam_options *o, gradcam_plan *plan,
                        const float *params)
 {
     int guided = plan->choice.method == CNNRT_CAM_GUIDED;
     cam_batch b;
-    int status = plan->image_file ? load_user_image(ctx, o, plan->image_file, &b, guided)
-                                  : load_test_images(ctx, o, &b, guided);
-    if (status != PROG_OK)
-        return status;
+    int load_status = plan->pictures.count > 0 ? load_user_images(ctx, o, plan, &b, guided)
+                                               : load_test_images(ctx, o, plan, &b, guided);
+    if (load_status != PROG_OK && b.n == 0)
+        return load_status;
+    int status = PROG_OK;
     prog_exec ex;
     cnnrt_err e;
     if (prog_exec_init(ctx, (int)o->threads, &ex, &e)) {
@@ -505,27 +671,40 @@ static int run_gradcam(const prog_ctx *ctx, const gradcam_options *o, const grad
                           ctx->model->name, cnnrt_cam_method_name(plan->choice.method),
                           plan->choice.target->name);
     }
-    report_maps(ctx, &b, plan->choice.method);
+    report_maps(ctx, plan, &b);
     if (o->evaluate)
         cam_evaluate_print(&b, ctx, &plan->choice, params, &ex, ctx->info.seed);
     if (o->raw) {
-        if (write_raw(o->raw, &b, plan->choice.target, &e))
+        if (write_raw(o->raw, &b, plan->choice.target, plan->raw_unscaled, &e))
             status = prog_error(ctx, "%s", e.msg);
         else
             printf("Wrote the map values (%lldx%lld per image) to %s\n",
                    (long long)plan->choice.target->h, (long long)plan->choice.target->w,
                    o->raw);
     }
-    if (status == PROG_OK && (!o->evaluate || o->out)) {
-        if (write_figure(ctx, &b, plan, o, &e))
+    const char *what = cnnrt_cam_method_name(plan->choice.method);
+    if (status == PROG_OK && o->out_dir) {
+        if (write_figures_to_dir(ctx, &b, plan, o, &e))
             status = prog_error(ctx, "%s", e.msg);
         else
-            printf("Wrote %s (%s of layer %s)\n", plan->out_path,
-                   cnnrt_cam_method_name(plan->choice.method), plan->choice.target->name);
+            printf("Wrote %lld figures to %s (%s of layer %s)\n", (long long)b.n, o->out_dir,
+                   what, plan->choice.target->name);
+    }
+    int one_figure = o->out_dir ? o->grid : (!o->evaluate || o->out);
+    if (status == PROG_OK && one_figure) {
+        if (b.n > MAX_ROWS && !o->grid)
+            status = prog_error(ctx, "%lld pictures would draw %lld rows of panels in one "
+                                "picture; add --out-dir DIR (one figure each) or --grid",
+                                (long long)b.n, (long long)b.n);
+        else if (write_figure(ctx, &b, plan, o, 0, b.n, o->grid, plan->out_path, &e))
+            status = prog_error(ctx, "%s", e.msg);
+        else
+            printf("Wrote %s (%s of layer %s)\n", plan->out_path, what,
+                   plan->choice.target->name);
     }
     prog_exec_free(&ex);
     cam_batch_free(&b);
-    return status;
+    return status != PROG_OK ? status : load_status;
 }
 
 static const char gradcam_intro[] =
@@ -544,9 +723,11 @@ static const char gradcam_notes[] =
     "softmax reproduces the original tutorial exactly. Grad-CAM++'s weights use the\n"
     "paper's closed form for an exponential of the score: with --score logit that is\n"
     "exp(logit), with --score softmax the same formula on the softmax's gradient.\n"
-    "--raw writes the map as drawn (negative values set to 0, then divided by the\n"
-    "largest), before upsampling: one image as a matrix of rows, several as lines\n"
-    "image,row,col,value.\n"
+    "--raw writes CSV with the header image,name,row,col,value, one line per cell of\n"
+    "each map before upsampling: the map as drawn (negative values set to 0, then\n"
+    "divided by the largest), or with --raw-scale none before the division.\n"
+    "Pictures and folders (every picture in them) are prepared as predict prepares them;\n"
+    "--out-dir DIR writes one captioned figure per picture, DIR/NAME_gradcam.png.\n"
     "--evaluate --first K measures how faithful the maps are (deletion AUC, energy inside\n"
     "the digit) against a random map, and draws a picture only with --out.";
 
@@ -571,9 +752,12 @@ int prog_cmd_gradcam(const prog_ctx *ctx, int argc, char **argv)
     gradcam_details(details, sizeof details);
     const prog_option options[] = {
         {"index", OPT_INT, &o.index, 0, 1e9, "N", "explain test image N", &o.index_given},
-        {"first", OPT_INT, &o.first, 1, 10000, "K", "explain test images 0..K-1",
+        {"first", OPT_INT, &o.first, 1, 1e9, "K", "explain test images 0..K-1",
          &o.first_given},
-        {"grid", OPT_FLAG, &o.grid, 0, 0, NULL, "with --first: one grid of overlays", NULL},
+        {"grid", OPT_FLAG, &o.grid, 0, 0, NULL, "one grid of overlays (with --first or pictures)",
+         NULL},
+        {"out-dir", OPT_STRING, &o.out_dir, 0, 0, "DIR", "one figure per picture in DIR",
+         NULL},
         {"layer", OPT_STRING, &o.layer, 0, 0, "NAME", "target layer (default: the model's)",
          NULL},
         {"method", OPT_STRING, &o.method, 0, 0, "M", method_help, NULL},
@@ -585,13 +769,17 @@ int prog_cmd_gradcam(const prog_ctx *ctx, int argc, char **argv)
         {"colormap", OPT_STRING, &o.colormap, 0, 0, "NAME", "jet (default) or viridis", NULL},
         {"out", OPT_STRING, &o.out, 0, 0, "FILE.png", "picture to write", NULL},
         {"raw", OPT_STRING, &o.raw, 0, 0, "FILE.csv", "also write the map values", NULL},
+        {"raw-scale", OPT_STRING, &o.raw_scale, 0, 0, "max|none", "--raw values divided by "
+         "the map's maximum (default) or not", NULL},
+        {"prepare", OPT_STRING, &o.prepare, 0, 0, "auto|digit|resize", "how a picture becomes "
+         "the input (as predict)", NULL},
         {"evaluate", OPT_FLAG, &o.evaluate, 0, 0, NULL, "faithfulness report", NULL},
         {"weights", OPT_STRING, &o.weights, 0, 0, "FILE", "weights (default NAME.weights)",
          NULL},
         {"data", OPT_STRING, &o.data, 0, 0, "DIR", "directory with the test IDX files", NULL},
         {"threads", OPT_INT, &o.threads, 1, 1024, "N", "threads (default: one per CPU)", NULL},
     };
-    prog_command cmd = {"gradcam", "[--index N | IMAGE.png | --first K [--grid]] [OPTIONS]",
+    prog_command cmd = {"gradcam", "[--index N | --first K | PICTURE|FOLDER...] [OPTIONS]",
                         "Draws what the network looked at (Grad-CAM).", details,
                         "gradcam --index 4 --out seven.png", options,
                         sizeof options / sizeof options[0], -1};
@@ -612,6 +800,8 @@ int prog_cmd_gradcam(const prog_ctx *ctx, int argc, char **argv)
             status = run_gradcam(ctx, &o, &plan, params);
         free(params);
     }
+    if (r == 0)
+        plan_free(&plan);
     free(files);
     return status;
 }

@@ -26,36 +26,15 @@ int prog_picture_to_input(const prog_ctx *ctx, const char *path, prog_prepare pr
                           float *x, int *inverted, cnnrt_image *shown, cnnrt_err *e)
 {
     const cnnrt_model *m = ctx->model;
-    cnnrt_image img = {0};
-    *inverted = 0;
-    /* Keras's load_img drops transparency (PIL's convert("RGB")); a drawing on a
-     * transparent canvas needs the contrasting background to stay visible as a digit. */
-    if (cnnrt_picture_read(path, prepare == PROG_PREPARE_RESIZE ? CNNRT_ALPHA_IGNORE
-                                                                : CNNRT_ALPHA_AUTO,
-                           &img, e))
-        return -1;
-    int rc;
-    int model_sized = img.width == m->input_w && img.height == m->input_h;
-    int digit = m->input_c == 1 && (prepare == PROG_PREPARE_DIGIT ||
-                                    (prepare == PROG_PREPARE_AUTO && !model_sized));
-    if (m->input_c == 1 && prepare != PROG_PREPARE_RESIZE)
-        *inverted = cnnrt_image_invert_if_light_background(&img);
-    if (digit) {
-        /* A photo or scan of a digit: prepare it the way MNIST's digits were made (cropped,
-         * fitted into 20x20, centred by mass). A picture already of the model's size is
-         * taken as it is, like the test images, unless --prepare digit asks. */
-        rc = cnnrt_digit_to_input(&img, (int)m->input_h, (int)m->input_w, x, e);
-    } else {
-        /* --prepare resize: Keras's load_img(target_size=...), nearest neighbour. */
-        rc = cnnrt_image_to_input(&img, (int)m->input_h, (int)m->input_w, (int)m->input_c,
-                                  prepare == PROG_PREPARE_RESIZE ? CNNRT_RESIZE_NEAREST
-                                                                 : CNNRT_RESIZE_AREA,
-                                  x, e);
-    }
+    cnnrt_prepare how = prepare == PROG_PREPARE_DIGIT    ? CNNRT_PREPARE_DIGIT
+                        : prepare == PROG_PREPARE_RESIZE ? CNNRT_PREPARE_RESIZE
+                                                         : (cnnrt_prepare)ctx->info.prepare;
+    /* The same function as cnnc --interpret's, so both see the same input. */
+    int rc = cnnrt_picture_prepare(path, how, (int)m->input_h, (int)m->input_w,
+                                   (int)m->input_c, x, inverted, e);
     if (rc == 0 && shown)
         rc = cnnrt_image_from_floats(x, (int)m->input_h, (int)m->input_w, (int)m->input_c,
                                      shown, e);
-    cnnrt_image_free(&img);
     return rc;
 }
 
@@ -63,6 +42,14 @@ int prog_png_to_input(const prog_ctx *ctx, const char *path, float *x, int *inve
                       cnnrt_image *shown, cnnrt_err *e)
 {
     return prog_picture_to_input(ctx, path, PROG_PREPARE_AUTO, x, inverted, shown, e);
+}
+
+void prog_input_list_free(prog_input_list *l)
+{
+    for (int64_t i = 0; i < l->count; i++)
+        free(l->paths[i]);
+    free(l->paths);
+    memset(l, 0, sizeof *l);
 }
 
 int prog_need_trained_weights(const prog_ctx *ctx, const char *path, float *params)
@@ -155,20 +142,24 @@ static void json_string(const char *s)
     putchar('"');
 }
 
-/* A CSV field (RFC 4180): quoted when it holds a comma, quote or line break. */
-static void csv_field(const char *s)
+void prog_csv_field(FILE *out, const char *s)
 {
     if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, stdout);
+        fputs(s, out);
         return;
     }
-    putchar('"');
+    putc('"', out);
     for (; *s; s++) {
         if (*s == '"')
-            putchar('"');
-        putchar(*s);
+            putc('"', out);
+        putc(*s, out);
     }
-    putchar('"');
+    putc('"', out);
+}
+
+static void csv_field(const char *s)
+{
+    prog_csv_field(stdout, s);
 }
 
 static void begin_output(predict_output *out)
@@ -269,14 +260,7 @@ static int predict_test_image(const prog_ctx *ctx, const predict_options *o,
     return status;
 }
 
-/* The pictures to classify: files as given, folders expanded to every file under them in
- * path order (files there that are not pictures, like README, are left out quietly). */
-typedef struct input_list {
-    char **paths;
-    int64_t count, cap;
-} input_list;
-
-static void inputs_push(input_list *l, const char *path)
+static void inputs_push(prog_input_list *l, const char *path)
 {
     if (l->count == l->cap) {
         l->cap = l->cap ? 2 * l->cap : 64;
@@ -298,8 +282,9 @@ static int is_picture_file(const char *path)
     return cnnrt_picture_format_of(head, n) != CNNRT_PICTURE_NONE;
 }
 
-static int expand_inputs(const prog_ctx *ctx, char **args, int count, input_list *out)
+int prog_expand_inputs(const prog_ctx *ctx, char **args, int count, prog_input_list *out)
 {
+    memset(out, 0, sizeof *out);
     for (int i = 0; i < count; i++) {
         struct stat st;
         if (stat(args[i], &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -329,8 +314,8 @@ static int predict_files(const prog_ctx *ctx, const predict_options *o, char **a
                          predict_output *out)
 {
     const cnnrt_model *m = ctx->model;
-    input_list inputs = {0};
-    int status = expand_inputs(ctx, args, count, &inputs);
+    prog_input_list inputs;
+    int status = prog_expand_inputs(ctx, args, count, &inputs);
     (void)o;
     int64_t image_floats = m->input_h * m->input_w * m->input_c;
     float *x = cnnrt_aligned_alloc((size_t)image_floats * sizeof *x);
@@ -351,9 +336,7 @@ static int predict_files(const prog_ctx *ctx, const predict_options *o, char **a
             printf("  (dark on light: inverted to a light digit on black, like MNIST)\n");
     }
     end_output(out);
-    for (int64_t i = 0; i < inputs.count; i++)
-        free(inputs.paths[i]);
-    free(inputs.paths);
+    prog_input_list_free(&inputs);
     free(x);
     free(probs);
     return status;
@@ -378,12 +361,13 @@ int prog_cmd_predict(const prog_ctx *ctx, int argc, char **argv)
                         "in it),\nor test image N of the data set. Prints the class and every "
                         "class's probability,\nwith the class names saved beside the weights "
                         "when training had them.",
-                        "--prepare digit: MNIST's preparation (a dark digit on light paper is "
-                        "inverted, the\nink cut out, fitted into 20x20 of 28x28 and centred; "
-                        "keep other marks off the paper).\n--prepare resize: stretched to the "
-                        "model's input as Keras's load_img(target_size=...)\ndoes (nearest "
-                        "neighbour). auto (the default): digit for a one-channel model when\n"
-                        "the picture is not already of the model's size, else resized.",
+                        "--prepare resize: stretched to the model's input as Keras's "
+                        "load_img(target_size=...)\ndoes (nearest neighbour).\n--prepare "
+                        "digit: MNIST's preparation (a dark digit on light paper is inverted, "
+                        "the\nink cut out, fitted into 20x20 of 28x28 and centred; keep other "
+                        "marks off the paper;\na picture already of the model's size is only "
+                        "inverted when light).\nauto (the default): what the model file's "
+                        "'input ... prepare=' says, resize if nothing.",
                         "predict --format json my_pictures/", options,
                         sizeof options / sizeof options[0], -1};
     char **files = cnnrt_xcalloc((size_t)argc + 1, sizeof *files);
@@ -439,9 +423,15 @@ static void print_confusion(const prog_ctx *ctx, const int64_t *confusion,
 {
     int64_t k = ctx->model->num_classes;
     char buf[32];
+    /* Columns wide enough for the class names (up to 11 characters of each). */
+    int width = 6;
+    for (int64_t c = 0; c < k; c++) {
+        int len = (int)strlen(prog_class_name(classes, c, buf, sizeof buf)) + 1;
+        width = len > width ? (len > 12 ? 12 : len) : width;
+    }
     printf("\nConfusion matrix (rows: true class, columns: predicted class):\n\n      ");
     for (int64_t c = 0; c < k; c++)
-        printf("%6lld", (long long)c);
+        printf("%*.*s", width, width - 1, prog_class_name(classes, c, buf, sizeof buf));
     printf("   correct\n");
     for (int64_t t = 0; t < k; t++) {
         int64_t row = 0;
@@ -451,9 +441,9 @@ static void print_confusion(const prog_ctx *ctx, const int64_t *confusion,
         for (int64_t c = 0; c < k; c++) {
             int64_t v = confusion[t * k + c];
             if (v == 0)
-                printf("%6s", ".");
+                printf("%*s", width, ".");
             else
-                printf("%6lld", (long long)v);
+                printf("%*lld", width, (long long)v);
         }
         if (row > 0)
             printf("   %6.1f%%", 100.0 * (double)confusion[t * k + t] / (double)row);

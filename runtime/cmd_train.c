@@ -23,6 +23,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cnnrt_augment.h"
+#include "cnnrt_callbacks.h"
 #include "cnnrt_image.h"
 #include "cnnrt_limits.h"
 #include "cnnrt_progress.h"
@@ -34,6 +36,13 @@ typedef struct train_options {
     const char *data, *weights;
     int resume, quiet, skip_bad;
     int seed_given;
+    /* Callbacks from the command line, over the model file's (cnnrt_callbacks.h). */
+    int64_t initial_epoch, es_patience, rlr_patience, cooldown;
+    double min_delta, rlr_factor, min_lr;
+    const char *monitor;
+    int restore_best_weights, save_best_only;
+    int initial_epoch_given, es_given, rlr_given, cooldown_given, min_delta_given,
+        rlr_factor_given, min_lr_given;
     int report;          /* --report: write NAME_report.html after training */
 } train_options;
 
@@ -51,6 +60,8 @@ typedef struct train_state {
     float partial_loss_sum, partial_correct;
     int64_t partial_steps, partial_images;
     int has_partial;
+    cnnrt_callback_state callbacks;
+    float *best_params;   /* early stopping's best epoch (restore_best_weights), else NULL */
 } train_state;
 
 typedef struct train_run {
@@ -63,6 +74,9 @@ typedef struct train_run {
     float *x;
     int32_t *labels;
     int64_t *order;
+    cnnrt_callbacks cb;
+    cnnrt_augment aug;
+    float *aug_scratch;
 } train_run;
 
 /* ---- Ctrl-C, SIGTERM, SIGHUP --------------------------------------------------------------- */
@@ -135,7 +149,7 @@ static const char *stop_signal_name(int sig)
 
 /* ---- saving -------------------------------------------------------------------------------- */
 
-static int save_weights(train_run *r, int unfinished_epoch, cnnrt_err *e)
+static int save_weights_to(train_run *r, const char *path, int unfinished_epoch, cnnrt_err *e)
 {
     const prog_ctx *ctx = r->ctx;
     cnnrt_weights w;
@@ -159,7 +173,21 @@ static int save_weights(train_run *r, int unfinished_epoch, cnnrt_err *e)
             r->st->partial_loss_sum, r->st->partial_correct, (float)r->st->partial_steps,
             (float)r->st->partial_images};
     }
-    return cnnrt_weights_save(r->weights_path, &w, e);
+    /* The callbacks' state; once early stopping restored the best weights, the file's
+     * tensors are those and the last epoch's ride along for --resume. */
+    w.num_callback_values = CNNRT_CALLBACK_STATE_VALUES;
+    cnnrt_callback_state_pack(&r->st->callbacks, w.callback_values);
+    if (r->st->best_params && r->st->callbacks.es_best_epoch >= 0) {
+        int restored = r->st->callbacks.restored != 0;
+        w.params = restored ? r->st->best_params : r->st->params;
+        w.other_params = restored ? r->st->params : r->st->best_params;
+    }
+    return cnnrt_weights_save(path, &w, e);
+}
+
+static int save_weights(train_run *r, int unfinished_epoch, cnnrt_err *e)
+{
+    return save_weights_to(r, r->weights_path, unfinished_epoch, e);
 }
 
 /* "NAME.weights" -> "NAME.history.csv": beside the weights, named after them. */
@@ -271,6 +299,16 @@ static int start_fresh(train_run *r)
     train_state *st = r->st;
     st->seed = (uint64_t)r->opts->seed;
     cnnrt_init_params(ctx->info.params, ctx->info.num_params, st->seed, st->params);
+    /* Keras's fit(initial_epoch=N): the epochs are numbered (and shuffled) from N on; the
+     * history keeps empty rows for the epochs before. */
+    int64_t first = r->opts->initial_epoch;
+    if (first > 0 && first >= r->opts->epochs)
+        return prog_error(ctx, "--initial-epoch %lld: nothing to train with --epochs %lld (it "
+                          "is the total, counting the epochs before)", (long long)first,
+                          (long long)r->opts->epochs);
+    for (int64_t i = 0; i < first; i++)
+        st->history[i] = (cnnrt_epoch_record){NAN, NAN, NAN, NAN};
+    st->epochs_done = st->num_history = first;
     return PROG_OK;
 }
 
@@ -300,6 +338,39 @@ static void note_replacing_weights(const train_run *r)
     printf("Note: starting from new random weights; %s will be replaced (to continue "
            "training it instead: %s)\n", r->weights_path, resume);
     cnnrt_weights_free(&w);
+}
+
+/* The callbacks' state of a file being resumed: the best weights early stopping keeps, and
+ * the last epoch's weights back in place when the best ones had been restored. */
+static int resume_callbacks(train_run *r, const cnnrt_weights *w)
+{
+    const prog_ctx *ctx = r->ctx;
+    train_state *st = r->st;
+    cnnrt_err e;
+    if (cnnrt_callback_state_unpack(w->callback_values, w->num_callback_values, &st->callbacks,
+                                    &e))
+        return prog_error(ctx, "cannot resume from %s: %s", r->weights_path, e.msg);
+    if (st->callbacks.stopped_epoch >= 0)
+        return prog_error(ctx, "cannot resume from %s: early stopping ended its training after "
+                          "epoch %lld; train without --resume to start afresh",
+                          r->weights_path, (long long)st->callbacks.stopped_epoch + 1);
+    size_t bytes = (size_t)ctx->model->param_floats * sizeof(float);
+    int restored = st->callbacks.restored != 0;
+    const float *last = restored ? w->other_params : w->params;
+    const float *best = restored ? w->params : w->other_params;
+    if (!last)
+        return prog_error(ctx, "cannot resume from %s: its last epoch's weights are missing",
+                          r->weights_path);
+    memcpy(st->params, last, bytes);
+    st->callbacks.restored = 0;
+    if (st->best_params && st->callbacks.es_best_epoch >= 0) {
+        if (!best)
+            return prog_error(ctx, "cannot resume from %s: it holds no best weights for "
+                              "restore_best_weights (was it trained without it?)",
+                              r->weights_path);
+        memcpy(st->best_params, best, bytes);
+    }
+    return PROG_OK;
 }
 
 static int start_resumed(train_run *r)
@@ -350,6 +421,7 @@ static int start_resumed(train_run *r)
         st->seed = w.seed;
         st->num_history = w.num_history;
         memcpy(st->history, w.history, (size_t)w.num_history * sizeof *w.history);
+        status = resume_callbacks(r, &w);
         if (st->num_history > st->epochs_done) {   /* an interrupted epoch's running sums */
             st->num_history--;
             const cnnrt_epoch_record *p = &st->history[st->num_history];
@@ -389,6 +461,45 @@ static void validate(train_run *r, double *val_loss, double *val_acc)
 
 typedef enum { EPOCH_DONE, EPOCH_INTERRUPTED, EPOCH_DIVERGED } epoch_result;
 
+/* The rate of optimizer update `step` (1-based): the schedule's at Keras's iteration
+ * step - 1, or the one ReduceLROnPlateau set, or --lr; as the float32 Keras keeps. */
+static double current_lr(const train_run *r, int64_t step)
+{
+    if (r->cb.schedule.kind != CNNRT_SCHEDULE_NONE)
+        return (float)cnnrt_schedule_lr(&r->cb, r->opts->lr, step - 1);
+    if (!isnan(r->st->callbacks.lr))
+        return r->st->callbacks.lr;
+    return (float)r->opts->lr;
+}
+
+/* The augmentation layers on each picture of the batch of optimizer update `step`, the
+ * pictures split over the pool's threads (each picture's random numbers depend only on the
+ * seed, the step and its place in the batch, so the result does not depend on the split). */
+typedef struct augment_task {
+    train_run *r;
+    int64_t step;
+} augment_task;
+
+static void augment_range(void *arg, int64_t begin, int64_t end, int64_t worker)
+{
+    const augment_task *t = arg;
+    const cnnrt_model *m = t->r->ctx->model;
+    int64_t size = m->input_h * m->input_w * m->input_c;
+    for (int64_t k = begin; k < end; k++) {
+        uint64_t rng = cnnrt_augment_seed(t->r->st->seed, t->step, k);
+        cnnrt_augment_image(&t->r->aug, t->r->x + k * size, m->input_h, m->input_w,
+                            m->input_c, &rng, t->r->aug_scratch + worker * size);
+    }
+}
+
+static void augment_batch(train_run *r, int64_t step, int64_t n)
+{
+    if (r->aug.num_layers == 0)
+        return;
+    augment_task task = {r, step};
+    cnnrt_parallel_for(r->ex.pool, n, augment_range, &task);
+}
+
 static epoch_result run_epoch(train_run *r, int64_t epoch, int64_t first_step,
                               cnnrt_progress *progress, double *loss_mean, double *acc_mean)
 {
@@ -411,9 +522,11 @@ static epoch_result run_epoch(train_run *r, int64_t epoch, int64_t first_step,
         int64_t n = cnnrt_dataset_batch(&r->train, r->order, step, bs, r->x, r->labels);
         float stats[2] = {0, 0};
         int64_t global_step = st->steps_done + 1;
+        augment_batch(r, global_step, n);
         uint64_t dropout_seed = cnnrt_mix64(st->seed ^ cnnrt_mix64((uint64_t)global_step));
         m->train_step(st->params, st->opt_state, r->x, r->labels, n, global_step,
-                      (float)r->opts->lr, dropout_seed, stats, r->ex.ws, r->ex.pool);
+                      (float)current_lr(r, global_step), dropout_seed, stats, r->ex.ws,
+                      r->ex.pool);
         if (!isfinite(stats[0])) {
             if (!r->opts->quiet)
                 printf("\n");
@@ -442,6 +555,62 @@ static epoch_result run_epoch(train_run *r, int64_t epoch, int64_t first_step,
             return EPOCH_INTERRUPTED;
     }
     return EPOCH_DONE;
+}
+
+/* Keras 3's EarlyStopping.on_train_end: the best epoch's weights replace the last ones (which
+ * the file keeps for --resume). Returns 1 when it restored and saved them, 0 when there is
+ * nothing to restore, -1 when saving failed. */
+static int restore_best(train_run *r, cnnrt_err *e)
+{
+    train_state *st = r->st;
+    if (!st->best_params || st->callbacks.es_best_epoch < 0)
+        return 0;
+    if (!r->opts->quiet)
+        printf("Restoring model weights from the end of the best epoch: %lld.\n",
+               (long long)st->callbacks.es_best_epoch + 1);
+    st->callbacks.restored = 1;
+    return save_all(r, e) ? -1 : 1;
+}
+
+/* The callbacks at the end of an epoch: the best weights file, early stopping, the
+ * learning rate. Saves the weights (with the best ones restored) when training stops. */
+static int end_epoch_callbacks(train_run *r, int64_t epoch, const cnnrt_epoch_record *rec,
+                               int *stop, cnnrt_err *e)
+{
+    train_state *st = r->st;
+    double values[4] = {rec->loss, rec->acc, rec->val_loss, rec->val_acc};
+    double lr = current_lr(r, st->steps_done);
+    double checkpoint_before = st->callbacks.checkpoint_best;
+    cnnrt_epoch_decision d = cnnrt_callbacks_epoch_end(&r->cb, &st->callbacks, epoch, values,
+                                                       lr);
+    int quiet = r->opts->quiet;
+    if (d.es_improved && st->best_params)
+        memcpy(st->best_params, st->params,
+               (size_t)r->ctx->model->param_floats * sizeof(float));
+    if (d.checkpoint_improved) {
+        char best[4200];
+        sibling_path(r->weights_path, ".best.weights", best, sizeof best);
+        const char *name = cnnrt_monitor_name(r->cb.checkpoint.monitor);
+        if (!quiet && isnan(checkpoint_before))
+            printf("Epoch %lld: %s improved from inf to %.5f, saving model to %s\n",
+                   (long long)epoch + 1, name, values[r->cb.checkpoint.monitor], best);
+        else if (!quiet)
+            printf("Epoch %lld: %s improved from %.5f to %.5f, saving model to %s\n",
+                   (long long)epoch + 1, name, checkpoint_before,
+                   values[r->cb.checkpoint.monitor], best);
+        if (save_weights_to(r, best, 0, e))
+            return -1;
+    }
+    if (d.lr_reduced && !quiet)
+        printf("Epoch %lld: ReduceLROnPlateau reducing learning rate to %g.\n",
+               (long long)epoch + 1, st->callbacks.lr);
+    if (!d.stop)
+        return 0;
+    *stop = 1;
+    if (!quiet)
+        printf("Epoch %lld: early stopping\n", (long long)epoch + 1);
+    int restored = restore_best(r, e);
+    return restored != 0 ? (restored < 0 ? -1 : 0) : save_all(r, e);
 }
 
 static void print_continue_hint(const train_run *r)
@@ -513,6 +682,16 @@ static int train_loop(train_run *r)
             double values[4] = {loss, acc, val_loss, val_acc};
             cnnrt_progress_end(&progress, r->val.count > 0 ? 4 : 2, names, values);
         }
+        int stop = 0;
+        if (end_epoch_callbacks(r, epoch, &rec, &stop, &e))
+            return prog_error(ctx, "%s", e.msg);
+        if (stop)
+            return PROG_OK;
+        int restored = epoch + 1 == r->opts->epochs ? restore_best(r, &e) : 0;
+        if (restored < 0)
+            return prog_error(ctx, "%s", e.msg);
+        if (restored)
+            return PROG_OK;   /* saved with the best weights restored */
         if (save_all(r, &e))
             return prog_error(ctx, "%s", e.msg);
         if (interrupted) {
@@ -548,6 +727,35 @@ static int save_class_names(const train_run *r, const cnnrt_dataset *all, cnnrt_
     return cnnrt_class_names_write(path, all->class_names, all->num_class_names, e);
 }
 
+/* A callback watching a validation figure needs validation data. */
+static int check_monitors(const train_run *r)
+{
+    const cnnrt_callbacks *cb = &r->cb;
+    struct { int on; cnnrt_monitor m; const char *name; } uses[3] = {
+        {cb->early_stopping.enabled, cb->early_stopping.monitor, "early stopping"},
+        {cb->checkpoint.save_best_only, cb->checkpoint.monitor, "save_best_only"},
+        {cb->reduce_lr.enabled, cb->reduce_lr.monitor, "reduce_lr_on_plateau"}};
+    for (int i = 0; i < 3; i++)
+        if (uses[i].on && r->val.count == 0 &&
+            (uses[i].m == CNNRT_MONITOR_VAL_LOSS || uses[i].m == CNNRT_MONITOR_VAL_ACC))
+            return prog_error(r->ctx, "%s watches %s, but there is no validation data "
+                              "(validation split 0): give --validation-split, or --monitor "
+                              "loss", uses[i].name, cnnrt_monitor_name(uses[i].m));
+    return PROG_OK;
+}
+
+/* train --epochs 0: the initial weights, untrained (to start other frameworks from them). */
+static int save_initial(train_run *r)
+{
+    cnnrt_err e;
+    if (save_weights(r, 0, &e))
+        return prog_error(r->ctx, "%s", e.msg);
+    if (!r->opts->quiet)
+        printf("Saved the initial weights (seed %llu, not trained: --epochs 0) to %s\n",
+               (unsigned long long)r->st->seed, r->weights_path);
+    return PROG_OK;
+}
+
 static int run_training(train_run *r, cnnrt_dataset *all)
 {
     const prog_ctx *ctx = r->ctx;
@@ -559,9 +767,13 @@ static int run_training(train_run *r, cnnrt_dataset *all)
         return prog_error(ctx, "%s: no training images", all->images_path);
     if (!o->resume && !o->quiet && access(r->weights_path, F_OK) == 0)
         note_replacing_weights(r);
-    int status = o->resume ? start_resumed(r) : start_fresh(r);
+    int status = check_monitors(r);
+    if (status == PROG_OK)
+        status = o->resume ? start_resumed(r) : start_fresh(r);
     if (status != PROG_OK)
         return status;
+    if (o->epochs == 0)
+        return save_initial(r);
     if (all->class_names && save_class_names(r, all, &e) != 0)
         return prog_error(ctx, "%s", e.msg);
     if (prog_exec_init(ctx, (int)o->threads, &r->ex, &e))
@@ -571,6 +783,8 @@ static int run_training(train_run *r, cnnrt_dataset *all)
     r->x = cnnrt_aligned_alloc((size_t)(o->batch_size * image_floats) * sizeof(float));
     r->labels = cnnrt_xmalloc((size_t)o->batch_size * sizeof(int32_t));
     r->order = cnnrt_xmalloc((size_t)r->train.count * sizeof(int64_t));
+    r->aug_scratch = cnnrt_xmalloc(
+        (size_t)(cnnrt_pool_threads(r->ex.pool) * image_floats + 1) * sizeof(float));
     if (!o->quiet)
         print_class_names(all);
     if (!o->quiet)
@@ -580,6 +794,11 @@ static int run_training(train_run *r, cnnrt_dataset *all)
                o->epochs == 1 ? "" : "s",
                (long long)cnnrt_batch_count(r->train.count, o->batch_size),
                (long long)o->batch_size, (long long)cnnrt_pool_threads(r->ex.pool));
+    if (!o->quiet && r->aug.num_layers > 0) {
+        char names[512];
+        cnnrt_augment_describe(&r->aug, names, sizeof names);
+        printf("Augmenting the training pictures: %s\n", names);
+    }
     struct sigaction old_handlers[NUM_STOP_SIGNALS];
     catch_stop_signals(old_handlers);
     unblock_stop_signals();
@@ -595,6 +814,7 @@ static int run_training(train_run *r, cnnrt_dataset *all)
     free(r->x);
     free(r->labels);
     free(r->order);
+    free(r->aug_scratch);
     prog_exec_free(&r->ex);
     return status;
 }
@@ -622,6 +842,55 @@ static int check_writable_dir(const prog_ctx *ctx, const char *path)
     return PROG_OK;
 }
 
+/* The model file's callbacks and augmentation (the descriptor's text), then the command
+ * line's callback options over them. */
+static int setup_callbacks(train_run *r)
+{
+    const prog_ctx *ctx = r->ctx;
+    const train_options *o = r->opts;
+    const char *text = ctx->model->train.extras;
+    cnnrt_err e;
+    if (cnnrt_callbacks_parse(text, "the model's descriptor", &r->cb, &e) ||
+        cnnrt_augment_parse(text, "the model's descriptor", &r->aug, &e))
+        return prog_error(ctx, "%s", e.msg);
+    cnnrt_callbacks *cb = &r->cb;
+    if (o->es_given) {
+        cb->early_stopping.enabled = 1;
+        cb->early_stopping.patience = o->es_patience;
+    }
+    if (o->min_delta_given)
+        cb->early_stopping.min_delta = o->min_delta;
+    if (o->restore_best_weights)
+        cb->early_stopping.restore_best_weights = 1;
+    if (o->save_best_only)
+        cb->checkpoint.save_best_only = 1;
+    if (o->rlr_given) {
+        cb->reduce_lr.enabled = 1;
+        cb->reduce_lr.patience = o->rlr_patience;
+    }
+    if (o->rlr_factor_given)
+        cb->reduce_lr.factor = o->rlr_factor;
+    if (o->min_lr_given)
+        cb->reduce_lr.min_lr = o->min_lr;
+    if (o->cooldown_given)
+        cb->reduce_lr.cooldown = o->cooldown;
+    if (o->monitor) {
+        int m = cnnrt_monitor_parse(o->monitor);
+        if (m < 0)
+            return prog_usage_error(ctx, "train", "--monitor must be loss, acc, val_loss or "
+                                    "val_acc, found '%s'", o->monitor);
+        cb->early_stopping.monitor = cb->checkpoint.monitor = cb->reduce_lr.monitor =
+            (cnnrt_monitor)m;
+    }
+    if (o->restore_best_weights && !cb->early_stopping.enabled)
+        return prog_usage_error(ctx, "train", "--restore-best-weights belongs to early "
+                                "stopping: give --early-stopping PATIENCE too");
+    if (cb->reduce_lr.enabled && cb->schedule.kind != CNNRT_SCHEDULE_NONE)
+        return prog_usage_error(ctx, "train", "--reduce-lr-on-plateau cannot change the "
+                                "model's learning-rate schedule");
+    return PROG_OK;
+}
+
 static int train_with_options(const prog_ctx *ctx, const train_options *o)
 {
     const cnnrt_model *m = ctx->model;
@@ -631,6 +900,12 @@ static int train_with_options(const prog_ctx *ctx, const train_options *o)
     memset(&r, 0, sizeof r);
     r.ctx = ctx;
     r.opts = o;
+    int setup = setup_callbacks(&r);
+    if (setup != PROG_OK)
+        return setup;
+    if (o->initial_epoch_given && o->resume)
+        return prog_usage_error(ctx, "train", "--initial-epoch starts a new run; --resume "
+                                "continues after the epochs the weights file has done");
     if (o->weights)
         snprintf(r.weights_path, sizeof r.weights_path, "%s", o->weights);
     else
@@ -652,6 +927,9 @@ static int train_with_options(const prog_ctx *ctx, const train_options *o)
     st.params = cnnrt_aligned_alloc((size_t)(m->param_floats + 1) * sizeof(float));
     st.opt_state = cnnrt_aligned_alloc((size_t)(m->opt_state_floats + 1) * sizeof(float));
     st.history = cnnrt_xcalloc((size_t)o->epochs + 2, sizeof *st.history);
+    cnnrt_callback_state_init(&st.callbacks);
+    if (r.cb.early_stopping.enabled && r.cb.early_stopping.restore_best_weights)
+        st.best_params = cnnrt_aligned_alloc((size_t)(m->param_floats + 1) * sizeof(float));
     r.st = &st;
     cnnrt_dataset all;
     cnnrt_err e;
@@ -674,6 +952,7 @@ static int train_with_options(const prog_ctx *ctx, const train_options *o)
     free(st.params);
     free(st.opt_state);
     free(st.history);
+    free(st.best_params);
     cnnrt_lock_release(&lock);
     pthread_sigmask(SIG_SETMASK, &old_mask, NULL);   /* a signal that waited acts now */
     return status;
@@ -717,6 +996,27 @@ int prog_cmd_train(const prog_ctx *ctx, int argc, char **argv)
         {"resume", OPT_FLAG, &o.resume, 0, 0, NULL, "continue training from the weights file",
          NULL},
         {"quiet", OPT_FLAG, &o.quiet, 0, 0, NULL, "no progress output", NULL},
+        {"initial-epoch", OPT_INT, &o.initial_epoch, 0, CNNC_LIMIT_EPOCHS_MAX, "N",
+         "number the epochs from N+1 on (Keras's initial_epoch)", &o.initial_epoch_given},
+        {"early-stopping", OPT_INT, &o.es_patience, 0, 1000000, "PATIENCE", "stop after "
+         "PATIENCE epochs without improvement of the monitored figure", &o.es_given},
+        {"min-delta", OPT_DOUBLE, &o.min_delta, 0, 1e300, "F", "early stopping: the least "
+         "change that counts as an improvement", &o.min_delta_given},
+        {"restore-best-weights", OPT_FLAG, &o.restore_best_weights, 0, 0, NULL,
+         "early stopping: end with the best epoch's weights", NULL},
+        {"save-best-only", OPT_FLAG, &o.save_best_only, 0, 0, NULL, "also keep the best "
+         "epoch's weights in NAME.best.weights", NULL},
+        {"reduce-lr-on-plateau", OPT_INT, &o.rlr_patience, 0, 1000000, "PATIENCE", "multiply "
+         "the learning rate by --reduce-lr-factor after PATIENCE epochs without improvement",
+         &o.rlr_given},
+        {"reduce-lr-factor", OPT_DOUBLE, &o.rlr_factor, 0, 0.999999, "F", "(default 0.1)",
+         &o.rlr_factor_given},
+        {"min-lr", OPT_DOUBLE, &o.min_lr, 0, CNNC_LIMIT_LR_MAX, "F", "the learning rate's "
+         "floor for --reduce-lr-on-plateau (default 0)", &o.min_lr_given},
+        {"cooldown", OPT_INT, &o.cooldown, 0, 1000000, "N", "epochs --reduce-lr-on-plateau "
+         "waits after a reduction (default 0)", &o.cooldown_given},
+        {"monitor", OPT_STRING, &o.monitor, 0, 0, "METRIC", "what the callbacks watch: "
+         "val_loss (default), val_acc, loss or acc", NULL},
         {"report", OPT_FLAG, &o.report, 0, 0, NULL, "then write the HTML report (PROG report)",
          NULL},
     };

@@ -246,6 +246,34 @@ int cnnrt_image_invert_if_light_background(cnnrt_image *img);
 int cnnrt_digit_to_input(const cnnrt_image *img, int height, int width, float *out,
                          cnnrt_err *e);
 
+/* How a user's picture (predict, gradcam, `cnnc --interpret`) becomes a model input. The
+ * model file chooses with `input ... prepare=`; the program's --prepare overrides it. Both
+ * the compiled program and cnnc's reference interpreter call cnnrt_picture_prepare, so
+ * the two always see the same input for the same picture. */
+typedef enum cnnrt_prepare {
+    /* Keras's load_img(path, color_mode=..., target_size=(h, w)): transparency dropped,
+     * converted to the model's channels by luminance, stretched with nearest neighbour
+     * (load_img's default interpolation), scaled to [0,1]. The default. */
+    CNNRT_PREPARE_RESIZE = 0,
+    /* For models trained on MNIST digits (one channel): a light background is inverted
+     * (cnnrt_image_invert_if_light_background, transparency composited over the
+     * contrasting colour); a picture already of the input's size is then taken as it is,
+     * like the test images; any other size gets cnnrt_digit_to_input (cropped, fitted
+     * into 20x20, centred by mass). On a model with 3 channels it is RESIZE. */
+    CNNRT_PREPARE_DIGIT = 1,
+} cnnrt_prepare;
+enum { CNNRT_PREPARE_COUNT = 2 };
+
+/* "resize", "digit" -> the mode; -1 for anything else. */
+int cnnrt_prepare_from_name(const char *name);
+const char *cnnrt_prepare_name(cnnrt_prepare how);
+
+/* Reads the picture at path (any format cnnrt_picture_read knows) and prepares it as `how`
+ * says into out (height * width * channels floats in [0,1], HWC). *inverted (may be NULL)
+ * says whether a light background was inverted. Errors name the file. */
+int cnnrt_picture_prepare(const char *path, cnnrt_prepare how, int height, int width,
+                          int channels, float *out, int *inverted, cnnrt_err *e);
+
 /* ------------------------------------------------------------------ resizing */
 
 /* Bilinear resize of a float map (HWC, `channels` interleaved) with half-pixel centres:

@@ -37,6 +37,10 @@ typedef struct cnnrt_model_info {
     double validation_split;
     uint64_t seed;
     const char *gradcam_layer;         /* "" when the model file names none */
+    /* the model file's labels= (num_classes names), or NULL and 0 */
+    char **class_names;
+    int64_t num_class_names;
+    int prepare;                       /* cnnrt_prepare: the model file's prepare= */
 } cnnrt_model_info;
 
 /* Checks the descriptor (ABI version, sizes, names, shapes, codes, settings) and fills

@@ -3,7 +3,7 @@
  * checks its command-line options against the same numbers (runtime/cmd_train.c), so a value
  * one accepts the other accepts too (tests/e2e/limits.sh checks both sides at the bounds).
  *
- *   epochs            1 .. 1,000,000
+ *   epochs            0 .. 1,000,000   (0: `train` saves the initial weights, untrained)
  *   batch_size        1 .. 65,536         (images per training step)
  *   validation_split  0 .. 0.99           (Keras allows any fraction below 1; past 0.99 the
  *                                          training part is at most 1% of the data, which is
@@ -18,7 +18,7 @@
 
 #include <stdint.h>
 
-#define CNNC_LIMIT_EPOCHS_MIN 1
+#define CNNC_LIMIT_EPOCHS_MIN 0   /* 0: train saves the initial weights */
 #define CNNC_LIMIT_EPOCHS_MAX 1000000
 #define CNNC_LIMIT_BATCH_SIZE_MIN 1
 #define CNNC_LIMIT_BATCH_SIZE_MAX 65536

@@ -27,7 +27,7 @@
 #include <stdint.h>
 #include "cnnrt_vocab.h"
 
-#define CNNRT_ABI_VERSION 3
+#define CNNRT_ABI_VERSION 4
 
 typedef struct cnnrt_pool cnnrt_pool;
 
@@ -151,6 +151,10 @@ typedef struct cnnrt_train_settings {
     int64_t epochs, batch_size;
     double validation_split;
     uint64_t seed;
+    /* The model file's callbacks, learning-rate schedule and augmentation layers, one checked
+     * statement a line ("early_stopping monitor=val_loss mode=auto patience=3 ..."), or NULL:
+     * read by cnnrt_callbacks_parse and cnnrt_augment_parse. */
+    const char *extras;
 } cnnrt_train_settings;
 
 typedef struct cnnrt_model {
@@ -175,6 +179,9 @@ typedef struct cnnrt_model {
     const cnnrt_param_entry *params;
     cnnrt_train_settings train;
     const char *gradcam_layer;     /* the model file's default target layer, or NULL */
+    const char *class_names;       /* the model file's labels=, one a line ("cat\ndog"), or
+                                    * NULL */
+    int64_t prepare;               /* cnnrt_prepare (cnnrt_image.h): input ... prepare= */
 } cnnrt_model;
 
 /* Dropout masks, shared by the interpreter and the code generator so both drop the same

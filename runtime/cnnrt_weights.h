@@ -28,6 +28,7 @@
 
 #define CNNRT_WEIGHTS_MAGIC "CNNCWGT1"   /* 8 bytes, no terminating zero in the file */
 #define CNNRT_WEIGHTS_VERSION 1
+#define CNNRT_WEIGHTS_MAX_CALLBACK_VALUES 16
 
 /* The optimizer section's kind is the shared vocabulary's optimizer code
  * (cnnrt_vocab.h: CNNRT_OPT_SGD = 1, CNNRT_OPT_ADAM = 2, ...; CNNRT_OPT_NONE = 0: no
@@ -68,6 +69,15 @@ typedef struct cnnrt_weights {
     uint64_t seed;               /* the training seed (shuffling and dropout) */
     int64_t num_history;         /* one record per completed epoch (may be 0) */
     cnnrt_epoch_record *history;
+
+    /* The training callbacks' state (cnnrt_callbacks.h), NaN allowed: what they remember
+     * between epochs, so `train --resume` continues them. 0 values: none saved. */
+    int num_callback_values;     /* 0..CNNRT_WEIGHTS_MAX_CALLBACK_VALUES */
+    double callback_values[CNNRT_WEIGHTS_MAX_CALLBACK_VALUES];
+    /* A second set of the tensors, laid out like params, or NULL: the best epoch's weights
+     * that early stopping keeps (restore_best_weights), or, once they were restored into
+     * params, the last epoch's, which resuming continues from. */
+    float *other_params;
 } cnnrt_weights;
 
 /* Writes w to path atomically. Tensor data is written tensor by tensor from

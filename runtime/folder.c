@@ -189,10 +189,15 @@ typedef struct decode_job {
  * for 60,000 small pictures costs more than decoding them). */
 static int read_whole_file(const char *path, unsigned char **data, size_t *len, cnnrt_err *e)
 {
-    int fd = open(path, O_RDONLY);
+    /* O_NONBLOCK: opening a named pipe would otherwise wait for a writer forever. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return cnnrt_fail_errno(e, "%s: cannot open", path);
     struct stat st;
+    if (fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
+        close(fd);
+        return cnnrt_fail(e, "%s: a named pipe or socket, not a picture file", path);
+    }
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
         return cnnrt_read_file(path, CNNRT_PICTURE_MAX_FILE_BYTES, data, len, e);

@@ -4,6 +4,7 @@
  * The descriptor is produced by cnnc, but a program must never crash on it: every field is
  * checked before it is used, and a bad one is an error naming the model and the field. */
 #include "cnnrt_info.h"
+#include "cnnrt_image.h"   /* CNNRT_PREPARE_COUNT */
 
 #include <math.h>
 #include <stdlib.h>
@@ -126,6 +127,8 @@ static int check_model(const cnnrt_model *model, cnnrt_err *e)
         return cnnrt_fail(e, "model %s: descriptor has impossible sizes", name);
     if (!model->infer)
         return cnnrt_fail(e, "model %s: descriptor has no inference entry point", name);
+    if (model->prepare < 0 || model->prepare >= CNNRT_PREPARE_COUNT)
+        return cnnrt_fail(e, "model %s: descriptor has an unknown picture preparation", name);
     if (model->num_cam_layers > 0 && !model->gradcam)
         return cnnrt_fail(e, "model %s: descriptor has Grad-CAM layers but no Grad-CAM entry "
                           "point", name);
@@ -141,6 +144,27 @@ static int check_model(const cnnrt_model *model, cnnrt_err *e)
     if (model->gradcam_layer && !name_ok(model->gradcam_layer))
         return cnnrt_fail(e, "model %s: the descriptor's Grad-CAM layer name is too long", name);
     return check_settings(model, e);
+}
+
+/* The descriptor's "name\nname\n" into info->class_names: one name per class. */
+static int split_class_names(const cnnrt_model *model, cnnrt_model_info *info, cnnrt_err *e)
+{
+    int64_t count = 0;
+    for (const char *p = model->class_names; *p; p++)
+        count += *p == '\n';
+    if (count != model->num_classes)
+        return cnnrt_fail(e, "model %s: the descriptor has %lld class names for %lld classes",
+                          model_name(model), (long long)count, (long long)model->num_classes);
+    info->class_names = cnnrt_xcalloc((size_t)count, sizeof *info->class_names);
+    const char *p = model->class_names;
+    for (int64_t k = 0; k < count; k++) {
+        size_t len = strcspn(p, "\n");
+        info->class_names[k] = cnnrt_xcalloc(len + 1, 1);
+        memcpy(info->class_names[k], p, len);
+        p += len + 1;
+    }
+    info->num_class_names = count;
+    return 0;
 }
 
 int cnnrt_model_info_load(const cnnrt_model *model, cnnrt_model_info *info, cnnrt_err *e)
@@ -177,6 +201,11 @@ int cnnrt_model_info_load(const cnnrt_model *model, cnnrt_model_info *info, cnnr
     info->validation_split = t->validation_split;
     info->seed = t->seed;
     info->gradcam_layer = model->gradcam_layer ? model->gradcam_layer : "";
+    info->prepare = (int)model->prepare;
+    if (model->class_names && split_class_names(model, info, e)) {
+        cnnrt_model_info_free(info);
+        return -1;
+    }
     return 0;
 }
 
@@ -184,6 +213,11 @@ void cnnrt_model_info_free(cnnrt_model_info *info)
 {
     free(info->params);
     info->params = NULL;
+    for (int64_t k = 0; k < info->num_class_names; k++)
+        free(info->class_names[k]);
+    free(info->class_names);
+    info->class_names = NULL;
+    info->num_class_names = 0;
     info->layers = NULL;
     info->num_layers = info->num_params = 0;
 }

@@ -430,6 +430,53 @@ int cnnrt_picture_read(const char *path, cnnrt_alpha_background background, cnnr
     return rc;
 }
 
+/* ------------------------------------------------------------------ model inputs */
+
+static const char *const prepare_names[CNNRT_PREPARE_COUNT] = {"resize", "digit"};
+
+int cnnrt_prepare_from_name(const char *name)
+{
+    for (int i = 0; i < CNNRT_PREPARE_COUNT; i++)
+        if (!strcmp(name, prepare_names[i]))
+            return i;
+    return -1;
+}
+
+const char *cnnrt_prepare_name(cnnrt_prepare how)
+{
+    return (int)how >= 0 && (int)how < CNNRT_PREPARE_COUNT ? prepare_names[how] : "?";
+}
+
+int cnnrt_picture_prepare(const char *path, cnnrt_prepare how, int height, int width,
+                          int channels, float *out, int *inverted, cnnrt_err *e)
+{
+    int digit = how == CNNRT_PREPARE_DIGIT && channels == 1;
+    cnnrt_image img;
+    if (inverted)
+        *inverted = 0;
+    /* Keras's load_img drops transparency (PIL's convert); a digit drawn on a transparent
+     * canvas needs the contrasting background to stay visible. */
+    if (cnnrt_picture_read(path, digit ? CNNRT_ALPHA_AUTO : CNNRT_ALPHA_IGNORE, &img, e))
+        return -1;
+    int rc;
+    if (digit) {
+        int flipped = cnnrt_image_invert_if_light_background(&img);
+        if (inverted)
+            *inverted = flipped;
+        /* A picture already of the input's size is taken as MNIST-like, as a test image
+         * written out as a PNG is; a photo or scan of another size is prepared the way
+         * MNIST's digits were made. */
+        if (img.width == width && img.height == height)
+            rc = cnnrt_image_to_input(&img, height, width, 1, CNNRT_RESIZE_NEAREST, out, e);
+        else
+            rc = cnnrt_digit_to_input(&img, height, width, out, e);
+    } else {
+        rc = cnnrt_image_to_input(&img, height, width, channels, CNNRT_RESIZE_NEAREST, out, e);
+    }
+    cnnrt_image_free(&img);
+    return rc;
+}
+
 /* ------------------------------------------------------------------ JPEG writing */
 
 typedef struct jpeg_write_session {

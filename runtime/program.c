@@ -314,9 +314,19 @@ int prog_load_data(const prog_ctx *ctx, const char *given, cnnrt_split split,
     if (prog_find_data_dir(ctx, given, split, dir, sizeof dir, e))
         return -1;
     const cnnrt_model *m = ctx->model;
-    if (dir_has_split(dir, split))
-        return cnnrt_dataset_load_dir(dir, split, m->input_h, m->input_w, m->input_c,
-                                      m->num_classes, ds, e);
+    if (dir_has_split(dir, split)) {
+        if (cnnrt_dataset_load_dir(dir, split, m->input_h, m->input_w, m->input_c,
+                                   m->num_classes, ds, e))
+            return -1;
+        /* IDX files carry no names: classes.txt beside them, else the model file's labels=. */
+        if (!ds->class_names && ctx->info.class_names) {
+            ds->class_names = cnnrt_xcalloc((size_t)m->num_classes, sizeof *ds->class_names);
+            for (int64_t k = 0; k < m->num_classes; k++)
+                ds->class_names[k] = strdup(ctx->info.class_names[k]);
+            ds->num_class_names = m->num_classes;
+        }
+        return 0;
+    }
     if (cnnrt_folder_has_classes(dir))
         return load_picture_folder(ctx, dir, split, o, ds, e);
     return cnnrt_fail(e, "%s: no data in it: neither MNIST-style IDX files (%s[.gz]) nor "
@@ -387,6 +397,11 @@ void prog_classes_beside_weights(const prog_ctx *ctx, const char *weights_path,
                                  prog_classes *classes)
 {
     memset(classes, 0, sizeof *classes);
+    if (ctx->info.class_names) {   /* the model file's labels= */
+        classes->names = ctx->info.class_names;
+        classes->count = ctx->info.num_class_names;
+        return;
+    }
     char weights[4096], path[4200];
     if (weights_path)
         snprintf(weights, sizeof weights, "%s", weights_path);
@@ -603,6 +618,7 @@ static const command_entry commands[] = {
     {"predict", prog_cmd_predict, "classify PNG images or test images"},
     {"gradcam", prog_cmd_gradcam, "draw which parts of an image the model looked at"},
     {"report", prog_cmd_report, "write one HTML page: curves, test results, Grad-CAM gallery"},
+    {"export", prog_cmd_export, "write the trained model as ONNX or TensorFlow.js"},
 };
 enum { NUM_COMMANDS = sizeof commands / sizeof commands[0] };
 

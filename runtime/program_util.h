@@ -119,12 +119,9 @@ int prog_load_inference_weights(const prog_ctx *ctx, const char *path, float *pa
 int prog_need_trained_weights(const prog_ctx *ctx, const char *path, float *params);
 
 /* How a user's picture becomes a model input (predict and gradcam --prepare):
- *   AUTO    today's rule: for a one-channel model, a light background is inverted, and a
- *           picture not already of the model's size gets the MNIST digit preparation
- *           (cnnrt_digit_to_input); otherwise resized with area averaging;
- *   DIGIT   the MNIST digit preparation always (one-channel models);
- *   RESIZE  Keras's load_img(target_size=...): transparency dropped, converted to the
- *           model's channels, stretched with nearest neighbour. */
+ *   AUTO    what the model file's `input ... prepare=` says (resize when it says nothing);
+ *   DIGIT   CNNRT_PREPARE_DIGIT (cnnrt_image.h): MNIST's digit preparation;
+ *   RESIZE  CNNRT_PREPARE_RESIZE: Keras's load_img(target_size=...). */
 typedef enum { PROG_PREPARE_AUTO = 0, PROG_PREPARE_DIGIT = 1, PROG_PREPARE_RESIZE = 2 }
     prog_prepare;
 /* "auto", "digit", "resize" -> the mode; -1 for anything else. */
@@ -140,6 +137,19 @@ int prog_picture_to_input(const prog_ctx *ctx, const char *path, prog_prepare pr
 int prog_png_to_input(const prog_ctx *ctx, const char *path, float *x, int *inverted,
                       struct cnnrt_image *shown, cnnrt_err *e);
 
+/* The pictures a command was given: files as given, folders expanded to every file under
+ * them in path order (files there that are not pictures, like README, are left out
+ * quietly; a folder without pictures gets a warning). */
+typedef struct prog_input_list {
+    char **paths;
+    int64_t count, cap;
+} prog_input_list;
+int prog_expand_inputs(const prog_ctx *ctx, char **args, int count, prog_input_list *out);
+void prog_input_list_free(prog_input_list *l);
+
+/* A CSV field (RFC 4180): quoted when it holds a comma, quote or line break. */
+void prog_csv_field(FILE *out, const char *s);
+
 /* Class names for messages and output: the data set's own, or NAME.classes.txt beside the
  * weights (train writes it when its data has names), or none (numbers are shown). */
 typedef struct prog_classes {
@@ -147,7 +157,8 @@ typedef struct prog_classes {
     int64_t count;
     int owned;
 } prog_classes;
-/* Names beside weights_path (NULL: the default weights file). A missing file gives none;
+/* The model file's labels= when it has them, else the names beside weights_path (NULL: the
+ * default weights file). A missing file gives none;
  * an unreadable one, or one with another count than the model's classes, gives none and a
  * warning. */
 void prog_classes_beside_weights(const prog_ctx *ctx, const char *weights_path,
@@ -196,5 +207,6 @@ int prog_cmd_report(const prog_ctx *ctx, int argc, char **argv);
 /* The report of `PROG report` with its default options, for `train --report`. */
 int prog_write_report(const prog_ctx *ctx, const char *weights, const char *data,
                       int64_t threads, const char *out);
+int prog_cmd_export(const prog_ctx *ctx, int argc, char **argv);
 
 #endif

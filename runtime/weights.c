@@ -14,6 +14,8 @@
 
 #define WEIGHTS_MAX_FILE_BYTES ((size_t)4 << 30)
 #define WEIGHTS_FLAG_OPTIMIZER 1u
+#define WEIGHTS_FLAG_CALLBACKS 2u
+#define WEIGHTS_KNOWN_FLAGS (WEIGHTS_FLAG_OPTIMIZER | WEIGHTS_FLAG_CALLBACKS)
 /* magic 8 + version 4 + flags 4 + file size 8 + fingerprint 8 */
 #define WEIGHTS_FIXED_HEADER 32
 
@@ -185,6 +187,14 @@ static int check_for_saving(const char *path, const cnnrt_weights *w, cnnrt_err 
     if (w->num_history < 0 || (w->num_history > 0 && !w->history))
         return cnnrt_fail(e, "%s: history of %lld epochs given without records", path,
                           (long long)w->num_history);
+    if (w->num_callback_values < 0 ||
+        w->num_callback_values > CNNRT_WEIGHTS_MAX_CALLBACK_VALUES)
+        return cnnrt_fail(e, "%s: %d callback values (at most %d)", path,
+                          w->num_callback_values, CNNRT_WEIGHTS_MAX_CALLBACK_VALUES);
+    if (w->other_params && check_finite(path, "not saved (the previous file is untouched)",
+                                        w->tensors, w->num_tensors, w->other_params, NULL, 0,
+                                        e))
+        return -1;
     /* The loader refuses non-finite weights, so saving them would destroy the previous,
      * usable file for one that cannot be read. */
     return check_finite(path, "not saved (the previous file is untouched)", w->tensors,
@@ -200,7 +210,9 @@ int cnnrt_weights_save(const char *path, const cnnrt_weights *w, cnnrt_err *e)
     byte_buf b = {0};
     put_bytes(&b, CNNRT_WEIGHTS_MAGIC, 8);
     put_u32(&b, CNNRT_WEIGHTS_VERSION);
-    put_u32(&b, w->opt_kind != CNNRT_OPT_NONE ? WEIGHTS_FLAG_OPTIMIZER : 0);
+    int has_callbacks = w->num_callback_values > 0 || w->other_params;
+    put_u32(&b, (w->opt_kind != CNNRT_OPT_NONE ? WEIGHTS_FLAG_OPTIMIZER : 0) |
+                    (has_callbacks ? WEIGHTS_FLAG_CALLBACKS : 0));
     size_t file_size_at = b.len;
     put_u64(&b, 0);   /* patched below, once the size is known */
     put_u64(&b, w->fingerprint);
@@ -230,6 +242,18 @@ int cnnrt_weights_save(const char *path, const cnnrt_weights *w, cnnrt_err *e)
         const cnnrt_epoch_record *r = &w->history[i];
         float row[4] = {r->loss, r->acc, r->val_loss, r->val_acc};
         put_floats(&b, row, 4);
+    }
+
+    if (has_callbacks) {
+        put_u32(&b, (uint32_t)w->num_callback_values);
+        for (int i = 0; i < w->num_callback_values; i++) {
+            uint64_t bits;
+            memcpy(&bits, &w->callback_values[i], 8);
+            put_u64(&b, bits);
+        }
+        put_u32(&b, w->other_params != NULL);
+        for (int i = 0; w->other_params && i < w->num_tensors; i++)
+            put_floats(&b, w->other_params + w->tensors[i].offset, w->tensors[i].size);
     }
 
     patch_u64(&b, file_size_at, (uint64_t)b.len + 4);
@@ -368,9 +392,9 @@ static int check_envelope(const char *path, const unsigned char *data, size_t le
                           path, stored, computed);
     cursor c = {data, len, 12, 0};
     uint32_t flags = get_u32(&c);
-    if (flags & ~WEIGHTS_FLAG_OPTIMIZER)
+    if (flags & ~WEIGHTS_KNOWN_FLAGS)
         return cnnrt_fail(e, "%s: header flags 0x%08x set bits this program does not know "
-                             "(only bit 0 is defined): the file was written by a newer cnnc; "
+                             "(only bits 0 and 1 are defined): the file was written by a newer cnnc; "
                              "use that version, or retrain", path, flags);
     return 0;
 }
@@ -512,6 +536,31 @@ static int read_progress(const char *path, cursor *c, cnnrt_weights *w, cnnrt_er
     return 0;
 }
 
+/* The callback section: the callbacks' values, then maybe a second set of the tensors, placed
+ * like the first (read_tensors has filled w->tensors). */
+static int read_callbacks(const char *path, cursor *c, cnnrt_weights *w, cnnrt_err *e)
+{
+    uint32_t count = get_u32(c);
+    if (c->overrun || count > CNNRT_WEIGHTS_MAX_CALLBACK_VALUES)
+        return cnnrt_fail(e, "%s: corrupted callback section", path);
+    w->num_callback_values = (int)count;
+    for (uint32_t i = 0; i < count; i++) {
+        uint64_t bits = get_u64(c);
+        memcpy(&w->callback_values[i], &bits, 8);
+    }
+    uint32_t has_other = get_u32(c);
+    if (c->overrun || has_other > 1)
+        return cnnrt_fail(e, "%s: corrupted callback section", path);
+    if (!has_other)
+        return 0;
+    w->other_params = cnnrt_aligned_alloc(4 * (size_t)(w->param_floats + 1));
+    memset(w->other_params, 0, 4 * (size_t)w->param_floats);
+    for (int i = 0; i < w->num_tensors; i++)
+        if (get_floats(c, w->other_params + w->tensors[i].offset, w->tensors[i].size))
+            return cnnrt_fail(e, "%s: corrupted: the best weights run past the end", path);
+    return 0;
+}
+
 static int parse_weights(const char *path, const unsigned char *data, size_t len,
                          const cnnrt_weights_expect *expect, cnnrt_weights *w, cnnrt_err *e)
 {
@@ -536,6 +585,8 @@ static int parse_weights(const char *path, const unsigned char *data, size_t len
         return -1;
     if (read_progress(path, &c, w, e))
         return -1;
+    if ((flags & WEIGHTS_FLAG_CALLBACKS) && read_callbacks(path, &c, w, e))
+        return -1;
     if (c.pos != c.len)
         return cnnrt_fail(e, "%s: corrupted: %zu unexplained bytes before the checksum", path,
                           c.len - c.pos);
@@ -550,6 +601,9 @@ int cnnrt_weights_parse(const char *name, const void *data, size_t len,
     if (rc == 0)
         rc = check_finite(name, "unusable", out->tensors, out->num_tensors, out->params,
                           out->opt_state, out->opt_state_floats, e);
+    if (rc == 0 && out->other_params)
+        rc = check_finite(name, "unusable (in the best weights)", out->tensors,
+                          out->num_tensors, out->other_params, NULL, 0, e);
     if (rc)
         cnnrt_weights_free(out);
     return rc;
@@ -569,6 +623,7 @@ static uint64_t largest_plausible_file(const cnnrt_weights_expect *x)
         state = (uint64_t)x->opt_state_floats;
     bytes += 12 + 4 * state;
     bytes += 32 + 16 * ((uint64_t)CNNC_LIMIT_EPOCHS_MAX + 1);
+    bytes += 8 + 8 * CNNRT_WEIGHTS_MAX_CALLBACK_VALUES + 4 * (uint64_t)x->param_floats;
     return bytes + 4;
 }
 
@@ -653,6 +708,7 @@ void cnnrt_weights_free(cnnrt_weights *w)
     free(w->params);
     free(w->opt_state);
     free(w->history);
+    free(w->other_params);
     memset(w, 0, sizeof *w);
 }
 

@@ -5,7 +5,8 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config flex bison llvm-19-dev libcmocka-dev libpng-dev
-          libjpeg62-turbo-dev libgif-dev zlib1g-dev nodejs npm python3 "$@")
+          libjpeg62-turbo-dev libgif-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler
+          nodejs npm python3 "$@")
 
 missing=()
 for p in "${packages[@]}"; do

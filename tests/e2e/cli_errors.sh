@@ -74,7 +74,7 @@ expect_error 1 "/nowhere-for-cnnc/x: no such data directory" \
   "$prog" train --data /nowhere-for-cnnc/x
 
 # Options out of range or malformed: usage errors (status 2) that name the option.
-expect_error 2 "--epochs must be at least 1, found 0" "$prog" train --epochs 0
+expect_error 2 "--epochs must be at least 0, found -1" "$prog" train --epochs -1
 expect_error 2 "--batch-size must be at least 1, found -3" "$prog" train --batch-size -3
 expect_error 2 "--epochs expects a whole number, not 'abc'" "$prog" train --epochs abc
 expect_error 2 "--validation-split must be in [0, 0.99], found 1.5" "$prog" train --validation-split 1.5

@@ -23,18 +23,20 @@ check_panels() {   # FILE PANELS
   [ "$width" = $((12 + $2 * 236)) ] || fail "$1 is $width px wide, expected $2 panels"
   [ "$height" -gt 224 ] && [ "$height" -lt 448 ] || fail "$1 is $height px high, expected one row"
 }
-# check_map FILE ROWS COLS WARNED: a ROWS x COLS matrix of values in [0, 1] whose maximum is
-# 1 (the map is normalised), or all zero when the program warned about it.
+# check_map FILE ROWS COLS WARNED: --raw's CSV (header image,name,row,col,value) of one
+# ROWS x COLS map, cells in row order, values in [0, 1] whose maximum is 1 (the map is
+# normalised), or all zero when the program warned about it.
 check_map() {
   grep -qi 'nan\|inf' "$1" && fail "$1 holds NaN or infinity: $(cat "$1")"
+  [ "$(head -1 "$1")" = "image,name,row,col,value" ] || fail "$1 header: $(head -1 "$1")"
   awk -F, -v rows="$2" -v cols="$3" -v warned="$4" '
-    NF != cols { print "row " NR " has " NF " values, not " cols; bad = 1 }
-    { for (i = 1; i <= NF; i++) {
-        if ($i !~ /^[-+0-9.e]+$/ || $i < 0 || $i > 1) {
-          print "value " $i " outside [0,1]"; bad = 1 }
-        if ($i + 0 > max) max = $i + 0 } }
+    NR == 1 { next }
+    NF != 5 { print "line " NR " has " NF " fields, not 5"; bad = 1 }
+    $1 != 0 || $3 * cols + $4 != NR - 2 { print "line " NR " is not cell " NR - 2; bad = 1 }
+    { if ($5 !~ /^[-+0-9.e]+$/ || $5 < 0 || $5 > 1) { print "value " $5 " outside [0,1]"; bad = 1 }
+      if ($5 + 0 > max) max = $5 + 0 }
     END {
-      if (NR != rows) { print NR " rows, not " rows; bad = 1 }
+      if (NR - 1 != rows * cols) { print NR - 1 " cells, not " rows * cols; bad = 1 }
       if (!warned && (max < 0.999999 || max > 1)) { print "maximum " max ", not 1"; bad = 1 }
       if (warned && max != 0) {
         print "warned about an all-zero map, but its maximum is " max; bad = 1 }
@@ -104,7 +106,7 @@ for class in 0 1 2 3 4 5 6 7 8 9; do
 done
 # Several images: one line per cell.
 ./mnist_cam gradcam --first 8 --raw many.csv --out many.png --threads 2 >/dev/null 2>&1
-[ "$(head -1 many.csv)" = "image,row,col,value" ] || fail "many.csv header: $(head -1 many.csv)"
+[ "$(head -1 many.csv)" = "image,name,row,col,value" ] || fail "many.csv header: $(head -1 many.csv)"
 [ "$(wc -l < many.csv)" = $((1 + 8 * 49)) ] || fail "many.csv should have 8 x 49 cells"
 
 # ---- faithfulness (issue 6): the default method beats the random map ---------------------

@@ -38,7 +38,7 @@ check_past() {   # KEY OPTION VALUE LINE EXPECTED-WORDS
     fail "train $option $value: expected \"$option $words\" in: $out"
 }
 check_past epochs --epochs 1000001 "fit epochs=1000001" "must be at most 1000000, found 1000001"
-check_past epochs --epochs 0 "fit epochs=0" "must be at least 1, found 0"
+check_past epochs --epochs -1 "fit epochs=-1" "must be at least 0, found -1"
 check_past batch_size --batch-size 65537 "fit batch_size=65537" "must be at most 65536, found 65537"
 check_past batch_size --batch-size 0 "fit batch_size=0" "must be at least 1, found 0"
 check_past validation_split --validation-split 0.9999999 "fit validation_split=0.9999999" \

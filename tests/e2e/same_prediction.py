@@ -35,8 +35,22 @@ def parse_program(predict_csv, map_csv):
     first = header.index('probability') + 1
     out = {'class': int(row[header.index('class')]),
            'probs': [float(v) for v in row[first:]], 'map': []}
-    out['map'] = [[float(v) for v in r] for r in csv.reader(open(map_csv)) if r]
+    out['map'] = read_raw_map(map_csv)
     return out
+
+
+def read_raw_map(path):
+    """The map of `gradcam --raw` (one picture): CSV with the header image,name,row,col,value,
+    one line per cell; returned as rows of values."""
+    rows = list(csv.DictReader(open(path)))
+    if not rows or 'value' not in rows[0]:
+        sys.exit(f'{path}: not a gradcam --raw file (header image,name,row,col,value)')
+    height = max(int(r['row']) for r in rows) + 1
+    width = max(int(r['col']) for r in rows) + 1
+    grid = [[0.0] * width for _ in range(height)]
+    for r in rows:
+        grid[int(r['row'])][int(r['col'])] = float(r['value'])
+    return grid
 
 
 def compare(name, a, b, problems):

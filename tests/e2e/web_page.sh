@@ -41,7 +41,10 @@ python3 -c "import sys; sys.exit(0 if float('$ms') <= 10 else 1)" ||
 ./mnist_cam gradcam page_3.txt.png --raw map_drawn.csv --out map_drawn.png --threads 1 > /dev/null
 python3 "$src/tests/e2e/same_prediction.py" page_3.txt.drawn --program predict_drawn.csv map_drawn.csv ||
   fail "the drawn digit: the page does not answer what the native program answers"
-NODE_PATH=$node_dir/node_modules node "$src/tests/browser/check_page.js" "$url" "$src/build/web-shots" \
+# The screenshots stay beside the build's programs: $CNNC_BIN/../web-shots/screenshot-*.png.
+shots=$bin/../web-shots
+NODE_PATH=$node_dir/node_modules node "$src/tests/browser/check_page.js" "$url" "$shots" \
   --expect '#draw' --expect '#cam' --expect '#bars' --expect '#examples' --width 1280 --width 390 ||
   fail "the page's checks in Chromium failed"
+cp page_3.txt.shot.png "$shots/drawn-1280.png"
 echo "ok"

@@ -10,7 +10,8 @@
  *            or the end. PATH is relative: empty, "." and ".." parts are dropped, at most
  *            MAX_DEPTH parts of at most MAX_PART bytes are kept. A PATH ending in "/" makes
  *            only a folder; "PATH -> TARGET" makes a symbolic link to TARGET (cleaned the
- *            same way, so it stays inside the tree or dangles).
+ *            same way, so it stays inside the tree or dangles); a PATH ending in "|" makes a
+ *            named pipe (without the "|"), which must not make the load wait forever.
  * Every folder on the way is created; a later entry that clashes with an earlier one (a
  * file where a folder is wanted) is dropped.
  *
@@ -114,11 +115,8 @@ static int make_folders(const char *rel, int whole)
     return 0;
 }
 
-static void write_file(const char *rel, const uint8_t *data, size_t len)
+static void write_file(const char *path, const uint8_t *data, size_t len)
 {
-    char path[PATH_MAX];
-    if (in_tree(rel, path))
-        return;
     FILE *f = fopen(path, "wbx");   /* never over an earlier entry */
     if (!f)
         return;
@@ -130,24 +128,25 @@ static void write_file(const char *rel, const uint8_t *data, size_t len)
 /* One entry: name is the PATH line (name_len bytes), data the CONTENT. */
 static void make_entry(const char *name, size_t name_len, const uint8_t *data, size_t len)
 {
-    char rel[PATH_MAX], target[PATH_MAX];
+    char rel[PATH_MAX], target[PATH_MAX], path[PATH_MAX];
     const char *arrow = memmem(name, name_len, LINK_ARROW, strlen(LINK_ARROW));
-    size_t path_len = arrow ? (size_t)(arrow - name) : name_len;
+    int named_pipe = !arrow && name_len > 1 && name[name_len - 1] == '|';
+    size_t path_len = arrow ? (size_t)(arrow - name) : name_len - (size_t)named_pipe;
     clean_path(name, path_len, rel, sizeof rel);
     if (rel[0] == '\0')
         return;
-    int folder_only = !arrow && name_len > 0 && name[name_len - 1] == '/';
-    if (make_folders(rel, folder_only) != 0 || folder_only)
+    int folder_only = !arrow && name[name_len - 1] == '/';
+    if (make_folders(rel, folder_only) != 0 || folder_only || in_tree(rel, path) != 0)
         return;
-    if (arrow) {
+    if (named_pipe) {
+        (void)mkfifo(path, 0644);   /* name taken: dropped */
+    } else if (arrow) {
         const char *t = arrow + strlen(LINK_ARROW);
         clean_path(t, name_len - (size_t)(t - name), target, sizeof target);
-        char path[PATH_MAX];
-        if (in_tree(rel, path) == 0)
-            (void)symlink(target[0] ? target : "missing", path);   /* name taken: dropped */
-        return;
+        (void)symlink(target[0] ? target : "missing", path);   /* name taken: dropped */
+    } else {
+        write_file(path, data, len);
     }
-    write_file(rel, data, len);
 }
 
 /* Splits the input into entries and builds the tree under root. */

@@ -593,7 +593,7 @@ static const error_case error_cases[] = {
     {HEAD TAIL "compile loss=hinge\n",
      "t.cnn:5:14: error: 'loss' must be 'categorical_crossentropy', 'mean_squared_error' or "
      "'mse', found 'hinge'\n", NULL},
-    {HEAD TAIL "fit epochs=0\n", "t.cnn:5:12: error: 'epochs' must be at least 1, found 0\n", NULL},
+    {HEAD TAIL "fit epochs=-1\n", "t.cnn:5:12: error: 'epochs' must be at least 0, found -1\n", NULL},
     {HEAD TAIL "fit validation_split=1.2\n",
      "t.cnn:5:22: error: 'validation_split' must be in [0, 0.99], found 1.2\n", NULL},
     {HEAD TAIL "model\n", "t.cnn:5:1: error: 'model' needs a name, e.g. 'model mnist_cam'\n", NULL},

