@@ -719,10 +719,11 @@ static void flat_outputs(cnnc_cg *g, const cnnc_kernel *k, const flat_dense *f,
         ye[v] = shuffle(g, yr, flat_mask(g, k, f, v, 0));
 }
 
+/* a * b + c, fused where the CPU fuses (llvm.fmuladd: see tile_row_fma). */
 static LLVMValueRef vec_fma(cnnc_cg *g, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c)
 {
     LLVMValueRef args[3] = {a, b, c};
-    return cg_intrinsic(g, "llvm.fma", LLVMTypeOf(a), args, 3);
+    return cg_intrinsic(g, "llvm.fmuladd", LLVMTypeOf(a), args, 3);
 }
 
 /* Y[o] += sum_i x[i] k[i,o] over rows [first, IN), outputs innermost. */
