@@ -341,13 +341,15 @@ static void tile_alloca(cnnc_cg *g, LLVMTypeRef vt, int P, int V,
             acc[p][v] = cg_alloca(g, vt, "acc");
 }
 
-/* One row of a tile gains x * w[v] for each of its V vectors (x broadcast), fused. */
+/* One row of a tile gains x * w[v] for each of its V vectors (x broadcast), fused where
+ * the CPU fuses: llvm.fmuladd is one FMA on x86-64 and aarch64, a multiply and an add on
+ * wasm32 (which has no FMA; llvm.fma there calls libm's software fmaf, 10x slower). */
 static void tile_row_fma(cnnc_cg *g, LLVMTypeRef vt, LLVMValueRef x, const LLVMValueRef *w,
                          int V, LLVMValueRef *acc_row)
 {
     for (int v = 0; v < V; v++) {
         LLVMValueRef args[3] = {x, w[v], ld(g, vt, acc_row[v])};
-        st(g, cg_intrinsic(g, "llvm.fma", vt, args, 3), acc_row[v]);
+        st(g, cg_intrinsic(g, "llvm.fmuladd", vt, args, 3), acc_row[v]);
     }
 }
 
@@ -717,10 +719,11 @@ static void flat_outputs(cnnc_cg *g, const cnnc_kernel *k, const flat_dense *f,
         ye[v] = shuffle(g, yr, flat_mask(g, k, f, v, 0));
 }
 
+/* a * b + c, fused where the CPU fuses (llvm.fmuladd: see tile_row_fma). */
 static LLVMValueRef vec_fma(cnnc_cg *g, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c)
 {
     LLVMValueRef args[3] = {a, b, c};
-    return cg_intrinsic(g, "llvm.fma", LLVMTypeOf(a), args, 3);
+    return cg_intrinsic(g, "llvm.fmuladd", LLVMTypeOf(a), args, 3);
 }
 
 /* Y[o] += sum_i x[i] k[i,o] over rows [first, IN), outputs innermost. */

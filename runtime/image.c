@@ -3,8 +3,10 @@
 
 #include <inttypes.h>
 #include <math.h>
+#ifndef CNNRT_NO_PNG /* the web page's wasm32 build: pixels only, no PNG files */
 #include <png.h>
 #include <setjmp.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,6 +157,7 @@ int cnnrt_image_invert_if_light_background(cnnrt_image *img)
  * and longjmps back to the setjmp in read_png / write_png. Everything those functions
  * change after setjmp lives in this struct (reached through a pointer), so no local
  * variable's value is lost by the jump. */
+#ifndef CNNRT_NO_PNG
 typedef struct png_session {
     const char *path;
     FILE *fp;               /* read from this file, or from mem when fp is NULL */
@@ -500,3 +503,4 @@ int cnnrt_png_read(const char *path, cnnrt_alpha_background background, cnnrt_im
     fclose(fp);
     return rc;
 }
+#endif /* CNNRT_NO_PNG */

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The draw-a-digit page (issue 17): scripts/cross-build.sh web writes a folder of at most
+# 1 MB; served on 127.0.0.1 and opened in headless Chromium, a test example clicked gives
+# the native program's class, probabilities and Grad-CAM map (within 1e-5), the same digit
+# drawn as pointer events is prepared and answered as the native program prepares and answers
+# its PNG, no request leaves 127.0.0.1, no console error, and
+# screenshots at 1280 and 390 px (tests/browser/check_page.js). Prints the page's time of
+# one prediction + map. Chromium and puppeteer-core are installed when missing
+# (scripts/install-browser.sh); the test fails, never skips, when they cannot be.
+set -euo pipefail
+source "$(dirname "$0")/common.bash"
+source "$(dirname "$0")/embed_common.bash"
+use_digits
+enter_workdir
+train_small_model
+CNNC=$bin/cnnc CNNC_WEB_DIGITS=sub/t10k-images-idx3-ubyte CNNC_WEB_LABELS=sub/t10k-labels-idx1-ubyte \
+  "$src/scripts/cross-build.sh" web "$src/models/mnist.cnn" mnist_cam.weights site > build.log 2>&1 ||
+  { cat build.log; fail "cross-build.sh web failed"; }
+bytes=$(du -sb site | cut -f1)
+echo "folder: $bytes bytes ($(ls site | tr '\n' ' '))"
+[ "$bytes" -le 1048576 ] || fail "the folder is $bytes bytes, more than 1 MB"
+
+node_dir=$("$src/scripts/install-browser.sh") || fail "could not install chromium and puppeteer-core"
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+python3 -m http.server "$port" --bind 127.0.0.1 -d site > server.log 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true; rm -rf "$tmp"' EXIT
+for _ in $(seq 50); do curl -sf "http://127.0.0.1:$port/" > /dev/null && break; sleep 0.1; done
+url=http://127.0.0.1:$port/index.html
+NODE_PATH=$node_dir/node_modules node "$src/tests/browser/draw_digit.js" "$url" 3 page_3.txt |
+  tee drive.log || fail "the page failed in Chromium"
+expect_program page_3.txt 3
+# The issue's target is 2 ms; 10 ms leaves room for a loaded machine and still catches a
+# slow build (llvm.fma on wasm32 called a software fmaf: 15-30 ms).
+ms=$(sed -n 's/^one prediction + Grad-CAM map in the page: \([0-9.]*\) ms.*/\1/p' drive.log)
+python3 -c "import sys; sys.exit(0 if float('$ms') <= 10 else 1)" ||
+  fail "one prediction + Grad-CAM map takes $ms ms in the page (more than 10 ms)"
+# The drawn digit, prepared in the page by the runtime's code compiled to wasm, against the
+# native program preparing the same drawing from a PNG.
+./mnist_cam predict page_3.txt.png --format csv --threads 1 > predict_drawn.csv
+./mnist_cam gradcam page_3.txt.png --raw map_drawn.csv --out map_drawn.png --threads 1 > /dev/null
+python3 "$src/tests/e2e/same_prediction.py" page_3.txt.drawn --program predict_drawn.csv map_drawn.csv ||
+  fail "the drawn digit: the page does not answer what the native program answers"
+# The screenshots stay beside the build's programs: $CNNC_BIN/../web-shots/screenshot-*.png.
+shots=$bin/../web-shots
+NODE_PATH=$node_dir/node_modules node "$src/tests/browser/check_page.js" "$url" "$shots" \
+  --expect '#draw' --expect '#cam' --expect '#bars' --expect '#examples' --width 1280 --width 390 ||
+  fail "the page's checks in Chromium failed"
+cp page_3.txt.shot.png "$shots/drawn-1280.png"
+echo "ok"
