@@ -456,6 +456,11 @@ static int write_figure(const prog_ctx *ctx, const cam_batch *b, const gradcam_p
         if (guided)
             row[3] = (cnnrt_panel_item){&pics[j].guided, "guided grad-cam", 0};
     }
+    /* The red frame's legend only where some picture has a true label to be wrong about
+     * (test images; a user's own pictures have none). */
+    int any_label = 0;
+    for (int64_t j = 0; j < n; j++)
+        any_label |= b->true_labels[first + j] >= 0;
     char title[512], class_note[160] = "", num[32];
     if (o->class_given)
         snprintf(class_note, sizeof class_note, "\nmaps of class %s",
@@ -465,7 +470,7 @@ static int write_figure(const prog_ctx *ctx, const cam_batch *b, const gradcam_p
     else
         snprintf(title, sizeof title, "%s on layer %s%s%s",
                  cnnrt_cam_method_name(plan->choice.method), plan->choice.target->name,
-                 grid ? " (red frame: wrong prediction)" : "", class_note);
+                 grid && any_label ? " (red frame: wrong prediction)" : "", class_note);
     cnnrt_image figure = {0};
     if (rc == 0) {
         cnnrt_panel_style style;
