@@ -30,6 +30,7 @@ check_model() {   # kind h w c [softmax]
 
 check_model convnet 28 28 1
 check_model gapnet 20 20 3 softmax   # ends in scores: cnnc adds the softmax
+check_model bnnet 14 14 1             # Conv/Gemm -> BatchNormalization -> Relu
 
 # --to-cnn: the equivalent model file, which compiles by itself.
 "$bin/cnnc" convnet.onnx --to-cnn > convnet.cnn || fail "--to-cnn"
@@ -37,6 +38,18 @@ grep -q "^conv2d  filters=8 kernel=3x3 strides=1x1 padding=same activation=relu$
   fail "--to-cnn: unexpected conv2d line: $(cat convnet.cnn)"
 grep -q "^leaky_relu alpha=0.1$" convnet.cnn || fail "--to-cnn: no leaky_relu alpha=0.1"
 "$bin/cnnc" convnet.cnn --summary > /dev/null || fail "the --to-cnn output does not compile"
+
+# BatchNormalization: folded into the Conv/Gemm before it, which the model file says.
+"$bin/cnnc" bnnet.onnx --to-cnn > bnnet.cnn || fail "--to-cnn bnnet"
+[ "$(grep -c "# BatchNormalization '.*' (epsilon=.*) folded in: training trains the folded" \
+      bnnet.cnn)" = 3 ] || fail "--to-cnn does not say the three batch norms were folded: $(cat bnnet.cnn)"
+grep -q "^conv2d .* activation=relu   # BatchNormalization 'bn2' (epsilon=0.001)" bnnet.cnn ||
+  fail "--to-cnn: bn2's epsilon or the conv's activation is missing: $(cat bnnet.cnn)"
+"$bin/cnnc" bnnet.cnn --summary > /dev/null || fail "the --to-cnn output of bnnet does not compile"
+/usr/bin/python3 "$interop/make_onnx.py" bn_after_relu bn_after_relu.onnx
+if "$bin/cnnc" bn_after_relu.onnx -o never 2> err.txt; then fail "a BatchNormalization after a Relu was accepted"; fi
+grep -q "^bn_after_relu.onnx: error: node 2 'bn_late' (BatchNormalization): .*folding it into the Conv or Gemm right before it" err.txt ||
+  fail "BatchNormalization after Relu: unclear error: $(cat err.txt)"
 
 # The imported program does everything a compiled one does, starting from the weights.
 digit_subset digits 128 32
@@ -52,8 +65,8 @@ cmp -s convnet.weights imported.weights && fail "training did not change the imp
 # Unsupported nodes: every one reported, with the file's name, op type and node name.
 /usr/bin/python3 "$interop/make_onnx.py" unsupported unsupported.onnx
 if "$bin/cnnc" unsupported.onnx -o never 2> err.txt; then fail "unsupported nodes accepted"; fi
-grep -q "^unsupported.onnx: error: node 1 'bn1' (BatchNormalization)" err.txt ||
-  fail "BatchNormalization not reported: $(cat err.txt)"
+grep -q "^unsupported.onnx: error: node 1 'wave' (Cos)" err.txt ||
+  fail "Cos not reported: $(cat err.txt)"
 grep -q "^unsupported.onnx: error: node 2 'gelu_part' (Erf)" err.txt ||
   fail "Erf not reported: $(cat err.txt)"
 [ ! -e never ] || fail "a program was written despite the errors"

@@ -6,7 +6,13 @@ with /usr/bin/python3). Weights are random (seeded), in PyTorch's NCHW conventio
                                        AveragePool, Flatten, Gemm(transB=1), Softmax
     make_onnx.py gapnet OUT.onnx       Conv+Tanh, Conv(stride 2, no bias)+Sigmoid,
                                        GlobalAveragePool, Reshape, Dropout, MatMul+Add (scores)
-    make_onnx.py unsupported OUT.onnx  a BatchNormalization and an Erf among supported nodes
+    make_onnx.py bnnet OUT.onnx        Conv(no bias)->BatchNormalization->Relu, MaxPool,
+                                       Conv->BatchNormalization(epsilon 1e-3)->Relu, Flatten,
+                                       Gemm(transB=1)->BatchNormalization->Relu, Gemm, Softmax
+                                       (PyTorch's conv-BN-ReLU; moving statistics not 0/1)
+    make_onnx.py bn_after_relu OUT.onnx  a BatchNormalization after a Relu (not right after
+                                       a Conv or Gemm)
+    make_onnx.py unsupported OUT.onnx  an Erf and a Cos among supported nodes
 """
 import sys
 
@@ -71,17 +77,63 @@ def gapnet():
     return model(nodes, inits, [3, 20, 20], 4, 'gapnet')
 
 
+def batch_norm(name, x, y, channels, **attrs):
+    """A BatchNormalization node and its four initializers (moving statistics not 0/1)."""
+    inits = [numpy_helper.from_array(rng.uniform(0.5, 1.5, channels).astype(np.float32), name + '_scale'),
+             weight(name + '_B', channels, scale=0.2),
+             weight(name + '_mean', channels, scale=0.5),
+             numpy_helper.from_array(rng.uniform(0.2, 2.0, channels).astype(np.float32), name + '_var')]
+    node = helper.make_node('BatchNormalization', [x] + [i.name for i in inits], [y], name=name, **attrs)
+    return node, inits
+
+
+def bnnet():
+    bn1, i1 = batch_norm('bn1', 'c1', 'n1', 6)
+    bn2, i2 = batch_norm('bn2', 'c2', 'n2', 8, epsilon=1e-3, momentum=0.99)
+    bn3, i3 = batch_norm('bn3', 'g1', 'n3', 16)
+    nodes = [
+        helper.make_node('Conv', ['x', 'w1'], ['c1'], name='conv1', kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        bn1,
+        helper.make_node('Relu', ['n1'], ['r1'], name='relu1'),
+        helper.make_node('MaxPool', ['r1'], ['p1'], name='pool1', kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node('Conv', ['p1', 'w2', 'b2'], ['c2'], name='conv2', kernel_shape=[3, 3]),
+        bn2,
+        helper.make_node('Relu', ['n2'], ['r2'], name='relu2'),
+        helper.make_node('Flatten', ['r2'], ['f'], name='flatten'),
+        helper.make_node('Gemm', ['f', 'w3', 'b3'], ['g1'], name='fc1', transB=1),
+        bn3,
+        helper.make_node('Relu', ['n3'], ['r3'], name='relu3'),
+        helper.make_node('Gemm', ['r3', 'w4', 'b4'], ['g2'], name='fc2', transB=1),
+        helper.make_node('Softmax', ['g2'], ['y'], name='softmax', axis=1),
+    ]
+    inits = [weight('w1', 6, 1, 3, 3), weight('w2', 8, 6, 3, 3, scale=0.2), weight('b2', 8, scale=0.1),
+             weight('w3', 16, 8 * 5 * 5, scale=0.1), weight('b3', 16, scale=0.1),
+             weight('w4', 10, 16, scale=0.3), weight('b4', 10, scale=0.1)] + i1 + i2 + i3
+    return model(nodes, inits, [1, 14, 14], 10, 'bnnet')
+
+
+def bn_after_relu():
+    bn, inits = batch_norm('bn_late', 'r1', 'n1', 4)
+    nodes = [
+        helper.make_node('Conv', ['x', 'w1', 'b1'], ['c1'], name='conv1', kernel_shape=[3, 3]),
+        helper.make_node('Relu', ['c1'], ['r1'], name='relu1'),
+        bn,
+        helper.make_node('Flatten', ['n1'], ['f'], name='flatten'),
+        helper.make_node('Gemm', ['f', 'w3'], ['y'], name='fc', transB=1),
+    ]
+    inits += [weight('w1', 4, 1, 3, 3), weight('b1', 4), weight('w3', 10, 4 * 12 * 12, scale=0.1)]
+    return model(nodes, inits, [1, 14, 14], 10, 'bn_after_relu')
+
+
 def unsupported():
     nodes = [
         helper.make_node('Conv', ['x', 'w1'], ['c1'], name='conv1', kernel_shape=[3, 3]),
-        helper.make_node('BatchNormalization', ['c1', 's', 'bb', 'm', 'v'], ['bn'], name='bn1'),
+        helper.make_node('Cos', ['c1'], ['bn'], name='wave'),
         helper.make_node('Erf', ['bn'], ['e'], name='gelu_part'),
         helper.make_node('Flatten', ['e'], ['f'], name='flatten'),
         helper.make_node('Gemm', ['f', 'w3'], ['y'], name='fc', transB=1),
     ]
-    inits = [weight('w1', 4, 1, 3, 3), weight('s', 4), weight('bb', 4), weight('m', 4),
-             numpy_helper.from_array(np.ones(4, dtype=np.float32), 'v'),
-             weight('w3', 10, 4 * 26 * 26)]
+    inits = [weight('w1', 4, 1, 3, 3), weight('w3', 10, 4 * 26 * 26)]
     return model(nodes, inits, [1, 28, 28], 10, 'unsupported')
 
 
