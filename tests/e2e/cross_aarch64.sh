@@ -8,24 +8,16 @@ set -euo pipefail
 source "$(dirname "$0")/common.bash"
 source "$(dirname "$0")/embed_common.bash"
 use_digits
-log=$(mktemp)
-"$src/scripts/install-cross.sh" aarch64 > "$log" 2>&1 ||
-  { cat "$log"; rm -f "$log"; fail "the aarch64 cross toolchain or qemu-user cannot be installed"; }
-rm -f "$log"
+install_cross aarch64 "the aarch64 cross toolchain or qemu-user"
 command -v qemu-aarch64 > /dev/null || fail "qemu-aarch64 is missing after install-cross.sh"
 enter_workdir
 train_small_model
 
-CNNC=$bin/cnnc "$src/scripts/cross-build.sh" aarch64-linux-gnu "$src/models/mnist.cnn" \
-  mnist_cam.weights arm > build.log 2>&1 || { cat build.log; fail "cross-build.sh aarch64 failed"; }
+cross_build aarch64-linux-gnu arm
 file arm/mnist.o | grep -q 'ARM aarch64' || fail "the object is not for aarch64: $(file arm/mnist.o)"
 file arm/classify | grep -q 'ARM aarch64' || fail "the program is not for aarch64"
-for n in 0 3; do
-  digit_raw "$n" "digit_$n.raw"
-  qemu-aarch64 arm/classify --gradcam "digit_$n.raw" > "arm_$n.txt" ||
-    fail "the aarch64 program failed under qemu on digit $n"
-  expect_program "arm_$n.txt" "$n"
-done
+on_arm() { qemu-aarch64 arm/classify --gradcam "$1"; }
+expect_digits on_arm 0 3
 # Another method and layer, chosen at run time, as on the host.
 qemu-aarch64 arm/classify --gradcam --method 2 --layer 0 digit_3.raw > arm_pp.txt
 grep -q '^gradcam conv2d 28x28 (method 2):' arm_pp.txt || fail "Grad-CAM++ of conv2d: $(head -3 arm_pp.txt)"

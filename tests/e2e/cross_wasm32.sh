@@ -9,24 +9,16 @@ set -euo pipefail
 source "$(dirname "$0")/common.bash"
 source "$(dirname "$0")/embed_common.bash"
 use_digits
-log=$(mktemp)
-"$src/scripts/install-cross.sh" wasm32 > "$log" 2>&1 ||
-  { cat "$log"; rm -f "$log"; fail "clang-19, lld-19, wasi-libc or Node.js cannot be installed"; }
-rm -f "$log"
+install_cross wasm32 "clang-19, lld-19, wasi-libc or Node.js"
 enter_workdir
 train_small_model
 
-CNNC=$bin/cnnc "$src/scripts/cross-build.sh" wasm32 "$src/models/mnist.cnn" mnist_cam.weights \
-  web > build.log 2>&1 || { cat build.log; fail "cross-build.sh wasm32 failed"; }
+cross_build wasm32 web
 imports=$(node -e 'const m = new WebAssembly.Module(require("fs").readFileSync(process.argv[1]));
   console.log(WebAssembly.Module.imports(m).length)' web/mnist.wasm)
 [ "$imports" = 0 ] || fail "the module has $imports imports (it must need none)"
-for n in 0 3; do
-  digit_raw "$n" "digit_$n.raw"
-  node "$src/examples/wasm/run.mjs" web/mnist.wasm "digit_$n.raw" --gradcam > "wasm_$n.txt" ||
-    fail "the module failed in Node.js on digit $n"
-  expect_program "wasm_$n.txt" "$n"
-done
+in_node() { node "$src/examples/wasm/run.mjs" web/mnist.wasm "$1" --gradcam; }
+expect_digits in_node 0 3
 # Arguments out of range are refused (-1), not a trap.
 out=$(node --input-type=module -e '
   import { readFileSync } from "node:fs";

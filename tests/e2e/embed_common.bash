@@ -9,6 +9,12 @@
 #                       digit N with --gradcam) predicts what the full program predicts:
 #                       the same class, probabilities and Grad-CAM map within 1e-5
 #   expect_same OUTPUT OTHER   the same comparison between two such outputs
+#   install_cross ARCH WHAT  scripts/install-cross.sh ARCH, or fails naming WHAT (never skips)
+#   cross_build TARGET DIR [FLAGS...]  scripts/cross-build.sh TARGET for models/mnist.cnn
+#                       with ./mnist_cam.weights into DIR; its log shown when it fails
+#   expect_digits RUN N...  for each test digit N: RUN FILE (a command or function given the
+#                       digit's raw bytes, asked for Grad-CAM) prints what expect_program
+#                       compares with the full program; outputs in ./RUN_N.txt
 train_small_model() {
   digit_subset sub 600 8
   "$bin/cnnc" "$src/models/mnist.cnn" -o mnist_cam
@@ -31,4 +37,30 @@ expect_program() {
 expect_same() {
   python3 "$src/tests/e2e/same_prediction.py" "$1" --like "$2" ||
     fail "$1 does not predict what $2 predicts"
+}
+
+install_cross() {
+  local log
+  log=$(mktemp)
+  "$src/scripts/install-cross.sh" "$1" > "$log" 2>&1 ||
+    { cat "$log"; rm -f "$log"; fail "$2 cannot be installed"; }
+  rm -f "$log"
+}
+
+cross_build() {
+  local target=$1 dir=$2
+  shift 2
+  CNNC=$bin/cnnc "$src/scripts/cross-build.sh" "$target" "$src/models/mnist.cnn" \
+    mnist_cam.weights "$dir" "$@" > "build_$dir.log" 2>&1 ||
+    { cat "build_$dir.log"; fail "cross-build.sh $target ($dir) failed"; }
+}
+
+expect_digits() {
+  local run=$1 n
+  shift
+  for n in "$@"; do
+    digit_raw "$n" "digit_$n.raw"
+    "$run" "digit_$n.raw" > "${run}_$n.txt" || fail "$run failed on digit $n"
+    expect_program "${run}_$n.txt" "$n"
+  done
 }

@@ -11,8 +11,7 @@ use_digits
 enter_workdir
 train_small_model
 
-CNNC=$bin/cnnc "$src/scripts/cross-build.sh" host "$src/models/mnist.cnn" mnist_cam.weights host \
-  > build.log 2>&1 || { cat build.log; fail "cross-build.sh host failed"; }
+cross_build host host
 needed=$(readelf -d host/classify | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | sort | tr '\n' ' ')
 [ "$needed" = "libc.so.6 libm.so.6 " ] || fail "classify needs more than libc and libm: $needed"
 grep -q '#define MNIST_CAM_WS_BYTES [0-9]' host/mnist.h || fail "the header states no arena size"
@@ -21,17 +20,13 @@ grep -q 'extern const float mnist_cam_weights\[MNIST_CAM_PARAM_FLOATS\];' host/m
 grep -q 'mnist_cam_train_step' host/mnist.h && fail "--no-train kept the training step"
 nm host/mnist.o | grep -q ' R mnist_cam_weights$' || fail "the weights are not read-only data"
 
-for n in 0 1 5; do
-  digit_raw "$n" "digit_$n.raw"
-  host/classify --gradcam "digit_$n.raw" > "embedded_$n.txt" || fail "classify failed on digit $n"
-  expect_program "embedded_$n.txt" "$n"
-done
+embedded() { host/classify --gradcam "$1"; }
+expect_digits embedded 0 1 5
 # Standard input works as the example's comment says.
 host/classify < digit_0.raw | grep -q '^model mnist_cam: class ' || fail "classify < file failed"
 
 # --no-gradcam: smaller, no Grad-CAM entry points, and the example says why it cannot.
-CNNC=$bin/cnnc "$src/scripts/cross-build.sh" host "$src/models/mnist.cnn" mnist_cam.weights nocam \
-  --no-gradcam > build.log 2>&1 || { cat build.log; fail "--no-gradcam build failed"; }
+cross_build host nocam --no-gradcam
 grep -q 'mnist_cam_gradcam' nocam/mnist.h && fail "--no-gradcam kept Grad-CAM in the header"
 [ "$(stat -c %s nocam/mnist.o)" -lt "$(stat -c %s host/mnist.o)" ] ||
   fail "--no-gradcam did not make the object smaller"
