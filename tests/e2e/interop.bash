@@ -5,8 +5,16 @@
 #   need_npm PKG@VERSION the npm package, installed with --ignore-scripts into
 #                        $CNNC_NPM_CACHE (default ~/.cache/cnnc/npm); exports
 #                        CNNC_NODE_MODULES for tests/e2e/interop/*.js
+#   need_onnx_tools      both of the above for ONNX: python3-onnx and onnxruntime-node
 #   build_with_weights MODEL DIR   compiles models/MODEL.cnn into DIR/prog and trains it for
 #                        one epoch on a small data set, so that DIR/NAME.weights exists
+#   for_each_trained_model CHECK SEED
+#                        for every model in models/: sets model (file name), name (model name), h w c (input shape),
+#                        builds and trains it in ./$model, writes 6 pictures (seeded by
+#                        SEED) to $model/pics (inputs.f32 for the outside tool) and the
+#                        program's probabilities to $model/predict.json, then runs CHECK
+#   same_probabilities MODEL OTHER.json WHO   MODEL's predict.json and OTHER.json (the
+#                        outside tool's) agree within 1e-5, or fails naming WHO
 interop=$src/tests/e2e/interop
 ORT_VERSION=1.30.0
 TFJS_VERSION=4.22.0
@@ -43,6 +51,11 @@ need_npm() {
     fail "could not install $spec from npm (no network?); the test needs it"
 }
 
+need_onnx_tools() {
+  need_python_onnx
+  need_npm "onnxruntime-node@$ORT_VERSION"
+}
+
 build_with_weights() {
   local model=$1 dir=$2
   mkdir -p "$dir"
@@ -54,4 +67,25 @@ build_with_weights() {
   fi
   (cd "$dir" && ./prog train --epochs 1 --batch-size 32 --data data --threads 1 >/dev/null) ||
     fail "$model: train"
+}
+
+for_each_trained_model() {
+  local check=$1 seed=$2 cnn
+  for cnn in "$src"/models/*.cnn; do
+    model=$(basename "$cnn" .cnn)
+    name=$(sed -n 's/^model *\([^ ]*\).*/\1/p' "$cnn")
+    read -r h w c < <(sed -n 's/^input *shape=\([0-9]*\)x\([0-9]*\)x\([0-9]*\).*/\1 \2 \3/p' "$cnn")
+    echo "== $model ($name, ${h}x${w}x${c})"
+    build_with_weights "$model" "$model"
+    mkdir -p "$model/pics"
+    python3 "$interop/pictures.py" write "$model/pics" 6 "$h" "$w" "$c" "$seed"
+    (cd "$model" && ./prog predict --prepare resize --format json --weights "$name.weights" \
+       pics/pic_{0..5}.png > predict.json) || fail "$model: predict"
+    "$check"
+  done
+}
+
+same_probabilities() {
+  python3 "$interop/pictures.py" compare "$1/predict.json" "$2" 1e-5 ||
+    fail "$1: $3 and the program disagree"
 }

@@ -7,8 +7,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.bash"
 source "$(dirname "$0")/interop.bash"
 use_digits
-need_python_onnx
-need_npm "onnxruntime-node@$ORT_VERSION"
+need_onnx_tools
 enter_workdir
 
 check_onnx() {
@@ -20,28 +19,18 @@ assert m.opset_import[0].version >= 13, m.opset_import
 PY
 }
 
-for cnn in "$src"/models/*.cnn; do
-  model=$(basename "$cnn" .cnn)
-  name=$(sed -n 's/^model *\([^ ]*\).*/\1/p' "$cnn")
-  read -r h w c < <(sed -n 's/^input *shape=\([0-9]*\)x\([0-9]*\)x\([0-9]*\).*/\1 \2 \3/p' "$cnn")
-  echo "== $model ($name, ${h}x${w}x${c})"
-  build_with_weights "$model" "$model"
+check_export() {
   (cd "$model" && ./prog export --onnx "$model.onnx" --weights "$name.weights") ||
     fail "$model: export --onnx"
   check_onnx "$model/$model.onnx"
-  mkdir -p "$model/pics"
-  python3 "$interop/pictures.py" write "$model/pics" 6 "$h" "$w" "$c" 7
-  (cd "$model" && ./prog predict --prepare resize --format json --weights "$name.weights" \
-     pics/pic_{0..5}.png > predict.json) || fail "$model: predict"
   node "$interop/ort_run.js" "$model/$model.onnx" "$model/pics/inputs.f32" 6 "$h" "$w" "$c" \
     > "$model/ort.json" || fail "$model: ONNX Runtime could not run the export"
-  python3 "$interop/pictures.py" compare "$model/predict.json" "$model/ort.json" 1e-5 ||
-    fail "$model: ONNX Runtime and the program disagree"
-
+  same_probabilities "$model" "$model/ort.json" "ONNX Runtime"
   # The untrained graph: the initial weights the program starts training from.
-  "$bin/cnnc" "$cnn" --emit-onnx="$model/fresh.onnx" || fail "$model: --emit-onnx"
+  "$bin/cnnc" "$src/models/$model.cnn" --emit-onnx="$model/fresh.onnx" || fail "$model: --emit-onnx"
   check_onnx "$model/fresh.onnx"
-done
+}
+for_each_trained_model check_export 7
 
 # Atomic write: a failing export leaves the previous file as it was.
 cd mnist

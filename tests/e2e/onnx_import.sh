@@ -8,8 +8,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.bash"
 source "$(dirname "$0")/interop.bash"
 use_digits
-need_python_onnx
-need_npm "onnxruntime-node@$ORT_VERSION"
+need_onnx_tools
 enter_workdir
 
 # Predictions of the program = ONNX Runtime's on the ONNX file (NCHW input).
