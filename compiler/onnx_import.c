@@ -365,6 +365,17 @@ static int flatten(importer *im, const Onnx__NodeProto *n, int index)
     }
 }
 
+/* The ONNX index of the value at cnnc's index r of the running flat vector: the same when
+ * flat already, from HWC to the CHW order of a flattened NCHW map otherwise. */
+static int64_t flat_source_index(const importer *im, int64_t r)
+{
+    if (im->lay != LAYOUT_FLAT_CHW)
+        return r;
+    int64_t H = im->flat_h, W = im->flat_w, C = im->flat_c;
+    int64_t ch = r % C, x = (r / C) % W, y = r / (C * W);
+    return (ch * H + y) * W + x;
+}
+
 /* Dense weights [in][out] from B ([in][out], or [out][in] when transposed). */
 static int dense(importer *im, const Onnx__NodeProto *n, int index, const Onnx__TensorProto *bt,
                  int trans_b, const Onnx__TensorProto *ct)
@@ -385,14 +396,8 @@ static int dense(importer *im, const Onnx__NodeProto *n, int index, const Onnx__
         return import_error(im, n, index, "its weights are not float tensors of the right size");
     int64_t kernel_at = im->nw;
     float *dst = reserve(im, in * out);
-    int64_t H = im->flat_h, W = im->flat_w, C = im->flat_c;
     for (int64_t r = 0; r < in; r++) {
-        /* cnnc's row r; the ONNX row holding the same input value */
-        int64_t from = r;
-        if (im->lay == LAYOUT_FLAT_CHW) {
-            int64_t ch = r % C, x = (r / C) % W, y = r / (C * W);
-            from = (ch * H + y) * W + x;
-        }
+        int64_t from = flat_source_index(im, r);
         for (int64_t o = 0; o < out; o++)
             dst[r * out + o] = trans_b ? src[o * in + from] : src[from * out + o];
     }
