@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "autodiff.h"
+#include "batch_norm.h"
 #include "cam_methods.h"
 #include "codegen_module.h"
 #include "optimizers.h"
@@ -71,7 +72,12 @@ int cg_build_programs(cg_model *m)
 {
     const cnnc_graph *fw = m->forward;
     int mask = m->opts->programs ? m->opts->programs : CNNC_GEN_ALL;
-    cg_program *p = add_program(m, CNNC_PROGRAM_INFER, (cnnc_graph *)fw);
+    /* batch_norm folded into the conv2d/dense before it (batch_norm.h). */
+    cnnc_graph *infer = cnnc_graph_has_batch_ops(fw) ? cnnc_build_infer_graph(fw, m->d)
+                                                     : (cnnc_graph *)fw;
+    if (!infer)
+        return -1;
+    cg_program *p = add_program(m, CNNC_PROGRAM_INFER, infer);
     snprintf(p->entry, sizeof p->entry, "%s_infer", m->name);
     if (mask & CNNC_GEN_TRAIN) {
         cnnc_graph *train = cnnc_build_train_graph(fw, m->d);

@@ -122,7 +122,10 @@ typedef struct cnnrt_layer_entry {
 } cnnrt_layer_entry;
 
 /* Weight initialisers (cnnrt_init_params). */
-typedef enum { CNNRT_INIT_ZEROS = 0, CNNRT_INIT_GLOROT_UNIFORM = 1 } cnnrt_init_kind;
+typedef enum {
+    CNNRT_INIT_ZEROS = 0, CNNRT_INIT_GLOROT_UNIFORM = 1,
+    CNNRT_INIT_ONES = 2            /* batch_norm's gamma and moving_variance */
+} cnnrt_init_kind;
 
 /* One trainable tensor of the flat weights buffer, in Keras get_weights() order. */
 typedef struct cnnrt_param_entry {
