@@ -332,18 +332,25 @@ int cnnc_lower_dense_grad_kernel(cnnc_lower_ctx *lc, int node)
 }
 
 /* batch_norm's statistic: outside training the moving statistic itself (its weights, no
- * kernel). The batch's mean needs a step across the per-image execution, which the
- * generated training step does not have yet (docs/extending.md, BatchNormalization). */
+ * kernel); in training a BATCH_MEAN kernel, which is not run per image: it splits the
+ * training step into phases, and the entry computes it between two (codegen.c). */
 int cnnc_lower_batch_mean(cnnc_lower_ctx *lc, int node)
 {
     const cnnc_node *n = node_of(lc, node);
-    if (cnnc_lower_training(lc) || n->inputs[1] < 0) {
-        cnnc_error(lc->d, n->loc, "%s: training with batch_norm is not supported by the "
-                   "generated code yet (the interpreter, cnnc --interpret, trains it)",
-                   n->name);
+    if (!cnnc_lower_training(lc) && n->inputs[1] >= 0) {
+        cnnc_lower_set_buf(lc, node, in_buf(lc, node, 1));
+        return 0;
+    }
+    if (!cnnc_lower_training(lc)) {
+        cnnc_error(lc->d, n->loc, "%s: a batch statistic outside a training step", n->name);
         return -1;
     }
-    cnnc_lower_set_buf(lc, node, in_buf(lc, node, 1));
+    int x = in_buf(lc, node, 0);
+    int k = cnnc_lower_add_kernel(lc, CNNC_K_BATCH_MEAN, node);
+    cnnc_kernel *kr = cnnc_lower_kernel(lc, k);
+    kr->in[0] = x;
+    kr->n = cnnc_shape_size(n->shape);
+    kr->out[0] = cnnc_lower_def(lc, node);
     return 0;
 }
 
