@@ -2,7 +2,6 @@
  * protobuf-c parses the file with the onnx.proto of third_party/onnx. */
 #include "onnx_import.h"
 
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,13 +24,6 @@ typedef enum {
     LAYOUT_POOLED,      /* after GlobalAveragePool: [C,1,1] in ONNX, [C] in cnnc */
 } layout;
 
-/* The weights of the conv2d/dense line still open (no activation yet): a
- * BatchNormalization right after it is folded into them. Kernel [rows, units], units
- * fastest (HWIO and [in, out] alike); bias [units] when bias_at >= 0. */
-typedef struct open_layer {
-    int64_t kernel_at, rows, units, bias_at;
-} open_layer;
-
 typedef struct importer {
     const char *path;
     const char *name_from;     /* the model's name comes from this path's file name */
@@ -46,8 +38,6 @@ typedef struct importer {
     int64_t flat_h, flat_w, flat_c;   /* the map a LAYOUT_FLAT_CHW vector came from */
     layout lay;
     int line_open;             /* a conv2d/dense line waiting for an activation= */
-    open_layer open;           /* that line's weights, while line_open */
-    char folded[300];          /* the comment ending that line: what was folded into it */
     int ends_in_softmax;
 } importer;
 
@@ -166,8 +156,7 @@ static const char *float_text(float v, char *buf, size_t len)
 static void end_line(importer *im)
 {
     if (im->line_open)
-        fprintf(im->text, "%s%s\n", im->open.bias_at < 0 ? " use_bias=false" : "", im->folded);
-    im->folded[0] = '\0';
+        fputc('\n', im->text);
     im->line_open = 0;
 }
 
@@ -176,7 +165,6 @@ static void layer_line(importer *im, int takes_activation, const char *fmt, ...)
 static void layer_line(importer *im, int takes_activation, const char *fmt, ...)
 {
     end_line(im);
-    im->open = (open_layer){.kernel_at = -1};   /* the caller fills in a conv2d's/dense's */
     va_list ap;
     va_start(ap, fmt);
     vfprintf(im->text, fmt, ap);
@@ -303,20 +291,17 @@ static int conv(importer *im, const Onnx__NodeProto *n, int index)
     const float *bias = bt ? tensor_floats(bt, co) : NULL;
     if (!src || (bt && !bias) || k[0] != kernel[0] || k[1] != kernel[1])
         return import_error(im, n, index, "its weights are not float tensors of the right size");
-    int64_t kernel_at = im->nw;
     float *dst = reserve(im, co * ci * k[0] * k[1]);
     for (int64_t o = 0; o < co; o++)          /* OIHW -> HWIO */
         for (int64_t i = 0; i < ci; i++)
             for (int64_t y = 0; y < k[0]; y++)
                 for (int64_t x = 0; x < k[1]; x++)
                     dst[((y * k[1] + x) * ci + i) * co + o] = src[((o * ci + i) * k[0] + y) * k[1] + x];
-    int64_t bias_at = bias ? im->nw : -1;
     if (bias)
         memcpy(reserve(im, co), bias, (size_t)co * sizeof(float));
-    layer_line(im, 1, "conv2d  filters=%lld kernel=%lldx%lld strides=%lldx%lld padding=%s",
+    layer_line(im, 1, "conv2d  filters=%lld kernel=%lldx%lld strides=%lldx%lld padding=%s%s",
                (long long)co, (long long)k[0], (long long)k[1], (long long)s[0],
-               (long long)s[1], same ? "same" : "valid");
-    im->open = (open_layer){kernel_at, ci * k[0] * k[1], co, bias_at};
+               (long long)s[1], same ? "same" : "valid", bias ? "" : " use_bias=false");
     im->h = oh;
     im->wd = ow;
     im->c = co;
@@ -394,18 +379,15 @@ static int dense(importer *im, const Onnx__NodeProto *n, int index, const Onnx__
     const float *bias = ct ? tensor_floats(ct, out) : NULL;
     if (!src || (ct && !bias))
         return import_error(im, n, index, "its weights are not float tensors of the right size");
-    int64_t kernel_at = im->nw;
     float *dst = reserve(im, in * out);
     for (int64_t r = 0; r < in; r++) {
         int64_t from = flat_source_index(im, r);
         for (int64_t o = 0; o < out; o++)
             dst[r * out + o] = trans_b ? src[o * in + from] : src[from * out + o];
     }
-    int64_t bias_at = bias ? im->nw : -1;
     if (bias)
         memcpy(reserve(im, out), bias, (size_t)out * sizeof(float));
-    layer_line(im, 1, "dense   units=%lld", (long long)out);
-    im->open = (open_layer){kernel_at, in, out, bias_at};
+    layer_line(im, 1, "dense   units=%lld%s", (long long)out, bias ? "" : " use_bias=false");
     im->lay = LAYOUT_FLAT;
     im->c = out;
     return 0;
@@ -424,9 +406,10 @@ static int gemm(importer *im, const Onnx__NodeProto *n, int index)
 }
 
 /* A BatchNormalization (inference form: y = (x - mean) / sqrt(var + epsilon) * scale + B,
- * per channel) folded into the conv2d/dense right before it, which is exact for inference:
- * kernel * k and (bias - mean) * k + B with k = scale / sqrt(var + epsilon). cnnc has no
- * batch_norm layer yet, so training further trains the folded kernel and bias. */
+ * per channel, axis 1) as a batch_norm layer over cnnc's channels (the last axis), with
+ * the node's epsilon and momentum: the weights are Keras's gamma, beta, moving_mean,
+ * moving_variance. ONNX's momentum has Keras's meaning (running = running * momentum +
+ * batch * (1 - momentum)), so it is carried over as it is. */
 static int batch_normalization(importer *im, const Onnx__NodeProto *n, int index)
 {
     static const char *const input_names[4] = {"scale", "B", "input_mean", "input_var"};
@@ -437,39 +420,27 @@ static int batch_normalization(importer *im, const Onnx__NodeProto *n, int index
         if (n->output[o] && n->output[o][0])
             return import_error(im, n, index, "its extra outputs (training mode's running "
                                 "statistics) are not supported");
-    if (im->lay == LAYOUT_NHWC || im->lay == LAYOUT_FLAT_CHW)
-        return import_error(im, n, index, "needs a feature map (NCHW) or the output of a Gemm "
-                            "as its input");
+    if (im->lay == LAYOUT_NHWC)
+        return import_error(im, n, index, "a BatchNormalization after a Transpose to NHWC "
+                            "is not supported");
+    int64_t c = im->c;   /* a map's channels, or a flat vector's values */
     const float *v[4];
     for (int i = 0; i < 4; i++) {
         const Onnx__TensorProto *t = n->n_input > (size_t)i + 1 ?
                                      find_initializer(im, n->input[i + 1]) : NULL;
-        if (!t || !(v[i] = tensor_floats(t, im->c)))
+        if (!t || !(v[i] = tensor_floats(t, c)))
             return import_error(im, n, index, "its %s must be a float initializer with one "
-                                "value per channel (%lld)", input_names[i], (long long)im->c);
+                                "value per channel (%lld)", input_names[i], (long long)c);
     }
-    const open_layer *l = &im->open;
-    if (!im->line_open || l->kernel_at < 0 || l->units != im->c)
-        return import_error(im, n, index, "cnnc has no batch_norm layer yet: a "
-                            "BatchNormalization is imported by folding it into the Conv or "
-                            "Gemm right before it (with nothing between), and this one follows "
-                            "none");
-    if (l->bias_at < 0) {   /* the kernel is the last thing written: the bias goes after it */
-        im->open.bias_at = im->nw;
-        memset(reserve(im, l->units), 0, (size_t)l->units * sizeof(float));
+    for (int i = 0; i < 4; i++) {   /* gamma, beta, moving_mean, moving_variance */
+        float *dst = reserve(im, c);
+        for (int64_t k = 0; k < c; k++)
+            dst[k] = v[i][flat_source_index(im, k)];
     }
-    float epsilon = attr_float(n, "epsilon", 1e-5f);
-    float *kernel = im->w + l->kernel_at, *bias = im->w + l->bias_at;
-    for (int64_t o = 0; o < l->units; o++) {
-        double k = v[0][o] / sqrt((double)v[3][o] + epsilon);
-        for (int64_t r = 0; r < l->rows; r++)
-            kernel[r * l->units + o] = (float)(kernel[r * l->units + o] * k);
-        bias[o] = (float)((bias[o] - v[2][o]) * k + v[1][o]);
-    }
-    char num[32];
-    snprintf(im->folded, sizeof im->folded, "   # BatchNormalization '%s' (epsilon=%s) folded "
-             "in: training trains the folded kernel and bias", n->name ? n->name : "",
-             float_text(epsilon, num, sizeof num));
+    char eps[32], mom[32];
+    layer_line(im, 0, "batch_norm epsilon=%s momentum=%s",
+               float_text(attr_float(n, "epsilon", 1e-5f), eps, sizeof eps),
+               float_text(attr_float(n, "momentum", 0.9f), mom, sizeof mom));
     return 0;
 }
 

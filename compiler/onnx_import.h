@@ -4,8 +4,8 @@
  *
  * Supported: Conv, Relu, LeakyRelu, Sigmoid, Tanh, MaxPool, AveragePool,
  * GlobalAveragePool, Flatten, Reshape (to [N, -1]), Gemm, MatMul + Add, Dropout, Softmax,
- * Identity, the Transposes of cnnc's own export, and BatchNormalization right after a Conv
- * or Gemm (folded into its kernel and bias). Layouts: an NCHW input [N, C, H, W]
+ * Identity, the Transposes of cnnc's own export, and BatchNormalization (a batch_norm
+ * layer with the node's epsilon and momentum). Layouts: an NCHW input [N, C, H, W]
  * becomes input shape=HxWxC; conv kernels OIHW -> HWIO; a Gemm after a flattened NCHW map
  * gets its rows reordered from CHW to cnnc's HWC order. A model that ends in scores (no
  * Softmax) gets a softmax layer, so that it trains with cross-entropy. */

@@ -29,7 +29,7 @@ check_model() {   # kind h w c [softmax]
 
 check_model convnet 28 28 1
 check_model gapnet 20 20 3 softmax   # ends in scores: cnnc adds the softmax
-check_model bnnet 14 14 1             # Conv/Gemm -> BatchNormalization -> Relu
+check_model bnnet 28 28 1             # Conv/Gemm -> BatchNormalization -> Relu
 
 # --to-cnn: the equivalent model file, which compiles by itself.
 "$bin/cnnc" convnet.onnx --to-cnn > convnet.cnn || fail "--to-cnn"
@@ -38,17 +38,32 @@ grep -q "^conv2d  filters=8 kernel=3x3 strides=1x1 padding=same activation=relu$
 grep -q "^leaky_relu alpha=0.1$" convnet.cnn || fail "--to-cnn: no leaky_relu alpha=0.1"
 "$bin/cnnc" convnet.cnn --summary > /dev/null || fail "the --to-cnn output does not compile"
 
-# BatchNormalization: folded into the Conv/Gemm before it, which the model file says.
+# BatchNormalization: a batch_norm layer with the node's epsilon and momentum.
 "$bin/cnnc" bnnet.onnx --to-cnn > bnnet.cnn || fail "--to-cnn bnnet"
-[ "$(grep -c "# BatchNormalization '.*' (epsilon=.*) folded in: training trains the folded" \
-      bnnet.cnn)" = 3 ] || fail "--to-cnn does not say the three batch norms were folded: $(cat bnnet.cnn)"
-grep -q "^conv2d .* activation=relu   # BatchNormalization 'bn2' (epsilon=0.001)" bnnet.cnn ||
-  fail "--to-cnn: bn2's epsilon or the conv's activation is missing: $(cat bnnet.cnn)"
+[ "$(grep -c "^batch_norm epsilon=1e-05 momentum=0.9$" bnnet.cnn)" = 2 ] &&
+  grep -q "^batch_norm epsilon=0.001 momentum=0.99$" bnnet.cnn ||
+  fail "--to-cnn: not the three batch_norm layers with ONNX's epsilon and momentum: $(cat bnnet.cnn)"
 "$bin/cnnc" bnnet.cnn --summary > /dev/null || fail "the --to-cnn output of bnnet does not compile"
-/usr/bin/python3 "$interop/make_onnx.py" bn_after_relu bn_after_relu.onnx
-if "$bin/cnnc" bn_after_relu.onnx -o never 2> err.txt; then fail "a BatchNormalization after a Relu was accepted"; fi
-grep -q "^bn_after_relu.onnx: error: node 2 'bn_late' (BatchNormalization): .*folding it into the Conv or Gemm right before it" err.txt ||
-  fail "BatchNormalization after Relu: unclear error: $(cat err.txt)"
+check_model bnlate 13 13 1            # after a Relu; on a flattened NCHW map (CHW -> HWC)
+# Training further trains them as batch norms: the moving statistics move towards the
+# batches' (moving * momentum + batch * (1 - momentum)), as the exported model shows.
+digit_subset bn_digits 64 8
+./bnnet train --resume --epochs 1 --data bn_digits --threads 1 > bn_train.txt 2>&1 ||
+  fail "train --resume of the imported batch norms: $(cat bn_train.txt)"
+./bnnet export --onnx trained.onnx > /dev/null || fail "export --onnx of the imported model"
+/usr/bin/python3 - bnnet.onnx trained.onnx <<'PY' || fail "the moving statistics did not move as batch norms' do"
+import sys, numpy as np, onnx
+from onnx import numpy_helper
+def bn_inputs(path):
+    m = onnx.load(path)
+    inits = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+    return [[inits[i] for i in n.input[1:]] for n in m.graph.node if n.op_type == 'BatchNormalization']
+before, after = bn_inputs(sys.argv[1]), bn_inputs(sys.argv[2])
+assert len(before) == len(after) == 3, (len(before), len(after))
+for b, a in zip(before, after):
+    assert all(x.shape == y.shape for x, y in zip(b, a))
+    assert np.abs(a[2] - b[2]).max() > 1e-3 and np.abs(a[3] - b[3]).max() > 1e-3, 'moving stats unchanged'
+PY
 
 # The imported program does everything a compiled one does, starting from the weights.
 digit_subset digits 128 32

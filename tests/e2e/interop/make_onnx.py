@@ -10,8 +10,8 @@ with /usr/bin/python3). Weights are random (seeded), in PyTorch's NCHW conventio
                                        Conv->BatchNormalization(epsilon 1e-3)->Relu, Flatten,
                                        Gemm(transB=1)->BatchNormalization->Relu, Gemm, Softmax
                                        (PyTorch's conv-BN-ReLU; moving statistics not 0/1)
-    make_onnx.py bn_after_relu OUT.onnx  a BatchNormalization after a Relu (not right after
-                                       a Conv or Gemm)
+    make_onnx.py bnlate OUT.onnx       BatchNormalization after a Relu, and on a flattened
+                                       NCHW map (its per-feature values reordered to HWC)
     make_onnx.py unsupported OUT.onnx  an Erf and a Cos among supported nodes
 """
 import sys
@@ -107,22 +107,26 @@ def bnnet():
         helper.make_node('Softmax', ['g2'], ['y'], name='softmax', axis=1),
     ]
     inits = [weight('w1', 6, 1, 3, 3), weight('w2', 8, 6, 3, 3, scale=0.2), weight('b2', 8, scale=0.1),
-             weight('w3', 16, 8 * 5 * 5, scale=0.1), weight('b3', 16, scale=0.1),
+             weight('w3', 16, 8 * 12 * 12, scale=0.05), weight('b3', 16, scale=0.1),
              weight('w4', 10, 16, scale=0.3), weight('b4', 10, scale=0.1)] + i1 + i2 + i3
-    return model(nodes, inits, [1, 14, 14], 10, 'bnnet')
+    return model(nodes, inits, [1, 28, 28], 10, 'bnnet')
 
 
-def bn_after_relu():
-    bn, inits = batch_norm('bn_late', 'r1', 'n1', 4)
+def bnlate():
+    bn1, i1 = batch_norm('bn_after_relu', 'r1', 'n1', 4)
+    bn2, i2 = batch_norm('bn_flat', 'f', 'n2', 4 * 6 * 6)
     nodes = [
-        helper.make_node('Conv', ['x', 'w1', 'b1'], ['c1'], name='conv1', kernel_shape=[3, 3]),
+        helper.make_node('Conv', ['x', 'w1', 'b1'], ['c1'], name='conv1', kernel_shape=[3, 3],
+                         strides=[2, 2]),
         helper.make_node('Relu', ['c1'], ['r1'], name='relu1'),
-        bn,
+        bn1,
         helper.make_node('Flatten', ['n1'], ['f'], name='flatten'),
-        helper.make_node('Gemm', ['f', 'w3'], ['y'], name='fc', transB=1),
+        bn2,
+        helper.make_node('Gemm', ['n2', 'w3'], ['g'], name='fc', transB=1),
+        helper.make_node('Softmax', ['g'], ['y'], name='softmax', axis=1),
     ]
-    inits += [weight('w1', 4, 1, 3, 3), weight('b1', 4), weight('w3', 10, 4 * 12 * 12, scale=0.1)]
-    return model(nodes, inits, [1, 14, 14], 10, 'bn_after_relu')
+    inits = [weight('w1', 4, 1, 3, 3), weight('b1', 4), weight('w3', 10, 4 * 6 * 6, scale=0.2)] + i1 + i2
+    return model(nodes, inits, [1, 13, 13], 10, 'bnlate')
 
 
 def unsupported():
