@@ -31,6 +31,52 @@ static char *xstrdup(const char *s)
         (array)[(count)++] = (item);                                                   \
     } while (0)
 
+/* ---- batch_norm layers ------------------------------------------------------------------ */
+
+static int layer_param(const cnnc_graph *g, int layer, const char *suffix)
+{
+    size_t n = strlen(suffix);
+    for (int p = 0; p < g->num_params; p++) {
+        size_t len = strlen(g->params[p].name);
+        if (g->params[p].layer == layer && len > n &&
+            !strcmp(g->params[p].name + len - n, suffix))
+            return p;
+    }
+    return -1;
+}
+
+static int is_leaf(const cnnc_node *n)
+{
+    return n->op == CNNC_OP_PARAM || n->op == CNNC_OP_CONST;
+}
+
+int cnnc_export_batch_norm(const cnnc_graph *g, int layer, cnnc_export_bn *bn)
+{
+    if (layer < 0 || layer >= g->num_layers || !g->layers[layer].keyword ||
+        strcmp(g->layers[layer].keyword, "batch_norm"))
+        return 0;
+    *bn = (cnnc_export_bn){-1, layer_param(g, layer, "/gamma"), layer_param(g, layer, "/beta"),
+                           layer_param(g, layer, "/moving_mean"),
+                           layer_param(g, layer, "/moving_variance"), 0.0f, 0.0f};
+    int statistics = 0;
+    for (int i = 0; i < g->num_nodes; i++) {
+        const cnnc_node *n = &g->nodes[i];
+        if (n->layer != layer || is_leaf(n))
+            continue;
+        if (n->op == CNNC_OP_BATCH_MEAN) {   /* both carry the layer's settings */
+            bn->epsilon = n->attrs.epsilon;
+            bn->momentum = n->attrs.momentum;
+            statistics++;
+        }
+        for (int k = 0; k < CNNC_MAX_INPUTS; k++) {   /* x: what the layer reads from before */
+            int in = n->inputs[k];
+            if (in >= 0 && g->nodes[in].layer != layer && !is_leaf(&g->nodes[in]))
+                bn->x = in;
+        }
+    }
+    return bn->x >= 0 && statistics == 2 && bn->moving_mean >= 0 && bn->moving_variance >= 0;
+}
+
 /* ---- ONNX ------------------------------------------------------------------------------ */
 
 typedef struct onnx_builder {
@@ -177,6 +223,47 @@ static const char *ew_op(const cnnc_node *n)
     }
 }
 
+/* An initializer of `count` floats equal to value, data included (the weights the
+ * program fills in are params; this one is a constant). */
+static const char *constant_initializer(onnx_builder *b, const char *name, int64_t count,
+                                        float value)
+{
+    Onnx__TensorProto *t = cnnrt_xmalloc(sizeof *t);
+    onnx__tensor_proto__init(t);
+    t->name = xstrdup(name);
+    t->has_data_type = 1;
+    t->data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    APPEND(t->dims, t->n_dims, count);
+    for (int64_t i = 0; i < count; i++)
+        APPEND(t->float_data, t->n_float_data, value);
+    APPEND(b->graph->initializer, b->graph->n_initializer, t);
+    return t->name;
+}
+
+/* A batch_norm layer: one BatchNormalization (inference form, channels on axis 1, which is
+ * NCHW's C and a flat vector's features) at the layer's output node. Its momentum has
+ * Keras's meaning in ONNX too. */
+static int export_batch_norm(onnx_builder *b, int id, const cnnc_export_bn *bn)
+{
+    const cnnc_node *n = &b->g->nodes[id];
+    const cnnc_shape *xs = &b->g->nodes[bn->x].shape;
+    int64_t channels = xs->dim[xs->rank - 1];
+    char gamma[400], beta[400];
+    snprintf(gamma, sizeof gamma, "%s/gamma(ones)", n->name);
+    snprintf(beta, sizeof beta, "%s/beta(zeros)", n->name);
+    const char *in[5] = {
+        b->value[bn->x],
+        bn->gamma >= 0 ? b->g->params[bn->gamma].name : constant_initializer(b, gamma, channels, 1),
+        bn->beta >= 0 ? b->g->params[bn->beta].name : constant_initializer(b, beta, channels, 0),
+        b->g->params[bn->moving_mean].name, b->g->params[bn->moving_variance].name};
+    const char *name = b->g->layers[n->layer].name;
+    Onnx__NodeProto *o = onnx_node(b, "BatchNormalization", name, in, 5, name);
+    attr_float(o, "epsilon", bn->epsilon);
+    attr_float(o, "momentum", bn->momentum);
+    set_value(b, id, name, b->nchw[bn->x]);
+    return 0;
+}
+
 /* One forward node as ONNX nodes. Returns 0, or -1 after a message. */
 static int export_node(onnx_builder *b, int id)
 {
@@ -187,6 +274,9 @@ static int export_node(onnx_builder *b, int id)
     const char *in[3] = {x, NULL, NULL};
     char buf[400];
     Onnx__NodeProto *o;
+    cnnc_export_bn bn;
+    if (n->op != CNNC_OP_PARAM && cnnc_export_batch_norm(g, n->layer, &bn))
+        return id == g->layers[n->layer].output_node ? export_batch_norm(b, id, &bn) : 0;
     switch (n->op) {
     case CNNC_OP_PARAM:
         add_initializer(b, &g->params[n->attrs.param]);

@@ -15,6 +15,19 @@
 #include <llvm-c/Core.h>
 #include "graph.h"
 
+/* A batch_norm layer (compiler/batch_norm.h builds it from primitives) as the exporters
+ * write it: one ONNX BatchNormalization, one Keras BatchNormalization. */
+typedef struct cnnc_export_bn {
+    int x;                 /* the node the layer normalises */
+    int gamma, beta;       /* params indices; -1 without scale, without center */
+    int moving_mean, moving_variance;
+    float epsilon, momentum;
+} cnnc_export_bn;
+
+/* 1 with *bn filled in when layer is a batch_norm layer in the form the front end builds,
+ * else 0. */
+int cnnc_export_batch_norm(const cnnc_graph *g, int layer, cnnc_export_bn *bn);
+
 /* The ONNX ModelProto without tensor data (initializers with names, types and ONNX
  * dimensions), serialized into *bytes (malloc'ed). -1 after a message when the graph
  * holds something ONNX export does not know. */

@@ -58,10 +58,46 @@ static void window(FILE *f, const cnnc_attrs *a, const char *size_key)
             a->stride_h, a->stride_w, a->padding == CNNC_PAD_SAME ? "same" : "valid");
 }
 
+/* The shortest decimal that reads back as the same float (0.99, not 0.99000001). */
+static void write_float(FILE *f, float v)
+{
+    char buf[32];
+    for (int digits = 6; digits <= 9; digits++) {
+        snprintf(buf, sizeof buf, "%.*g", digits, (double)v);
+        if ((float)strtod(buf, NULL) == v)
+            break;
+    }
+    fputs(buf, f);
+}
+
+/* Keras's BatchNormalization: its weights are gamma, beta, moving_mean, moving_variance
+ * (gamma without scale, beta without center left out), as cnnc's. */
+static void write_batch_norm(FILE *f, const char *name, const cnnc_export_bn *bn, int *count)
+{
+    begin_layer(f, count, "BatchNormalization", name);
+    fprintf(f, ", \"axis\": -1, \"momentum\": ");
+    write_float(f, bn->momentum);
+    fprintf(f, ", \"epsilon\": ");
+    write_float(f, bn->epsilon);
+    fprintf(f, ", \"center\": %s, \"scale\": %s, "
+               "\"beta_initializer\": {\"class_name\": \"Zeros\", \"config\": {}}, "
+               "\"gamma_initializer\": {\"class_name\": \"Ones\", \"config\": {}}, "
+               "\"moving_mean_initializer\": {\"class_name\": \"Zeros\", \"config\": {}}, "
+               "\"moving_variance_initializer\": {\"class_name\": \"Ones\", \"config\": {}}, "
+               "\"beta_regularizer\": null, \"gamma_regularizer\": null, "
+               "\"beta_constraint\": null, \"gamma_constraint\": null}}",
+            bn->beta >= 0 ? "true" : "false", bn->gamma >= 0 ? "true" : "false");
+}
+
 /* Writes layer l's entries. Returns 0, or -1 after a message. */
 static int write_layer(FILE *f, const cnnc_graph *g, int l, int *count, cnnc_diag *d)
 {
     const cnnc_layer *layer = &g->layers[l];
+    cnnc_export_bn bn;
+    if (cnnc_export_batch_norm(g, l, &bn)) {
+        write_batch_norm(f, layer->name, &bn, count);
+        return 0;
+    }
     int nodes[8];
     int nn = layer_nodes(g, l, nodes, 8);
     if (nn == 0)

@@ -6,10 +6,11 @@
 #                        $CNNC_NPM_CACHE (default ~/.cache/cnnc/npm); exports
 #                        CNNC_NODE_MODULES for tests/e2e/interop/*.js
 #   need_onnx_tools      both of the above for ONNX: python3-onnx and onnxruntime-node
-#   build_with_weights MODEL DIR   compiles models/MODEL.cnn into DIR/prog and trains it for
+#   build_with_weights CNN DIR   compiles the model file CNN into DIR/prog and trains it for
 #                        one epoch on a small data set, so that DIR/NAME.weights exists
 #   for_each_trained_model CHECK SEED
-#                        for every model in models/: sets model (file name), name (model name), h w c (input shape),
+#                        for every model in models/ and tests/e2e/interop/bn_export.cnn
+#                        (batch_norm wherever the exporters meet it): sets cnn (its path), model (file name), name (model name), h w c (input shape),
 #                        builds and trains it in ./$model, writes 6 pictures (seeded by
 #                        SEED) to $model/pics (inputs.f32 for the outside tool) and the
 #                        program's probabilities to $model/predict.json, then runs CHECK
@@ -57,10 +58,10 @@ need_onnx_tools() {
 }
 
 build_with_weights() {
-  local model=$1 dir=$2
+  local cnn=$1 dir=$2
   mkdir -p "$dir"
-  "$bin/cnnc" "$src/models/$model.cnn" -O1 -o "$dir/prog" || fail "cnnc $model.cnn"
-  if [ "$model" = shapes ]; then
+  "$bin/cnnc" "$cnn" -O1 -o "$dir/prog" || fail "cnnc $cnn"
+  if [ "$(basename "$cnn")" = shapes.cnn ]; then
     "$bin/cnnc-pictures" shapes "$dir/data" --count 60 >/dev/null || fail "cnnc-pictures shapes"
   else
     digit_subset "$dir/data" 256 32
@@ -70,13 +71,13 @@ build_with_weights() {
 }
 
 for_each_trained_model() {
-  local check=$1 seed=$2 cnn
-  for cnn in "$src"/models/*.cnn; do
+  local check=$1 seed=$2
+  for cnn in "$src"/models/*.cnn "$interop/bn_export.cnn"; do
     model=$(basename "$cnn" .cnn)
     name=$(sed -n 's/^model *\([^ ]*\).*/\1/p' "$cnn")
     read -r h w c < <(sed -n 's/^input *shape=\([0-9]*\)x\([0-9]*\)x\([0-9]*\).*/\1 \2 \3/p' "$cnn")
     echo "== $model ($name, ${h}x${w}x${c})"
-    build_with_weights "$model" "$model"
+    build_with_weights "$cnn" "$model"
     mkdir -p "$model/pics"
     python3 "$interop/pictures.py" write "$model/pics" 6 "$h" "$w" "$c" "$seed"
     (cd "$model" && ./prog predict --prepare resize --format json --weights "$name.weights" \

@@ -23,11 +23,24 @@ check_export() {
   (cd "$model" && ./prog export --onnx "$model.onnx" --weights "$name.weights") ||
     fail "$model: export --onnx"
   check_onnx "$model/$model.onnx"
+  if [ "$model" = bn_export ]; then   # four BatchNormalization nodes with trained statistics
+    /usr/bin/python3 - "$model/$model.onnx" <<'PY' || fail "bn_export: not the batch norms trained"
+import sys, numpy as np, onnx
+from onnx import numpy_helper
+m = onnx.load(sys.argv[1])
+inits = {t.name: numpy_helper.to_array(t) for t in m.graph.initializer}
+bns = [n for n in m.graph.node if n.op_type == 'BatchNormalization']
+assert len(bns) == 4, len(bns)
+for n in bns:
+    mean, var = inits[n.input[3]], inits[n.input[4]]
+    assert np.abs(mean).max() > 1e-4 and np.abs(var - 1).max() > 1e-4, n.name
+PY
+  fi
   node "$interop/ort_run.js" "$model/$model.onnx" "$model/pics/inputs.f32" 6 "$h" "$w" "$c" \
     > "$model/ort.json" || fail "$model: ONNX Runtime could not run the export"
   same_probabilities "$model" "$model/ort.json" "ONNX Runtime"
   # The untrained graph: the initial weights the program starts training from.
-  "$bin/cnnc" "$src/models/$model.cnn" --emit-onnx="$model/fresh.onnx" || fail "$model: --emit-onnx"
+  "$bin/cnnc" "$cnn" --emit-onnx="$model/fresh.onnx" || fail "$model: --emit-onnx"
   check_onnx "$model/fresh.onnx"
 }
 for_each_trained_model check_export 7
