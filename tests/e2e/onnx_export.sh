@@ -33,7 +33,8 @@ bns = [n for n in m.graph.node if n.op_type == 'BatchNormalization']
 assert len(bns) == 4, len(bns)
 for n in bns:
     mean, var = inits[n.input[3]], inits[n.input[4]]
-    assert np.abs(mean).max() > 1e-4 and np.abs(var - 1).max() > 1e-4, n.name
+    # (a batch norm after a dense fed by a batch norm sees means of about 0: its variance moves)
+    assert np.abs(mean).max() > 1e-4 or np.abs(var - 1).max() > 1e-4, n.name
 PY
   fi
   node "$interop/ort_run.js" "$model/$model.onnx" "$model/pics/inputs.f32" 6 "$h" "$w" "$c" \
