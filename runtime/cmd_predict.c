@@ -2,7 +2,6 @@
  * loss and the confusion matrix). */
 #include "program_util.h"
 
-#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -273,34 +272,25 @@ static void inputs_push(prog_input_list *l, const char *path)
     l->paths[l->count++] = strdup(path);
 }
 
-/* Whether a file found in a folder is a picture: a regular file whose first bytes are a
- * picture format's. Anything else in a folder (named pipes, sockets, devices) is not a
- * picture and is never opened for reading: opening a named pipe would wait for a writer
- * forever (found by fuzz_cmdline walking a folder that held one). */
-static int is_picture_file(const char *path)
-{
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return 1;   /* gone or unreadable: let the reader report it */
-    if (!S_ISREG(st.st_mode))
-        return 0;
-    unsigned char head[CNNRT_PICTURE_MAGIC_BYTES];
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0)
-        return 1;
-    ssize_t n = read(fd, head, sizeof head);
-    close(fd);
-    return n > 0 && cnnrt_picture_format_of(head, (size_t)n) != CNNRT_PICTURE_NONE;
-}
-
-/* A file of a folder that could be a picture: a regular file named like one, or any
- * regular file that starts like one. */
+/* Whether a file found in a folder could be a picture: a regular file named like one, or
+ * whose first bytes are a picture format's. Anything else in a folder (named pipes,
+ * sockets, devices) is not a picture and is never opened: opening a named pipe would wait
+ * for a writer forever (found by fuzz_cmdline walking a folder that held one). A file that
+ * is gone or cannot be opened is kept, for the reader to report. */
 static int folder_entry_is_picture(const char *path)
 {
-    struct stat st;
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
-        return 0;
-    return cnnrt_picture_name_looks_like_one(path) || is_picture_file(path);
+    cnnrt_file_kind kind;
+    uint64_t size;
+    int fd = cnnrt_open_regular(path, &kind, &size, NULL);
+    if (fd < 0)
+        return kind == CNNRT_FILE_MISSING || kind == CNNRT_FILE_LINK_LOOP ||
+               kind == CNNRT_FILE_UNOPENABLE;
+    int named_like_one = cnnrt_picture_name_looks_like_one(path);
+    unsigned char head[CNNRT_PICTURE_MAGIC_BYTES];
+    ssize_t n = named_like_one ? 0 : read(fd, head, sizeof head);
+    close(fd);
+    return named_like_one || (n > 0 && cnnrt_picture_format_of(head, (size_t)n) !=
+                                           CNNRT_PICTURE_NONE);
 }
 
 int prog_expand_inputs(const prog_ctx *ctx, char **args, int count, prog_input_list *out)

@@ -72,6 +72,28 @@ int cnnrt_write_file_atomic(const char *path, const void *data, size_t len, cnnr
 int cnnrt_read_file(const char *path, size_t max_len, unsigned char **data, size_t *len,
                     cnnrt_err *e);
 
+/* What a path names, for refusing anything but a regular file with a sentence that says
+ * what it is instead. */
+typedef enum cnnrt_file_kind {
+    CNNRT_FILE_REGULAR,
+    CNNRT_FILE_DIRECTORY,
+    CNNRT_FILE_NAMED_PIPE,
+    CNNRT_FILE_SOCKET,
+    CNNRT_FILE_CHAR_DEVICE,    /* /dev/zero, a terminal ... */
+    CNNRT_FILE_BLOCK_DEVICE,
+    CNNRT_FILE_MISSING,        /* nothing there, or a symbolic link to nothing */
+    CNNRT_FILE_LINK_LOOP,      /* symbolic links that lead back to themselves */
+    CNNRT_FILE_UNOPENABLE,     /* there, but cannot be opened (permissions, ...) */
+} cnnrt_file_kind;
+
+/* Opens path for reading only if it is a regular file (following symbolic links), and never
+ * waits doing so: anything else is refused before it is opened, since opening a named pipe
+ * waits for a writer forever and a device may never end (/dev/zero) or act on being opened.
+ * Returns a descriptor (O_CLOEXEC, blocking reads) and its size in *size; else -1, *kind
+ * (may be NULL) saying what path is and e a sentence naming it, e.g.
+ * "pics/cat/zero.png: is a character device, not a regular file". */
+int cnnrt_open_regular(const char *path, cnnrt_file_kind *kind, uint64_t *size, cnnrt_err *e);
+
 /* CRC-32 (the zlib/PNG polynomial). */
 uint32_t cnnrt_crc32(uint32_t crc, const void *data, size_t len);
 

@@ -140,9 +140,15 @@ void cnnrt_class_names_free(char **names, int64_t count);
  *   - shuffle: the pictures are put in the order of cnnrt_shuffle_order(count, seed, -1)
  *     before anything else, as image_dataset_from_directory(shuffle=True, seed=...) shuffles
  *     the file list before validation_split cuts it; else they stay in (class, path) order.
- *   - A picture that cannot be read (corrupt, truncated, too large, a dangling link) stops
- *     the load with its message (the first in path order, with the count of others), or
- *     with skip_bad is left out, reported on `notes` and counted in *skipped.
+ *   - Links, as Keras documents its default follow_links=False: a symbolic link to a folder
+ *     is a class folder at the top (Keras lists classes with isdir, which follows links),
+ *     but inside a class folder it is neither visited nor a file: left out, never an error
+ *     (so no link loop can be walked). Only regular files are read (cnnrt_open_regular): a
+ *     named pipe, socket or device, also behind a link, is never opened; it is ignored like
+ *     any file that is not a picture, or is a bad picture when named like one.
+ *   - A picture that cannot be read (corrupt, truncated, too large, a dangling link, a link
+ *     loop) stops the load with its message (the first in path order, with the count of
+ *     others), or with skip_bad is left out, reported on `notes` and counted in *skipped.
  *   - Decoding runs on `threads` threads (0: one per CPU); memory is the data set's own
  *     h*w*c bytes per picture plus, per thread, one decoded picture at a time.
  *   - While reading, a progress bar is drawn on `progress` when it is a terminal.

@@ -227,6 +227,95 @@ int cnnrt_read_file(const char *path, size_t max_len, unsigned char **data, size
     return 0;
 }
 
+/* ---- Opening a regular file --------------------------------------------------------------- */
+
+static cnnrt_file_kind kind_of_mode(mode_t mode)
+{
+    if (S_ISREG(mode))
+        return CNNRT_FILE_REGULAR;
+    if (S_ISDIR(mode))
+        return CNNRT_FILE_DIRECTORY;
+    if (S_ISFIFO(mode))
+        return CNNRT_FILE_NAMED_PIPE;
+    if (S_ISSOCK(mode))
+        return CNNRT_FILE_SOCKET;
+    if (S_ISBLK(mode))
+        return CNNRT_FILE_BLOCK_DEVICE;
+    return CNNRT_FILE_CHAR_DEVICE;
+}
+
+/* What a failed stat or open (errno saved in err) says about path. */
+static cnnrt_file_kind kind_of_error(int err)
+{
+    if (err == ELOOP)
+        return CNNRT_FILE_LINK_LOOP;
+    if (err == ENOENT || err == ENOTDIR)
+        return CNNRT_FILE_MISSING;
+    return CNNRT_FILE_UNOPENABLE;
+}
+
+static int refuse_kind(const char *path, cnnrt_file_kind kind, int err, cnnrt_err *e)
+{
+    static const char *const not_regular[] = {
+        [CNNRT_FILE_NAMED_PIPE] = "a named pipe",
+        [CNNRT_FILE_SOCKET] = "a socket",
+        [CNNRT_FILE_CHAR_DEVICE] = "a character device",
+        [CNNRT_FILE_BLOCK_DEVICE] = "a block device",
+    };
+    struct stat st;
+    switch (kind) {
+    case CNNRT_FILE_DIRECTORY:
+        return cnnrt_fail(e, "%s: is a directory", path);
+    case CNNRT_FILE_LINK_LOOP:
+        return cnnrt_fail(e, "%s: cannot open: a loop of symbolic links", path);
+    case CNNRT_FILE_MISSING:
+        if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode))
+            return cnnrt_fail(e, "%s: cannot open: a symbolic link to a file that does not "
+                                 "exist", path);
+        break;
+    case CNNRT_FILE_NAMED_PIPE:
+    case CNNRT_FILE_SOCKET:
+    case CNNRT_FILE_CHAR_DEVICE:
+    case CNNRT_FILE_BLOCK_DEVICE:
+        return cnnrt_fail(e, "%s: is %s, not a regular file", path, not_regular[kind]);
+    default:
+        break;
+    }
+    errno = err;
+    return cnnrt_fail_errno(e, "%s: cannot open", path);
+}
+
+int cnnrt_open_regular(const char *path, cnnrt_file_kind *kind, uint64_t *size, cnnrt_err *e)
+{
+    struct stat st;
+    int fd = -1, err = 0;
+    cnnrt_file_kind found = CNNRT_FILE_UNOPENABLE;
+    if (stat(path, &st) != 0)
+        err = errno;
+    else if ((found = kind_of_mode(st.st_mode)) == CNNRT_FILE_REGULAR) {
+        /* O_NONBLOCK in case path became a named pipe since the stat; fstat says what was
+         * opened in the end. */
+        fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0 || fstat(fd, &st) != 0)
+            err = errno;
+        else
+            found = kind_of_mode(st.st_mode);
+    }
+    if (err)
+        found = kind_of_error(err);
+    if (kind)
+        *kind = found;
+    if (fd >= 0 && found != CNNRT_FILE_REGULAR) {
+        close(fd);
+        fd = -1;
+    }
+    if (fd < 0)
+        return refuse_kind(path, found, err, e);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    *size = (uint64_t)st.st_size;
+    return fd;
+}
+
 uint32_t cnnrt_crc32(uint32_t crc, const void *data, size_t len)
 {
     /* zlib's crc32 takes a uInt length; feed it in pieces. */

@@ -62,23 +62,35 @@ static char *join_path(const char *dir, const char *name)
     return path;
 }
 
-/* Is the entry a directory? d_type when the file system gives it, else lstat (a symbolic
- * link to a directory is not followed, as os.walk(followlinks=False) does not). */
-static int entry_is_dir(const char *dir, const struct dirent *ent)
+typedef enum { ENTRY_FILE, ENTRY_DIR, ENTRY_LINKED_DIR } entry_kind;
+
+/* A directory, a symbolic link to one, or anything else (d_type when the file system gives
+ * it, else lstat; a link's target by stat). */
+static entry_kind kind_of_entry(const char *dir, const struct dirent *ent)
 {
     if (ent->d_type == DT_DIR)
-        return 1;
-    if (ent->d_type != DT_UNKNOWN)
-        return 0;
+        return ENTRY_DIR;
+    if (ent->d_type != DT_UNKNOWN && ent->d_type != DT_LNK)
+        return ENTRY_FILE;
     char *path = join_path(dir, ent->d_name);
     struct stat st;
-    int is_dir = lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
+    entry_kind kind = ENTRY_FILE;
+    int known = lstat(path, &st) == 0;
+    if (known && S_ISDIR(st.st_mode))
+        kind = ENTRY_DIR;
+    else if (known && S_ISLNK(st.st_mode) && stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        kind = ENTRY_LINKED_DIR;
     free(path);
-    return is_dir;
+    return kind;
 }
 
-/* The names in dir (no '.'-names), sorted; directories into dirs, the rest into files. */
-static int list_dir(const char *dir, name_list *dirs, name_list *files, cnnrt_err *e)
+/* The names in dir (no '.'-names), sorted; directories into dirs, the rest into files.
+ * Symbolic links to directories are directories when follow_links, else left out, as Keras
+ * lists them: its class folders by os.path.isdir (which follows links), the files under a
+ * class folder by a walk with follow_links=False (a linked folder is neither visited nor a
+ * file). */
+static int list_dir(const char *dir, int follow_links, name_list *dirs, name_list *files,
+                    cnnrt_err *e)
 {
     DIR *d = opendir(dir);
     if (!d)
@@ -87,9 +99,10 @@ static int list_dir(const char *dir, name_list *dirs, name_list *files, cnnrt_er
     while ((ent = readdir(d)) != NULL) {
         if (ent->d_name[0] == '.')
             continue;
-        if (entry_is_dir(dir, ent))
+        entry_kind kind = kind_of_entry(dir, ent);
+        if (kind == ENTRY_DIR || (kind == ENTRY_LINKED_DIR && follow_links))
             names_push(dirs, ent->d_name);
-        else if (files)
+        else if (kind == ENTRY_FILE && files)
             names_push(files, ent->d_name);
     }
     closedir(d);
@@ -127,7 +140,7 @@ static int collect_files(const char *dir, int label, int depth, entry_list *out,
     if (depth > 32)
         return cnnrt_fail(e, "%s: folders nested more than 32 deep", dir);
     name_list dirs = {0}, files = {0};
-    int rc = list_dir(dir, &dirs, &files, e);
+    int rc = list_dir(dir, 0, &dirs, &files, e);
     for (int64_t i = 0; rc == 0 && i < files.count; i++)
         entries_push(out, join_path(dir, files.items[i]), label);
     for (int64_t i = 0; rc == 0 && i < dirs.count; i++) {
@@ -163,7 +176,7 @@ int cnnrt_folder_list_files(const char *dir, char ***paths, int64_t *count, cnnr
 int cnnrt_folder_has_classes(const char *dir)
 {
     name_list dirs = {0};
-    if (list_dir(dir, &dirs, NULL, NULL))
+    if (list_dir(dir, 1, &dirs, NULL, NULL))
         return 0;
     int has = dirs.count > 0;
     names_free(&dirs);
@@ -186,31 +199,24 @@ typedef struct decode_job {
 } decode_job;
 
 /* The whole file in one read of its size (cnnrt_read_file grows a buffer instead, which
- * for 60,000 small pictures costs more than decoding them). */
-static int read_whole_file(const char *path, unsigned char **data, size_t *len, cnnrt_err *e)
+ * for 60,000 small pictures costs more than decoding them). Only a regular file is read:
+ * *kind says what anything else is. */
+static int read_whole_file(const char *path, cnnrt_file_kind *kind, unsigned char **data,
+                           size_t *len, cnnrt_err *e)
 {
-    /* O_NONBLOCK: opening a named pipe would otherwise wait for a writer forever. */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    uint64_t size;
+    int fd = cnnrt_open_regular(path, kind, &size, e);
     if (fd < 0)
-        return cnnrt_fail_errno(e, "%s: cannot open", path);
-    struct stat st;
-    if (fstat(fd, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) {
-        close(fd);
-        return cnnrt_fail(e, "%s: a named pipe or socket, not a picture file", path);
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        close(fd);
-        return cnnrt_read_file(path, CNNRT_PICTURE_MAX_FILE_BYTES, data, len, e);
-    }
-    if ((uint64_t)st.st_size > CNNRT_PICTURE_MAX_FILE_BYTES) {
+        return -1;
+    if (size > CNNRT_PICTURE_MAX_FILE_BYTES) {
         close(fd);
         return cnnrt_fail(e, "%s: file is larger than %zu bytes", path,
                           CNNRT_PICTURE_MAX_FILE_BYTES);
     }
-    size_t size = (size_t)st.st_size, got = 0;
-    unsigned char *buf = cnnrt_xmalloc(size + 1);
+    size_t got = 0;
+    unsigned char *buf = cnnrt_xmalloc((size_t)size + 1);
     while (got < size) {
-        ssize_t n = read(fd, buf + got, size - got);
+        ssize_t n = read(fd, buf + got, (size_t)size - got);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -223,15 +229,26 @@ static int read_whole_file(const char *path, unsigned char **data, size_t *len, 
     return 0;
 }
 
+/* Whether a file that could not be read is left out quietly: a named pipe, a device or a
+ * linked folder holds no picture, so like any file that is not one it is ignored, unless
+ * its name says it is a picture. A file that is missing or cannot be opened may be one. */
+static int unread_file_is_ignored(const char *path, cnnrt_file_kind kind)
+{
+    int not_a_file = kind != CNNRT_FILE_MISSING && kind != CNNRT_FILE_LINK_LOOP &&
+                     kind != CNNRT_FILE_UNOPENABLE && kind != CNNRT_FILE_REGULAR;
+    return not_a_file && !cnnrt_picture_name_looks_like_one(path);
+}
+
 /* Decodes, converts and resizes one picture into its slot. */
 static picture_status decode_one(const decode_job *job, const char *path, uint8_t *slot,
                                  cnnrt_err *e)
 {
     const cnnrt_folder_options *o = job->o;
-    unsigned char *data;
-    size_t len;
-    if (read_whole_file(path, &data, &len, e))
-        return PICTURE_BAD;
+    unsigned char *data = NULL;
+    size_t len = 0;
+    cnnrt_file_kind kind;
+    if (read_whole_file(path, &kind, &data, &len, e))
+        return unread_file_is_ignored(path, kind) ? PICTURE_IGNORED : PICTURE_BAD;
     if (cnnrt_picture_format_of(data, len) == CNNRT_PICTURE_NONE &&
         !cnnrt_picture_name_looks_like_one(path)) {
         free(data);
@@ -362,7 +379,7 @@ static int list_classes(const char *dir, const cnnrt_folder_options *o, name_lis
     struct stat st;
     if (stat(dir, &st) != 0)
         return cnnrt_fail_errno(e, "%s: cannot use as a picture folder", dir);
-    if (list_dir(dir, classes, NULL, e))
+    if (list_dir(dir, 1, classes, NULL, e))
         return -1;
     if (classes->count == 0)
         return cnnrt_fail(e, "%s: no class folders in it (a picture folder has one subfolder "

@@ -54,28 +54,49 @@ no_temporary_files() {
   fi
 }
 
+# Cases and rounds that run at the same time, each in a folder of its own: the programs of a
+# case spend most of their time waiting to be scheduled on a loaded machine, not computing.
+# enter_folder NAME: makes NAME with links to the program and the reference files, enters it.
+enter_folder() {
+  mkdir "$1"
+  ln -s ../tiny ../ref1.weights ../ref2.weights ../ref3.weights "$1/"
+  cd "$1"
+}
+# wait_all WHAT PID...: waits for every one; fails naming WHAT if any failed.
+wait_all() {
+  local what=$1 failed=0 pid
+  shift
+  for pid in "$@"; do wait "$pid" || failed=1; done
+  [ "$failed" = 0 ] || fail "$what failed (above)"
+}
+
 # ---- a failing call during the save after epoch 2 -----------------------------------------
 # Each case starts from the file saved after epoch 1 and resumes to 3 epochs. The first
 # matching call on the weights file is the epoch-2 save's (a resume reads the file with
 # fopen "rb", which the shim does not count).
+failing_call_case() {
+  local call=$1 err=$2 case_name="$1 fails with $2" status=0 out
+  enter_folder "$call-$err"
+  cp ref1.weights f.weights
+  out=$(FAULT_PATH=f.weights FAULT_CALL=$call FAULT_ERRNO=$err LD_PRELOAD=$shim \
+        ./tiny train --resume --epochs 3 --threads 2 --quiet --weights f.weights 2>&1) ||
+    status=$?
+  grep -q "fault_shim: failing $call" <<<"$out" || fail "$case_name: the fault was not injected: $out"
+  [ "$status" = 1 ] || fail "$case_name: exit status $status, expected 1: $out"
+  grep -q "f.weights" <<<"$out" || fail "$case_name: the message does not name the file: $out"
+  cmp -s f.weights ref1.weights || fail "$case_name: the previous weights file was changed"
+  no_temporary_files "$case_name"
+  resume_to_end f.weights "$case_name"
+  no_temporary_files "$case_name, then resumed"
+}
+pids=()
 for call in fwrite fflush fsync fclose rename; do
   for err in ENOSPC EIO; do
-    case_name="$call fails with $err"
-    cp ref1.weights f.weights
-    status=0
-    out=$(FAULT_PATH=f.weights FAULT_CALL=$call FAULT_ERRNO=$err LD_PRELOAD=$shim \
-          ./tiny train --resume --epochs 3 --threads 2 --quiet --weights f.weights 2>&1) ||
-      status=$?
-    grep -q "fault_shim: failing $call" <<<"$out" || fail "$case_name: the fault was not injected: $out"
-    [ "$status" = 1 ] || fail "$case_name: exit status $status, expected 1: $out"
-    grep -q "f.weights" <<<"$out" || fail "$case_name: the message does not name the file: $out"
-    cmp -s f.weights ref1.weights || fail "$case_name: the previous weights file was changed"
-    no_temporary_files "$case_name"
-    resume_to_end f.weights "$case_name"
-    no_temporary_files "$case_name, then resumed"
-    rm -f f.weights f.history.*
+    (failing_call_case "$call" "$err") &
+    pids+=($!)
   done
 done
+wait_all "the failing-call cases" "${pids[@]}"
 # The second save failing (after epoch 3): the file saved after epoch 2 stays.
 cp ref1.weights f.weights
 status=0
@@ -137,28 +158,7 @@ echo "a real EFBIG: the previous file kept, resume exact"
 # The epoch-1 file with every weight of the dense layer 3e38 (finite, CRC recomputed): the
 # first step's logits overflow and the loss is NaN. Training stops with status 1 and the
 # file stays as it was (a NaN is never saved), with no temporary file.
-python3 - ref1.weights huge.weights <<'PY'
-import struct, sys, zlib
-b = bytearray(open(sys.argv[1], "rb").read())
-pos = 32
-def u32():
-    global pos; v = struct.unpack_from("<I", b, pos)[0]; pos += 4; return v
-def u64():
-    global pos; v = struct.unpack_from("<Q", b, pos)[0]; pos += 8; return v
-def string():
-    global pos; n = u32(); v = bytes(b[pos:pos + n]).decode(); pos += n; return v
-string()                                       # the model's name
-for _ in range(u32()):
-    name = string()
-    shape = [u64() for _ in range(u32())]
-    n = 1
-    for d in shape: n *= d
-    if name == "dense/kernel":
-        struct.pack_into("<%df" % n, b, pos, *([3e38] * n))
-    pos += 4 * n
-struct.pack_into("<I", b, len(b) - 4, zlib.crc32(bytes(b[:-4])))
-open(sys.argv[2], "wb").write(b)
-PY
+patch_weights ref1.weights huge.weights dense/kernel all 3e38
 cp huge.weights d.weights
 status=0
 out=$(./tiny train --resume --epochs 3 --threads 2 --quiet --weights d.weights 2>&1) || status=$?
@@ -173,41 +173,63 @@ echo "diverging training: stopped, nothing saved"
 # ---- kill -9 at random moments ------------------------------------------------------------
 # A whole run from scratch takes T milliseconds; each round kills a fresh run after a
 # random 0..1.2*T. Whatever is left must be nothing, or one of the files an uninterrupted
-# run saves (so it loads), and resuming from it must end as the uninterrupted run.
-start=$(date +%s%N)
-train --epochs 3 --weights timing.weights >/dev/null
-run_ms=$(( ($(date +%s%N) - start) / 1000000 ))
-RANDOM=16   # the same sequence of moments on every run of the test
+# run saves (so it loads: each of those is loaded once here), and resuming from it must end
+# as the uninterrupted run. The rounds run in $lanes lanes at once, each in a folder of its
+# own; T is measured with every lane running, so that the moments span a whole run as it
+# runs here.
+for e in 1 2 3; do
+  ./tiny evaluate --weights "ref$e.weights" >/dev/null ||
+    fail "the program cannot load ref$e.weights, a file an uninterrupted run saved"
+done
 rounds=${CNNC_KILL_ROUNDS:-100}
-left_nothing=0 killed_saving=0 stale=0
-for round in $(seq "$rounds"); do
+lanes=${CNNC_KILL_LANES:-4}
+start=$(date +%s%N)
+for lane in $(seq "$lanes"); do
+  (enter_folder "lane$lane" && train --epochs 3 --weights timing.weights >/dev/null) &
+done
+wait
+run_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+RANDOM=16   # the same moments on every run of the test, whatever the lanes
+delays=()
+for round in $(seq "$rounds"); do delays[round]=$(( RANDOM % (run_ms * 12 / 10 + 1) )); done
+
+# kill_round ROUND: one round, in the current folder; notes what it saw in ./notes.
+kill_round() {
+  local round=$1 delay_ms=${delays[$1]} pid
+  local what="round $round (killed after ${delay_ms} ms)"
   rm -f k.weights k.history.* k.*.tmp.*
-  delay_ms=$(( RANDOM % (run_ms * 12 / 10 + 1) ))
   ./tiny train --epochs 3 --threads 2 --quiet --weights k.weights >/dev/null 2>&1 &
   pid=$!
   sleep "$(printf '%d.%03d' $((delay_ms / 1000)) $((delay_ms % 1000)))"
   kill -9 "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   if [ ! -e k.weights ]; then
-    left_nothing=$((left_nothing + 1))
+    echo "left nothing" >> notes
     train --epochs 3 --weights k.weights >/dev/null
   else
-    one_of_the_saved k.weights ||
-      fail "round $round (killed after ${delay_ms} ms): the weights file is not a valid saved file"
-    ./tiny evaluate --weights k.weights >/dev/null ||
-      fail "round $round: the program cannot load the weights left by kill -9"
+    one_of_the_saved k.weights || fail "$what: the weights file is not a valid saved file"
   fi
   # A process killed while saving cannot remove its temporary file; the next run on the
   # weights file must (even one that has nothing left to train).
-  if compgen -G 'k.*.tmp.*' >/dev/null; then stale=$((stale + 1)); fi
+  if compgen -G 'k.*.tmp.*' >/dev/null; then echo "left a temporary file" >> notes; fi
   if cmp -s k.weights ref3.weights; then
     ./tiny train --resume --epochs 3 --quiet --weights k.weights >/dev/null 2>&1 &&
-      fail "round $round: resuming a finished run did not say it was finished"
+      fail "$what: resuming a finished run did not say it was finished"
   fi
-  resume_to_end k.weights "round $round (killed after ${delay_ms} ms)"
-  no_temporary_files "round $round (killed after ${delay_ms} ms), after the next run"
+  resume_to_end k.weights "$what"
+  no_temporary_files "$what, after the next run"
+}
+pids=()
+for lane in $(seq "$lanes"); do
+  (cd "lane$lane" && for ((round = lane; round <= rounds; round += lanes)); do
+     kill_round "$round"
+   done) &
+  pids+=($!)
 done
-echo "kill -9 x $rounds (a run takes ${run_ms} ms): every file left valid and resumed exactly;" \
-     "$left_nothing rounds were killed before the first save; $stale left a temporary file," \
-     "every one removed by the next run"
+wait_all "kill -9 rounds" "${pids[@]}"
+left_nothing=$(cat lane*/notes 2>/dev/null | grep -c "left nothing" || true)
+stale=$(cat lane*/notes 2>/dev/null | grep -c "temporary" || true)
+echo "kill -9 x $rounds in $lanes lanes (a run takes ${run_ms} ms): every file left valid and" \
+     "resumed exactly; $left_nothing rounds were killed before the first save; $stale left a" \
+     "temporary file, every one removed by the next run"
 echo "ok"

@@ -103,26 +103,7 @@ cmp -s two.weights done.weights || fail "a refused resume changed the file"
 # finishes the same run. The signal is sent once the program catches SIGINT (it does so
 # only while training: bit 2 of SigCgt in /proc), plus a moment to be inside the epoch;
 # wherever it lands, even after the end, the final bytes must be the uninterrupted run's.
-./mnist_cam train --epochs 1 --threads 2 --weights stopped.weights > stopped.out 2>&1 &
-pid=$!
-for _ in $(seq 200); do
-  caught=$(awk '/^SigCgt:/ { print $2 }' "/proc/$pid/status" 2>/dev/null || true)
-  [ -n "$caught" ] && (( 0x$caught & 2 )) && break
-  sleep 0.02
-done
-sleep 0.3
-kill -INT "$pid" 2>/dev/null || true
-status=0
-wait "$pid" || status=$?
-case $status in
-  0) echo "note: training finished before Ctrl-C took effect" ;;
-  130)
-    grep -q "Interrupted at epoch 1, step .*saved to stopped.weights" stopped.out ||
-      fail "no interruption message: $(cat stopped.out)"
-    echo "note: $(grep -o 'Interrupted [^;]*' stopped.out)"
-    ./mnist_cam train --resume --epochs 1 --threads 2 --quiet --weights stopped.weights ;;
-  *) fail "train stopped with status $status on Ctrl-C: $(cat stopped.out)" ;;
-esac
+stop_and_resume INT ./mnist_cam stopped.weights stopped.out --epochs 1 --threads 2
 cmp -s mnist_cam.weights stopped.weights || fail "Ctrl-C + resume differs from an uninterrupted run"
 cmp -s mnist_cam.history.csv stopped.history.csv || fail "Ctrl-C + resume: the history differs"
 

@@ -16,19 +16,7 @@ use_digits
 enter_workdir
 
 # 1,000 training and 100 test digits of the default set.
-python3 - "$data" <<'PY'
-import gzip, os, struct, sys
-src = sys.argv[1]
-def read(name):
-    path = os.path.join(src, name)
-    return open(path, "rb").read() if os.path.exists(path) else gzip.open(path + ".gz").read()
-for split, n in (("train", 1000), ("t10k", 100)):
-    images, labels = read(split + "-images-idx3-ubyte"), read(split + "-labels-idx1-ubyte")
-    with open(split + "-images-idx3-ubyte", "wb") as f:
-        f.write(struct.pack(">IIII", 0x803, n, 28, 28) + images[16:16 + n * 784])
-    with open(split + "-labels-idx1-ubyte", "wb") as f:
-        f.write(struct.pack(">II", 0x801, n) + labels[8:8 + n])
-PY
+digit_subset "$tmp" 1000 100
 export CNNC_DATA=$tmp
 cat > tiny.cnn <<'MODEL'
 model tiny
@@ -43,17 +31,6 @@ fit     epochs=1 batch_size=10 validation_split=0.1
 MODEL
 "$bin/cnnc" tiny.cnn -o tiny || fail "the model does not compile"
 
-# wait_until_catching PID SIGNAL-NUMBER: until the process handles the signal (training has
-# begun: the weights file is locked and stopping saves), then a moment into the run.
-wait_until_catching() {
-  local caught
-  for _ in $(seq 500); do
-    caught=$(awk '/^SigCgt:/ { print $2 }' "/proc/$1/status" 2>/dev/null || true)
-    [ -n "$caught" ] && (( 0x$caught & (1 << ($2 - 1)) )) && break
-    sleep 0.02
-  done
-  sleep 0.3
-}
 no_leftovers() {
   local left
   left=$(compgen -G '*.tmp.*' || true; compgen -G '*.lock' || true)
@@ -62,21 +39,7 @@ no_leftovers() {
 
 # ---- SIGTERM: saved, 143, and resuming finishes the same run --------------------------------
 ./tiny train --epochs 6 --threads 1 --quiet --weights whole.weights
-./tiny train --epochs 6 --threads 1 --weights term.weights > term.out 2>&1 &
-pid=$!
-wait_until_catching "$pid" 15
-kill -TERM "$pid" 2>/dev/null || true
-status=0
-wait "$pid" || status=$?
-case $status in
-  0) echo "note: training finished before SIGTERM took effect" ;;
-  143)
-    grep -q "Interrupted .*by SIGTERM; saved to term.weights" term.out ||
-      fail "no message after SIGTERM: $(cat term.out)"
-    echo "note: $(grep -o 'Interrupted [^;]*' term.out)"
-    ./tiny train --resume --epochs 6 --threads 1 --quiet --weights term.weights ;;
-  *) fail "train stopped with status $status on SIGTERM: $(cat term.out)" ;;
-esac
+stop_and_resume TERM ./tiny term.weights term.out --epochs 6 --threads 1
 cmp -s whole.weights term.weights || fail "SIGTERM + resume differs from an uninterrupted run"
 no_leftovers "SIGTERM"
 
@@ -133,28 +96,7 @@ wait "$pid" 2>/dev/null || true
   fail "a run after SIGKILL could not take over the lock"
 no_leftovers "a run after SIGKILL"
 # ---- a NaN in a tensor, CRC recomputed: refused with the tensor's name and index -------------
-python3 - whole.weights nan.weights <<'PY'
-import struct, sys, zlib
-b = bytearray(open(sys.argv[1], "rb").read())
-pos = 32
-def u32():
-    global pos; v = struct.unpack_from("<I", b, pos)[0]; pos += 4; return v
-def u64():
-    global pos; v = struct.unpack_from("<Q", b, pos)[0]; pos += 8; return v
-def string():
-    global pos; n = u32(); v = bytes(b[pos:pos + n]).decode(); pos += n; return v
-string()                                       # the model's name
-for _ in range(u32()):
-    name = string()
-    shape = [u64() for _ in range(u32())]
-    if name == "dense/kernel":                 # 676 x 10: index 25 is [2][5]
-        struct.pack_into("<f", b, pos + 4 * 25, float("nan"))
-    n = 1
-    for d in shape: n *= d
-    pos += 4 * n
-struct.pack_into("<I", b, len(b) - 4, zlib.crc32(bytes(b[:-4])))
-open(sys.argv[2], "wb").write(b)
-PY
+patch_weights whole.weights nan.weights dense/kernel 25 nan   # 676 x 10: index 25 is [2][5]
 for cmd in "predict --index 0" "evaluate"; do
   status=0
   # shellcheck disable=SC2086  # the words of $cmd are separate arguments

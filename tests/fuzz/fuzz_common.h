@@ -48,4 +48,45 @@ static inline const char *fuzz_input_file(const uint8_t *data, size_t size)
 #define FUZZ_CHECK_RESULT(rc, err) \
     FUZZ_CHECK(((rc) == 0 && (err).msg[0] == '\0') || ((rc) != 0 && (err).msg[0] != '\0'))
 
+#ifdef CNNRT_IMAGE_H   /* for the targets that read pictures (they include cnnrt_image.h first) */
+
+/* What every picture reader promises of a picture it returns. */
+static inline void fuzz_check_picture(const cnnrt_image *img)
+{
+    FUZZ_CHECK(img->width > 0 && img->height > 0);
+    FUZZ_CHECK(img->width <= CNNRT_IMAGE_MAX_SIDE && img->height <= CNNRT_IMAGE_MAX_SIDE);
+    FUZZ_CHECK((int64_t)img->width * img->height <= CNNRT_IMAGE_MAX_PIXELS);
+    FUZZ_CHECK(img->channels == 1 || img->channels == 3);
+    FUZZ_CHECK(img->pixels != NULL);
+}
+
+enum { FUZZ_MAX_INPUT_SIDE = 32 };
+
+/* The picture as a side x side model input of `channels`, as `predict` makes it. */
+static inline void fuzz_check_to_input(const cnnrt_image *img, int side, int channels,
+                                       cnnrt_resize_mode mode)
+{
+    static float input[FUZZ_MAX_INPUT_SIDE * FUZZ_MAX_INPUT_SIDE * 3];
+    FUZZ_CHECK(side <= FUZZ_MAX_INPUT_SIDE);
+    cnnrt_err e = {{0}};
+    int rc = cnnrt_image_to_input(img, side, side, channels, mode, input, &e);
+    FUZZ_CHECK_RESULT(rc, e);
+}
+
+/* A gray picture as `predict` and `gradcam` prepare a user's digit: the background check,
+ * then the MNIST-style crop, fit and centring into a side x side input. */
+static inline void fuzz_check_digit_input(cnnrt_image *img, int side)
+{
+    static float input[FUZZ_MAX_INPUT_SIDE * FUZZ_MAX_INPUT_SIDE];
+    FUZZ_CHECK(side <= FUZZ_MAX_INPUT_SIDE);
+    if (img->channels != 1)
+        return;
+    cnnrt_image_invert_if_light_background(img);
+    cnnrt_err e = {{0}};
+    int rc = cnnrt_digit_to_input(img, side, side, input, &e);
+    FUZZ_CHECK_RESULT(rc, e);
+}
+
+#endif
+
 #endif

@@ -37,22 +37,10 @@ static void check_convert_and_resize(const cnnrt_image *img)
 
 static void use_picture(cnnrt_image *img)
 {
-    static float input[INPUT_SIDE * INPUT_SIDE * 3];
-    cnnrt_err e = {{0}};
-    FUZZ_CHECK(img->width > 0 && img->height > 0);
-    FUZZ_CHECK(img->width <= CNNRT_IMAGE_MAX_SIDE && img->height <= CNNRT_IMAGE_MAX_SIDE);
-    FUZZ_CHECK((int64_t)img->width * img->height <= CNNRT_IMAGE_MAX_PIXELS);
-    FUZZ_CHECK(img->channels == 1 || img->channels == 3);
-    FUZZ_CHECK(img->pixels != NULL);
+    fuzz_check_picture(img);
     check_convert_and_resize(img);
-    int rc = cnnrt_image_to_input(img, INPUT_SIDE, INPUT_SIDE, 3, CNNRT_RESIZE_AREA, input, &e);
-    FUZZ_CHECK_RESULT(rc, e);
-    if (img->channels == 1) {
-        cnnrt_image_invert_if_light_background(img);
-        memset(&e, 0, sizeof e);
-        rc = cnnrt_digit_to_input(img, INPUT_SIDE, INPUT_SIDE, input, &e);
-        FUZZ_CHECK_RESULT(rc, e);
-    }
+    fuzz_check_to_input(img, INPUT_SIDE, 3, CNNRT_RESIZE_AREA);
+    fuzz_check_digit_input(img, INPUT_SIDE);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -16,40 +16,7 @@
 #include <dirent.h>
 
 #include "cnnrt_image.h"
-
-static char work_dir[4096];
-
-static const char *path_in_work(const char *name)
-{
-    static char path[8192];
-    snprintf(path, sizeof path, "%s/%s", work_dir, name);
-    return path;
-}
-
-static int setup_dir(void **state)
-{
-    (void)state;
-    snprintf(work_dir, sizeof work_dir, "%s/test_image_files.%ld", CNNC_BINARY_DIR,
-             (long)getpid());
-    mkdir(work_dir, 0755);
-    return 0;
-}
-
-static int remove_dir(void **state)
-{
-    (void)state;
-    DIR *d = opendir(work_dir);
-    if (d) {
-        struct dirent *ent;
-        while ((ent = readdir(d)) != NULL) {
-            if (strcmp(ent->d_name, ".") && strcmp(ent->d_name, ".."))
-                remove(path_in_work(ent->d_name));
-        }
-        closedir(d);
-    }
-    rmdir(work_dir);
-    return 0;
-}
+#include "test_util.h"
 
 /* A deterministic test pattern. */
 static uint8_t pattern(int x, int y, int c)
@@ -121,7 +88,7 @@ static void round_trip(int w, int h, int channels)
 {
     cnnrt_image img = make_pattern_image(w, h, channels), back;
     cnnrt_err e;
-    const char *path = path_in_work("round.png");
+    const char *path = tmp_path("round.png");
     assert_int_equal(cnnrt_png_write(path, &img, &e), 0);
     assert_int_equal(cnnrt_png_read(path, CNNRT_ALPHA_ON_WHITE, &back, &e), 0);
     assert_int_equal(back.width, w);
@@ -157,8 +124,8 @@ static void test_write_leaves_no_temporary(void **state)
     (void)state;
     cnnrt_image img = make_pattern_image(8, 8, 1);
     cnnrt_err e;
-    assert_int_equal(cnnrt_png_write(path_in_work("clean.png"), &img, &e), 0);
-    DIR *d = opendir(work_dir);
+    assert_int_equal(cnnrt_png_write(tmp_path("clean.png"), &img, &e), 0);
+    DIR *d = opendir(tmp_dir);
     struct dirent *ent;
     while ((ent = readdir(d)) != NULL)
         assert_null(strstr(ent->d_name, ".tmp."));
@@ -172,12 +139,12 @@ static void test_write_into_missing_directory(void **state)
     cnnrt_image img = make_pattern_image(4, 4, 3);
     cnnrt_err e;
     memset(&e, 0, sizeof e);
-    const char *path = path_in_work("no_such_dir/picture.png");
+    const char *path = tmp_path("no_such_dir/picture.png");
     assert_int_equal(cnnrt_png_write(path, &img, &e), -1);
     assert_non_null(strstr(e.msg, "no_such_dir/picture.png"));
     struct stat st;
     assert_int_not_equal(stat(path, &st), 0);
-    assert_int_not_equal(stat(path_in_work("no_such_dir"), &st), 0);
+    assert_int_not_equal(stat(tmp_path("no_such_dir"), &st), 0);
     cnnrt_image_free(&img);
 }
 
@@ -187,10 +154,10 @@ static void test_write_rejects_empty_image(void **state)
     cnnrt_image empty;
     memset(&empty, 0, sizeof empty);
     cnnrt_err e;
-    assert_int_equal(cnnrt_png_write(path_in_work("empty.png"), &empty, &e), -1);
+    assert_int_equal(cnnrt_png_write(tmp_path("empty.png"), &empty, &e), -1);
     assert_non_null(strstr(e.msg, "empty.png"));
     struct stat st;
-    assert_int_not_equal(stat(path_in_work("empty.png"), &st), 0);
+    assert_int_not_equal(stat(tmp_path("empty.png"), &st), 0);
 }
 
 /* ------------------------------------------------------------------ odd PNGs */
@@ -212,7 +179,7 @@ static void test_read_palette(void **state)
     raw_png spec = {.width = 4, .height = 2, .color_type = PNG_COLOR_TYPE_PALETTE,
                     .bit_depth = 2, .palette = palette, .palette_count = 4, .data = data,
                     .row_bytes = 1};
-    const char *path = path_in_work("palette.png");
+    const char *path = tmp_path("palette.png");
     write_raw_png(path, &spec);
     cnnrt_image img;
     read_ok(path, CNNRT_ALPHA_ON_WHITE, &img);
@@ -238,7 +205,7 @@ static void test_read_palette_with_transparency(void **state)
     raw_png spec = {.width = 2, .height = 1, .color_type = PNG_COLOR_TYPE_PALETTE,
                     .bit_depth = 8, .palette = palette, .palette_count = 2, .trans = trans,
                     .trans_count = 2, .data = data, .row_bytes = 2};
-    const char *path = path_in_work("palette_trns.png");
+    const char *path = tmp_path("palette_trns.png");
     write_raw_png(path, &spec);
     cnnrt_image img;
     read_ok(path, CNNRT_ALPHA_ON_WHITE, &img);
@@ -258,7 +225,7 @@ static void test_read_16_bit(void **state)
     const uint16_t gray[4] = {0, 0x1280, 0x80FF, 0xFFFF};
     raw_png spec = {.width = 4, .height = 1, .color_type = PNG_COLOR_TYPE_GRAY,
                     .bit_depth = 16, .data = (const uint8_t *)gray, .row_bytes = 8};
-    const char *path = path_in_work("gray16.png");
+    const char *path = tmp_path("gray16.png");
     write_raw_png(path, &spec);
     cnnrt_image img;
     read_ok(path, CNNRT_ALPHA_ON_WHITE, &img);
@@ -270,7 +237,7 @@ static void test_read_16_bit(void **state)
     const uint16_t rgb[6] = {0xFFFF, 0x0101, 0x0000, 0x7F7F, 0x8080, 0x2000};
     raw_png spec_rgb = {.width = 2, .height = 1, .color_type = PNG_COLOR_TYPE_RGB,
                         .bit_depth = 16, .data = (const uint8_t *)rgb, .row_bytes = 12};
-    path = path_in_work("rgb16.png");
+    path = tmp_path("rgb16.png");
     write_raw_png(path, &spec_rgb);
     read_ok(path, CNNRT_ALPHA_ON_WHITE, &img);
     assert_int_equal(img.channels, 3);
@@ -286,7 +253,7 @@ static void test_read_rgba(void **state)
     const uint8_t data[12] = {255, 0, 0, 255, 0, 255, 0, 128, 0, 0, 255, 0};
     raw_png spec = {.width = 3, .height = 1, .color_type = PNG_COLOR_TYPE_RGBA, .bit_depth = 8,
                     .data = data, .row_bytes = 12};
-    const char *path = path_in_work("rgba.png");
+    const char *path = tmp_path("rgba.png");
     write_raw_png(path, &spec);
     cnnrt_image img;
     read_ok(path, CNNRT_ALPHA_ON_WHITE, &img);
@@ -316,7 +283,7 @@ static void test_read_gray_alpha_auto_background(void **state)
     }
     raw_png spec = {.width = 4, .height = 2, .color_type = PNG_COLOR_TYPE_GRAY_ALPHA,
                     .bit_depth = 8, .data = dark, .row_bytes = 8};
-    const char *path = path_in_work("gray_alpha_dark.png");
+    const char *path = tmp_path("gray_alpha_dark.png");
     write_raw_png(path, &spec);
     cnnrt_image img;
     read_ok(path, CNNRT_ALPHA_AUTO, &img);
@@ -330,7 +297,7 @@ static void test_read_gray_alpha_auto_background(void **state)
     cnnrt_image_free(&img);
 
     spec.data = light;
-    path = path_in_work("gray_alpha_light.png");
+    path = tmp_path("gray_alpha_light.png");
     write_raw_png(path, &spec);
     read_ok(path, CNNRT_ALPHA_AUTO, &img);
     assert_int_equal(img.pixels[0], 0);     /* transparent -> black */
@@ -347,7 +314,7 @@ static void test_read_low_bit_gray_and_trns(void **state)
     const uint8_t data[1] = {0xB1};
     raw_png spec = {.width = 8, .height = 1, .color_type = PNG_COLOR_TYPE_GRAY, .bit_depth = 1,
                     .data = data, .row_bytes = 1};
-    const char *path = path_in_work("gray1.png");
+    const char *path = tmp_path("gray1.png");
     write_raw_png(path, &spec);
     cnnrt_image img;
     read_ok(path, CNNRT_ALPHA_ON_WHITE, &img);
@@ -357,7 +324,7 @@ static void test_read_low_bit_gray_and_trns(void **state)
 
     png_color_16 black_is_clear = {0};
     spec.trans_colour = &black_is_clear;
-    path = path_in_work("gray1_trns.png");
+    path = tmp_path("gray1_trns.png");
     write_raw_png(path, &spec);
     read_ok(path, CNNRT_ALPHA_ON_WHITE, &img);
     for (int i = 0; i < 8; i++)
@@ -371,7 +338,7 @@ static void test_read_interlaced(void **state)
     cnnrt_image ref = make_pattern_image(19, 13, 3);
     raw_png spec = {.width = 19, .height = 13, .color_type = PNG_COLOR_TYPE_RGB,
                     .bit_depth = 8, .interlace = 1, .data = ref.pixels, .row_bytes = 19 * 3};
-    const char *path = path_in_work("interlaced.png");
+    const char *path = tmp_path("interlaced.png");
     write_raw_png(path, &spec);
     cnnrt_image img;
     read_ok(path, CNNRT_ALPHA_ON_WHITE, &img);
@@ -395,51 +362,43 @@ static void expect_read_error(const char *path, const char *fragment)
         fail_msg("error '%s' does not say '%s'", e.msg, fragment);
 }
 
-static void write_bytes(const char *path, const void *data, size_t len)
-{
-    FILE *fp = fopen(path, "wb");
-    assert_non_null(fp);
-    assert_int_equal(fwrite(data, 1, len, fp), len);
-    fclose(fp);
-}
-
 static void test_read_broken_files(void **state)
 {
     (void)state;
-    expect_read_error(path_in_work("missing.png"), "cannot open");
+    expect_read_error(tmp_path("missing.png"), "cannot open");
     const char *text = "this is not a picture\n";
-    write_bytes(path_in_work("text.png"), text, strlen(text));
-    expect_read_error(path_in_work("text.png"), "not a PNG");
-    write_bytes(path_in_work("zero.png"), "", 0);
-    expect_read_error(path_in_work("zero.png"), "empty");
+    write_bytes(tmp_path("text.png"), text, strlen(text));
+    expect_read_error(tmp_path("text.png"), "not a PNG");
+    write_bytes(tmp_path("zero.png"), "", 0);
+    expect_read_error(tmp_path("zero.png"), "empty");
 
     /* A valid file, then damaged copies of it. */
     cnnrt_image img = make_pattern_image(64, 48, 3);
     cnnrt_err e;
-    const char *good = path_in_work("good.png");
+    const char *good = tmp_path("good.png");
     assert_int_equal(cnnrt_png_write(good, &img, &e), 0);
     unsigned char *bytes;
     size_t len;
     assert_int_equal(cnnrt_read_file(good, 1 << 24, &bytes, &len, &e), 0);
     assert_true(len > 100);
 
-    write_bytes(path_in_work("signature_only.png"), bytes, 8);
-    expect_read_error(path_in_work("signature_only.png"), "truncated");
+    write_bytes(tmp_path("signature_only.png"), bytes, 8);
+    expect_read_error(tmp_path("signature_only.png"), "truncated");
     for (size_t cut = 12; cut < len; cut += len / 7) {
-        write_bytes(path_in_work("truncated.png"), bytes, cut);
-        expect_read_error(path_in_work("truncated.png"), NULL);
+        write_bytes(tmp_path("truncated.png"), bytes, cut);
+        expect_read_error(tmp_path("truncated.png"), NULL);
     }
     /* A flipped byte inside the image data: the chunk CRC catches it. */
     bytes[len / 2] ^= 0x5A;
-    write_bytes(path_in_work("flipped.png"), bytes, len);
-    expect_read_error(path_in_work("flipped.png"), NULL);
+    write_bytes(tmp_path("flipped.png"), bytes, len);
+    expect_read_error(tmp_path("flipped.png"), NULL);
     bytes[len / 2] ^= 0x5A;
     /* An IHDR claiming a width of 0. */
     unsigned char *bad = malloc(len);
     memcpy(bad, bytes, len);
     memset(bad + 16, 0, 4);
-    write_bytes(path_in_work("zero_width.png"), bad, len);
-    expect_read_error(path_in_work("zero_width.png"), NULL);
+    write_bytes(tmp_path("zero_width.png"), bad, len);
+    expect_read_error(tmp_path("zero_width.png"), NULL);
     /* An IHDR (with a correct CRC) claiming 20000x20000 pixels: refused before any
      * allocation, not a 1.6 GB malloc. */
     memcpy(bad, bytes, len);
@@ -449,8 +408,8 @@ static void test_read_broken_files(void **state)
     const unsigned char crc_bytes[4] = {crc >> 24, (crc >> 16) & 0xff, (crc >> 8) & 0xff,
                                         crc & 0xff};
     memcpy(bad + 29, crc_bytes, 4);
-    write_bytes(path_in_work("huge.png"), bad, len);
-    expect_read_error(path_in_work("huge.png"), "20000x20000");
+    write_bytes(tmp_path("huge.png"), bad, len);
+    expect_read_error(tmp_path("huge.png"), "20000x20000");
     /* Many random damages: each either reads (a harmless byte) or fails naming the file;
      * none may crash (this runs under the sanitizers in CI). */
     unsigned seed = 2024;
@@ -462,10 +421,10 @@ static void test_read_broken_files(void **state)
             size_t at = 8 + (seed >> 8) % (len - 8);
             bad[at] ^= (unsigned char)(1u << ((seed >> 4) % 8));
         }
-        write_bytes(path_in_work("fuzz.png"), bad, len);
+        write_bytes(tmp_path("fuzz.png"), bad, len);
         cnnrt_image out;
         memset(&e, 0, sizeof e);
-        if (cnnrt_png_read(path_in_work("fuzz.png"), CNNRT_ALPHA_AUTO, &out, &e) == 0) {
+        if (cnnrt_png_read(tmp_path("fuzz.png"), CNNRT_ALPHA_AUTO, &out, &e) == 0) {
             assert_true(out.width > 0 && out.height > 0 && out.pixels);
             cnnrt_image_free(&out);
         } else {
@@ -668,7 +627,7 @@ static void write_png_claiming(const char *path, uint32_t width, uint32_t height
 static void test_too_large_picture_named(void **state)
 {
     (void)state;
-    const char *path = path_in_work("huge.png");
+    const char *path = tmp_path("huge.png");
     cnnrt_image img;
     cnnrt_err e;
     write_png_claiming(path, 100000, 100000);
@@ -691,7 +650,7 @@ static void test_read_from_memory(void **state)
     (void)state;
     cnnrt_image img = make_pattern_image(5, 4, 3), back;
     cnnrt_err e;
-    const char *path = path_in_work("mem.png");
+    const char *path = tmp_path("mem.png");
     assert_int_equal(cnnrt_png_write(path, &img, &e), 0);
     FILE *f = fopen(path, "rb");
     unsigned char bytes[4096];
@@ -734,5 +693,5 @@ int main(void)
         cmocka_unit_test(test_to_input_rejects_bad_shapes),
         cmocka_unit_test(test_image_helpers),
     };
-    return cmocka_run_group_tests(tests, setup_dir, remove_dir);
+    return cmocka_run_group_tests(tests, make_tmp_dir, remove_tmp_dir);
 }

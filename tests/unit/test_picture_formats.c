@@ -7,7 +7,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <gif_lib.h>
 #include <math.h>
 #include <stdio.h>
@@ -17,60 +16,7 @@
 #include <unistd.h>
 
 #include "cnnrt_image.h"
-
-static char work_dir[4096];
-
-static const char *in_work(const char *name)
-{
-    static char path[2][8192];
-    static int which;
-    which ^= 1;
-    snprintf(path[which], sizeof path[which], "%s/%s", work_dir, name);
-    return path[which];
-}
-
-static int setup_dir(void **state)
-{
-    (void)state;
-    snprintf(work_dir, sizeof work_dir, "%s/test_picture_formats.%ld", CNNC_BINARY_DIR,
-             (long)getpid());
-    mkdir(work_dir, 0755);
-    return 0;
-}
-
-static int remove_dir(void **state)
-{
-    (void)state;
-    DIR *d = opendir(work_dir);
-    if (d) {
-        struct dirent *ent;
-        while ((ent = readdir(d)) != NULL)
-            if (strcmp(ent->d_name, ".") && strcmp(ent->d_name, "..")) {
-                const char *p = in_work(ent->d_name);
-                if (remove(p) != 0)
-                    rmdir(p);
-            }
-        closedir(d);
-    }
-    rmdir(work_dir);
-    return 0;
-}
-
-static void write_bytes(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    fclose(f);
-}
-
-static unsigned char *read_bytes(const char *path, size_t *len)
-{
-    unsigned char *data;
-    cnnrt_err e;
-    assert_int_equal(cnnrt_read_file(path, 1 << 26, &data, len, &e), 0);
-    return data;
-}
+#include "test_util.h"
 
 /* A smooth colour picture (JPEG keeps it within a few levels). */
 static cnnrt_image smooth_image(int w, int h, int channels)
@@ -125,8 +71,8 @@ static void test_formats_by_content(void **state)
     /* The name does not matter: a PNG called .txt is read as a PNG. */
     cnnrt_image img = smooth_image(5, 4, 3), back;
     cnnrt_err e;
-    assert_int_equal(cnnrt_png_write(in_work("png.txt"), &img, &e), 0);
-    assert_int_equal(cnnrt_picture_read(in_work("png.txt"), CNNRT_ALPHA_ON_WHITE, &back, &e), 0);
+    assert_int_equal(cnnrt_png_write(tmp_path("png.txt"), &img, &e), 0);
+    assert_int_equal(cnnrt_picture_read(tmp_path("png.txt"), CNNRT_ALPHA_ON_WHITE, &back, &e), 0);
     assert_memory_equal(back.pixels, img.pixels, 5 * 4 * 3);
     cnnrt_image_free(&back);
     cnnrt_image_free(&img);
@@ -135,15 +81,15 @@ static void test_formats_by_content(void **state)
 static void test_not_pictures(void **state)
 {
     (void)state;
-    write_bytes(in_work("README"), "hello\n", 6);
-    expect_error(in_work("README"), "not a picture");
-    write_bytes(in_work("empty.png"), "", 0);
-    expect_error(in_work("empty.png"), "the file is empty");
-    expect_error(in_work("missing.png"), "cannot open");
-    assert_int_equal(symlink("nowhere.png", in_work("dangling.png")), 0);
-    expect_error(in_work("dangling.png"), "cannot open");
-    assert_int_equal(mkdir(in_work("folder.png"), 0755), 0);
-    expect_error(in_work("folder.png"), "folder.png");
+    write_bytes(tmp_path("README"), "hello\n", 6);
+    expect_error(tmp_path("README"), "not a picture");
+    write_bytes(tmp_path("empty.png"), "", 0);
+    expect_error(tmp_path("empty.png"), "the file is empty");
+    expect_error(tmp_path("missing.png"), "cannot open");
+    assert_int_equal(symlink("nowhere.png", tmp_path("dangling.png")), 0);
+    expect_error(tmp_path("dangling.png"), "cannot open");
+    assert_int_equal(mkdir(tmp_path("folder.png"), 0755), 0);
+    expect_error(tmp_path("folder.png"), "folder.png");
 }
 
 /* ------------------------------------------------------------------ JPEG */
@@ -154,8 +100,8 @@ static void test_jpeg_round_trip(void **state)
     for (int channels = 1; channels <= 3; channels += 2) {
         cnnrt_image img = smooth_image(33, 17, channels), back;
         cnnrt_err e;
-        assert_int_equal(cnnrt_jpeg_write(in_work("a.jpg"), &img, 95, &e), 0);
-        assert_int_equal(cnnrt_picture_read(in_work("a.jpg"), CNNRT_ALPHA_ON_WHITE, &back, &e),
+        assert_int_equal(cnnrt_jpeg_write(tmp_path("a.jpg"), &img, 95, &e), 0);
+        assert_int_equal(cnnrt_picture_read(tmp_path("a.jpg"), CNNRT_ALPHA_ON_WHITE, &back, &e),
                          0);
         assert_int_equal(back.width, 33);
         assert_int_equal(back.height, 17);
@@ -176,22 +122,22 @@ static void test_jpeg_broken(void **state)
     (void)state;
     cnnrt_image img = smooth_image(64, 64, 3);
     cnnrt_err e;
-    assert_int_equal(cnnrt_jpeg_write(in_work("good.jpg"), &img, 90, &e), 0);
+    assert_int_equal(cnnrt_jpeg_write(tmp_path("good.jpg"), &img, 90, &e), 0);
     cnnrt_image_free(&img);
     size_t len;
-    unsigned char *data = read_bytes(in_work("good.jpg"), &len);
+    unsigned char *data = read_bytes(tmp_path("good.jpg"), &len);
 
-    write_bytes(in_work("truncated.jpg"), data, len * 2 / 3);
-    expect_error(in_work("truncated.jpg"), "corrupt or unreadable JPEG");
-    write_bytes(in_work("header-only.jpg"), data, 40);
-    expect_error(in_work("header-only.jpg"), "corrupt or unreadable JPEG");
+    write_bytes(tmp_path("truncated.jpg"), data, len * 2 / 3);
+    expect_error(tmp_path("truncated.jpg"), "corrupt or unreadable JPEG");
+    write_bytes(tmp_path("header-only.jpg"), data, 40);
+    expect_error(tmp_path("header-only.jpg"), "corrupt or unreadable JPEG");
     /* Garbage in place of the compressed data. */
     unsigned char *bad = malloc(len);
     memcpy(bad, data, len);
     for (size_t i = len / 2; i < len - 2; i++)
         bad[i] = (unsigned char)(i * 131 + 7);
-    write_bytes(in_work("garbage.jpg"), bad, len);
-    expect_error(in_work("garbage.jpg"), "corrupt or unreadable JPEG");
+    write_bytes(tmp_path("garbage.jpg"), bad, len);
+    expect_error(tmp_path("garbage.jpg"), "corrupt or unreadable JPEG");
 
     /* A header claiming 40000 pixels of width: refused before anything is allocated. */
     memcpy(bad, data, len);
@@ -201,8 +147,8 @@ static void test_jpeg_broken(void **state)
     assert_true(sof + 9 < len);
     bad[sof + 7] = 40000 >> 8;
     bad[sof + 8] = 40000 & 0xff;
-    write_bytes(in_work("huge.jpg"), bad, len);
-    expect_error(in_work("huge.jpg"), "too large: 40000x");
+    write_bytes(tmp_path("huge.jpg"), bad, len);
+    expect_error(tmp_path("huge.jpg"), "too large: 40000x");
     free(bad);
     free(data);
 }
@@ -214,12 +160,12 @@ static void test_png_broken_and_huge(void **state)
     (void)state;
     cnnrt_image img = smooth_image(40, 30, 3);
     cnnrt_err e;
-    assert_int_equal(cnnrt_png_write(in_work("good.png"), &img, &e), 0);
+    assert_int_equal(cnnrt_png_write(tmp_path("good.png"), &img, &e), 0);
     cnnrt_image_free(&img);
     size_t len;
-    unsigned char *data = read_bytes(in_work("good.png"), &len);
-    write_bytes(in_work("truncated.png"), data, len - 30);
-    expect_error(in_work("truncated.png"), "truncated");
+    unsigned char *data = read_bytes(tmp_path("good.png"), &len);
+    write_bytes(tmp_path("truncated.png"), data, len - 30);
+    expect_error(tmp_path("truncated.png"), "truncated");
     /* IHDR width 40000, with a correct CRC so that only the size is wrong. */
     data[16] = 0;
     data[17] = 0;
@@ -230,8 +176,8 @@ static void test_png_broken_and_huge(void **state)
     data[30] = (uint8_t)(crc >> 16);
     data[31] = (uint8_t)(crc >> 8);
     data[32] = (uint8_t)crc;
-    write_bytes(in_work("huge.png"), data, len);
-    expect_error(in_work("huge.png"), "too large: 40000x30");
+    write_bytes(tmp_path("huge.png"), data, len);
+    expect_error(tmp_path("huge.png"), "too large: 40000x30");
     free(data);
 }
 
@@ -308,8 +254,8 @@ static void test_bmp_variants(void **state)
     static const uint8_t px24[16] = {255, 0, 0, 0, 255, 0, 0, 0,       /* bottom: blue, green */
                                      0, 0, 255, 255, 255, 255, 0, 0};   /* top: red, white */
     size_t n = make_bmp(file, 2, 2, 24, 0, NULL, 0, NULL, px24, sizeof px24);
-    write_bytes(in_work("24.bmp"), file, n);
-    assert_int_equal(cnnrt_picture_read(in_work("24.bmp"), CNNRT_ALPHA_ON_WHITE, &img, &e), 0);
+    write_bytes(tmp_path("24.bmp"), file, n);
+    assert_int_equal(cnnrt_picture_read(tmp_path("24.bmp"), CNNRT_ALPHA_ON_WHITE, &img, &e), 0);
     assert_int_equal(img.channels, 3);
     expect_pixel(&img, 0, 0, 255, 0, 0);
     expect_pixel(&img, 1, 0, 255, 255, 255);
@@ -321,8 +267,8 @@ static void test_bmp_variants(void **state)
     static const uint8_t palette[8] = {0, 0, 0, 0, 10, 20, 30, 0};
     static const uint8_t px8[8] = {1, 0, 1, 0, 0, 0, 1, 0};
     n = make_bmp(file, 3, -2, 8, 0, palette, 2, NULL, px8, sizeof px8);
-    write_bytes(in_work("8.bmp"), file, n);
-    assert_int_equal(cnnrt_picture_read(in_work("8.bmp"), CNNRT_ALPHA_ON_WHITE, &img, &e), 0);
+    write_bytes(tmp_path("8.bmp"), file, n);
+    assert_int_equal(cnnrt_picture_read(tmp_path("8.bmp"), CNNRT_ALPHA_ON_WHITE, &img, &e), 0);
     expect_pixel(&img, 0, 0, 30, 20, 10);
     expect_pixel(&img, 1, 0, 0, 0, 0);
     expect_pixel(&img, 2, 1, 30, 20, 10);
@@ -332,8 +278,8 @@ static void test_bmp_variants(void **state)
     static const uint8_t palette1[8] = {0, 0, 0, 0, 255, 255, 255, 0};
     static const uint8_t px1[4] = {0xa0, 0x40, 0, 0};
     n = make_bmp(file, 10, 1, 1, 0, palette1, 2, NULL, px1, sizeof px1);
-    write_bytes(in_work("1.bmp"), file, n);
-    assert_int_equal(cnnrt_picture_read(in_work("1.bmp"), CNNRT_ALPHA_ON_WHITE, &img, &e), 0);
+    write_bytes(tmp_path("1.bmp"), file, n);
+    assert_int_equal(cnnrt_picture_read(tmp_path("1.bmp"), CNNRT_ALPHA_ON_WHITE, &img, &e), 0);
     expect_pixel(&img, 0, 0, 255, 255, 255);
     expect_pixel(&img, 1, 0, 0, 0, 0);
     expect_pixel(&img, 2, 0, 255, 255, 255);
@@ -345,22 +291,22 @@ static void test_bmp_variants(void **state)
     static const uint32_t masks[3] = {0xf800, 0x07e0, 0x001f};
     static const uint8_t px16[4] = {0x00, 0xf8, 0xe0, 0x07};
     n = make_bmp(file, 2, 1, 16, 3, NULL, 0, masks, px16, sizeof px16);
-    write_bytes(in_work("16.bmp"), file, n);
-    assert_int_equal(cnnrt_picture_read(in_work("16.bmp"), CNNRT_ALPHA_ON_WHITE, &img, &e), 0);
+    write_bytes(tmp_path("16.bmp"), file, n);
+    assert_int_equal(cnnrt_picture_read(tmp_path("16.bmp"), CNNRT_ALPHA_ON_WHITE, &img, &e), 0);
     expect_pixel(&img, 0, 0, 255, 0, 0);
     expect_pixel(&img, 1, 0, 0, 255, 0);
     cnnrt_image_free(&img);
 
     /* Broken ones. */
     n = make_bmp(file, 2, 2, 24, 0, NULL, 0, NULL, px24, sizeof px24);
-    write_bytes(in_work("truncated.bmp"), file, n - 5);
-    expect_error(in_work("truncated.bmp"), "truncated");
+    write_bytes(tmp_path("truncated.bmp"), file, n - 5);
+    expect_error(tmp_path("truncated.bmp"), "truncated");
     n = make_bmp(file, 2, 2, 8, 1, palette, 2, NULL, px8, sizeof px8);
-    write_bytes(in_work("rle.bmp"), file, n);
-    expect_error(in_work("rle.bmp"), "RLE8");
+    write_bytes(tmp_path("rle.bmp"), file, n);
+    expect_error(tmp_path("rle.bmp"), "RLE8");
     n = make_bmp(file, 40000, 1, 24, 0, NULL, 0, NULL, px24, sizeof px24);
-    write_bytes(in_work("huge.bmp"), file, n);
-    expect_error(in_work("huge.bmp"), "too large: 40000x1");
+    write_bytes(tmp_path("huge.bmp"), file, n);
+    expect_error(tmp_path("huge.bmp"), "too large: 40000x1");
 }
 
 /* ------------------------------------------------------------------ GIF */
@@ -396,8 +342,8 @@ static void test_gif(void **state)
     (void)state;
     cnnrt_image img;
     cnnrt_err e;
-    write_gif(in_work("a.gif"), 6, 4, -1);
-    assert_int_equal(cnnrt_picture_read(in_work("a.gif"), CNNRT_ALPHA_ON_WHITE, &img, &e), 0);
+    write_gif(tmp_path("a.gif"), 6, 4, -1);
+    assert_int_equal(cnnrt_picture_read(tmp_path("a.gif"), CNNRT_ALPHA_ON_WHITE, &img, &e), 0);
     assert_int_equal(img.width, 6);
     assert_int_equal(img.height, 4);
     expect_pixel(&img, 0, 0, 0, 0, 0);
@@ -405,21 +351,21 @@ static void test_gif(void **state)
     expect_pixel(&img, 2, 0, 0, 0, 255);
     cnnrt_image_free(&img);
 
-    write_gif(in_work("t.gif"), 6, 4, 0);   /* colour 0 (black) transparent */
-    assert_int_equal(cnnrt_picture_read(in_work("t.gif"), CNNRT_ALPHA_ON_WHITE, &img, &e), 0);
+    write_gif(tmp_path("t.gif"), 6, 4, 0);   /* colour 0 (black) transparent */
+    assert_int_equal(cnnrt_picture_read(tmp_path("t.gif"), CNNRT_ALPHA_ON_WHITE, &img, &e), 0);
     expect_pixel(&img, 0, 0, 255, 255, 255);
     expect_pixel(&img, 1, 0, 255, 0, 0);
     cnnrt_image_free(&img);
 
-    write_gif(in_work("big.gif"), 64, 64, -1);
+    write_gif(tmp_path("big.gif"), 64, 64, -1);
     size_t len;
-    unsigned char *data = read_bytes(in_work("big.gif"), &len);
-    write_bytes(in_work("truncated.gif"), data, len / 2);
-    expect_error(in_work("truncated.gif"), "corrupt or unreadable GIF");
+    unsigned char *data = read_bytes(tmp_path("big.gif"), &len);
+    write_bytes(tmp_path("truncated.gif"), data, len / 2);
+    expect_error(tmp_path("truncated.gif"), "corrupt or unreadable GIF");
     data[6] = 40000 & 0xff;   /* logical screen width */
     data[7] = 40000 >> 8;
-    write_bytes(in_work("huge.gif"), data, len);
-    expect_error(in_work("huge.gif"), "too large");
+    write_bytes(tmp_path("huge.gif"), data, len);
+    expect_error(tmp_path("huge.gif"), "too large");
     free(data);
 }
 
@@ -478,5 +424,5 @@ int main(void)
         cmocka_unit_test(test_gif),
         cmocka_unit_test(test_bilinear_8bit_matches_float),
     };
-    return cmocka_run_group_tests(tests, setup_dir, remove_dir);
+    return cmocka_run_group_tests(tests, make_tmp_dir, remove_tmp_dir);
 }
