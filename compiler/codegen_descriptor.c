@@ -140,11 +140,16 @@ LLVMValueRef cg_emit_descriptor(cg_module *s, const cg_model *m)
     }
 
     LLVMValueRef infer = zero_ptr, train = zero_ptr, gradcam = zero_ptr, guided = zero_ptr;
+    LLVMValueRef train_gradients = zero_ptr, train_update = zero_ptr;
     for (int i = 0; i < m->num_progs; i++) {
         LLVMValueRef fn = m->progs[i].entry_fn;
         switch (m->progs[i].kind) {
         case CNNC_PROGRAM_INFER: infer = fn; break;
-        case CNNC_PROGRAM_TRAIN: train = fn; break;
+        case CNNC_PROGRAM_TRAIN:
+            train = fn;
+            train_gradients = m->progs[i].gradients_fn;
+            train_update = m->progs[i].update_entry_fn;
+            break;
         case CNNC_PROGRAM_CAM: gradcam = fn; break;
         case CNNC_PROGRAM_GUIDED: guided = fn; break;
         case CNNC_PROGRAM_UPDATE: break;   /* called by the train step, not an entry */
@@ -184,7 +189,8 @@ LLVMValueRef cg_emit_descriptor(cg_module *s, const cg_model *m)
         infer, train, gradcam, guided, cg_i64(g, m->num_cam_layers), cam_layers,
         cg_i64(g, fw->num_layers), layers_table(g, m),
         cg_i64(g, fw->num_params), params_table(g, m),
-        train_settings(g, fw, m->name), gradcam_layer, class_names, cg_i64(g, fw->prepare)};
+        train_settings(g, fw, m->name), gradcam_layer, class_names, cg_i64(g, fw->prepare),
+        train_gradients, train_update};
     enum { FIELDS = sizeof f / sizeof f[0] };
     /* Every field 8 bytes wide except train, a struct of TRAIN_FIELDS such fields. */
     _Static_assert(sizeof(cnnrt_train_settings) == 8 * TRAIN_FIELDS,

@@ -5,9 +5,12 @@
  * gradients in thread order and runs the optimizer's update program on them. A train step
  * with batch_norm runs in phases instead (emit_phases): one parallel_for per phase over a
  * batch arena the runtime keeps between steps, the batch statistics computed between
- * them. */
+ * them. Its two halves (NAME_train_gradients, NAME_train_update) are entry points too, for
+ * data-parallel training (runtime/mpi_train.c sums the gradients of several processes
+ * between them). */
 #include <math.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "cam_methods.h"
@@ -82,6 +85,34 @@ static const entry_arg train_args[TRAIN_ARGS] = {
     [TRAIN_POOL] = {ARG_PTR, FOR_ENTRY, 0},
 };
 
+/* cnnrt_train_grad_fn, parameter by parameter: the train step's first half. */
+enum { GRAD_PARAMS, GRAD_X, GRAD_LABELS, GRAD_N, GRAD_SEED, GRAD_GRAD, GRAD_STATS, GRAD_WS,
+       GRAD_POOL, GRAD_ARGS };
+typedef void grad_abi(const float *params, const float *x, const int32_t *labels, int64_t n,
+                      uint64_t seed, float *grad, float *stats, float *ws, cnnrt_pool *pool);
+_Static_assert(_Generic((grad_abi *)0, cnnrt_train_grad_fn: 1, default: 0),
+               "cnnrt_train_grad_fn changed: update grad_args and GRAD_*");
+static const entry_arg grad_args[GRAD_ARGS] = {
+    [GRAD_PARAMS] = {ARG_PTR, CTX_PARAMS, 0}, [GRAD_X] = {ARG_PTR, CTX_X, 0},
+    [GRAD_LABELS] = {ARG_PTR, CTX_LABELS, 0}, [GRAD_N] = {ARG_I64, CTX_N, 0},
+    [GRAD_SEED] = {ARG_I64, CTX_SEED, 0},     [GRAD_GRAD] = {ARG_PTR, FOR_ENTRY, 0},
+    [GRAD_STATS] = {ARG_PTR, FOR_ENTRY, 0},   [GRAD_WS] = {ARG_PTR, CTX_WS, 0},
+    [GRAD_POOL] = {ARG_PTR, FOR_ENTRY, 0},
+};
+
+/* cnnrt_train_update_fn, parameter by parameter: the second half (no workers). */
+enum { UPDATE_PARAMS, UPDATE_OPT_STATE, UPDATE_GRAD, UPDATE_N, UPDATE_STEP, UPDATE_LR,
+       UPDATE_ARGS };
+typedef void update_abi(float *params, float *opt_state, float *grad, int64_t n, int64_t step,
+                        float lr);
+_Static_assert(_Generic((update_abi *)0, cnnrt_train_update_fn: 1, default: 0),
+               "cnnrt_train_update_fn changed: update update_args and UPDATE_*");
+static const entry_arg update_args[UPDATE_ARGS] = {
+    [UPDATE_PARAMS] = {ARG_PTR, FOR_ENTRY, 0}, [UPDATE_OPT_STATE] = {ARG_PTR, FOR_ENTRY, 0},
+    [UPDATE_GRAD] = {ARG_PTR, FOR_ENTRY, 0},   [UPDATE_N] = {ARG_I64, FOR_ENTRY, 0},
+    [UPDATE_STEP] = {ARG_I64, FOR_ENTRY, 0},   [UPDATE_LR] = {ARG_F32, FOR_ENTRY, 0},
+};
+
 /* cnnrt_cam_args and cnnrt_guided_args, field by field, in order. */
 #define CAM_ARG(field, type, ctx) {type, ctx, offsetof(cnnrt_cam_args, field)}
 static const entry_arg cam_args[] = {
@@ -114,17 +145,32 @@ static LLVMTypeRef arg_llvm_type(const cnnc_cg *g, arg_type type)
 
 /* ---- building an entry point ------------------------------------------------------------ */
 
-/* Starts entry function `p->entry` of the given type (nounwind), builder in its entry. */
-static LLVMValueRef start_entry(cg_module *s, cg_program *p, LLVMTypeRef type)
+/* Starts entry function `name` of the given type (nounwind), builder in its entry. */
+static LLVMValueRef start_named_entry(cg_module *s, const char *name, LLVMTypeRef type)
 {
     cnnc_cg *g = &s->g;
-    LLVMValueRef fn = LLVMAddFunction(g->mod, p->entry, type);
-    p->entry_fn = fn;
+    LLVMValueRef fn = LLVMAddFunction(g->mod, name, type);
     cg_add_fn_attr(g, fn, LLVMAttributeFunctionIndex, "nounwind");
     g->fn = fn;
     g->entry = LLVMAppendBasicBlockInContext(g->ctx, fn, "entry");
     LLVMPositionBuilderAtEnd(g->b, g->entry);
     return fn;
+}
+
+/* Starts p's entry point, `p->entry`. */
+static LLVMValueRef start_entry(cg_module *s, cg_program *p, LLVMTypeRef type)
+{
+    p->entry_fn = start_named_entry(s, p->entry, type);
+    return p->entry_fn;
+}
+
+/* The types of the parameters args[0..num). */
+static LLVMTypeRef entry_type(cnnc_cg *g, const entry_arg *args, int num)
+{
+    LLVMTypeRef types[16];
+    for (int a = 0; a < num; a++)
+        types[a] = arg_llvm_type(g, args[a].type);
+    return LLVMFunctionType(g->void_t, types, (unsigned)num, 0);
 }
 
 /* A stack ctx with every field 0 or NULL. */
@@ -148,18 +194,16 @@ static void run_workers(cg_module *s, LLVMValueRef pool, LLVMValueRef n, LLVMVal
     cg_endif(g, merge);
 }
 
-/* A void entry point taking the parameters args[0..num) (infer, train step): they go into
- * the ctx (*ctx_out) and the images to the workers. The builder is left after the
- * workers' run (without a worker, a phased training step's, before it). */
-static LLVMValueRef begin_params_entry(cg_module *s, cg_program *p, LLVMValueRef worker,
-                                       const entry_arg *args, int num, int n_arg, int pool_arg,
-                                       LLVMValueRef *ctx_out)
+/* A void entry point `name` taking the parameters args[0..num) (infer, train step, its
+ * gradients half): they go into the ctx (*ctx_out when not NULL) and the images to the
+ * workers. The builder is left after the workers' run (without a worker, a phased
+ * training step's, before it). */
+static LLVMValueRef begin_named_params_entry(cg_module *s, const char *name,
+                                             LLVMValueRef worker, const entry_arg *args,
+                                             int num, int n_arg, int pool_arg,
+                                             LLVMValueRef *ctx_out)
 {
-    cnnc_cg *g = &s->g;
-    LLVMTypeRef types[16];
-    for (int a = 0; a < num; a++)
-        types[a] = arg_llvm_type(g, args[a].type);
-    LLVMValueRef fn = start_entry(s, p, LLVMFunctionType(g->void_t, types, (unsigned)num, 0));
+    LLVMValueRef fn = start_named_entry(s, name, entry_type(&s->g, args, num));
     LLVMValueRef ctx = new_ctx(s);
     for (int a = 0; a < num; a++)
         if (args[a].ctx != FOR_ENTRY)
@@ -170,6 +214,16 @@ static LLVMValueRef begin_params_entry(cg_module *s, cg_program *p, LLVMValueRef
     if (ctx_out)
         *ctx_out = ctx;
     return fn;
+}
+
+/* The same for p's entry point `p->entry`. */
+static LLVMValueRef begin_params_entry(cg_module *s, cg_program *p, LLVMValueRef worker,
+                                       const entry_arg *args, int num, int n_arg, int pool_arg,
+                                       LLVMValueRef *ctx_out)
+{
+    p->entry_fn = begin_named_params_entry(s, p->entry, worker, args, num, n_arg, pool_arg,
+                                           ctx_out);
+    return p->entry_fn;
 }
 
 static void emit_infer_entry(cg_module *s, cg_program *p, LLVMValueRef worker)
@@ -352,12 +406,22 @@ static LLVMValueRef batch_arena_fn(cnnc_cg *g, const char *name, LLVMTypeRef *ty
 /* A phased training step: the batch arena (one arena per image, kept by the runtime from
  * step to step), one parallel_for per phase, and the batch statistics between them. Out
  * of memory: a NaN loss and no update (the runtime stops on a non-finite loss). */
-static int emit_phases(cg_module *s, cg_program *p, LLVMValueRef fn, LLVMValueRef ctx)
+typedef struct phase_args {
+    int params, x, n, stats, pool;   /* their indices among the entry's parameters */
+} phase_args;
+static const phase_args train_phase_args = {TRAIN_PARAMS, TRAIN_X, TRAIN_N, TRAIN_STATS,
+                                            TRAIN_POOL};
+static const phase_args grad_phase_args = {GRAD_PARAMS, GRAD_X, GRAD_N, GRAD_STATS, GRAD_POOL};
+
+static int emit_phases(cg_module *s, cg_program *p, LLVMValueRef fn, LLVMValueRef ctx,
+                       const phase_args *pa)
 {
     cnnc_cg *g = &s->g;
-    LLVMValueRef params = LLVMGetParam(fn, TRAIN_PARAMS), x = LLVMGetParam(fn, TRAIN_X);
-    LLVMValueRef n = LLVMGetParam(fn, TRAIN_N), stats_out = LLVMGetParam(fn, TRAIN_STATS);
-    LLVMValueRef pool = LLVMGetParam(fn, TRAIN_POOL);
+    LLVMValueRef params = LLVMGetParam(fn, (unsigned)pa->params);
+    LLVMValueRef x = LLVMGetParam(fn, (unsigned)pa->x);
+    LLVMValueRef n = LLVMGetParam(fn, (unsigned)pa->n);
+    LLVMValueRef stats_out = LLVMGetParam(fn, (unsigned)pa->stats);
+    LLVMValueRef pool = LLVMGetParam(fn, (unsigned)pa->pool);
     int64_t stride = cnnc_lowered_ws_layout(p->lowered).grad;   /* the arena, rounded up */
     LLVMTypeRef take_type, give_type;
     LLVMValueRef take = batch_arena_fn(g, "cnnrt_batch_arena_take", &take_type);
@@ -384,23 +448,12 @@ static int emit_phases(cg_module *s, cg_program *p, LLVMValueRef fn, LLVMValueRe
 
 /* ---- the train step ----------------------------------------------------------------------- */
 
-/* After parallel_for (a phased step: after its phases): sum the per-thread gradients into
- * thread 0's buffer in thread order and the stats likewise, then run the optimizer's
- * update program on them. */
-static int emit_train_entry(cg_module *s, cg_program *p, LLVMValueRef worker, int64_t ws_floats)
+/* n <= 0: nothing was run; zero stats (and the gradients' zero sum when grad is not NULL),
+ * return. Leaves the builder where n > 0 continues. */
+static void return_when_empty(cg_module *s, LLVMValueRef fn, LLVMValueRef n,
+                              LLVMValueRef stats_out, LLVMValueRef grad, int64_t P)
 {
     cnnc_cg *g = &s->g;
-    LLVMValueRef ctx;
-    LLVMValueRef fn = begin_params_entry(s, p, p->num_phases ? NULL : worker, train_args,
-                                         TRAIN_ARGS, TRAIN_N, TRAIN_POOL, &ctx);
-    LLVMValueRef params = LLVMGetParam(fn, TRAIN_PARAMS), opt = LLVMGetParam(fn, TRAIN_OPT_STATE);
-    LLVMValueRef n = LLVMGetParam(fn, TRAIN_N), step = LLVMGetParam(fn, TRAIN_STEP);
-    LLVMValueRef lr = LLVMGetParam(fn, TRAIN_LR), stats_out = LLVMGetParam(fn, TRAIN_STATS);
-    LLVMValueRef ws = LLVMGetParam(fn, TRAIN_WS), pool = LLVMGetParam(fn, TRAIN_POOL);
-    cnnc_ws_layout layout = cnnc_lowered_ws_layout(p->lowered);
-    int64_t P = p->graph->param_floats;
-
-    /* n <= 0: nothing was run; zero stats, no update. */
     LLVMValueRef zero = cg_i64(g, 0), one = cg_i64(g, 1);
     LLVMValueRef positive = LLVMBuildICmp(g->b, LLVMIntSGT, n, zero, "");
     LLVMBasicBlockRef empty_bb = LLVMAppendBasicBlockInContext(g->ctx, fn, "empty");
@@ -409,11 +462,22 @@ static int emit_train_entry(cg_module *s, cg_program *p, LLVMValueRef worker, in
     LLVMPositionBuilderAtEnd(g->b, empty_bb);
     cg_store(g, cg_f32(g, 0.0), stats_out, zero);
     cg_store(g, cg_f32(g, 0.0), stats_out, one);
+    if (grad && P > 0)
+        LLVMBuildMemSet(g->b, grad, LLVMConstInt(g->i8, 0, 0), cg_i64(g, P * 4), 4);
     LLVMBuildRetVoid(g->b);
     LLVMPositionBuilderAtEnd(g->b, run_bb);
-    if (p->num_phases && emit_phases(s, p, fn, ctx))
-        return -1;
+}
 
+/* After parallel_for: sums the per-thread gradients into thread 0's buffer in thread order
+ * and the stats likewise, copies the stats to stats_out; returns thread 0's gradients. */
+static LLVMValueRef sum_thread_gradients(cg_module *s, const cg_program *p, LLVMValueRef n,
+                                         LLVMValueRef ws, LLVMValueRef pool,
+                                         LLVMValueRef stats_out, int64_t ws_floats)
+{
+    cnnc_cg *g = &s->g;
+    cnnc_ws_layout layout = cnnc_lowered_ws_layout(p->lowered);
+    int64_t P = p->graph->param_floats;
+    LLVMValueRef zero = cg_i64(g, 0), one = cg_i64(g, 1);
     LLVMValueRef threads = LLVMBuildCall2(g->b, s->pool_threads_type, s->pool_threads, &pool, 1, "");
     LLVMValueRef T = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, threads, n, ""),
                                      threads, n, "");
@@ -435,27 +499,103 @@ static int emit_train_entry(cg_module *s, cg_program *p, LLVMValueRef worker, in
     cg_end(g, &lt);
     cg_store(g, cg_load(g, s0, zero), stats_out, zero);
     cg_store(g, cg_load(g, s0, one), stats_out, one);
+    return g0;
+}
 
-    if (p->update) {
-        LLVMValueRef args[CNNC_UPD_STATE + CNNC_MAX_OPT_STATE];
-        args[CNNC_UPD_PARAMS] = params;
-        args[CNNC_UPD_GRAD] = g0;
-        args[CNNC_UPD_LR] = scalar_arg(g, lr, "lr");
-        args[CNNC_UPD_STEP] = scalar_arg(g, LLVMBuildSIToFP(g->b, step, g->f32, ""), "step");
-        args[CNNC_UPD_N] = scalar_arg(g, LLVMBuildSIToFP(g->b, n, g->f32, ""), "n");
-        for (int k = 0; k < CNNC_MAX_OPT_STATE; k++)
-            args[CNNC_UPD_STATE + k] = cg_fptr(g, opt, cg_i64(g, k * P));
-        call_update(g, p, args);
-    }
+/* The optimizer's update program on params and opt_state from grad, the gradients summed
+ * over n images (i64). */
+static void emit_update(cg_module *s, const cg_program *p, LLVMValueRef params, LLVMValueRef opt,
+                        LLVMValueRef grad, LLVMValueRef n, LLVMValueRef step, LLVMValueRef lr)
+{
+    cnnc_cg *g = &s->g;
+    if (!p->update)
+        return;
+    int64_t P = p->graph->param_floats;
+    LLVMValueRef args[CNNC_UPD_STATE + CNNC_MAX_OPT_STATE];
+    args[CNNC_UPD_PARAMS] = params;
+    args[CNNC_UPD_GRAD] = grad;
+    args[CNNC_UPD_LR] = scalar_arg(g, lr, "lr");
+    args[CNNC_UPD_STEP] = scalar_arg(g, LLVMBuildSIToFP(g->b, step, g->f32, ""), "step");
+    args[CNNC_UPD_N] = scalar_arg(g, LLVMBuildSIToFP(g->b, n, g->f32, ""), "n");
+    for (int k = 0; k < CNNC_MAX_OPT_STATE; k++)
+        args[CNNC_UPD_STATE + k] = cg_fptr(g, opt, cg_i64(g, k * P));
+    call_update(g, p, args);
+}
+
+/* The train step: the workers (a phased step: its phases), the per-thread gradients
+ * summed, the optimizer's update. */
+static int emit_train_entry(cg_module *s, cg_program *p, LLVMValueRef worker, int64_t ws_floats)
+{
+    cnnc_cg *g = &s->g;
+    LLVMValueRef ctx;
+    LLVMValueRef fn = begin_params_entry(s, p, p->num_phases ? NULL : worker, train_args,
+                                         TRAIN_ARGS, TRAIN_N, TRAIN_POOL, &ctx);
+    LLVMValueRef n = LLVMGetParam(fn, TRAIN_N), stats_out = LLVMGetParam(fn, TRAIN_STATS);
+    return_when_empty(s, fn, n, stats_out, NULL, 0);
+    if (p->num_phases && emit_phases(s, p, fn, ctx, &train_phase_args))
+        return -1;
+    LLVMValueRef g0 = sum_thread_gradients(s, p, n, LLVMGetParam(fn, TRAIN_WS),
+                                           LLVMGetParam(fn, TRAIN_POOL), stats_out, ws_floats);
+    emit_update(s, p, LLVMGetParam(fn, TRAIN_PARAMS), LLVMGetParam(fn, TRAIN_OPT_STATE), g0, n,
+                LLVMGetParam(fn, TRAIN_STEP), LLVMGetParam(fn, TRAIN_LR));
     LLVMBuildRetVoid(g->b);
     return 0;
+}
+
+/* NAME_train_gradients: the train step up to the summed gradients, copied to grad. With
+ * batch_norm, its batch statistics are those of the images of this call (this process's
+ * share under mpirun), and so are the moving statistics it updates. */
+static int emit_train_gradients_entry(cg_module *s, cg_model *m, cg_program *p,
+                                      LLVMValueRef worker)
+{
+    cnnc_cg *g = &s->g;
+    char name[sizeof m->name + 32];
+    snprintf(name, sizeof name, "%s_train_gradients", m->name);
+    LLVMValueRef ctx;
+    LLVMValueRef fn = begin_named_params_entry(s, name, p->num_phases ? NULL : worker, grad_args,
+                                               GRAD_ARGS, GRAD_N, GRAD_POOL, &ctx);
+    p->gradients_fn = fn;
+    int64_t P = p->graph->param_floats;
+    LLVMValueRef n = LLVMGetParam(fn, GRAD_N), stats_out = LLVMGetParam(fn, GRAD_STATS);
+    LLVMValueRef grad = LLVMGetParam(fn, GRAD_GRAD);
+    return_when_empty(s, fn, n, stats_out, grad, P);
+    if (p->num_phases && emit_phases(s, p, fn, ctx, &grad_phase_args))
+        return -1;
+    LLVMValueRef g0 = sum_thread_gradients(s, p, n, LLVMGetParam(fn, GRAD_WS),
+                                           LLVMGetParam(fn, GRAD_POOL), stats_out, m->ws_floats);
+    if (P > 0)
+        LLVMBuildMemCpy(g->b, grad, 4, g0, 4, cg_i64(g, P * 4));
+    LLVMBuildRetVoid(g->b);
+    return 0;
+}
+
+/* NAME_train_update: the optimizer's update from the caller's summed gradients. */
+static void emit_train_update_entry(cg_module *s, cg_model *m, cg_program *p)
+{
+    cnnc_cg *g = &s->g;
+    char name[sizeof m->name + 32];
+    snprintf(name, sizeof name, "%s_train_update", m->name);
+    LLVMValueRef fn = start_named_entry(s, name, entry_type(g, update_args, UPDATE_ARGS));
+    p->update_entry_fn = fn;
+    LLVMValueRef n = LLVMGetParam(fn, UPDATE_N);
+    LLVMBasicBlockRef merge = cg_if(g, LLVMBuildICmp(g->b, LLVMIntSGT, n, cg_i64(g, 0), ""));
+    emit_update(s, p, LLVMGetParam(fn, UPDATE_PARAMS), LLVMGetParam(fn, UPDATE_OPT_STATE),
+                LLVMGetParam(fn, UPDATE_GRAD), n, LLVMGetParam(fn, UPDATE_STEP),
+                LLVMGetParam(fn, UPDATE_LR));
+    cg_endif(g, merge);
+    LLVMBuildRetVoid(g->b);
 }
 
 int cg_emit_entry(cg_module *s, cg_model *m, cg_program *p, LLVMValueRef worker)
 {
     switch (p->kind) {
     case CNNC_PROGRAM_INFER: emit_infer_entry(s, p, worker); break;
-    case CNNC_PROGRAM_TRAIN: return emit_train_entry(s, p, worker, m->ws_floats);
+    case CNNC_PROGRAM_TRAIN:
+        if (emit_train_entry(s, p, worker, m->ws_floats) ||
+            emit_train_gradients_entry(s, m, p, worker))
+            return -1;
+        emit_train_update_entry(s, m, p);
+        break;
     case CNNC_PROGRAM_CAM:
         emit_struct_entry(s, p, worker, cam_args, CAM_ARGS, check_cam_args, m->num_cam_layers);
         break;

@@ -33,6 +33,8 @@ typedef struct cg_program {
     char entry[512];            /* NAME_infer, NAME_train_step, NAME_gradcam,
                                    NAME_guided_backprop */
     LLVMValueRef entry_fn;
+    /* TRAIN: the train step's halves, NAME_train_gradients and NAME_train_update. */
+    LLVMValueRef gradients_fn, update_entry_fn;
     /* TRAIN: the optimizer's update program (optimizers.h), run after the reduction. */
     cnnc_graph *update_graph;
     cnnc_lowered *update;

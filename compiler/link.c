@@ -180,6 +180,13 @@ int cnnc_link_program(const char *const *objs, int num_objs, const cnnc_codegen_
                           NULL};
     for (int i = 0; rest[i]; i++)
         argv[argc++] = (char *)rest[i];
+#ifdef CNNC_MPI_LIBS
+    /* libcnnrt was built with MPI (runtime/mpi.c): the libraries CMake found for it. */
+    char mpi_libs[] = CNNC_MPI_LIBS;
+    for (char *t = strtok_r(mpi_libs, " ", &save); t && argc < 62 + CNNC_LINK_MAX_OBJECTS;
+         t = strtok_r(NULL, " ", &save))
+        argv[argc++] = t;
+#endif
     argv[argc] = NULL;
     int rc = run_command(argv, opts->output, d);
     free(cc_copy);
@@ -257,7 +264,13 @@ int cnnc_write_model_header(const cnnc_graph *forward, const cnnc_header_info *i
     if (info->has_train)
         fprintf(f, "void %s_train_step(float *params, float *opt_state, const float *x,\n"
                    "        const int32_t *labels, int64_t n, int64_t step, float lr, uint64_t seed,\n"
-                   "        float *stats, float *ws, cnnrt_pool *pool);\n", n);
+                   "        float *stats, float *ws, cnnrt_pool *pool);\n"
+                   "/* The train step's halves, for data-parallel training (cnnrt_model.h). */\n"
+                   "void %s_train_gradients(const float *params, const float *x,\n"
+                   "        const int32_t *labels, int64_t n, uint64_t seed, float *grad, float *stats,\n"
+                   "        float *ws, cnnrt_pool *pool);\n"
+                   "void %s_train_update(float *params, float *opt_state, float *grad, int64_t n,\n"
+                   "        int64_t step, float lr);\n", n, n, n);
     if (info->has_gradcam)
         fprintf(f, "int %s_gradcam(const cnnrt_cam_args *args);\n"
                    "int %s_guided_backprop(const cnnrt_guided_args *args);\n", n, n);

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 
 #include "cnnrt_image.h"
+#include "mpi_ranks.h"
 
 /* ---- batches ------------------------------------------------------------------------------ */
 
@@ -56,28 +57,39 @@ void cam_batch_free(cam_batch *b)
     memset(b, 0, sizeof *b);
 }
 
-int cam_batch_run(cam_batch *b, const prog_ctx *ctx, const cam_choice *choice,
-                  const float *params, const prog_exec *ex)
+/* Runs the model's gradcam (and guided_backprop) on images [begin, end) of the batch. */
+static int cam_batch_compute(cam_batch *b, const prog_ctx *ctx, const cam_choice *choice,
+                             const float *params, const prog_exec *ex, int64_t begin,
+                             int64_t end)
 {
     const cnnrt_model *m = ctx->model;
-    int64_t cells = choice->target->h * choice->target->w, pixels = m->input_h * m->input_w;
-    free(b->maps);
-    b->maps = cnnrt_xcalloc((size_t)(b->n * cells), sizeof(float));
-    cnnrt_cam_args args = {.params = params, .x = b->x, .classes = b->classes, .n = b->n,
+    int64_t cells = choice->target->h * choice->target->w, k = m->num_classes;
+    int64_t floats = input_floats(ctx);
+    cnnrt_cam_args args = {.params = params, .x = b->x + begin * floats,
+                           .classes = b->classes + begin, .n = end - begin,
                            .layer = choice->layer, .method = choice->method,
-                           .score_mode = choice->score_mode, .maps = b->maps,
-                           .map_max = b->map_max, .probs = b->probs, .ws = ex->ws,
-                           .pool = ex->pool};
+                           .score_mode = choice->score_mode, .maps = b->maps + begin * cells,
+                           .map_max = b->map_max + begin, .probs = b->probs + begin * k,
+                           .ws = ex->ws, .pool = ex->pool};
     if (m->gradcam(&args))
         return -1;
     if (choice->method == CNNRT_CAM_GUIDED) {
-        cnnrt_guided_args guided = {.params = params, .x = b->x, .classes = b->classes,
-                                    .n = b->n, .score_mode = choice->score_mode,
-                                    .input_grads = b->input_grads, .ws = ex->ws,
-                                    .pool = ex->pool};
+        cnnrt_guided_args guided = {.params = params, .x = b->x + begin * floats,
+                                    .classes = b->classes + begin, .n = end - begin,
+                                    .score_mode = choice->score_mode,
+                                    .input_grads = b->input_grads + begin * floats,
+                                    .ws = ex->ws, .pool = ex->pool};
         if (!m->guided_backprop || m->guided_backprop(&guided))
             return -1;
     }
+    return 0;
+}
+
+/* The class each map explains and the maps at the input's size. */
+static void cam_batch_finish(cam_batch *b, const prog_ctx *ctx, const cam_choice *choice)
+{
+    const cnnrt_model *m = ctx->model;
+    int64_t cells = choice->target->h * choice->target->w, pixels = m->input_h * m->input_w;
     for (int64_t i = 0; i < b->n; i++) {
         b->explained[i] = b->classes[i] >= 0
                               ? b->classes[i]
@@ -86,6 +98,49 @@ int cam_batch_run(cam_batch *b, const prog_ctx *ctx, const cam_choice *choice,
                               (int)choice->target->w, 1, b->big_maps + i * pixels,
                               (int)m->input_h, (int)m->input_w);
     }
+}
+
+int cam_batch_run(cam_batch *b, const prog_ctx *ctx, const cam_choice *choice,
+                  const float *params, const prog_exec *ex)
+{
+    free(b->maps);
+    b->maps = cnnrt_xcalloc((size_t)(b->n * choice->target->h * choice->target->w),
+                            sizeof(float));
+    if (cam_batch_compute(b, ctx, choice, params, ex, 0, b->n))
+        return -1;
+    cam_batch_finish(b, ctx, choice);
+    return 0;
+}
+
+/* cam_batch_run with the images split over the ranks under mpirun (mpi_ranks.h): each
+ * computes its share, then every rank gathers all the results in input order (the maps of
+ * an image do not depend on the others, so they are one process's). Returns -2 after
+ * printing why the ranks could not gather. */
+static int cam_batch_run_ranks(cam_batch *b, const prog_ctx *ctx, const cam_choice *choice,
+                               const float *params, const prog_exec *ex)
+{
+    if (cnnrt_mpi_size() == 1)
+        return cam_batch_run(b, ctx, choice, params, ex);
+    int64_t cells = choice->target->h * choice->target->w, begin, end;
+    int64_t k = ctx->model->num_classes;
+    free(b->maps);
+    b->maps = cnnrt_xcalloc((size_t)(b->n * cells), sizeof(float));
+    cnnrt_mpi_share(b->n, &begin, &end);
+    int failed = cam_batch_compute(b, ctx, choice, params, ex, begin, end) ? PROG_ERROR
+                                                                             : PROG_OK;
+    if (cnnrt_mpi_agree(failed, ctx->prog) != PROG_OK)
+        return -1;
+    cnnrt_err e;
+    if (cnnrt_mpi_gather_rows(b->maps, b->n, cells * (int64_t)sizeof(float), &e) ||
+        cnnrt_mpi_gather_rows(b->map_max, b->n, sizeof(float), &e) ||
+        cnnrt_mpi_gather_rows(b->probs, b->n, k * (int64_t)sizeof(float), &e) ||
+        (choice->method == CNNRT_CAM_GUIDED &&
+         cnnrt_mpi_gather_rows(b->input_grads, b->n, input_floats(ctx) * (int64_t)sizeof(float),
+                               &e))) {
+        fprintf(stderr, "%s: error: %s\n", ctx->prog, e.msg);
+        return -2;
+    }
+    cam_batch_finish(b, ctx, choice);
     return 0;
 }
 
@@ -660,8 +715,13 @@ static int run_gradcam(const prog_ctx *ctx, const gradcam_options *o, gradcam_pl
     cam_batch b;
     int load_status = plan->pictures.count > 0 ? load_user_images(ctx, o, plan, &b, guided)
                                                : load_test_images(ctx, o, plan, &b, guided);
-    if (load_status != PROG_OK && b.n == 0)
-        return load_status;
+    /* Under mpirun every rank loads the images; one that could not stops them all. */
+    if (cnnrt_mpi_agree(load_status != PROG_OK && b.n == 0 ? load_status : PROG_OK,
+                        ctx->prog) != PROG_OK) {
+        if (b.n > 0 || load_status == PROG_OK)
+            cam_batch_free(&b);
+        return load_status != PROG_OK ? load_status : PROG_ERROR;
+    }
     int status = PROG_OK;
     prog_exec ex;
     cnnrt_err e;
@@ -669,9 +729,12 @@ static int run_gradcam(const prog_ctx *ctx, const gradcam_options *o, gradcam_pl
         cam_batch_free(&b);
         return prog_error(ctx, "%s", e.msg);
     }
-    if (cam_batch_run(&b, ctx, &plan->choice, params, &ex)) {
+    int computed = cam_batch_run_ranks(&b, ctx, &plan->choice, params, &ex);
+    if (computed != 0 || cnnrt_mpi_rank() > 0) {   /* rank 0 alone writes and prints */
         prog_exec_free(&ex);
         cam_batch_free(&b);
+        if (computed == 0 || computed == -2)
+            return computed == 0 ? PROG_OK : PROG_ERROR;
         return prog_error(ctx, "model %s cannot compute %s for layer %s",
                           ctx->model->name, cnnrt_cam_method_name(plan->choice.method),
                           plan->choice.target->name);

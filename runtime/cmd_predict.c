@@ -1,6 +1,7 @@
 /* `PROG predict` (classify PNG files or test images) and `PROG evaluate` (test accuracy,
  * loss and the confusion matrix). */
 #include "program_util.h"
+#include "mpi_ranks.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -492,14 +493,27 @@ static void print_evaluation_json(const prog_ctx *ctx, const cnnrt_dataset *ds,
     printf("]}\n");
 }
 
-static void evaluate_dataset(const prog_ctx *ctx, const prog_exec *ex, const float *params,
-                             const cnnrt_dataset *ds, const prog_classes *classes, int json)
+/* Under mpirun each rank infers its share of the images (mpi_ranks.h) and every rank
+ * gathers all the outputs in image order, so the figures are one process's. */
+static int evaluate_dataset(const prog_ctx *ctx, const prog_exec *ex, const float *params,
+                            const cnnrt_dataset *ds, const prog_classes *classes, int json)
 {
     int64_t n = ds->count, k = ctx->model->num_classes;
     float *probs = cnnrt_xmalloc((size_t)(n * k) * sizeof *probs);
     float *logits = cnnrt_xmalloc((size_t)(n * k) * sizeof *logits);
     int64_t *confusion = cnnrt_xcalloc((size_t)(k * k), sizeof *confusion);
-    prog_infer_dataset(ctx, ex, params, ds, 0, n, probs, logits);
+    int64_t begin, end;
+    cnnrt_mpi_share(n, &begin, &end);
+    prog_infer_dataset(ctx, ex, params, ds, begin, end - begin, probs + begin * k,
+                       logits + begin * k);
+    cnnrt_err e;
+    if (cnnrt_mpi_gather_rows(probs, n, k * (int64_t)sizeof *probs, &e) ||
+        cnnrt_mpi_gather_rows(logits, n, k * (int64_t)sizeof *logits, &e)) {
+        free(probs);
+        free(logits);
+        free(confusion);
+        return prog_error(ctx, "%s", e.msg);
+    }
     double loss = 0;
     int64_t correct = 0;
     for (int64_t i = 0; i < n; i++) {
@@ -520,6 +534,7 @@ static void evaluate_dataset(const prog_ctx *ctx, const prog_exec *ex, const flo
     free(probs);
     free(logits);
     free(confusion);
+    return PROG_OK;
 }
 
 /* Prints which weights file is measured, then the test-set report. */
@@ -539,10 +554,10 @@ static int evaluate_with_weights(const prog_ctx *ctx, const char *weights, int64
         return prog_error(ctx, "%s", e.msg);
     prog_classes classes;
     prog_classes_for_dataset(ctx, ds, weights, &classes);
-    evaluate_dataset(ctx, &ex, params, ds, &classes, json);
+    int status = evaluate_dataset(ctx, &ex, params, ds, &classes, json);
     prog_classes_free(&classes);
     prog_exec_free(&ex);
-    return PROG_OK;
+    return status;
 }
 
 int prog_cmd_evaluate(const prog_ctx *ctx, int argc, char **argv)
@@ -581,12 +596,20 @@ int prog_cmd_evaluate(const prog_ctx *ctx, int argc, char **argv)
     int status = prog_need_trained_weights(ctx, weights, params);
     cnnrt_dataset ds;
     cnnrt_err e;
+    int loaded = 0;
     if (status == PROG_OK && prog_load_data(ctx, data, CNNRT_SPLIT_TEST, &data_options, &ds, &e))
         status = prog_error(ctx, "%s", e.msg);
-    else if (status == PROG_OK) {
+    else if (status == PROG_OK)
+        loaded = 1;
+    /* Under mpirun every rank reads the weights and the data; one that could not stops
+     * them all (it said why). */
+    int ready = cnnrt_mpi_agree(status, ctx->prog);
+    if (status == PROG_OK && ready != PROG_OK)
+        status = ready;
+    if (status == PROG_OK)
         status = evaluate_with_weights(ctx, weights, threads, params, &ds, json);
+    if (loaded)
         cnnrt_dataset_free(&ds);
-    }
     free(params);
     return status;
 }

@@ -29,6 +29,7 @@
 #include "cnnrt_limits.h"
 #include "cnnrt_progress.h"
 #include "cnnrt_weights.h"
+#include "mpi_ranks.h"
 
 typedef struct train_options {
     int64_t epochs, batch_size, seed, threads;
@@ -77,6 +78,7 @@ typedef struct train_run {
     cnnrt_callbacks cb;
     cnnrt_augment aug;
     float *aug_scratch;
+    int stop_agreed;     /* under mpirun: some rank was asked to stop (mpi_ranks.h) */
 } train_run;
 
 /* ---- Ctrl-C, SIGTERM, SIGHUP --------------------------------------------------------------- */
@@ -151,6 +153,8 @@ static const char *stop_signal_name(int sig)
 
 static int save_weights_to(train_run *r, const char *path, int unfinished_epoch, cnnrt_err *e)
 {
+    if (cnnrt_mpi_rank() > 0)
+        return 0;   /* under mpirun, rank 0 writes the files */
     const prog_ctx *ctx = r->ctx;
     cnnrt_weights w;
     memset(&w, 0, sizeof w);
@@ -281,6 +285,8 @@ done:
 /* Weights, then the history beside them. */
 static int save_all(train_run *r, cnnrt_err *e)
 {
+    if (cnnrt_mpi_rank() > 0)
+        return 0;
     if (save_weights(r, 0, e))
         return -1;
     char path[4200];
@@ -436,30 +442,142 @@ static int start_resumed(train_run *r)
     return status;
 }
 
+/* Under mpirun: once every rank is ready, rank 0's starting state (fresh or resumed from
+ * its weights file, which the other machines need not have) goes to every rank. */
+static int share_start_state(train_run *r, int status)
+{
+    if (cnnrt_mpi_size() == 1)
+        return status;
+    status = cnnrt_mpi_agree(status, r->ctx->prog);
+    if (status != PROG_OK)
+        return status;
+    const cnnrt_model *m = r->ctx->model;
+    train_state *st = r->st;
+    struct {
+        int64_t epochs_done, steps_done, num_history, partial_steps, partial_images;
+        int64_t has_partial;
+        uint64_t seed;
+        float partial_loss_sum, partial_correct;
+        cnnrt_callback_state callbacks;
+    } head = {st->epochs_done, st->steps_done, st->num_history, st->partial_steps,
+              st->partial_images, st->has_partial, st->seed, st->partial_loss_sum,
+              st->partial_correct, st->callbacks};
+    cnnrt_err e;
+    int failed = cnnrt_mpi_broadcast(&head, sizeof head, &e);
+    if (!failed && (head.num_history < 0 || head.num_history > r->opts->epochs + 1))
+        return prog_error(r->ctx, "rank %d: a bad starting state came from rank 0",
+                          cnnrt_mpi_rank());
+    if (!failed) {
+        st->epochs_done = head.epochs_done;
+        st->steps_done = head.steps_done;
+        st->num_history = head.num_history;
+        st->partial_steps = head.partial_steps;
+        st->partial_images = head.partial_images;
+        st->has_partial = (int)head.has_partial;
+        st->seed = head.seed;
+        st->partial_loss_sum = head.partial_loss_sum;
+        st->partial_correct = head.partial_correct;
+        st->callbacks = head.callbacks;
+        failed = cnnrt_mpi_broadcast(st->params, m->param_floats * 4, &e) ||
+                 cnnrt_mpi_broadcast(st->opt_state, m->opt_state_floats * 4, &e) ||
+                 cnnrt_mpi_broadcast(st->history, st->num_history * (int64_t)sizeof *st->history,
+                                     &e) ||
+                 (st->best_params &&
+                  cnnrt_mpi_broadcast(st->best_params, m->param_floats * 4, &e));
+    }
+    return failed ? prog_error(r->ctx, "%s", e.msg) : PROG_OK;
+}
+
 /* ---- one epoch ----------------------------------------------------------------------------- */
 
-static void validate(train_run *r, double *val_loss, double *val_acc)
+/* Under mpirun each rank infers its share of the validation images; the per-image figures
+ * are gathered and summed in image order, so every rank gets one process's figures. */
+static int validate(train_run *r, double *val_loss, double *val_acc, cnnrt_err *e)
 {
     const prog_ctx *ctx = r->ctx;
     int64_t n = r->val.count, k = ctx->model->num_classes;
     *val_loss = *val_acc = NAN;
     if (n == 0)
-        return;
-    float *probs = cnnrt_xmalloc((size_t)(n * k) * sizeof *probs);
-    float *logits = cnnrt_xmalloc((size_t)(n * k) * sizeof *logits);
-    prog_infer_dataset(ctx, &r->ex, r->st->params, &r->val, 0, n, probs, logits);
-    double loss = 0, correct = 0;
-    for (int64_t i = 0; i < n; i++) {
-        loss += prog_loss_of(ctx, probs + i * k, logits + i * k, r->val.labels[i]);
-        correct += prog_argmax(probs + i * k, k) == r->val.labels[i];
+        return 0;
+    int64_t begin, end;
+    cnnrt_mpi_share(n, &begin, &end);
+    float *probs = cnnrt_xmalloc((size_t)((end - begin) * k + 1) * sizeof *probs);
+    float *logits = cnnrt_xmalloc((size_t)((end - begin) * k + 1) * sizeof *logits);
+    double *figures = cnnrt_xmalloc((size_t)(2 * n) * sizeof *figures);   /* loss, correct */
+    prog_infer_dataset(ctx, &r->ex, r->st->params, &r->val, begin, end - begin, probs, logits);
+    for (int64_t i = begin; i < end; i++) {
+        const float *p = probs + (i - begin) * k, *l = logits + (i - begin) * k;
+        figures[2 * i] = prog_loss_of(ctx, p, l, r->val.labels[i]);
+        figures[2 * i + 1] = prog_argmax(p, k) == r->val.labels[i];
     }
     free(probs);
     free(logits);
+    int status = cnnrt_mpi_gather_rows(figures, n, 2 * sizeof *figures, e);
+    double loss = 0, correct = 0;
+    for (int64_t i = 0; i < n && status == 0; i++) {
+        loss += figures[2 * i];
+        correct += figures[2 * i + 1];
+    }
+    free(figures);
     *val_loss = loss / (double)n;
     *val_acc = correct / (double)n;
+    return status;
 }
 
-typedef enum { EPOCH_DONE, EPOCH_INTERRUPTED, EPOCH_DIVERGED } epoch_result;
+/* Whether training stops after this step: the stop signal's flag in one process; under
+ * mpirun what the ranks agreed at the step's collective, so that all stop after the same
+ * step (a rank the signal reaches later has it counted at the next step). */
+static int stop_requested(const train_run *r)
+{
+    return cnnrt_mpi_size() > 1 ? r->stop_agreed : interrupted != 0;
+}
+
+/* The same between steps (before training, after an epoch), with a collective of its own;
+ * -1 after printing why the ranks could not agree. */
+static int agree_on_stop(train_run *r)
+{
+    if (cnnrt_mpi_size() == 1)
+        return interrupted != 0;
+    int stop = interrupted != 0;
+    cnnrt_err e;
+    if (cnnrt_mpi_max_int(&stop, &e)) {
+        fprintf(stderr, "%s: error: %s\n", r->ctx->prog, e.msg);
+        return -1;
+    }
+    if (stop && !interrupted)
+        interrupted = SIGTERM;   /* what mpirun sends every rank on Ctrl-C */
+    r->stop_agreed = stop;
+    return stop;
+}
+
+/* One optimizer step on the batch in r->x: train_step in one process, the ranks' shares
+ * summed under mpirun. -1 after printing why the ranks could not go on. */
+static int train_step(train_run *r, int64_t n, int64_t global_step, float lr, uint64_t seed,
+                      float stats[2])
+{
+    const cnnrt_model *m = r->ctx->model;
+    train_state *st = r->st;
+    if (cnnrt_mpi_size() == 1) {
+        m->train_step(st->params, st->opt_state, r->x, r->labels, n, global_step, lr, seed,
+                      stats, r->ex.ws, r->ex.pool);
+        return 0;
+    }
+    cnnrt_err e;
+    if (!cnnrt_mpi_train_step(m, st->params, st->opt_state, r->x, r->labels, n, global_step,
+                              lr, seed, stats, r->ex.ws, r->ex.pool, interrupted != 0,
+                              &r->stop_agreed, &e)) {
+        if (r->stop_agreed && !interrupted)
+            interrupted = SIGTERM;
+        return 0;
+    }
+    if (!r->opts->quiet)
+        printf("\n");
+    fprintf(stderr, "%s: error: %s; training stopped at step %lld, and %s keeps what was saved "
+            "last\n", r->ctx->prog, e.msg, (long long)global_step, r->weights_path);
+    return -1;
+}
+
+typedef enum { EPOCH_DONE, EPOCH_INTERRUPTED, EPOCH_DIVERGED, EPOCH_FAILED } epoch_result;
 
 /* The rate of optimizer update `step` (1-based): the schedule's at Keras's iteration
  * step - 1, or the one ReduceLROnPlateau set, or --lr; as the float32 Keras keeps. */
@@ -504,7 +622,6 @@ static epoch_result run_epoch(train_run *r, int64_t epoch, int64_t first_step,
                               cnnrt_progress *progress, double *loss_mean, double *acc_mean)
 {
     const prog_ctx *ctx = r->ctx;
-    const cnnrt_model *m = ctx->model;
     train_state *st = r->st;
     int64_t bs = r->opts->batch_size;
     int64_t steps = cnnrt_batch_count(r->train.count, bs);
@@ -524,9 +641,9 @@ static epoch_result run_epoch(train_run *r, int64_t epoch, int64_t first_step,
         int64_t global_step = st->steps_done + 1;
         augment_batch(r, global_step, n);
         uint64_t dropout_seed = cnnrt_mix64(st->seed ^ cnnrt_mix64((uint64_t)global_step));
-        m->train_step(st->params, st->opt_state, r->x, r->labels, n, global_step,
-                      (float)current_lr(r, global_step), dropout_seed, stats, r->ex.ws,
-                      r->ex.pool);
+        if (train_step(r, n, global_step, (float)current_lr(r, global_step), dropout_seed,
+                       stats))
+            return EPOCH_FAILED;
         if (!isfinite(stats[0])) {
             if (!r->opts->quiet)
                 printf("\n");
@@ -551,7 +668,7 @@ static epoch_result run_epoch(train_run *r, int64_t epoch, int64_t first_step,
             double values[2] = {*loss_mean, *acc_mean};
             cnnrt_progress_update(progress, step + 1, 2, names, values);
         }
-        if (interrupted && step + 1 < steps)
+        if (stop_requested(r) && step + 1 < steps)
             return EPOCH_INTERRUPTED;
     }
     return EPOCH_DONE;
@@ -644,7 +761,10 @@ static int train_loop(train_run *r)
         printf("Resuming from %s: epoch %lld at step %lld/%lld\n", r->weights_path,
                (long long)st->epochs_done + 1,
                (long long)first_step + 1, (long long)steps);
-    if (interrupted) {   /* came while loading: nothing trained, so nothing to save */
+    int stop_now = agree_on_stop(r);
+    if (stop_now < 0)
+        return PROG_ERROR;
+    if (stop_now) {   /* came while loading: nothing trained, so nothing to save */
         printf("Interrupted by %s before training began; nothing was saved.\n",
                stop_signal_name(interrupted));
         return 128 + interrupted;
@@ -658,7 +778,7 @@ static int train_loop(train_run *r)
         double loss = NAN, acc = NAN;
         epoch_result result = run_epoch(r, epoch, first_step, &progress, &loss, &acc);
         first_step = 0;
-        if (result == EPOCH_DIVERGED)
+        if (result == EPOCH_DIVERGED || result == EPOCH_FAILED)
             return PROG_ERROR;
         if (result == EPOCH_INTERRUPTED) {
             if (!r->opts->quiet)
@@ -673,7 +793,8 @@ static int train_loop(train_run *r)
             return 128 + interrupted;
         }
         double val_loss, val_acc;
-        validate(r, &val_loss, &val_acc);
+        if (validate(r, &val_loss, &val_acc, &e))
+            return prog_error(ctx, "%s", e.msg);
         cnnrt_epoch_record rec = {(float)loss, (float)acc, (float)val_loss, (float)val_acc};
         st->history[st->num_history++] = rec;
         st->epochs_done = epoch + 1;
@@ -694,7 +815,10 @@ static int train_loop(train_run *r)
             return PROG_OK;   /* saved with the best weights restored */
         if (save_all(r, &e))
             return prog_error(ctx, "%s", e.msg);
-        if (interrupted) {
+        stop_now = agree_on_stop(r);
+        if (stop_now < 0)
+            return PROG_ERROR;
+        if (stop_now) {
             if (epoch + 1 == r->opts->epochs)
                 break;   /* nothing left to do anyway */
             printf("Interrupted after epoch %lld by %s; saved to %s. ", (long long)epoch + 1,
@@ -722,6 +846,8 @@ static void print_class_names(const cnnrt_dataset *all)
  * can name classes without the data. */
 static int save_class_names(const train_run *r, const cnnrt_dataset *all, cnnrt_err *e)
 {
+    if (cnnrt_mpi_rank() > 0)
+        return 0;
     char path[4200];
     sibling_path(r->weights_path, ".classes.txt", path, sizeof path);
     return cnnrt_class_names_write(path, all->class_names, all->num_class_names, e);
@@ -768,14 +894,19 @@ static int run_training(train_run *r, cnnrt_dataset *all)
     if (!o->resume && !o->quiet && access(r->weights_path, F_OK) == 0)
         note_replacing_weights(r);
     int status = check_monitors(r);
-    if (status == PROG_OK)
-        status = o->resume ? start_resumed(r) : start_fresh(r);
+    if (status == PROG_OK && o->resume)   /* rank 0 reads the file and shares what it holds */
+        status = cnnrt_mpi_rank() == 0 ? start_resumed(r) : PROG_OK;
+    else if (status == PROG_OK)
+        status = start_fresh(r);
+    status = share_start_state(r, status);
     if (status != PROG_OK)
         return status;
     if (o->epochs == 0)
         return save_initial(r);
-    if (all->class_names && save_class_names(r, all, &e) != 0)
-        return prog_error(ctx, "%s", e.msg);
+    status = all->class_names && save_class_names(r, all, &e) != 0 ? prog_error(ctx, "%s", e.msg)
+                                                                    : PROG_OK;
+    if (cnnrt_mpi_agree(status, ctx->prog) != PROG_OK)
+        return PROG_ERROR;
     if (prog_exec_init(ctx, (int)o->threads, &r->ex, &e))
         return prog_error(ctx, "%s", e.msg);
     const cnnrt_model *m = ctx->model;
@@ -802,7 +933,14 @@ static int run_training(train_run *r, cnnrt_dataset *all)
     struct sigaction old_handlers[NUM_STOP_SIGNALS];
     catch_stop_signals(old_handlers);
     unblock_stop_signals();
+    /* Under mpirun the ranks run the loop in lockstep: one that leaves it with an error of
+     * its own (rank 0 could not save) ends them all (cnnrt_mpi_finish). */
+    cnnrt_mpi_watch_signal(&interrupted);
+    cnnrt_mpi_lockstep(1);
     status = train_loop(r);
+    if (status == PROG_OK || status > 128)
+        cnnrt_mpi_lockstep(0);
+    cnnrt_mpi_watch_signal(NULL);
     block_stop_signals(NULL);
     restore_signals(old_handlers);
     if (status == PROG_OK && !o->quiet) {
@@ -896,6 +1034,9 @@ static int train_with_options(const prog_ctx *ctx, const train_options *o)
     const cnnrt_model *m = ctx->model;
     if (!m->train_step)
         return prog_error(ctx, "model %s was compiled without a training step", m->name);
+    if (cnnrt_mpi_size() > 1 && (!m->train_gradients || !m->train_update))
+        return prog_error(ctx, "model %s has no data-parallel training step (compiled by an "
+                          "older cnnc?): recompile it to train under mpirun", m->name);
     train_run r;
     memset(&r, 0, sizeof r);
     r.ctx = ctx;
@@ -910,18 +1051,27 @@ static int train_with_options(const prog_ctx *ctx, const train_options *o)
         snprintf(r.weights_path, sizeof r.weights_path, "%s", o->weights);
     else
         prog_default_weights_path(ctx, r.weights_path, sizeof r.weights_path);
-    if (check_writable_dir(ctx, r.weights_path) != PROG_OK)
+    /* Under mpirun rank 0 alone writes (and locks) the weights file. */
+    int writer = cnnrt_mpi_rank() == 0;
+    if (cnnrt_mpi_agree(writer ? check_writable_dir(ctx, r.weights_path) : PROG_OK,
+                        ctx->prog) != PROG_OK)
         return PROG_ERROR;
     /* One training run per weights file: two would overwrite each other's saves. */
     sigset_t old_mask;
     block_stop_signals(&old_mask);
     cnnrt_lock lock;
     cnnrt_err lock_err;
-    if (cnnrt_lock_acquire(r.weights_path, &lock, &lock_err)) {
+    int locked = writer ? cnnrt_lock_acquire(r.weights_path, &lock, &lock_err) : 0;
+    if (locked != 0)
+        prog_error(ctx, "%s", lock_err.msg);
+    if (cnnrt_mpi_agree(locked != 0 ? PROG_ERROR : PROG_OK, ctx->prog) != PROG_OK) {
+        if (writer && locked == 0)
+            cnnrt_lock_release(&lock);
         pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
-        return prog_error(ctx, "%s", lock_err.msg);
+        return PROG_ERROR;
     }
-    remove_stale_saves(r.weights_path);
+    if (writer)
+        remove_stale_saves(r.weights_path);
     train_state st;
     memset(&st, 0, sizeof st);
     st.params = cnnrt_aligned_alloc((size_t)(m->param_floats + 1) * sizeof(float));
@@ -953,7 +1103,8 @@ static int train_with_options(const prog_ctx *ctx, const train_options *o)
     free(st.opt_state);
     free(st.history);
     free(st.best_params);
-    cnnrt_lock_release(&lock);
+    if (writer)
+        cnnrt_lock_release(&lock);
     pthread_sigmask(SIG_SETMASK, &old_mask, NULL);   /* a signal that waited acts now */
     return status;
 }
@@ -1027,7 +1178,7 @@ int prog_cmd_train(const prog_ctx *ctx, int argc, char **argv)
     if (stop)
         return parsed;
     int status = train_with_options(ctx, &o);
-    if (status == PROG_OK && o.report)
+    if (status == PROG_OK && o.report && cnnrt_mpi_rank() == 0)
         status = prog_write_report(ctx, o.weights, o.data, o.threads, NULL);
     return status;
 }

@@ -27,7 +27,7 @@
 #include <stdint.h>
 #include "cnnrt_vocab.h"
 
-#define CNNRT_ABI_VERSION 4
+#define CNNRT_ABI_VERSION 5
 
 typedef struct cnnrt_pool cnnrt_pool;
 
@@ -68,6 +68,22 @@ typedef void (*cnnrt_infer_fn)(const float *params, const float *x, int64_t n, f
 typedef void (*cnnrt_train_fn)(float *params, float *opt_state, const float *x,
                                const int32_t *labels, int64_t n, int64_t step, float lr,
                                uint64_t seed, float *stats, float *ws, cnnrt_pool *pool);
+
+/* The train step in two halves, for data-parallel training over several processes
+ * (runtime/mpi_train.c): the gradients of a share of the batch, summed between them by the
+ * caller, then the update every process applies alike. train_step(n images) computes what
+ * train_gradients(the n images) followed by train_update(n) computes, bit for bit.
+ *   train_gradients: forward, loss and backward of n images, as train_step; grad (out,
+ *     param_floats) = the SUM of their gradients (per-thread buffers summed in thread order,
+ *     not divided by n), stats (out) as train_step's. n <= 0 writes zeros.
+ *   train_update: the optimizer's update of params and opt_state from grad, the sum of the
+ *     gradients of n images (divided by n inside, as train_step does); grad may be
+ *     clobbered. n <= 0 changes nothing. */
+typedef void (*cnnrt_train_grad_fn)(const float *params, const float *x, const int32_t *labels,
+                                    int64_t n, uint64_t seed, float *grad, float *stats,
+                                    float *ws, cnnrt_pool *pool);
+typedef void (*cnnrt_train_update_fn)(float *params, float *opt_state, float *grad, int64_t n,
+                                      int64_t step, float lr);
 
 /* Grad-CAM: one function per model. It runs the forward pass once, seeds the gradient of
  * the class score, runs the backward pass down to the target layer only (the kernels below
@@ -195,6 +211,8 @@ typedef struct cnnrt_model {
     const char *class_names;       /* the model file's labels=, one a line ("cat\ndog"), or
                                     * NULL */
     int64_t prepare;               /* cnnrt_prepare (cnnrt_image.h): input ... prepare= */
+    cnnrt_train_grad_fn train_gradients;   /* the train step's halves; NULL with train_step */
+    cnnrt_train_update_fn train_update;
 } cnnrt_model;
 
 /* Dropout masks, shared by the interpreter and the code generator so both drop the same

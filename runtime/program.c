@@ -3,6 +3,7 @@
  * batched inference). The commands themselves are in cmd_*.c. */
 #include "cnnrt_program.h"
 #include "program_util.h"
+#include "mpi_ranks.h"
 #include "cnnrt_progress.h"
 
 #include <errno.h>
@@ -471,6 +472,8 @@ int prog_outputs_probabilities(const prog_ctx *ctx)
 int prog_exec_init(const prog_ctx *ctx, int threads, prog_exec *ex, cnnrt_err *e)
 {
     memset(ex, 0, sizeof *ex);
+    if (threads == 0)
+        threads = cnnrt_mpi_default_threads();   /* under mpirun: the ranks share the CPUs */
     ex->pool = cnnrt_pool_create(threads, e);
     if (!ex->pool)
         return -1;
@@ -635,12 +638,45 @@ static void print_top_help(const prog_ctx *ctx, FILE *out)
             ctx->prog);
 }
 
+/* Under mpirun (mpi_ranks.h): the commands that split their work over the ranks. The
+ * others run on rank 0 alone. */
+static int runs_on_every_rank(const char *command)
+{
+    return !strcmp(command, "train") || !strcmp(command, "evaluate") ||
+           !strcmp(command, "gradcam");
+}
+
+static int run_program(prog_ctx *ctx, int argc, char **argv);
+
 int cnnrt_program_main(const cnnrt_model *model, int argc, char **argv)
 {
     prog_ctx ctx;
     memset(&ctx, 0, sizeof ctx);
     ctx.model = model;
     ctx.prog = argc > 0 && argv[0] && argv[0][0] ? argv[0] : "program";
+    cnnrt_err e;
+    if (cnnrt_mpi_start(NULL, NULL, &e)) {
+        fprintf(stderr, "%s: error: %s\n", ctx.prog, e.msg);
+        return PROG_ERROR;
+    }
+    char ranked_name[600];
+    if (cnnrt_mpi_rank() > 0) {   /* its messages say which rank speaks */
+        snprintf(ranked_name, sizeof ranked_name, "%s (rank %d)", ctx.prog, cnnrt_mpi_rank());
+        ctx.prog = ranked_name;
+    }
+    int status = PROG_OK;
+    if (cnnrt_mpi_size() == 1 || (argc >= 2 && runs_on_every_rank(argv[1])))
+        status = run_program(&ctx, argc, argv);
+    else if (cnnrt_mpi_rank() == 0)
+        status = run_program(&ctx, argc, argv);
+    cnnrt_mpi_finish(status);
+    return status;
+}
+
+static int run_program(prog_ctx *ctx_, int argc, char **argv)
+{
+    prog_ctx ctx = *ctx_;
+    const cnnrt_model *model = ctx.model;
     cnnrt_err e;
     if (cnnrt_model_info_load(model, &ctx.info, &e)) {
         fprintf(stderr, "%s: error: %s\n", ctx.prog, e.msg);

@@ -6,6 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+scripts/install-mpi.sh         # Open MPI, for the mpirun tests (tests/e2e/mpi_*.sh)
 scripts/install-browser.sh >/dev/null   # chromium and puppeteer-core, for the browser tests
 scripts/get-data.sh
 CNNC_BUILD_DIR=build scripts/build.sh
