@@ -281,6 +281,15 @@ static int export_graph(onnx_builder *b, int output_node)
         cnnc_error(b->d, NOWHERE, "ONNX export needs an image input (HxWxC)");
         return -1;
     }
+    /* batch_norm's nodes are primitives the exporter would reject one by one; say which
+     * layer it is instead (ONNX's BatchNormalization is not exported yet). */
+    for (int l = 0; l < g->num_layers; l++)
+        if (g->layers[l].keyword && !strcmp(g->layers[l].keyword, "batch_norm")) {
+            cnnc_error(b->d, g->layers[l].loc, "ONNX export: layer '%s' (%s) has no ONNX "
+                       "counterpart in cnnc's exporter yet", g->layers[l].name,
+                       g->layers[l].type);
+            return -1;
+        }
     APPEND(b->graph->input, b->graph->n_input, value_info("input", in->dim, 3));
     set_value(b, g->input_node, transpose(b, "input", "input/nchw", 1), 1);
     int failed = 0;

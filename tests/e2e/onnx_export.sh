@@ -25,6 +25,16 @@ for cnn in "$src"/models/*.cnn; do
   name=$(sed -n 's/^model *\([^ ]*\).*/\1/p' "$cnn")
   read -r h w c < <(sed -n 's/^input *shape=\([0-9]*\)x\([0-9]*\)x\([0-9]*\).*/\1 \2 \3/p' "$cnn")
   echo "== $model ($name, ${h}x${w}x${c})"
+  if grep -q '^batch_norm' "$cnn"; then
+    # Not exported yet (BatchNormalization, issue 13): refused, naming the layer (the
+    # program's export refuses too: tests/e2e/batch_norm.sh).
+    if "$bin/cnnc" "$cnn" --emit-onnx="$model.onnx" 2>err.txt; then
+      fail "$model: --emit-onnx of a batch_norm model succeeded"
+    fi
+    grep -q "(BatchNormalization) has no ONNX counterpart" err.txt ||
+      fail "$model: unclear refusal: $(cat err.txt)"
+    continue
+  fi
   build_with_weights "$model" "$model"
   (cd "$model" && ./prog export --onnx "$model.onnx" --weights "$name.weights") ||
     fail "$model: export --onnx"
