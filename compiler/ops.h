@@ -4,7 +4,9 @@
  * one X() line in graph.h, one RULES() line in ops.c, and the op's function in each stage
  * that handles it (found by name, below); if its lowering needs a kernel of a new kind,
  * that kind's X() line in lower.h and its emitter in kernels.c. No other code switches on
- * ops. An elementwise function is not an op: it is a line of elementwise.h's table (see
+ * ops, but for BATCH_MEAN, batch_norm's one op across the batch's images, which the
+ * interpreter (cnnc_interp_run_batch) and the training step (its phases, codegen_entry.c)
+ * run between images rather than per image. An elementwise function is not an op: it is a line of elementwise.h's table (see
  * docs/extending.md for both).
  *
  * The columns are implemented in the files that own each stage:

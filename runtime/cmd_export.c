@@ -13,8 +13,9 @@ static int export_with(const prog_ctx *ctx, const char *onnx, const char *tfjs,
     cnnrt_err e;
     if (onnx) {
         if (!cnnrt_program_onnx_template || !&cnnrt_program_onnx_template_size)
-            return prog_error(ctx, "this program carries no ONNX template (it was linked "
-                                   "by an older cnnc); compile the model again");
+            return prog_error(ctx, "this program carries no ONNX template: its model has a "
+                                   "layer cnnc cannot export yet (`cnnc MODEL --emit-onnx "
+                                   "FILE` names it), or it was linked by an older cnnc");
         if (cnnrt_onnx_write(onnx, cnnrt_program_onnx_template,
                              (size_t)cnnrt_program_onnx_template_size, info->params,
                              info->num_params, params, &e))
@@ -23,8 +24,9 @@ static int export_with(const prog_ctx *ctx, const char *onnx, const char *tfjs,
     }
     if (tfjs) {
         if (!cnnrt_program_keras_config)
-            return prog_error(ctx, "this program carries no Keras config (it was linked by "
-                                   "an older cnnc); compile the model again");
+            return prog_error(ctx, "this program carries no Keras config: its model has a "
+                                   "layer cnnc cannot export yet (`cnnc MODEL --emit-onnx "
+                                   "FILE` names it), or it was linked by an older cnnc");
         if (cnnrt_tfjs_write(tfjs, cnnrt_program_keras_config, info->params, info->num_params,
                              params, &e))
             return prog_error(ctx, "%s", e.msg);

@@ -591,11 +591,21 @@ int prog_cmd_summary(const prog_ctx *ctx, int argc, char **argv)
             printf("\n");
         printf(" %-*s%-*s%s\n", name_width, left, shape_width, shape, count);
     }
-    char total_text[32];
+    /* Keras's non-trainable weights: BatchNormalization's moving statistics, which the
+     * compiler names as Keras does (NAME/moving_mean, NAME/moving_variance). */
+    int64_t frozen = 0;
+    for (int i = 0; i < info->num_params; i++) {
+        const char *slash = strrchr(info->params[i].name, '/');
+        if (slash && (!strcmp(slash, "/moving_mean") || !strcmp(slash, "/moving_variance")))
+            frozen += info->params[i].size;
+    }
+    char total_text[32], trainable_text[32], frozen_text[32];
     prog_format_thousands(total, total_text, sizeof total_text);
+    prog_format_thousands(total - frozen, trainable_text, sizeof trainable_text);
+    prog_format_thousands(frozen, frozen_text, sizeof frozen_text);
     printf("%s\n", double_rule);
-    printf("Total params: %s\nTrainable params: %s\nNon-trainable params: 0\n", total_text,
-           total_text);
+    printf("Total params: %s\nTrainable params: %s\nNon-trainable params: %s\n", total_text,
+           trainable_text, frozen_text);
     printf("%s\n", rule);
     if (flops >= 100000)
         printf("Forward pass: %.2f MFLOP per image (multiply-add = 2)\n", (double)flops / 1e6);
