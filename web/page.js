@@ -253,6 +253,9 @@ async function main() {
   setUpDrawing();
   setUpExamples();
   update();
+  // Browsers run a module's first calls from quickly made baseline code and optimise the
+  // functions that keep running: timed after a warm-up, as while drawing.
+  timeUpdates(30);
   document.getElementById('about').textContent +=
     ` Model ${text(m.cnnc_model_name())}; one prediction with its Grad-CAM map takes ` +
     `${timeUpdates(20).toFixed(2)} ms here.`;
