@@ -496,46 +496,71 @@ static int make_dir(const char *dir, cnnc_diag *d)
     return -1;
 }
 
+/* Paths of one run: the objects and the module are made in DIR/.cnnc-web-PID (the module
+ * under its final name, which wasm-ld writes into it), then the module is moved out. */
+typedef struct web_paths {
+    char work[PATH_MAX], model_obj[PATH_MAX], glue_obj[PATH_MAX], linked[PATH_MAX];
+    char wasm[PATH_MAX], js[PATH_MAX], page_js[PATH_MAX], page_js_from[PATH_MAX];
+} web_paths;
+
+static int make_paths(web_paths *w, const char *dir, const char *c_name, const char *module,
+                      const web_parts *parts, cnnc_diag *d)
+{
+    char name[340];
+    snprintf(name, sizeof name, ".cnnc-web-%ld", (long)getpid());
+    int rc = join(w->work, sizeof w->work, dir, name, d);
+    snprintf(name, sizeof name, "%s.o", c_name);
+    rc = rc ? rc : join(w->model_obj, sizeof w->model_obj, w->work, name, d);
+    rc = rc ? rc : join(w->glue_obj, sizeof w->glue_obj, w->work, "glue.o", d);
+    rc = rc ? rc : join(w->linked, sizeof w->linked, w->work, module, d);
+    rc = rc ? rc : join(w->wasm, sizeof w->wasm, dir, module, d);
+    snprintf(name, sizeof name, "%s.js", module);
+    rc = rc ? rc : join(w->js, sizeof w->js, dir, name, d);
+    rc = rc ? rc : join(w->page_js, sizeof w->page_js, dir, "page.js", d);
+    return rc ? rc : join(w->page_js_from, sizeof w->page_js_from, parts->page_dir, "page.js", d);
+}
+
+static int write_folder(const cnnc_graph *g, const cnnc_web_options *o, const float *weights,
+                        const web_parts *parts, const web_paths *w, const char *c_name,
+                        const char *module, cnnc_diag *d)
+{
+    if (emit_model_object(g, o, weights, w->model_obj, d) ||
+        emit_glue_object(c_name, w->glue_obj, d) ||
+        link_module(w->model_obj, w->glue_obj, parts, w->linked, d) ||
+        write_module_script(w->linked, w->js, d))
+        return -1;
+    if (chmod(w->linked, 0644) != 0 || rename(w->linked, w->wasm) != 0) {
+        cnnc_output_error(d, "cannot write '%s': %s", w->wasm, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    long module_bytes = stat(w->wasm, &st) == 0 ? (long)st.st_size : 0;
+    if (copy_file(w->page_js_from, w->page_js, d))
+        return -1;
+    return write_index(parts, g, o, module, module_bytes, d);
+}
+
 int cnnc_web_write(const cnnc_graph *g, const cnnc_web_options *o, cnnc_diag *d)
 {
     web_parts parts;
-    if (check_model(g, d) || find_web_parts(&parts, d) || make_dir(o->dir, d))
+    if (check_model(g, d) || find_web_parts(&parts, d))
         return -1;
-    float *weights = cnnc_load_weights_file(g, o->weights);
-    if (!weights)
-        return -1;
-    char c_name[256], module[300], file[340];
+    char c_name[256], module[300];
     cnnc_model_identifier(g->model_name, c_name, sizeof c_name);
     snprintf(module, sizeof module, "%s.wasm", c_name);
-    char model_obj[PATH_MAX], glue_obj[PATH_MAX], wasm[PATH_MAX], wasm_tmp[PATH_MAX + 32];
-    char js[PATH_MAX], page_js_from[PATH_MAX + 32], page_js[PATH_MAX];
-    snprintf(file, sizeof file, "%s.cnnc-web-%ld.o", c_name, (long)getpid());
-    int rc = join(model_obj, sizeof model_obj, o->dir, file, d);
-    snprintf(file, sizeof file, "%s.cnnc-web-glue-%ld.o", c_name, (long)getpid());
-    rc = rc ? rc : join(glue_obj, sizeof glue_obj, o->dir, file, d);
-    rc = rc ? rc : join(wasm, sizeof wasm, o->dir, module, d);
-    snprintf(file, sizeof file, "%s.js", module);
-    rc = rc ? rc : join(js, sizeof js, o->dir, file, d);
-    rc = rc ? rc : join(page_js, sizeof page_js, o->dir, "page.js", d);
-    if (rc == 0) {
-        snprintf(wasm_tmp, sizeof wasm_tmp, "%s.tmp-%ld", wasm, (long)getpid());
-        snprintf(page_js_from, sizeof page_js_from, "%s/page.js", parts.page_dir);
-        rc = emit_model_object(g, o, weights, model_obj, d);
-        rc = rc ? rc : emit_glue_object(c_name, glue_obj, d);
-        rc = rc ? rc : link_module(model_obj, glue_obj, &parts, wasm_tmp, d);
-        rc = rc ? rc : write_module_script(wasm_tmp, js, d);
-        if (rc == 0 && (chmod(wasm_tmp, 0644) != 0 || rename(wasm_tmp, wasm) != 0)) {
-            cnnc_output_error(d, "cannot write '%s': %s", wasm, strerror(errno));
-            rc = -1;
-        }
-        rc = rc ? rc : copy_file(page_js_from, page_js, d);
-        struct stat st;
-        long module_bytes = rc == 0 && stat(wasm, &st) == 0 ? (long)st.st_size : 0;
-        rc = rc ? rc : write_index(&parts, g, o, module, module_bytes, d);
-        remove(model_obj);
-        remove(glue_obj);
-        remove(wasm_tmp);
+    web_paths w;
+    float *weights = NULL;   /* checked before anything is written */
+    if (make_paths(&w, o->dir, c_name, module, &parts, d) ||
+        !(weights = cnnc_load_weights_file(g, o->weights)) || make_dir(o->dir, d) ||
+        make_dir(w.work, d)) {
+        free(weights);
+        return -1;
     }
+    int rc = write_folder(g, o, weights, &parts, &w, c_name, module, d);
+    remove(w.model_obj);
+    remove(w.glue_obj);
+    remove(w.linked);
+    rmdir(w.work);
     free(weights);
     if (rc == 0)
         printf("Wrote %s/index.html, page.js, %s and %s.js: open index.html in a browser, or "

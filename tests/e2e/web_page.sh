@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The draw-a-digit page (issue 17): `cnnc MODEL --web DIR --weights FILE` writes a folder of
-# at most 1 MB; served on 127.0.0.1 and opened in headless Chromium, a test example clicked gives
+# at most 1 MB (and `PROG web --out DIR` runs it); served on 127.0.0.1 and opened in headless Chromium, a test example clicked gives
 # the native program's class, probabilities and Grad-CAM map (within 1e-5), the same digit
 # drawn as pointer events is prepared and answered as the native program prepares and answers
 # its PNG, no request leaves 127.0.0.1, no console error; opened from file://, another
@@ -35,6 +35,16 @@ echo "folder: $bytes bytes ($(ls site | tr '\n' ' '))"
 kb=$(( ($(stat -c %s site/mnist_cam.wasm) + 512) / 1024 ))
 grep -q "WebAssembly, $kb KB with its trained weights" site/index.html ||
   fail "the page's about line does not state the module's $kb KB"
+
+# The program's own `web` command runs cnnc --web (on PATH) and writes the same folder;
+# without cnnc it says the exact command to run.
+PATH=$bin:$PATH ./mnist_cam web --out prog_site --data sub > prog_web.log 2>&1 ||
+  { cat prog_web.log; fail "mnist_cam web --out prog_site failed"; }
+cmp site/mnist_cam.wasm prog_site/mnist_cam.wasm && cmp site/index.html prog_site/index.html ||
+  fail "mnist_cam web wrote another page than cnnc --web"
+status=0; PATH=/nonexistent ./mnist_cam web --out none > no_cnnc.log 2>&1 || status=$?
+[ "$status" = 1 ] && grep -qx "  cnnc $src/models/mnist.cnn --web none --weights mnist_cam.weights" no_cnnc.log &&
+  [ ! -e none ] || { cat no_cnnc.log; fail "mnist_cam web without cnnc: no command shown"; }
 
 node_dir=$("$src/scripts/install-browser.sh") || fail "could not install chromium and puppeteer-core"
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
