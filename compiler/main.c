@@ -16,6 +16,7 @@
 #include "codegen.h"
 #include "cross_target.h"
 #include "embed_weights.h"
+#include "web.h"
 #include "export_model.h"
 #include "onnx_import.h"
 #include "frontend.h"
@@ -50,6 +51,8 @@ typedef struct cnnc_options {
     int no_train, no_gradcam; /* --no-train, --no-gradcam */
     const char *emit_onnx;    /* --emit-onnx FILE */
     int to_cnn;               /* --to-cnn (an ONNX input) */
+    const char *web;          /* --web DIR: the draw-a-digit page (web.h) */
+    const char *data;         /* --data DIR: its test digits */
     int help, version;
 } cnnc_options;
 
@@ -114,6 +117,8 @@ static int set_no_train(cnnc_options *o, const char *v) { (void)v; o->no_train =
 static int set_no_gradcam(cnnc_options *o, const char *v) { (void)v; o->no_gradcam = 1; return 0; }
 static int set_emit_onnx(cnnc_options *o, const char *v) { o->emit_onnx = v; return 0; }
 static int set_to_cnn(cnnc_options *o, const char *v) { (void)v; o->to_cnn = 1; return 0; }
+static int set_web(cnnc_options *o, const char *v) { o->web = v; return 0; }
+static int set_data(cnnc_options *o, const char *v) { o->data = v; return 0; }
 
 static int set_opt_level(cnnc_options *o, const char *v)
 {
@@ -180,8 +185,12 @@ static const option_spec options[] = {
     {"--interpret", ARG_REQUIRED, "IMAGE.png",
      "run the reference interpreter on a picture and print the class probabilities",
      set_interpret},
-    {"--weights", ARG_REQUIRED, "FILE", "weights for --interpret (default: fresh ones)",
+    {"--weights", ARG_REQUIRED, "FILE", "weights for --interpret (default: fresh ones) and --web",
      set_weights},
+    {"--web", ARG_REQUIRED, "DIR",
+     "write the draw-a-digit web page for these --weights into DIR (docs/guide.md)", set_web},
+    {"--data", ARG_REQUIRED, "DIR",
+     "with --web: the test digits it offers (default $CNNC_DATA, then data/mnist)", set_data},
     {"--emit-onnx", ARG_REQUIRED, "FILE",
      "write the model as ONNX with its initial weights (docs/interop.md)", set_emit_onnx},
     {"--to-cnn", ARG_NONE, NULL,
@@ -468,6 +477,26 @@ static int run_codegen(const cnnc_graph *g, const cnnc_options *o, cnnc_diag *d)
     return rc;
 }
 
+/* --web DIR --weights FILE: the page, on its own (web.h). */
+static int run_web(cnnc_onnx_import *onnx, const cnnc_options *o, cnnc_diag *d)
+{
+    if (!o->weights || o->emit_given || o->output || o->target || o->embed_weights) {
+        fprintf(stderr, "cnnc: error: --web DIR needs --weights FILE (the trained weights) "
+                        "and takes no -o, -c, -S, --emit-llvm, --target or --embed-weights\n");
+        cnnc_onnx_import_free(onnx);
+        return EXIT_USAGE;
+    }
+    cnnc_graph *g = onnx->model_text
+        ? cnnc_compile_source(onnx->model_text, strlen(onnx->model_text), o->input, d)
+        : cnnc_compile_file(o->input, d);
+    cnnc_web_options web = {.dir = o->web, .weights = o->weights, .data = o->data,
+                            .opt_level = o->opt_level, .jobs = o->jobs};
+    int rc = g && cnnc_web_write(g, &web, d) == 0 ? 0 : 1;
+    cnnc_graph_free(g);
+    cnnc_onnx_import_free(onnx);
+    return rc;
+}
+
 /* --to-cnn: the model file an ONNX import amounts to. */
 static int print_imported_model(cnnc_onnx_import *onnx, const cnnc_options *o)
 {
@@ -546,6 +575,8 @@ int main(int argc, char **argv)
         return 1;
     if (o.to_cnn)
         return print_imported_model(&onnx, &o);
+    if (o.web)
+        return run_web(&onnx, &o, &d);
     cnnc_graph *g = onnx.model_text
         ? cnnc_compile_source(onnx.model_text, strlen(onnx.model_text), o.input, &d)
         : cnnc_compile_file(o.input, &d);

@@ -632,6 +632,7 @@ static const command_entry commands[] = {
     {"gradcam", prog_cmd_gradcam, "draw which parts of an image the model looked at"},
     {"report", prog_cmd_report, "write one HTML page: curves, test results, Grad-CAM gallery"},
     {"export", prog_cmd_export, "write the trained model as ONNX or TensorFlow.js"},
+    {"web", prog_cmd_web, "write the draw-a-digit web page (runs cnnc --web)"},
 };
 enum { NUM_COMMANDS = sizeof commands / sizeof commands[0] };
 

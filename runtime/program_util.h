@@ -208,5 +208,6 @@ int prog_cmd_report(const prog_ctx *ctx, int argc, char **argv);
 int prog_write_report(const prog_ctx *ctx, const char *weights, const char *data,
                       int64_t threads, const char *out);
 int prog_cmd_export(const prog_ctx *ctx, int argc, char **argv);
+int prog_cmd_web(const prog_ctx *ctx, int argc, char **argv);
 
 #endif

@@ -10,13 +10,11 @@
 #                               with `qemu-aarch64 OUT_DIR/classify`)
 #           wasm32              OUT_DIR/NAME.wasm, examples/wasm/model_exports.c: no imports,
 #                               run it with `node examples/wasm/run.mjs OUT_DIR/NAME.wasm`
-#           web                 OUT_DIR/index.html, page.js and NAME.wasm (wasm32 plus the
-#                               runtime's digit preparation, web/digit_exports.c): the
-#                               draw-a-digit page; serve OUT_DIR, e.g. with
-#                               `python3 -m http.server -d OUT_DIR`; its test-set examples
-#                               come from CNNC_WEB_DIGITS and CNNC_WEB_LABELS (IDX files,
-#                               default data/mnist/t10k-*)
-#   cnnc options are passed on, e.g. --no-train (the default here) or --no-gradcam.
+#           web                 the draw-a-digit page: `cnnc MODEL --web OUT_DIR --weights
+#                               WEIGHTS` (compiler/web.h) writes OUT_DIR/index.html, page.js,
+#                               NAME.wasm and NAME.wasm.js; open index.html or serve OUT_DIR;
+#                               its test-set examples come from $CNNC_DATA or data/mnist
+#   cnnc options are passed on (not for web), e.g. --no-train (the default) or --no-gradcam.
 #
 # OUT_DIR also gets the object NAME.o and its header NAME.h. The tools are installed when
 # missing (scripts/install-cross.sh); cnnc is $CNNC, else build/bin/cnnc, else the one on
@@ -29,7 +27,7 @@ root=$(cd "$here/.." && pwd)
 me=cross-build.sh
 
 if [ $# -lt 4 ]; then
-  sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 fi
 target=$1 model=$2 weights=$3 out=$4
@@ -42,10 +40,14 @@ if [ -z "$cnnc" ]; then
 fi
 [ -n "$cnnc" ] && [ -x "$cnnc" ] || { echo "$me: no cnnc found (build it, or set CNNC)" >&2; exit 1; }
 
+if [ "$target" = web ]; then   # cnnc does it all; the wasm32 tools are needed to build cnnc
+  exec "$cnnc" "$model" --web "$out" --weights "$weights"
+fi
+
 case "$target" in
   host) ;;
   aarch64-linux-gnu|aarch64) target=aarch64-linux-gnu; "$here/install-cross.sh" aarch64 ;;
-  wasm32|web) "$here/install-cross.sh" wasm32 ;;
+  wasm32) "$here/install-cross.sh" wasm32 ;;
   *) echo "$me: unknown target '$target' (host, aarch64-linux-gnu, wasm32 or web)" >&2; exit 2 ;;
 esac
 
@@ -53,7 +55,7 @@ mkdir -p "$out"
 name=$(basename "$model" .cnn)
 object=$out/$name.o
 target_flag=()
-case "$target" in host) ;; web) target_flag=(--target wasm32) ;; *) target_flag=(--target "$target") ;; esac
+case "$target" in host) ;; *) target_flag=(--target "$target") ;; esac
 "$cnnc" "$model" -c "${target_flag[@]}" --embed-weights "$weights" "${cnnc_options[@]}" \
   -o "$object"
 # The model's C prefix, as the header declares its descriptor.
@@ -74,11 +76,8 @@ case "$target" in
       "$object" "${core[@]}" -lm -o "$out/classify"
     echo "Wrote $out/classify (aarch64 Linux, static; run: qemu-aarch64 $out/classify)"
     ;;
-  wasm32|web)
+  wasm32)
     sources=("${core[@]}" "$root/examples/wasm/model_exports.c")
-    # The page's module also prepares a drawn digit with the runtime's own code (no PNG).
-    [ "$target" = web ] && sources+=("$root/web/digit_exports.c" "$root/runtime/resize.c"
-                                     "$root/runtime/image.c")
     parts=()
     for source in "${sources[@]}"; do
       part=$out/$(basename "$source" .c).wasm32.o
@@ -91,14 +90,6 @@ case "$target" in
     wasm-ld-19 --no-entry -z stack-size=1048576 "$object" "${parts[@]}" \
       -L/usr/lib/wasm32-wasi -lc -o "$out/$name.wasm"
     rm -f "${parts[@]}"
-    if [ "$target" = web ]; then
-      rm -f "$object" "$out/$name.h"
-      python3 "$root/web/make_page.py" "$root/web" "$out" "$name.wasm" \
-        "${CNNC_WEB_DIGITS:-$root/data/mnist/t10k-images-idx3-ubyte}" \
-        "${CNNC_WEB_LABELS:-$root/data/mnist/t10k-labels-idx1-ubyte}"
-      echo "Wrote $out/index.html (serve $out, e.g. python3 -m http.server -d $out)"
-      exit 0
-    fi
     echo "Wrote $out/$name.wasm (WebAssembly; run: node examples/wasm/run.mjs $out/$name.wasm PICTURE.raw)"
     ;;
 esac

@@ -14,6 +14,7 @@ const answer = document.getElementById('answer');
 const methodSelect = document.getElementById('method');
 const layerSelect = document.getElementById('layer');
 const moduleFile = document.currentScript.dataset.module;  // read now: null after an await
+const moduleScript = document.currentScript.dataset.moduleScript;  // the same, as base64
 let m = null;                     // the module's exports
 let pending = false;              // an update is queued for the next frame
 let shown = null;                 // the example on the canvas, or null for a drawing
@@ -205,8 +206,39 @@ function timeUpdates(count) {
   return (performance.now() - start) / count;
 }
 
+// Loads a classic script (allowed from file://, unlike fetch) and waits for it.
+function loadScript(src) {
+  return new Promise((resolve, reject) => {
+    const script = document.createElement('script');
+    script.src = src;
+    script.onload = resolve;
+    script.onerror = () => reject(new Error(`cannot load ${src}`));
+    document.head.appendChild(script);
+  });
+}
+
+// From a web server, the .wasm itself (compiled while it downloads); from file://, where
+// browsers refuse to fetch it, or from a server that does not serve it, the same module as
+// base64 in a script (NAME.wasm.js). page.dataset.loaded says which, for the tests.
+async function instantiate() {
+  if (location.protocol === 'http:' || location.protocol === 'https:') {
+    try {
+      const { instance } = await WebAssembly.instantiateStreaming(fetch(moduleFile), {});
+      document.body.dataset.loaded = 'wasm';
+      return instance;
+    } catch (err) { /* served without application/wasm, or not at all: the script */ }
+  }
+  await loadScript(moduleScript);
+  const binary = atob(window.cnncModuleBase64);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = binary.charCodeAt(i);
+  const { instance } = await WebAssembly.instantiate(bytes, {});
+  document.body.dataset.loaded = 'script';
+  return instance;
+}
+
 async function main() {
-  const { instance } = await WebAssembly.instantiateStreaming(fetch(moduleFile), {});
+  const instance = await instantiate();
   m = instance.exports;
   for (let i = 0; i < m.cnnc_num_cam_layers(); i++) {
     const option = document.createElement('option');
@@ -221,6 +253,9 @@ async function main() {
   setUpDrawing();
   setUpExamples();
   update();
+  // Browsers run a module's first calls from quickly made baseline code and optimise the
+  // functions that keep running: timed after a warm-up, as while drawing.
+  timeUpdates(30);
   document.getElementById('about').textContent +=
     ` Model ${text(m.cnnc_model_name())}; one prediction with its Grad-CAM map takes ` +
     `${timeUpdates(20).toFixed(2)} ms here.`;

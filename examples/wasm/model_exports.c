@@ -27,12 +27,23 @@
  *   cnnc_map()              cnnc_cam_layer_h * _w floats of the last map, row by row,
  *                           in [0, 1] (all 0 when nothing raised the score)
  *   cnnc_map_max()          that map's maximum before it was divided by it
- * Build with -DMODEL_HEADER='"other.h"' -DMODEL=other for another model. */
+ * Build with -DMODEL_HEADER='"other.h"' -DMODEL=other for another model (or with
+ * -DCNNRT_WEB_MODULE for any model: cnnc --web, compiler/web.h). */
 #include <stdint.h>
 #include <stdlib.h>
 
 #include "cnnrt_core.h"
 
+#define EXPORT(name) __attribute__((export_name(#name))) name
+
+#ifdef CNNRT_WEB_MODULE
+/* Built once for every model (web/CMakeLists.txt, for `cnnc MODEL --web DIR`): the small
+ * object cnnc links with it points these two at NAME_model and NAME_weights. */
+extern const cnnrt_model *const cnnrt_web_model;
+extern const float *const cnnrt_web_weights;
+#define model cnnrt_web_model
+#define MODEL_WEIGHTS cnnrt_web_weights
+#else
 #ifndef MODEL_HEADER
 #define MODEL_HEADER "mnist_cam.h"
 #define MODEL mnist_cam
@@ -44,9 +55,8 @@
 #define MODEL_DESCRIPTOR JOIN(MODEL, _model)
 #define MODEL_WEIGHTS JOIN(MODEL, _weights)   /* from --embed-weights */
 
-#define EXPORT(name) __attribute__((export_name(#name))) name
-
 static const cnnrt_model *const model = &MODEL_DESCRIPTOR;
+#endif
 static float *input, *probs, *map, *ws;
 static float map_max;
 

@@ -1,11 +1,13 @@
-// Drives the draw-a-digit page (web/, scripts/cross-build.sh web) in headless Chromium:
+// Drives the draw-a-digit page (web/, cnnc --web) in headless Chromium:
 //   - clicks test example N and writes the page's answer to OUT in the form
 //     examples/wasm/run.mjs prints (class, probabilities, Grad-CAM map), for comparison
 //     with the native program;
 //   - draws the same digit as pointer events (one stroke per row of ink pixels) and writes
 //     the page's answer to OUT.drawn, the drawing as OUT.png, a screenshot as OUT.shot.png;
 //   - prints the page's time of one prediction + Grad-CAM map (mean of 200).
-// Requests outside 127.0.0.1 and console errors fail it (tests/browser/check_page.js checks
+// The URL is http://127.0.0.1:PORT/index.html or file:///.../index.html; it prints where
+// the module came from ("module loaded from: wasm" or "script", the base64 copy).
+// Requests outside 127.0.0.1 (or, from file://, the page's folder) and console errors fail it (tests/browser/check_page.js checks
 // the rest: screenshots, sideways scrolling).
 // Usage: node draw_digit.js URL N OUT
 'use strict';
@@ -30,9 +32,13 @@ async function main() {
   try {
     const page = await browser.newPage();
     await page.setRequestInterception(true);
+    // From a server: 127.0.0.1 only; from file://: the page's own folder only.
+    const folder = url.slice(0, url.lastIndexOf('/') + 1);
+    const local = (u) => (url.startsWith('file:') ? u.startsWith(folder) && !u.slice(folder.length).includes('/')
+                                                  : new URL(u).hostname === '127.0.0.1');
     page.on('request', (req) => {
-      if (new URL(req.url()).hostname === '127.0.0.1') return req.continue();
-      problems.push(`request outside 127.0.0.1: ${req.url()}`);
+      if (local(req.url())) return req.continue();
+      problems.push(`request outside ${url.startsWith('file:') ? 'the page\'s folder' : '127.0.0.1'}: ${req.url()}`);
       return req.abort();
     });
     page.on('console', (msg) => { if (msg.type() === 'error') problems.push(`console: ${msg.text()}`); });
@@ -40,6 +46,7 @@ async function main() {
     await page.setViewport({ width: 1280, height: 900 });
     await page.goto(url, { waitUntil: 'load' });
     await page.waitForSelector('body[data-ready="1"]', { timeout: 20000 });
+    console.log(`module loaded from: ${await page.$eval('body', (b) => b.dataset.loaded)}`);
 
     await page.click(`#examples button[data-index="${index}"]`);
     await page.waitForFunction(() => document.getElementById('answer').dataset.class !== '-1');
