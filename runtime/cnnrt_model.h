@@ -40,6 +40,16 @@ typedef void (*cnnrt_task_fn)(void *ctx, int64_t begin, int64_t end, int64_t wor
 void cnnrt_parallel_for(cnnrt_pool *pool, int64_t n, cnnrt_task_fn fn, void *ctx);
 int64_t cnnrt_pool_threads(const cnnrt_pool *pool);   /* 1 for NULL */
 
+/* The batch arena of a training step that crosses images (batch_norm): n images' arenas
+ * side by side, which no per-thread workspace can hold. take returns at least `floats`
+ * floats, 64-byte aligned (the block kept from an earlier step when it is large enough,
+ * so a training run allocates it once), or NULL when out of memory; give hands it back
+ * for the next step. Steps running at the same time each get their own block. Generated
+ * code calls these (runtime/batch_arena.c, libcnnrt only: the runtime core has no
+ * training step). */
+float *cnnrt_batch_arena_take(int64_t floats);
+void cnnrt_batch_arena_give(float *arena);
+
 /* probs: n * num_classes (the model's output, softmax probabilities).
  * logits: NULL, or n * num_classes for the class scores before the final softmax (the
  * model's output itself when it does not end in softmax), from which the loss is computed
@@ -122,7 +132,10 @@ typedef struct cnnrt_layer_entry {
 } cnnrt_layer_entry;
 
 /* Weight initialisers (cnnrt_init_params). */
-typedef enum { CNNRT_INIT_ZEROS = 0, CNNRT_INIT_GLOROT_UNIFORM = 1 } cnnrt_init_kind;
+typedef enum {
+    CNNRT_INIT_ZEROS = 0, CNNRT_INIT_GLOROT_UNIFORM = 1,
+    CNNRT_INIT_ONES = 2            /* batch_norm's gamma and moving_variance */
+} cnnrt_init_kind;
 
 /* One trainable tensor of the flat weights buffer, in Keras get_weights() order. */
 typedef struct cnnrt_param_entry {
