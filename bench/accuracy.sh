@@ -8,6 +8,12 @@
 #   bench/accuracy.sh [DATA_DIR EPOCHS SEEDS]      one data set
 #   bench/accuracy.sh                              the default digits, 3 epochs x 16 seeds,
 #                                                  then Fashion-MNIST, 1 epoch x 8 seeds
+# The two frameworks train side by side, one thread each (cnnc seed after seed in one
+# process at a time, PyTorch all its seeds in one process). Each seed's figures are kept in
+# $ACCURACY_DIR (default: a temporary directory) as cnnc.SEED and torch.SEED under a
+# folder per data set; a second run with the same ACCURACY_DIR trains only the seeds still
+# missing, so a long run can be interrupted and continued. The table counts the seeds both
+# frameworks finished.
 # CPU heavy (minutes to an hour): run it at low priority, e.g. `nice -n 19 bench/accuracy.sh`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,41 +24,78 @@ source bench/common.bash
 ensure_package python3-torch
 ensure_package python3-numpy
 scripts/get-data.sh >/dev/null
-scripts/build.sh >/dev/null
+scripts/install-deps.sh >/dev/null
+# Only what the benchmark runs (the test programs need not be linked for it).
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build --parallel "$(nproc)" --target cnnc cnnrt cnnrt_main >/dev/null
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+results=${ACCURACY_DIR:-$work/results}
 build/bin/cnnc models/mnist.cnn -o "$work/mnist_cam"
 
-# compare DATA_DIR EPOCHS SEEDS: one table.
-compare() {
-  local data=$1 epochs=$2 seeds=$3 seed accs
-  : > "$work/cnnc.txt"
-  : > "$work/torch.txt"
-  for seed in $(seq 1 "$seeds"); do
-    accs=$("$work/mnist_cam" train --data "$data" --epochs "$epochs" --seed "$seed" \
-             --batch-size 64 --validation-split 0.2 --threads 2 --quiet \
-             --weights "$work/s$seed.weights" >/dev/null &&
-           sed -n '2,$p' "$work/s$seed.history.csv" | cut -d, -f5 | tr '\n' ' ')
-    echo "$accs" >> "$work/cnnc.txt"
-    /usr/bin/python3 bench/pytorch_accuracy.py "$data" "$epochs" "$seed" keras >> "$work/torch.txt"
+# run_cnnc DATA EPOCHS DIR SEED...: one training run per seed missing from DIR.
+run_cnnc() {
+  local data=$1 epochs=$2 dir=$3 seed
+  shift 3
+  for seed in "$@"; do
+    [ -s "$dir/cnnc.$seed" ] && continue
+    "$work/mnist_cam" train --data "$data" --epochs "$epochs" --seed "$seed" \
+      --batch-size 64 --validation-split 0.2 --threads 1 --quiet \
+      --weights "$work/s$seed.weights" >/dev/null
+    sed -n '2,$p' "$work/s$seed.history.csv" | cut -d, -f5 | tr '\n' ' ' > "$dir/cnnc.$seed.tmp"
+    mv "$dir/cnnc.$seed.tmp" "$dir/cnnc.$seed"
   done
-  python3 - "$work/cnnc.txt" "$work/torch.txt" "$data" "$epochs" "$seeds" <<'PY'
-import math, statistics, sys
-def rows(path):
-    return [[float(v) for v in line.split()] for line in open(path) if line.strip()]
-a, b = rows(sys.argv[1]), rows(sys.argv[2])
-print("%s: %s epochs x %s seeds, val_acc (validation: the last 20%% of the training file)"
-      % (sys.argv[3], sys.argv[4], sys.argv[5]))
+}
+
+# run_torch DATA EPOCHS DIR SEED...: the seeds missing from DIR in one PyTorch process.
+run_torch() {
+  local data=$1 epochs=$2 dir=$3 seed missing=()
+  shift 3
+  for seed in "$@"; do [ -s "$dir/torch.$seed" ] || missing+=("$seed"); done
+  [ ${#missing[@]} -gt 0 ] || return 0
+  local i=0 line
+  /usr/bin/python3 bench/pytorch_accuracy.py "$data" "$epochs" \
+    "$(IFS=,; echo "${missing[*]}")" keras |
+    while read -r line; do
+      echo "$line" > "$dir/torch.${missing[$i]}"
+      i=$((i + 1))
+    done
+}
+
+# compare DATA_DIR EPOCHS SEEDS: trains what is missing, then prints one table.
+compare() {
+  local data=$1 epochs=$2 seeds=$3 dir
+  dir=$results/$(basename "$data")-${epochs}epochs
+  mkdir -p "$dir"
+  run_torch "$data" "$epochs" "$dir" $(seq 1 "$seeds") &
+  local torch_pid=$!
+  run_cnnc "$data" "$epochs" "$dir" $(seq 1 "$seeds")
+  wait "$torch_pid"
+  python3 - "$dir" "$data" "$epochs" "$seeds" <<'PY'
+import math, os, statistics, sys
+directory, data, epochs, seeds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+def row(name):
+    path = os.path.join(directory, name)
+    return [float(v) for v in open(path).read().split()] if os.path.exists(path) else None
+pairs = [(s, row("cnnc.%d" % s), row("torch.%d" % s)) for s in range(1, seeds + 1)]
+pairs = [p for p in pairs if p[1] and p[2]]
+a, b = [p[1] for p in pairs], [p[2] for p in pairs]
+print("%s: %s epochs x %d seeds, val_acc (validation: the last 20%% of the training file)"
+      % (data, epochs, len(pairs)))
 print("| epoch | cnnc mean | cnnc sd | PyTorch (Keras semantics) mean | PyTorch sd "
       "| difference | SE of difference | difference / SE |")
 print("|---|---|---|---|---|---|---|---|")
-for e in range(len(a[0])):
+for e in range(len(a[0]) if len(a) > 1 else 0):
     x, y = [r[e] for r in a], [r[e] for r in b]
     mx, my = statistics.mean(x), statistics.mean(y)
     sx, sy = statistics.stdev(x), statistics.stdev(y)
     se = math.sqrt(sx * sx / len(x) + sy * sy / len(y))
     print("| %d | %.4f | %.4f | %.4f | %.4f | %+.4f | %.4f | %+.2f |"
           % (e + 1, mx, sx, my, sy, mx - my, se, (mx - my) / se if se else float("nan")))
+print("per seed: cnnc | PyTorch")
+for s, x, y in pairs:
+    print("  seed %d: %s | %s" % (s, " ".join("%.4f" % v for v in x),
+                                  " ".join("%.4f" % v for v in y)))
 PY
 }
 

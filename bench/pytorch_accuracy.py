@@ -5,10 +5,12 @@ shuffling), batch 64, a fresh shuffle each epoch, cross-entropy on logits, Adam 
 writes it (the "epsilon hat" form, below; not torch.optim.Adam, which adds epsilon after the
 bias correction), lr 1e-3, epsilon 1e-7.
 
-    pytorch_accuracy.py DATA_DIR EPOCHS SEED [keras|torch]
+    pytorch_accuracy.py DATA_DIR EPOCHS SEEDS [keras|torch]
 
+SEEDS: one seed, or several separated by commas (one process, so torch is imported once).
 'keras' initialises as Keras does (glorot_uniform kernels, zero biases: what cnnc does),
-'torch' keeps PyTorch's own initialisation. Prints one line: val_acc after each epoch.
+'torch' keeps PyTorch's own initialisation. Prints one line per seed, as soon as it is
+done: val_acc after each epoch.
 Only for bench/accuracy.sh: PyTorch is never a dependency of cnnc or its tests."""
 import os
 import sys
@@ -50,13 +52,10 @@ class KerasAdam:
             p.sub_(lr_t * m / (v.sqrt() + self.epsilon))
 
 
-def main():
-    data, epochs, seed = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-    init = sys.argv[4] if len(sys.argv) > 4 else "keras"
-    torch.set_num_threads(2)
+def train_one(x, y, epochs, seed, init):
+    """val_acc after each epoch of one run."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
-    x, y = load_split(data, "train")
     split = int(len(x) * 0.8)
     x_train, y_train, x_val, y_val = x[:split], y[:split], x[split:], y[split:]
     model = MnistCam()
@@ -75,7 +74,17 @@ def main():
             opt.step()
         with torch.no_grad():
             accs.append((model(x_val).argmax(1) == y_val).float().mean().item())
-    print(" ".join("%.4f" % a for a in accs))
+    return accs
+
+
+def main():
+    data, epochs = sys.argv[1], int(sys.argv[2])
+    seeds = [int(s) for s in sys.argv[3].split(",")]
+    init = sys.argv[4] if len(sys.argv) > 4 else "keras"
+    torch.set_num_threads(1)   # the benchmark runs cnnc beside it, one thread each
+    x, y = load_split(data, "train")
+    for seed in seeds:
+        print(" ".join("%.4f" % a for a in train_one(x, y, epochs, seed, init)), flush=True)
 
 
 if __name__ == "__main__":

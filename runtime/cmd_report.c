@@ -2,8 +2,9 @@
  *
  * This file gathers what the page shows -- the weights file's settings and history, the
  * test set's accuracy, loss and confusion matrix, a Grad-CAM gallery of the worst mistakes
- * and of typical right answers, the faithfulness measures of `gradcam --evaluate`, and
- * timings measured now -- and report_html.c writes it. The page is written atomically:
+ * and of typical right answers, the faithfulness measures of `gradcam --evaluate`, the
+ * inference speed measured now and the training speed `train` recorded (NAME.speed.csv) --
+ * and report_html.c writes it. The page is written atomically:
  * a failed report never leaves half a page in the place of a good one. */
 #include "report.h"
 
@@ -14,7 +15,9 @@
 #include <unistd.h>
 
 #include "cnnrt_image.h"
+#include "cnnrt_progress.h"   /* cnnrt_now_seconds */
 #include "cnnrt_vocab.h"
+#include "train_speed.h"
 
 /* ---- the test set ----------------------------------------------------------------------- */
 
@@ -34,13 +37,6 @@ static void test_results_free(test_results *t)
     free(t->confusion);
 }
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 static void measure_test_set(const prog_ctx *ctx, const prog_exec *ex, const float *params,
                              const cnnrt_dataset *ds, test_results *t)
 {
@@ -52,9 +48,9 @@ static void measure_test_set(const prog_ctx *ctx, const prog_exec *ex, const flo
     float *logits = cnnrt_xmalloc((size_t)(n * k) * sizeof *logits);
     t->predicted = cnnrt_xmalloc((size_t)n * sizeof *t->predicted);
     t->confusion = cnnrt_xcalloc((size_t)(k * k), sizeof *t->confusion);
-    double start = now_seconds();
+    double start = cnnrt_now_seconds();
     prog_infer_dataset(ctx, ex, params, ds, 0, n, t->probs, logits);
-    t->seconds = now_seconds() - start;
+    t->seconds = cnnrt_now_seconds() - start;
     for (int64_t i = 0; i < n; i++) {
         t->predicted[i] = prog_argmax(t->probs + i * k, k);
         t->loss += prog_loss_of(ctx, t->probs + i * k, logits + i * k, ds->labels[i]);
@@ -66,29 +62,16 @@ static void measure_test_set(const prog_ctx *ctx, const prog_exec *ex, const flo
 
 /* ---- choosing the gallery --------------------------------------------------------------- */
 
-typedef struct ranked {
-    float probability;
-    int64_t index;
-} ranked;
-
-static int by_probability_desc(const void *a, const void *b)
-{
-    const ranked *x = a, *y = b;
-    if (x->probability != y->probability)
-        return x->probability > y->probability ? -1 : 1;
-    return x->index < y->index ? -1 : x->index > y->index;
-}
-
 /* The wrong answers the model was surest of, at most max. */
 static int pick_mistakes(const test_results *t, const cnnrt_dataset *ds, int max,
                          int64_t *out)
 {
-    ranked *r = cnnrt_xmalloc((size_t)(t->n + 1) * sizeof *r);
+    cam_ranked *r = cnnrt_xmalloc((size_t)(t->n + 1) * sizeof *r);
     int64_t n = 0;
     for (int64_t i = 0; i < t->n; i++)
         if (t->predicted[i] != ds->labels[i])
-            r[n++] = (ranked){t->probs[i * t->k + t->predicted[i]], i};
-    qsort(r, (size_t)n, sizeof *r, by_probability_desc);
+            r[n++] = (cam_ranked){t->probs[i * t->k + t->predicted[i]], i};
+    cam_sort_ranked_desc(r, n);
     int count = 0;
     for (; count < max && count < n; count++)
         out[count] = r[count].index;
@@ -100,16 +83,16 @@ static int pick_mistakes(const test_results *t, const cnnrt_dataset *ds, int max
  * answer of that class looks like. At most max. */
 static int pick_typical(const test_results *t, const cnnrt_dataset *ds, int max, int64_t *out)
 {
-    ranked *r = cnnrt_xmalloc((size_t)(t->n + 1) * sizeof *r);
+    cam_ranked *r = cnnrt_xmalloc((size_t)(t->n + 1) * sizeof *r);
     int count = 0;
     for (int64_t cls = 0; cls < t->k && count < max; cls++) {
         int64_t n = 0;
         for (int64_t i = 0; i < t->n; i++)
             if (ds->labels[i] == cls && t->predicted[i] == cls)
-                r[n++] = (ranked){t->probs[i * t->k + cls], i};
+                r[n++] = (cam_ranked){t->probs[i * t->k + cls], i};
         if (n == 0)
             continue;
-        qsort(r, (size_t)n, sizeof *r, by_probability_desc);
+        cam_sort_ranked_desc(r, n);
         out[count++] = r[n / 2].index;
     }
     free(r);
@@ -190,39 +173,30 @@ static int gallery_pictures(const prog_ctx *ctx, const prog_exec *ex, const floa
 
 /* ---- timings and the machine ------------------------------------------------------------ */
 
-/* Training throughput: optimizer steps on copies of the weights (so the weights file is
- * untouched) for about a quarter of a second. */
-static double measure_training(const prog_ctx *ctx, const prog_exec *ex, const float *params,
-                               const cnnrt_dataset *ds, int64_t batch)
+/* The training speed `train` recorded beside the weights (train_speed.h), over the epochs
+ * the weights file has done; without it, a note saying why. */
+static void recorded_training_speed(const char *weights, int64_t epochs_done,
+                                    report_content *c)
 {
-    const cnnrt_model *m = ctx->model;
-    if (!m->train_step || ds->count == 0)
-        return 0;
-    batch = batch < ds->count ? batch : ds->count;
-    float *p = cnnrt_aligned_alloc((size_t)(m->param_floats + 1) * sizeof *p);
-    float *state = cnnrt_aligned_alloc((size_t)(m->opt_state_floats + 1) * sizeof *state);
-    float *x = cnnrt_aligned_alloc((size_t)(batch * image_floats(m)) * sizeof *x);
-    int32_t *labels = cnnrt_xmalloc((size_t)batch * sizeof *labels);
-    memcpy(p, params, (size_t)m->param_floats * sizeof *p);
-    cnnrt_dataset_to_float(ds, 0, batch, x);
-    for (int64_t i = 0; i < batch; i++)
-        labels[i] = ds->labels[i];
-    float stats[2];
-    m->train_step(p, state, x, labels, batch, 1, (float)ctx->info.lr, 1, stats, ex->ws,
-                  ex->pool);   /* warm-up */
-    int64_t steps = 0;
-    double start = now_seconds(), elapsed = 0;
-    while (elapsed < 0.25 && steps < 200) {
-        m->train_step(p, state, x, labels, batch, 2 + steps, (float)ctx->info.lr, 1, stats,
-                      ex->ws, ex->pool);
-        steps++;
-        elapsed = now_seconds() - start;
-    }
-    free(p);
-    free(state);
-    free(x);
-    free(labels);
-    return elapsed > 0 ? (double)(steps * batch) / elapsed : 0;
+    char path[4200];
+    train_speed_path(weights, path, sizeof path);
+    train_speed *records = cnnrt_xcalloc((size_t)epochs_done + 1, sizeof *records);
+    cnnrt_err e;
+    int64_t n = train_speed_read(path, records, epochs_done, &e);
+    if (n < 0 && access(path, F_OK) != 0)
+        snprintf(c->train_speed_note, sizeof c->train_speed_note, "not recorded: there is no "
+                 "%s beside the weights (they were trained by an older cnnc, or the file was "
+                 "not copied with them); training again records it", path);
+    else if (n < 0)
+        snprintf(c->train_speed_note, sizeof c->train_speed_note, "not recorded: %s", e.msg);
+    else
+        c->train_images_per_s = train_speed_summary(records, n, &c->train_first_epoch,
+                                                    &c->train_last_epoch, &c->train_threads,
+                                                    &c->train_batch);
+    if (n >= 0 && c->train_images_per_s <= 0)
+        snprintf(c->train_speed_note, sizeof c->train_speed_note, "not recorded: %s holds no "
+                 "timed epoch", path);
+    free(records);
 }
 
 static void describe_machine(char *buf, size_t size, int64_t threads)
@@ -398,7 +372,7 @@ static void fill_content(const prog_ctx *ctx, const char *weights, const report_
     c->num_mistakes = p->num_mistakes;
     c->num_typical = p->num_typical;
     c->threads = cnnrt_pool_threads(p->ex.pool);
-    c->train_batch = ctx->info.batch_size;
+    recorded_training_speed(weights, p->w.epochs_done, c);
 }
 
 static int write_page(const prog_ctx *ctx, const char *path, const report_content *c)
@@ -447,9 +421,6 @@ static int run_report(const prog_ctx *ctx, const report_options *o)
             if (p.have_data)
                 measure_faithfulness(ctx, o, &choice, &p, &c.faith);
         }
-        if (p.have_data)
-            c.train_images_per_s = measure_training(ctx, &p.ex, p.w.params, &p.ds,
-                                                    ctx->info.batch_size);
         describe_machine(c.machine, sizeof c.machine, c.threads);
         status = write_page(ctx, out, &c);
     }

@@ -30,6 +30,7 @@
 #include "cnnrt_progress.h"
 #include "cnnrt_weights.h"
 #include "mpi_ranks.h"
+#include "train_speed.h"
 
 typedef struct train_options {
     int64_t epochs, batch_size, seed, threads;
@@ -63,6 +64,7 @@ typedef struct train_state {
     int has_partial;
     cnnrt_callback_state callbacks;
     float *best_params;   /* early stopping's best epoch (restore_best_weights), else NULL */
+    train_speed *speed;   /* per epoch, like history: NAME.speed.csv (train_speed.h) */
 } train_state;
 
 typedef struct train_run {
@@ -197,12 +199,7 @@ static int save_weights(train_run *r, int unfinished_epoch, cnnrt_err *e)
 /* "NAME.weights" -> "NAME.history.csv": beside the weights, named after them. */
 static void sibling_path(const char *weights, const char *suffix, char *out, size_t size)
 {
-    size_t len = strlen(weights);
-    const char *ext = ".weights";
-    size_t ext_len = strlen(ext);
-    if (len > ext_len && !strcmp(weights + len - ext_len, ext))
-        len -= ext_len;
-    snprintf(out, size, "%.*s%s", (int)len, weights, suffix);
+    prog_beside_weights(weights, suffix, out, size);
 }
 
 /* The temporary files that runs on this weights file killed while saving (kill -9, a power
@@ -215,6 +212,8 @@ static void remove_stale_saves(const char *weights_path)
     sibling_path(weights_path, ".history.csv", path, sizeof path);
     cnnrt_remove_stale_temporaries(path);
     sibling_path(weights_path, ".history.png", path, sizeof path);
+    cnnrt_remove_stale_temporaries(path);
+    train_speed_path(weights_path, path, sizeof path);
     cnnrt_remove_stale_temporaries(path);
 }
 
@@ -282,7 +281,7 @@ done:
     return rc;
 }
 
-/* Weights, then the history beside them. */
+/* Weights, then the history and the speed beside them. */
 static int save_all(train_run *r, cnnrt_err *e)
 {
     if (cnnrt_mpi_rank() > 0)
@@ -292,6 +291,9 @@ static int save_all(train_run *r, cnnrt_err *e)
     char path[4200];
     sibling_path(r->weights_path, ".history.csv", path, sizeof path);
     if (write_history_csv(path, r->st, e))
+        return -1;
+    train_speed_path(r->weights_path, path, sizeof path);
+    if (train_speed_write(path, r->st->speed, r->st->num_history, e))
         return -1;
     sibling_path(r->weights_path, ".history.png", path, sizeof path);
     return write_history_chart(path, r->st, r->ctx->model->name, e);
@@ -379,6 +381,17 @@ static int resume_callbacks(train_run *r, const cnnrt_weights *w)
     return PROG_OK;
 }
 
+/* The speed of the epochs done before, from NAME.speed.csv; without it (trained by an
+ * older cnnc, or removed) they stay unrecorded. */
+static void resume_speed(train_run *r)
+{
+    char path[4200];
+    cnnrt_err e;
+    train_speed_path(r->weights_path, path, sizeof path);
+    if (train_speed_read(path, r->st->speed, r->st->epochs_done, &e) < 0)
+        memset(r->st->speed, 0, (size_t)r->st->epochs_done * sizeof *r->st->speed);
+}
+
 static int start_resumed(train_run *r)
 {
     const prog_ctx *ctx = r->ctx;
@@ -427,6 +440,7 @@ static int start_resumed(train_run *r)
         st->seed = w.seed;
         st->num_history = w.num_history;
         memcpy(st->history, w.history, (size_t)w.num_history * sizeof *w.history);
+        resume_speed(r);
         status = resume_callbacks(r, &w);
         if (st->num_history > st->epochs_done) {   /* an interrupted epoch's running sums */
             st->num_history--;
@@ -618,8 +632,10 @@ static void augment_batch(train_run *r, int64_t step, int64_t n)
     cnnrt_parallel_for(r->ex.pool, n, augment_range, &task);
 }
 
+/* *speed: the time and images of this run's steps of the epoch (train_speed.h). */
 static epoch_result run_epoch(train_run *r, int64_t epoch, int64_t first_step,
-                              cnnrt_progress *progress, double *loss_mean, double *acc_mean)
+                              cnnrt_progress *progress, double *loss_mean, double *acc_mean,
+                              train_speed *speed)
 {
     const prog_ctx *ctx = r->ctx;
     train_state *st = r->st;
@@ -634,6 +650,8 @@ static epoch_result run_epoch(train_run *r, int64_t epoch, int64_t first_step,
         images = st->partial_images;
     }
     static const char *const names[2] = {"loss", "acc"};
+    *speed = (train_speed){0, 0, cnnrt_pool_threads(r->ex.pool), bs};
+    double start = cnnrt_now_seconds();
     cnnrt_shuffle_order(r->train.count, st->seed, epoch, r->order);
     for (int64_t step = first_step; step < steps; step++) {
         int64_t n = cnnrt_dataset_batch(&r->train, r->order, step, bs, r->x, r->labels);
@@ -662,6 +680,8 @@ static epoch_result run_epoch(train_run *r, int64_t epoch, int64_t first_step,
         st->partial_correct = correct;
         st->partial_steps = step + 1;
         st->partial_images = images;
+        speed->images += n;
+        speed->seconds = cnnrt_now_seconds() - start;
         *loss_mean = (double)loss_sum / (double)images;
         *acc_mean = (double)correct / (double)images;
         if (!r->opts->quiet) {
@@ -776,7 +796,8 @@ static int train_loop(train_run *r)
         if (!r->opts->quiet)
             cnnrt_progress_begin(&progress, stdout, is_tty, epoch + 1, r->opts->epochs, steps);
         double loss = NAN, acc = NAN;
-        epoch_result result = run_epoch(r, epoch, first_step, &progress, &loss, &acc);
+        train_speed speed;
+        epoch_result result = run_epoch(r, epoch, first_step, &progress, &loss, &acc, &speed);
         first_step = 0;
         if (result == EPOCH_DIVERGED || result == EPOCH_FAILED)
             return PROG_ERROR;
@@ -796,6 +817,7 @@ static int train_loop(train_run *r)
         if (validate(r, &val_loss, &val_acc, &e))
             return prog_error(ctx, "%s", e.msg);
         cnnrt_epoch_record rec = {(float)loss, (float)acc, (float)val_loss, (float)val_acc};
+        st->speed[st->num_history] = speed;
         st->history[st->num_history++] = rec;
         st->epochs_done = epoch + 1;
         if (!r->opts->quiet) {
@@ -1077,6 +1099,7 @@ static int train_with_options(const prog_ctx *ctx, const train_options *o)
     st.params = cnnrt_aligned_alloc((size_t)(m->param_floats + 1) * sizeof(float));
     st.opt_state = cnnrt_aligned_alloc((size_t)(m->opt_state_floats + 1) * sizeof(float));
     st.history = cnnrt_xcalloc((size_t)o->epochs + 2, sizeof *st.history);
+    st.speed = cnnrt_xcalloc((size_t)o->epochs + 2, sizeof *st.speed);
     cnnrt_callback_state_init(&st.callbacks);
     if (r.cb.early_stopping.enabled && r.cb.early_stopping.restore_best_weights)
         st.best_params = cnnrt_aligned_alloc((size_t)(m->param_floats + 1) * sizeof(float));
@@ -1102,6 +1125,7 @@ static int train_with_options(const prog_ctx *ctx, const train_options *o)
     free(st.params);
     free(st.opt_state);
     free(st.history);
+    free(st.speed);
     free(st.best_params);
     if (writer)
         cnnrt_lock_release(&lock);

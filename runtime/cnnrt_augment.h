@@ -54,10 +54,21 @@ void cnnrt_augment_describe(const cnnrt_augment *aug, char *buf, size_t size);
 
 uint64_t cnnrt_augment_seed(uint64_t seed, int64_t step, int64_t image);
 
-/* Applies every layer to one h x w x c picture in place, drawing from *rng.
- * scratch: room for h * w * c floats. */
+/* Applies every layer to one h x w x c picture in place, drawing from *rng (each layer its
+ * amounts, in order). Consecutive geometric layers (flip, translation, rotation, zoom) with
+ * the same fill keys are composed into one map and resampled once: the same picture as the
+ * layers one after another, except that it is interpolated once (sharper) and that what
+ * comes from outside is filled from the original picture. scratch: room for h * w * c
+ * floats. */
 void cnnrt_augment_image(const cnnrt_augment *aug, float *x, int64_t h, int64_t w, int64_t c,
                          uint64_t *rng, float *scratch);
+
+/* An affine map of picture coordinates p = (y, x) about the centre c = ((h-1)/2, (w-1)/2):
+ * the output pixel p reads the input at c + a (p - c) + b. */
+typedef struct cnnrt_affine {
+    double a[2][2];
+    double b[2];
+} cnnrt_affine;
 
 /* The transforms with given amounts, for the tests and for cnnrt_augment_image:
  *   flip: horizontal (left-right) and/or vertical;
@@ -70,6 +81,10 @@ void cnnrt_augment_flip(float *x, int64_t h, int64_t w, int64_t c, int horizonta
 void cnnrt_augment_affine(const float *in, float *out, int64_t h, int64_t w, int64_t c,
                           double shift_y, double shift_x, double angle, double zoom_y,
                           double zoom_x, const cnnrt_aug_layer *fill);
+/* One resampling with any map (bilinear or nearest, fill as `fill` says): what
+ * cnnrt_augment_image does once for consecutive geometric layers, composed. */
+void cnnrt_augment_resample(const float *in, float *out, int64_t h, int64_t w, int64_t c,
+                            const cnnrt_affine *map, const cnnrt_aug_layer *fill);
 void cnnrt_augment_contrast(float *x, int64_t h, int64_t w, int64_t c, double factor);
 void cnnrt_augment_brightness(float *x, int64_t n, double delta);
 

@@ -20,18 +20,17 @@
 
 enum { DELETION_STEPS = 20 };
 
-typedef struct rank_item {
-    float value;
-    int64_t pixel;
-} rank_item;
-
-/* Decreasing value; ties by pixel index so the order is the same on every machine. */
 static int by_value_desc(const void *a, const void *b)
 {
-    const rank_item *x = a, *y = b;
+    const cam_ranked *x = a, *y = b;
     if (x->value != y->value)
         return x->value > y->value ? -1 : 1;
-    return x->pixel < y->pixel ? -1 : x->pixel > y->pixel;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+void cam_sort_ranked_desc(cam_ranked *items, int64_t n)
+{
+    qsort(items, (size_t)n, sizeof *items, by_value_desc);
 }
 
 /* Deletion AUC of one image with one map (H*W values). */
@@ -40,10 +39,10 @@ static double deletion_auc(const prog_ctx *ctx, const float *image, const float 
 {
     const cnnrt_model *m = ctx->model;
     int64_t pixels = m->input_h * m->input_w, c = m->input_c, k = m->num_classes;
-    rank_item *rank = cnnrt_xmalloc((size_t)pixels * sizeof *rank);
+    cam_ranked *rank = cnnrt_xmalloc((size_t)pixels * sizeof *rank);
     for (int64_t p = 0; p < pixels; p++)
-        rank[p] = (rank_item){isfinite(map[p]) ? map[p] : 0.0f, p};
-    qsort(rank, (size_t)pixels, sizeof *rank, by_value_desc);
+        rank[p] = (cam_ranked){isfinite(map[p]) ? map[p] : 0.0f, p};
+    cam_sort_ranked_desc(rank, pixels);
     /* All DELETION_STEPS + 1 variants in one batch: variant s has the top s/20 removed. */
     int64_t variants = DELETION_STEPS + 1;
     float *x = cnnrt_aligned_alloc((size_t)(variants * pixels * c) * sizeof *x);
@@ -53,7 +52,7 @@ static double deletion_auc(const prog_ctx *ctx, const float *image, const float 
         memcpy(v, image, (size_t)(pixels * c) * sizeof *v);
         int64_t removed = (pixels * s + DELETION_STEPS / 2) / DELETION_STEPS;
         for (int64_t r = 0; r < removed; r++)
-            memset(v + rank[r].pixel * c, 0, (size_t)c * sizeof *v);
+            memset(v + rank[r].index * c, 0, (size_t)c * sizeof *v);
     }
     m->infer(params, x, variants, probs, NULL, ex->ws, ex->pool);
     double area = 0;

@@ -1,5 +1,6 @@
-/* Private to cmd_gradcam.c and gradcam_eval.c: a batch of images with their Grad-CAM
- * results, shared by the pictures and the faithfulness report. Not installed. */
+/* Private to cmd_gradcam.c, gradcam_eval.c and cmd_report.c: a batch of images with their
+ * Grad-CAM results, shared by the pictures, the faithfulness measures and the report. Not
+ * installed. */
 #ifndef CNNRT_GRADCAM_UTIL_H
 #define CNNRT_GRADCAM_UTIL_H
 
@@ -58,5 +59,15 @@ void cam_faithfulness_measure(const cam_batch *b, const prog_ctx *ctx, const flo
  * printed as a table. */
 void cam_evaluate_print(const cam_batch *b, const prog_ctx *ctx, const cam_choice *choice,
                         const float *params, const prog_exec *ex, uint64_t seed);
+
+/* A value and what it belongs to (a pixel, a test image), for ranking. */
+typedef struct cam_ranked {
+    float value;
+    int64_t index;
+} cam_ranked;
+
+/* Sorts by decreasing value, ties by increasing index, so the order is the same on every
+ * machine (qsort is not stable). */
+void cam_sort_ranked_desc(cam_ranked *items, int64_t n);
 
 #endif

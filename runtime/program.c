@@ -357,6 +357,14 @@ void prog_default_weights_path(const prog_ctx *ctx, char *path, size_t size)
     snprintf(path, size, "%s.weights", ctx->model->name);
 }
 
+void prog_beside_weights(const char *weights, const char *suffix, char *out, size_t size)
+{
+    size_t len = strlen(weights), ext = strlen(".weights");
+    if (len > ext && !strcmp(weights + len - ext, ".weights"))
+        len -= ext;
+    snprintf(out, size, "%.*s%s", (int)len, weights, suffix);
+}
+
 void prog_weights_expect(const prog_ctx *ctx, cnnrt_weights_expect *expect)
 {
     memset(expect, 0, sizeof *expect);
@@ -408,10 +416,7 @@ void prog_classes_beside_weights(const prog_ctx *ctx, const char *weights_path,
         snprintf(weights, sizeof weights, "%s", weights_path);
     else
         prog_default_weights_path(ctx, weights, sizeof weights);
-    size_t len = strlen(weights), ext = strlen(".weights");
-    if (len > ext && !strcmp(weights + len - ext, ".weights"))
-        len -= ext;
-    snprintf(path, sizeof path, "%.*s.classes.txt", (int)len, weights);
+    prog_beside_weights(weights, ".classes.txt", path, sizeof path);
     if (access(path, F_OK) != 0)
         return;
     cnnrt_err e;

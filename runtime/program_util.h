@@ -106,6 +106,9 @@ int prog_load_dataset(const prog_ctx *ctx, const char *given, cnnrt_split split,
 
 /* "NAME.weights" in the current directory. */
 void prog_default_weights_path(const prog_ctx *ctx, char *path, size_t size);
+/* A file beside a weights file, named after it: ("run.weights", ".history.csv") ->
+ * "run.history.csv"; a name without ".weights" gets the suffix appended. */
+void prog_beside_weights(const char *weights, const char *suffix, char *out, size_t size);
 
 /* Loads weights for inference into params (model->param_floats floats).
  * path NULL: the default file if it exists; if it does not, *found = 0 and params are

@@ -1,5 +1,5 @@
 /* Private to cmd_report.c and report_html.c: what `PROG report` shows, gathered first
- * (cmd_report.c: weights, test set, Grad-CAM, timings) and then written as one
+ * (cmd_report.c: weights, test set, Grad-CAM, speed) and then written as one
  * self-contained HTML page (report_html.c). Keeping the two apart lets a unit test render
  * any content -- no history, 100 classes -- without a trained model. Not installed. */
 #ifndef CNNRT_REPORT_H
@@ -48,9 +48,12 @@ typedef struct report_content {
     const report_picture *mistakes, *typical;
     int num_mistakes, num_typical;
     cam_faithfulness faith;                /* faith.images 0: not measured */
-    /* timings */
-    double infer_images_per_s, train_images_per_s;   /* 0: not measured */
-    int64_t threads, train_batch;
+    /* timings: inference measured now, training as `train` recorded it (NAME.speed.csv) */
+    double infer_images_per_s;             /* 0: not measured */
+    double train_images_per_s;             /* 0: not recorded (train_speed_note says why) */
+    int64_t train_first_epoch, train_last_epoch, train_threads, train_batch;
+    char train_speed_note[4600];
+    int64_t threads;
     char machine[256];                     /* "AMD EPYC ..., 2 logical CPUs" */
 } report_content;
 

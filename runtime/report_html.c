@@ -692,19 +692,30 @@ static void timings_section(FILE *out, const report_content *c)
     fputs("<section id=\"timings\" aria-labelledby=\"timings-h\">\n<h2 id=\"timings-h\">Speed"
           "</h2>\n<dl class=\"facts\">\n", out);
     if (c->infer_images_per_s > 0)
-        fact(out, "Inference", "%.0f images/s (the test set, batches of 256)",
-             c->infer_images_per_s);
+        fact(out, "Inference", "%.0f images/s (the test set, batches of 256, %lld thread%s, "
+             "measured while writing this report)", c->infer_images_per_s,
+             (long long)c->threads, c->threads == 1 ? "" : "s");
     else
         fact(out, "Inference", "not measured");
-    if (c->train_images_per_s > 0)
-        fact(out, "Training", "%.0f images/s (optimizer steps of %lld images)",
-             c->train_images_per_s, (long long)c->train_batch);
+    if (c->train_images_per_s > 0 && c->train_first_epoch == c->train_last_epoch)
+        fact(out, "Training", "%.0f images/s (recorded by train in epoch %lld: batches of "
+             "%lld, %lld thread%s)", c->train_images_per_s, (long long)c->train_first_epoch,
+             (long long)c->train_batch, (long long)c->train_threads,
+             c->train_threads == 1 ? "" : "s");
+    else if (c->train_images_per_s > 0)
+        fact(out, "Training", "%.0f images/s (recorded by train over epochs %lld-%lld: "
+             "batches of %lld, %lld thread%s)", c->train_images_per_s,
+             (long long)c->train_first_epoch, (long long)c->train_last_epoch,
+             (long long)c->train_batch, (long long)c->train_threads,
+             c->train_threads == 1 ? "" : "s");
     else
-        fact(out, "Training", "not measured");
-    fact(out, "Threads", "%lld", (long long)c->threads);
+        fact(out, "Training", "%s", c->train_speed_note[0] ? c->train_speed_note
+                                                           : "not recorded");
     fact(out, "Machine", "%s", c->machine);
-    fputs("</dl>\n<p class=\"note\">Measured while writing this report, on the machine "
-          "above.</p>\n</section>\n", out);
+    fputs("</dl>\n<p class=\"note\">Training speed is what train measured on the machine "
+          "it ran on: images per second of wall-clock time over its optimizer steps (batch "
+          "preparation and augmentation included, validation left out).</p>\n</section>\n",
+          out);
 }
 
 int report_write_html(FILE *out, const report_content *c)

@@ -44,6 +44,29 @@ alts=$(grep -o '<img src="[^"]*" alt="[^"]\+"' report.html | wc -l)
 grep -q '<th scope="col">' report.html || fail "tables without column headers"
 grep -q '<html lang="en">' report.html || fail "the page does not state its language"
 
+# ---- the training speed: recorded by train beside the weights, shown by report
+[ "$(head -1 mnist_cam.speed.csv)" = "epoch,seconds,images,images_per_s,threads,batch_size" ] ||
+  fail "speed file header: $(head -1 mnist_cam.speed.csv)"
+awk -F, 'NR > 1 && !($1 == NR - 1 && $2 > 0 && $3 == 960 && $4 > 0 && $5 == 2 && $6 == 64) { bad = 1 }
+         END { exit bad || NR != 3 }' mnist_cam.speed.csv ||
+  fail "speed file: $(cat mnist_cam.speed.csv)"
+grep -q 'images/s (recorded by train over epochs 1-2: batches of 64, 2 threads)' report.html ||
+  fail "the report does not show the recorded training speed"
+# --resume keeps the speed of the epochs before it
+first=$(sed -n 2p mnist_cam.speed.csv)
+cp mnist_cam.weights resumed.weights
+cp mnist_cam.speed.csv resumed.speed.csv
+./mnist_cam train --resume --epochs 3 --threads 1 --quiet --weights resumed.weights
+[ "$(sed -n 2p resumed.speed.csv)" = "$first" ] || fail "resume changed epoch 1's speed: $(cat resumed.speed.csv)"
+[ "$(sed -n 4p resumed.speed.csv | cut -d, -f1,3,5)" = "3,960,1" ] ||
+  fail "the resumed epoch's speed: $(cat resumed.speed.csv)"
+# weights without a speed file (an older cnnc's): the page says so, and why
+rm resumed.speed.csv
+./mnist_cam report --weights resumed.weights --out nospeed.html --threads 2 --faithfulness-images 0 \
+  --gallery 0 > nospeed.txt || fail "report without a speed file failed: $(cat nospeed.txt)"
+grep -q 'not recorded: there is no resumed.speed.csv beside the weights' nospeed.html ||
+  fail "the page without a speed file does not say why: $(grep -o 'Training</dt><dd>[^<]*' nospeed.html)"
+
 # ---- train --report writes the page after training
 ./mnist_cam train --epochs 1 --threads 2 --quiet --report --weights again.weights > train.txt ||
   fail "train --report failed: $(cat train.txt)"

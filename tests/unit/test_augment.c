@@ -1,6 +1,7 @@
 /* The augmentation layers (runtime/augment.c): each transform on a small hand-made picture,
  * the identity at zero strength, the same pictures from the same seed (and others from
- * another), and the descriptor's text read and a damaged one refused. */
+ * another), consecutive geometric layers composed into one resampling that equals them one
+ * after another, and the descriptor's text read and a damaged one refused. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -175,6 +176,107 @@ static void test_deterministic_from_seed(void **state)
     assert_int_equal(differ, 10);
 }
 
+/* A 16x16 picture whose value is linear in y and x: bilinear interpolation reproduces it
+ * exactly, so resampling once or several times gives the same interior. */
+enum { SIDE = 16 };
+
+static void linear_picture(float *x)
+{
+    for (int y = 0; y < SIDE; y++)
+        for (int i = 0; i < SIDE; i++)
+            x[y * SIDE + i] = 0.2f + 0.03f * (float)y + 0.02f * (float)i;
+}
+
+/* The layers of `text` one at a time, each from where the previous left the random stream:
+ * what augmenting did before the geometric layers were composed. */
+static void one_layer_at_a_time(const char *text, float *x, uint64_t *rng, float *scratch)
+{
+    cnnrt_augment all, one;
+    cnnrt_err e;
+    assert_int_equal(cnnrt_augment_parse(text, "t", &all, &e), 0);
+    for (int i = 0; i < all.num_layers; i++) {
+        memset(&one, 0, sizeof one);
+        one.num_layers = 1;
+        one.layers[0] = all.layers[i];
+        cnnrt_augment_image(&one, x, SIDE, SIDE, 1, rng, scratch);
+    }
+}
+
+static void test_composed_layers_equal_one_after_another(void **state)
+{
+    (void)state;
+    const char *text = "random_flip mode=horizontal_and_vertical\n"
+                       "random_rotation factor=0.02\n"
+                       "random_translation height_factor=0.05 width_factor=0.05\n"
+                       "random_zoom height_factor=0.1\n";
+    cnnrt_augment aug;
+    cnnrt_err e;
+    assert_int_equal(cnnrt_augment_parse(text, "t", &aug, &e), 0);
+    float x[SIDE * SIDE], composed[SIDE * SIDE], sequential[SIDE * SIDE], scratch[SIDE * SIDE];
+    linear_picture(x);
+    int moved = 0;
+    for (int64_t image = 0; image < 20; image++) {
+        memcpy(composed, x, sizeof x);
+        memcpy(sequential, x, sizeof x);
+        uint64_t ra = cnnrt_augment_seed(5, 1, image), rb = ra;
+        cnnrt_augment_image(&aug, composed, SIDE, SIDE, 1, &ra, scratch);
+        one_layer_at_a_time(text, sequential, &rb, scratch);
+        assert_true(ra == rb);   /* the same random numbers were drawn */
+        for (int y = 5; y < SIDE - 5; y++)   /* the interior: nothing read from outside */
+            for (int i = 5; i < SIDE - 5; i++)
+                assert_true(fabsf(composed[y * SIDE + i] - sequential[y * SIDE + i]) < 1e-5f);
+        moved += memcmp(composed, x, sizeof x) != 0;
+    }
+    assert_int_equal(moved, 20);
+}
+
+/* Geometric layers that fill the outside differently are not composed: each resamples on
+ * its own, exactly as one after another. */
+static void test_layers_filling_differently_stay_apart(void **state)
+{
+    (void)state;
+    const char *text = "random_rotation factor=0.1 fill_mode=constant fill_value=0\n"
+                       "random_translation height_factor=0.2 width_factor=0.2 "
+                       "fill_mode=wrap\n"
+                       "random_zoom height_factor=0.2 interpolation=nearest\n";
+    cnnrt_augment aug;
+    cnnrt_err e;
+    assert_int_equal(cnnrt_augment_parse(text, "t", &aug, &e), 0);
+    float x[SIDE * SIDE], a[SIDE * SIDE], b[SIDE * SIDE], scratch[SIDE * SIDE];
+    linear_picture(x);
+    for (int64_t image = 0; image < 10; image++) {
+        memcpy(a, x, sizeof x);
+        memcpy(b, x, sizeof x);
+        uint64_t ra = cnnrt_augment_seed(9, 3, image), rb = ra;
+        cnnrt_augment_image(&aug, a, SIDE, SIDE, 1, &ra, scratch);
+        one_layer_at_a_time(text, b, &rb, scratch);
+        assert_memory_equal(a, b, sizeof a);
+    }
+}
+
+/* A flip alone moves pixels without interpolating them: the exact mirror image. */
+static void test_flip_alone_is_exact(void **state)
+{
+    (void)state;
+    cnnrt_augment aug;
+    cnnrt_err e;
+    assert_int_equal(cnnrt_augment_parse("random_flip mode=horizontal\n", "t", &aug, &e), 0);
+    float x[96], y[96], mirror[96], scratch[96];
+    bigger_picture(x);
+    memcpy(mirror, x, sizeof x);
+    cnnrt_augment_flip(mirror, 8, 6, 2, 1, 0);
+    int flipped = 0, kept = 0;
+    for (int64_t image = 0; image < 20; image++) {
+        memcpy(y, x, sizeof x);
+        uint64_t rng = cnnrt_augment_seed(1, 1, image);
+        cnnrt_augment_image(&aug, y, 8, 6, 2, &rng, scratch);
+        flipped += !memcmp(y, mirror, sizeof y);
+        kept += !memcmp(y, x, sizeof y);
+    }
+    assert_int_equal(flipped + kept, 20);
+    assert_true(flipped > 0 && kept > 0);
+}
+
 static void test_damaged_text_refused(void **state)
 {
     (void)state;
@@ -205,6 +307,9 @@ int main(void)
         cmocka_unit_test(test_contrast_and_brightness),
         cmocka_unit_test(test_zero_strength_is_identity),
         cmocka_unit_test(test_deterministic_from_seed),
+        cmocka_unit_test(test_composed_layers_equal_one_after_another),
+        cmocka_unit_test(test_layers_filling_differently_stay_apart),
+        cmocka_unit_test(test_flip_alone_is_exact),
         cmocka_unit_test(test_damaged_text_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
