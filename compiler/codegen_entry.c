@@ -133,13 +133,31 @@ static LLVMValueRef new_ctx(cg_module *s)
     return ctx;
 }
 
-/* if (n > 0) cnnrt_parallel_for(pool, n, worker, ctx); */
-static void run_workers(cg_module *s, LLVMValueRef pool, LLVMValueRef n, LLVMValueRef worker,
-                        LLVMValueRef ctx)
+/* if (n > 0) cnnrt_parallel_for(pool, n, worker, ctx); -- or, when p has a team worker
+ * and there are fewer images than threads, cnnrt_parallel_team(pool, threads, team, ctx),
+ * which splits each image over the threads (batch 1 on two cores). */
+static void run_workers(cg_module *s, const cg_program *p, LLVMValueRef pool, LLVMValueRef n,
+                        LLVMValueRef worker, LLVMValueRef ctx)
 {
     cnnc_cg *g = &s->g;
     LLVMValueRef args[4] = {pool, n, worker, ctx};
     LLVMBasicBlockRef merge = cg_if(g, LLVMBuildICmp(g->b, LLVMIntSGT, n, cg_i64(g, 0), ""));
+    if (p->team_worker) {
+        LLVMValueRef threads = LLVMBuildCall2(g->b, s->pool_threads_type, s->pool_threads,
+                                              &pool, 1, "");
+        LLVMValueRef few = LLVMBuildICmp(g->b, LLVMIntSLT, n, threads, "");
+        LLVMBasicBlockRef batch = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "batch");
+        LLVMBasicBlockRef team = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "team");
+        LLVMBuildCondBr(g->b, few, team, batch);
+        LLVMPositionBuilderAtEnd(g->b, team);
+        LLVMValueRef team_fn = LLVMGetNamedFunction(g->mod, "cnnrt_parallel_team");
+        if (!team_fn)
+            team_fn = LLVMAddFunction(g->mod, "cnnrt_parallel_team", s->parallel_for_type);
+        LLVMValueRef team_args[4] = {pool, threads, p->team_worker, ctx};
+        LLVMBuildCall2(g->b, s->parallel_for_type, team_fn, team_args, 4, "");
+        LLVMBuildBr(g->b, merge);
+        LLVMPositionBuilderAtEnd(g->b, batch);
+    }
     LLVMBuildCall2(g->b, s->parallel_for_type, s->parallel_for, args, 4, "");
     cg_endif(g, merge);
 }
@@ -158,7 +176,7 @@ static LLVMValueRef begin_params_entry(cg_module *s, cg_program *p, LLVMValueRef
     for (int a = 0; a < num; a++)
         if (args[a].ctx != FOR_ENTRY)
             cg_ctx_store(s, ctx, args[a].ctx, LLVMGetParam(fn, (unsigned)a));
-    run_workers(s, LLVMGetParam(fn, (unsigned)pool_arg), LLVMGetParam(fn, (unsigned)n_arg),
+    run_workers(s, p, LLVMGetParam(fn, (unsigned)pool_arg), LLVMGetParam(fn, (unsigned)n_arg),
                 worker, ctx);
     return fn;
 }
@@ -204,7 +222,7 @@ static void emit_struct_entry(cg_module *s, cg_program *p, LLVMValueRef worker,
     LLVMPositionBuilderAtEnd(g->b, bad);
     LLVMBuildRet(g->b, LLVMConstInt(g->i32, (unsigned long long)-1, 1));
     LLVMPositionBuilderAtEnd(g->b, run);
-    run_workers(s, pool, cg_ctx_load(s, ctx, CTX_N), worker, ctx);
+    run_workers(s, p, pool, cg_ctx_load(s, ctx, CTX_N), worker, ctx);
     LLVMBuildRet(g->b, LLVMConstInt(g->i32, 0, 0));
 }
 
@@ -254,6 +272,8 @@ static void call_update(cnnc_cg *g, const cg_program *p, LLVMValueRef *args)
         }
         call_args[CG_K_IMAGE] = call_args[CG_K_SEED] = cg_i64(g, 0);
         call_args[CG_K_LABEL] = call_args[CG_K_SCORE_MODE] = cg_i64(g, 0);
+        call_args[CG_K_PART] = cg_i64(g, 0);
+        call_args[CG_K_PARTS] = cg_i64(g, 1);
         LLVMBuildCall2(g->b, g->kernel_type, p->update_fns[k], call_args, CG_K_NUM_PARAMS, "");
     }
 }

@@ -32,6 +32,9 @@ typedef struct cg_program {
     char entry[512];            /* NAME_infer, NAME_train_step, NAME_gradcam,
                                    NAME_guided_backprop */
     LLVMValueRef entry_fn;
+    /* INFER, CAM, GUIDED: the worker for calls with fewer images than threads, which
+     * splits each image's work over them (codegen_programs.c), or NULL. */
+    LLVMValueRef team_worker;
     /* TRAIN: the optimizer's update program (optimizers.h), run after the reduction. */
     cnnc_graph *update_graph;
     cnnc_lowered *update;

@@ -121,6 +121,7 @@ typedef struct worker_bases {
     LLVMValueRef cam_target, cam_method;   /* Grad-CAM: what this run computes */
     LLVMValueRef slots[CNNC_SLOT_COUNT];
     int64_t image_floats;
+    LLVMValueRef member, members;          /* a team worker's; NULL in the batch worker */
 } worker_bases;
 
 static LLVMValueRef and_guard(cnnc_cg *g, LLVMValueRef a, LLVMValueRef b)
@@ -187,6 +188,11 @@ static void call_kernel(cnnc_cg *g, const cnnc_lowered *lp, LLVMValueRef kernel_
     args[CG_K_SEED] = seed;
     args[CG_K_LABEL] = label;
     args[CG_K_SCORE_MODE] = mode;
+    int split = wb->member && cnnc_cg_kernel_splits(kr);
+    args[CG_K_PART] = split ? wb->member : cg_i64(g, 0);
+    args[CG_K_PARTS] = split ? wb->members : cg_i64(g, 1);
+    if (wb->member && !split)   /* a team runs the other kernels on member 0 */
+        guard = and_guard(g, guard, LLVMBuildICmp(g->b, LLVMIntEQ, wb->member, cg_i64(g, 0), ""));
     guard = and_guard(g, guard, cam_guard(g, kr, wb));
     LLVMBasicBlockRef merge = guard ? cg_if(g, guard) : NULL;
     LLVMBuildCall2(g->b, g->kernel_type, kernel_fn, args, CG_K_NUM_PARAMS, "");
@@ -194,14 +200,24 @@ static void call_kernel(cnnc_cg *g, const cnnc_lowered *lp, LLVMValueRef kernel_
         cg_endif(g, merge);
 }
 
-/* The worker: for each image of [begin, end), run the kernels on this worker's slice. */
+static LLVMValueRef iadd1(cnnc_cg *g, LLVMValueRef v)
+{
+    return LLVMBuildNSWAdd(g->b, v, cg_i64(g, 1), "");
+}
+
+/* The worker: for each image of [begin, end), run the kernels on this worker's slice.
+ * A team worker (team = 1, for cnnrt_parallel_team: begin is the member, end the number
+ * of members) runs every image on slice 0 together with the other members instead: the
+ * kernels that split (cnnc_cg_kernel_splits) compute the member's part of their output,
+ * member 0 runs the others, and the members meet at a barrier between any two kernels
+ * run by different members. */
 static LLVMValueRef emit_worker(cg_module *s, cg_program *p, LLVMValueRef *kernel_fns,
-                                int64_t ws_floats)
+                                int64_t ws_floats, int team)
 {
     cnnc_cg *g = &s->g;
     const cnnc_lowered *lp = p->lowered;
     char name[sizeof p->entry + 16];
-    snprintf(name, sizeof name, "%s_worker", p->entry);
+    snprintf(name, sizeof name, team ? "%s_team" : "%s_worker", p->entry);
     LLVMValueRef fn = LLVMAddFunction(g->mod, name, s->task_type);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     cg_add_fn_attr(g, fn, LLVMAttributeFunctionIndex, "nounwind");
@@ -212,6 +228,13 @@ static LLVMValueRef emit_worker(cg_module *s, cg_program *p, LLVMValueRef *kerne
     LLVMValueRef end = LLVMGetParam(fn, 2), worker = LLVMGetParam(fn, 3);
 
     worker_bases wb;
+    wb.member = wb.members = NULL;
+    if (team) {
+        wb.member = begin;
+        wb.members = end;
+        begin = worker = cg_i64(g, 0);
+        end = cg_ctx_load(s, ctx, CTX_N);
+    }
     wb.params = cg_ctx_load(s, ctx, CTX_PARAMS);
     wb.x = cg_ctx_load(s, ctx, CTX_X);
     LLVMValueRef labels = cg_ctx_load(s, ctx, CTX_LABELS), seed = cg_ctx_load(s, ctx, CTX_SEED);
@@ -226,16 +249,28 @@ static LLVMValueRef emit_worker(cg_module *s, cg_program *p, LLVMValueRef *kerne
     wb.arena = cg_fptr(g, ws, LLVMBuildNSWMul(g->b, worker, cg_i64(g, ws_floats), ""));
     wb.grad = cg_fptr(g, wb.arena, cg_i64(g, layout.grad));
     wb.stats = cg_fptr(g, wb.grad, cg_i64(g, layout.stats - layout.grad));
-    if (layout.floats > layout.grad)
+    if (layout.floats > layout.grad) {
+        LLVMBasicBlockRef merge = team ? cg_if(g, LLVMBuildICmp(g->b, LLVMIntEQ, wb.member,
+                                                               cg_i64(g, 0), "")) : NULL;
         LLVMBuildMemSet(g->b, wb.grad, LLVMConstInt(g->i8, 0, 0),
                         cg_i64(g, (layout.floats - layout.grad) * 4), 64);
+        if (team) {
+            cg_endif(g, merge);
+            cg_team_barrier(g);
+        }
+    }
     wb.scratch = cg_alloca(g, LLVMArrayType(g->f32, 16), "scratch");
     wb.image_floats = cnnc_shape_size(p->graph->nodes[p->graph->input_node].shape);
 
     /* Kernels that read only weights run once, before the image loop. */
+    int hoisted = 0;
     for (int k = 0; k < lp->num_kernels; k++)
-        if (lp->kernels[k].hoisted)
+        if (lp->kernels[k].hoisted) {
             call_kernel(g, lp, kernel_fns[k], k, &wb, begin, cg_i64(g, -1), seed, mode);
+            hoisted = 1;
+        }
+    if (team && hoisted)
+        cg_team_barrier(g);
     cg_loop li;
     LLVMValueRef img = cg_for_dynamic(g, &li, begin, end);
     LLVMValueRef label = cg_i64(g, -1);
@@ -257,9 +292,24 @@ static LLVMValueRef emit_worker(cg_module *s, cg_program *p, LLVMValueRef *kerne
         LLVMAddIncoming(phi, vals, bbs, 2);
         label = phi;
     }
-    for (int k = 0; k < lp->num_kernels; k++)
-        if (!lp->kernels[k].hoisted)
-            call_kernel(g, lp, kernel_fns[k], k, &wb, img, label, seed, mode);
+    int serial = 0;   /* a team: member 0 ran kernels since the last barrier */
+    for (int k = 0; k < lp->num_kernels; k++) {
+        if (lp->kernels[k].hoisted)
+            continue;
+        int split = team && cnnc_cg_kernel_splits(&lp->kernels[k]);
+        if (split && serial)
+            cg_team_barrier(g);
+        call_kernel(g, lp, kernel_fns[k], k, &wb, img, label, seed, mode);
+        if (split)
+            cg_team_barrier(g);
+        serial = team && !split;
+    }
+    if (serial) {   /* before the next image's kernels */
+        LLVMValueRef more = LLVMBuildICmp(g->b, LLVMIntSLT, iadd1(g, img), end, "");
+        LLVMBasicBlockRef merge = cg_if(g, more);
+        cg_team_barrier(g);
+        cg_endif(g, merge);
+    }
     cg_end(g, &li);
     LLVMBuildRetVoid(g->b);
     return fn;
@@ -305,7 +355,15 @@ int cg_emit_program(cg_module *s, cg_model *m, cg_program *p)
             return -1;
         }
     }
-    LLVMValueRef worker = emit_worker(s, p, kfns, m->ws_floats);
+    LLVMValueRef worker = emit_worker(s, p, kfns, m->ws_floats, 0);
+    /* A team worker for the programs that run one image at a time (not the training
+     * step, whose gradients are per worker), when some kernel splits. */
+    p->team_worker = NULL;
+    for (int k = 0; k < lp->num_kernels && p->kind != CNNC_PROGRAM_TRAIN; k++)
+        if (!lp->kernels[k].hoisted && cnnc_cg_kernel_splits(&lp->kernels[k])) {
+            p->team_worker = emit_worker(s, p, kfns, m->ws_floats, 1);
+            break;
+        }
     free(kfns);
     if (p->update) {
         p->update_fns = cnnc_xcalloc((size_t)p->update->num_kernels + 1, sizeof *p->update_fns);
