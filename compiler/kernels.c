@@ -248,7 +248,10 @@ static void barrier_if_split(cnnc_cg *g)
 
 int cnnc_cg_kernel_splits(const cnnc_kernel *k)
 {
-    return k->kind == CNNC_K_CONV2D ||
+    /* Pooling too, so that the rows a member's convolution wrote are mostly pooled by the
+     * same member (data moving between cores costs more than the pooling itself). */
+    return k->kind == CNNC_K_CONV2D || k->kind == CNNC_K_DENSE_GRAD_INPUT ||
+           k->kind == CNNC_K_MAX_POOL2D || k->kind == CNNC_K_AVG_POOL2D ||
            (k->kind == CNNC_K_CONV2D_GRAD_INPUT && cnnc_conv_grad_input_tiled(k));
 }
 
@@ -866,8 +869,9 @@ static void emit_pool2d(cnnc_cg *g, const cnnc_kernel *k, int is_max)
 {
     LLVMValueRef X = in_ptr(g, 0), Y = out_ptr(g, 0);
     cg_loop loy, lox, l;
-    LLVMValueRef count = is_max ? NULL : cg_alloca(g, g->i64, "count");
-    LLVMValueRef oy = cg_for(g, &loy, k->oh);
+    LLVMValueRef count = is_max ? NULL : cg_alloca(g, g->i64, "count"), first, last;
+    part_rows(g, k->oh, &first, &last);
+    LLVMValueRef oy = cg_for_dynamic(g, &loy, first, last);
     LLVMValueRef ox = cg_for(g, &lox, k->ow);
     LLVMValueRef ybase = hwc_base(g, oy, ox, k->ow, k->oc);
     LLVMValueRef c = cg_for(g, &l, k->oc);
@@ -1426,15 +1430,16 @@ static void emit_global_avg_pool2d_grad(cnnc_cg *g, const cnnc_kernel *k)
     cg_end(g, &lp);
 }
 
-/* dx[i] = sum_o dy[o] k[i,o] for rows [first, IN). */
+/* dx[i] = sum_o dy[o] k[i,o] for rows [first, IN) -- this call's part of them (part_rows). */
 static void dense_grad_input_rows(cnnc_cg *g, const cnnc_kernel *k, int64_t first)
 {
     LLVMValueRef DY = in_ptr(g, 0), W = in_ptr(g, 1), DX = out_ptr(g, 0);
     if (first >= k->ic)
         return;
-    LLVMValueRef acc = cg_alloca(g, g->f32, "acc");
+    LLVMValueRef acc = cg_alloca(g, g->f32, "acc"), begin, end;
+    part_rows(g, k->ic - first, &begin, &end);
     cg_loop li, l;
-    LLVMValueRef i = iaddc(g, cg_for(g, &li, k->ic - first), first);
+    LLVMValueRef i = iaddc(g, cg_for_dynamic(g, &li, begin, end), first);
     LLVMValueRef row = imul(g, i, k->oc);
     st(g, cg_f32(g, 0.0), acc);
     LLVMValueRef o = cg_for(g, &l, k->oc);
@@ -1446,7 +1451,7 @@ static void dense_grad_input_rows(cnnc_cg *g, const cnnc_kernel *k, int64_t firs
 }
 
 /* Flat blocks: the products k[i,o] dy[o] of a block as NV vectors, then each row's OUT
- * products summed (in output order, as the plain loop). */
+ * products summed (in output order, as the plain loop); this call's part of the blocks. */
 static void dense_grad_input_flat(cnnc_cg *g, const cnnc_kernel *k, const flat_dense *f)
 {
     LLVMValueRef DY = in_ptr(g, 0), W = in_ptr(g, 1), DX = out_ptr(g, 0);
@@ -1454,8 +1459,10 @@ static void dense_grad_input_flat(cnnc_cg *g, const cnnc_kernel *k, const flat_d
     LLVMValueRef dye[FLAT_DENSE_MAX_NV];
     flat_outputs(g, k, f, DY, dye);
     LLVMValueRef prods = cg_alloca(g, LLVMArrayType(g->f32, (unsigned)f->L), "products");
+    LLVMValueRef first, last;
+    part_rows(g, f->blocks, &first, &last);
     cg_loop lb;
-    LLVMValueRef b = cg_for(g, &lb, f->blocks);
+    LLVMValueRef b = cg_for_dynamic(g, &lb, first, last);
     LLVMValueRef wb = imul(g, b, f->L);
     for (int v = 0; v < f->NV; v++) {
         LLVMValueRef w = vec_load(g, vt, W, iaddc(g, wb, (int64_t)v * f->VW));
