@@ -36,6 +36,7 @@ struct cnnc_autodiff {
     int *grad;                /* per forward node: node holding its gradient, or -1 */
     unsigned char *wanted;    /* per forward node: its gradient is needed */
     int guided;               /* names nodes "guided/..." (guided backpropagation) */
+    int training;             /* BATCH_MEAN is the batch's mean (else a moving statistic) */
     const cnnc_grad_overrides *overrides;   /* rules replacing the table's, or NULL */
     int stop;                 /* a forward node whose gradient is the goal: not expanded */
     /* Called as the walk reaches a node whose gradient is complete (Grad-CAM builds the
@@ -219,6 +220,18 @@ int cnnc_grad_dropout(struct cnnc_autodiff *ad, int node, int dy)
     return ad_contribute(ad, CNNC_OP_DROPOUT, dy, -1, &mask, node, input_of(ad, node, 0));
 }
 
+/* In training, BATCH_MEAN's output is (1/n) sum over the batch's images of x, the same
+ * value in every image, so each image's x gets (1/n) sum over images of dy: the batch
+ * mean of dy, one more BATCH_MEAN (without a moving statistic). Outside training it is
+ * the moving statistic, which depends on no image: no gradient, and none ever flows into
+ * the moving statistic itself (a non-trainable weight). */
+int cnnc_grad_batch_mean(struct cnnc_autodiff *ad, int node, int dy)
+{
+    if (!ad->training)
+        return 0;
+    return ad_contribute(ad, CNNC_OP_BATCH_MEAN, dy, -1, NULL, node, input_of(ad, node, 0));
+}
+
 /* Softmax over the last axis, from its output y: dx = y (dy - sum(y dy)), the sum taken
  * per row of the last axis and repeated along it. */
 int cnnc_grad_softmax(struct cnnc_autodiff *ad, int node, int dy)
@@ -337,7 +350,8 @@ static void mark_wanted(struct cnnc_autodiff *ad, want_kind kind, const unsigned
     const cnnc_graph *g = ad->g;
     for (int i = 0; i < ad->num_forward; i++) {
         const cnnc_node *n = &g->nodes[i];
-        int w = (kind == WANT_PARAMS && n->op == CNNC_OP_PARAM) ||
+        int w = (kind == WANT_PARAMS && n->op == CNNC_OP_PARAM &&
+                 !g->params[n->attrs.param].non_trainable) ||
                 (kind == WANT_INPUT && n->op == CNNC_OP_INPUT) ||
                 (kind == WANT_NODE && targets[i]);
         for (int k = 0; k < CNNC_MAX_INPUTS && !w; k++)
@@ -505,6 +519,7 @@ cnnc_graph *cnnc_build_train_graph(const cnnc_graph *forward, cnnc_diag *d)
         return NULL;
     struct cnnc_autodiff ad;
     ad_begin(&ad, forward, d);
+    ad.training = 1;
     cnnc_graph *g = ad.g;
     int label = add_label(g, d);
     int loss = label < 0 ? -1 : add_loss(g, probs, logits, label, d);
@@ -525,6 +540,8 @@ cnnc_graph *cnnc_build_train_graph(const cnnc_graph *forward, cnnc_diag *d)
     cnnc_graph_add_output(g, CNNC_OUT_PROBS, probs, -1);
     int failed = 0;
     for (int p = 0; p < g->num_params; p++) {
+        if (g->params[p].non_trainable)
+            continue;
         int grad = ad.grad[g->params[p].node];
         if (grad < 0) {
             cnnc_error(d, no_loc, "autodiff: the weights '%s' do not influence the loss",
@@ -534,6 +551,10 @@ cnnc_graph *cnnc_build_train_graph(const cnnc_graph *forward, cnnc_diag *d)
         }
         cnnc_graph_add_output(g, CNNC_OUT_PARAM_GRAD, grad, p);
     }
+    /* batch_norm's moving statistics follow their batch statistics. */
+    for (int i = 0; i < ad.num_forward; i++)
+        if (g->nodes[i].op == CNNC_OP_BATCH_MEAN && g->nodes[i].inputs[1] >= 0)
+            cnnc_graph_add_output(g, CNNC_OUT_MOVING_STAT, i, g->nodes[i].attrs.param);
     return ad_end(&ad, failed);
 }
 

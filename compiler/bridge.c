@@ -21,7 +21,8 @@ cnnrt_param_desc *cnnc_param_descs(const cnnc_graph *g)
         d->offset = p->offset;
         d->size = p->size;
         d->init = p->init == CNNC_INIT_GLOROT_UNIFORM ? CNNRT_INIT_GLOROT_UNIFORM
-                                                       : CNNRT_INIT_ZEROS;
+                  : p->init == CNNC_INIT_ONES         ? CNNRT_INIT_ONES
+                                                      : CNNRT_INIT_ZEROS;
         d->fan_in = p->fan_in;
         d->fan_out = p->fan_out;
     }

@@ -78,7 +78,8 @@ static LLVMValueRef params_table(cnnc_cg *g, const cg_model *m)
             dims[k] = cg_i64(g, k < p->shape.rank ? p->shape.dim[k] : 0);
         snprintf(sym, sizeof sym, "%s.param_name.%d", m->name, i);
         int64_t init = p->init == CNNC_INIT_GLOROT_UNIFORM ? CNNRT_INIT_GLOROT_UNIFORM
-                                                            : CNNRT_INIT_ZEROS;
+                       : p->init == CNNC_INIT_ONES         ? CNNRT_INIT_ONES
+                                                           : CNNRT_INIT_ZEROS;
         LLVMValueRef f[7] = {string_constant(g, p->name, sym), cg_i64(g, p->shape.rank),
                              LLVMConstArray2(g->i64, dims, 4), cg_i64(g, p->offset),
                              cg_i64(g, init), cg_i64(g, p->fan_in), cg_i64(g, p->fan_out)};

@@ -2,7 +2,11 @@
  * table of its parameters (or of its argument struct's fields) by name, each with the
  * worker ctx field it is stored in. The entry stores them into a stack ctx and calls
  * cnnrt_parallel_for(pool, n, worker, &ctx); the train step then sums the per-thread
- * gradients in thread order and runs the optimizer's update program on them. */
+ * gradients in thread order and runs the optimizer's update program on them. A train step
+ * with batch_norm runs in phases instead (emit_phases): one parallel_for per phase over a
+ * batch arena the runtime keeps between steps, the batch statistics computed between
+ * them. */
+#include <math.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -163,9 +167,11 @@ static void run_workers(cg_module *s, const cg_program *p, LLVMValueRef pool, LL
 }
 
 /* A void entry point taking the parameters args[0..num) (infer, train step): they go into
- * the ctx and the images to the workers. The builder is left after the workers' run. */
+ * the ctx (*ctx_out) and the images to the workers. The builder is left after the
+ * workers' run (without a worker, a phased training step's, before it). */
 static LLVMValueRef begin_params_entry(cg_module *s, cg_program *p, LLVMValueRef worker,
-                                       const entry_arg *args, int num, int n_arg, int pool_arg)
+                                       const entry_arg *args, int num, int n_arg, int pool_arg,
+                                       LLVMValueRef *ctx_out)
 {
     cnnc_cg *g = &s->g;
     LLVMTypeRef types[16];
@@ -176,14 +182,17 @@ static LLVMValueRef begin_params_entry(cg_module *s, cg_program *p, LLVMValueRef
     for (int a = 0; a < num; a++)
         if (args[a].ctx != FOR_ENTRY)
             cg_ctx_store(s, ctx, args[a].ctx, LLVMGetParam(fn, (unsigned)a));
-    run_workers(s, p, LLVMGetParam(fn, (unsigned)pool_arg), LLVMGetParam(fn, (unsigned)n_arg),
-                worker, ctx);
+    if (worker)
+        run_workers(s, p, LLVMGetParam(fn, (unsigned)pool_arg), LLVMGetParam(fn, (unsigned)n_arg),
+                    worker, ctx);
+    if (ctx_out)
+        *ctx_out = ctx;
     return fn;
 }
 
 static void emit_infer_entry(cg_module *s, cg_program *p, LLVMValueRef worker)
 {
-    begin_params_entry(s, p, worker, infer_args, INFER_ARGS, INFER_N, INFER_POOL);
+    begin_params_entry(s, p, worker, infer_args, INFER_ARGS, INFER_N, INFER_POOL, NULL);
     LLVMBuildRetVoid(s->g.b);
 }
 
@@ -286,13 +295,124 @@ static LLVMValueRef scalar_arg(cnnc_cg *g, LLVMValueRef v, const char *name)
     return slot;
 }
 
-/* After parallel_for: sum the per-thread gradients into thread 0's buffer in thread
- * order and the stats likewise, then run the optimizer's update program on them. */
-static void emit_train_entry(cg_module *s, cg_program *p, LLVMValueRef worker, int64_t ws_floats)
+/* ---- the phased training step (batch_norm) ----------------------------------------------- */
+
+/* Image b's copy of buffer `buf` in a phased training step: its place in image b's arena
+ * of the batch arena (arena_stride floats each), or image b itself. NULL after an error
+ * for any other kind (a batch statistic is always of a per-image value). */
+static LLVMValueRef image_buffer(cnnc_cg *g, const cg_program *p, int buf, LLVMValueRef arena,
+                                 int64_t arena_stride, LLVMValueRef x, LLVMValueRef b)
+{
+    const cnnc_lbuf *lb = &p->lowered->bufs[buf];
+    if (lb->kind == CNNC_BUF_ARENA)
+        return cg_fptr(g, arena, LLVMBuildNSWAdd(g->b, LLVMBuildNSWMul(g->b, b, cg_i64(g, arena_stride), ""),
+                                                 cg_i64(g, lb->offset), ""));
+    if (lb->kind == CNNC_BUF_INPUT) {
+        int64_t image = cnnc_shape_size(p->graph->nodes[p->graph->input_node].shape);
+        return cg_fptr(g, x, LLVMBuildNSWMul(g->b, b, cg_i64(g, image), ""));
+    }
+    cnnc_error(g->d, NOWHERE, "internal error: a batch statistic of a value that is not "
+               "per image");
+    return NULL;
+}
+
+/* Between two phases, BATCH_MEAN kernel k: per element, the mean over the n images
+ * (summed in image order in double, so the result does not depend on the thread count,
+ * as the interpreter computes it) written into every image's output; for a batch_norm
+ * statistic also Keras's update of its moving statistic, moving = moving * momentum +
+ * mean * (1 - momentum) (the optimizer leaves these non-trainable weights alone). */
+static int emit_batch_mean(cnnc_cg *g, const cg_program *p, int k, LLVMValueRef arena,
+                           int64_t arena_stride, LLVMValueRef x, LLVMValueRef n,
+                           LLVMValueRef params)
+{
+    const cnnc_kernel *kr = &p->lowered->kernels[k];
+    const cnnc_node *node = &p->graph->nodes[kr->node];
+    LLVMValueRef acc = cg_alloca(g, g->f64, "batch_sum");
+    cg_loop le, lb;
+    LLVMValueRef e = cg_for(g, &le, kr->n);
+    LLVMBuildStore(g->b, LLVMConstReal(g->f64, 0.0), acc);
+    LLVMValueRef b = cg_for_dynamic(g, &lb, cg_i64(g, 0), n);
+    LLVMValueRef in = image_buffer(g, p, kr->in[0], arena, arena_stride, x, b);
+    if (!in)
+        return -1;
+    LLVMValueRef v = LLVMBuildFPExt(g->b, cg_load(g, in, e), g->f64, "");
+    LLVMBuildStore(g->b, LLVMBuildFAdd(g->b, LLVMBuildLoad2(g->b, g->f64, acc, ""), v, ""), acc);
+    cg_end(g, &lb);
+    LLVMValueRef mean = LLVMBuildFDiv(g->b, LLVMBuildLoad2(g->b, g->f64, acc, ""),
+                                      LLVMBuildSIToFP(g->b, n, g->f64, ""), "");
+    mean = LLVMBuildFPTrunc(g->b, mean, g->f32, "mean");
+    b = cg_for_dynamic(g, &lb, cg_i64(g, 0), n);
+    LLVMValueRef out = image_buffer(g, p, kr->out[0], arena, arena_stride, x, b);
+    if (!out)
+        return -1;
+    cg_store(g, mean, out, e);
+    cg_end(g, &lb);
+    if (node->op == CNNC_OP_BATCH_MEAN && node->inputs[1] >= 0) {
+        float momentum = node->attrs.momentum;
+        LLVMValueRef at = cg_fptr(g, params, cg_i64(g, p->graph->params[node->attrs.param].offset));
+        LLVMValueRef moving = LLVMBuildFMul(g->b, cg_load(g, at, e), cg_f32(g, momentum), "");
+        moving = LLVMBuildFAdd(g->b, moving,
+                               LLVMBuildFMul(g->b, mean, cg_f32(g, 1.0f - momentum), ""), "");
+        cg_store(g, moving, at, e);
+    }
+    cg_end(g, &le);
+    return 0;
+}
+
+/* The runtime's batch arena function `name` (cnnrt_model.h), declared on first use. */
+static LLVMValueRef batch_arena_fn(cnnc_cg *g, const char *name, LLVMTypeRef *type)
+{
+    int take = strcmp(name, "cnnrt_batch_arena_take") == 0;
+    *type = take ? LLVMFunctionType(g->ptr, &g->i64, 1, 0)
+                 : LLVMFunctionType(g->void_t, &g->ptr, 1, 0);
+    LLVMValueRef fn = LLVMGetNamedFunction(g->mod, name);
+    return fn ? fn : LLVMAddFunction(g->mod, name, *type);
+}
+
+/* A phased training step: the batch arena (one arena per image, kept by the runtime from
+ * step to step), one parallel_for per phase, and the batch statistics between them. Out
+ * of memory: a NaN loss and no update (the runtime stops on a non-finite loss). */
+static int emit_phases(cg_module *s, cg_program *p, LLVMValueRef fn, LLVMValueRef ctx)
 {
     cnnc_cg *g = &s->g;
-    LLVMValueRef fn = begin_params_entry(s, p, worker, train_args, TRAIN_ARGS, TRAIN_N,
-                                         TRAIN_POOL);
+    LLVMValueRef params = LLVMGetParam(fn, TRAIN_PARAMS), x = LLVMGetParam(fn, TRAIN_X);
+    LLVMValueRef n = LLVMGetParam(fn, TRAIN_N), stats_out = LLVMGetParam(fn, TRAIN_STATS);
+    LLVMValueRef pool = LLVMGetParam(fn, TRAIN_POOL);
+    int64_t stride = cnnc_lowered_ws_layout(p->lowered).grad;   /* the arena, rounded up */
+    LLVMTypeRef take_type, give_type;
+    LLVMValueRef take = batch_arena_fn(g, "cnnrt_batch_arena_take", &take_type);
+    LLVMValueRef give = batch_arena_fn(g, "cnnrt_batch_arena_give", &give_type);
+    LLVMValueRef floats = LLVMBuildNSWMul(g->b, n, cg_i64(g, stride), "");
+    LLVMValueRef arena = LLVMBuildCall2(g->b, take_type, take, &floats, 1, "batch_arena");
+    LLVMBasicBlockRef merge = cg_if(g, LLVMBuildIsNull(g->b, arena, ""));
+    cg_store(g, cg_f32(g, NAN), stats_out, cg_i64(g, 0));
+    cg_store(g, cg_f32(g, 0.0), stats_out, cg_i64(g, 1));
+    LLVMBuildRetVoid(g->b);
+    LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, fn, "unreachable"));
+    cg_endif(g, merge);
+    cg_ctx_store(s, ctx, CTX_BATCH_ARENA, arena);
+    for (int ph = 0; ph < p->num_phases; ph++) {
+        LLVMValueRef args[4] = {pool, n, p->phase_workers[ph], ctx};
+        LLVMBuildCall2(g->b, s->parallel_for_type, s->parallel_for, args, 4, "");
+        if (ph + 1 < p->num_phases &&
+            emit_batch_mean(g, p, p->batch_means[ph], arena, stride, x, n, params))
+            return -1;
+    }
+    LLVMBuildCall2(g->b, give_type, give, &arena, 1, "");
+    return 0;
+}
+
+/* ---- the train step ----------------------------------------------------------------------- */
+
+/* After parallel_for (a phased step: after its phases): sum the per-thread gradients into
+ * thread 0's buffer in thread order and the stats likewise, then run the optimizer's
+ * update program on them. */
+static int emit_train_entry(cg_module *s, cg_program *p, LLVMValueRef worker, int64_t ws_floats)
+{
+    cnnc_cg *g = &s->g;
+    LLVMValueRef ctx;
+    LLVMValueRef fn = begin_params_entry(s, p, p->num_phases ? NULL : worker, train_args,
+                                         TRAIN_ARGS, TRAIN_N, TRAIN_POOL, &ctx);
     LLVMValueRef params = LLVMGetParam(fn, TRAIN_PARAMS), opt = LLVMGetParam(fn, TRAIN_OPT_STATE);
     LLVMValueRef n = LLVMGetParam(fn, TRAIN_N), step = LLVMGetParam(fn, TRAIN_STEP);
     LLVMValueRef lr = LLVMGetParam(fn, TRAIN_LR), stats_out = LLVMGetParam(fn, TRAIN_STATS);
@@ -311,6 +431,8 @@ static void emit_train_entry(cg_module *s, cg_program *p, LLVMValueRef worker, i
     cg_store(g, cg_f32(g, 0.0), stats_out, one);
     LLVMBuildRetVoid(g->b);
     LLVMPositionBuilderAtEnd(g->b, run_bb);
+    if (p->num_phases && emit_phases(s, p, fn, ctx))
+        return -1;
 
     LLVMValueRef threads = LLVMBuildCall2(g->b, s->pool_threads_type, s->pool_threads, &pool, 1, "");
     LLVMValueRef T = LLVMBuildSelect(g->b, LLVMBuildICmp(g->b, LLVMIntSLT, threads, n, ""),
@@ -346,13 +468,14 @@ static void emit_train_entry(cg_module *s, cg_program *p, LLVMValueRef worker, i
         call_update(g, p, args);
     }
     LLVMBuildRetVoid(g->b);
+    return 0;
 }
 
-void cg_emit_entry(cg_module *s, cg_model *m, cg_program *p, LLVMValueRef worker)
+int cg_emit_entry(cg_module *s, cg_model *m, cg_program *p, LLVMValueRef worker)
 {
     switch (p->kind) {
     case CNNC_PROGRAM_INFER: emit_infer_entry(s, p, worker); break;
-    case CNNC_PROGRAM_TRAIN: emit_train_entry(s, p, worker, m->ws_floats); break;
+    case CNNC_PROGRAM_TRAIN: return emit_train_entry(s, p, worker, m->ws_floats);
     case CNNC_PROGRAM_CAM:
         emit_struct_entry(s, p, worker, cam_args, CAM_ARGS, check_cam_args, m->num_cam_layers);
         break;
@@ -361,4 +484,5 @@ void cg_emit_entry(cg_module *s, cg_model *m, cg_program *p, LLVMValueRef worker
         break;
     case CNNC_PROGRAM_UPDATE: break;   /* part of the train step's entry */
     }
+    return 0;
 }

@@ -3,7 +3,8 @@
  *   codegen_programs.c    program assembly: the model's programs lowered, each kernel body
  *                         emitted once, the worker that runs a program's kernels per image
  *   codegen_entry.c       the entry-point ABI of cnnrt_model.h: arguments -> worker ctx ->
- *                         cnnrt_parallel_for, the train step's reduction and update
+ *                         cnnrt_parallel_for, the train step's reduction and update,
+ *                         the phases of a train step with batch_norm
  *   codegen_descriptor.c  the `const cnnrt_model NAME_model` descriptor
  *   codegen_target.c      target machine and optimisation pipeline
  *   codegen_emit.c        object / assembly / IR / linked program (cnnc_codegen_run)
@@ -39,6 +40,13 @@ typedef struct cg_program {
     cnnc_graph *update_graph;
     cnnc_lowered *update;
     LLVMValueRef *update_fns;
+    /* TRAIN with batch_norm: phases separated by its batch statistics (the BATCH_MEAN
+     * kernels at batch_means[0..num_phases-1)), each phase a worker run over all the
+     * images before the entry computes the next statistic (codegen_entry.c). 0 phases:
+     * one worker runs every kernel. */
+    int num_phases;
+    LLVMValueRef *phase_workers;
+    int *batch_means;
 } cg_program;
 
 typedef struct cg_model {
@@ -82,7 +90,7 @@ typedef struct cg_module {
 typedef enum cg_ctx_field {
     CTX_PARAMS, CTX_OPT_STATE, CTX_X, CTX_LABELS, CTX_N, CTX_SEED, CTX_SCORE_MODE,
     CTX_CAM_TARGET, CTX_CAM_METHOD, CTX_WS, CTX_PROBS, CTX_MAPS, CTX_MAP_MAX, CTX_INPUT_GRADS,
-    CTX_LOGITS, CTX_FIELDS
+    CTX_LOGITS, CTX_BATCH_ARENA, CTX_FIELDS
 } cg_ctx_field;
 int cg_ctx_field_is_int(cg_ctx_field field);
 LLVMValueRef cg_ctx_load(cg_module *s, LLVMValueRef ctx, cg_ctx_field field);
@@ -97,8 +105,9 @@ void cg_add_fn_attr(cnnc_cg *g, LLVMValueRef fn, unsigned index, const char *nam
  * entry_fn). -1 after a diagnostic. */
 int cg_emit_program(cg_module *s, cg_model *m, cg_program *p);
 
-/* The entry point of p (codegen_entry.c), calling worker over the images. */
-void cg_emit_entry(cg_module *s, cg_model *m, cg_program *p, LLVMValueRef worker);
+/* The entry point of p (codegen_entry.c), calling worker over the images (or, for a
+ * phased training step, p's phase workers). -1 after a diagnostic. */
+int cg_emit_entry(cg_module *s, cg_model *m, cg_program *p, LLVMValueRef worker);
 
 /* The descriptor `const cnnrt_model NAME_model` (codegen_descriptor.c); returns it. */
 LLVMValueRef cg_emit_descriptor(cg_module *s, const cg_model *m);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "autodiff.h"
+#include "batch_norm.h"
 #include "cam_methods.h"
 #include "codegen_module.h"
 #include "optimizers.h"
@@ -19,6 +20,8 @@ void cg_free_programs(cg_model *m)
         cnnc_lowered_free(m->progs[i].update);
         cnnc_graph_free(m->progs[i].update_graph);
         free(m->progs[i].update_fns);
+        free(m->progs[i].phase_workers);
+        free(m->progs[i].batch_means);
         if (m->progs[i].graph != m->forward)
             cnnc_graph_free(m->progs[i].graph);
     }
@@ -71,7 +74,12 @@ int cg_build_programs(cg_model *m)
 {
     const cnnc_graph *fw = m->forward;
     int mask = m->opts->programs ? m->opts->programs : CNNC_GEN_ALL;
-    cg_program *p = add_program(m, CNNC_PROGRAM_INFER, (cnnc_graph *)fw);
+    /* batch_norm folded into the conv2d/dense before it (batch_norm.h). */
+    cnnc_graph *infer = cnnc_graph_has_batch_ops(fw) ? cnnc_build_infer_graph(fw, m->d)
+                                                     : (cnnc_graph *)fw;
+    if (!infer)
+        return -1;
+    cg_program *p = add_program(m, CNNC_PROGRAM_INFER, infer);
     snprintf(p->entry, sizeof p->entry, "%s_infer", m->name);
     if (mask & CNNC_GEN_TRAIN) {
         cnnc_graph *train = cnnc_build_train_graph(fw, m->d);
@@ -205,19 +213,34 @@ static LLVMValueRef iadd1(cnnc_cg *g, LLVMValueRef v)
     return LLVMBuildNSWAdd(g->b, v, cg_i64(g, 1), "");
 }
 
-/* The worker: for each image of [begin, end), run the kernels on this worker's slice.
+/* Which kernels a worker runs: [begin, end) of the program's list. In a phased training
+ * step (batch_norm; phased) each image has its own arena in the batch arena
+ * (CTX_BATCH_ARENA) that lives across the phases, the gradients and stats are zeroed in
+ * phase 0 only, and the kernels that read only weights run per image in phase 0 (into
+ * each image's arena) rather than once per worker. */
+typedef struct kernel_range {
+    int begin, end;
+    int phase;
+    int phased;
+} kernel_range;
+
+/* The worker: for each image of [begin, end), run the kernels of range r on this worker's
+ * slice of the workspace (or, phased, on the image's arena of the batch arena).
  * A team worker (team = 1, for cnnrt_parallel_team: begin is the member, end the number
- * of members) runs every image on slice 0 together with the other members instead: the
- * kernels that split (cnnc_cg_kernel_splits) compute the member's part of their output,
- * member 0 runs the others, and the members meet at a barrier between any two kernels
- * run by different members. */
+ * of members; never phased) runs every image on slice 0 together with the other members
+ * instead: the kernels that split (cnnc_cg_kernel_splits) compute the member's part of
+ * their output, member 0 runs the others, and the members meet at a barrier between any
+ * two kernels run by different members. */
 static LLVMValueRef emit_worker(cg_module *s, cg_program *p, LLVMValueRef *kernel_fns,
-                                int64_t ws_floats, int team)
+                                int64_t ws_floats, kernel_range r, int team)
 {
     cnnc_cg *g = &s->g;
     const cnnc_lowered *lp = p->lowered;
-    char name[sizeof p->entry + 16];
-    snprintf(name, sizeof name, team ? "%s_team" : "%s_worker", p->entry);
+    char name[sizeof p->entry + 32];
+    if (r.phased)
+        snprintf(name, sizeof name, "%s_worker_phase%d", p->entry, r.phase);
+    else
+        snprintf(name, sizeof name, team ? "%s_team" : "%s_worker", p->entry);
     LLVMValueRef fn = LLVMAddFunction(g->mod, name, s->task_type);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     cg_add_fn_attr(g, fn, LLVMAttributeFunctionIndex, "nounwind");
@@ -249,7 +272,7 @@ static LLVMValueRef emit_worker(cg_module *s, cg_program *p, LLVMValueRef *kerne
     wb.arena = cg_fptr(g, ws, LLVMBuildNSWMul(g->b, worker, cg_i64(g, ws_floats), ""));
     wb.grad = cg_fptr(g, wb.arena, cg_i64(g, layout.grad));
     wb.stats = cg_fptr(g, wb.grad, cg_i64(g, layout.stats - layout.grad));
-    if (layout.floats > layout.grad) {
+    if (layout.floats > layout.grad && r.phase == 0) {
         LLVMBasicBlockRef merge = team ? cg_if(g, LLVMBuildICmp(g->b, LLVMIntEQ, wb.member,
                                                                cg_i64(g, 0), "")) : NULL;
         LLVMBuildMemSet(g->b, wb.grad, LLVMConstInt(g->i8, 0, 0),
@@ -264,15 +287,18 @@ static LLVMValueRef emit_worker(cg_module *s, cg_program *p, LLVMValueRef *kerne
 
     /* Kernels that read only weights run once, before the image loop. */
     int hoisted = 0;
-    for (int k = 0; k < lp->num_kernels; k++)
+    for (int k = 0; k < lp->num_kernels && !r.phased; k++)
         if (lp->kernels[k].hoisted) {
             call_kernel(g, lp, kernel_fns[k], k, &wb, begin, cg_i64(g, -1), seed, mode);
             hoisted = 1;
         }
     if (team && hoisted)
         cg_team_barrier(g);
+    LLVMValueRef batch_arena = r.phased ? cg_ctx_load(s, ctx, CTX_BATCH_ARENA) : NULL;
     cg_loop li;
     LLVMValueRef img = cg_for_dynamic(g, &li, begin, end);
+    if (r.phased)
+        wb.arena = cg_fptr(g, batch_arena, LLVMBuildNSWMul(g->b, img, cg_i64(g, layout.grad), ""));
     LLVMValueRef label = cg_i64(g, -1);
     if (p->kind != CNNC_PROGRAM_INFER) {
         /* Labels (train) or classes (Grad-CAM, may be NULL = the predicted class). */
@@ -292,8 +318,11 @@ static LLVMValueRef emit_worker(cg_module *s, cg_program *p, LLVMValueRef *kerne
         LLVMAddIncoming(phi, vals, bbs, 2);
         label = phi;
     }
+    for (int k = 0; k < lp->num_kernels && r.phased && r.phase == 0; k++)
+        if (lp->kernels[k].hoisted)
+            call_kernel(g, lp, kernel_fns[k], k, &wb, img, label, seed, mode);
     int serial = 0;   /* a team: member 0 ran kernels since the last barrier */
-    for (int k = 0; k < lp->num_kernels; k++) {
+    for (int k = r.begin; k < r.end; k++) {
         if (lp->kernels[k].hoisted)
             continue;
         int split = team && cnnc_cg_kernel_splits(&lp->kernels[k]);
@@ -344,26 +373,59 @@ static LLVMValueRef kernel_function(cg_module *s, cg_model *m, const cnnc_lowere
     return e.fn;
 }
 
+/* A training step with batch_norm: one worker per phase, the phases separated by the
+ * BATCH_MEAN kernels, which the entry computes itself (kernel_range). */
+static int emit_phase_workers(cg_module *s, cg_model *m, cg_program *p, LLVMValueRef *kfns)
+{
+    const cnnc_lowered *lp = p->lowered;
+    if (p->kind != CNNC_PROGRAM_TRAIN) {
+        cnnc_error(m->d, (cnnc_loc){0, 0, 0}, "internal error: a batch statistic outside "
+                   "the training step");
+        return -1;
+    }
+    p->phase_workers = cnnc_xcalloc((size_t)p->num_phases, sizeof *p->phase_workers);
+    for (int ph = 0; ph < p->num_phases; ph++) {
+        kernel_range r = {ph ? p->batch_means[ph - 1] + 1 : 0,
+                          ph + 1 < p->num_phases ? p->batch_means[ph] : lp->num_kernels, ph, 1};
+        p->phase_workers[ph] = emit_worker(s, p, kfns, m->ws_floats, r, 0);
+    }
+    return 0;
+}
+
 int cg_emit_program(cg_module *s, cg_model *m, cg_program *p)
 {
     const cnnc_lowered *lp = p->lowered;
     LLVMValueRef *kfns = cnnc_xcalloc((size_t)(lp->num_kernels + 1), sizeof *kfns);
+    p->batch_means = cnnc_xcalloc((size_t)(lp->num_kernels + 1), sizeof *p->batch_means);
+    int num_means = 0;
     for (int k = 0; k < lp->num_kernels; k++) {
+        if (lp->kernels[k].kind == CNNC_K_BATCH_MEAN) {
+            p->batch_means[num_means++] = k;
+            continue;
+        }
         kfns[k] = kernel_function(s, m, lp, k);
         if (!kfns[k]) {
             free(kfns);
             return -1;
         }
     }
-    LLVMValueRef worker = emit_worker(s, p, kfns, m->ws_floats, 0);
-    /* A team worker for the programs that run one image at a time (not the training
-     * step, whose gradients are per worker), when some kernel splits. */
+    LLVMValueRef worker = NULL;
+    p->num_phases = num_means ? num_means + 1 : 0;
     p->team_worker = NULL;
-    for (int k = 0; k < lp->num_kernels && p->kind != CNNC_PROGRAM_TRAIN; k++)
-        if (!lp->kernels[k].hoisted && cnnc_cg_kernel_splits(&lp->kernels[k])) {
-            p->team_worker = emit_worker(s, p, kfns, m->ws_floats, 1);
-            break;
-        }
+    if (!num_means) {
+        kernel_range all = {0, lp->num_kernels, 0, 0};
+        worker = emit_worker(s, p, kfns, m->ws_floats, all, 0);
+        /* A team worker for the programs that run one image at a time (not the training
+         * step, whose gradients are per worker), when some kernel splits. */
+        for (int k = 0; k < lp->num_kernels && p->kind != CNNC_PROGRAM_TRAIN; k++)
+            if (!lp->kernels[k].hoisted && cnnc_cg_kernel_splits(&lp->kernels[k])) {
+                p->team_worker = emit_worker(s, p, kfns, m->ws_floats, all, 1);
+                break;
+            }
+    } else if (emit_phase_workers(s, m, p, kfns)) {
+        free(kfns);
+        return -1;
+    }
     free(kfns);
     if (p->update) {
         p->update_fns = cnnc_xcalloc((size_t)p->update->num_kernels + 1, sizeof *p->update_fns);
@@ -373,6 +435,5 @@ int cg_emit_program(cg_module *s, cg_model *m, cg_program *p)
                 return -1;
         }
     }
-    cg_emit_entry(s, m, p, worker);
-    return 0;
+    return cg_emit_entry(s, m, p, worker);
 }

@@ -30,6 +30,7 @@
 #include "ops.h"
 #include "cnnrt_weights.h"   /* the model name's room in the weights file */
 #include "optimizers.h"
+#include "batch_norm.h"
 
 /* ---- the vocabulary --------------------------------------------------------------------- */
 
@@ -51,6 +52,7 @@
 typedef enum {
     ST_MODEL, ST_INPUT,
     ST_CONV2D, ST_MAX_POOL2D, ST_AVG_POOL2D, ST_GLOBAL_AVG_POOL2D, ST_FLATTEN, ST_DENSE,
+    ST_BATCH_NORM,
     ST_DROPOUT,
     ACTIVATIONS(ACTIVATION_KIND)
     ST_COMPILE, ST_FIT, ST_GRADCAM,
@@ -116,6 +118,9 @@ static const stmt_spec specs[ST_COUNT] = {
     [ST_DENSE] = {"dense", "Dense", "dense",
                   {{"units", 1, "the number of outputs"}, {"activation", 0, NULL},
                    {"use_bias", 0, NULL}, {"name", 0, NULL}}},
+    [ST_BATCH_NORM] = {"batch_norm", "BatchNormalization", "batch_normalization",
+                       {{"momentum", 0, NULL}, {"epsilon", 0, NULL}, {"center", 0, NULL},
+                        {"scale", 0, NULL}, {"axis", 0, NULL}, {"name", 0, NULL}}},
     [ST_DROPOUT] = {"dropout", "Dropout", "dropout",
                     {{"rate", 1, "the fraction of inputs to drop, e.g. 0.5"},
                      {"name", 0, NULL}}},
@@ -180,6 +185,7 @@ static const char *const keras_spellings[][2] = {
     {"global_average_pooling2d", "global_avg_pool2d"},
     {"globalaveragepooling2d", "global_avg_pool2d"},
     {"batch", "batch_size"},
+    {"batch_normalization", "batch_norm"}, {"batchnormalization", "batch_norm"},
 };
 
 static int is_layer(stmt_kind k)
@@ -917,6 +923,24 @@ static void build_simple(builder *b, cnnc_stmt *s, int layer, stmt_kind kind)
     finish_layer(b, layer, y);
 }
 
+/* BatchNormalization over the channels (Keras's axis=-1, the only axis offered). */
+static void build_batch_norm(builder *b, cnnc_stmt *s, int layer)
+{
+    cnnc_bn_settings bn = {0.99, 1e-3, 1, 1};
+    int64_t axis;
+    int bad = read_float(b, s, "momentum", 0.99, 0.0, 1.0, 0, 0, &bn.momentum);
+    bad |= read_float(b, s, "epsilon", 1e-3, 0.0, HUGE_VAL, 1, 0, &bn.epsilon);
+    bad |= read_bool(b, s, "center", 1, &bn.center);
+    bad |= read_bool(b, s, "scale", 1, &bn.scale);
+    bad |= read_int(b, s, "axis", -1, -1, -1, &axis);
+    if (bad || b->current < 0)
+        return;
+    int y = cnnc_build_batch_norm(b->g, b->d, b->current, &bn, b->g->layers[layer].name,
+                                  layer, s->loc);
+    if (y >= 0)
+        finish_layer(b, layer, y);
+}
+
 /* An activation layer: its parameter (if it has one) and the function. */
 static void build_activation(builder *b, cnnc_stmt *s, int layer, int act)
 {
@@ -1036,6 +1060,7 @@ static void build_layer(builder *b, cnnc_stmt *s, stmt_kind kind)
     case ST_MAX_POOL2D: build_pool2d(b, s, layer, CNNC_OP_MAX_POOL2D); break;
     case ST_AVG_POOL2D: build_pool2d(b, s, layer, CNNC_OP_AVG_POOL2D); break;
     case ST_DENSE: build_dense(b, s, layer); break;
+    case ST_BATCH_NORM: build_batch_norm(b, s, layer); break;
     default:
         if (activation_of(kind) >= 0)
             build_activation(b, s, layer, activation_of(kind));

@@ -39,6 +39,9 @@
     X(EW, ew, "elementwise", 3)            /* attrs.ew of 1..3 inputs, suffix broadcasting */      \
     X(REDUCE, reduce, "reduce", 1)         /* attrs.reduce over attrs.axes (dropped) */            \
     X(BROADCAST, broadcast, "broadcast", 1) /* x repeated along attrs.axes of attrs.shape */       \
+    X(BATCH_MEAN, batch_mean, "batch_mean", 2) /* the one cross-image op: in training (or without\
+                                 input 1) the mean of x over the batch's images, the same value\
+                                 in every image; in inference input 1 (a moving statistic) */ \
     /* forward */                                                                                  \
     X(CONV2D, conv2d, "conv2d", 3)          /* x, kernel, bias (input 2 = -1 without bias) */      \
     X(MAX_POOL2D, max_pool2d, "max_pool2d", 1)                                                     \
@@ -105,6 +108,9 @@ typedef struct cnnc_attrs {
     float alpha;              /* EW: the function's parameter (leaky_relu's slope) */
     int reduce;               /* REDUCE: a cnnc_reduce_kind (elementwise.h) */
     unsigned axes;            /* REDUCE: bit i = input axis i; BROADCAST: result axes */
+    float momentum;           /* BATCH_MEAN of a batch_norm layer: its moving statistic */
+    float epsilon;            /*   (attrs.param) becomes moving*momentum + batch*(1-momentum);
+                               *   epsilon: the layer's, on its variance's BATCH_MEAN */
     /* CLASS_SCORE_GRAD's score mode (logit/softmax) is a run-time choice: see interp.h's
      * cnnc_interp_ctx.score_mode and cnnrt_cam_args.score_mode. */
 } cnnc_attrs;
@@ -124,7 +130,7 @@ typedef struct cnnc_node {
     int cam_method;
 } cnnc_node;
 
-typedef enum { CNNC_INIT_ZEROS, CNNC_INIT_GLOROT_UNIFORM } cnnc_init;
+typedef enum { CNNC_INIT_ZEROS, CNNC_INIT_GLOROT_UNIFORM, CNNC_INIT_ONES } cnnc_init;
 
 typedef struct cnnc_param {
     char *name;            /* "conv2d/kernel", "conv2d/bias", as Keras names weights */
@@ -135,6 +141,8 @@ typedef struct cnnc_param {
     int64_t fan_in, fan_out;
     int layer;
     int node;              /* its PARAM node */
+    int non_trainable;     /* batch_norm's moving statistics: no gradient, updated by the
+                              training step from a BATCH_MEAN (CNNC_OUT_MOVING_STAT) */
 } cnnc_param;
 
 /* One Keras layer as model.summary() shows it. */
@@ -177,6 +185,9 @@ typedef enum {
                               target layer and method */
     CNNC_OUT_INPUT_GRAD,   /* gradient with respect to the input image (guided backprop) */
     CNNC_OUT_UPDATED,      /* an update program's new value of argument `param` (in place) */
+    CNNC_OUT_MOVING_STAT,  /* a training step's batch statistic (a BATCH_MEAN, the same in
+                              every image) for the non-trainable params[param]: after the
+                              step, moving = moving*momentum + stat*(1-momentum) */
 } cnnc_output_role;
 
 typedef struct cnnc_output {

@@ -9,6 +9,7 @@
  *   - the attributes of a backward node are a copy of its forward node's (kernel size,
  *     stride, resolved padding, dropout index), so forward and backward index alike. */
 #include "interp.h"
+#include "batch_norm.h"
 #include "cam_methods.h"
 #include "optimizers.h"
 #include "elementwise.h"
@@ -430,6 +431,18 @@ void cnnc_interp_broadcast(const cnnc_graph *g, const cnnc_node *n, const float 
         out[i] = in[0][drop_axes(n->shape, n->attrs.axes, i)];
 }
 
+/* Outside training, a batch_norm statistic is its moving statistic (input 1). In training
+ * it is the mean over the batch, which one image cannot compute: the batch programs run
+ * graphs with BATCH_MEAN image by image node by node (run_batch) and compute it there;
+ * cnnc_interp_run_image refuses them. */
+void cnnc_interp_batch_mean(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
+                            float *out, const cnnc_interp_ctx *ctx)
+{
+    (void)g;
+    int from = !ctx->training && n->inputs[1] >= 0 ? 1 : 0;
+    memcpy(out, in[from], (size_t)out_size(n) * sizeof *out);
+}
+
 /* Softmax over the last axis, each row shifted by its maximum (no overflow). */
 void cnnc_interp_softmax(const cnnc_graph *g, const cnnc_node *n, const float *const *in,
                          float *out, const cnnc_interp_ctx *ctx)
@@ -820,48 +833,106 @@ static int check_param(const cnnc_graph *g, const cnnc_node *n, cnnc_diag *d)
     return 0;
 }
 
-int cnnc_interp_run_image(const cnnc_graph *g, const float *params, const float *image,
-                          const cnnc_interp_ctx *ctx, float **values, cnnc_diag *d)
+/* Node i of one image's run. */
+static int run_node(const cnnc_graph *g, int i, const float *params, const float *image,
+                    const cnnc_interp_ctx *ctx, float **values, cnnc_diag *d)
 {
-    if (check_supported(g, d))
-        return -1;
+    const cnnc_node *n = &g->nodes[i];
+    int64_t size = cnnc_shape_size(n->shape);
+    switch (n->op) {
+    case CNNC_OP_INPUT:
+        memcpy(values[i], image, (size_t)size * sizeof(float));
+        return 0;
+    case CNNC_OP_PARAM:
+        if (check_param(g, n, d))
+            return -1;
+        memcpy(values[i], params + g->params[n->attrs.param].offset,
+               (size_t)size * sizeof(float));
+        return 0;
+    case CNNC_OP_LABEL:
+        cnnc_interp_label(g, n, NULL, values[i], ctx);
+        return 0;
+    case CNNC_OP_ARG:
+        if (!ctx->args || !ctx->args[n->attrs.param]) {
+            cnnc_error(d, (cnnc_loc){0, 0, 0}, "interpreter: argument %d of %s is missing",
+                       n->attrs.param, n->name);
+            return -1;
+        }
+        memcpy(values[i], ctx->args[n->attrs.param], (size_t)size * sizeof(float));
+        return 0;
+    default:
+        break;
+    }
+    const float *in[CNNC_MAX_INPUTS];
+    for (int k = 0; k < CNNC_MAX_INPUTS; k++)
+        in[k] = n->inputs[k] >= 0 ? values[n->inputs[k]] : NULL;
+    cnnc_op_info_of(n->op)->interp(g, n, in, values[i], ctx);
+    return 0;
+}
+
+/* Whether node n needs the whole batch: a BATCH_MEAN that is the batch's mean. */
+static int is_batch_node(const cnnc_node *n, const cnnc_interp_ctx *ctx)
+{
+    return n->op == CNNC_OP_BATCH_MEAN && (ctx->training || n->inputs[1] < 0);
+}
+
+static int check_missing(const cnnc_graph *g, const float *params, const float *image,
+                         const cnnc_interp_ctx *ctx, float **values, cnnc_diag *d)
+{
     if (!values || !ctx || (!image && g->input_node >= 0) || (!params && g->num_params > 0)) {
         cnnc_error(d, (cnnc_loc){0, 0, 0},
                    "interpreter: missing %s", !values ? "value buffers" : !ctx ? "context"
                                               : !image ? "input image" : "weights");
         return -1;
     }
-    for (int i = 0; i < g->num_nodes; i++) {
-        const cnnc_node *n = &g->nodes[i];
-        int64_t size = cnnc_shape_size(n->shape);
-        switch (n->op) {
-        case CNNC_OP_INPUT:
-            memcpy(values[i], image, (size_t)size * sizeof(float));
-            continue;
-        case CNNC_OP_PARAM:
-            if (check_param(g, n, d))
-                return -1;
-            memcpy(values[i], params + g->params[n->attrs.param].offset,
-                   (size_t)size * sizeof(float));
-            continue;
-        case CNNC_OP_LABEL:
-            cnnc_interp_label(g, n, NULL, values[i], ctx);
-            continue;
-        case CNNC_OP_ARG:
-            if (!ctx->args || !ctx->args[n->attrs.param]) {
-                cnnc_error(d, (cnnc_loc){0, 0, 0}, "interpreter: argument %d of %s is missing",
-                           n->attrs.param, n->name);
-                return -1;
-            }
-            memcpy(values[i], ctx->args[n->attrs.param], (size_t)size * sizeof(float));
-            continue;
-        default:
-            break;
+    return 0;
+}
+
+int cnnc_interp_run_image(const cnnc_graph *g, const float *params, const float *image,
+                          const cnnc_interp_ctx *ctx, float **values, cnnc_diag *d)
+{
+    if (check_supported(g, d) || check_missing(g, params, image, ctx, values, d))
+        return -1;
+    for (int i = 0; i < g->num_nodes; i++)
+        if (is_batch_node(&g->nodes[i], ctx)) {
+            cnnc_error(d, g->nodes[i].loc, "interpreter: '%s' is a statistic of the whole "
+                       "batch: run the graph with cnnc_interp_run_batch", g->nodes[i].name);
+            return -1;
         }
-        const float *in[CNNC_MAX_INPUTS];
-        for (int k = 0; k < CNNC_MAX_INPUTS; k++)
-            in[k] = n->inputs[k] >= 0 ? values[n->inputs[k]] : NULL;
-        cnnc_op_info_of(n->op)->interp(g, n, in, values[i], ctx);
+    for (int i = 0; i < g->num_nodes; i++)
+        if (run_node(g, i, params, image, ctx, values, d))
+            return -1;
+    return 0;
+}
+
+int cnnc_interp_run_batch(const cnnc_graph *g, const float *params, const float *x,
+                          int64_t n, const cnnc_interp_ctx *ctxs, float ***values,
+                          cnnc_diag *d)
+{
+    if (check_supported(g, d))
+        return -1;
+    int64_t image_floats = g->input_node >= 0 ? cnnc_shape_size(g->nodes[g->input_node].shape)
+                                              : 0;
+    for (int64_t b = 0; b < n; b++)
+        if (check_missing(g, params, x ? x + b * image_floats : NULL, &ctxs[b], values[b], d))
+            return -1;
+    for (int i = 0; i < g->num_nodes; i++) {
+        const cnnc_node *node = &g->nodes[i];
+        if (is_batch_node(node, &ctxs[0])) {
+            /* The mean over the images, the same value in each. */
+            int64_t size = cnnc_shape_size(node->shape);
+            for (int64_t e = 0; e < size; e++) {
+                double sum = 0.0;
+                for (int64_t b = 0; b < n; b++)
+                    sum += values[b][node->inputs[0]][e];
+                for (int64_t b = 0; b < n; b++)
+                    values[b][i][e] = (float)(sum / (double)n);
+            }
+            continue;
+        }
+        for (int64_t b = 0; b < n; b++)
+            if (run_node(g, i, params, x ? x + b * image_floats : NULL, &ctxs[b], values[b], d))
+                return -1;
     }
     return 0;
 }
@@ -940,6 +1011,32 @@ static void accumulate_param_grads(const cnnc_graph *g, float **values, float *g
     }
 }
 
+/* The batch statistics of the MOVING_STAT outputs (the same in every image), into stat
+ * (flat, like params, at their moving statistic's place). */
+static void keep_moving_stats(const cnnc_graph *g, float **values, float *stat)
+{
+    for (int o = 0; o < g->num_outputs; o++) {
+        const cnnc_output *out = &g->outputs[o];
+        if (out->role == CNNC_OUT_MOVING_STAT)
+            memcpy(stat + g->params[out->param].offset, values[out->node],
+                   (size_t)g->params[out->param].size * sizeof(float));
+    }
+}
+
+/* Keras: moving = moving * momentum + batch * (1 - momentum), in float. */
+static void update_moving_stats(const cnnc_graph *g, const float *stat, float *params)
+{
+    for (int o = 0; o < g->num_outputs; o++) {
+        const cnnc_output *out = &g->outputs[o];
+        if (out->role != CNNC_OUT_MOVING_STAT)
+            continue;
+        const cnnc_param *p = &g->params[out->param];
+        float momentum = g->nodes[out->node].attrs.momentum;
+        for (int64_t i = p->offset; i < p->offset + p->size; i++)
+            params[i] = params[i] * momentum + stat[i] * (1.0f - momentum);
+    }
+}
+
 static int check_train_graph(const cnnc_graph *g, cnnc_diag *d)
 {
     for (int o = 0; o < g->num_outputs; o++) {
@@ -987,12 +1084,37 @@ int cnnc_interp_train_step(const cnnc_graph *train, float *params, float *opt_st
 
     int64_t np = train->param_floats;
     float *grad = calloc((size_t)(np ? np : 1), sizeof *grad);
+    float *moving = calloc((size_t)(np ? np : 1), sizeof *moving);   /* batch statistics */
     float **values = cnnc_interp_alloc_values(train);
-    if (!grad)
+    if (!grad || !moving)
         abort();
     float loss_sum = 0.0f, correct = 0.0f;
     int rc = 0;
-    for (int64_t i = 0; i < n && rc == 0; i++) {
+    if (cnnc_graph_has_batch_ops(train)) {
+        /* batch_norm: every image's values at once, node by node (run_batch). */
+        float ***all = calloc((size_t)n, sizeof *all);
+        cnnc_interp_ctx *ctxs = calloc((size_t)n, sizeof *ctxs);
+        if (!all || !ctxs)
+            abort();
+        for (int64_t i = 0; i < n; i++) {
+            all[i] = cnnc_interp_alloc_values(train);
+            ctxs[i] = (cnnc_interp_ctx){1, seed, i, CNNRT_SCORE_LOGIT, labels[i], NULL};
+        }
+        rc = cnnc_interp_run_batch(train, params, x, n, ctxs, all, d);
+        for (int64_t i = 0; i < n && rc == 0; i++) {
+            loss_sum += all[i][loss_node][0];
+            if (argmax(all[i][probs_node], k) == labels[i])
+                correct += 1.0f;
+            accumulate_param_grads(train, all[i], grad);
+        }
+        if (rc == 0)
+            keep_moving_stats(train, all[0], moving);
+        for (int64_t i = 0; i < n; i++)
+            cnnc_interp_free_values(train, all[i]);
+        free(all);
+        free(ctxs);
+    }
+    for (int64_t i = 0; i < n && rc == 0 && !cnnc_graph_has_batch_ops(train); i++) {
         cnnc_interp_ctx ctx = {1, seed, i, CNNRT_SCORE_LOGIT, labels[i], NULL};
         rc = cnnc_interp_run_image(train, params, x + i * image_floats, &ctx, values, d);
         if (rc)
@@ -1014,6 +1136,8 @@ int cnnc_interp_train_step(const cnnc_graph *train, float *params, float *opt_st
         rc = update ? cnnc_interp_update(update, args, d) : -1;
         cnnc_graph_free(update);
     }
+    if (rc == 0)
+        update_moving_stats(train, moving, params);
     if (rc == 0) {
         if (stats) {
             stats[0] = loss_sum;
@@ -1022,6 +1146,7 @@ int cnnc_interp_train_step(const cnnc_graph *train, float *params, float *opt_st
     }
     cnnc_interp_free_values(train, values);
     free(grad);
+    free(moving);
     return rc;
 }
 

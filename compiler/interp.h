@@ -24,13 +24,20 @@ typedef struct cnnc_interp_ctx {
 int cnnc_interp_run_image(const cnnc_graph *g, const float *params, const float *image,
                           const cnnc_interp_ctx *ctx, float **values, cnnc_diag *d);
 float **cnnc_interp_alloc_values(const cnnc_graph *g);
+/* Runs every node of g for n images at once, node by node (each node for every image
+ * before the next node): what a graph with BATCH_MEAN (batch_norm in training) needs.
+ * values[b] and ctxs[b] are image b's; x holds the n images. */
+int cnnc_interp_run_batch(const cnnc_graph *g, const float *params, const float *x,
+                          int64_t n, const cnnc_interp_ctx *ctxs, float ***values,
+                          cnnc_diag *d);
 void cnnc_interp_free_values(const cnnc_graph *g, float **values);
 
 /* Batch programs with the same meaning as the generated entry points (cnnrt_model.h). */
 int cnnc_interp_infer(const cnnc_graph *forward, const float *params, const float *x,
                       int64_t n, float *probs, float *logits, cnnc_diag *d);
 /* One training step on a training graph (cnnc_build_train_graph): gradients summed over
- * the batch in image order, divided by n, then the optimizer of g->train. opt_state as in
+ * the batch in image order, divided by n, then the optimizer of g->train, then the moving
+ * statistics of batch_norm layers (CNNC_OUT_MOVING_STAT) moved towards the batch's. opt_state as in
  * cnnrt_model.h (Adam: m then v). stats[0] = loss sum, stats[1] = correct count. */
 int cnnc_interp_train_step(const cnnc_graph *train, float *params, float *opt_state,
                            const float *x, const int32_t *labels, int64_t n, int64_t step,

@@ -331,6 +331,29 @@ int cnnc_lower_dense_grad_kernel(cnnc_lower_ctx *lc, int node)
     return 0;
 }
 
+/* batch_norm's statistic: outside training the moving statistic itself (its weights, no
+ * kernel); in training a BATCH_MEAN kernel, which is not run per image: it splits the
+ * training step into phases, and the entry computes it between two (codegen.c). */
+int cnnc_lower_batch_mean(cnnc_lower_ctx *lc, int node)
+{
+    const cnnc_node *n = node_of(lc, node);
+    if (!cnnc_lower_training(lc) && n->inputs[1] >= 0) {
+        cnnc_lower_set_buf(lc, node, in_buf(lc, node, 1));
+        return 0;
+    }
+    if (!cnnc_lower_training(lc)) {
+        cnnc_error(lc->d, n->loc, "%s: a batch statistic outside a training step", n->name);
+        return -1;
+    }
+    int x = in_buf(lc, node, 0);
+    int k = cnnc_lower_add_kernel(lc, CNNC_K_BATCH_MEAN, node);
+    cnnc_kernel *kr = cnnc_lower_kernel(lc, k);
+    kr->in[0] = x;
+    kr->n = cnnc_shape_size(n->shape);
+    kr->out[0] = cnnc_lower_def(lc, node);
+    return 0;
+}
+
 int cnnc_lower_reshape(cnnc_lower_ctx *lc, int node)
 {
     cnnc_lower_set_buf(lc, node, in_buf(lc, node, 0));
@@ -804,7 +827,10 @@ static void mark_live(cnnc_lower_ctx *lc)
     for (int i = g->num_nodes - 1; i >= 0; i--) {
         if (!lc->live[i])
             continue;
-        for (int j = 0; j < CNNC_MAX_INPUTS; j++) {
+        /* Outside training a batch statistic reads only its moving statistic. */
+        int moving_only = g->nodes[i].op == CNNC_OP_BATCH_MEAN &&
+                          g->nodes[i].inputs[1] >= 0 && lc->p->kind != CNNC_PROGRAM_TRAIN;
+        for (int j = moving_only ? 1 : 0; j < CNNC_MAX_INPUTS; j++) {
             int in = g->nodes[i].inputs[j];
             if (in >= 0 && j < cnnc_op_info_of(g->nodes[i].op)->arity) {
                 lc->live[in] = 1;

@@ -113,6 +113,9 @@ typedef struct cnnc_ew_step {
     X(MSE_GRAD, "mse_grad")             /* in: pred, label  out: 2(p-y)/n */             \
     X(CLASS_SCORE_GRAD, "class_score_grad") /* in: logits, label  out: seed */           \
     X(FLIP_TRANSPOSE, "flip_transpose") /* in: conv kernel  out: [KH,KW,OC,IC] flipped */ \
+    X(BATCH_MEAN, "batch_mean")         /* in: v  out: its mean over the batch: a phase  \
+                                           boundary of the train step, computed by its     \
+                                           entry between two phases (codegen.c) */          \
     /* program outputs */                                                                 \
     X(COPY, "copy")                     /* in: v  out: v */                               \
     X(ACCUMULATE, "accumulate")         /* in: v  out: out += v (gradients) */            \

@@ -298,6 +298,16 @@ static int shape_broadcast(cnnc_graph *g, cnnc_node *n, cnnc_diag *d)
     return 0;
 }
 
+/* x's shape; the moving statistic (input 1), when there is one, has it too. */
+static int shape_batch_mean(cnnc_graph *g, cnnc_node *n, cnnc_diag *d)
+{
+    if (n->inputs[1] >= 0 && !cnnc_shape_equal(*in_shape(g, n, 0), *in_shape(g, n, 1)))
+        return shape_error(g, n, d, 1, "internal error: the moving statistic does not have "
+                                       "the batch statistic's shape");
+    n->shape = *in_shape(g, n, 0);
+    return 0;
+}
+
 static int shape_loss(cnnc_graph *g, cnnc_node *n, cnnc_diag *d)
 {
     if (require_rank(g, n, d, 0, 1, "a loss needs a flat vector of class scores"))
@@ -410,6 +420,7 @@ const cnnc_op_info cnnc_op_table[CNNC_OP_COUNT] = {
     RULES(EW, shape_ew, NULL),
     RULES(REDUCE, shape_reduce, NULL),
     RULES(BROADCAST, shape_broadcast, NULL),
+    RULES(BATCH_MEAN, shape_batch_mean, NULL),
     RULES(CONV2D, shape_conv2d, flops_conv2d),
     RULES(MAX_POOL2D, shape_pool2d, NULL),
     RULES(AVG_POOL2D, shape_pool2d, NULL),

@@ -96,8 +96,18 @@ void cnnc_graph_summary(const cnnc_graph *g, FILE *out)
         total_params = g->param_floats;
     fprintf(out, " Total params: %s (%s)\n", with_commas(total_params, count, sizeof count),
             memory_size(4.0 * (double)total_params, size, sizeof size));
-    fprintf(out, " Trainable params: %s (%s)\n", count, size);
-    fprintf(out, " Non-trainable params: 0 (0.00 B)\n");
+    int64_t frozen = 0;   /* batch_norm's moving statistics */
+    for (int i = 0; i < g->num_params; i++)
+        if (g->params[i].non_trainable)
+            frozen += g->params[i].size;
+    char trainable[32], trainable_size[32], frozen_count[32], frozen_size[32];
+    fprintf(out, " Trainable params: %s (%s)\n",
+            with_commas(total_params - frozen, trainable, sizeof trainable),
+            memory_size(4.0 * (double)(total_params - frozen), trainable_size,
+                        sizeof trainable_size));
+    fprintf(out, " Non-trainable params: %s (%s)\n",
+            with_commas(frozen, frozen_count, sizeof frozen_count),
+            memory_size(4.0 * (double)frozen, frozen_size, sizeof frozen_size));
     fprintf(out, " Total FLOPs: %s per image (forward)\n",
             with_commas(total_flops, flops, sizeof flops));
     rule(out, '_', width);
@@ -142,6 +152,9 @@ static void dump_attrs(const cnnc_graph *g, const cnnc_node *n, FILE *out)
     }
     if (n->op == CNNC_OP_DROPOUT)
         fprintf(out, "  rate=%g index=%d", (double)a->rate, a->dropout_index);
+    if (n->op == CNNC_OP_BATCH_MEAN && n->inputs[1] >= 0)
+        fprintf(out, "  moving=$%d momentum=%g epsilon=%g", a->param, (double)a->momentum,
+                (double)a->epsilon);
     if (a->shape.rank > 0 && n->op != CNNC_OP_INPUT)
         fprintf(out, "  shape=%s", cnnc_shape_str(a->shape, 0, buf, sizeof buf));
     (void)g;
@@ -149,7 +162,9 @@ static void dump_attrs(const cnnc_graph *g, const cnnc_node *n, FILE *out)
 
 static const char *init_name(cnnc_init init)
 {
-    return init == CNNC_INIT_GLOROT_UNIFORM ? "glorot_uniform" : "zeros";
+    return init == CNNC_INIT_GLOROT_UNIFORM ? "glorot_uniform"
+           : init == CNNC_INIT_ONES        ? "ones"
+                                           : "zeros";
 }
 
 static const char *role_name(cnnc_output_role role)
@@ -162,6 +177,7 @@ static const char *role_name(cnnc_output_role role)
     case CNNC_OUT_CAM: return "cam";
     case CNNC_OUT_INPUT_GRAD: return "input_grad";
     case CNNC_OUT_UPDATED: return "updated";
+    case CNNC_OUT_MOVING_STAT: return "moving_stat";
     }
     return "?";
 }
@@ -176,7 +192,8 @@ static void dump_params(const cnnc_graph *g, FILE *out)
                 cnnc_shape_str(p->shape, 0, shape, sizeof shape), init_name(p->init));
         if (p->init == CNNC_INIT_GLOROT_UNIFORM)
             fprintf(out, " fan_in=%" PRId64 " fan_out=%" PRId64, p->fan_in, p->fan_out);
-        fprintf(out, "  offset=%" PRId64 " size=%" PRId64 "\n", p->offset, p->size);
+        fprintf(out, "  offset=%" PRId64 " size=%" PRId64 "%s\n", p->offset, p->size,
+                p->non_trainable ? "  non-trainable" : "");
     }
 }
 

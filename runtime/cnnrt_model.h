@@ -52,6 +52,15 @@ void cnnrt_parallel_team(cnnrt_pool *pool, int64_t n, cnnrt_task_fn fn, void *ct
  * members' writes before it are visible to all of them after it. A no-op outside a team
  * and in a team of one. Spins briefly, then sleeps (a futex on Linux). */
 void cnnrt_team_barrier(void);
+/* The batch arena of a training step that crosses images (batch_norm): n images' arenas
+ * side by side, which no per-thread workspace can hold. take returns at least `floats`
+ * floats, 64-byte aligned (the block kept from an earlier step when it is large enough,
+ * so a training run allocates it once), or NULL when out of memory; give hands it back
+ * for the next step. Steps running at the same time each get their own block. Generated
+ * code calls these (runtime/batch_arena.c, libcnnrt only: the runtime core has no
+ * training step). */
+float *cnnrt_batch_arena_take(int64_t floats);
+void cnnrt_batch_arena_give(float *arena);
 
 /* probs: n * num_classes (the model's output, softmax probabilities).
  * logits: NULL, or n * num_classes for the class scores before the final softmax (the
@@ -135,7 +144,10 @@ typedef struct cnnrt_layer_entry {
 } cnnrt_layer_entry;
 
 /* Weight initialisers (cnnrt_init_params). */
-typedef enum { CNNRT_INIT_ZEROS = 0, CNNRT_INIT_GLOROT_UNIFORM = 1 } cnnrt_init_kind;
+typedef enum {
+    CNNRT_INIT_ZEROS = 0, CNNRT_INIT_GLOROT_UNIFORM = 1,
+    CNNRT_INIT_ONES = 2            /* batch_norm's gamma and moving_variance */
+} cnnrt_init_kind;
 
 /* One trainable tensor of the flat weights buffer, in Keras get_weights() order. */
 typedef struct cnnrt_param_entry {

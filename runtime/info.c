@@ -65,7 +65,8 @@ static int convert_param(const cnnrt_model *model, int64_t i, cnnrt_param_desc *
     if (d->offset < 0 || d->offset > model->param_floats ||
         d->size > model->param_floats - d->offset)
         return bad_entry(model, "parameter", i, "lies outside the weights buffer", e);
-    if (p->init != CNNRT_INIT_ZEROS && p->init != CNNRT_INIT_GLOROT_UNIFORM)
+    if (p->init != CNNRT_INIT_ZEROS && p->init != CNNRT_INIT_GLOROT_UNIFORM &&
+        p->init != CNNRT_INIT_ONES)
         return bad_entry(model, "parameter", i, "has an unknown initialiser", e);
     d->init = (cnnrt_init_kind)p->init;
     d->fan_in = p->fan_in;
@@ -275,6 +276,11 @@ void cnnrt_init_params(const cnnrt_param_desc *params, int num_params, uint64_t 
         float *dst = out + p->offset;
         if (p->init == CNNRT_INIT_ZEROS) {
             memset(dst, 0, (size_t)p->size * sizeof *dst);
+            continue;
+        }
+        if (p->init == CNNRT_INIT_ONES) {
+            for (int64_t i = 0; i < p->size; i++)
+                dst[i] = 1.0f;
             continue;
         }
         double limit = sqrt(6.0 / (double)(p->fan_in + p->fan_out));

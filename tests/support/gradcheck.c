@@ -19,17 +19,40 @@ void cnnc_gradcheck_defaults(cnnc_gradcheck *gc)
     gc->label = 0;
 }
 
-static cnnc_interp_ctx check_ctx(const cnnc_gradcheck *gc)
+static int images_of(const cnnc_gradcheck *gc)
 {
-    cnnc_interp_ctx ctx = {1, gc->seed, 0, CNNRT_SCORE_LOGIT, gc->label, NULL};
-    return ctx;
+    return gc->batch > 1 ? gc->batch : 1;
 }
 
-static int run(const cnnc_graph *train, const float *params, const float *image,
-               const cnnc_gradcheck *gc, float **values, cnnc_diag *d)
+/* Runs the graph on the check's images (all at once, node by node: batch_norm needs the
+ * batch); values[b] receives image b's values. */
+static float ***run(const cnnc_graph *train, const float *params, const float *image,
+                    const cnnc_gradcheck *gc, cnnc_diag *d)
 {
-    cnnc_interp_ctx ctx = check_ctx(gc);
-    return cnnc_interp_run_image(train, params, image, &ctx, values, d);
+    int n = images_of(gc);
+    float ***values = cnnc_xcalloc((size_t)n, sizeof *values);
+    cnnc_interp_ctx *ctxs = cnnc_xcalloc((size_t)n, sizeof *ctxs);
+    for (int b = 0; b < n; b++) {
+        values[b] = cnnc_interp_alloc_values(train);
+        int label = gc->labels ? gc->labels[b] : gc->label;
+        ctxs[b] = (cnnc_interp_ctx){1, gc->seed, b, CNNRT_SCORE_LOGIT, label, NULL};
+    }
+    int rc = cnnc_interp_run_batch(train, params, image, n, ctxs, values, d);
+    free(ctxs);
+    if (rc) {
+        for (int b = 0; b < n; b++)
+            cnnc_interp_free_values(train, values[b]);
+        free(values);
+        return NULL;
+    }
+    return values;
+}
+
+static void free_run(const cnnc_graph *train, const cnnc_gradcheck *gc, float ***values)
+{
+    for (int b = 0; b < images_of(gc); b++)
+        cnnc_interp_free_values(train, values[b]);
+    free(values);
 }
 
 int cnnc_gradcheck_loss(const cnnc_graph *train, const float *params, const float *image,
@@ -40,31 +63,36 @@ int cnnc_gradcheck_loss(const cnnc_graph *train, const float *params, const floa
         cnnc_error(d, (cnnc_loc){0, 0, 0}, "gradient check: the graph has no loss output");
         return -1;
     }
-    float **values = cnnc_interp_alloc_values(train);
-    int rc = run(train, params, image, gc, values, d);
-    if (rc == 0)
-        *loss = values[loss_node][0];
-    cnnc_interp_free_values(train, values);
-    return rc;
+    float ***values = run(train, params, image, gc, d);
+    if (!values)
+        return -1;
+    *loss = 0.0;
+    for (int b = 0; b < images_of(gc); b++)
+        *loss += values[b][loss_node][0];
+    free_run(train, gc, values);
+    return 0;
 }
 
-/* The analytic gradient of one image as a flat buffer laid out like params. */
+/* The analytic gradient of the images' summed loss as a flat buffer laid out like
+ * params. */
 static int analytic_gradient(const cnnc_graph *train, const float *params, const float *image,
                              const cnnc_gradcheck *gc, float *grad, cnnc_diag *d)
 {
-    float **values = cnnc_interp_alloc_values(train);
-    int rc = run(train, params, image, gc, values, d);
+    float ***values = run(train, params, image, gc, d);
     memset(grad, 0, (size_t)train->param_floats * sizeof *grad);
-    for (int o = 0; rc == 0 && o < train->num_outputs; o++) {
-        const cnnc_output *out = &train->outputs[o];
-        if (out->role != CNNC_OUT_PARAM_GRAD)
-            continue;
-        const cnnc_param *p = &train->params[out->param];
-        for (int64_t i = 0; i < p->size; i++)
-            grad[p->offset + i] += values[out->node][i];
-    }
-    cnnc_interp_free_values(train, values);
-    return rc;
+    if (!values)
+        return -1;
+    for (int b = 0; b < images_of(gc); b++)
+        for (int o = 0; o < train->num_outputs; o++) {
+            const cnnc_output *out = &train->outputs[o];
+            if (out->role != CNNC_OUT_PARAM_GRAD)
+                continue;
+            const cnnc_param *p = &train->params[out->param];
+            for (int64_t i = 0; i < p->size; i++)
+                grad[p->offset + i] += values[b][out->node][i];
+        }
+    free_run(train, gc, values);
+    return 0;
 }
 
 /* The differences of element i with step h: central (L(p+h) - L(p-h)) / 2h and the

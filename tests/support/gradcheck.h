@@ -28,6 +28,11 @@ typedef struct cnnc_gradcheck {
                             * rule still fails at every step. 0 (central only) by default. */
     uint64_t seed;         /* dropout seed of the checked run */
     int label;             /* the image's class */
+    /* A batch (batch_norm couples the images of a batch): with batch > 1, `image` holds
+     * batch images, labels[b] (or label for every image when NULL) their classes, and
+     * the loss checked is the sum of the images' losses. 0 or 1: one image. */
+    int batch;
+    const int32_t *labels;
     /* results */
     int checked, failed;
     double worst_excess;   /* largest |a - n| - tolerance seen (<= 0: all passed) */

@@ -22,7 +22,10 @@ static const cnnc_jit_symbol cg_runtime_symbols[] = {
     {"cnnrt_pool_threads", (void *)cnnrt_pool_threads},
     {"cnnrt_parallel_team", (void *)cnnrt_parallel_team},
     {"cnnrt_team_barrier", (void *)cnnrt_team_barrier},
+    {"cnnrt_batch_arena_take", (void *)cnnrt_batch_arena_take},
+    {"cnnrt_batch_arena_give", (void *)cnnrt_batch_arena_give},
 };
+enum { CG_RUNTIME_SYMBOLS = sizeof cg_runtime_symbols / sizeof cg_runtime_symbols[0] };
 
 /* The text of a file (its first MiB), or NULL when it cannot be opened. The caller
  * frees it. */
@@ -111,8 +114,7 @@ static inline void cg_jit_layer(cg_case *c, int opt_level, int programs, const c
     o.emit = CNNC_EMIT_NONE;
     o.opt_level = opt_level;
     o.programs = programs;
-    c->jit = cnnc_jit_compile(c->g, &o, cg_runtime_symbols,
-                                 sizeof cg_runtime_symbols / sizeof cg_runtime_symbols[0], &c->d);
+    c->jit = cnnc_jit_compile(c->g, &o, cg_runtime_symbols, CG_RUNTIME_SYMBOLS, &c->d);
     if (!c->jit)
         fail_msg("JIT failed:\n%s", cg_diag(c));
     c->m = cnnc_jit_model(c->jit);
