@@ -18,8 +18,8 @@ import sys
 # The hardware limits of DESIGN.md ("Performance: what the hardware allows"), measured on
 # the project's 2-core AVX2+FMA (Zen 3) machines: ~91 GFLOP/s of fp32 FMA on one core, ~180
 # on both; the tutorial's CNN costs 7.74 MFLOP per image forward and 22.8 MFLOP per image
-# for a training step. A batch of one runs on one core (batch-parallel code cannot split
-# one image); Grad-CAM to max_pooling2d_1 costs about one forward pass (the backward
+# for a training step. A batch of one runs on all the threads too (cnnc splits one image's
+# convolutions over them; issue 12); Grad-CAM to max_pooling2d_1 costs about one forward pass (the backward
 # through the dense head is tiny), DESIGN's "about 0.09 ms on one core".
 GFLOPS_ONE_CORE, GFLOPS_TWO_CORES = 91e9, 180e9
 FORWARD_FLOP, TRAIN_FLOP = 7.74e6, 22.8e6
@@ -35,9 +35,9 @@ ROWS = [
 
 
 def hardware_limit(flop_per_image, batch, threads):
-    """images/s DESIGN.md's machine allows: its 2 cores at most, one per thread, and a
-    single image on one core (batch-parallel code cannot split an image)."""
-    cores = min(threads, batch, 2)
+    """images/s DESIGN.md's machine allows: its 2 cores at most, one per thread (a single
+    image too: its work is split over the threads)."""
+    cores = min(threads, 2)
     return (GFLOPS_ONE_CORE if cores == 1 else GFLOPS_TWO_CORES) / flop_per_image
 
 
@@ -99,7 +99,7 @@ def measured_limit(flop_per_image, batch, threads, peaks):
     one_core = max((g for (bits, t), g in peaks.items() if t == 1), default=None)
     if one_core is None:
         return None
-    cores = min(threads, batch, os.cpu_count() or 1)
+    cores = min(threads, os.cpu_count() or 1)
     return cores * one_core * 1e9 / flop_per_image
 
 
@@ -141,6 +141,47 @@ HEADER = ["images/s", "cnnc median (min-max)", "PyTorch median (min-max)",
           "ONNX Runtime median (min-max)", "cnnc/PyTorch", "cnnc/ONNX Runtime",
           "target (vs PyTorch)", "limit (DESIGN.md)", "limit here (measured peak)",
           "cnnc % of peak here", "reps"]
+
+
+# Issue 12's targets: (label, kind, numerator, denominator, target). kind "ratio": the
+# median images/s of numerator over denominator, each (framework, bench, batch); "peak":
+# the numerator's median as a share of this machine's measured FMA peak on the threads.
+TARGETS = [
+    ("inference b256: cnnc / ONNX Runtime", "ratio",
+     ("cnnc", "infer", 256), ("onnxruntime", "infer", 256), 1.3),
+    ("inference b256: share of the FMA peak", "peak", ("cnnc", "infer", 256), FORWARD_FLOP,
+     0.75),
+    ("inference b1: cnnc / ONNX Runtime b1", "ratio",
+     ("cnnc", "infer", 1), ("onnxruntime", "infer", 1), 1.5),
+    ("training b64 Adam: share of the FMA peak", "peak", ("cnnc", "train", 64), TRAIN_FLOP,
+     0.70),
+    ("training b64 Adam: cnnc / PyTorch", "ratio",
+     ("cnnc", "train", 64), ("pytorch", "train", 64), 3.0),
+    ("Grad-CAM b1 / cnnc inference b1", "ratio",
+     ("cnnc", "gradcam", 1), ("cnnc", "infer", 1), 0.9),
+    ("Grad-CAM b1 / ONNX Runtime inference b1", "ratio",
+     ("cnnc", "gradcam", 1), ("onnxruntime", "infer", 1), 1.5),
+]
+
+
+def print_targets(rates, threads, peaks):
+    """Issue 12's targets, one line each: the figure, the target and the verdict."""
+    print("Targets (issue 12), medians of this run, %d threads:" % threads)
+    for label, kind, num, den, target in TARGETS:
+        ours = rates.get(num, [])
+        if kind == "ratio":
+            theirs = rates.get(den, [])
+            value = statistics.median(ours) / statistics.median(theirs) \
+                if ours and theirs else None
+            text = "%.2fx" % value if value is not None else "n/a"
+            target_text = ">= %gx" % target
+        else:
+            here = measured_limit(den, num[2], threads, peaks)
+            value = statistics.median(ours) / here if ours and here else None
+            text = "%.0f%%" % (100 * value) if value is not None else "n/a"
+            target_text = ">= %.0f%%" % (100 * target)
+        verdict_text = verdict(value, target) if value is not None else "not measured"
+        print("  %-45s %8s   target %-7s %s" % (label, text, target_text, verdict_text))
 
 
 def add_base_columns(rows, rates):
@@ -252,6 +293,8 @@ def main():
                         help="print fma_peak's measurement in FILE instead")
     parser.add_argument("--peaks-from", action="append", metavar="FILE",
                         help="fma_peak output for the 'limit here' column (repeatable)")
+    parser.add_argument("--targets", action="store_true",
+                        help="print issue 12's targets instead of the table")
     parser.add_argument("results", nargs="*")
     args = parser.parse_args()
     if args.check:
@@ -263,6 +306,9 @@ def main():
         print("table.py: no benchmark results in %s" % ", ".join(args.results), file=sys.stderr)
         return 1
     threads = max((c.get("threads", 2) for c in configs), default=2)
+    if args.targets:
+        print_targets(rates, threads, read_peaks(args.peaks_from))
+        return 0
     rows = build_rows(rates, threads, read_peaks(args.peaks_from))
     header = add_base_columns(rows, rates)
     (print_markdown if args.markdown else print_plain)(rows, header)

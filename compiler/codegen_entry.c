@@ -183,13 +183,31 @@ static LLVMValueRef new_ctx(cg_module *s)
     return ctx;
 }
 
-/* if (n > 0) cnnrt_parallel_for(pool, n, worker, ctx); */
-static void run_workers(cg_module *s, LLVMValueRef pool, LLVMValueRef n, LLVMValueRef worker,
-                        LLVMValueRef ctx)
+/* if (n > 0) cnnrt_parallel_for(pool, n, worker, ctx); -- or, when p has a team worker
+ * and there are fewer images than threads, cnnrt_parallel_team(pool, threads, team, ctx),
+ * which splits each image over the threads (batch 1 on two cores). */
+static void run_workers(cg_module *s, const cg_program *p, LLVMValueRef pool, LLVMValueRef n,
+                        LLVMValueRef worker, LLVMValueRef ctx)
 {
     cnnc_cg *g = &s->g;
     LLVMValueRef args[4] = {pool, n, worker, ctx};
     LLVMBasicBlockRef merge = cg_if(g, LLVMBuildICmp(g->b, LLVMIntSGT, n, cg_i64(g, 0), ""));
+    if (p->team_worker) {
+        LLVMValueRef threads = LLVMBuildCall2(g->b, s->pool_threads_type, s->pool_threads,
+                                              &pool, 1, "");
+        LLVMValueRef few = LLVMBuildICmp(g->b, LLVMIntSLT, n, threads, "");
+        LLVMBasicBlockRef batch = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "batch");
+        LLVMBasicBlockRef team = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "team");
+        LLVMBuildCondBr(g->b, few, team, batch);
+        LLVMPositionBuilderAtEnd(g->b, team);
+        LLVMValueRef team_fn = LLVMGetNamedFunction(g->mod, "cnnrt_parallel_team");
+        if (!team_fn)
+            team_fn = LLVMAddFunction(g->mod, "cnnrt_parallel_team", s->parallel_for_type);
+        LLVMValueRef team_args[4] = {pool, threads, p->team_worker, ctx};
+        LLVMBuildCall2(g->b, s->parallel_for_type, team_fn, team_args, 4, "");
+        LLVMBuildBr(g->b, merge);
+        LLVMPositionBuilderAtEnd(g->b, batch);
+    }
     LLVMBuildCall2(g->b, s->parallel_for_type, s->parallel_for, args, 4, "");
     cg_endif(g, merge);
 }
@@ -198,10 +216,10 @@ static void run_workers(cg_module *s, LLVMValueRef pool, LLVMValueRef n, LLVMVal
  * gradients half): they go into the ctx (*ctx_out when not NULL) and the images to the
  * workers. The builder is left after the workers' run (without a worker, a phased
  * training step's, before it). */
-static LLVMValueRef begin_named_params_entry(cg_module *s, const char *name,
-                                             LLVMValueRef worker, const entry_arg *args,
-                                             int num, int n_arg, int pool_arg,
-                                             LLVMValueRef *ctx_out)
+static LLVMValueRef begin_named_params_entry(cg_module *s, const cg_program *p,
+                                             const char *name, LLVMValueRef worker,
+                                             const entry_arg *args, int num, int n_arg,
+                                             int pool_arg, LLVMValueRef *ctx_out)
 {
     LLVMValueRef fn = start_named_entry(s, name, entry_type(&s->g, args, num));
     LLVMValueRef ctx = new_ctx(s);
@@ -209,7 +227,7 @@ static LLVMValueRef begin_named_params_entry(cg_module *s, const char *name,
         if (args[a].ctx != FOR_ENTRY)
             cg_ctx_store(s, ctx, args[a].ctx, LLVMGetParam(fn, (unsigned)a));
     if (worker)
-        run_workers(s, LLVMGetParam(fn, (unsigned)pool_arg), LLVMGetParam(fn, (unsigned)n_arg),
+        run_workers(s, p, LLVMGetParam(fn, (unsigned)pool_arg), LLVMGetParam(fn, (unsigned)n_arg),
                     worker, ctx);
     if (ctx_out)
         *ctx_out = ctx;
@@ -221,7 +239,7 @@ static LLVMValueRef begin_params_entry(cg_module *s, cg_program *p, LLVMValueRef
                                        const entry_arg *args, int num, int n_arg, int pool_arg,
                                        LLVMValueRef *ctx_out)
 {
-    p->entry_fn = begin_named_params_entry(s, p->entry, worker, args, num, n_arg, pool_arg,
+    p->entry_fn = begin_named_params_entry(s, p, p->entry, worker, args, num, n_arg, pool_arg,
                                            ctx_out);
     return p->entry_fn;
 }
@@ -267,7 +285,7 @@ static void emit_struct_entry(cg_module *s, cg_program *p, LLVMValueRef worker,
     LLVMPositionBuilderAtEnd(g->b, bad);
     LLVMBuildRet(g->b, LLVMConstInt(g->i32, (unsigned long long)-1, 1));
     LLVMPositionBuilderAtEnd(g->b, run);
-    run_workers(s, pool, cg_ctx_load(s, ctx, CTX_N), worker, ctx);
+    run_workers(s, p, pool, cg_ctx_load(s, ctx, CTX_N), worker, ctx);
     LLVMBuildRet(g->b, LLVMConstInt(g->i32, 0, 0));
 }
 
@@ -317,6 +335,8 @@ static void call_update(cnnc_cg *g, const cg_program *p, LLVMValueRef *args)
         }
         call_args[CG_K_IMAGE] = call_args[CG_K_SEED] = cg_i64(g, 0);
         call_args[CG_K_LABEL] = call_args[CG_K_SCORE_MODE] = cg_i64(g, 0);
+        call_args[CG_K_PART] = cg_i64(g, 0);
+        call_args[CG_K_PARTS] = cg_i64(g, 1);
         LLVMBuildCall2(g->b, g->kernel_type, p->update_fns[k], call_args, CG_K_NUM_PARAMS, "");
     }
 }
@@ -552,8 +572,8 @@ static int emit_train_gradients_entry(cg_module *s, cg_model *m, cg_program *p,
     char name[sizeof m->name + 32];
     snprintf(name, sizeof name, "%s_train_gradients", m->name);
     LLVMValueRef ctx;
-    LLVMValueRef fn = begin_named_params_entry(s, name, p->num_phases ? NULL : worker, grad_args,
-                                               GRAD_ARGS, GRAD_N, GRAD_POOL, &ctx);
+    LLVMValueRef fn = begin_named_params_entry(s, p, name, p->num_phases ? NULL : worker,
+                                               grad_args, GRAD_ARGS, GRAD_N, GRAD_POOL, &ctx);
     p->gradients_fn = fn;
     int64_t P = p->graph->param_floats;
     LLVMValueRef n = LLVMGetParam(fn, GRAD_N), stats_out = LLVMGetParam(fn, GRAD_STATS);

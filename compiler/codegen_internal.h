@@ -33,6 +33,8 @@ enum {
     CG_K_SEED,
     CG_K_LABEL,
     CG_K_SCORE_MODE,
+    CG_K_PART,          /* this call computes part PART of PARTS of the kernel's output */
+    CG_K_PARTS,         /* (cnnc_cg_kernel_splits; other kernels get 0 of 1) */
     CG_K_NUM_PARAMS
 };
 
@@ -47,6 +49,14 @@ LLVMValueRef cnnc_cg_kernel(cnnc_cg *g, const cnnc_lowered *p, int k, const char
  * must be added here. */
 size_t cnnc_cg_kernel_key(const cnnc_lowered *p, int k, int64_t *key, size_t cap);
 void cnnc_cg_declare_helpers(cnnc_cg *g);
+/* Whether kernel k splits its output over the members of a team (cnnrt_parallel_team):
+ * called with part p of P, it computes its own output rows -- each output element by one
+ * member, with the same summation order whatever P, so results do not depend on P -- and
+ * the members must meet at a barrier (cg_team_barrier) before anything reads its output.
+ * Other kernels must be called with part 0 of 1. */
+int cnnc_cg_kernel_splits(const cnnc_kernel *k);
+/* A call of the runtime's cnnrt_team_barrier (a no-op outside a team). */
+void cg_team_barrier(cnnc_cg *g);
 
 /* fn applied to x[0..arity-1] (floats or vectors of floats alike): elementwise.c. */
 LLVMValueRef cnnc_ew_emit(cnnc_cg *g, cnnc_ew_fn fn, LLVMValueRef *x, float alpha);

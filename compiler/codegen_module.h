@@ -35,6 +35,9 @@ typedef struct cg_program {
     LLVMValueRef entry_fn;
     /* TRAIN: the train step's halves, NAME_train_gradients and NAME_train_update. */
     LLVMValueRef gradients_fn, update_entry_fn;
+    /* INFER, CAM, GUIDED: the worker for calls with fewer images than threads, which
+     * splits each image's work over them (codegen_programs.c), or NULL. */
+    LLVMValueRef team_worker;
     /* TRAIN: the optimizer's update program (optimizers.h), run after the reduction. */
     cnnc_graph *update_graph;
     cnnc_lowered *update;

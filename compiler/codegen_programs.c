@@ -129,6 +129,7 @@ typedef struct worker_bases {
     LLVMValueRef cam_target, cam_method;   /* Grad-CAM: what this run computes */
     LLVMValueRef slots[CNNC_SLOT_COUNT];
     int64_t image_floats;
+    LLVMValueRef member, members;          /* a team worker's; NULL in the batch worker */
 } worker_bases;
 
 static LLVMValueRef and_guard(cnnc_cg *g, LLVMValueRef a, LLVMValueRef b)
@@ -195,11 +196,21 @@ static void call_kernel(cnnc_cg *g, const cnnc_lowered *lp, LLVMValueRef kernel_
     args[CG_K_SEED] = seed;
     args[CG_K_LABEL] = label;
     args[CG_K_SCORE_MODE] = mode;
+    int split = wb->member && cnnc_cg_kernel_splits(kr);
+    args[CG_K_PART] = split ? wb->member : cg_i64(g, 0);
+    args[CG_K_PARTS] = split ? wb->members : cg_i64(g, 1);
+    if (wb->member && !split)   /* a team runs the other kernels on member 0 */
+        guard = and_guard(g, guard, LLVMBuildICmp(g->b, LLVMIntEQ, wb->member, cg_i64(g, 0), ""));
     guard = and_guard(g, guard, cam_guard(g, kr, wb));
     LLVMBasicBlockRef merge = guard ? cg_if(g, guard) : NULL;
     LLVMBuildCall2(g->b, g->kernel_type, kernel_fn, args, CG_K_NUM_PARAMS, "");
     if (merge)
         cg_endif(g, merge);
+}
+
+static LLVMValueRef iadd1(cnnc_cg *g, LLVMValueRef v)
+{
+    return LLVMBuildNSWAdd(g->b, v, cg_i64(g, 1), "");
 }
 
 /* Which kernels a worker runs: [begin, end) of the program's list. In a phased training
@@ -214,9 +225,14 @@ typedef struct kernel_range {
 } kernel_range;
 
 /* The worker: for each image of [begin, end), run the kernels of range r on this worker's
- * slice of the workspace (or, phased, on the image's arena of the batch arena). */
+ * slice of the workspace (or, phased, on the image's arena of the batch arena).
+ * A team worker (team = 1, for cnnrt_parallel_team: begin is the member, end the number
+ * of members; never phased) runs every image on slice 0 together with the other members
+ * instead: the kernels that split (cnnc_cg_kernel_splits) compute the member's part of
+ * their output, member 0 runs the others, and the members meet at a barrier between any
+ * two kernels run by different members. */
 static LLVMValueRef emit_worker(cg_module *s, cg_program *p, LLVMValueRef *kernel_fns,
-                                int64_t ws_floats, kernel_range r)
+                                int64_t ws_floats, kernel_range r, int team)
 {
     cnnc_cg *g = &s->g;
     const cnnc_lowered *lp = p->lowered;
@@ -224,7 +240,7 @@ static LLVMValueRef emit_worker(cg_module *s, cg_program *p, LLVMValueRef *kerne
     if (r.phased)
         snprintf(name, sizeof name, "%s_worker_phase%d", p->entry, r.phase);
     else
-        snprintf(name, sizeof name, "%s_worker", p->entry);
+        snprintf(name, sizeof name, team ? "%s_team" : "%s_worker", p->entry);
     LLVMValueRef fn = LLVMAddFunction(g->mod, name, s->task_type);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     cg_add_fn_attr(g, fn, LLVMAttributeFunctionIndex, "nounwind");
@@ -235,6 +251,13 @@ static LLVMValueRef emit_worker(cg_module *s, cg_program *p, LLVMValueRef *kerne
     LLVMValueRef end = LLVMGetParam(fn, 2), worker = LLVMGetParam(fn, 3);
 
     worker_bases wb;
+    wb.member = wb.members = NULL;
+    if (team) {
+        wb.member = begin;
+        wb.members = end;
+        begin = worker = cg_i64(g, 0);
+        end = cg_ctx_load(s, ctx, CTX_N);
+    }
     wb.params = cg_ctx_load(s, ctx, CTX_PARAMS);
     wb.x = cg_ctx_load(s, ctx, CTX_X);
     LLVMValueRef labels = cg_ctx_load(s, ctx, CTX_LABELS), seed = cg_ctx_load(s, ctx, CTX_SEED);
@@ -249,16 +272,28 @@ static LLVMValueRef emit_worker(cg_module *s, cg_program *p, LLVMValueRef *kerne
     wb.arena = cg_fptr(g, ws, LLVMBuildNSWMul(g->b, worker, cg_i64(g, ws_floats), ""));
     wb.grad = cg_fptr(g, wb.arena, cg_i64(g, layout.grad));
     wb.stats = cg_fptr(g, wb.grad, cg_i64(g, layout.stats - layout.grad));
-    if (layout.floats > layout.grad && r.phase == 0)
+    if (layout.floats > layout.grad && r.phase == 0) {
+        LLVMBasicBlockRef merge = team ? cg_if(g, LLVMBuildICmp(g->b, LLVMIntEQ, wb.member,
+                                                               cg_i64(g, 0), "")) : NULL;
         LLVMBuildMemSet(g->b, wb.grad, LLVMConstInt(g->i8, 0, 0),
                         cg_i64(g, (layout.floats - layout.grad) * 4), 64);
+        if (team) {
+            cg_endif(g, merge);
+            cg_team_barrier(g);
+        }
+    }
     wb.scratch = cg_alloca(g, LLVMArrayType(g->f32, 16), "scratch");
     wb.image_floats = cnnc_shape_size(p->graph->nodes[p->graph->input_node].shape);
 
     /* Kernels that read only weights run once, before the image loop. */
+    int hoisted = 0;
     for (int k = 0; k < lp->num_kernels && !r.phased; k++)
-        if (lp->kernels[k].hoisted)
+        if (lp->kernels[k].hoisted) {
             call_kernel(g, lp, kernel_fns[k], k, &wb, begin, cg_i64(g, -1), seed, mode);
+            hoisted = 1;
+        }
+    if (team && hoisted)
+        cg_team_barrier(g);
     LLVMValueRef batch_arena = r.phased ? cg_ctx_load(s, ctx, CTX_BATCH_ARENA) : NULL;
     cg_loop li;
     LLVMValueRef img = cg_for_dynamic(g, &li, begin, end);
@@ -286,9 +321,24 @@ static LLVMValueRef emit_worker(cg_module *s, cg_program *p, LLVMValueRef *kerne
     for (int k = 0; k < lp->num_kernels && r.phased && r.phase == 0; k++)
         if (lp->kernels[k].hoisted)
             call_kernel(g, lp, kernel_fns[k], k, &wb, img, label, seed, mode);
-    for (int k = r.begin; k < r.end; k++)
-        if (!lp->kernels[k].hoisted)
-            call_kernel(g, lp, kernel_fns[k], k, &wb, img, label, seed, mode);
+    int serial = 0;   /* a team: member 0 ran kernels since the last barrier */
+    for (int k = r.begin; k < r.end; k++) {
+        if (lp->kernels[k].hoisted)
+            continue;
+        int split = team && cnnc_cg_kernel_splits(&lp->kernels[k]);
+        if (split && serial)
+            cg_team_barrier(g);
+        call_kernel(g, lp, kernel_fns[k], k, &wb, img, label, seed, mode);
+        if (split)
+            cg_team_barrier(g);
+        serial = team && !split;
+    }
+    if (serial) {   /* before the next image's kernels */
+        LLVMValueRef more = LLVMBuildICmp(g->b, LLVMIntSLT, iadd1(g, img), end, "");
+        LLVMBasicBlockRef merge = cg_if(g, more);
+        cg_team_barrier(g);
+        cg_endif(g, merge);
+    }
     cg_end(g, &li);
     LLVMBuildRetVoid(g->b);
     return fn;
@@ -337,7 +387,7 @@ static int emit_phase_workers(cg_module *s, cg_model *m, cg_program *p, LLVMValu
     for (int ph = 0; ph < p->num_phases; ph++) {
         kernel_range r = {ph ? p->batch_means[ph - 1] + 1 : 0,
                           ph + 1 < p->num_phases ? p->batch_means[ph] : lp->num_kernels, ph, 1};
-        p->phase_workers[ph] = emit_worker(s, p, kfns, m->ws_floats, r);
+        p->phase_workers[ph] = emit_worker(s, p, kfns, m->ws_floats, r, 0);
     }
     return 0;
 }
@@ -361,9 +411,17 @@ int cg_emit_program(cg_module *s, cg_model *m, cg_program *p)
     }
     LLVMValueRef worker = NULL;
     p->num_phases = num_means ? num_means + 1 : 0;
+    p->team_worker = NULL;
     if (!num_means) {
         kernel_range all = {0, lp->num_kernels, 0, 0};
-        worker = emit_worker(s, p, kfns, m->ws_floats, all);
+        worker = emit_worker(s, p, kfns, m->ws_floats, all, 0);
+        /* A team worker for the programs that run one image at a time (not the training
+         * step, whose gradients are per worker), when some kernel splits. */
+        for (int k = 0; k < lp->num_kernels && p->kind != CNNC_PROGRAM_TRAIN; k++)
+            if (!lp->kernels[k].hoisted && cnnc_cg_kernel_splits(&lp->kernels[k])) {
+                p->team_worker = emit_worker(s, p, kfns, m->ws_floats, all, 1);
+                break;
+            }
     } else if (emit_phase_workers(s, m, p, kfns)) {
         free(kfns);
         return -1;

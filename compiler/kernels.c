@@ -213,6 +213,48 @@ static void zero_fill(cnnc_cg *g, LLVMValueRef base, int64_t n)
     LLVMBuildMemSet(g->b, base, LLVMConstInt(g->i8, 0, 0), cg_i64(g, n * 4), 4);
 }
 
+/* ---- splitting a kernel over a team (cnnc_cg_kernel_splits) ----------------------------- */
+
+/* The rows [*first, *last) of `rows` that this call computes: part p of P computes
+ * [p*rows/P, (p+1)*rows/P), so every row belongs to exactly one part. */
+static void part_rows(cnnc_cg *g, int64_t rows, LLVMValueRef *first, LLVMValueRef *last)
+{
+    LLVMValueRef part = param(g, CG_K_PART), parts = param(g, CG_K_PARTS);
+    *first = LLVMBuildSDiv(g->b, imul(g, part, rows), parts, "");
+    *last = LLVMBuildSDiv(g->b, imul(g, iaddc(g, part, 1), rows), parts, "");
+}
+
+void cg_team_barrier(cnnc_cg *g)
+{
+    LLVMTypeRef type = LLVMFunctionType(g->void_t, NULL, 0, 0);
+    LLVMValueRef fn = LLVMGetNamedFunction(g->mod, "cnnrt_team_barrier");
+    if (!fn) {
+        fn = LLVMAddFunction(g->mod, "cnnrt_team_barrier", type);
+        unsigned kind = LLVMGetEnumAttributeKindForName("nounwind", 8);
+        LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                                LLVMCreateEnumAttribute(g->ctx, kind, 0));
+    }
+    LLVMBuildCall2(g->b, type, fn, NULL, 0, "");
+}
+
+/* The members of a team meet here when the call is one part of several. */
+static void barrier_if_split(cnnc_cg *g)
+{
+    LLVMValueRef split = LLVMBuildICmp(g->b, LLVMIntSGT, param(g, CG_K_PARTS), cg_i64(g, 1), "");
+    LLVMBasicBlockRef merge = cg_if(g, split);
+    cg_team_barrier(g);
+    cg_endif(g, merge);
+}
+
+int cnnc_cg_kernel_splits(const cnnc_kernel *k)
+{
+    /* Pooling too, so that the rows a member's convolution wrote are mostly pooled by the
+     * same member (data moving between cores costs more than the pooling itself). */
+    return k->kind == CNNC_K_CONV2D || k->kind == CNNC_K_DENSE_GRAD_INPUT ||
+           k->kind == CNNC_K_MAX_POOL2D || k->kind == CNNC_K_AVG_POOL2D ||
+           (k->kind == CNNC_K_CONV2D_GRAD_INPUT && cnnc_conv_grad_input_tiled(k));
+}
+
 /* ---- windows (convolution and pooling) ------------------------------------------------ */
 
 /* The loops over a window's (ky, kx) for output (oy, ox), with the positions outside the
@@ -261,7 +303,9 @@ static void emit_conv2d(cnnc_cg *g, const cnnc_kernel *k)
     LLVMValueRef X = in_ptr(g, 0), W = in_ptr(g, 1), B = in_ptr(g, 2), Y = out_ptr(g, 0);
     int has_bias = k->in[2] >= 0;
     cg_loop loy, lox, l;
-    LLVMValueRef oy = cg_for(g, &loy, k->oh);
+    LLVMValueRef first, last;
+    part_rows(g, k->oh, &first, &last);
+    LLVMValueRef oy = cg_for_dynamic(g, &loy, first, last);
     LLVMValueRef ox = cg_for(g, &lox, k->ow);
     LLVMValueRef ybase = hwc_base(g, oy, ox, k->ow, k->oc);
     LLVMValueRef co = cg_for(g, &l, k->oc);
@@ -401,21 +445,43 @@ static void conv_tile(cnnc_cg *g, const cnnc_kernel *k, LLVMValueRef src, int64_
     cg_end(g, &lb);
 }
 
-/* Copies src [ih, iw, c] into the zero-filled dst [hp, wp, c] at (top, left). */
+/* Copies src [ih, iw, c] into dst [hp, wp, c] at (top, left), zeros around it: this
+ * call's part of dst's rows (part_rows), then the team's barrier when there are parts. */
 static void pad_copy(cnnc_cg *g, LLVMValueRef dst, int64_t hp, int64_t wp, LLVMValueRef src,
                      int64_t ih, int64_t iw, int64_t c, int64_t top, int64_t left)
 {
-    zero_fill(g, dst, hp * wp * c);
     int64_t rows = ih < hp - top ? ih : hp - top;
     int64_t cols = iw < wp - left ? iw : wp - left;
     if (rows <= 0 || cols <= 0)
-        return;
+        rows = cols = 0;
+    LLVMValueRef zero = LLVMConstInt(g->i8, 0, 0), first, last;
+    part_rows(g, hp, &first, &last);
     cg_loop l;
-    LLVMValueRef y = cg_for(g, &l, rows);
-    LLVMValueRef to = cg_gep(g, g->f32, dst, iaddc(g, imul(g, iaddc(g, y, top), wp * c), left * c));
-    LLVMValueRef from = cg_gep(g, g->f32, src, imul(g, y, iw * c));
-    LLVMBuildMemCpy(g->b, to, 4, from, 4, cg_i64(g, cols * c * 4));
+    LLVMValueRef y = cg_for_dynamic(g, &l, first, last);
+    LLVMValueRef row = cg_gep(g, g->f32, dst, imul(g, y, wp * c));
+    LLVMValueRef sy = iaddc(g, y, -top);
+    LLVMBasicBlockRef inside = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "pad_inside");
+    LLVMBasicBlockRef outside = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "pad_outside");
+    LLVMBasicBlockRef done = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "pad_done");
+    LLVMBuildCondBr(g->b, LLVMBuildICmp(g->b, LLVMIntULT, sy, cg_i64(g, rows), ""), inside,
+                    outside);
+    LLVMPositionBuilderAtEnd(g->b, inside);
+    if (left > 0)
+        LLVMBuildMemSet(g->b, row, zero, cg_i64(g, left * c * 4), 4);
+    LLVMValueRef from = cg_gep(g, g->f32, src, imul(g, sy, iw * c));
+    LLVMBuildMemCpy(g->b, cg_gep(g, g->f32, row, cg_i64(g, left * c)), 4, from, 4,
+                    cg_i64(g, cols * c * 4));
+    int64_t right = wp - left - cols;
+    if (right > 0)
+        LLVMBuildMemSet(g->b, cg_gep(g, g->f32, row, cg_i64(g, (left + cols) * c)), zero,
+                        cg_i64(g, right * c * 4), 4);
+    LLVMBuildBr(g->b, done);
+    LLVMPositionBuilderAtEnd(g->b, outside);
+    LLVMBuildMemSet(g->b, row, zero, cg_i64(g, wp * c * 4), 4);
+    LLVMBuildBr(g->b, done);
+    LLVMPositionBuilderAtEnd(g->b, done);
     cg_end(g, &l);
+    barrier_if_split(g);
 }
 
 /* The whole convolution k as tiles: rows of P pixels, a tail tile for the rest. */
@@ -428,7 +494,9 @@ static void conv_tiles(cnnc_cg *g, const cnnc_kernel *k, LLVMValueRef src, int64
         P = (int)k->ow;
     int64_t full = k->ow / P, tail = k->ow % P;
     cg_loop loy, lt;
-    LLVMValueRef oy = cg_for(g, &loy, k->oh);
+    LLVMValueRef first, last;
+    part_rows(g, k->oh, &first, &last);
+    LLVMValueRef oy = cg_for_dynamic(g, &loy, first, last);
     LLVMValueRef t = cg_for(g, &lt, full);
     conv_tile(g, k, src, src_w, W, B, Y, oy, imul(g, t, P), P, V, VW);
     cg_end(g, &lt);
@@ -801,8 +869,9 @@ static void emit_pool2d(cnnc_cg *g, const cnnc_kernel *k, int is_max)
 {
     LLVMValueRef X = in_ptr(g, 0), Y = out_ptr(g, 0);
     cg_loop loy, lox, l;
-    LLVMValueRef count = is_max ? NULL : cg_alloca(g, g->i64, "count");
-    LLVMValueRef oy = cg_for(g, &loy, k->oh);
+    LLVMValueRef count = is_max ? NULL : cg_alloca(g, g->i64, "count"), first, last;
+    part_rows(g, k->oh, &first, &last);
+    LLVMValueRef oy = cg_for_dynamic(g, &loy, first, last);
     LLVMValueRef ox = cg_for(g, &lox, k->ow);
     LLVMValueRef ybase = hwc_base(g, oy, ox, k->ow, k->oc);
     LLVMValueRef c = cg_for(g, &l, k->oc);
@@ -1361,15 +1430,16 @@ static void emit_global_avg_pool2d_grad(cnnc_cg *g, const cnnc_kernel *k)
     cg_end(g, &lp);
 }
 
-/* dx[i] = sum_o dy[o] k[i,o] for rows [first, IN). */
+/* dx[i] = sum_o dy[o] k[i,o] for rows [first, IN) -- this call's part of them (part_rows). */
 static void dense_grad_input_rows(cnnc_cg *g, const cnnc_kernel *k, int64_t first)
 {
     LLVMValueRef DY = in_ptr(g, 0), W = in_ptr(g, 1), DX = out_ptr(g, 0);
     if (first >= k->ic)
         return;
-    LLVMValueRef acc = cg_alloca(g, g->f32, "acc");
+    LLVMValueRef acc = cg_alloca(g, g->f32, "acc"), begin, end;
+    part_rows(g, k->ic - first, &begin, &end);
     cg_loop li, l;
-    LLVMValueRef i = iaddc(g, cg_for(g, &li, k->ic - first), first);
+    LLVMValueRef i = iaddc(g, cg_for_dynamic(g, &li, begin, end), first);
     LLVMValueRef row = imul(g, i, k->oc);
     st(g, cg_f32(g, 0.0), acc);
     LLVMValueRef o = cg_for(g, &l, k->oc);
@@ -1381,7 +1451,7 @@ static void dense_grad_input_rows(cnnc_cg *g, const cnnc_kernel *k, int64_t firs
 }
 
 /* Flat blocks: the products k[i,o] dy[o] of a block as NV vectors, then each row's OUT
- * products summed (in output order, as the plain loop). */
+ * products summed (in output order, as the plain loop); this call's part of the blocks. */
 static void dense_grad_input_flat(cnnc_cg *g, const cnnc_kernel *k, const flat_dense *f)
 {
     LLVMValueRef DY = in_ptr(g, 0), W = in_ptr(g, 1), DX = out_ptr(g, 0);
@@ -1389,8 +1459,10 @@ static void dense_grad_input_flat(cnnc_cg *g, const cnnc_kernel *k, const flat_d
     LLVMValueRef dye[FLAT_DENSE_MAX_NV];
     flat_outputs(g, k, f, DY, dye);
     LLVMValueRef prods = cg_alloca(g, LLVMArrayType(g->f32, (unsigned)f->L), "products");
+    LLVMValueRef first, last;
+    part_rows(g, f->blocks, &first, &last);
     cg_loop lb;
-    LLVMValueRef b = cg_for(g, &lb, f->blocks);
+    LLVMValueRef b = cg_for_dynamic(g, &lb, first, last);
     LLVMValueRef wb = imul(g, b, f->L);
     for (int v = 0; v < f->NV; v++) {
         LLVMValueRef w = vec_load(g, vt, W, iaddc(g, wb, (int64_t)v * f->VW));

@@ -3,7 +3,8 @@
  *
  * A model object (`cnnc MODEL -c [--embed-weights FILE] [--no-train] [--no-gradcam]
  * [--target TRIPLE]`) calls, besides its own code, only
- *   cnnrt_parallel_for, cnnrt_pool_threads   (cnnrt_model.h; runtime/core_serial.c)
+ *   cnnrt_parallel_for, cnnrt_pool_threads,  (cnnrt_model.h; runtime/core_serial.c)
+ *   cnnrt_parallel_team, cnnrt_team_barrier
  *   memcpy, memset                           (libc)
  *   exp, log, powf                           (libm)
  * so a program that embeds it links the object, libcnnrt_core.a (runtime/core_serial.c and

@@ -40,6 +40,18 @@ typedef void (*cnnrt_task_fn)(void *ctx, int64_t begin, int64_t end, int64_t wor
 void cnnrt_parallel_for(cnnrt_pool *pool, int64_t n, cnnrt_task_fn fn, void *ctx);
 int64_t cnnrt_pool_threads(const cnnrt_pool *pool);   /* 1 for NULL */
 
+/* Runs fn(ctx, member, members, member) once on each member of a team of threads that run
+ * at the same time: members = min(threads, n), the calling thread being member 0 -- or
+ * fn(ctx, 0, 1, 0) on the calling thread alone when the pool cannot run a team (pool ==
+ * NULL, one thread, or called from inside a parallel-for or a team). Returns when every
+ * member has returned. The members meet with cnnrt_team_barrier. Generated code uses it
+ * to split one image's work (a convolution's output rows) over the threads when a call
+ * has fewer images than threads. */
+void cnnrt_parallel_team(cnnrt_pool *pool, int64_t n, cnnrt_task_fn fn, void *ctx);
+/* Waits until every member of the calling thread's team has called it as often; all the
+ * members' writes before it are visible to all of them after it. A no-op outside a team
+ * and in a team of one. Spins briefly, then sleeps (a futex on Linux). */
+void cnnrt_team_barrier(void);
 /* The batch arena of a training step that crosses images (batch_norm): n images' arenas
  * side by side, which no per-thread workspace can hold. take returns at least `floats`
  * floats, 64-byte aligned (the block kept from an earlier step when it is large enough,

@@ -14,7 +14,11 @@
  *
  * A parallel-for issued from inside a task (nested) runs its pieces one after another on the
  * calling thread, with the same worker numbers; two threads that are not pool workers may
- * share one pool (their parallel-fors take turns). */
+ * share one pool (their parallel-fors take turns).
+ *
+ * A team (cnnrt_parallel_team, cnnrt_team_barrier in cnnrt_model.h) is a parallel-for with
+ * one piece per thread whose members meet at barriers: generated code splits one image's
+ * layers over it when a call has fewer images than threads. Nested, it is a team of one. */
 #ifndef CNNRT_POOL_H
 #define CNNRT_POOL_H
 

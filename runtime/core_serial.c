@@ -32,3 +32,17 @@ int64_t cnnrt_pool_threads(const cnnrt_pool *pool)
     (void)pool;
     return 1;
 }
+
+/* A team of one: the calling thread (pool.c's team when it cannot run concurrently). */
+void cnnrt_parallel_team(cnnrt_pool *pool, int64_t n, cnnrt_task_fn fn, void *ctx)
+{
+    (void)pool;
+    if (n <= 0)
+        return;
+    flush_denormals();
+    fn(ctx, 0, 1, 0);
+}
+
+void cnnrt_team_barrier(void)
+{
+}

@@ -25,6 +25,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#ifdef __linux__
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#endif
+
 #if defined(__x86_64__) || defined(__SSE__)
 #include <pmmintrin.h>
 #include <xmmintrin.h>
@@ -208,6 +213,97 @@ void cnnrt_parallel_for(cnnrt_pool *pool, int64_t n, cnnrt_task_fn fn, void *ctx
     dispatch(pool);
     in_parallel_region = 0;
     pthread_mutex_unlock(&pool->dispatch);
+}
+
+/* ---- Teams: one image's work split over the threads ---------------------------------------
+ * A team is a parallel-for with one piece per member, whose members run at the same time
+ * (the pool's workers are dedicated threads, so every piece of a job does run concurrently)
+ * and meet at cnnrt_team_barrier between the layers of an image. The barrier must cost a
+ * few microseconds at most (an image takes ~50 us of CPU), so it is a counter and a phase
+ * word: members spin on the phase, then sleep on it with a futex; the last to arrive bumps
+ * the phase and wakes sleepers only when there are any. */
+
+typedef struct team {
+    cnnrt_task_fn fn;
+    void *ctx;
+    int64_t members;
+    atomic_int arrived;
+    atomic_uint phase;            /* the futex word: bumped once per barrier */
+    atomic_int sleepers;
+} team;
+
+/* The team whose member the calling thread is (NULL outside a team). */
+static _Thread_local team *current_team;
+
+static void wait_for_phase(team *t, unsigned phase)
+{
+    for (int i = 0; i < SPIN_ITERATIONS; i++) {
+        if (atomic_load_explicit(&t->phase, memory_order_acquire) != phase)
+            return;
+        cpu_relax(i);
+    }
+    atomic_fetch_add(&t->sleepers, 1);   /* seq_cst: pairs with the waker's sleepers load */
+    while (atomic_load(&t->phase) == phase) {
+#ifdef __linux__
+        /* Returns at once when the phase has moved on since the load (the kernel compares). */
+        syscall(SYS_futex, (unsigned *)&t->phase, FUTEX_WAIT_PRIVATE, phase, NULL, NULL, 0);
+#else
+        sched_yield();
+#endif
+    }
+    atomic_fetch_sub(&t->sleepers, 1);
+}
+
+void cnnrt_team_barrier(void)
+{
+    team *t = current_team;
+    if (!t || t->members <= 1)
+        return;
+    unsigned phase = atomic_load_explicit(&t->phase, memory_order_acquire);
+    if (atomic_fetch_add_explicit(&t->arrived, 1, memory_order_acq_rel) == t->members - 1) {
+        /* Last to arrive: reset the count for the next barrier, then release everyone
+         * (seq_cst: the sleepers load below cannot miss a member about to sleep). */
+        atomic_store_explicit(&t->arrived, 0, memory_order_relaxed);
+        atomic_fetch_add(&t->phase, 1);
+#ifdef __linux__
+        if (atomic_load(&t->sleepers) > 0)
+            syscall(SYS_futex, (unsigned *)&t->phase, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL,
+                    NULL, 0);
+#endif
+        return;
+    }
+    wait_for_phase(t, phase);
+}
+
+static void run_member(void *p, int64_t begin, int64_t end, int64_t worker)
+{
+    (void)begin;
+    (void)end;
+    team *t = p;
+    current_team = t;
+    t->fn(t->ctx, worker, t->members, worker);
+    current_team = NULL;
+}
+
+void cnnrt_parallel_team(cnnrt_pool *pool, int64_t n, cnnrt_task_fn fn, void *ctx)
+{
+    if (n <= 0)
+        return;
+    int64_t threads = cnnrt_pool_threads(pool);
+    int64_t members = threads < n ? threads : n;
+    if (!pool || members <= 1 || in_parallel_region) {
+        cnnrt_flush_denormals();
+        team *outer = current_team;
+        current_team = NULL;   /* a team of one: its barriers return at once */
+        fn(ctx, 0, 1, 0);
+        current_team = outer;
+        return;
+    }
+    team t = {.fn = fn, .ctx = ctx, .members = members};
+    atomic_init(&t.arrived, 0);
+    atomic_init(&t.phase, 0);
+    atomic_init(&t.sleepers, 0);
+    cnnrt_parallel_for(pool, members, run_member, &t);
 }
 
 int64_t cnnrt_pool_threads(const cnnrt_pool *pool)

@@ -20,6 +20,8 @@
 static const cnnc_jit_symbol cg_runtime_symbols[] = {
     {"cnnrt_parallel_for", (void *)cnnrt_parallel_for},
     {"cnnrt_pool_threads", (void *)cnnrt_pool_threads},
+    {"cnnrt_parallel_team", (void *)cnnrt_parallel_team},
+    {"cnnrt_team_barrier", (void *)cnnrt_team_barrier},
     {"cnnrt_batch_arena_take", (void *)cnnrt_batch_arena_take},
     {"cnnrt_batch_arena_give", (void *)cnnrt_batch_arena_give},
 };

@@ -219,9 +219,71 @@ static void test_barrier(void **state)
     cnnrt_pool_destroy(pool);
 }
 
+/* A team: every member runs at once (each sees all the others' writes after a barrier),
+ * round after round; nested inside a parallel-for it is a team of one. */
+enum { TEAM_ROUNDS = 2000 };
+typedef struct team_record {
+    atomic_int slot[MAX_WORKERS];
+    int64_t members_seen[MAX_WORKERS];
+    atomic_int errors;
+} team_record;
+
+static void team_member(void *ctx, int64_t member, int64_t members, int64_t worker)
+{
+    team_record *t = ctx;
+    if (member != worker || members > MAX_WORKERS) {
+        atomic_fetch_add(&t->errors, 1);
+        return;
+    }
+    t->members_seen[member] = members;
+    for (int round = 1; round <= TEAM_ROUNDS; round++) {
+        atomic_store(&t->slot[member], round);
+        cnnrt_team_barrier();
+        for (int64_t m = 0; m < members; m++)
+            if (atomic_load(&t->slot[m]) != round)
+                atomic_fetch_add(&t->errors, 1);
+        cnnrt_team_barrier();
+    }
+}
+
+static void nested_team(void *ctx, int64_t begin, int64_t end, int64_t worker)
+{
+    (void)begin;
+    (void)end;
+    (void)worker;
+    cnnrt_pool *pool = ctx;
+    team_record t = {0};
+    cnnrt_parallel_team(pool, 8, team_member, &t);
+    if (t.members_seen[0] != 1 || atomic_load(&t.errors))
+        atomic_store(&bad_worker_number, 1);
+}
+
+static void test_team(void **state)
+{
+    (void)state;
+    for (int threads = 1; threads <= 3; threads++) {
+        cnnrt_err e;
+        cnnrt_pool *pool = threads > 1 ? cnnrt_pool_create(threads, &e) : NULL;
+        team_record t = {0};
+        cnnrt_parallel_team(pool, 8, team_member, &t);
+        assert_int_equal(atomic_load(&t.errors), 0);
+        for (int m = 0; m < threads; m++)
+            assert_int_equal(t.members_seen[m], threads);
+        team_record two = {0};   /* n = 2 limits the team to 2 members */
+        cnnrt_parallel_team(pool, 2, team_member, &two);
+        assert_int_equal(two.members_seen[0], threads < 2 ? threads : 2);
+        assert_int_equal(atomic_load(&two.errors), 0);
+        cnnrt_parallel_for(pool, threads, nested_team, pool);
+        assert_int_equal(atomic_load(&bad_worker_number), 0);
+        cnnrt_team_barrier();   /* outside a team: returns at once */
+        cnnrt_pool_destroy(pool);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_team),
         cmocka_unit_test(test_partition_and_sums),
         cmocka_unit_test(test_default_thread_count),
         cmocka_unit_test(test_many_iterations),
