@@ -354,14 +354,6 @@ static const ew_emitter emitters[CNNC_EW_COUNT] = {
 
 const cnnc_ew_info *cnnc_ew_info_of(cnnc_ew_fn fn) { return &table[fn]; }
 
-int cnnc_ew_lookup(const char *name)
-{
-    for (int i = 0; i < CNNC_EW_COUNT; i++)
-        if (strcmp(table[i].name, name) == 0)
-            return i;
-    return -1;
-}
-
 LLVMValueRef cnnc_ew_emit(cnnc_cg *g, cnnc_ew_fn fn, LLVMValueRef *x, float alpha)
 {
     return emitters[fn](g, x, alpha);

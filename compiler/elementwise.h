@@ -120,8 +120,6 @@ typedef struct cnnc_ew_info {
 } cnnc_ew_info;
 
 const cnnc_ew_info *cnnc_ew_info_of(cnnc_ew_fn fn);
-/* The function called `name`, or -1. */
-int cnnc_ew_lookup(const char *name);
 
 /* Guided backpropagation's ReLU rule (Springenberg et al.): only positive gradients
  * through positive activations, select(y > 0 and dy > 0, dy, 0). Passed to the autodiff

@@ -12,7 +12,6 @@
 #include "autodiff.h"
 #include "bridge.h"
 #include "cnnrt_image.h"
-#include "cnnrt_weights.h"
 #include "codegen.h"
 #include "cross_target.h"
 #include "embed_weights.h"

@@ -24,7 +24,7 @@ static int64_t input_floats(const prog_ctx *ctx)
     return ctx->model->input_h * ctx->model->input_w * ctx->model->input_c;
 }
 
-void cam_batch_alloc(cam_batch *b, const prog_ctx *ctx, int64_t n, int guided)
+void cnnrt_cam_batch_alloc(cam_batch *b, const prog_ctx *ctx, int64_t n, int guided)
 {
     const cnnrt_model *m = ctx->model;
     size_t un = (size_t)n;
@@ -42,7 +42,7 @@ void cam_batch_alloc(cam_batch *b, const prog_ctx *ctx, int64_t n, int guided)
         b->input_grads = cnnrt_aligned_alloc(un * (size_t)input_floats(ctx) * sizeof(float));
 }
 
-void cam_batch_free(cam_batch *b)
+void cnnrt_cam_batch_free(cam_batch *b)
 {
     free(b->x);
     free(b->true_labels);
@@ -93,14 +93,14 @@ static void cam_batch_finish(cam_batch *b, const prog_ctx *ctx, const cam_choice
     for (int64_t i = 0; i < b->n; i++) {
         b->explained[i] = b->classes[i] >= 0
                               ? b->classes[i]
-                              : prog_argmax(b->probs + i * m->num_classes, m->num_classes);
+                              : cnnrt_prog_argmax(b->probs + i * m->num_classes, m->num_classes);
         cnnrt_resize_bilinear(b->maps + i * cells, (int)choice->target->h,
                               (int)choice->target->w, 1, b->big_maps + i * pixels,
                               (int)m->input_h, (int)m->input_w);
     }
 }
 
-int cam_batch_run(cam_batch *b, const prog_ctx *ctx, const cam_choice *choice,
+int cnnrt_cam_batch_run(cam_batch *b, const prog_ctx *ctx, const cam_choice *choice,
                   const float *params, const prog_exec *ex)
 {
     free(b->maps);
@@ -112,7 +112,7 @@ int cam_batch_run(cam_batch *b, const prog_ctx *ctx, const cam_choice *choice,
     return 0;
 }
 
-/* cam_batch_run with the images split over the ranks under mpirun (mpi_ranks.h): each
+/* cnnrt_cam_batch_run with the images split over the ranks under mpirun (mpi_ranks.h): each
  * computes its share, then every rank gathers all the results in input order (the maps of
  * an image do not depend on the others, so they are one process's). Returns -2 after
  * printing why the ranks could not gather. */
@@ -120,7 +120,7 @@ static int cam_batch_run_ranks(cam_batch *b, const prog_ctx *ctx, const cam_choi
                                const float *params, const prog_exec *ex)
 {
     if (cnnrt_mpi_size() == 1)
-        return cam_batch_run(b, ctx, choice, params, ex);
+        return cnnrt_cam_batch_run(b, ctx, choice, params, ex);
     int64_t cells = choice->target->h * choice->target->w, begin, end;
     int64_t k = ctx->model->num_classes;
     free(b->maps);
@@ -190,7 +190,7 @@ static void cam_layer_list(const prog_ctx *ctx, char *buf, size_t size)
 }
 
 /* The index of a target layer in model->cam_layers, or -1. */
-int64_t cam_layer_index(const cnnrt_model *m, const char *name)
+int64_t cnnrt_cam_layer_index(const cnnrt_model *m, const char *name)
 {
     for (int64_t i = 0; i < m->num_cam_layers; i++)
         if (!strcmp(m->cam_layers[i].name, name))
@@ -199,10 +199,10 @@ int64_t cam_layer_index(const cnnrt_model *m, const char *name)
 }
 
 /* The model file's gradcam layer if Grad-CAM can target it, else the last target layer. */
-const char *cam_default_layer(const prog_ctx *ctx)
+const char *cnnrt_cam_default_layer(const prog_ctx *ctx)
 {
     const cnnrt_model *m = ctx->model;
-    if (ctx->info.gradcam_layer[0] && cam_layer_index(m, ctx->info.gradcam_layer) >= 0)
+    if (ctx->info.gradcam_layer[0] && cnnrt_cam_layer_index(m, ctx->info.gradcam_layer) >= 0)
         return ctx->info.gradcam_layer;
     return m->cam_layers[m->num_cam_layers - 1].name;
 }
@@ -211,26 +211,26 @@ static int resolve_choice(const prog_ctx *ctx, const gradcam_options *o, gradcam
 {
     const cnnrt_model *m = ctx->model;
     if (!m->gradcam || m->num_cam_layers == 0)
-        return prog_error(ctx, "model %s was compiled without Grad-CAM", m->name);
+        return cnnrt_prog_error(ctx, "model %s was compiled without Grad-CAM", m->name);
     int method = cnnrt_vocab_code(cnnrt_vocab_cam_methods(), o->method);
     if (method < 0) {
         char list[256];
-        return prog_usage_error(ctx, "gradcam", "unknown --method '%s' (choose %s)", o->method,
+        return cnnrt_prog_usage_error(ctx, "gradcam", "unknown --method '%s' (choose %s)", o->method,
                                 cnnrt_vocab_list(cnnrt_vocab_cam_methods(), ", ", " or ",
                                                  list, sizeof list));
     }
     if (method == CNNRT_CAM_GUIDED && !m->guided_backprop)
-        return prog_error(ctx, "model %s was compiled without guided backpropagation",
+        return cnnrt_prog_error(ctx, "model %s was compiled without guided backpropagation",
                           m->name);
-    const char *layer = o->layer ? o->layer : cam_default_layer(ctx);
+    const char *layer = o->layer ? o->layer : cnnrt_cam_default_layer(ctx);
     char layers[2048];
     cam_layer_list(ctx, layers, sizeof layers);
-    int64_t index = cam_layer_index(m, layer);
+    int64_t index = cnnrt_cam_layer_index(m, layer);
     if (index < 0 && layer_position(ctx, layer) >= 0)
-        return prog_usage_error(ctx, "gradcam", "layer '%s' has no spatial output to explain; "
+        return cnnrt_prog_usage_error(ctx, "gradcam", "layer '%s' has no spatial output to explain; "
                                 "Grad-CAM layers of %s: %s", layer, m->name, layers);
     if (index < 0)
-        return prog_usage_error(ctx, "gradcam", "no layer named '%s'; Grad-CAM layers of %s: %s",
+        return cnnrt_prog_usage_error(ctx, "gradcam", "no layer named '%s'; Grad-CAM layers of %s: %s",
                                 layer, m->name, layers);
     plan->choice.layer = index;
     plan->choice.target = &m->cam_layers[index];
@@ -242,58 +242,58 @@ static int resolve_plan(const prog_ctx *ctx, gradcam_options *o, char **files, i
                         gradcam_plan *plan)
 {
     memset(plan, 0, sizeof *plan);
-    plan->probabilities = prog_outputs_probabilities(ctx);
+    plan->probabilities = cnnrt_prog_outputs_probabilities(ctx);
     int sources = o->index_given + o->first_given + (nfiles > 0);
     if (sources > 1)
-        return prog_usage_error(ctx, "gradcam", "give one of --index N, --first K or pictures");
+        return cnnrt_prog_usage_error(ctx, "gradcam", "give one of --index N, --first K or pictures");
     if (o->grid && !o->first_given && nfiles == 0)
-        return prog_usage_error(ctx, "gradcam", "--grid goes with --first K or pictures");
+        return cnnrt_prog_usage_error(ctx, "gradcam", "--grid goes with --first K or pictures");
     if (o->first_given && !o->grid && !o->out_dir && o->first > MAX_ROWS &&
         (!o->evaluate || o->out))
-        return prog_usage_error(ctx, "gradcam", "--first %lld would draw %lld rows of panels "
+        return cnnrt_prog_usage_error(ctx, "gradcam", "--first %lld would draw %lld rows of panels "
                                 "in one picture; add --out-dir DIR (one figure per image) or "
                                 "--grid, or use at most %d", (long long)o->first,
                                 (long long)o->first, MAX_ROWS);
     if (o->class_given && o->class_id >= ctx->model->num_classes)
-        return prog_usage_error(ctx, "gradcam", "--class must be 0..%lld, not %lld",
+        return cnnrt_prog_usage_error(ctx, "gradcam", "--class must be 0..%lld, not %lld",
                                 (long long)ctx->model->num_classes - 1, (long long)o->class_id);
     if (o->data && nfiles > 0)
-        return prog_usage_error(ctx, "gradcam", "--data goes with --index or --first, not "
+        return cnnrt_prog_usage_error(ctx, "gradcam", "--data goes with --index or --first, not "
                                 "pictures");
     if (o->out_dir && o->out && !o->grid)
-        return prog_usage_error(ctx, "gradcam", "--out-dir writes one figure per picture; "
+        return cnnrt_prog_usage_error(ctx, "gradcam", "--out-dir writes one figure per picture; "
                                 "--out names the one figure (with --out-dir, only the --grid)");
     if (o->raw_scale && strcmp(o->raw_scale, "max") && strcmp(o->raw_scale, "none"))
-        return prog_usage_error(ctx, "gradcam", "--raw-scale must be max or none");
+        return cnnrt_prog_usage_error(ctx, "gradcam", "--raw-scale must be max or none");
     plan->raw_unscaled = o->raw_scale && !strcmp(o->raw_scale, "none");
-    if (o->prepare && prog_parse_prepare(o->prepare, &plan->prepare))
-        return prog_usage_error(ctx, "gradcam", "--prepare must be auto, digit or resize");
+    if (o->prepare && cnnrt_prog_parse_prepare(o->prepare, &plan->prepare))
+        return cnnrt_prog_usage_error(ctx, "gradcam", "--prepare must be auto, digit or resize");
     plan->choice.score_mode = cnnrt_vocab_code(cnnrt_vocab_score_modes(), o->score);
     if (plan->choice.score_mode < 0) {
         char list[128];
-        return prog_usage_error(ctx, "gradcam", "unknown --score '%s' (choose %s)", o->score,
+        return cnnrt_prog_usage_error(ctx, "gradcam", "unknown --score '%s' (choose %s)", o->score,
                                 cnnrt_vocab_list(cnnrt_vocab_score_modes(), ", ", " or ", list,
                                                  sizeof list));
     }
     if (strcmp(o->colormap, "jet") && strcmp(o->colormap, "viridis"))
-        return prog_usage_error(ctx, "gradcam", "unknown --colormap '%s' (choose jet or viridis)",
+        return cnnrt_prog_usage_error(ctx, "gradcam", "unknown --colormap '%s' (choose jet or viridis)",
                                 o->colormap);
     cnnrt_colormap_from_name(o->colormap, &plan->cmap, NULL);
     if (sources == 0)
         o->index_given = 1;   /* default: test image o->index (0) */
     int status = resolve_choice(ctx, o, plan);
     if (status == PROG_OK && nfiles > 0) {
-        status = prog_expand_inputs(ctx, files, nfiles, &plan->pictures);
+        status = cnnrt_prog_expand_inputs(ctx, files, nfiles, &plan->pictures);
         if (status == PROG_OK && plan->pictures.count == 0)
-            status = prog_error(ctx, "no pictures to explain");
+            status = cnnrt_prog_error(ctx, "no pictures to explain");
     }
     return status;
 }
 
 static void plan_free(gradcam_plan *plan)
 {
-    prog_input_list_free(&plan->pictures);
-    prog_classes_free(&plan->classes);
+    cnnrt_prog_input_list_free(&plan->pictures);
+    cnnrt_prog_classes_free(&plan->classes);
 }
 
 /* ---- loading the images ---------------------------------------------------------------- */
@@ -302,9 +302,9 @@ static void plan_free(gradcam_plan *plan)
 static void keep_dataset_names(const prog_ctx *ctx, const cnnrt_dataset *ds, const char *weights,
                                prog_classes *classes)
 {
-    prog_classes_free(classes);
+    cnnrt_prog_classes_free(classes);
     if (!ds->class_names || ds->num_class_names != ctx->model->num_classes) {
-        prog_classes_beside_weights(ctx, weights, classes);
+        cnnrt_prog_classes_beside_weights(ctx, weights, classes);
         return;
     }
     classes->names = cnnrt_xcalloc((size_t)ds->num_class_names, sizeof *classes->names);
@@ -319,21 +319,21 @@ static int load_test_images(const prog_ctx *ctx, const gradcam_options *o, gradc
 {
     cnnrt_dataset ds;
     cnnrt_err e;
-    if (prog_load_dataset(ctx, o->data, CNNRT_SPLIT_TEST, &ds, &e))
-        return prog_error(ctx, "%s", e.msg);
+    if (cnnrt_prog_load_dataset(ctx, o->data, CNNRT_SPLIT_TEST, &ds, &e))
+        return cnnrt_prog_error(ctx, "%s", e.msg);
     int64_t first = o->first_given ? 0 : o->index;
     int64_t n = o->first_given ? o->first : 1;
     int status = PROG_OK;
     if (first + n > ds.count) {
         status = o->first_given
-                     ? prog_error(ctx, "--first %lld asks for more images than %s has (%lld)",
+                     ? cnnrt_prog_error(ctx, "--first %lld asks for more images than %s has (%lld)",
                                   (long long)n, ds.images_path, (long long)ds.count)
-                     : prog_error(ctx, "--index %lld is past the end of %s (%lld images, 0..%lld)",
+                     : cnnrt_prog_error(ctx, "--index %lld is past the end of %s (%lld images, 0..%lld)",
                                   (long long)first, ds.images_path, (long long)ds.count,
                                   (long long)ds.count - 1);
     } else {
         keep_dataset_names(ctx, &ds, o->weights, &plan->classes);
-        cam_batch_alloc(b, ctx, n, guided);
+        cnnrt_cam_batch_alloc(b, ctx, n, guided);
         cnnrt_dataset_to_float(&ds, first, n, b->x);
         for (int64_t i = 0; i < n; i++) {
             b->true_labels[i] = ds.labels[first + i];
@@ -352,15 +352,15 @@ static int load_user_images(const prog_ctx *ctx, const gradcam_options *o, gradc
 {
     int status = PROG_OK;
     int64_t n = 0, inverted_count = 0;
-    prog_classes_beside_weights(ctx, o->weights, &plan->classes);
-    cam_batch_alloc(b, ctx, plan->pictures.count, guided);
+    cnnrt_prog_classes_beside_weights(ctx, o->weights, &plan->classes);
+    cnnrt_cam_batch_alloc(b, ctx, plan->pictures.count, guided);
     for (int64_t i = 0; i < plan->pictures.count; i++) {
         const char *path = plan->pictures.paths[i];
         cnnrt_err e;
         int inverted;
-        if (prog_picture_to_input(ctx, path, plan->prepare, b->x + n * input_floats(ctx),
+        if (cnnrt_prog_picture_to_input(ctx, path, plan->prepare, b->x + n * input_floats(ctx),
                                   &inverted, NULL, &e)) {
-            status = prog_error(ctx, "%s", e.msg);
+            status = cnnrt_prog_error(ctx, "%s", e.msg);
             continue;
         }
         inverted_count += inverted;
@@ -376,7 +376,7 @@ static int load_user_images(const prog_ctx *ctx, const gradcam_options *o, gradc
                (long long)inverted_count, (long long)plan->pictures.count);
     b->n = n;
     if (n == 0) {
-        cam_batch_free(b);
+        cnnrt_cam_batch_free(b);
         return PROG_ERROR;
     }
     return status;
@@ -448,17 +448,17 @@ static void caption(const prog_ctx *ctx, const gradcam_plan *plan, const cam_bat
                     int64_t i, int short_form, int show_explained, char *buf, size_t size)
 {
     int64_t k = ctx->model->num_classes;
-    int pred = prog_argmax(b->probs + i * k, k);
+    int pred = cnnrt_prog_argmax(b->probs + i * k, k);
     double value = b->probs[i * k + pred];
     char num[32], num2[32];
     size_t used = 0;
     if (b->true_labels[i] >= 0)
         used = (size_t)snprintf(buf, size, short_form ? "true %s\n" : "true %s - ",
-                                prog_class_name(&plan->classes, b->true_labels[i], num,
+                                cnnrt_prog_class_name(&plan->classes, b->true_labels[i], num,
                                                 sizeof num));
     if (used >= size)
         used = size - 1;
-    const char *name = prog_class_name(&plan->classes, pred, num, sizeof num);
+    const char *name = cnnrt_prog_class_name(&plan->classes, pred, num, sizeof num);
     if (plan->probabilities)
         snprintf(buf + used, size - used, short_form ? "pred %s (%.0f%%)" : "pred %s (%.1f%%)",
                  name, 100.0 * value);
@@ -467,7 +467,7 @@ static void caption(const prog_ctx *ctx, const gradcam_plan *plan, const cam_bat
     used = strlen(buf);
     if (show_explained && b->explained[i] != pred)
         snprintf(buf + used, size - used, "\nmap of class %s",
-                 prog_class_name(&plan->classes, b->explained[i], num2, sizeof num2));
+                 cnnrt_prog_class_name(&plan->classes, b->explained[i], num2, sizeof num2));
 }
 
 static int panel_scale(const prog_ctx *ctx, int target)
@@ -499,7 +499,7 @@ static int write_figure(const prog_ctx *ctx, const cam_batch *b, const gradcam_p
         caption(ctx, plan, b, i, grid, !(grid && o->class_given), captions[j],
                 sizeof captions[j]);
         int wrong = b->true_labels[i] >= 0 &&
-                    prog_argmax(b->probs + i * k, k) != b->true_labels[i];
+                    cnnrt_prog_argmax(b->probs + i * k, k) != b->true_labels[i];
         cnnrt_panel_item *row = items + j * per_image;
         if (grid) {
             row[0] = (cnnrt_panel_item){&pics[j].overlay, captions[j], wrong};
@@ -519,7 +519,7 @@ static int write_figure(const prog_ctx *ctx, const cam_batch *b, const gradcam_p
     char title[512], class_note[160] = "", num[32];
     if (o->class_given)
         snprintf(class_note, sizeof class_note, "\nmaps of class %s",
-                 prog_class_name(&plan->classes, o->class_id, num, sizeof num));
+                 cnnrt_prog_class_name(&plan->classes, o->class_id, num, sizeof num));
     if (n == 1 && !grid)
         snprintf(title, sizeof title, "%s", captions[0]);
     else
@@ -564,7 +564,7 @@ static int write_raw(const char *path, const cam_batch *b, const cnnrt_cam_layer
         for (int64_t y = 0; y < entry->h; y++)
             for (int64_t x = 0; x < entry->w; x++) {
                 fprintf(f.fp, "%lld,", (long long)i);
-                prog_csv_field(f.fp, b->names[i]);
+                cnnrt_prog_csv_field(f.fp, b->names[i]);
                 fprintf(f.fp, ",%lld,%lld,%.6g\n", (long long)y, (long long)x,
                         (double)(b->maps[i * cells + y * entry->w + x] * scale));
             }
@@ -619,11 +619,11 @@ static void report_maps(const prog_ctx *ctx, const gradcam_plan *plan, const cam
         blank += b->map_max[i] <= 0 || !isfinite(b->map_max[i]);
     char num[32];
     if (b->n == 1 && blank)
-        prog_warning(ctx, "%s: no positive evidence for class %s: the map is all zero%s",
-                     b->names[0], prog_class_name(&plan->classes, b->explained[0], num,
+        cnnrt_prog_warning(ctx, "%s: no positive evidence for class %s: the map is all zero%s",
+                     b->names[0], cnnrt_prog_class_name(&plan->classes, b->explained[0], num,
                                                   sizeof num), hint);
     else if (blank)
-        prog_warning(ctx, "%lld of %lld maps are all zero: no positive evidence for the "
+        cnnrt_prog_warning(ctx, "%lld of %lld maps are all zero: no positive evidence for the "
                      "class%s", (long long)blank, (long long)b->n, hint);
     if (b->n == 1) {
         char text[320];
@@ -719,32 +719,32 @@ static int run_gradcam(const prog_ctx *ctx, const gradcam_options *o, gradcam_pl
     if (cnnrt_mpi_agree(load_status != PROG_OK && b.n == 0 ? load_status : PROG_OK,
                         ctx->prog) != PROG_OK) {
         if (b.n > 0 || load_status == PROG_OK)
-            cam_batch_free(&b);
+            cnnrt_cam_batch_free(&b);
         return load_status != PROG_OK ? load_status : PROG_ERROR;
     }
     int status = PROG_OK;
     prog_exec ex;
     cnnrt_err e;
-    if (prog_exec_init(ctx, (int)o->threads, &ex, &e)) {
-        cam_batch_free(&b);
-        return prog_error(ctx, "%s", e.msg);
+    if (cnnrt_prog_exec_init(ctx, (int)o->threads, &ex, &e)) {
+        cnnrt_cam_batch_free(&b);
+        return cnnrt_prog_error(ctx, "%s", e.msg);
     }
     int computed = cam_batch_run_ranks(&b, ctx, &plan->choice, params, &ex);
     if (computed != 0 || cnnrt_mpi_rank() > 0) {   /* rank 0 alone writes and prints */
-        prog_exec_free(&ex);
-        cam_batch_free(&b);
+        cnnrt_prog_exec_free(&ex);
+        cnnrt_cam_batch_free(&b);
         if (computed == 0 || computed == -2)
             return computed == 0 ? PROG_OK : PROG_ERROR;
-        return prog_error(ctx, "model %s cannot compute %s for layer %s",
+        return cnnrt_prog_error(ctx, "model %s cannot compute %s for layer %s",
                           ctx->model->name, cnnrt_cam_method_name(plan->choice.method),
                           plan->choice.target->name);
     }
     report_maps(ctx, plan, &b);
     if (o->evaluate)
-        cam_evaluate_print(&b, ctx, &plan->choice, params, &ex, ctx->info.seed);
+        cnnrt_cam_evaluate_print(&b, ctx, &plan->choice, params, &ex, ctx->info.seed);
     if (o->raw) {
         if (write_raw(o->raw, &b, plan->choice.target, plan->raw_unscaled, &e))
-            status = prog_error(ctx, "%s", e.msg);
+            status = cnnrt_prog_error(ctx, "%s", e.msg);
         else
             printf("Wrote the map values (%lldx%lld per image) to %s\n",
                    (long long)plan->choice.target->h, (long long)plan->choice.target->w,
@@ -753,7 +753,7 @@ static int run_gradcam(const prog_ctx *ctx, const gradcam_options *o, gradcam_pl
     const char *what = cnnrt_cam_method_name(plan->choice.method);
     if (status == PROG_OK && o->out_dir) {
         if (write_figures_to_dir(ctx, &b, plan, o, &e))
-            status = prog_error(ctx, "%s", e.msg);
+            status = cnnrt_prog_error(ctx, "%s", e.msg);
         else
             printf("Wrote %lld figures to %s (%s of layer %s)\n", (long long)b.n, o->out_dir,
                    what, plan->choice.target->name);
@@ -761,17 +761,17 @@ static int run_gradcam(const prog_ctx *ctx, const gradcam_options *o, gradcam_pl
     int one_figure = o->out_dir ? o->grid : (!o->evaluate || o->out);
     if (status == PROG_OK && one_figure) {
         if (b.n > MAX_ROWS && !o->grid)
-            status = prog_error(ctx, "%lld pictures would draw %lld rows of panels in one "
+            status = cnnrt_prog_error(ctx, "%lld pictures would draw %lld rows of panels in one "
                                 "picture; add --out-dir DIR (one figure each) or --grid",
                                 (long long)b.n, (long long)b.n);
         else if (write_figure(ctx, &b, plan, o, 0, b.n, o->grid, plan->out_path, &e))
-            status = prog_error(ctx, "%s", e.msg);
+            status = cnnrt_prog_error(ctx, "%s", e.msg);
         else
             printf("Wrote %s (%s of layer %s)\n", plan->out_path, what,
                    plan->choice.target->name);
     }
-    prog_exec_free(&ex);
-    cam_batch_free(&b);
+    cnnrt_prog_exec_free(&ex);
+    cnnrt_cam_batch_free(&b);
     return status != PROG_OK ? status : load_status;
 }
 
@@ -811,7 +811,7 @@ static void gradcam_details(char *buf, size_t size)
         snprintf(buf + used, size - used, "%s", gradcam_notes);
 }
 
-int prog_cmd_gradcam(const prog_ctx *ctx, int argc, char **argv)
+int cnnrt_prog_cmd_gradcam(const prog_ctx *ctx, int argc, char **argv)
 {
     gradcam_options o = {.alpha = CNNRT_OVERLAY_KERAS_ALPHA, .method = "hirescam",
                          .score = "logit", .colormap = "jet"};
@@ -853,7 +853,7 @@ int prog_cmd_gradcam(const prog_ctx *ctx, int argc, char **argv)
                         sizeof options / sizeof options[0], -1};
     char **files = cnnrt_xcalloc((size_t)argc + 1, sizeof *files);
     int nfiles;
-    int r = prog_parse(ctx, &cmd, argc, argv, files, &nfiles);
+    int r = cnnrt_prog_parse(ctx, &cmd, argc, argv, files, &nfiles);
     gradcam_plan plan;
     int status = r > 0 ? PROG_OK : r < 0 ? PROG_USAGE : resolve_plan(ctx, &o, files, nfiles, &plan);
     if (r == 0 && status == PROG_OK) {
@@ -863,7 +863,7 @@ int prog_cmd_gradcam(const prog_ctx *ctx, int argc, char **argv)
             default_out_path(ctx, &o, &plan, plan.out_path, sizeof plan.out_path);
         float *params = cnnrt_aligned_alloc((size_t)(ctx->model->param_floats + 1) *
                                             sizeof *params);
-        status = prog_need_trained_weights(ctx, o.weights, params);
+        status = cnnrt_prog_need_trained_weights(ctx, o.weights, params);
         if (status == PROG_OK)
             status = run_gradcam(ctx, &o, &plan, params);
         free(params);

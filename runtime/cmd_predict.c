@@ -13,7 +13,7 @@
 
 /* ---- shared: loading an image the way a beginner's picture needs ------------------------ */
 
-int prog_parse_prepare(const char *text, prog_prepare *prepare)
+int cnnrt_prog_parse_prepare(const char *text, prog_prepare *prepare)
 {
     static const char *const names[] = {"auto", "digit", "resize"};
     for (int i = 0; i < 3; i++)
@@ -24,7 +24,7 @@ int prog_parse_prepare(const char *text, prog_prepare *prepare)
     return -1;
 }
 
-int prog_picture_to_input(const prog_ctx *ctx, const char *path, prog_prepare prepare,
+int cnnrt_prog_picture_to_input(const prog_ctx *ctx, const char *path, prog_prepare prepare,
                           float *x, int *inverted, cnnrt_image *shown, cnnrt_err *e)
 {
     const cnnrt_model *m = ctx->model;
@@ -40,13 +40,13 @@ int prog_picture_to_input(const prog_ctx *ctx, const char *path, prog_prepare pr
     return rc;
 }
 
-int prog_png_to_input(const prog_ctx *ctx, const char *path, float *x, int *inverted,
+int cnnrt_prog_png_to_input(const prog_ctx *ctx, const char *path, float *x, int *inverted,
                       cnnrt_image *shown, cnnrt_err *e)
 {
-    return prog_picture_to_input(ctx, path, PROG_PREPARE_AUTO, x, inverted, shown, e);
+    return cnnrt_prog_picture_to_input(ctx, path, PROG_PREPARE_AUTO, x, inverted, shown, e);
 }
 
-void prog_input_list_free(prog_input_list *l)
+void cnnrt_prog_input_list_free(prog_input_list *l)
 {
     for (int64_t i = 0; i < l->count; i++)
         free(l->paths[i]);
@@ -54,17 +54,17 @@ void prog_input_list_free(prog_input_list *l)
     memset(l, 0, sizeof *l);
 }
 
-int prog_need_trained_weights(const prog_ctx *ctx, const char *path, float *params)
+int cnnrt_prog_need_trained_weights(const prog_ctx *ctx, const char *path, float *params)
 {
     char used[4096];
     int found;
     cnnrt_err e;
-    if (prog_load_inference_weights(ctx, path, params, &found, used, sizeof used, &e))
-        return prog_error(ctx, "%s", e.msg);
+    if (cnnrt_prog_load_inference_weights(ctx, path, params, &found, used, sizeof used, &e))
+        return cnnrt_prog_error(ctx, "%s", e.msg);
     if (!found) {
         char def[4096];
-        prog_default_weights_path(ctx, def, sizeof def);
-        return prog_error(ctx, "the model is untrained: there is no %s here; train it first "
+        cnnrt_prog_default_weights_path(ctx, def, sizeof def);
+        return cnnrt_prog_error(ctx, "the model is untrained: there is no %s here; train it first "
                           "with '%s train' (or pass --weights FILE)", def, ctx->prog);
     }
     return PROG_OK;
@@ -95,27 +95,27 @@ static void print_prediction(predict_output *out, const char *what, const float 
                              int true_label)
 {
     int64_t k = out->ctx->model->num_classes;
-    int best = prog_argmax(probs, k);
+    int best = cnnrt_prog_argmax(probs, k);
     char buf[32], buf2[32];
     if (out->printed++ > 0)
         printf("\n");
     if (out->probabilities)
         printf("%s: predicted %s (%.1f%%)", what,
-               prog_class_name(&out->classes, best, buf, sizeof buf), 100.0 * probs[best]);
+               cnnrt_prog_class_name(&out->classes, best, buf, sizeof buf), 100.0 * probs[best]);
     else
         printf("%s: predicted %s (score %.4g)", what,
-               prog_class_name(&out->classes, best, buf, sizeof buf), (double)probs[best]);
+               cnnrt_prog_class_name(&out->classes, best, buf, sizeof buf), (double)probs[best]);
     if (true_label >= 0)
-        printf(", true label %s%s", prog_class_name(&out->classes, true_label, buf2, sizeof buf2),
+        printf(", true label %s%s", cnnrt_prog_class_name(&out->classes, true_label, buf2, sizeof buf2),
                true_label == best ? "" : "  <- wrong");
     printf("\n");
     int name_width = 3;
     for (int64_t c = 0; c < k; c++) {
-        int w = (int)strlen(prog_class_name(&out->classes, c, buf, sizeof buf));
+        int w = (int)strlen(cnnrt_prog_class_name(&out->classes, c, buf, sizeof buf));
         name_width = w > name_width ? w : name_width;
     }
     for (int64_t c = 0; c < k; c++) {
-        const char *name = prog_class_name(&out->classes, c, buf, sizeof buf);
+        const char *name = cnnrt_prog_class_name(&out->classes, c, buf, sizeof buf);
         if (!out->probabilities) {
             printf("  %*s %10.4g%s\n", name_width, name, (double)probs[c], c == best ? " <" : "");
             continue;
@@ -144,7 +144,7 @@ static void json_string(const char *s)
     putchar('"');
 }
 
-void prog_csv_field(FILE *out, const char *s)
+void cnnrt_prog_csv_field(FILE *out, const char *s)
 {
     if (!strpbrk(s, ",\"\r\n")) {
         fputs(s, out);
@@ -161,7 +161,7 @@ void prog_csv_field(FILE *out, const char *s)
 
 static void csv_field(const char *s)
 {
-    prog_csv_field(stdout, s);
+    cnnrt_prog_csv_field(stdout, s);
 }
 
 static void begin_output(predict_output *out)
@@ -174,7 +174,7 @@ static void begin_output(predict_output *out)
         printf("path,class,name,%s", out->probabilities ? "probability" : "score");
         for (int64_t c = 0; c < k; c++) {
             putchar(',');
-            csv_field(prog_class_name(&out->classes, c, buf, sizeof buf));
+            csv_field(cnnrt_prog_class_name(&out->classes, c, buf, sizeof buf));
         }
         printf("\n");
     }
@@ -197,13 +197,13 @@ static void emit_result(predict_output *out, const char *path, const float *prob
             print_prediction(out, path, probs, true_label);
         return;
     }
-    int best = error ? -1 : prog_argmax(probs, k);
+    int best = error ? -1 : cnnrt_prog_argmax(probs, k);
     if (out->format == FORMAT_CSV) {
         if (error)
             return;   /* the error is on stderr; CSV rows are predictions only */
         csv_field(path);
         printf(",%d,", best);
-        csv_field(prog_class_name(&out->classes, best, buf, sizeof buf));
+        csv_field(cnnrt_prog_class_name(&out->classes, best, buf, sizeof buf));
         printf(",%.6g", (double)probs[best]);
         for (int64_t c = 0; c < k; c++)
             printf(",%.6g", (double)probs[c]);
@@ -220,13 +220,13 @@ static void emit_result(predict_output *out, const char *path, const float *prob
         return;
     }
     printf(", \"class\": %d, \"name\": ", best);
-    json_string(prog_class_name(&out->classes, best, buf, sizeof buf));
+    json_string(cnnrt_prog_class_name(&out->classes, best, buf, sizeof buf));
     if (true_label >= 0)
         printf(", \"true_class\": %d", true_label);
     printf(", \"%s\": {", out->probabilities ? "probabilities" : "scores");
     for (int64_t c = 0; c < k; c++) {
         printf("%s", c ? ", " : "");
-        json_string(prog_class_name(&out->classes, c, buf, sizeof buf));
+        json_string(cnnrt_prog_class_name(&out->classes, c, buf, sizeof buf));
         printf(": %.6g", (double)probs[c]);
     }
     printf("}}");
@@ -237,20 +237,20 @@ static int predict_test_image(const prog_ctx *ctx, const predict_options *o,
 {
     cnnrt_dataset ds;
     cnnrt_err e;
-    if (prog_load_dataset(ctx, o->data, CNNRT_SPLIT_TEST, &ds, &e))
-        return prog_error(ctx, "%s", e.msg);
+    if (cnnrt_prog_load_dataset(ctx, o->data, CNNRT_SPLIT_TEST, &ds, &e))
+        return cnnrt_prog_error(ctx, "%s", e.msg);
     int status = PROG_OK;
     if (o->index >= ds.count) {
-        status = prog_error(ctx, "--index %lld is past the end of %s (%lld images, 0..%lld)",
+        status = cnnrt_prog_error(ctx, "--index %lld is past the end of %s (%lld images, 0..%lld)",
                             (long long)o->index, ds.images_path, (long long)ds.count,
                             (long long)ds.count - 1);
     } else {
         if (ds.class_names) {
-            prog_classes_free(&out->classes);
-            prog_classes_for_dataset(ctx, &ds, o->weights, &out->classes);
+            cnnrt_prog_classes_free(&out->classes);
+            cnnrt_prog_classes_for_dataset(ctx, &ds, o->weights, &out->classes);
         }
         float *probs = cnnrt_xmalloc((size_t)ctx->model->num_classes * sizeof *probs);
-        prog_infer_dataset(ctx, ex, params, &ds, o->index, 1, probs, NULL);
+        cnnrt_prog_infer_dataset(ctx, ex, params, &ds, o->index, 1, probs, NULL);
         char what[64];
         snprintf(what, sizeof what, "test image %lld", (long long)o->index);
         begin_output(out);
@@ -294,7 +294,7 @@ static int folder_entry_is_picture(const char *path)
                                            CNNRT_PICTURE_NONE);
 }
 
-int prog_expand_inputs(const prog_ctx *ctx, char **args, int count, prog_input_list *out)
+int cnnrt_prog_expand_inputs(const prog_ctx *ctx, char **args, int count, prog_input_list *out)
 {
     memset(out, 0, sizeof *out);
     for (int i = 0; i < count; i++) {
@@ -307,7 +307,7 @@ int prog_expand_inputs(const prog_ctx *ctx, char **args, int count, prog_input_l
         int64_t n;
         cnnrt_err e;
         if (cnnrt_folder_list_files(args[i], &files, &n, &e))
-            return prog_error(ctx, "%s", e.msg);
+            return cnnrt_prog_error(ctx, "%s", e.msg);
         int64_t before = out->count;
         for (int64_t k = 0; k < n; k++) {
             if (folder_entry_is_picture(files[k]))
@@ -316,7 +316,7 @@ int prog_expand_inputs(const prog_ctx *ctx, char **args, int count, prog_input_l
         }
         free(files);
         if (out->count == before)
-            prog_warning(ctx, "%s: no pictures in this folder", args[i]);
+            cnnrt_prog_warning(ctx, "%s: no pictures in this folder", args[i]);
     }
     return PROG_OK;
 }
@@ -327,7 +327,7 @@ static int predict_files(const prog_ctx *ctx, const predict_options *o, char **a
 {
     const cnnrt_model *m = ctx->model;
     prog_input_list inputs;
-    int status = prog_expand_inputs(ctx, args, count, &inputs);
+    int status = cnnrt_prog_expand_inputs(ctx, args, count, &inputs);
     (void)o;
     int64_t image_floats = m->input_h * m->input_w * m->input_c;
     float *x = cnnrt_aligned_alloc((size_t)image_floats * sizeof *x);
@@ -336,9 +336,9 @@ static int predict_files(const prog_ctx *ctx, const predict_options *o, char **a
     for (int64_t i = 0; status == PROG_OK && i < inputs.count; i++) {
         cnnrt_err e;
         int inverted;
-        if (prog_picture_to_input(ctx, inputs.paths[i], prepare, x, &inverted, NULL, &e)) {
+        if (cnnrt_prog_picture_to_input(ctx, inputs.paths[i], prepare, x, &inverted, NULL, &e)) {
             emit_result(out, inputs.paths[i], NULL, -1, e.msg);
-            prog_error(ctx, "%s", e.msg);
+            cnnrt_prog_error(ctx, "%s", e.msg);
             status = PROG_ERROR;   /* reported at the end; the others still get answers */
             continue;
         }
@@ -348,13 +348,13 @@ static int predict_files(const prog_ctx *ctx, const predict_options *o, char **a
             printf("  (dark on light: inverted to a light digit on black, like MNIST)\n");
     }
     end_output(out);
-    prog_input_list_free(&inputs);
+    cnnrt_prog_input_list_free(&inputs);
     free(x);
     free(probs);
     return status;
 }
 
-int prog_cmd_predict(const prog_ctx *ctx, int argc, char **argv)
+int cnnrt_prog_cmd_predict(const prog_ctx *ctx, int argc, char **argv)
 {
     predict_options o = {0};
     const prog_option options[] = {
@@ -384,12 +384,12 @@ int prog_cmd_predict(const prog_ctx *ctx, int argc, char **argv)
                         sizeof options / sizeof options[0], -1};
     char **files = cnnrt_xcalloc((size_t)argc + 1, sizeof *files);
     int nfiles, status;
-    int r = prog_parse(ctx, &cmd, argc, argv, files, &nfiles);
+    int r = cnnrt_prog_parse(ctx, &cmd, argc, argv, files, &nfiles);
     if (r) {
         free(files);
         return r > 0 ? PROG_OK : PROG_USAGE;
     }
-    predict_output out = {ctx, FORMAT_TEXT, {0}, prog_outputs_probabilities(ctx), 0};
+    predict_output out = {ctx, FORMAT_TEXT, {0}, cnnrt_prog_outputs_probabilities(ctx), 0};
     prog_prepare prepare = PROG_PREPARE_AUTO;
     const char *usage = NULL;
     if (o.index_given == (nfiles > 0))
@@ -403,25 +403,25 @@ int prog_cmd_predict(const prog_ctx *ctx, int argc, char **argv)
         out.format = FORMAT_CSV;
     else if (o.format && strcmp(o.format, "text"))
         usage = "--format must be text, json or csv";
-    if (!usage && o.prepare && prog_parse_prepare(o.prepare, &prepare))
+    if (!usage && o.prepare && cnnrt_prog_parse_prepare(o.prepare, &prepare))
         usage = "--prepare must be auto, digit or resize";
     if (usage) {
         free(files);
-        return prog_usage_error(ctx, "predict", "%s", usage);
+        return cnnrt_prog_usage_error(ctx, "predict", "%s", usage);
     }
     float *params = cnnrt_aligned_alloc((size_t)(ctx->model->param_floats + 1) * sizeof *params);
-    status = prog_need_trained_weights(ctx, o.weights, params);
+    status = cnnrt_prog_need_trained_weights(ctx, o.weights, params);
     prog_exec ex;
     cnnrt_err e;
-    if (status == PROG_OK && prog_exec_init(ctx, (int)o.threads, &ex, &e))
-        status = prog_error(ctx, "%s", e.msg);
+    if (status == PROG_OK && cnnrt_prog_exec_init(ctx, (int)o.threads, &ex, &e))
+        status = cnnrt_prog_error(ctx, "%s", e.msg);
     else if (status == PROG_OK) {
-        prog_classes_beside_weights(ctx, o.weights, &out.classes);
+        cnnrt_prog_classes_beside_weights(ctx, o.weights, &out.classes);
         status = o.index_given ? predict_test_image(ctx, &o, &ex, params, &out)
                                : predict_files(ctx, &o, files, nfiles, prepare, &ex, params,
                                                &out);
-        prog_classes_free(&out.classes);
-        prog_exec_free(&ex);
+        cnnrt_prog_classes_free(&out.classes);
+        cnnrt_prog_exec_free(&ex);
     }
     free(params);
     free(files);
@@ -438,12 +438,12 @@ static void print_confusion(const prog_ctx *ctx, const int64_t *confusion,
     /* Columns wide enough for the class names (up to 11 characters of each). */
     int width = 6;
     for (int64_t c = 0; c < k; c++) {
-        int len = (int)strlen(prog_class_name(classes, c, buf, sizeof buf)) + 1;
+        int len = (int)strlen(cnnrt_prog_class_name(classes, c, buf, sizeof buf)) + 1;
         width = len > width ? (len > 12 ? 12 : len) : width;
     }
     printf("\nConfusion matrix (rows: true class, columns: predicted class):\n\n      ");
     for (int64_t c = 0; c < k; c++)
-        printf("%*.*s", width, width - 1, prog_class_name(classes, c, buf, sizeof buf));
+        printf("%*.*s", width, width - 1, cnnrt_prog_class_name(classes, c, buf, sizeof buf));
     printf("   correct\n");
     for (int64_t t = 0; t < k; t++) {
         int64_t row = 0;
@@ -462,7 +462,7 @@ static void print_confusion(const prog_ctx *ctx, const int64_t *confusion,
         else
             printf("   %7s", "-");
         if (classes->names)
-            printf("   %s", prog_class_name(classes, t, buf, sizeof buf));
+            printf("   %s", cnnrt_prog_class_name(classes, t, buf, sizeof buf));
         printf("\n");
     }
     printf("\nThe diagonal counts the right answers; a number off the diagonal in row T, "
@@ -481,7 +481,7 @@ static void print_evaluation_json(const prog_ctx *ctx, const cnnrt_dataset *ds,
            (long long)n, (double)correct / (double)n, loss / (double)n);
     for (int64_t c = 0; c < k; c++) {
         printf("%s", c ? ", " : "");
-        json_string(prog_class_name(classes, c, buf, sizeof buf));
+        json_string(cnnrt_prog_class_name(classes, c, buf, sizeof buf));
     }
     printf("],\n \"confusion\": [");
     for (int64_t t = 0; t < k; t++) {
@@ -504,7 +504,7 @@ static int evaluate_dataset(const prog_ctx *ctx, const prog_exec *ex, const floa
     int64_t *confusion = cnnrt_xcalloc((size_t)(k * k), sizeof *confusion);
     int64_t begin, end;
     cnnrt_mpi_share(n, &begin, &end);
-    prog_infer_dataset(ctx, ex, params, ds, begin, end - begin, probs + begin * k,
+    cnnrt_prog_infer_dataset(ctx, ex, params, ds, begin, end - begin, probs + begin * k,
                        logits + begin * k);
     cnnrt_err e;
     if (cnnrt_mpi_gather_rows(probs, n, k * (int64_t)sizeof *probs, &e) ||
@@ -512,13 +512,13 @@ static int evaluate_dataset(const prog_ctx *ctx, const prog_exec *ex, const floa
         free(probs);
         free(logits);
         free(confusion);
-        return prog_error(ctx, "%s", e.msg);
+        return cnnrt_prog_error(ctx, "%s", e.msg);
     }
     double loss = 0;
     int64_t correct = 0;
     for (int64_t i = 0; i < n; i++) {
-        int pred = prog_argmax(probs + i * k, k);
-        loss += prog_loss_of(ctx, probs + i * k, logits + i * k, ds->labels[i]);
+        int pred = cnnrt_prog_argmax(probs + i * k, k);
+        loss += cnnrt_prog_loss_of(ctx, probs + i * k, logits + i * k, ds->labels[i]);
         correct += pred == ds->labels[i];
         confusion[ds->labels[i] * k + pred]++;
     }
@@ -545,22 +545,22 @@ static int evaluate_with_weights(const prog_ctx *ctx, const char *weights, int64
     if (weights)
         snprintf(used, sizeof used, "%s", weights);
     else
-        prog_default_weights_path(ctx, used, sizeof used);
+        cnnrt_prog_default_weights_path(ctx, used, sizeof used);
     if (!json)
         printf("Weights: %s\n", used);
     prog_exec ex;
     cnnrt_err e;
-    if (prog_exec_init(ctx, (int)threads, &ex, &e))
-        return prog_error(ctx, "%s", e.msg);
+    if (cnnrt_prog_exec_init(ctx, (int)threads, &ex, &e))
+        return cnnrt_prog_error(ctx, "%s", e.msg);
     prog_classes classes;
-    prog_classes_for_dataset(ctx, ds, weights, &classes);
+    cnnrt_prog_classes_for_dataset(ctx, ds, weights, &classes);
     int status = evaluate_dataset(ctx, &ex, params, ds, &classes, json);
-    prog_classes_free(&classes);
-    prog_exec_free(&ex);
+    cnnrt_prog_classes_free(&classes);
+    cnnrt_prog_exec_free(&ex);
     return status;
 }
 
-int prog_cmd_evaluate(const prog_ctx *ctx, int argc, char **argv)
+int cnnrt_prog_cmd_evaluate(const prog_ctx *ctx, int argc, char **argv)
 {
     const char *weights = NULL, *data = NULL, *format = NULL;
     int64_t threads = 0;
@@ -579,26 +579,26 @@ int prog_cmd_evaluate(const prog_ctx *ctx, int argc, char **argv)
                         "Measures the model on the test set: accuracy, loss, and a confusion "
                         "matrix of\nwhich digits are taken for which.", NULL, "evaluate",
                         options, sizeof options / sizeof options[0], 0};
-    int stop, parsed = prog_parse_options(ctx, &cmd, argc, argv, &stop);
+    int stop, parsed = cnnrt_prog_parse_options(ctx, &cmd, argc, argv, &stop);
     if (stop)
         return parsed;
     int json = format && !strcmp(format, "json");
     if (format && !json && strcmp(format, "text"))
-        return prog_usage_error(ctx, "evaluate", "--format must be text or json");
+        return cnnrt_prog_usage_error(ctx, "evaluate", "--format must be text or json");
     prog_data_options data_options;
-    prog_data_options_default(ctx, &data_options);
+    cnnrt_prog_data_options_default(ctx, &data_options);
     data_options.threads = (int)threads;
     data_options.skip_bad = skip_bad;
     data_options.report = json ? NULL : stdout;
     const cnnrt_model *m = ctx->model;
     float *params = cnnrt_aligned_alloc((size_t)(m->param_floats + 1) * sizeof *params);
     /* Refuses without weights, like predict and gradcam: random weights measure chance. */
-    int status = prog_need_trained_weights(ctx, weights, params);
+    int status = cnnrt_prog_need_trained_weights(ctx, weights, params);
     cnnrt_dataset ds;
     cnnrt_err e;
     int loaded = 0;
-    if (status == PROG_OK && prog_load_data(ctx, data, CNNRT_SPLIT_TEST, &data_options, &ds, &e))
-        status = prog_error(ctx, "%s", e.msg);
+    if (status == PROG_OK && cnnrt_prog_load_data(ctx, data, CNNRT_SPLIT_TEST, &data_options, &ds, &e))
+        status = cnnrt_prog_error(ctx, "%s", e.msg);
     else if (status == PROG_OK)
         loaded = 1;
     /* Under mpirun every rank reads the weights and the data; one that could not stops

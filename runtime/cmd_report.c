@@ -49,11 +49,11 @@ static void measure_test_set(const prog_ctx *ctx, const prog_exec *ex, const flo
     t->predicted = cnnrt_xmalloc((size_t)n * sizeof *t->predicted);
     t->confusion = cnnrt_xcalloc((size_t)(k * k), sizeof *t->confusion);
     double start = cnnrt_now_seconds();
-    prog_infer_dataset(ctx, ex, params, ds, 0, n, t->probs, logits);
+    cnnrt_prog_infer_dataset(ctx, ex, params, ds, 0, n, t->probs, logits);
     t->seconds = cnnrt_now_seconds() - start;
     for (int64_t i = 0; i < n; i++) {
-        t->predicted[i] = prog_argmax(t->probs + i * k, k);
-        t->loss += prog_loss_of(ctx, t->probs + i * k, logits + i * k, ds->labels[i]);
+        t->predicted[i] = cnnrt_prog_argmax(t->probs + i * k, k);
+        t->loss += cnnrt_prog_loss_of(ctx, t->probs + i * k, logits + i * k, ds->labels[i]);
         t->correct += t->predicted[i] == ds->labels[i];
         t->confusion[ds->labels[i] * k + t->predicted[i]]++;
     }
@@ -109,7 +109,7 @@ static int64_t image_floats(const cnnrt_model *m)
 static void batch_of(const prog_ctx *ctx, const cnnrt_dataset *ds, const int64_t *indices,
                      int64_t n, cam_batch *b)
 {
-    cam_batch_alloc(b, ctx, n, 0);
+    cnnrt_cam_batch_alloc(b, ctx, n, 0);
     for (int64_t i = 0; i < n; i++) {
         cnnrt_dataset_to_float(ds, indices[i], 1, b->x + i * image_floats(ctx->model));
         b->true_labels[i] = ds->labels[indices[i]];
@@ -158,7 +158,7 @@ static int gallery_pictures(const prog_ctx *ctx, const prog_exec *ex, const floa
         return 0;
     cam_batch b;
     batch_of(ctx, ds, indices, n, &b);
-    int rc = cam_batch_run(&b, ctx, choice, params, ex) ? cnnrt_fail(e, "Grad-CAM failed") : 0;
+    int rc = cnnrt_cam_batch_run(&b, ctx, choice, params, ex) ? cnnrt_fail(e, "Grad-CAM failed") : 0;
     for (int i = 0; i < n && rc == 0; i++) {
         report_picture *p = &(*out)[i];
         p->index = indices[i];
@@ -167,7 +167,7 @@ static int gallery_pictures(const prog_ctx *ctx, const prog_exec *ex, const floa
         p->probability = t->probs[indices[i] * t->k + p->predicted];
         rc = encode_picture(ctx, &b, i, p, e);
     }
-    cam_batch_free(&b);
+    cnnrt_cam_batch_free(&b);
     return rc;
 }
 
@@ -232,13 +232,13 @@ static int choose_cam(const prog_ctx *ctx, const report_options *o, cam_choice *
     memset(choice, 0, sizeof *choice);
     choice->method = cnnrt_vocab_code(cnnrt_vocab_cam_methods(), o->method);
     if (choice->method < 0 || choice->method == CNNRT_CAM_GUIDED)
-        return prog_usage_error(ctx, "report", "--method '%s' cannot be shown in the report "
+        return cnnrt_prog_usage_error(ctx, "report", "--method '%s' cannot be shown in the report "
                                 "(choose a Grad-CAM method such as hirescam or gradcam)",
                                 o->method);
-    const char *layer = o->layer ? o->layer : cam_default_layer(ctx);
-    choice->layer = cam_layer_index(m, layer);
+    const char *layer = o->layer ? o->layer : cnnrt_cam_default_layer(ctx);
+    choice->layer = cnnrt_cam_layer_index(m, layer);
     if (choice->layer < 0)
-        return prog_usage_error(ctx, "report", "no Grad-CAM layer named '%s' (see PROG "
+        return cnnrt_prog_usage_error(ctx, "report", "no Grad-CAM layer named '%s' (see PROG "
                                 "gradcam --help)", layer);
     choice->target = &m->cam_layers[choice->layer];
     choice->score_mode = CNNRT_SCORE_LOGIT;
@@ -264,8 +264,8 @@ static void parts_free(report_parts *p)
         cnnrt_dataset_free(&p->ds);
         test_results_free(&p->t);
     }
-    prog_classes_free(&p->classes);
-    prog_exec_free(&p->ex);
+    cnnrt_prog_classes_free(&p->classes);
+    cnnrt_prog_exec_free(&p->ex);
     pictures_free(p->mistakes, p->num_mistakes);
     pictures_free(p->typical, p->num_typical);
 }
@@ -275,25 +275,25 @@ static int load_parts(const prog_ctx *ctx, const report_options *o, const char *
 {
     cnnrt_err e;
     cnnrt_weights_expect expect;
-    prog_weights_expect(ctx, &expect);
+    cnnrt_prog_weights_expect(ctx, &expect);
     if (cnnrt_weights_load(weights, &expect, &p->w, &e))
-        return prog_error(ctx, "%s", e.msg);
-    if (prog_exec_init(ctx, (int)o->threads, &p->ex, &e))
-        return prog_error(ctx, "%s", e.msg);
+        return cnnrt_prog_error(ctx, "%s", e.msg);
+    if (cnnrt_prog_exec_init(ctx, (int)o->threads, &p->ex, &e))
+        return cnnrt_prog_error(ctx, "%s", e.msg);
     prog_data_options data_options;
-    prog_data_options_default(ctx, &data_options);
+    cnnrt_prog_data_options_default(ctx, &data_options);
     data_options.threads = (int)o->threads;
     data_options.skip_bad = o->skip_bad;
     data_options.report = NULL;
-    if (prog_load_data(ctx, o->data, CNNRT_SPLIT_TEST, &data_options, &p->ds, &e)) {
+    if (cnnrt_prog_load_data(ctx, o->data, CNNRT_SPLIT_TEST, &data_options, &p->ds, &e)) {
         /* A report without test results is still worth having (training curves, model). */
-        prog_warning(ctx, "no test results in the report: %s", e.msg);
+        cnnrt_prog_warning(ctx, "no test results in the report: %s", e.msg);
         snprintf(p->data_error, sizeof p->data_error, "%s", e.msg);
-        prog_classes_beside_weights(ctx, weights, &p->classes);
+        cnnrt_prog_classes_beside_weights(ctx, weights, &p->classes);
         return PROG_OK;
     }
     p->have_data = 1;
-    prog_classes_for_dataset(ctx, &p->ds, weights, &p->classes);
+    cnnrt_prog_classes_for_dataset(ctx, &p->ds, weights, &p->classes);
     measure_test_set(ctx, &p->ex, p->w.params, &p->ds, &p->t);
     return PROG_OK;
 }
@@ -317,7 +317,7 @@ static int make_gallery(const prog_ctx *ctx, const report_options *o, const cam_
         p->num_typical = n;
     }
     free(indices);
-    return rc ? prog_error(ctx, "%s", e.msg) : PROG_OK;
+    return rc ? cnnrt_prog_error(ctx, "%s", e.msg) : PROG_OK;
 }
 
 static void measure_faithfulness(const prog_ctx *ctx, const report_options *o,
@@ -333,9 +333,9 @@ static void measure_faithfulness(const prog_ctx *ctx, const report_options *o,
         indices[i] = i;
     cam_batch b;
     batch_of(ctx, &p->ds, indices, n, &b);
-    if (cam_batch_run(&b, ctx, choice, p->w.params, &p->ex) == 0)
-        cam_faithfulness_measure(&b, ctx, p->w.params, &p->ex, ctx->info.seed, f);
-    cam_batch_free(&b);
+    if (cnnrt_cam_batch_run(&b, ctx, choice, p->w.params, &p->ex) == 0)
+        cnnrt_cam_faithfulness_measure(&b, ctx, p->w.params, &p->ex, ctx->info.seed, f);
+    cnnrt_cam_batch_free(&b);
     free(indices);
 }
 
@@ -357,7 +357,7 @@ static void fill_content(const prog_ctx *ctx, const char *weights, const report_
     c->seed = p->w.seed;
     c->num_classes = ctx->model->num_classes;
     c->class_names = p->classes.names;
-    c->outputs_probabilities = prog_outputs_probabilities(ctx);
+    c->outputs_probabilities = cnnrt_prog_outputs_probabilities(ctx);
     c->test_note = p->data_error;
     if (p->have_data) {
         c->test_path = p->ds.images_path;
@@ -380,10 +380,10 @@ static int write_page(const prog_ctx *ctx, const char *path, const report_conten
     cnnrt_atomic_file f;
     cnnrt_err e;
     if (cnnrt_atomic_open(&f, path, &e))
-        return prog_error(ctx, "%s", e.msg);
-    if (report_write_html(f.fp, c) || cnnrt_atomic_commit(&f, &e)) {
+        return cnnrt_prog_error(ctx, "%s", e.msg);
+    if (cnnrt_report_write_html(f.fp, c) || cnnrt_atomic_commit(&f, &e)) {
         cnnrt_atomic_abort(&f);
-        return prog_error(ctx, "%s: could not write the report", path);
+        return cnnrt_prog_error(ctx, "%s: could not write the report", path);
     }
     return PROG_OK;
 }
@@ -395,9 +395,9 @@ static int run_report(const prog_ctx *ctx, const report_options *o)
     if (o->weights)
         snprintf(weights, sizeof weights, "%s", o->weights);
     else
-        prog_default_weights_path(ctx, weights, sizeof weights);
+        cnnrt_prog_default_weights_path(ctx, weights, sizeof weights);
     if (access(weights, F_OK) != 0)
-        return prog_error(ctx, "%s: no such weights file; train first (%s train), or give "
+        return cnnrt_prog_error(ctx, "%s: no such weights file; train first (%s train), or give "
                           "--weights FILE", weights, ctx->prog);
     if (o->out)
         snprintf(out, sizeof out, "%s", o->out);
@@ -430,7 +430,7 @@ static int run_report(const prog_ctx *ctx, const report_options *o)
     return status;
 }
 
-int prog_write_report(const prog_ctx *ctx, const char *weights, const char *data,
+int cnnrt_prog_write_report(const prog_ctx *ctx, const char *weights, const char *data,
                       int64_t threads, const char *out)
 {
     report_options o = {.out = out, .weights = weights, .data = data, .method = "hirescam",
@@ -438,7 +438,7 @@ int prog_write_report(const prog_ctx *ctx, const char *weights, const char *data
     return run_report(ctx, &o);
 }
 
-int prog_cmd_report(const prog_ctx *ctx, int argc, char **argv)
+int cnnrt_prog_cmd_report(const prog_ctx *ctx, int argc, char **argv)
 {
     report_options o = {.method = "hirescam", .gallery = 6, .faith_images = 100};
     const prog_option options[] = {
@@ -468,7 +468,7 @@ int prog_cmd_report(const prog_ctx *ctx, int argc, char **argv)
                         "its speed. Open the page in any web browser; it loads nothing from "
                         "the network.", NULL, "report --out report.html", options,
                         sizeof options / sizeof options[0], 0};
-    int stop, parsed = prog_parse_options(ctx, &cmd, argc, argv, &stop);
+    int stop, parsed = cnnrt_prog_parse_options(ctx, &cmd, argc, argv, &stop);
     if (stop)
         return parsed;
     return run_report(ctx, &o);

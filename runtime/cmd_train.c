@@ -311,7 +311,7 @@ static int start_fresh(train_run *r)
      * history keeps empty rows for the epochs before. */
     int64_t first = r->opts->initial_epoch;
     if (first > 0 && first >= r->opts->epochs)
-        return prog_error(ctx, "--initial-epoch %lld: nothing to train with --epochs %lld (it "
+        return cnnrt_prog_error(ctx, "--initial-epoch %lld: nothing to train with --epochs %lld (it "
                           "is the total, counting the epochs before)", (long long)first,
                           (long long)r->opts->epochs);
     for (int64_t i = 0; i < first; i++)
@@ -334,7 +334,7 @@ static void format_resume_command(const train_run *r, int64_t done, char *out, s
 static void note_replacing_weights(const train_run *r)
 {
     cnnrt_weights_expect expect;
-    prog_weights_expect(r->ctx, &expect);
+    cnnrt_prog_weights_expect(r->ctx, &expect);
     cnnrt_weights w;
     cnnrt_err e;
     if (cnnrt_weights_load(r->weights_path, &expect, &w, &e)) {
@@ -357,9 +357,9 @@ static int resume_callbacks(train_run *r, const cnnrt_weights *w)
     cnnrt_err e;
     if (cnnrt_callback_state_unpack(w->callback_values, w->num_callback_values, &st->callbacks,
                                     &e))
-        return prog_error(ctx, "cannot resume from %s: %s", r->weights_path, e.msg);
+        return cnnrt_prog_error(ctx, "cannot resume from %s: %s", r->weights_path, e.msg);
     if (st->callbacks.stopped_epoch >= 0)
-        return prog_error(ctx, "cannot resume from %s: early stopping ended its training after "
+        return cnnrt_prog_error(ctx, "cannot resume from %s: early stopping ended its training after "
                           "epoch %lld; train without --resume to start afresh",
                           r->weights_path, (long long)st->callbacks.stopped_epoch + 1);
     size_t bytes = (size_t)ctx->model->param_floats * sizeof(float);
@@ -367,13 +367,13 @@ static int resume_callbacks(train_run *r, const cnnrt_weights *w)
     const float *last = restored ? w->other_params : w->params;
     const float *best = restored ? w->params : w->other_params;
     if (!last)
-        return prog_error(ctx, "cannot resume from %s: its last epoch's weights are missing",
+        return cnnrt_prog_error(ctx, "cannot resume from %s: its last epoch's weights are missing",
                           r->weights_path);
     memcpy(st->params, last, bytes);
     st->callbacks.restored = 0;
     if (st->best_params && st->callbacks.es_best_epoch >= 0) {
         if (!best)
-            return prog_error(ctx, "cannot resume from %s: it holds no best weights for "
+            return cnnrt_prog_error(ctx, "cannot resume from %s: it holds no best weights for "
                               "restore_best_weights (was it trained without it?)",
                               r->weights_path);
         memcpy(st->best_params, best, bytes);
@@ -397,39 +397,39 @@ static int start_resumed(train_run *r)
     const prog_ctx *ctx = r->ctx;
     train_state *st = r->st;
     cnnrt_weights_expect expect;
-    prog_weights_expect(ctx, &expect);
+    cnnrt_prog_weights_expect(ctx, &expect);
     cnnrt_weights w;
     cnnrt_err e;
     if (cnnrt_weights_load(r->weights_path, &expect, &w, &e))
-        return prog_error(ctx, "cannot resume: %s", e.msg);
+        return cnnrt_prog_error(ctx, "cannot resume: %s", e.msg);
     int status = PROG_OK;
     int dropped = ctx->model->opt_state_floats > 0 ? w.dropped_opt_kind : CNNRT_OPT_NONE;
     const char *model_opt = cnnrt_opt_kind_name(ctx->info.optimizer);
     if (dropped != CNNRT_OPT_NONE && dropped != ctx->info.optimizer)
-        status = prog_error(ctx, "cannot resume from %s: it holds the state of optimizer '%s', "
+        status = cnnrt_prog_error(ctx, "cannot resume from %s: it holds the state of optimizer '%s', "
                             "but the model now trains with '%s'; train without --resume to "
                             "start afresh", r->weights_path, cnnrt_opt_kind_name(dropped),
                             model_opt);
     else if (dropped != CNNRT_OPT_NONE)
-        status = prog_error(ctx, "cannot resume from %s: its '%s' state does not fit the model's "
+        status = cnnrt_prog_error(ctx, "cannot resume from %s: its '%s' state does not fit the model's "
                             "'%s' settings (they changed); train without --resume to start "
                             "afresh", r->weights_path, model_opt, model_opt);
     else if (ctx->model->opt_state_floats > 0 && w.opt_kind == CNNRT_OPT_NONE)
-        status = prog_error(ctx, "cannot resume from %s: it holds no optimizer state (it was "
+        status = cnnrt_prog_error(ctx, "cannot resume from %s: it holds no optimizer state (it was "
                             "not saved by 'train')", r->weights_path);
     else if (r->opts->seed_given && (uint64_t)r->opts->seed != w.seed)
-        status = prog_error(ctx, "cannot resume from %s with --seed %lld: it was trained with "
+        status = cnnrt_prog_error(ctx, "cannot resume from %s with --seed %lld: it was trained with "
                             "seed %llu", r->weights_path, (long long)r->opts->seed,
                             (unsigned long long)w.seed);
     else if (w.epochs_done >= r->opts->epochs) {
         char resume[4600];
         format_resume_command(r, w.epochs_done, resume, sizeof resume);
-        status = prog_error(ctx, "%s has already been trained for %lld epochs; --epochs is "
+        status = cnnrt_prog_error(ctx, "%s has already been trained for %lld epochs; --epochs is "
                             "the total, so to train it further: %s", r->weights_path,
                             (long long)w.epochs_done, resume);
     }
     else if (w.num_history > w.epochs_done + 1 || w.steps_done < 0)
-        status = prog_error(ctx, "%s: inconsistent training progress", r->weights_path);
+        status = cnnrt_prog_error(ctx, "%s: inconsistent training progress", r->weights_path);
     if (status == PROG_OK) {
         memcpy(st->params, w.params, (size_t)ctx->model->param_floats * sizeof(float));
         if (ctx->model->opt_state_floats > 0)
@@ -479,7 +479,7 @@ static int share_start_state(train_run *r, int status)
     cnnrt_err e;
     int failed = cnnrt_mpi_broadcast(&head, sizeof head, &e);
     if (!failed && (head.num_history < 0 || head.num_history > r->opts->epochs + 1))
-        return prog_error(r->ctx, "rank %d: a bad starting state came from rank 0",
+        return cnnrt_prog_error(r->ctx, "rank %d: a bad starting state came from rank 0",
                           cnnrt_mpi_rank());
     if (!failed) {
         st->epochs_done = head.epochs_done;
@@ -499,7 +499,7 @@ static int share_start_state(train_run *r, int status)
                  (st->best_params &&
                   cnnrt_mpi_broadcast(st->best_params, m->param_floats * 4, &e));
     }
-    return failed ? prog_error(r->ctx, "%s", e.msg) : PROG_OK;
+    return failed ? cnnrt_prog_error(r->ctx, "%s", e.msg) : PROG_OK;
 }
 
 /* ---- one epoch ----------------------------------------------------------------------------- */
@@ -518,11 +518,11 @@ static int validate(train_run *r, double *val_loss, double *val_acc, cnnrt_err *
     float *probs = cnnrt_xmalloc((size_t)((end - begin) * k + 1) * sizeof *probs);
     float *logits = cnnrt_xmalloc((size_t)((end - begin) * k + 1) * sizeof *logits);
     double *figures = cnnrt_xmalloc((size_t)(2 * n) * sizeof *figures);   /* loss, correct */
-    prog_infer_dataset(ctx, &r->ex, r->st->params, &r->val, begin, end - begin, probs, logits);
+    cnnrt_prog_infer_dataset(ctx, &r->ex, r->st->params, &r->val, begin, end - begin, probs, logits);
     for (int64_t i = begin; i < end; i++) {
         const float *p = probs + (i - begin) * k, *l = logits + (i - begin) * k;
-        figures[2 * i] = prog_loss_of(ctx, p, l, r->val.labels[i]);
-        figures[2 * i + 1] = prog_argmax(p, k) == r->val.labels[i];
+        figures[2 * i] = cnnrt_prog_loss_of(ctx, p, l, r->val.labels[i]);
+        figures[2 * i + 1] = cnnrt_prog_argmax(p, k) == r->val.labels[i];
     }
     free(probs);
     free(logits);
@@ -768,7 +768,7 @@ static int train_loop(train_run *r)
     if (st->has_partial &&
         (first_step < 1 || first_step >= steps ||
          st->partial_images != first_step * r->opts->batch_size))
-        return prog_error(ctx, "cannot resume from %s: its unfinished epoch stopped after %lld "
+        return cnnrt_prog_error(ctx, "cannot resume from %s: its unfinished epoch stopped after %lld "
                           "steps and %lld images, which does not fit %lld steps of %lld images "
                           "(was it trained with another --batch-size, --validation-split or "
                           "data set?)", r->weights_path, (long long)st->partial_steps,
@@ -805,7 +805,7 @@ static int train_loop(train_run *r)
             if (!r->opts->quiet)
                 printf("\n");
             if (save_weights(r, 1, &e))
-                return prog_error(ctx, "interrupted by %s, and could not save: %s",
+                return cnnrt_prog_error(ctx, "interrupted by %s, and could not save: %s",
                                   stop_signal_name(interrupted), e.msg);
             printf("Interrupted at epoch %lld, step %lld/%lld by %s; saved to %s. ",
                    (long long)epoch + 1, (long long)st->partial_steps, (long long)steps,
@@ -815,7 +815,7 @@ static int train_loop(train_run *r)
         }
         double val_loss, val_acc;
         if (validate(r, &val_loss, &val_acc, &e))
-            return prog_error(ctx, "%s", e.msg);
+            return cnnrt_prog_error(ctx, "%s", e.msg);
         cnnrt_epoch_record rec = {(float)loss, (float)acc, (float)val_loss, (float)val_acc};
         st->speed[st->num_history] = speed;
         st->history[st->num_history++] = rec;
@@ -827,16 +827,16 @@ static int train_loop(train_run *r)
         }
         int stop = 0;
         if (end_epoch_callbacks(r, epoch, &rec, &stop, &e))
-            return prog_error(ctx, "%s", e.msg);
+            return cnnrt_prog_error(ctx, "%s", e.msg);
         if (stop)
             return PROG_OK;
         int restored = epoch + 1 == r->opts->epochs ? restore_best(r, &e) : 0;
         if (restored < 0)
-            return prog_error(ctx, "%s", e.msg);
+            return cnnrt_prog_error(ctx, "%s", e.msg);
         if (restored)
             return PROG_OK;   /* saved with the best weights restored */
         if (save_all(r, &e))
-            return prog_error(ctx, "%s", e.msg);
+            return cnnrt_prog_error(ctx, "%s", e.msg);
         stop_now = agree_on_stop(r);
         if (stop_now < 0)
             return PROG_ERROR;
@@ -886,7 +886,7 @@ static int check_monitors(const train_run *r)
     for (int i = 0; i < 3; i++)
         if (uses[i].on && r->val.count == 0 &&
             (uses[i].m == CNNRT_MONITOR_VAL_LOSS || uses[i].m == CNNRT_MONITOR_VAL_ACC))
-            return prog_error(r->ctx, "%s watches %s, but there is no validation data "
+            return cnnrt_prog_error(r->ctx, "%s watches %s, but there is no validation data "
                               "(validation split 0): give --validation-split, or --monitor "
                               "loss", uses[i].name, cnnrt_monitor_name(uses[i].m));
     return PROG_OK;
@@ -897,7 +897,7 @@ static int save_initial(train_run *r)
 {
     cnnrt_err e;
     if (save_weights(r, 0, &e))
-        return prog_error(r->ctx, "%s", e.msg);
+        return cnnrt_prog_error(r->ctx, "%s", e.msg);
     if (!r->opts->quiet)
         printf("Saved the initial weights (seed %llu, not trained: --epochs 0) to %s\n",
                (unsigned long long)r->st->seed, r->weights_path);
@@ -910,9 +910,9 @@ static int run_training(train_run *r, cnnrt_dataset *all)
     const train_options *o = r->opts;
     cnnrt_err e;
     if (cnnrt_dataset_split(all, o->validation_split, &r->train, &r->val, &e))
-        return prog_error(ctx, "%s", e.msg);
+        return cnnrt_prog_error(ctx, "%s", e.msg);
     if (r->train.count == 0)
-        return prog_error(ctx, "%s: no training images", all->images_path);
+        return cnnrt_prog_error(ctx, "%s: no training images", all->images_path);
     if (!o->resume && !o->quiet && access(r->weights_path, F_OK) == 0)
         note_replacing_weights(r);
     int status = check_monitors(r);
@@ -925,12 +925,12 @@ static int run_training(train_run *r, cnnrt_dataset *all)
         return status;
     if (o->epochs == 0)
         return save_initial(r);
-    status = all->class_names && save_class_names(r, all, &e) != 0 ? prog_error(ctx, "%s", e.msg)
+    status = all->class_names && save_class_names(r, all, &e) != 0 ? cnnrt_prog_error(ctx, "%s", e.msg)
                                                                     : PROG_OK;
     if (cnnrt_mpi_agree(status, ctx->prog) != PROG_OK)
         return PROG_ERROR;
-    if (prog_exec_init(ctx, (int)o->threads, &r->ex, &e))
-        return prog_error(ctx, "%s", e.msg);
+    if (cnnrt_prog_exec_init(ctx, (int)o->threads, &r->ex, &e))
+        return cnnrt_prog_error(ctx, "%s", e.msg);
     const cnnrt_model *m = ctx->model;
     int64_t image_floats = m->input_h * m->input_w * m->input_c;
     r->x = cnnrt_aligned_alloc((size_t)(o->batch_size * image_floats) * sizeof(float));
@@ -975,7 +975,7 @@ static int run_training(train_run *r, cnnrt_dataset *all)
     free(r->labels);
     free(r->order);
     free(r->aug_scratch);
-    prog_exec_free(&r->ex);
+    cnnrt_prog_exec_free(&r->ex);
     return status;
 }
 
@@ -984,7 +984,7 @@ static int check_writable_dir(const prog_ctx *ctx, const char *path)
 {
     struct stat st;
     if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
-        return prog_error(ctx, "%s: cannot save weights there: it %s", path,
+        return cnnrt_prog_error(ctx, "%s: cannot save weights there: it %s", path,
                           S_ISDIR(st.st_mode) ? "is a directory"
                                               : "is not a regular file (a device or a pipe)");
     char dir[4096];
@@ -997,7 +997,7 @@ static int check_writable_dir(const prog_ctx *ctx, const char *path)
     else
         *slash = '\0';
     if (access(dir, W_OK) != 0)
-        return prog_error(ctx, "%s: cannot save weights there: directory %s %s", path, dir,
+        return cnnrt_prog_error(ctx, "%s: cannot save weights there: directory %s %s", path, dir,
                           access(dir, F_OK) == 0 ? "is not writable" : "does not exist");
     return PROG_OK;
 }
@@ -1012,7 +1012,7 @@ static int setup_callbacks(train_run *r)
     cnnrt_err e;
     if (cnnrt_callbacks_parse(text, "the model's descriptor", &r->cb, &e) ||
         cnnrt_augment_parse(text, "the model's descriptor", &r->aug, &e))
-        return prog_error(ctx, "%s", e.msg);
+        return cnnrt_prog_error(ctx, "%s", e.msg);
     cnnrt_callbacks *cb = &r->cb;
     if (o->es_given) {
         cb->early_stopping.enabled = 1;
@@ -1037,16 +1037,16 @@ static int setup_callbacks(train_run *r)
     if (o->monitor) {
         int m = cnnrt_monitor_parse(o->monitor);
         if (m < 0)
-            return prog_usage_error(ctx, "train", "--monitor must be loss, acc, val_loss or "
+            return cnnrt_prog_usage_error(ctx, "train", "--monitor must be loss, acc, val_loss or "
                                     "val_acc, found '%s'", o->monitor);
         cb->early_stopping.monitor = cb->checkpoint.monitor = cb->reduce_lr.monitor =
             (cnnrt_monitor)m;
     }
     if (o->restore_best_weights && !cb->early_stopping.enabled)
-        return prog_usage_error(ctx, "train", "--restore-best-weights belongs to early "
+        return cnnrt_prog_usage_error(ctx, "train", "--restore-best-weights belongs to early "
                                 "stopping: give --early-stopping PATIENCE too");
     if (cb->reduce_lr.enabled && cb->schedule.kind != CNNRT_SCHEDULE_NONE)
-        return prog_usage_error(ctx, "train", "--reduce-lr-on-plateau cannot change the "
+        return cnnrt_prog_usage_error(ctx, "train", "--reduce-lr-on-plateau cannot change the "
                                 "model's learning-rate schedule");
     return PROG_OK;
 }
@@ -1055,9 +1055,9 @@ static int train_with_options(const prog_ctx *ctx, const train_options *o)
 {
     const cnnrt_model *m = ctx->model;
     if (!m->train_step)
-        return prog_error(ctx, "model %s was compiled without a training step", m->name);
+        return cnnrt_prog_error(ctx, "model %s was compiled without a training step", m->name);
     if (cnnrt_mpi_size() > 1 && (!m->train_gradients || !m->train_update))
-        return prog_error(ctx, "model %s has no data-parallel training step (compiled by an "
+        return cnnrt_prog_error(ctx, "model %s has no data-parallel training step (compiled by an "
                           "older cnnc?): recompile it to train under mpirun", m->name);
     train_run r;
     memset(&r, 0, sizeof r);
@@ -1067,12 +1067,12 @@ static int train_with_options(const prog_ctx *ctx, const train_options *o)
     if (setup != PROG_OK)
         return setup;
     if (o->initial_epoch_given && o->resume)
-        return prog_usage_error(ctx, "train", "--initial-epoch starts a new run; --resume "
+        return cnnrt_prog_usage_error(ctx, "train", "--initial-epoch starts a new run; --resume "
                                 "continues after the epochs the weights file has done");
     if (o->weights)
         snprintf(r.weights_path, sizeof r.weights_path, "%s", o->weights);
     else
-        prog_default_weights_path(ctx, r.weights_path, sizeof r.weights_path);
+        cnnrt_prog_default_weights_path(ctx, r.weights_path, sizeof r.weights_path);
     /* Under mpirun rank 0 alone writes (and locks) the weights file. */
     int writer = cnnrt_mpi_rank() == 0;
     if (cnnrt_mpi_agree(writer ? check_writable_dir(ctx, r.weights_path) : PROG_OK,
@@ -1085,7 +1085,7 @@ static int train_with_options(const prog_ctx *ctx, const train_options *o)
     cnnrt_err lock_err;
     int locked = writer ? cnnrt_lock_acquire(r.weights_path, &lock, &lock_err) : 0;
     if (locked != 0)
-        prog_error(ctx, "%s", lock_err.msg);
+        cnnrt_prog_error(ctx, "%s", lock_err.msg);
     if (cnnrt_mpi_agree(locked != 0 ? PROG_ERROR : PROG_OK, ctx->prog) != PROG_OK) {
         if (writer && locked == 0)
             cnnrt_lock_release(&lock);
@@ -1108,14 +1108,14 @@ static int train_with_options(const prog_ctx *ctx, const train_options *o)
     cnnrt_err e;
     int status;
     prog_data_options data_options;
-    prog_data_options_default(ctx, &data_options);
+    cnnrt_prog_data_options_default(ctx, &data_options);
     data_options.seed = (uint64_t)o->seed;
     data_options.threads = (int)o->threads;
     data_options.skip_bad = o->skip_bad;
     data_options.quiet = o->quiet;
     data_options.report = o->quiet ? NULL : stdout;
-    if (prog_load_data(ctx, o->data, CNNRT_SPLIT_TRAIN, &data_options, &all, &e)) {
-        status = prog_error(ctx, "%s", e.msg);
+    if (cnnrt_prog_load_data(ctx, o->data, CNNRT_SPLIT_TRAIN, &data_options, &all, &e)) {
+        status = cnnrt_prog_error(ctx, "%s", e.msg);
     } else {
         status = run_training(&r, &all);
         cnnrt_dataset_free(&r.train);
@@ -1133,7 +1133,7 @@ static int train_with_options(const prog_ctx *ctx, const train_options *o)
     return status;
 }
 
-int prog_cmd_train(const prog_ctx *ctx, int argc, char **argv)
+int cnnrt_prog_cmd_train(const prog_ctx *ctx, int argc, char **argv)
 {
     const cnnrt_model_info *info = &ctx->info;
     train_options o = {.epochs = info->epochs, .batch_size = info->batch_size,
@@ -1198,11 +1198,11 @@ int prog_cmd_train(const prog_ctx *ctx, int argc, char **argv)
     prog_command cmd = {"train", "[OPTIONS]", "Trains the model like Keras's model.fit.",
                         defaults, "train --epochs 3 --batch-size 64",
                         options, sizeof options / sizeof options[0], 0};
-    int stop, parsed = prog_parse_options(ctx, &cmd, argc, argv, &stop);
+    int stop, parsed = cnnrt_prog_parse_options(ctx, &cmd, argc, argv, &stop);
     if (stop)
         return parsed;
     int status = train_with_options(ctx, &o);
     if (status == PROG_OK && o.report && cnnrt_mpi_rank() == 0)
-        status = prog_write_report(ctx, o.weights, o.data, o.threads, NULL);
+        status = cnnrt_prog_write_report(ctx, o.weights, o.data, o.threads, NULL);
     return status;
 }

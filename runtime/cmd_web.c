@@ -72,18 +72,18 @@ int prog_cmd_web(const prog_ctx *ctx, int argc, char **argv)
                         "model to WebAssembly,\nwhich a program cannot do; $CNNC names "
                         "another cnnc than the one on PATH).",
                         "web --out page", options, sizeof options / sizeof options[0], 0};
-    int stop, parsed = prog_parse_options(ctx, &cmd, argc, argv, &stop);
+    int stop, parsed = cnnrt_prog_parse_options(ctx, &cmd, argc, argv, &stop);
     if (stop)
         return parsed;
     if (!out)
-        return prog_usage_error(ctx, "web", "say where to write the page: --out DIR");
+        return cnnrt_prog_usage_error(ctx, "web", "say where to write the page: --out DIR");
     char default_weights[4096];
     if (!weights) {
-        prog_default_weights_path(ctx, default_weights, sizeof default_weights);
+        cnnrt_prog_default_weights_path(ctx, default_weights, sizeof default_weights);
         weights = default_weights;
     }
     float *params = cnnrt_aligned_alloc((size_t)ctx->model->param_floats * sizeof(float));
-    int status = prog_need_trained_weights(ctx, weights, params);
+    int status = cnnrt_prog_need_trained_weights(ctx, weights, params);
     free(params);
     if (status != PROG_OK)
         return status;
@@ -94,14 +94,14 @@ int prog_cmd_web(const prog_ctx *ctx, int argc, char **argv)
                        (char *)data, NULL};
     struct stat st;
     if (stat(source, &st) != 0 || !S_ISREG(st.st_mode)) {
-        prog_error(ctx, "the model file %s was compiled from is not at '%s' from here; "
+        cnnrt_prog_error(ctx, "the model file %s was compiled from is not at '%s' from here; "
                         "run cnnc with it:", ctx->prog, source);
         print_command(command);
         return PROG_ERROR;
     }
     int rc = run_cnnc(command);
     if (rc < 0) {
-        prog_error(ctx, "cannot run '%s' (%s): the page is made by cnnc, which compiles the "
+        cnnrt_prog_error(ctx, "cannot run '%s' (%s): the page is made by cnnc, which compiles the "
                         "model to WebAssembly; install cnnc (or set CNNC) and run:",
                    command[0], strerror(errno));
         print_command(command);

@@ -93,7 +93,7 @@ static void random_map(uint64_t seed, int64_t image, int64_t pixels, float *out)
     }
 }
 
-void cam_faithfulness_measure(const cam_batch *b, const prog_ctx *ctx, const float *params,
+void cnnrt_cam_faithfulness_measure(const cam_batch *b, const prog_ctx *ctx, const float *params,
                               const prog_exec *ex, uint64_t seed, cam_faithfulness *f)
 {
     const cnnrt_model *m = ctx->model;
@@ -121,11 +121,11 @@ void cam_faithfulness_measure(const cam_batch *b, const prog_ctx *ctx, const flo
     free(noise);
 }
 
-void cam_evaluate_print(const cam_batch *b, const prog_ctx *ctx, const cam_choice *choice,
+void cnnrt_cam_evaluate_print(const cam_batch *b, const prog_ctx *ctx, const cam_choice *choice,
                         const float *params, const prog_exec *ex, uint64_t seed)
 {
     cam_faithfulness s;
-    cam_faithfulness_measure(b, ctx, params, ex, seed, &s);
+    cnnrt_cam_faithfulness_measure(b, ctx, params, ex, seed, &s);
     double n = (double)s.images, ne = s.energy_images > 0 ? (double)s.energy_images : 1;
     printf("\nHow faithful is %s on layer %s? %lld %s, class: %s\n\n",
            cnnrt_cam_method_name(choice->method), choice->target->name, (long long)s.images,

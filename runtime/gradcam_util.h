@@ -15,9 +15,9 @@ typedef struct cam_choice {
 } cam_choice;
 
 /* The index of a Grad-CAM target layer in model->cam_layers, or -1. */
-int64_t cam_layer_index(const cnnrt_model *m, const char *name);
+int64_t cnnrt_cam_layer_index(const cnnrt_model *m, const char *name);
 /* The model file's gradcam layer if Grad-CAM can target it, else the last target layer. */
-const char *cam_default_layer(const prog_ctx *ctx);
+const char *cnnrt_cam_default_layer(const prog_ctx *ctx);
 
 /* Images to explain, and what the compiled Grad-CAM function returned for them. */
 typedef struct cam_batch {
@@ -35,12 +35,12 @@ typedef struct cam_batch {
     float *big_maps;       /* n * H*W, maps upsampled bilinearly to the input size */
 } cam_batch;
 
-void cam_batch_alloc(cam_batch *b, const prog_ctx *ctx, int64_t n, int guided);
-void cam_batch_free(cam_batch *b);
+void cnnrt_cam_batch_alloc(cam_batch *b, const prog_ctx *ctx, int64_t n, int guided);
+void cnnrt_cam_batch_free(cam_batch *b);
 
 /* Runs the model's gradcam (and for the guided method guided_backprop) on the batch
  * (b->x, b->classes) and fills the results. Returns -1 when the model refuses the choice. */
-int cam_batch_run(cam_batch *b, const prog_ctx *ctx, const cam_choice *choice,
+int cnnrt_cam_batch_run(cam_batch *b, const prog_ctx *ctx, const cam_choice *choice,
                   const float *params, const prog_exec *ex);
 
 /* Faithfulness of the maps of a batch (gradcam_eval.c explains the measures): sums over
@@ -52,12 +52,12 @@ typedef struct cam_faithfulness {
     double digit_share;                         /* the digit's share of the image */
 } cam_faithfulness;
 
-void cam_faithfulness_measure(const cam_batch *b, const prog_ctx *ctx, const float *params,
+void cnnrt_cam_faithfulness_measure(const cam_batch *b, const prog_ctx *ctx, const float *params,
                               const prog_exec *ex, uint64_t seed, cam_faithfulness *f);
 
 /* `gradcam --evaluate`: deletion AUC and energy inside the digit against a random map,
  * printed as a table. */
-void cam_evaluate_print(const cam_batch *b, const prog_ctx *ctx, const cam_choice *choice,
+void cnnrt_cam_evaluate_print(const cam_batch *b, const prog_ctx *ctx, const cam_choice *choice,
                         const float *params, const prog_exec *ex, uint64_t seed);
 
 /* A value and what it belongs to (a pixel, a test image), for ranking. */

@@ -30,7 +30,7 @@ static void print_message(const prog_ctx *ctx, const char *cmd, const char *kind
     vfprintf(stderr, fmt, ap);
 }
 
-int prog_error(const prog_ctx *ctx, const char *fmt, ...)
+int cnnrt_prog_error(const prog_ctx *ctx, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -40,7 +40,7 @@ int prog_error(const prog_ctx *ctx, const char *fmt, ...)
     return PROG_ERROR;
 }
 
-int prog_usage_error(const prog_ctx *ctx, const char *cmd, const char *fmt, ...)
+int cnnrt_prog_usage_error(const prog_ctx *ctx, const char *cmd, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -50,7 +50,7 @@ int prog_usage_error(const prog_ctx *ctx, const char *cmd, const char *fmt, ...)
     return PROG_USAGE;
 }
 
-void prog_warning(const prog_ctx *ctx, const char *fmt, ...)
+void cnnrt_prog_warning(const prog_ctx *ctx, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -61,7 +61,7 @@ void prog_warning(const prog_ctx *ctx, const char *fmt, ...)
 
 /* ---- options ------------------------------------------------------------------------- */
 
-void prog_print_help(const prog_ctx *ctx, const prog_command *cmd, FILE *out)
+void cnnrt_prog_print_help(const prog_ctx *ctx, const prog_command *cmd, FILE *out)
 {
     fprintf(out, "Usage: %s %s %s\n\n%s\n", ctx->prog, cmd->name, cmd->usage, cmd->summary);
     if (cmd->details)
@@ -95,37 +95,37 @@ static int set_option(const prog_ctx *ctx, const prog_command *cmd, const prog_o
     errno = 0;
     if (o->kind == OPT_STRING) {
         if (!*text)
-            return prog_usage_error(ctx, cmd->name, "--%s needs a non-empty %s", o->name,
+            return cnnrt_prog_usage_error(ctx, cmd->name, "--%s needs a non-empty %s", o->name,
                                     o->arg), -1;
         *(const char **)o->value = text;
     } else if (o->kind == OPT_INT) {
         long long v = strtoll(text, &end, 10);
         if (errno || end == text || *end)
-            return prog_usage_error(ctx, cmd->name, "--%s expects a whole number, not '%s'",
+            return cnnrt_prog_usage_error(ctx, cmd->name, "--%s expects a whole number, not '%s'",
                                     o->name, text), -1;
         /* Worded as the compiler words a model file's value out of range (cnnrt_limits.h). */
         if ((double)v < o->min)
-            return prog_usage_error(ctx, cmd->name, "--%s must be at least %.0f, found %lld",
+            return cnnrt_prog_usage_error(ctx, cmd->name, "--%s must be at least %.0f, found %lld",
                                     o->name, o->min, v), -1;
         if ((double)v > o->max)
-            return prog_usage_error(ctx, cmd->name, "--%s must be at most %.0f, found %lld",
+            return cnnrt_prog_usage_error(ctx, cmd->name, "--%s must be at most %.0f, found %lld",
                                     o->name, o->max, v), -1;
         *(int64_t *)o->value = (int64_t)v;
     } else {
         double v = strtod(text, &end);
         if (errno || end == text || *end || !isfinite(v))
-            return prog_usage_error(ctx, cmd->name, "--%s expects a number, not '%s'", o->name,
+            return cnnrt_prog_usage_error(ctx, cmd->name, "--%s expects a number, not '%s'", o->name,
                                     text), -1;
         int above = o->kind == OPT_DOUBLE_ABOVE_MIN;
         if (v < o->min || (above && v == o->min) || v > o->max)
-            return prog_usage_error(ctx, cmd->name, "--%s must be in %s%g, %g], found %s",
+            return cnnrt_prog_usage_error(ctx, cmd->name, "--%s must be in %s%g, %g], found %s",
                                     o->name, above ? "(" : "[", o->min, o->max, text), -1;
         *(double *)o->value = v;
     }
     return 0;
 }
 
-int prog_parse(const prog_ctx *ctx, const prog_command *cmd, int argc, char **argv,
+int cnnrt_prog_parse(const prog_ctx *ctx, const prog_command *cmd, int argc, char **argv,
                char **positional, int *num_positional)
 {
     *num_positional = 0;
@@ -134,7 +134,7 @@ int prog_parse(const prog_ctx *ctx, const prog_command *cmd, int argc, char **ar
         const char *arg = argv[i];
         if (only_positional || arg[0] != '-' || !strcmp(arg, "-")) {
             if (cmd->max_positional >= 0 && *num_positional >= cmd->max_positional) {
-                prog_usage_error(ctx, cmd->name, cmd->max_positional == 0
+                cnnrt_prog_usage_error(ctx, cmd->name, cmd->max_positional == 0
                                      ? "unexpected argument '%s'"
                                      : "too many arguments ('%s')", arg);
                 return -1;
@@ -147,7 +147,7 @@ int prog_parse(const prog_ctx *ctx, const prog_command *cmd, int argc, char **ar
             continue;
         }
         if (!strcmp(arg, "--help") || !strcmp(arg, "-h")) {
-            prog_print_help(ctx, cmd, stdout);
+            cnnrt_prog_print_help(ctx, cmd, stdout);
             return 1;
         }
         const char *name = arg + (arg[1] == '-' ? 2 : 1);
@@ -155,14 +155,14 @@ int prog_parse(const prog_ctx *ctx, const prog_command *cmd, int argc, char **ar
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
         const prog_option *o = arg[1] == '-' ? find_option(cmd, name, len) : NULL;
         if (!o) {
-            prog_usage_error(ctx, cmd->name, "unknown option '%s'", arg);
+            cnnrt_prog_usage_error(ctx, cmd->name, "unknown option '%s'", arg);
             return -1;
         }
         if (o->given)
             *o->given = 1;
         if (o->kind == OPT_FLAG) {
             if (eq) {
-                prog_usage_error(ctx, cmd->name, "--%s takes no value", o->name);
+                cnnrt_prog_usage_error(ctx, cmd->name, "--%s takes no value", o->name);
                 return -1;
             }
             *(int *)o->value = 1;
@@ -170,7 +170,7 @@ int prog_parse(const prog_ctx *ctx, const prog_command *cmd, int argc, char **ar
         }
         const char *value = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
         if (!value) {
-            prog_usage_error(ctx, cmd->name, "--%s needs a value (%s)", o->name, o->arg);
+            cnnrt_prog_usage_error(ctx, cmd->name, "--%s needs a value (%s)", o->name, o->arg);
             return -1;
         }
         if (set_option(ctx, cmd, o, value))
@@ -179,12 +179,12 @@ int prog_parse(const prog_ctx *ctx, const prog_command *cmd, int argc, char **ar
     return 0;
 }
 
-int prog_parse_options(const prog_ctx *ctx, const prog_command *cmd, int argc, char **argv,
+int cnnrt_prog_parse_options(const prog_ctx *ctx, const prog_command *cmd, int argc, char **argv,
                        int *stop)
 {
     char *positional[1];   /* max_positional 0: never written */
     int npos;
-    int r = prog_parse(ctx, cmd, argc, argv, positional, &npos);
+    int r = cnnrt_prog_parse(ctx, cmd, argc, argv, positional, &npos);
     *stop = r != 0;
     return r < 0 ? PROG_USAGE : PROG_OK;
 }
@@ -215,7 +215,7 @@ static void exe_data_dir(char *out, size_t size)
         out[0] = '\0';   /* too long to be useful */
 }
 
-int prog_find_data_dir(const prog_ctx *ctx, const char *given, cnnrt_split split, char *dir,
+int cnnrt_prog_find_data_dir(const prog_ctx *ctx, const char *given, cnnrt_split split, char *dir,
                        size_t dir_size, cnnrt_err *e)
 {
     (void)ctx;
@@ -307,12 +307,12 @@ static int load_picture_folder(const prog_ctx *ctx, const char *dir, cnnrt_split
     return 0;
 }
 
-int prog_load_data(const prog_ctx *ctx, const char *given, cnnrt_split split,
+int cnnrt_prog_load_data(const prog_ctx *ctx, const char *given, cnnrt_split split,
                    const prog_data_options *o, cnnrt_dataset *ds, cnnrt_err *e)
 {
     memset(ds, 0, sizeof *ds);
     char dir[4096];
-    if (prog_find_data_dir(ctx, given, split, dir, sizeof dir, e))
+    if (cnnrt_prog_find_data_dir(ctx, given, split, dir, sizeof dir, e))
         return -1;
     const cnnrt_model *m = ctx->model;
     if (dir_has_split(dir, split)) {
@@ -335,24 +335,24 @@ int prog_load_data(const prog_ctx *ctx, const char *given, cnnrt_split split,
                       split == CNNRT_SPLIT_TRAIN ? CNNRT_TRAIN_IMAGES : CNNRT_TEST_IMAGES);
 }
 
-void prog_data_options_default(const prog_ctx *ctx, prog_data_options *o)
+void cnnrt_prog_data_options_default(const prog_ctx *ctx, prog_data_options *o)
 {
     memset(o, 0, sizeof *o);
     o->seed = ctx->info.seed;
     o->report = stdout;
 }
 
-int prog_load_dataset(const prog_ctx *ctx, const char *given, cnnrt_split split,
+int cnnrt_prog_load_dataset(const prog_ctx *ctx, const char *given, cnnrt_split split,
                       cnnrt_dataset *ds, cnnrt_err *e)
 {
     prog_data_options o;
-    prog_data_options_default(ctx, &o);
-    return prog_load_data(ctx, given, split, &o, ds, e);
+    cnnrt_prog_data_options_default(ctx, &o);
+    return cnnrt_prog_load_data(ctx, given, split, &o, ds, e);
 }
 
 /* ---- weights --------------------------------------------------------------------------- */
 
-void prog_default_weights_path(const prog_ctx *ctx, char *path, size_t size)
+void cnnrt_prog_default_weights_path(const prog_ctx *ctx, char *path, size_t size)
 {
     snprintf(path, size, "%s.weights", ctx->model->name);
 }
@@ -365,7 +365,7 @@ void prog_beside_weights(const char *weights, const char *suffix, char *out, siz
     snprintf(out, size, "%.*s%s", (int)len, weights, suffix);
 }
 
-void prog_weights_expect(const prog_ctx *ctx, cnnrt_weights_expect *expect)
+void cnnrt_prog_weights_expect(const prog_ctx *ctx, cnnrt_weights_expect *expect)
 {
     memset(expect, 0, sizeof *expect);
     expect->fingerprint = ctx->model->fingerprint;
@@ -377,19 +377,19 @@ void prog_weights_expect(const prog_ctx *ctx, cnnrt_weights_expect *expect)
     expect->opt_state_floats = ctx->model->opt_state_floats;
 }
 
-int prog_load_inference_weights(const prog_ctx *ctx, const char *path, float *params,
+int cnnrt_prog_load_inference_weights(const prog_ctx *ctx, const char *path, float *params,
                                 int *found, char *used_path, size_t used_size, cnnrt_err *e)
 {
     char default_path[4096];
     *found = 0;
     if (!path) {
-        prog_default_weights_path(ctx, default_path, sizeof default_path);
+        cnnrt_prog_default_weights_path(ctx, default_path, sizeof default_path);
         if (access(default_path, F_OK) != 0)
             return 0;
         path = default_path;
     }
     cnnrt_weights_expect expect;
-    prog_weights_expect(ctx, &expect);
+    cnnrt_prog_weights_expect(ctx, &expect);
     cnnrt_weights w;
     if (cnnrt_weights_load(path, &expect, &w, e))
         return -1;
@@ -402,7 +402,7 @@ int prog_load_inference_weights(const prog_ctx *ctx, const char *path, float *pa
 
 /* ---- class names ------------------------------------------------------------------------ */
 
-void prog_classes_beside_weights(const prog_ctx *ctx, const char *weights_path,
+void cnnrt_prog_classes_beside_weights(const prog_ctx *ctx, const char *weights_path,
                                  prog_classes *classes)
 {
     memset(classes, 0, sizeof *classes);
@@ -415,7 +415,7 @@ void prog_classes_beside_weights(const prog_ctx *ctx, const char *weights_path,
     if (weights_path)
         snprintf(weights, sizeof weights, "%s", weights_path);
     else
-        prog_default_weights_path(ctx, weights, sizeof weights);
+        cnnrt_prog_default_weights_path(ctx, weights, sizeof weights);
     prog_beside_weights(weights, ".classes.txt", path, sizeof path);
     if (access(path, F_OK) != 0)
         return;
@@ -423,11 +423,11 @@ void prog_classes_beside_weights(const prog_ctx *ctx, const char *weights_path,
     char **names;
     int64_t count;
     if (cnnrt_class_names_read(path, &names, &count, &e)) {
-        prog_warning(ctx, "%s; showing class numbers", e.msg);
+        cnnrt_prog_warning(ctx, "%s; showing class numbers", e.msg);
         return;
     }
     if (count != ctx->model->num_classes) {
-        prog_warning(ctx, "%s: %lld names for %lld classes; showing class numbers", path,
+        cnnrt_prog_warning(ctx, "%s: %lld names for %lld classes; showing class numbers", path,
                      (long long)count, (long long)ctx->model->num_classes);
         cnnrt_class_names_free(names, count);
         return;
@@ -437,7 +437,7 @@ void prog_classes_beside_weights(const prog_ctx *ctx, const char *weights_path,
     classes->owned = 1;
 }
 
-void prog_classes_for_dataset(const prog_ctx *ctx, const cnnrt_dataset *ds,
+void cnnrt_prog_classes_for_dataset(const prog_ctx *ctx, const cnnrt_dataset *ds,
                               const char *weights_path, prog_classes *classes)
 {
     memset(classes, 0, sizeof *classes);
@@ -446,10 +446,10 @@ void prog_classes_for_dataset(const prog_ctx *ctx, const cnnrt_dataset *ds,
         classes->count = ds->num_class_names;
         return;
     }
-    prog_classes_beside_weights(ctx, weights_path, classes);
+    cnnrt_prog_classes_beside_weights(ctx, weights_path, classes);
 }
 
-const char *prog_class_name(const prog_classes *classes, int64_t k, char *buf, size_t size)
+const char *cnnrt_prog_class_name(const prog_classes *classes, int64_t k, char *buf, size_t size)
 {
     if (classes && classes->names && k >= 0 && k < classes->count)
         return classes->names[k];
@@ -457,14 +457,14 @@ const char *prog_class_name(const prog_classes *classes, int64_t k, char *buf, s
     return buf;
 }
 
-void prog_classes_free(prog_classes *classes)
+void cnnrt_prog_classes_free(prog_classes *classes)
 {
     if (classes->owned)
         cnnrt_class_names_free(classes->names, classes->count);
     memset(classes, 0, sizeof *classes);
 }
 
-int prog_outputs_probabilities(const prog_ctx *ctx)
+int cnnrt_prog_outputs_probabilities(const prog_ctx *ctx)
 {
     /* The descriptor does not say which activation a layer is (softmax, relu and the others
      * are all Keras's "Activation"); cross-entropy is only ever compiled on a softmax
@@ -474,7 +474,7 @@ int prog_outputs_probabilities(const prog_ctx *ctx)
 
 /* ---- execution ------------------------------------------------------------------------- */
 
-int prog_exec_init(const prog_ctx *ctx, int threads, prog_exec *ex, cnnrt_err *e)
+int cnnrt_prog_exec_init(const prog_ctx *ctx, int threads, prog_exec *ex, cnnrt_err *e)
 {
     memset(ex, 0, sizeof *ex);
     if (threads == 0)
@@ -488,7 +488,7 @@ int prog_exec_init(const prog_ctx *ctx, int threads, prog_exec *ex, cnnrt_err *e
     return 0;
 }
 
-void prog_exec_free(prog_exec *ex)
+void cnnrt_prog_exec_free(prog_exec *ex)
 {
     cnnrt_pool_destroy(ex->pool);
     free(ex->ws);
@@ -498,7 +498,7 @@ void prog_exec_free(prog_exec *ex)
 
 enum { INFER_CHUNK = 256 };
 
-void prog_infer_dataset(const prog_ctx *ctx, const prog_exec *ex, const float *params,
+void cnnrt_prog_infer_dataset(const prog_ctx *ctx, const prog_exec *ex, const float *params,
                         const cnnrt_dataset *ds, int64_t first, int64_t count, float *probs,
                         float *logits)
 {
@@ -514,12 +514,12 @@ void prog_infer_dataset(const prog_ctx *ctx, const prog_exec *ex, const float *p
     free(x);
 }
 
-double prog_loss_of(const prog_ctx *ctx, const float *probs, const float *logits, int label)
+double cnnrt_prog_loss_of(const prog_ctx *ctx, const float *probs, const float *logits, int label)
 {
     return cnnrt_loss_of(&ctx->model->train, probs, logits, ctx->model->num_classes, label);
 }
 
-int prog_argmax(const float *v, int64_t n)
+int cnnrt_prog_argmax(const float *v, int64_t n)
 {
     int best = 0;
     for (int64_t i = 1; i < n; i++)
@@ -530,7 +530,7 @@ int prog_argmax(const float *v, int64_t n)
 
 /* ---- summary ---------------------------------------------------------------------------- */
 
-void prog_format_thousands(int64_t v, char *buf, size_t size)
+void cnnrt_prog_format_thousands(int64_t v, char *buf, size_t size)
 {
     char digits[32];
     snprintf(digits, sizeof digits, "%lld", (long long)v);
@@ -557,9 +557,9 @@ static const prog_command summary_command = {
     "name, type,\noutput shape and number of trainable parameters.",
     NULL, "summary", NULL, 0, 0};
 
-int prog_cmd_summary(const prog_ctx *ctx, int argc, char **argv)
+int cnnrt_prog_cmd_summary(const prog_ctx *ctx, int argc, char **argv)
 {
-    int stop, parsed = prog_parse_options(ctx, &summary_command, argc, argv, &stop);
+    int stop, parsed = cnnrt_prog_parse_options(ctx, &summary_command, argc, argv, &stop);
     if (stop)
         return parsed;
     const cnnrt_model_info *info = &ctx->info;
@@ -591,7 +591,7 @@ int prog_cmd_summary(const prog_ctx *ctx, int argc, char **argv)
         char left[300], shape[96], count[32];
         snprintf(left, sizeof left, "%s (%s)", l->name, l->type);
         keras_shape(l, shape, sizeof shape);
-        prog_format_thousands(l->params, count, sizeof count);
+        cnnrt_prog_format_thousands(l->params, count, sizeof count);
         if (shown++)
             printf("\n");
         printf(" %-*s%-*s%s\n", name_width, left, shape_width, shape, count);
@@ -605,9 +605,9 @@ int prog_cmd_summary(const prog_ctx *ctx, int argc, char **argv)
             frozen += info->params[i].size;
     }
     char total_text[32], trainable_text[32], frozen_text[32];
-    prog_format_thousands(total, total_text, sizeof total_text);
-    prog_format_thousands(total - frozen, trainable_text, sizeof trainable_text);
-    prog_format_thousands(frozen, frozen_text, sizeof frozen_text);
+    cnnrt_prog_format_thousands(total, total_text, sizeof total_text);
+    cnnrt_prog_format_thousands(total - frozen, trainable_text, sizeof trainable_text);
+    cnnrt_prog_format_thousands(frozen, frozen_text, sizeof frozen_text);
     printf("%s\n", double_rule);
     printf("Total params: %s\nTrainable params: %s\nNon-trainable params: %s\n", total_text,
            trainable_text, frozen_text);
@@ -630,13 +630,13 @@ typedef struct command_entry {
 } command_entry;
 
 static const command_entry commands[] = {
-    {"summary", prog_cmd_summary, "print the layers, output shapes and parameter counts"},
-    {"train", prog_cmd_train, "train on the data set with a progress bar; saves weights"},
-    {"evaluate", prog_cmd_evaluate, "test accuracy, loss and confusion matrix on the test set"},
-    {"predict", prog_cmd_predict, "classify PNG images or test images"},
-    {"gradcam", prog_cmd_gradcam, "draw which parts of an image the model looked at"},
-    {"report", prog_cmd_report, "write one HTML page: curves, test results, Grad-CAM gallery"},
-    {"export", prog_cmd_export, "write the trained model as ONNX or TensorFlow.js"},
+    {"summary", cnnrt_prog_cmd_summary, "print the layers, output shapes and parameter counts"},
+    {"train", cnnrt_prog_cmd_train, "train on the data set with a progress bar; saves weights"},
+    {"evaluate", cnnrt_prog_cmd_evaluate, "test accuracy, loss and confusion matrix on the test set"},
+    {"predict", cnnrt_prog_cmd_predict, "classify PNG images or test images"},
+    {"gradcam", cnnrt_prog_cmd_gradcam, "draw which parts of an image the model looked at"},
+    {"report", cnnrt_prog_cmd_report, "write one HTML page: curves, test results, Grad-CAM gallery"},
+    {"export", cnnrt_prog_cmd_export, "write the trained model as ONNX or TensorFlow.js"},
     {"web", prog_cmd_web, "write the draw-a-digit web page (runs cnnc --web)"},
 };
 enum { NUM_COMMANDS = sizeof commands / sizeof commands[0] };

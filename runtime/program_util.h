@@ -60,28 +60,28 @@ typedef struct prog_command {
  * "--name=value" and "--help"/"-h". Positional arguments are collected in order into
  * positional (room for argc entries). Returns 0 ok, 1 when --help was printed (the caller
  * returns PROG_OK), -1 after printing an error to stderr (the caller returns PROG_USAGE). */
-int prog_parse(const prog_ctx *ctx, const prog_command *cmd, int argc, char **argv,
+int cnnrt_prog_parse(const prog_ctx *ctx, const prog_command *cmd, int argc, char **argv,
                char **positional, int *num_positional);
-/* prog_parse for a command that takes options only (max_positional 0). Sets *stop when
+/* cnnrt_prog_parse for a command that takes options only (max_positional 0). Sets *stop when
  * the command must return at once, with the returned status (PROG_OK after --help,
  * PROG_USAGE after an error); else *stop = 0. */
-int prog_parse_options(const prog_ctx *ctx, const prog_command *cmd, int argc, char **argv,
+int cnnrt_prog_parse_options(const prog_ctx *ctx, const prog_command *cmd, int argc, char **argv,
                        int *stop);
-void prog_print_help(const prog_ctx *ctx, const prog_command *cmd, FILE *out);
+void cnnrt_prog_print_help(const prog_ctx *ctx, const prog_command *cmd, FILE *out);
 
 /* Prints "PROG: error: MESSAGE" to stderr; returns PROG_ERROR. */
-int prog_error(const prog_ctx *ctx, const char *fmt, ...) CNNRT_PRINTF(2, 3);
+int cnnrt_prog_error(const prog_ctx *ctx, const char *fmt, ...) CNNRT_PRINTF(2, 3);
 /* Prints "PROG CMD: MESSAGE ... (see PROG CMD --help)" to stderr; returns PROG_USAGE. */
-int prog_usage_error(const prog_ctx *ctx, const char *cmd, const char *fmt, ...)
+int cnnrt_prog_usage_error(const prog_ctx *ctx, const char *cmd, const char *fmt, ...)
     CNNRT_PRINTF(3, 4);
-void prog_warning(const prog_ctx *ctx, const char *fmt, ...) CNNRT_PRINTF(2, 3);
+void cnnrt_prog_warning(const prog_ctx *ctx, const char *fmt, ...) CNNRT_PRINTF(2, 3);
 
 /* ---- data, weights, threads ---------------------------------------------------------- */
 
 /* The data directory: `given` (from --data) if not NULL, else the first of $CNNC_DATA,
  * ./data/mnist, <directory of the executable>/data/mnist that holds the split's images.
  * On failure the message lists every directory tried. */
-int prog_find_data_dir(const prog_ctx *ctx, const char *given, cnnrt_split split,
+int cnnrt_prog_find_data_dir(const prog_ctx *ctx, const char *given, cnnrt_split split,
                        char *dir, size_t dir_size, cnnrt_err *e);
 /* How a data set is read. */
 typedef struct prog_data_options {
@@ -92,20 +92,20 @@ typedef struct prog_data_options {
     FILE *report;       /* "Found N pictures of K classes in DIR" goes here; NULL: nowhere */
 } prog_data_options;
 /* The model file's seed, everything else off, report on stdout. */
-void prog_data_options_default(const prog_ctx *ctx, prog_data_options *o);
+void cnnrt_prog_data_options_default(const prog_ctx *ctx, prog_data_options *o);
 
-/* prog_find_data_dir, then the data it holds for the model's input size and classes: the
+/* cnnrt_prog_find_data_dir, then the data it holds for the model's input size and classes: the
  * split's IDX files when the directory has them, else a picture folder (one subfolder per
  * class: cnnrt_folder_load), whose train/ and test/ subfolders, when it has them, are the
  * two splits (without them the whole folder is either). */
-int prog_load_data(const prog_ctx *ctx, const char *given, cnnrt_split split,
+int cnnrt_prog_load_data(const prog_ctx *ctx, const char *given, cnnrt_split split,
                    const prog_data_options *o, cnnrt_dataset *ds, cnnrt_err *e);
-/* prog_load_data with prog_data_options_default. */
-int prog_load_dataset(const prog_ctx *ctx, const char *given, cnnrt_split split,
+/* cnnrt_prog_load_data with cnnrt_prog_data_options_default. */
+int cnnrt_prog_load_dataset(const prog_ctx *ctx, const char *given, cnnrt_split split,
                       cnnrt_dataset *ds, cnnrt_err *e);
 
 /* "NAME.weights" in the current directory. */
-void prog_default_weights_path(const prog_ctx *ctx, char *path, size_t size);
+void cnnrt_prog_default_weights_path(const prog_ctx *ctx, char *path, size_t size);
 /* A file beside a weights file, named after it: ("run.weights", ".history.csv") ->
  * "run.history.csv"; a name without ".weights" gets the suffix appended. */
 void prog_beside_weights(const char *weights, const char *suffix, char *out, size_t size);
@@ -113,13 +113,13 @@ void prog_beside_weights(const char *weights, const char *suffix, char *out, siz
 /* Loads weights for inference into params (model->param_floats floats).
  * path NULL: the default file if it exists; if it does not, *found = 0 and params are
  * left alone. A given path that does not exist is an error. */
-int prog_load_inference_weights(const prog_ctx *ctx, const char *path, float *params,
+int cnnrt_prog_load_inference_weights(const prog_ctx *ctx, const char *path, float *params,
                                 int *found, char *used_path, size_t used_size, cnnrt_err *e);
 
 /* Weights for predict/gradcam, or a clear "the model is untrained, train it with ..."
  * message. Returns PROG_OK when params hold trained weights; otherwise prints the error
  * and returns the exit status. */
-int prog_need_trained_weights(const prog_ctx *ctx, const char *path, float *params);
+int cnnrt_prog_need_trained_weights(const prog_ctx *ctx, const char *path, float *params);
 
 /* How a user's picture becomes a model input (predict and gradcam --prepare):
  *   AUTO    what the model file's `input ... prepare=` says (resize when it says nothing);
@@ -128,16 +128,16 @@ int prog_need_trained_weights(const prog_ctx *ctx, const char *path, float *para
 typedef enum { PROG_PREPARE_AUTO = 0, PROG_PREPARE_DIGIT = 1, PROG_PREPARE_RESIZE = 2 }
     prog_prepare;
 /* "auto", "digit", "resize" -> the mode; -1 for anything else. */
-int prog_parse_prepare(const char *text, prog_prepare *prepare);
+int cnnrt_prog_parse_prepare(const char *text, prog_prepare *prepare);
 /* Reads a picture of any format cnnrt_picture_read knows and prepares it as `prepare` says
  * into x (floats in [0,1], HWC). *inverted says whether it was inverted; shown (may be
  * NULL) receives the input as an image. */
 struct cnnrt_image;
-int prog_picture_to_input(const prog_ctx *ctx, const char *path, prog_prepare prepare,
+int cnnrt_prog_picture_to_input(const prog_ctx *ctx, const char *path, prog_prepare prepare,
                           float *x, int *inverted, struct cnnrt_image *shown, cnnrt_err *e);
 
-/* prog_picture_to_input with PROG_PREPARE_AUTO (any picture format, despite the name). */
-int prog_png_to_input(const prog_ctx *ctx, const char *path, float *x, int *inverted,
+/* cnnrt_prog_picture_to_input with PROG_PREPARE_AUTO (any picture format, despite the name). */
+int cnnrt_prog_png_to_input(const prog_ctx *ctx, const char *path, float *x, int *inverted,
                       struct cnnrt_image *shown, cnnrt_err *e);
 
 /* The pictures a command was given: files as given, folders expanded to every file under
@@ -147,11 +147,11 @@ typedef struct prog_input_list {
     char **paths;
     int64_t count, cap;
 } prog_input_list;
-int prog_expand_inputs(const prog_ctx *ctx, char **args, int count, prog_input_list *out);
-void prog_input_list_free(prog_input_list *l);
+int cnnrt_prog_expand_inputs(const prog_ctx *ctx, char **args, int count, prog_input_list *out);
+void cnnrt_prog_input_list_free(prog_input_list *l);
 
 /* A CSV field (RFC 4180): quoted when it holds a comma, quote or line break. */
-void prog_csv_field(FILE *out, const char *s);
+void cnnrt_prog_csv_field(FILE *out, const char *s);
 
 /* Class names for messages and output: the data set's own, or NAME.classes.txt beside the
  * weights (train writes it when its data has names), or none (numbers are shown). */
@@ -164,53 +164,53 @@ typedef struct prog_classes {
  * default weights file). A missing file gives none;
  * an unreadable one, or one with another count than the model's classes, gives none and a
  * warning. */
-void prog_classes_beside_weights(const prog_ctx *ctx, const char *weights_path,
+void cnnrt_prog_classes_beside_weights(const prog_ctx *ctx, const char *weights_path,
                                  prog_classes *classes);
 /* The data set's names when it has them, else those beside the weights. */
-void prog_classes_for_dataset(const prog_ctx *ctx, const cnnrt_dataset *ds,
+void cnnrt_prog_classes_for_dataset(const prog_ctx *ctx, const cnnrt_dataset *ds,
                               const char *weights_path, prog_classes *classes);
 /* Class k's name, or its number written into buf. */
-const char *prog_class_name(const prog_classes *classes, int64_t k, char *buf, size_t size);
-void prog_classes_free(prog_classes *classes);
+const char *cnnrt_prog_class_name(const prog_classes *classes, int64_t k, char *buf, size_t size);
+void cnnrt_prog_classes_free(prog_classes *classes);
 /* 1 when the model's outputs are probabilities (a softmax trained with cross-entropy);
  * else they are scores (e.g. loss=mse) and are printed as numbers, not percentages. */
-int prog_outputs_probabilities(const prog_ctx *ctx);
+int cnnrt_prog_outputs_probabilities(const prog_ctx *ctx);
 
 /* The expectation a weights file is checked against. */
-void prog_weights_expect(const prog_ctx *ctx, cnnrt_weights_expect *expect);
+void cnnrt_prog_weights_expect(const prog_ctx *ctx, cnnrt_weights_expect *expect);
 
 /* Pool of `threads` threads (0 = one per CPU) and a workspace for it. */
 typedef struct prog_exec {
     cnnrt_pool *pool;
     float *ws;
 } prog_exec;
-int prog_exec_init(const prog_ctx *ctx, int threads, prog_exec *ex, cnnrt_err *e);
-void prog_exec_free(prog_exec *ex);
+int cnnrt_prog_exec_init(const prog_ctx *ctx, int threads, prog_exec *ex, cnnrt_err *e);
+void cnnrt_prog_exec_free(prog_exec *ex);
 
 /* Runs model->infer over count images of ds starting at first, in chunks, into probs
  * and, if not NULL, logits (count * num_classes each). */
-void prog_infer_dataset(const prog_ctx *ctx, const prog_exec *ex, const float *params,
+void cnnrt_prog_infer_dataset(const prog_ctx *ctx, const prog_exec *ex, const float *params,
                         const cnnrt_dataset *ds, int64_t first, int64_t count, float *probs,
                         float *logits);
 
 /* The loss of one image as the training step computes it (see cnnrt_loss_of). */
-double prog_loss_of(const prog_ctx *ctx, const float *probs, const float *logits, int label);
-int prog_argmax(const float *v, int64_t n);
+double cnnrt_prog_loss_of(const prog_ctx *ctx, const float *probs, const float *logits, int label);
+int cnnrt_prog_argmax(const float *v, int64_t n);
 /* 50186 -> "50,186" (v >= 0). */
-void prog_format_thousands(int64_t v, char *buf, size_t size);
+void cnnrt_prog_format_thousands(int64_t v, char *buf, size_t size);
 
 /* ---- commands ------------------------------------------------------------------------ */
 
-int prog_cmd_summary(const prog_ctx *ctx, int argc, char **argv);
-int prog_cmd_train(const prog_ctx *ctx, int argc, char **argv);
-int prog_cmd_predict(const prog_ctx *ctx, int argc, char **argv);
-int prog_cmd_evaluate(const prog_ctx *ctx, int argc, char **argv);
-int prog_cmd_gradcam(const prog_ctx *ctx, int argc, char **argv);
-int prog_cmd_report(const prog_ctx *ctx, int argc, char **argv);
+int cnnrt_prog_cmd_summary(const prog_ctx *ctx, int argc, char **argv);
+int cnnrt_prog_cmd_train(const prog_ctx *ctx, int argc, char **argv);
+int cnnrt_prog_cmd_predict(const prog_ctx *ctx, int argc, char **argv);
+int cnnrt_prog_cmd_evaluate(const prog_ctx *ctx, int argc, char **argv);
+int cnnrt_prog_cmd_gradcam(const prog_ctx *ctx, int argc, char **argv);
+int cnnrt_prog_cmd_report(const prog_ctx *ctx, int argc, char **argv);
 /* The report of `PROG report` with its default options, for `train --report`. */
-int prog_write_report(const prog_ctx *ctx, const char *weights, const char *data,
+int cnnrt_prog_write_report(const prog_ctx *ctx, const char *weights, const char *data,
                       int64_t threads, const char *out);
-int prog_cmd_export(const prog_ctx *ctx, int argc, char **argv);
+int cnnrt_prog_cmd_export(const prog_ctx *ctx, int argc, char **argv);
 int prog_cmd_web(const prog_ctx *ctx, int argc, char **argv);
 
 #endif

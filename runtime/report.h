@@ -58,9 +58,9 @@ typedef struct report_content {
 } report_content;
 
 /* Writes the page to out. Returns -1 when a write failed (ferror). */
-int report_write_html(FILE *out, const report_content *c);
+int cnnrt_report_write_html(FILE *out, const report_content *c);
 
 /* "7" or the class's name, as the page shows it. */
-const char *report_class_label(const report_content *c, int64_t k, char *buf, size_t size);
+const char *cnnrt_report_class_label(const report_content *c, int64_t k, char *buf, size_t size);
 
 #endif

@@ -42,7 +42,7 @@ static void textf(FILE *out, const char *fmt, ...)
     text(out, buf);
 }
 
-const char *report_class_label(const report_content *c, int64_t k, char *buf, size_t size)
+const char *cnnrt_report_class_label(const report_content *c, int64_t k, char *buf, size_t size)
 {
     if (c->class_names && c->class_names[k] && c->class_names[k][0])
         snprintf(buf, size, "%s", c->class_names[k]);
@@ -159,14 +159,14 @@ static void model_table(FILE *out, const cnnrt_model_info *info)
         textf(out, "%s (%s)", l->name, l->type);
         fputs("</th><td>", out);
         keras_shape(out, l);
-        prog_format_thousands(l->params, num, sizeof num);
+        cnnrt_prog_format_thousands(l->params, num, sizeof num);
         fprintf(out, "</td><td>%s</td>", num);
-        prog_format_thousands(l->flops, num, sizeof num);
+        cnnrt_prog_format_thousands(l->flops, num, sizeof num);
         fprintf(out, "<td>%s</td></tr>\n", num);
     }
-    prog_format_thousands(params, num, sizeof num);
+    cnnrt_prog_format_thousands(params, num, sizeof num);
     fprintf(out, "</tbody>\n<tfoot><tr><th scope=\"row\">Total</th><td></td><td>%s</td>", num);
-    prog_format_thousands(flops, num, sizeof num);
+    cnnrt_prog_format_thousands(flops, num, sizeof num);
     fprintf(out, "<td>%s</td></tr></tfoot>\n</table></div>\n", num);
 }
 
@@ -429,7 +429,7 @@ static void per_class_table(FILE *out, const report_content *c)
         }
         int64_t right = confusion_at(c, k, k);
         fputs("<tr><th scope=\"row\">", out);
-        text(out, report_class_label(c, k, label, sizeof label));
+        text(out, cnnrt_report_class_label(c, k, label, sizeof label));
         fprintf(out, "</th><td>%lld</td>", (long long)row);
         if (row > 0)
             fprintf(out, "<td>%.1f%%</td>", 100.0 * (double)right / (double)row);
@@ -482,7 +482,7 @@ static void confusion_matrix(FILE *out, const report_content *c)
           "\\ predicted</th>", out);
     for (int64_t k = 0; k < c->num_classes; k++) {
         fputs("<th scope=\"col\">", out);
-        text(out, report_class_label(c, k, label, sizeof label));
+        text(out, cnnrt_report_class_label(c, k, label, sizeof label));
         fputs("</th>", out);
     }
     fputs("</tr></thead>\n<tbody>\n", out);
@@ -491,7 +491,7 @@ static void confusion_matrix(FILE *out, const report_content *c)
         for (int64_t p = 0; p < c->num_classes; p++)
             row += confusion_at(c, t, p);
         fputs("<tr><th scope=\"row\">", out);
-        text(out, report_class_label(c, t, label, sizeof label));
+        text(out, cnnrt_report_class_label(c, t, label, sizeof label));
         fputs("</th>", out);
         for (int64_t p = 0; p < c->num_classes; p++) {
             int64_t v = confusion_at(c, t, p);
@@ -536,9 +536,9 @@ static void top_confusions(FILE *out, const report_content *c)
     char a[64], b[64];
     for (int64_t i = 0; i < n && i < REPORT_TOP_CONFUSIONS; i++) {
         fputs("<tr><td class=\"name\">", out);
-        text(out, report_class_label(c, pairs[i].true_class, a, sizeof a));
+        text(out, cnnrt_report_class_label(c, pairs[i].true_class, a, sizeof a));
         fputs("</td><td class=\"name\">", out);
-        text(out, report_class_label(c, pairs[i].predicted, b, sizeof b));
+        text(out, cnnrt_report_class_label(c, pairs[i].predicted, b, sizeof b));
         fprintf(out, "</td><td>%lld</td></tr>\n", (long long)pairs[i].count);
     }
     if (n == 0)
@@ -560,7 +560,7 @@ static void test_section(FILE *out, const report_content *c)
     }
     fputs("<p>On <strong>", out);
     char num[32];
-    prog_format_thousands(c->test_images, num, sizeof num);
+    cnnrt_prog_format_thousands(c->test_images, num, sizeof num);
     fprintf(out, "%s</strong> test images the model never saw in training (", num);
     text(out, c->test_path);
     fprintf(out, "):</p>\n<p><span class=\"big\">%.2f%%</span> right, test loss %.4f.</p>\n",
@@ -581,8 +581,8 @@ static void picture_item(FILE *out, const report_content *c, const report_pictur
     static const char *const part[3] = {"the test image", "the heatmap",
                                         "the heatmap over the image"};
     char truth[64], guess[64];
-    report_class_label(c, p->true_class, truth, sizeof truth);
-    report_class_label(c, p->predicted, guess, sizeof guess);
+    cnnrt_report_class_label(c, p->true_class, truth, sizeof truth);
+    cnnrt_report_class_label(c, p->predicted, guess, sizeof guess);
     int right = p->true_class == p->predicted;
     fputs("<li><figure><div class=\"trio\">", out);
     for (int k = 0; k < 3; k++) {
@@ -718,7 +718,7 @@ static void timings_section(FILE *out, const report_content *c)
           out);
 }
 
-int report_write_html(FILE *out, const report_content *c)
+int cnnrt_report_write_html(FILE *out, const report_content *c)
 {
     page_start(out, c);
     model_section(out, c);

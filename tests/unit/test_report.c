@@ -59,7 +59,7 @@ static void render(fixture *f)
 {
     FILE *out = open_memstream(&f->page, &f->len);
     assert_non_null(out);
-    assert_int_equal(report_write_html(out, &f->c), 0);
+    assert_int_equal(cnnrt_report_write_html(out, &f->c), 0);
     fclose(out);
 }
 
