@@ -71,7 +71,7 @@ static int pick_mistakes(const test_results *t, const cnnrt_dataset *ds, int max
     for (int64_t i = 0; i < t->n; i++)
         if (t->predicted[i] != ds->labels[i])
             r[n++] = (cam_ranked){t->probs[i * t->k + t->predicted[i]], i};
-    cam_sort_ranked_desc(r, n);
+    cnnrt_cam_sort_ranked_desc(r, n);
     int count = 0;
     for (; count < max && count < n; count++)
         out[count] = r[count].index;
@@ -92,7 +92,7 @@ static int pick_typical(const test_results *t, const cnnrt_dataset *ds, int max,
                 r[n++] = (cam_ranked){t->probs[i * t->k + cls], i};
         if (n == 0)
             continue;
-        cam_sort_ranked_desc(r, n);
+        cnnrt_cam_sort_ranked_desc(r, n);
         out[count++] = r[n / 2].index;
     }
     free(r);
@@ -179,10 +179,10 @@ static void recorded_training_speed(const char *weights, int64_t epochs_done,
                                     report_content *c)
 {
     char path[4200];
-    train_speed_path(weights, path, sizeof path);
+    cnnrt_train_speed_path(weights, path, sizeof path);
     train_speed *records = cnnrt_xcalloc((size_t)epochs_done + 1, sizeof *records);
     cnnrt_err e;
-    int64_t n = train_speed_read(path, records, epochs_done, &e);
+    int64_t n = cnnrt_train_speed_read(path, records, epochs_done, &e);
     if (n < 0 && access(path, F_OK) != 0)
         snprintf(c->train_speed_note, sizeof c->train_speed_note, "not recorded: there is no "
                  "%s beside the weights (they were trained by an older cnnc, or the file was "
@@ -190,7 +190,7 @@ static void recorded_training_speed(const char *weights, int64_t epochs_done,
     else if (n < 0)
         snprintf(c->train_speed_note, sizeof c->train_speed_note, "not recorded: %s", e.msg);
     else
-        c->train_images_per_s = train_speed_summary(records, n, &c->train_first_epoch,
+        c->train_images_per_s = cnnrt_train_speed_summary(records, n, &c->train_first_epoch,
                                                     &c->train_last_epoch, &c->train_threads,
                                                     &c->train_batch);
     if (n >= 0 && c->train_images_per_s <= 0)

@@ -199,7 +199,7 @@ static int save_weights(train_run *r, int unfinished_epoch, cnnrt_err *e)
 /* "NAME.weights" -> "NAME.history.csv": beside the weights, named after them. */
 static void sibling_path(const char *weights, const char *suffix, char *out, size_t size)
 {
-    prog_beside_weights(weights, suffix, out, size);
+    cnnrt_prog_beside_weights(weights, suffix, out, size);
 }
 
 /* The temporary files that runs on this weights file killed while saving (kill -9, a power
@@ -213,7 +213,7 @@ static void remove_stale_saves(const char *weights_path)
     cnnrt_remove_stale_temporaries(path);
     sibling_path(weights_path, ".history.png", path, sizeof path);
     cnnrt_remove_stale_temporaries(path);
-    train_speed_path(weights_path, path, sizeof path);
+    cnnrt_train_speed_path(weights_path, path, sizeof path);
     cnnrt_remove_stale_temporaries(path);
 }
 
@@ -292,8 +292,8 @@ static int save_all(train_run *r, cnnrt_err *e)
     sibling_path(r->weights_path, ".history.csv", path, sizeof path);
     if (write_history_csv(path, r->st, e))
         return -1;
-    train_speed_path(r->weights_path, path, sizeof path);
-    if (train_speed_write(path, r->st->speed, r->st->num_history, e))
+    cnnrt_train_speed_path(r->weights_path, path, sizeof path);
+    if (cnnrt_train_speed_write(path, r->st->speed, r->st->num_history, e))
         return -1;
     sibling_path(r->weights_path, ".history.png", path, sizeof path);
     return write_history_chart(path, r->st, r->ctx->model->name, e);
@@ -387,8 +387,8 @@ static void resume_speed(train_run *r)
 {
     char path[4200];
     cnnrt_err e;
-    train_speed_path(r->weights_path, path, sizeof path);
-    if (train_speed_read(path, r->st->speed, r->st->epochs_done, &e) < 0)
+    cnnrt_train_speed_path(r->weights_path, path, sizeof path);
+    if (cnnrt_train_speed_read(path, r->st->speed, r->st->epochs_done, &e) < 0)
         memset(r->st->speed, 0, (size_t)r->st->epochs_done * sizeof *r->st->speed);
 }
 

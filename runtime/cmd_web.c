@@ -56,7 +56,7 @@ static int run_cnnc(char *const argv[])
     return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
-int prog_cmd_web(const prog_ctx *ctx, int argc, char **argv)
+int cnnrt_prog_cmd_web(const prog_ctx *ctx, int argc, char **argv)
 {
     const char *out = NULL, *weights = NULL, *data = NULL;
     const prog_option options[] = {

@@ -28,7 +28,7 @@ static int by_value_desc(const void *a, const void *b)
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
-void cam_sort_ranked_desc(cam_ranked *items, int64_t n)
+void cnnrt_cam_sort_ranked_desc(cam_ranked *items, int64_t n)
 {
     qsort(items, (size_t)n, sizeof *items, by_value_desc);
 }
@@ -42,7 +42,7 @@ static double deletion_auc(const prog_ctx *ctx, const float *image, const float 
     cam_ranked *rank = cnnrt_xmalloc((size_t)pixels * sizeof *rank);
     for (int64_t p = 0; p < pixels; p++)
         rank[p] = (cam_ranked){isfinite(map[p]) ? map[p] : 0.0f, p};
-    cam_sort_ranked_desc(rank, pixels);
+    cnnrt_cam_sort_ranked_desc(rank, pixels);
     /* All DELETION_STEPS + 1 variants in one batch: variant s has the top s/20 removed. */
     int64_t variants = DELETION_STEPS + 1;
     float *x = cnnrt_aligned_alloc((size_t)(variants * pixels * c) * sizeof *x);

@@ -68,6 +68,6 @@ typedef struct cam_ranked {
 
 /* Sorts by decreasing value, ties by increasing index, so the order is the same on every
  * machine (qsort is not stable). */
-void cam_sort_ranked_desc(cam_ranked *items, int64_t n);
+void cnnrt_cam_sort_ranked_desc(cam_ranked *items, int64_t n);
 
 #endif

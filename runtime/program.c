@@ -357,7 +357,7 @@ void cnnrt_prog_default_weights_path(const prog_ctx *ctx, char *path, size_t siz
     snprintf(path, size, "%s.weights", ctx->model->name);
 }
 
-void prog_beside_weights(const char *weights, const char *suffix, char *out, size_t size)
+void cnnrt_prog_beside_weights(const char *weights, const char *suffix, char *out, size_t size)
 {
     size_t len = strlen(weights), ext = strlen(".weights");
     if (len > ext && !strcmp(weights + len - ext, ".weights"))
@@ -416,7 +416,7 @@ void cnnrt_prog_classes_beside_weights(const prog_ctx *ctx, const char *weights_
         snprintf(weights, sizeof weights, "%s", weights_path);
     else
         cnnrt_prog_default_weights_path(ctx, weights, sizeof weights);
-    prog_beside_weights(weights, ".classes.txt", path, sizeof path);
+    cnnrt_prog_beside_weights(weights, ".classes.txt", path, sizeof path);
     if (access(path, F_OK) != 0)
         return;
     cnnrt_err e;
@@ -637,7 +637,7 @@ static const command_entry commands[] = {
     {"gradcam", cnnrt_prog_cmd_gradcam, "draw which parts of an image the model looked at"},
     {"report", cnnrt_prog_cmd_report, "write one HTML page: curves, test results, Grad-CAM gallery"},
     {"export", cnnrt_prog_cmd_export, "write the trained model as ONNX or TensorFlow.js"},
-    {"web", prog_cmd_web, "write the draw-a-digit web page (runs cnnc --web)"},
+    {"web", cnnrt_prog_cmd_web, "write the draw-a-digit web page (runs cnnc --web)"},
 };
 enum { NUM_COMMANDS = sizeof commands / sizeof commands[0] };
 

@@ -108,7 +108,7 @@ int cnnrt_prog_load_dataset(const prog_ctx *ctx, const char *given, cnnrt_split 
 void cnnrt_prog_default_weights_path(const prog_ctx *ctx, char *path, size_t size);
 /* A file beside a weights file, named after it: ("run.weights", ".history.csv") ->
  * "run.history.csv"; a name without ".weights" gets the suffix appended. */
-void prog_beside_weights(const char *weights, const char *suffix, char *out, size_t size);
+void cnnrt_prog_beside_weights(const char *weights, const char *suffix, char *out, size_t size);
 
 /* Loads weights for inference into params (model->param_floats floats).
  * path NULL: the default file if it exists; if it does not, *found = 0 and params are
@@ -211,6 +211,6 @@ int cnnrt_prog_cmd_report(const prog_ctx *ctx, int argc, char **argv);
 int cnnrt_prog_write_report(const prog_ctx *ctx, const char *weights, const char *data,
                       int64_t threads, const char *out);
 int cnnrt_prog_cmd_export(const prog_ctx *ctx, int argc, char **argv);
-int prog_cmd_web(const prog_ctx *ctx, int argc, char **argv);
+int cnnrt_prog_cmd_web(const prog_ctx *ctx, int argc, char **argv);
 
 #endif

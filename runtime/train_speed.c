@@ -1,7 +1,7 @@
 /* NAME.speed.csv: the training speed per epoch (train_speed.h). */
 #include "train_speed.h"
 
-#include "program_util.h"   /* prog_beside_weights */
+#include "program_util.h"   /* cnnrt_prog_beside_weights */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,12 +9,12 @@
 
 static const char header[] = "epoch,seconds,images,images_per_s,threads,batch_size\n";
 
-void train_speed_path(const char *weights, char *out, size_t size)
+void cnnrt_train_speed_path(const char *weights, char *out, size_t size)
 {
-    prog_beside_weights(weights, ".speed.csv", out, size);
+    cnnrt_prog_beside_weights(weights, ".speed.csv", out, size);
 }
 
-int train_speed_write(const char *path, const train_speed *records, int64_t n, cnnrt_err *e)
+int cnnrt_train_speed_write(const char *path, const train_speed *records, int64_t n, cnnrt_err *e)
 {
     cnnrt_atomic_file f;
     if (cnnrt_atomic_open(&f, path, e))
@@ -51,7 +51,7 @@ static int parse_row(const char *line, int64_t epoch, train_speed *r)
     return -1;
 }
 
-int64_t train_speed_read(const char *path, train_speed *out, int64_t max, cnnrt_err *e)
+int64_t cnnrt_train_speed_read(const char *path, train_speed *out, int64_t max, cnnrt_err *e)
 {
     FILE *f = fopen(path, "r");
     if (!f)
@@ -73,7 +73,7 @@ int64_t train_speed_read(const char *path, train_speed *out, int64_t max, cnnrt_
     return n;
 }
 
-double train_speed_summary(const train_speed *records, int64_t n, int64_t *first,
+double cnnrt_train_speed_summary(const train_speed *records, int64_t n, int64_t *first,
                            int64_t *last, int64_t *threads, int64_t *batch_size)
 {
     double seconds = 0, images = 0;

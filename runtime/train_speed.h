@@ -29,18 +29,18 @@ typedef struct train_speed {
 } train_speed;
 
 /* "NAME.weights" -> "NAME.speed.csv" (any other name: NAME + ".speed.csv"). */
-void train_speed_path(const char *weights, char *out, size_t size);
+void cnnrt_train_speed_path(const char *weights, char *out, size_t size);
 
 /* Writes n records atomically (epoch i + 1 in row i). */
-int train_speed_write(const char *path, const train_speed *records, int64_t n, cnnrt_err *e);
+int cnnrt_train_speed_write(const char *path, const train_speed *records, int64_t n, cnnrt_err *e);
 
 /* Reads up to max records into out (rows not recorded are zeroed). Returns the number of
  * rows, or -1 (with e) when the file is missing or not a speed file. */
-int64_t train_speed_read(const char *path, train_speed *out, int64_t max, cnnrt_err *e);
+int64_t cnnrt_train_speed_read(const char *path, train_speed *out, int64_t max, cnnrt_err *e);
 
 /* Over the recorded epochs: total images / total seconds (0: none recorded); *threads and
  * *batch_size of the last recorded epoch, *first and *last the 1-based epochs. */
-double train_speed_summary(const train_speed *records, int64_t n, int64_t *first,
+double cnnrt_train_speed_summary(const train_speed *records, int64_t n, int64_t *first,
                            int64_t *last, int64_t *threads, int64_t *batch_size);
 
 #endif

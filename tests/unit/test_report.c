@@ -197,13 +197,13 @@ static void test_confusion_colours_keep_their_contrast(void **state)
     teardown_content(&f);
 }
 
-/* The gallery's ranking (cam_sort_ranked_desc, shared with the deletion measure): highest
+/* The gallery's ranking (cnnrt_cam_sort_ranked_desc, shared with the deletion measure): highest
  * value first, equal values by index, whatever order they came in. */
 static void test_ranking_is_by_value_then_index(void **state)
 {
     (void)state;
     cam_ranked r[6] = {{0.5f, 4}, {0.9f, 2}, {0.5f, 1}, {0.1f, 0}, {0.9f, 5}, {0.5f, 3}};
-    cam_sort_ranked_desc(r, 6);
+    cnnrt_cam_sort_ranked_desc(r, 6);
     const int64_t expected[6] = {2, 5, 1, 3, 4, 0};
     for (int i = 0; i < 6; i++)
         assert_int_equal(r[i].index, expected[i]);
@@ -216,31 +216,31 @@ static void test_speed_file_round_trip(void **state)
 {
     (void)state;
     char path[64];
-    train_speed_path("tiny.weights", path, sizeof path);
+    cnnrt_train_speed_path("tiny.weights", path, sizeof path);
     assert_string_equal(path, "tiny.speed.csv");
-    train_speed_path("run3", path, sizeof path);
+    cnnrt_train_speed_path("run3", path, sizeof path);
     assert_string_equal(path, "run3.speed.csv");
     train_speed written[3] = {{0, 0, 0, 0}, {2.0, 6400, 2, 64}, {4.0, 6400, 1, 64}};
     cnnrt_err e;
-    assert_int_equal(train_speed_write("t_speed.csv", written, 3, &e), 0);
+    assert_int_equal(cnnrt_train_speed_write("t_speed.csv", written, 3, &e), 0);
     train_speed read[4];
-    assert_int_equal(train_speed_read("t_speed.csv", read, 4, &e), 3);
+    assert_int_equal(cnnrt_train_speed_read("t_speed.csv", read, 4, &e), 3);
     assert_true(read[0].seconds == 0 && read[0].images == 0);
     assert_true(read[1].images == 6400 && read[1].threads == 2 && read[1].batch_size == 64);
     assert_true(fabs(read[2].seconds - 4.0) < 1e-9);
     int64_t first, last, threads, batch;
-    double rate = train_speed_summary(read, 3, &first, &last, &threads, &batch);
+    double rate = cnnrt_train_speed_summary(read, 3, &first, &last, &threads, &batch);
     assert_true(fabs(rate - 12800.0 / 6.0) < 1e-6);   /* all images over all seconds */
     assert_int_equal(first, 2);
     assert_int_equal(last, 3);
     assert_int_equal(threads, 1);
-    assert_int_equal(train_speed_read("t_speed.csv", read, 2, &e), 2);   /* as many as asked */
+    assert_int_equal(cnnrt_train_speed_read("t_speed.csv", read, 2, &e), 2);   /* as many as asked */
     FILE *f = fopen("t_speed.csv", "a");
     fputs("4,abc,,,,\n", f);
     fclose(f);
-    assert_int_equal(train_speed_read("t_speed.csv", read, 4, &e), -1);
+    assert_int_equal(cnnrt_train_speed_read("t_speed.csv", read, 4, &e), -1);
     assert_non_null(strstr(e.msg, "line 5"));
-    assert_int_equal(train_speed_read("t_missing_speed.csv", read, 4, &e), -1);
+    assert_int_equal(cnnrt_train_speed_read("t_missing_speed.csv", read, 4, &e), -1);
     remove("t_speed.csv");
 }
 
