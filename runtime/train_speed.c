@@ -22,9 +22,14 @@ int cnnrt_train_speed_write(const char *path, const train_speed *records, int64_
     fputs(header, f.fp);
     for (int64_t i = 0; i < n; i++) {
         const train_speed *r = &records[i];
-        if (r->seconds > 0 && r->images > 0)
-            fprintf(f.fp, "%lld,%.3f,%lld,%.0f,%lld,%lld\n", (long long)(i + 1), r->seconds,
-                    (long long)r->images, (double)r->images / r->seconds,
+        /* The rate is computed from the seconds as written, so that a row read back (by a
+         * resumed run) and written again is the same text. */
+        char seconds[32];
+        snprintf(seconds, sizeof seconds, "%.6f", r->seconds);
+        double written = strtod(seconds, NULL);
+        if (written > 0 && r->images > 0)
+            fprintf(f.fp, "%lld,%s,%lld,%.0f,%lld,%lld\n", (long long)(i + 1), seconds,
+                    (long long)r->images, (double)r->images / written,
                     (long long)r->threads, (long long)r->batch_size);
         else
             fprintf(f.fp, "%lld,,,,,\n", (long long)(i + 1));
