@@ -37,8 +37,10 @@ launcher=$!
 for _ in $(seq 1 1200); do [ -e stopped.weights.lock ] && break; sleep 0.1; done
 [ -e stopped.weights.lock ] || fail "training did not start (no stopped.weights.lock)"
 sleep 1
-# The terminal's Ctrl-C goes to every process of the job: mpirun and both ranks.
-kill -INT "$launcher" $(pgrep -f "mnist_cam train --epochs 300") 2>/dev/null || true
+# The terminal's Ctrl-C goes to every process of the job: mpirun and both ranks, once each.
+# The pattern is anchored so that it matches the ranks only: mpirun's own command line holds
+# the same words, and mpirun takes a second SIGINT as "kill the job now, without waiting".
+kill -INT "$launcher" $(pgrep -f "^\./mnist_cam train --epochs 300") 2>/dev/null || true
 status=0
 wait "$launcher" || status=$?
 [ "$status" != 0 ] || fail "training ran to the end: the test needs a longer run"
