@@ -351,65 +351,91 @@ static LLVMValueRef scalar_arg(cnnc_cg *g, LLVMValueRef v, const char *name)
 
 /* ---- the phased training step (batch_norm) ----------------------------------------------- */
 
-/* Image b's copy of buffer `buf` in a phased training step: its place in image b's arena
- * of the batch arena (arena_stride floats each), or image b itself. NULL after an error
- * for any other kind (a batch statistic is always of a per-image value). */
-static LLVMValueRef image_buffer(cnnc_cg *g, const cg_program *p, int buf, LLVMValueRef arena,
-                                 int64_t arena_stride, LLVMValueRef x, LLVMValueRef b)
+/* Where a phased training step keeps what its phases share: the batch arena (image b's
+ * arena at b * stride), the images x, their count n, the weights, the batch statistic's
+ * slot (`means`, after the images' arenas) and the block that stops the step. */
+typedef struct phase_place {
+    LLVMValueRef arena, x, n, params, means;
+    int64_t stride;
+    LLVMBasicBlockRef stop;
+} phase_place;
+
+/* Image 0's copy of buffer `buf` in a phased training step (its place in image 0's arena,
+ * or the first image itself), and in *stride the distance in floats from one image's copy
+ * to the next. NULL after an error for any other kind (a batch statistic is always of a
+ * per-image value). */
+static LLVMValueRef image_rows(cnnc_cg *g, const cg_program *p, int buf,
+                               const phase_place *at, int64_t *stride)
 {
     const cnnc_lbuf *lb = &p->lowered->bufs[buf];
-    if (lb->kind == CNNC_BUF_ARENA)
-        return cg_fptr(g, arena, LLVMBuildNSWAdd(g->b, LLVMBuildNSWMul(g->b, b, cg_i64(g, arena_stride), ""),
-                                                 cg_i64(g, lb->offset), ""));
+    if (lb->kind == CNNC_BUF_ARENA) {
+        *stride = at->stride;
+        return cg_fptr(g, at->arena, cg_i64(g, lb->offset));
+    }
     if (lb->kind == CNNC_BUF_INPUT) {
-        int64_t image = cnnc_shape_size(p->graph->nodes[p->graph->input_node].shape);
-        return cg_fptr(g, x, LLVMBuildNSWMul(g->b, b, cg_i64(g, image), ""));
+        *stride = cnnc_shape_size(p->graph->nodes[p->graph->input_node].shape);
+        return at->x;
     }
     cnnc_error(g->d, NOWHERE, "internal error: a batch statistic of a value that is not "
                "per image");
     return NULL;
 }
 
-/* Between two phases, BATCH_MEAN kernel k: per element, the mean over the n images
- * (summed in image order in double, so the result does not depend on the thread count,
- * as the interpreter computes it) written into every image's output; for a batch_norm
- * statistic also Keras's update of its moving statistic, moving = moving * momentum +
- * mean * (1 - momentum) (the optimizer leaves these non-trainable weights alone). */
-static int emit_batch_mean(cnnc_cg *g, const cg_program *p, int k, LLVMValueRef arena,
-                           int64_t arena_stride, LLVMValueRef x, LLVMValueRef n,
-                           LLVMValueRef params)
+/* int64_t cnnrt_batch_mean(const float *, int64_t, int64_t, int64_t, float *). */
+static LLVMValueRef batch_mean_fn(cnnc_cg *g, LLVMTypeRef *type)
+{
+    LLVMTypeRef params[5] = {g->ptr, g->i64, g->i64, g->i64, g->ptr};
+    *type = LLVMFunctionType(g->i64, params, 5, 0);
+    LLVMValueRef fn = LLVMGetNamedFunction(g->mod, "cnnrt_batch_mean");
+    return fn ? fn : LLVMAddFunction(g->mod, "cnnrt_batch_mean", *type);
+}
+
+/* Between two phases, BATCH_MEAN kernel k: per element, the mean over the batch's images
+ * (the runtime's cnnrt_batch_mean: summed in image order in double, so the result depends
+ * on neither the thread count nor, under mpirun, the process count, as the interpreter
+ * computes it) written into every image's output; for a batch_norm statistic also Keras's
+ * update of its moving statistic, moving = moving * momentum + mean * (1 - momentum) (the
+ * optimizer leaves these non-trainable weights alone), when the batch has images. */
+static int emit_batch_mean(cnnc_cg *g, const cg_program *p, int k, const phase_place *at)
 {
     const cnnc_kernel *kr = &p->lowered->kernels[k];
     const cnnc_node *node = &p->graph->nodes[kr->node];
-    LLVMValueRef acc = cg_alloca(g, g->f64, "batch_sum");
+    int64_t in_stride = 0, out_stride = 0;
+    LLVMValueRef in = image_rows(g, p, kr->in[0], at, &in_stride);
+    LLVMValueRef out = image_rows(g, p, kr->out[0], at, &out_stride);
+    if (!in || !out)
+        return -1;
+    LLVMTypeRef mean_type;
+    LLVMValueRef mean_fn = batch_mean_fn(g, &mean_type);
+    LLVMValueRef args[5] = {in, cg_i64(g, in_stride), at->n, cg_i64(g, kr->n), at->means};
+    LLVMValueRef images = LLVMBuildCall2(g->b, mean_type, mean_fn, args, 5, "batch_images");
+    LLVMValueRef ok = LLVMBuildICmp(g->b, LLVMIntSGE, images, cg_i64(g, 0), "");
+    LLVMBasicBlockRef go_on = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "statistic");
+    LLVMBuildCondBr(g->b, ok, go_on, at->stop);
+    LLVMPositionBuilderAtEnd(g->b, go_on);
     cg_loop le, lb;
+    LLVMValueRef b = cg_for_dynamic(g, &lb, cg_i64(g, 0), at->n);
+    LLVMValueRef image_out = cg_fptr(g, out, LLVMBuildNSWMul(g->b, b, cg_i64(g, out_stride), ""));
     LLVMValueRef e = cg_for(g, &le, kr->n);
-    LLVMBuildStore(g->b, LLVMConstReal(g->f64, 0.0), acc);
-    LLVMValueRef b = cg_for_dynamic(g, &lb, cg_i64(g, 0), n);
-    LLVMValueRef in = image_buffer(g, p, kr->in[0], arena, arena_stride, x, b);
-    if (!in)
-        return -1;
-    LLVMValueRef v = LLVMBuildFPExt(g->b, cg_load(g, in, e), g->f64, "");
-    LLVMBuildStore(g->b, LLVMBuildFAdd(g->b, LLVMBuildLoad2(g->b, g->f64, acc, ""), v, ""), acc);
-    cg_end(g, &lb);
-    LLVMValueRef mean = LLVMBuildFDiv(g->b, LLVMBuildLoad2(g->b, g->f64, acc, ""),
-                                      LLVMBuildSIToFP(g->b, n, g->f64, ""), "");
-    mean = LLVMBuildFPTrunc(g->b, mean, g->f32, "mean");
-    b = cg_for_dynamic(g, &lb, cg_i64(g, 0), n);
-    LLVMValueRef out = image_buffer(g, p, kr->out[0], arena, arena_stride, x, b);
-    if (!out)
-        return -1;
-    cg_store(g, mean, out, e);
+    cg_store(g, cg_load(g, at->means, e), image_out, e);
+    cg_end(g, &le);
     cg_end(g, &lb);
     if (node->op == CNNC_OP_BATCH_MEAN && node->inputs[1] >= 0) {
         float momentum = node->attrs.momentum;
-        LLVMValueRef at = cg_fptr(g, params, cg_i64(g, p->graph->params[node->attrs.param].offset));
-        LLVMValueRef moving = LLVMBuildFMul(g->b, cg_load(g, at, e), cg_f32(g, momentum), "");
+        LLVMValueRef moving_at = cg_fptr(g, at->params,
+                                         cg_i64(g, p->graph->params[node->attrs.param].offset));
+        LLVMBasicBlockRef merge = cg_if(g, LLVMBuildICmp(g->b, LLVMIntSGT, images,
+                                                         cg_i64(g, 0), ""));
+        e = cg_for(g, &le, kr->n);
+        LLVMValueRef moving = LLVMBuildFMul(g->b, cg_load(g, moving_at, e),
+                                            cg_f32(g, momentum), "");
+        LLVMValueRef mean = cg_load(g, at->means, e);
         moving = LLVMBuildFAdd(g->b, moving,
                                LLVMBuildFMul(g->b, mean, cg_f32(g, 1.0f - momentum), ""), "");
-        cg_store(g, moving, at, e);
+        cg_store(g, moving, moving_at, e);
+        cg_end(g, &le);
+        cg_endif(g, merge);
     }
-    cg_end(g, &le);
     return 0;
 }
 
@@ -433,49 +459,71 @@ static const phase_args train_phase_args = {TRAIN_PARAMS, TRAIN_X, TRAIN_N, TRAI
                                             TRAIN_POOL};
 static const phase_args grad_phase_args = {GRAD_PARAMS, GRAD_X, GRAD_N, GRAD_STATS, GRAD_POOL};
 
+/* The floats of the largest batch statistic of the step (the `means` slot), rounded up
+ * to keep what follows 64-byte aligned. */
+static int64_t batch_means_floats(const cg_program *p)
+{
+    int64_t most = 0;
+    for (int ph = 0; ph + 1 < p->num_phases; ph++) {
+        int64_t n = p->lowered->kernels[p->batch_means[ph]].n;
+        most = n > most ? n : most;
+    }
+    return (most + 15) / 16 * 16;
+}
+
 static int emit_phases(cg_module *s, cg_program *p, LLVMValueRef fn, LLVMValueRef ctx,
                        const phase_args *pa)
 {
     cnnc_cg *g = &s->g;
-    LLVMValueRef params = LLVMGetParam(fn, (unsigned)pa->params);
-    LLVMValueRef x = LLVMGetParam(fn, (unsigned)pa->x);
-    LLVMValueRef n = LLVMGetParam(fn, (unsigned)pa->n);
     LLVMValueRef stats_out = LLVMGetParam(fn, (unsigned)pa->stats);
     LLVMValueRef pool = LLVMGetParam(fn, (unsigned)pa->pool);
-    int64_t stride = cnnc_lowered_ws_layout(p->lowered).grad;   /* the arena, rounded up */
+    phase_place at;
+    at.x = LLVMGetParam(fn, (unsigned)pa->x);
+    at.n = LLVMGetParam(fn, (unsigned)pa->n);
+    at.params = LLVMGetParam(fn, (unsigned)pa->params);
+    at.stride = cnnc_lowered_ws_layout(p->lowered).grad;   /* the arena, rounded up */
     LLVMTypeRef take_type, give_type;
     LLVMValueRef take = batch_arena_fn(g, "cnnrt_batch_arena_take", &take_type);
     LLVMValueRef give = batch_arena_fn(g, "cnnrt_batch_arena_give", &give_type);
-    LLVMValueRef floats = LLVMBuildNSWMul(g->b, n, cg_i64(g, stride), "");
-    LLVMValueRef arena = LLVMBuildCall2(g->b, take_type, take, &floats, 1, "batch_arena");
-    LLVMBasicBlockRef merge = cg_if(g, LLVMBuildIsNull(g->b, arena, ""));
+    LLVMValueRef images_floats = LLVMBuildNSWMul(g->b, at.n, cg_i64(g, at.stride), "");
+    LLVMValueRef floats = LLVMBuildNSWAdd(g->b, images_floats,
+                                          cg_i64(g, batch_means_floats(p)), "");
+    at.arena = LLVMBuildCall2(g->b, take_type, take, &floats, 1, "batch_arena");
+    at.means = cg_fptr(g, at.arena, images_floats);
+    /* Stopping (out of memory, or the ranks did not answer): a NaN loss, no update. */
+    LLVMBasicBlockRef here = LLVMGetInsertBlock(g->b);
+    at.stop = LLVMAppendBasicBlockInContext(g->ctx, fn, "stop_step");
+    LLVMPositionBuilderAtEnd(g->b, at.stop);
     cg_store(g, cg_f32(g, NAN), stats_out, cg_i64(g, 0));
     cg_store(g, cg_f32(g, 0.0), stats_out, cg_i64(g, 1));
+    LLVMBuildCall2(g->b, give_type, give, &at.arena, 1, "");
     LLVMBuildRetVoid(g->b);
-    LLVMPositionBuilderAtEnd(g->b, LLVMAppendBasicBlockInContext(g->ctx, fn, "unreachable"));
-    cg_endif(g, merge);
-    cg_ctx_store(s, ctx, CTX_BATCH_ARENA, arena);
+    LLVMPositionBuilderAtEnd(g->b, here);
+    LLVMBasicBlockRef run = LLVMAppendBasicBlockInContext(g->ctx, fn, "phases");
+    LLVMBuildCondBr(g->b, LLVMBuildIsNull(g->b, at.arena, ""), at.stop, run);
+    LLVMPositionBuilderAtEnd(g->b, run);
+    cg_ctx_store(s, ctx, CTX_BATCH_ARENA, at.arena);
     for (int ph = 0; ph < p->num_phases; ph++) {
-        LLVMValueRef args[4] = {pool, n, p->phase_workers[ph], ctx};
+        LLVMValueRef args[4] = {pool, at.n, p->phase_workers[ph], ctx};
         LLVMBuildCall2(g->b, s->parallel_for_type, s->parallel_for, args, 4, "");
-        if (ph + 1 < p->num_phases &&
-            emit_batch_mean(g, p, p->batch_means[ph], arena, stride, x, n, params))
+        if (ph + 1 < p->num_phases && emit_batch_mean(g, p, p->batch_means[ph], &at))
             return -1;
     }
-    LLVMBuildCall2(g->b, give_type, give, &arena, 1, "");
+    LLVMBuildCall2(g->b, give_type, give, &at.arena, 1, "");
     return 0;
 }
 
 /* ---- the train step ----------------------------------------------------------------------- */
 
-/* n <= 0: nothing was run; zero stats (and the gradients' zero sum when grad is not NULL),
- * return. Leaves the builder where n > 0 continues. */
-static void return_when_empty(cg_module *s, LLVMValueRef fn, LLVMValueRef n,
-                              LLVMValueRef stats_out, LLVMValueRef grad, int64_t P)
+/* Unless `n run 0` (n > 0: LLVMIntSGT): nothing was run; zero stats (and the gradients'
+ * zero sum when grad is not NULL), return. Leaves the builder where the step continues. */
+static void return_zeros_unless(cg_module *s, LLVMValueRef fn, LLVMValueRef n,
+                                LLVMIntPredicate run, LLVMValueRef stats_out, LLVMValueRef grad,
+                                int64_t P)
 {
     cnnc_cg *g = &s->g;
     LLVMValueRef zero = cg_i64(g, 0), one = cg_i64(g, 1);
-    LLVMValueRef positive = LLVMBuildICmp(g->b, LLVMIntSGT, n, zero, "");
+    LLVMValueRef positive = LLVMBuildICmp(g->b, run, n, zero, "");
     LLVMBasicBlockRef empty_bb = LLVMAppendBasicBlockInContext(g->ctx, fn, "empty");
     LLVMBasicBlockRef run_bb = LLVMAppendBasicBlockInContext(g->ctx, fn, "update");
     LLVMBuildCondBr(g->b, positive, run_bb, empty_bb);
@@ -551,7 +599,7 @@ static int emit_train_entry(cg_module *s, cg_program *p, LLVMValueRef worker, in
     LLVMValueRef fn = begin_params_entry(s, p, p->num_phases ? NULL : worker, train_args,
                                          TRAIN_ARGS, TRAIN_N, TRAIN_POOL, &ctx);
     LLVMValueRef n = LLVMGetParam(fn, TRAIN_N), stats_out = LLVMGetParam(fn, TRAIN_STATS);
-    return_when_empty(s, fn, n, stats_out, NULL, 0);
+    return_zeros_unless(s, fn, n, LLVMIntSGT, stats_out, NULL, 0);
     if (p->num_phases && emit_phases(s, p, fn, ctx, &train_phase_args))
         return -1;
     LLVMValueRef g0 = sum_thread_gradients(s, p, n, LLVMGetParam(fn, TRAIN_WS),
@@ -563,8 +611,11 @@ static int emit_train_entry(cg_module *s, cg_program *p, LLVMValueRef worker, in
 }
 
 /* NAME_train_gradients: the train step up to the summed gradients, copied to grad. With
- * batch_norm, its batch statistics are those of the images of this call (this process's
- * share under mpirun), and so are the moving statistics it updates. */
+ * batch_norm, its batch statistics are those of the whole batch: the images of this call,
+ * or under mpirun the batch of which they are this process's share (cnnrt_batch_mean's
+ * hook, runtime/mpi_train.c). So a process whose share is empty (a batch of fewer images
+ * than processes) still runs the phases with no image: it takes part in every statistic
+ * and updates the moving statistics as the others do. */
 static int emit_train_gradients_entry(cg_module *s, cg_model *m, cg_program *p,
                                       LLVMValueRef worker)
 {
@@ -578,9 +629,12 @@ static int emit_train_gradients_entry(cg_module *s, cg_model *m, cg_program *p,
     int64_t P = p->graph->param_floats;
     LLVMValueRef n = LLVMGetParam(fn, GRAD_N), stats_out = LLVMGetParam(fn, GRAD_STATS);
     LLVMValueRef grad = LLVMGetParam(fn, GRAD_GRAD);
-    return_when_empty(s, fn, n, stats_out, grad, P);
-    if (p->num_phases && emit_phases(s, p, fn, ctx, &grad_phase_args))
-        return -1;
+    return_zeros_unless(s, fn, n, p->num_phases ? LLVMIntSGE : LLVMIntSGT, stats_out, grad, P);
+    if (p->num_phases) {
+        if (emit_phases(s, p, fn, ctx, &grad_phase_args))
+            return -1;
+        return_zeros_unless(s, fn, n, LLVMIntSGT, stats_out, grad, P);
+    }
     LLVMValueRef g0 = sum_thread_gradients(s, p, n, LLVMGetParam(fn, GRAD_WS),
                                            LLVMGetParam(fn, GRAD_POOL), stats_out, m->ws_floats);
     if (P > 0)

@@ -1,4 +1,5 @@
-/* The batch arena of a phased training step (cnnrt_model.h): one block kept between steps.
+/* The batch arena of a phased training step (cnnrt_model.h): one block kept between steps;
+ * and the batch statistics computed between its phases.
  *
  * A block is a 64-byte header holding its size in floats, then the arena. The kept block
  * sits in one atomic slot: take empties the slot (so two steps at once never share a
@@ -54,4 +55,44 @@ void cnnrt_batch_arena_give(float *arena)
     } else {
         free(other);
     }
+}
+
+/* ---- batch statistics ----------------------------------------------------------------- */
+
+static _Thread_local cnnrt_batch_rows_fn rows_hook;
+static _Thread_local void *rows_hook_ctx;
+
+void cnnrt_batch_rows_hook(cnnrt_batch_rows_fn fn, void *ctx)
+{
+    rows_hook = fn;
+    rows_hook_ctx = ctx;
+}
+
+/* The mean of n rows (in image order, in double: the result depends on neither the thread
+ * count nor the process count, as the interpreter computes it). */
+static void mean_of_rows(const float *in, int64_t stride, int64_t n, int64_t elems, float *mean)
+{
+    for (int64_t i = 0; i < elems; i++) {
+        double sum = 0.0;
+        for (int64_t b = 0; b < n; b++)
+            sum += (double)in[b * stride + i];
+        mean[i] = n > 0 ? (float)(sum / (double)n) : 0.0f;
+    }
+}
+
+int64_t cnnrt_batch_mean(const float *in, int64_t stride, int64_t n, int64_t elems,
+                         float *mean)
+{
+    if (n < 0)
+        n = 0;
+    if (rows_hook) {
+        int64_t total = 0;
+        const float *rows = rows_hook(rows_hook_ctx, in, stride, n, elems, &total);
+        if (!rows)
+            return -1;
+        mean_of_rows(rows, elems, total, elems, mean);
+        return total;
+    }
+    mean_of_rows(in, stride, n, elems, mean);
+    return n;
 }

@@ -61,6 +61,23 @@ void cnnrt_team_barrier(void);
  * training step). */
 float *cnnrt_batch_arena_take(int64_t floats);
 void cnnrt_batch_arena_give(float *arena);
+/* A batch statistic, between two phases of such a step: mean[i] = the mean over the
+ * batch's images b of in[b * stride + i], i < elems, summed in image order in double and
+ * rounded to float. The batch is the call's n images, unless the calling thread has a
+ * batch-rows hook (below): then the hook gathers the rows of the whole batch of which
+ * these n are a share (data-parallel training under mpirun, runtime/mpi_train.c), so that
+ * every process gets the statistic of the whole batch, the same bits as one process
+ * computing it over the whole batch. Returns the number of images the mean is over (0:
+ * mean is all zeros), or -1 when the hook failed (the step then stops as when out of
+ * memory). Generated code calls it (runtime/batch_arena.c, libcnnrt only). */
+int64_t cnnrt_batch_mean(const float *in, int64_t stride, int64_t n, int64_t elems,
+                         float *mean);
+/* The hook: given the call's n rows (in, stride, elems as above), returns the rows of the
+ * whole batch, contiguous (elems floats each, in image order), with their count in *total;
+ * NULL on failure. Set for the calling thread only; NULL removes it. */
+typedef const float *(*cnnrt_batch_rows_fn)(void *ctx, const float *in, int64_t stride,
+                                           int64_t n, int64_t elems, int64_t *total);
+void cnnrt_batch_rows_hook(cnnrt_batch_rows_fn fn, void *ctx);
 
 /* probs: n * num_classes (the model's output, softmax probabilities).
  * logits: NULL, or n * num_classes for the class scores before the final softmax (the

@@ -73,7 +73,9 @@ int cnnrt_mpi_agree(int status, const char *prog);
  * the whole batch (x, labels: n images), computes the gradients of its share with
  * model->train_gradients, the gradients, stats and stop flags are summed over ranks in one
  * cnnrt_mpi_sum_floats, and every rank applies model->train_update for n images. stats as
- * train_step's, over the whole batch. local_stop: this rank was asked to stop;
+ * train_step's, over the whole batch. With batch_norm the batch statistics are gathered
+ * over the ranks during train_gradients (cnnrt_batch_mean's hook), so they are the whole
+ * batch's on every rank. local_stop: this rank was asked to stop;
  * *agreed_stop: some rank was (the same answer on every rank). -1 with e when the
  * collective failed. */
 int cnnrt_mpi_train_step(const cnnrt_model *model, float *params, float *opt_state,

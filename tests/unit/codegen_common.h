@@ -24,6 +24,7 @@ static const cnnc_jit_symbol cg_runtime_symbols[] = {
     {"cnnrt_team_barrier", (void *)cnnrt_team_barrier},
     {"cnnrt_batch_arena_take", (void *)cnnrt_batch_arena_take},
     {"cnnrt_batch_arena_give", (void *)cnnrt_batch_arena_give},
+    {"cnnrt_batch_mean", (void *)cnnrt_batch_mean},
 };
 enum { CG_RUNTIME_SYMBOLS = sizeof cg_runtime_symbols / sizeof cg_runtime_symbols[0] };
 
