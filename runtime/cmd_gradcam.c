@@ -128,7 +128,7 @@ static int cam_batch_run_ranks(cam_batch *b, const prog_ctx *ctx, const cam_choi
     cnnrt_mpi_share(b->n, &begin, &end);
     int failed = cam_batch_compute(b, ctx, choice, params, ex, begin, end) ? PROG_ERROR
                                                                              : PROG_OK;
-    if (cnnrt_mpi_agree(failed, ctx->prog) != PROG_OK)
+    if (cnnrt_mpi_agree(failed, ctx->speaker) != PROG_OK)
         return -1;
     cnnrt_err e;
     if (cnnrt_mpi_gather_rows(b->maps, b->n, cells * (int64_t)sizeof(float), &e) ||
@@ -137,7 +137,7 @@ static int cam_batch_run_ranks(cam_batch *b, const prog_ctx *ctx, const cam_choi
         (choice->method == CNNRT_CAM_GUIDED &&
          cnnrt_mpi_gather_rows(b->input_grads, b->n, input_floats(ctx) * (int64_t)sizeof(float),
                                &e))) {
-        fprintf(stderr, "%s: error: %s\n", ctx->prog, e.msg);
+        fprintf(stderr, "%s: error: %s\n", ctx->speaker, e.msg);
         return -2;
     }
     cam_batch_finish(b, ctx, choice);
@@ -717,7 +717,7 @@ static int run_gradcam(const prog_ctx *ctx, const gradcam_options *o, gradcam_pl
                                                : load_test_images(ctx, o, plan, &b, guided);
     /* Under mpirun every rank loads the images; one that could not stops them all. */
     if (cnnrt_mpi_agree(load_status != PROG_OK && b.n == 0 ? load_status : PROG_OK,
-                        ctx->prog) != PROG_OK) {
+                        ctx->speaker) != PROG_OK) {
         if (b.n > 0 || load_status == PROG_OK)
             cnnrt_cam_batch_free(&b);
         return load_status != PROG_OK ? load_status : PROG_ERROR;

@@ -603,7 +603,7 @@ int cnnrt_prog_cmd_evaluate(const prog_ctx *ctx, int argc, char **argv)
         loaded = 1;
     /* Under mpirun every rank reads the weights and the data; one that could not stops
      * them all (it said why). */
-    int ready = cnnrt_mpi_agree(status, ctx->prog);
+    int ready = cnnrt_mpi_agree(status, ctx->speaker);
     if (status == PROG_OK && ready != PROG_OK)
         status = ready;
     if (status == PROG_OK)

@@ -462,7 +462,7 @@ static int share_start_state(train_run *r, int status)
 {
     if (cnnrt_mpi_size() == 1)
         return status;
-    status = cnnrt_mpi_agree(status, r->ctx->prog);
+    status = cnnrt_mpi_agree(status, r->ctx->speaker);
     if (status != PROG_OK)
         return status;
     const cnnrt_model *m = r->ctx->model;
@@ -555,7 +555,7 @@ static int agree_on_stop(train_run *r)
     int stop = interrupted != 0;
     cnnrt_err e;
     if (cnnrt_mpi_max_int(&stop, &e)) {
-        fprintf(stderr, "%s: error: %s\n", r->ctx->prog, e.msg);
+        fprintf(stderr, "%s: error: %s\n", r->ctx->speaker, e.msg);
         return -1;
     }
     if (stop && !interrupted)
@@ -587,7 +587,7 @@ static int train_step(train_run *r, int64_t n, int64_t global_step, float lr, ui
     if (!r->opts->quiet)
         printf("\n");
     fprintf(stderr, "%s: error: %s; training stopped at step %lld, and %s keeps what was saved "
-            "last\n", r->ctx->prog, e.msg, (long long)global_step, r->weights_path);
+            "last\n", r->ctx->speaker, e.msg, (long long)global_step, r->weights_path);
     return -1;
 }
 
@@ -667,7 +667,7 @@ static epoch_result run_epoch(train_run *r, int64_t epoch, int64_t first_step,
                 printf("\n");
             fprintf(stderr, "%s: error: the loss became %s at epoch %lld, step %lld/%lld: "
                     "training diverged (try a smaller --lr); %s keeps the weights of the last "
-                    "completed epoch\n", ctx->prog, isnan(stats[0]) ? "NaN" : "infinite",
+                    "completed epoch\n", ctx->speaker, isnan(stats[0]) ? "NaN" : "infinite",
                     (long long)epoch + 1, (long long)step + 1, (long long)steps,
                     r->weights_path);
             return EPOCH_DIVERGED;
@@ -927,7 +927,7 @@ static int run_training(train_run *r, cnnrt_dataset *all)
         return save_initial(r);
     status = all->class_names && save_class_names(r, all, &e) != 0 ? cnnrt_prog_error(ctx, "%s", e.msg)
                                                                     : PROG_OK;
-    if (cnnrt_mpi_agree(status, ctx->prog) != PROG_OK)
+    if (cnnrt_mpi_agree(status, ctx->speaker) != PROG_OK)
         return PROG_ERROR;
     if (cnnrt_prog_exec_init(ctx, (int)o->threads, &r->ex, &e))
         return cnnrt_prog_error(ctx, "%s", e.msg);
@@ -1076,7 +1076,7 @@ static int train_with_options(const prog_ctx *ctx, const train_options *o)
     /* Under mpirun rank 0 alone writes (and locks) the weights file. */
     int writer = cnnrt_mpi_rank() == 0;
     if (cnnrt_mpi_agree(writer ? check_writable_dir(ctx, r.weights_path) : PROG_OK,
-                        ctx->prog) != PROG_OK)
+                        ctx->speaker) != PROG_OK)
         return PROG_ERROR;
     /* One training run per weights file: two would overwrite each other's saves. */
     sigset_t old_mask;
@@ -1086,7 +1086,7 @@ static int train_with_options(const prog_ctx *ctx, const train_options *o)
     int locked = writer ? cnnrt_lock_acquire(r.weights_path, &lock, &lock_err) : 0;
     if (locked != 0)
         cnnrt_prog_error(ctx, "%s", lock_err.msg);
-    if (cnnrt_mpi_agree(locked != 0 ? PROG_ERROR : PROG_OK, ctx->prog) != PROG_OK) {
+    if (cnnrt_mpi_agree(locked != 0 ? PROG_ERROR : PROG_OK, ctx->speaker) != PROG_OK) {
         if (writer && locked == 0)
             cnnrt_lock_release(&lock);
         pthread_sigmask(SIG_SETMASK, &old_mask, NULL);

@@ -279,14 +279,14 @@ int cnnrt_mpi_gather_rows(void *all, int64_t n, int64_t row_bytes, cnnrt_err *e)
 
 #endif
 
-int cnnrt_mpi_agree(int status, const char *prog)
+int cnnrt_mpi_agree(int status, const char *speaker)
 {
     if (world_size <= 1)
         return status;
     int worst = status;
     cnnrt_err e;
     if (cnnrt_mpi_max_int(&worst, &e)) {
-        fprintf(stderr, "%s: error: %s\n", prog, e.msg);
+        fprintf(stderr, "%s: error: %s\n", speaker, e.msg);
         return 1;
     }
     return worst;

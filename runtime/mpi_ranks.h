@@ -67,7 +67,7 @@ int cnnrt_mpi_gather_rows(void *all, int64_t n, int64_t row_bytes, cnnrt_err *e)
  * status over ranks (so a rank that failed alone stops the others too, which then return
  * its status without a message of their own), or 1 with a message when the ranks could not
  * agree. */
-int cnnrt_mpi_agree(int status, const char *prog);
+int cnnrt_mpi_agree(int status, const char *speaker);
 
 /* One data-parallel training step over the ranks (runtime/mpi_train.c): every rank holds
  * the whole batch (x, labels: n images), computes the gradients of its share with

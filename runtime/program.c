@@ -17,36 +17,38 @@
 
 /* ---- messages ------------------------------------------------------------------------ */
 
-/* "<prog>[ <cmd>]: <kind>: <message>" on stderr, without the line's end (the caller
- * may add a hint). cmd may be NULL. */
+/* "<speaker>[ <cmd>]: <kind>: <message><hint>\n" on stderr, in one write, so that the
+ * messages of several processes under mpirun never cut into each other's lines. cmd may
+ * be NULL; hint is "" or a hint to append. */
 static void print_message(const prog_ctx *ctx, const char *cmd, const char *kind,
-                          const char *fmt, va_list ap)
+                          const char *hint, const char *fmt, va_list ap)
 {
+    char text[16384];   /* room for a few paths */
+    vsnprintf(text, sizeof text, fmt, ap);
     fflush(stdout);   /* keep the order of output and messages */
     if (cmd)
-        fprintf(stderr, "%s %s: %s: ", ctx->prog, cmd, kind);
+        fprintf(stderr, "%s %s: %s: %s%s\n", ctx->speaker, cmd, kind, text, hint);
     else
-        fprintf(stderr, "%s: %s: ", ctx->prog, kind);
-    vfprintf(stderr, fmt, ap);
+        fprintf(stderr, "%s: %s: %s%s\n", ctx->speaker, kind, text, hint);
 }
 
 int cnnrt_prog_error(const prog_ctx *ctx, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    print_message(ctx, NULL, "error", fmt, ap);
+    print_message(ctx, NULL, "error", "", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
     return PROG_ERROR;
 }
 
 int cnnrt_prog_usage_error(const prog_ctx *ctx, const char *cmd, const char *fmt, ...)
 {
+    char hint[1024];
+    snprintf(hint, sizeof hint, " (see '%s %s --help')", ctx->prog, cmd);
     va_list ap;
     va_start(ap, fmt);
-    print_message(ctx, cmd, "error", fmt, ap);
+    print_message(ctx, cmd, "error", hint, fmt, ap);
     va_end(ap);
-    fprintf(stderr, " (see '%s %s --help')\n", ctx->prog, cmd);
     return PROG_USAGE;
 }
 
@@ -54,9 +56,8 @@ void cnnrt_prog_warning(const prog_ctx *ctx, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    print_message(ctx, NULL, "warning", fmt, ap);
+    print_message(ctx, NULL, "warning", "", fmt, ap);
     va_end(ap);
-    fputc('\n', stderr);
 }
 
 /* ---- options ------------------------------------------------------------------------- */
@@ -670,15 +671,16 @@ int cnnrt_program_main(const cnnrt_model *model, int argc, char **argv)
     memset(&ctx, 0, sizeof ctx);
     ctx.model = model;
     ctx.prog = argc > 0 && argv[0] && argv[0][0] ? argv[0] : "program";
+    ctx.speaker = ctx.prog;
     cnnrt_err e;
     if (cnnrt_mpi_start(NULL, NULL, &e)) {
-        fprintf(stderr, "%s: error: %s\n", ctx.prog, e.msg);
+        fprintf(stderr, "%s: error: %s\n", ctx.speaker, e.msg);
         return PROG_ERROR;
     }
     char ranked_name[600];
     if (cnnrt_mpi_rank() > 0) {   /* its messages say which rank speaks */
         snprintf(ranked_name, sizeof ranked_name, "%s (rank %d)", ctx.prog, cnnrt_mpi_rank());
-        ctx.prog = ranked_name;
+        ctx.speaker = ranked_name;
     }
     int status = PROG_OK;
     if (cnnrt_mpi_size() == 1 || (argc >= 2 && runs_on_every_rank(argv[1])))
@@ -695,7 +697,7 @@ static int run_program(prog_ctx *ctx_, int argc, char **argv)
     const cnnrt_model *model = ctx.model;
     cnnrt_err e;
     if (cnnrt_model_info_load(model, &ctx.info, &e)) {
-        fprintf(stderr, "%s: error: %s\n", ctx.prog, e.msg);
+        fprintf(stderr, "%s: error: %s\n", ctx.speaker, e.msg);
         return PROG_ERROR;
     }
     int status;
@@ -712,7 +714,7 @@ static int run_program(prog_ctx *ctx_, int argc, char **argv)
             if (!strcmp(argv[1], commands[i].name))
                 status = commands[i].run(&ctx, argc - 1, argv + 1);
         if (status == -1) {
-            fprintf(stderr, "%s: error: unknown command '%s'; commands are:", ctx.prog,
+            fprintf(stderr, "%s: error: unknown command '%s'; commands are:", ctx.speaker,
                     argv[1]);
             for (int i = 0; i < NUM_COMMANDS; i++)
                 fprintf(stderr, " %s", commands[i].name);

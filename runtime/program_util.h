@@ -22,7 +22,10 @@ enum { PROG_OK = 0, PROG_ERROR = 1, PROG_USAGE = 2 };
 typedef struct prog_ctx {
     const cnnrt_model *model;
     cnnrt_model_info info;
-    const char *prog;       /* how the program was invoked (argv[0]), for messages */
+    const char *prog;       /* how the program was invoked (argv[0]): the name commands
+                               shown to the user start with ("run PROG train --resume") */
+    const char *speaker;    /* what messages start with ("PROG: error: ..."): prog, or
+                               "PROG (rank N)" on an MPI rank N > 0 (never in a command) */
 } prog_ctx;
 
 /* ---- options ------------------------------------------------------------------------ */

@@ -7,6 +7,7 @@
 #   - 2 ranks x 2 threads against 1 process x 4 threads (the same pieces, summed in another
 #     grouping) agree within float rounding, with the same accuracy;
 #   - only rank 0 prints and writes: one progress line, one "Saved" line;
+#   - rank 1's messages say "(rank 1)", the commands they show (hints) do not;
 #   - a command that does not split its work (summary) runs once, on rank 0.
 set -euo pipefail
 source "$(dirname "$0")/common.bash"
@@ -37,6 +38,20 @@ mpi 2 ./mnist_cam train --epochs 1 --seed 7 --threads 1 --weights shown.weights 
 [ "$(grep -c '^Training mnist_cam' out.txt)" = 1 ] || { cat out.txt; fail "not one Training line"; }
 [ ! -s err.txt ] || { cat err.txt; fail "messages on stderr"; }
 cmp one.weights shown.weights || fail "printing changed the weights"
+
+# Rank 1's messages name their rank, but a command they show (a hint to copy) names the
+# program only.
+status=0
+mpi 2 ./mnist_cam train --epochs -1 > usage.txt 2>&1 || status=$?
+[ "$status" != 0 ] || fail "--epochs -1 was accepted"
+status=0
+mpi 2 ./mnist_cam evaluate > untrained.txt 2>&1 || status=$?
+[ "$status" != 0 ] || fail "evaluate without weights succeeded"
+grep -q "^./mnist_cam (rank 1) train: error: --epochs .* (see './mnist_cam train --help')$" \
+  usage.txt || { cat usage.txt; fail "no usage message of rank 1 with a plain hint"; }
+grep -q "^./mnist_cam (rank 1): error: .* train it first with './mnist_cam train'" \
+  untrained.txt || { cat untrained.txt; fail "no message of rank 1 with a plain hint"; }
+! grep -h "'[^']*(rank" usage.txt untrained.txt || fail "a command shown names a rank"
 
 mpi 2 ./mnist_cam summary > summary.txt
 [ "$(grep -c '^Total params' summary.txt)" = 1 ] || { cat summary.txt; fail "summary ran twice"; }
