@@ -373,10 +373,19 @@ static int export_graph(onnx_builder *b, int output_node)
     }
     APPEND(b->graph->input, b->graph->n_input, value_info("input", in->dim, 3));
     set_value(b, g->input_node, transpose(b, "input", "input/nchw", 1), 1);
+    /* Every node without an ONNX counterpart is reported. One that failed gets its own
+     * name as a stand-in value, so that the nodes after it, which read it, are still
+     * checked (and built from something) rather than from a missing value; the model is
+     * thrown away. */
     int failed = 0;
-    for (int id = 0; id <= output_node; id++)
-        if (id != g->input_node && g->nodes[id].op != CNNC_OP_LABEL)
-            failed |= export_node(b, id) != 0;
+    for (int id = 0; id <= output_node; id++) {
+        if (id == g->input_node || g->nodes[id].op == CNNC_OP_LABEL ||
+            export_node(b, id) == 0)
+            continue;
+        failed = 1;
+        if (!b->value[id])
+            set_value(b, id, g->nodes[id].name, 0);
+    }
     if (failed)
         return -1;
     const cnnc_shape *out = &g->nodes[output_node].shape;
