@@ -216,9 +216,15 @@ static int render_gif(const char *path, GifFileType *gif, cnnrt_alpha_background
     if (!map)
         return cnnrt_fail(e, "%s: corrupt or unreadable GIF: no colour table", path);
     long w = gif->SWidth, h = gif->SHeight;
-    if (w < 1 || h < 1) {   /* some writers leave the screen size 0 */
-        w = d->Left + d->Width;
-        h = d->Top + d->Height;
+    long left = d->Left, top = d->Top;
+    if (w < 1 || h < 1) {
+        /* Some writers leave the screen size 0: the picture is then the frame itself. Not
+         * the frame at its offset, which would let a 50-byte file describe a picture of
+         * tens of megapixels, all but a few of them empty (found by fuzzing: seconds of
+         * CPU and hundreds of MB for one such file in a picture folder). */
+        w = d->Width;
+        h = d->Height;
+        left = top = 0;
     }
     if (check_size(path, w, h, e))
         return -1;
@@ -228,9 +234,9 @@ static int render_gif(const char *path, GifFileType *gif, cnnrt_alpha_background
     if (!rgba)
         return cnnrt_fail(e, "%s: out of memory for a %ldx%ld picture", path, w, h);
     for (long y = 0; y < d->Height; y++) {
-        long sy = d->Top + y;
+        long sy = top + y;
         for (long x = 0; x < d->Width && sy < h; x++) {
-            long sx = d->Left + x;
+            long sx = left + x;
             int index = frame->RasterBits[y * d->Width + x];
             if (sx >= w || index == gcb.TransparentColor || index >= map->ColorCount)
                 continue;

@@ -367,6 +367,26 @@ static void test_gif(void **state)
     write_bytes(tmp_path("huge.gif"), data, len);
     expect_error(tmp_path("huge.gif"), "too large");
     free(data);
+
+    /* A screen of size 0 (some writers leave it so): the picture is the frame, whatever
+     * the frame's offset says (at 1794,24576 it described a 1798x24579 picture). */
+    write_gif(tmp_path("a.gif"), 6, 4, -1);
+    data = read_bytes(tmp_path("a.gif"), &len);
+    size_t frame = 13 + ((data[10] & 0x80) ? 3u * (2u << (data[10] & 7)) : 0);
+    assert_true(frame + 5 < len);
+    assert_int_equal(data[frame], ',');
+    memset(data + 6, 0, 4);                            /* screen 0x0 */
+    data[frame + 1] = 1794 & 0xff, data[frame + 2] = 1794 >> 8;     /* left */
+    data[frame + 3] = 24576 & 0xff, data[frame + 4] = 24576 >> 8;   /* top */
+    write_bytes(tmp_path("offset.gif"), data, len);
+    assert_int_equal(cnnrt_picture_read(tmp_path("offset.gif"), CNNRT_ALPHA_ON_WHITE, &img, &e),
+                     0);
+    assert_int_equal(img.width, 6);
+    assert_int_equal(img.height, 4);
+    expect_pixel(&img, 1, 0, 255, 0, 0);
+    expect_pixel(&img, 2, 0, 0, 0, 255);
+    cnnrt_image_free(&img);
+    free(data);
 }
 
 /* ------------------------------------------------------------------ bilinear, 8-bit */
