@@ -9,6 +9,8 @@
 #              small, fast data set
 #   patch_weights, wait_until_catching, stop_and_resume  (below) for the tests of `train`'s
 #              guarantees: non-finite weights, signals, resuming
+#   write_tiny_model FILE  writes model `tiny` (8x8x1 input, one conv2d, a dense softmax
+#              of 3 classes): for tests of what cnnc writes, it compiles in a moment
 src=${CNNC_SOURCE_DIR:?}
 bin=${CNNC_BIN:?}
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -21,6 +23,16 @@ use_digits() {
   fi
   data=$(cd "$data" && pwd)
   export CNNC_DATA=$data
+}
+
+write_tiny_model() {
+  cat > "$1" <<'MODEL'
+model tiny
+input   shape=8x8x1
+conv2d  filters=2 kernel=3 activation=relu
+flatten
+dense   units=3 activation=softmax
+MODEL
 }
 
 enter_workdir() {

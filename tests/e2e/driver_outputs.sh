@@ -11,13 +11,7 @@ cnnc=$bin/cnnc
 lib=$bin/../lib
 
 enter_workdir
-cat > s.cnn <<'MODEL'
-model tiny
-input   shape=8x8x1
-conv2d  filters=2 kernel=3 activation=relu
-flatten
-dense   units=3 activation=softmax
-MODEL
+write_tiny_model s.cnn
 cp s.cnn s.orig
 ln -s s.cnn symlink.cnn
 ln s.cnn hardlink.cnn

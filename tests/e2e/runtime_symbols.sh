@@ -27,13 +27,7 @@ grep -v '^cnnrt_' <<<"$(printf 'cnnrt_a\nprog_error\n')" | grep -qx prog_error |
   fail "the filter lets prog_error through"
 
 enter_workdir
-cat > tiny.cnn <<'MODEL'
-model tiny
-input   shape=8x8x1
-conv2d  filters=2 kernel=3 activation=relu
-flatten
-dense   units=3 activation=softmax
-MODEL
+write_tiny_model tiny.cnn
 "$bin/cnnc" tiny.cnn -c -O0 -o tiny.o
 stray=$(defined_globals tiny.o | grep -v '^tiny_' | grep -v '^cnnrt_' || true)
 [ -z "$stray" ] || fail "cnnc -c defines symbols outside tiny_ and cnnrt_: $(echo $stray)"

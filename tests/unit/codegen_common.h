@@ -220,4 +220,58 @@ static inline void cg_check_infer(cg_case *c, int64_t n, int threads, double tol
     free(got_alone);
 }
 
+/* The generated train step against the interpreter's (cnnc_interp_train_step) over a few
+ * steps, from the same weights and optimizer state, on n random images labelled i % the
+ * class count: the stats, the weights and the optimizer state within 1e-4 after every
+ * step. params and opt_state (param_floats and opt_state_floats floats) are taken over.
+ * Step short_step (0: none) runs on n - 1 images, so that the next step reuses what the
+ * runtime kept from a larger one (batch_norm's batch arena). lr <= 0: the model's. */
+typedef struct cg_train_comparison {
+    float *params, *opt_state;
+    int64_t n;
+    int steps, threads, short_step;
+    float lr;
+} cg_train_comparison;
+
+static inline void cg_compare_training(cg_case *c, const cg_train_comparison *t)
+{
+    const cnnrt_model *m = c->m;
+    assert_non_null(m->train_step);
+    cnnc_graph *train = cnnc_build_train_graph(c->g, &c->d);
+    if (!train)
+        fail_msg("train graph: %s", cg_diag(c));
+    int64_t P = m->param_floats, S = m->opt_state_floats, n = t->n;
+    float *params_ref = cg_copy(t->params, P), *opt_ref = cg_copy(t->opt_state, S);
+    float *x = cg_random(n * cg_image_floats(m), 0.0f, 1.0f);
+    int32_t *labels = malloc((size_t)n * sizeof *labels);
+    for (int64_t i = 0; i < n; i++)
+        labels[i] = (int32_t)(i % m->num_classes);
+    float lr = t->lr > 0 ? t->lr : (float)c->g->train.lr;
+    cnnrt_err e;
+    cnnrt_pool *pool = t->threads > 1 ? cnnrt_pool_create(t->threads, &e) : NULL;
+    float *ws = cg_workspace(m, t->threads);
+    for (int step = 1; step <= t->steps; step++) {
+        float stats_gen[2] = {-1, -1}, stats_ref[2] = {-1, -1};
+        int64_t batch = step == t->short_step ? n - 1 : n;
+        if (cnnc_interp_train_step(train, params_ref, opt_ref, x, labels, batch, step, lr, 7,
+                                   stats_ref, &c->d))
+            fail_msg("interpreter: %s", cg_diag(c));
+        m->train_step(t->params, t->opt_state, x, labels, batch, step, lr, 7, stats_gen, ws,
+                      pool);
+        cg_assert_close("stats", stats_gen, stats_ref, 2, 1e-4);
+        cg_assert_close("params", t->params, params_ref, P, 1e-4);
+        cg_assert_close("opt_state", t->opt_state, opt_ref, S, 1e-4);
+    }
+    if (pool)
+        cnnrt_pool_destroy(pool);
+    free(ws);
+    free(t->params);
+    free(params_ref);
+    free(t->opt_state);
+    free(opt_ref);
+    free(x);
+    free(labels);
+    cnnc_graph_free(train);
+}
+
 #endif

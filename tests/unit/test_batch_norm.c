@@ -328,43 +328,10 @@ static void check_generated_training(const char *text, int opt_level, int thread
     cg_case c;
     cg_compile_text(&c, text);
     cg_jit(&c, opt_level, CNNC_GEN_INFER | CNNC_GEN_TRAIN);
-    const cnnrt_model *m = c.m;
-    cnnc_graph *train = cnnc_build_train_graph(c.g, &c.d);
-    assert_non_null(train);
-    int64_t P = m->param_floats, S = m->opt_state_floats;
-    float *params_gen = bn_params(c.g);
-    float *params_ref = cg_copy(params_gen, P);
-    float *opt_gen = calloc((size_t)S + 1, sizeof(float));
-    float *opt_ref = calloc((size_t)S + 1, sizeof(float));
-    float *x = cg_random(n * cg_image_floats(m), 0.0f, 1.0f);
-    int32_t *labels = malloc((size_t)n * sizeof *labels);
-    for (int64_t i = 0; i < n; i++)
-        labels[i] = (int32_t)(i % m->num_classes);
-    cnnrt_err e;
-    cnnrt_pool *pool = threads > 1 ? cnnrt_pool_create(threads, &e) : NULL;
-    float *ws = cg_workspace(m, threads);
-    for (int step = 1; step <= steps; step++) {
-        float stats_gen[2] = {-1, -1}, stats_ref[2] = {-1, -1};
-        int64_t batch = step == 2 ? n - 1 : n;   /* the arena of step 1, reused */
-        if (cnnc_interp_train_step(train, params_ref, opt_ref, x, labels, batch, step, 0.01f, 7,
-                                   stats_ref, &c.d))
-            fail_msg("interpreter: %s", cg_diag(&c));
-        m->train_step(params_gen, opt_gen, x, labels, batch, step, 0.01f, 7, stats_gen, ws,
-                      pool);
-        cg_assert_close("stats", stats_gen, stats_ref, 2, 1e-4);
-        cg_assert_close("params", params_gen, params_ref, P, 1e-4);
-        cg_assert_close("opt_state", opt_gen, opt_ref, S, 1e-4);
-    }
-    if (pool)
-        cnnrt_pool_destroy(pool);
-    free(ws);
-    free(params_gen);
-    free(params_ref);
-    free(opt_gen);
-    free(opt_ref);
-    free(x);
-    free(labels);
-    cnnc_graph_free(train);
+    cg_train_comparison t = {bn_params(c.g), calloc((size_t)c.m->opt_state_floats + 1,
+                                                    sizeof(float)),
+                             n, steps, threads, 2, 0.01f};
+    cg_compare_training(&c, &t);
     cg_case_free(&c);
 }
 
