@@ -254,6 +254,39 @@ static int render_gif(const char *path, GifFileType *gif, cnnrt_alpha_background
     return rc;
 }
 
+/* Every frame's size against the limits, read from the file's blocks before DGifSlurp
+ * allocates Width x Height bytes for each frame (a frame of 45572x45746 pixels in a 50-byte
+ * file is 2 GB that giflib would allocate, and that the sanitizers fill: seconds per file,
+ * found by fuzzing). Blocks that do not parse end the walk: giflib then reports them. */
+static int check_gif_frames(const char *path, const uint8_t *p, size_t len, cnnrt_err *e)
+{
+    size_t pos = 13;   /* header and logical screen descriptor */
+    if (len < pos)
+        return 0;
+    if (p[10] & 0x80)
+        pos += 3u * (2u << (p[10] & 7));   /* the global colour table */
+    while (pos < len && p[pos] != 0x3b) {   /* 0x3b: the trailer */
+        if (p[pos] == 0x2c) {                /* an image descriptor, then its data */
+            if (pos + 10 > len)
+                return 0;
+            long width = p[pos + 5] | p[pos + 6] << 8, height = p[pos + 7] | p[pos + 8] << 8;
+            if ((width > CNNRT_IMAGE_MAX_SIDE || height > CNNRT_IMAGE_MAX_SIDE ||
+                 width * height > CNNRT_IMAGE_MAX_PIXELS) && check_size(path, width, height, e))
+                return -1;
+            uint8_t flags = p[pos + 9];
+            pos += 10 + ((flags & 0x80) ? 3u * (2u << (flags & 7)) : 0) + 1;   /* + LZW size */
+        } else if (p[pos] == 0x21) {         /* an extension: its label, then sub-blocks */
+            pos += 2;
+        } else {
+            return 0;
+        }
+        while (pos < len && p[pos] != 0)     /* sub-blocks, each a length and its bytes */
+            pos += 1u + p[pos];
+        pos++;                               /* the terminating empty sub-block */
+    }
+    return 0;
+}
+
 static int decode_gif(const char *path, const void *data, size_t len,
                       cnnrt_alpha_background background, cnnrt_image *img, cnnrt_err *e)
 {
@@ -263,11 +296,13 @@ static int decode_gif(const char *path, const void *data, size_t len,
     if (!gif)
         return cnnrt_fail(e, "%s: corrupt or unreadable GIF: %s", path,
                           GifErrorString(error) ? GifErrorString(error) : "unknown error");
-    /* giflib checks the screen size only against int overflow: refuse a huge one before
-     * DGifSlurp allocates the frames. */
+    /* giflib checks the screen and frame sizes only against int overflow: refuse huge ones
+     * before DGifSlurp allocates the frames. */
     int rc;
     if (gif->SWidth > CNNRT_IMAGE_MAX_SIDE || gif->SHeight > CNNRT_IMAGE_MAX_SIDE)
         rc = check_size(path, gif->SWidth, gif->SHeight, e);
+    else if (check_gif_frames(path, data, len, e))
+        rc = -1;
     else if (DGifSlurp(gif) != GIF_OK)
         rc = cnnrt_fail(e, "%s: corrupt or unreadable GIF: %s", path,
                         GifErrorString(gif->Error) ? GifErrorString(gif->Error)

@@ -379,6 +379,14 @@ static void test_gif(void **state)
     data[frame + 1] = 1794 & 0xff, data[frame + 2] = 1794 >> 8;     /* left */
     data[frame + 3] = 24576 & 0xff, data[frame + 4] = 24576 >> 8;   /* top */
     write_bytes(tmp_path("offset.gif"), data, len);
+    /* A frame larger than the limits is refused before giflib allocates it (2 GB here). */
+    unsigned char *huge_frame = malloc(len);
+    memcpy(huge_frame, data, len);
+    huge_frame[frame + 5] = 45572 & 0xff, huge_frame[frame + 6] = 45572 >> 8;   /* width */
+    huge_frame[frame + 7] = 45746 & 0xff, huge_frame[frame + 8] = 45746 >> 8;   /* height */
+    write_bytes(tmp_path("huge_frame.gif"), huge_frame, len);
+    expect_error(tmp_path("huge_frame.gif"), "too large: 45572x45746 pixels");
+    free(huge_frame);
     assert_int_equal(cnnrt_picture_read(tmp_path("offset.gif"), CNNRT_ALPHA_ON_WHITE, &img, &e),
                      0);
     assert_int_equal(img.width, 6);
