@@ -27,7 +27,9 @@
 #include <stdint.h>
 #include "cnnrt_vocab.h"
 
-#define CNNRT_ABI_VERSION 5
+/* 6: batch_norm's training step asks libcnnrt for each batch mean (cnnrt_batch_mean), so
+ * that data-parallel ranks share the whole batch's statistics. */
+#define CNNRT_ABI_VERSION 6
 
 typedef struct cnnrt_pool cnnrt_pool;
 
