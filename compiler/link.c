@@ -152,7 +152,9 @@ static int on_path(const char *name)
     while (path && *path) {
         size_t len = strcspn(path, ":");
         char file[PATH_MAX];
-        int n = snprintf(file, sizeof file, "%.*s/%s", (int)len, len ? path : ".", name);
+        /* an empty entry is the working directory, as for execvp */
+        int n = len ? snprintf(file, sizeof file, "%.*s/%s", (int)len, path, name)
+                    : snprintf(file, sizeof file, "./%s", name);
         if (n > 0 && (size_t)n < sizeof file && access(file, X_OK) == 0)
             return 1;
         path += len + (path[len] == ':');
