@@ -3,12 +3,15 @@
  * are divided into parts of about equal size, and each part is optimised and turned into
  * an object file on its own thread, in its own LLVM context. The linker joins them.
  *
- * How the functions are divided: a function referenced by exactly one other function (a
- * worker by its entry point, a kernel only one program calls) stays with it, so that
- * LLVM can still inline it there; what is left are units (an entry point with its worker
- * and kernels, a kernel several programs share), given largest first to the part with
- * the least work so far. A function called from another part becomes a hidden global
- * symbol; small helpers called from several parts (cnnc_mix64) are copied into each.
+ * How the functions are divided: a function called by exactly one other function (a
+ * kernel only one worker calls) stays with it, so that LLVM can still inline it there; a
+ * worker, whose address its entry point gives to cnnrt_parallel_for, is never inlined and
+ * goes its own way (the Grad-CAM program's team worker and batch worker, the two largest
+ * functions of a model, land in different parts). What is left are units (a worker with
+ * its kernels, an entry point, a kernel several workers share), given largest first to
+ * the part with the least work so far. A function called from another part becomes a hidden global
+ * symbol; small helpers LLVM may inline, called from several parts (cnnc_mix64), are
+ * copied into each.
  * The descriptor and every other global variable live in part 0. The division depends
  * only on the module, so the output does not depend on timing. */
 #include <llvm-c/BitReader.h>
@@ -24,7 +27,9 @@
 
 static const cnnc_loc NOWHERE = {0, 0, 0};
 
-/* Functions costing at most this much are copied, not shared across parts. */
+/* Functions costing at most this much are copied, not shared across parts, when LLVM may
+ * inline them (cnnc_mix64). A noinline kernel is never copied: a copy would only be
+ * compiled again in each part that calls it. */
 enum { SMALL_FUNCTION = 96 };
 
 typedef struct fn_info {
@@ -39,6 +44,9 @@ typedef struct fn_info {
     int *refs;              /* functions (indices) whose bodies reference it */
     int num_refs;
     int global_ref;         /* referenced by a global variable (the descriptor) */
+    int address_taken;      /* used other than as the callee of a call (a worker, given
+                               to cnnrt_parallel_for): never inlined */
+    int noinline;           /* a kernel (kernels.c keeps each a function of its own) */
 } fn_info;
 
 typedef struct plan {
@@ -88,6 +96,8 @@ static void collect_references(plan *pl, LLVMValueRef *defs)
                 f->global_ref = 1;
                 continue;
             }
+            if (!LLVMIsACallInst(user) || LLVMGetCalledValue(user) != defs[i])
+                f->address_taken = 1;
             int seen = 0;
             for (int k = 0; k < f->num_refs && !seen; k++)
                 seen = f->refs[k] == by;
@@ -112,6 +122,7 @@ static void make_plan(plan *pl, LLVMModuleRef mod)
 {
     int cap = 0;
     LLVMValueRef *defs = NULL;
+    unsigned noinline_kind = LLVMGetEnumAttributeKindForName("noinline", 8);
     for (LLVMValueRef fn = LLVMGetFirstFunction(mod); fn; fn = LLVMGetNextFunction(fn)) {
         if (LLVMIsDeclaration(fn))
             continue;
@@ -124,30 +135,44 @@ static void make_plan(plan *pl, LLVMModuleRef mod)
         f->name = cnnc_xstrdup(name);
         f->cost = estimated_cost(fn);
         f->internal = LLVMGetLinkage(fn) == LLVMInternalLinkage;
+        f->noinline = LLVMGetEnumAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                                                  noinline_kind) != NULL;
         f->unit = pl->n;
         defs[pl->n++] = fn;
     }
     collect_references(pl, defs);
     for (int i = 0; i < pl->n; i++) {
         fn_info *f = &pl->fns[i];
-        if (f->num_refs == 1 && !f->global_ref && f->refs[0] != i)
+        if (f->num_refs == 1 && !f->global_ref && !f->address_taken && f->refs[0] != i)
             pl->fns[find_unit(pl, i)].unit = find_unit(pl, f->refs[0]);
-        else if (f->num_refs > 1 && !f->global_ref && f->cost <= SMALL_FUNCTION)
+        else if (f->num_refs > 1 && !f->global_ref && !f->noinline && f->cost <= SMALL_FUNCTION)
             f->copied = 1;
+    }
+    /* A unit's cost: its functions', and each copied helper's once for every unit that
+     * calls it (the part compiles it again, or inlines it). */
+    int64_t *unit_cost = cnnc_xcalloc((size_t)pl->n + 1, sizeof *unit_cost);
+    for (int k = 0; k < pl->n; k++) {
+        const fn_info *f = &pl->fns[k];
+        if (!f->copied)
+            unit_cost[find_unit(pl, k)] += f->cost;
+        for (int r = 0; f->copied && r < f->num_refs; r++) {
+            int unit = find_unit(pl, f->refs[r]), seen = 0;
+            for (int q = 0; q < r && !seen; q++)
+                seen = find_unit(pl, f->refs[q]) == unit;
+            if (!seen)
+                unit_cost[unit] += f->cost;
+        }
     }
     /* Units, largest first, each to the part with the least work so far. */
     int64_t *units = cnnc_xcalloc((size_t)pl->n * 2 + 2, sizeof *units);
     int num_units = 0;
     for (int i = 0; i < pl->n; i++)
         if (find_unit(pl, i) == i) {
-            int64_t cost = 0;
-            for (int k = 0; k < pl->n; k++)
-                if (!pl->fns[k].copied && find_unit(pl, k) == i)
-                    cost += pl->fns[k].cost;
-            units[2 * num_units] = cost;
+            units[2 * num_units] = unit_cost[i];
             units[2 * num_units + 1] = i;
             num_units++;
         }
+    free(unit_cost);
     qsort(units, (size_t)num_units, 2 * sizeof *units, by_cost_desc);
     int64_t load[CNNC_MAX_CODEGEN_PARTS] = {0};
     int *unit_part = cnnc_xcalloc((size_t)pl->n + 1, sizeof *unit_part);

@@ -6,20 +6,17 @@
 #include <limits.h>
 #include <llvm-c/Core.h>
 #include <llvm-c/TargetMachine.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "codegen.h"
 #include "codegen_module.h"
 #include "embed_weights.h"
 #include "link.h"
-
-extern char **environ;
+#include "run_command.h"
 
 static const cnnc_loc NOWHERE = {0, 0, 0};
 
@@ -260,24 +257,21 @@ static int link_module(const char *model_obj, const char *glue_obj, const web_pa
     char *argv[] = {CNNC_WASM_LD, "--no-entry", "-z", "stack-size=1048576", "--fatal-warnings",
                     (char *)model_obj, (char *)glue_obj, (char *)p->runtime, libdir, "-lc",
                     "-o", (char *)out, NULL};
-    pid_t pid;
-    int rc = posix_spawn(&pid, argv[0], NULL, NULL, argv, environ);
-    if (rc != 0) {
+    int status;
+    cnnrt_run_result run = cnnrt_run_command(argv, &status);
+    if (run == CNNRT_RUN_NOT_STARTED) {
         cnnc_error(d, NOWHERE, "--web: cannot run the WebAssembly linker '%s': %s", argv[0],
-                   strerror(rc));
+                   strerror(errno));
         cnnc_note(d, NOWHERE, "install lld-19 (scripts/install-deps.sh)");
         return -1;
     }
-    int status;
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR) {
-            cnnc_error(d, NOWHERE, "waiting for '%s' failed: %s", argv[0], strerror(errno));
-            return -1;
-        }
+    if (run == CNNRT_RUN_WAIT_FAILED) {
+        cnnc_error(d, NOWHERE, "waiting for '%s' failed: %s", argv[0], strerror(errno));
+        return -1;
     }
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    if (status != 0) {
         cnnc_output_error(d, "cannot write '%s': linking with '%s' failed (exit status %d)",
-                          out, argv[0], WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+                          out, argv[0], status);
         return -1;
     }
     return 0;

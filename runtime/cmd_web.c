@@ -4,16 +4,13 @@
  * `cnnc MODEL --web DIR --weights FILE` (compiler/web.h) with the model file it was compiled
  * from, and when cnnc or that file is not there, says the exact command to run. */
 #include "program_util.h"
+#include "run_command.h"
 
 #include <errno.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-
-extern char **environ;
 
 /* Prints one word of a shell command, quoted when it needs to be. */
 static void print_word(const char *w)
@@ -38,22 +35,6 @@ static void print_command(char *const argv[])
         print_word(argv[i]);
     }
     fputc('\n', stderr);
-}
-
-/* Runs cnnc; its exit status, or -1 (with errno) when it cannot be started. */
-static int run_cnnc(char *const argv[])
-{
-    pid_t pid;
-    int rc = posix_spawnp(&pid, argv[0], NULL, NULL, argv, environ);
-    if (rc != 0) {
-        errno = rc;
-        return -1;
-    }
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
 int cnnrt_prog_cmd_web(const prog_ctx *ctx, int argc, char **argv)
@@ -99,8 +80,8 @@ int cnnrt_prog_cmd_web(const prog_ctx *ctx, int argc, char **argv)
         print_command(command);
         return PROG_ERROR;
     }
-    int rc = run_cnnc(command);
-    if (rc < 0) {
+    int rc;
+    if (cnnrt_run_command(command, &rc) != CNNRT_RUN_EXITED) {
         cnnrt_prog_error(ctx, "cannot run '%s' (%s): the page is made by cnnc, which compiles the "
                         "model to WebAssembly; install cnnc (or set CNNC) and run:",
                    command[0], strerror(errno));
