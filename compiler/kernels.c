@@ -804,6 +804,23 @@ static LLVMValueRef vec_fma(cnnc_cg *g, LLVMValueRef a, LLVMValueRef b, LLVMValu
     return cg_intrinsic(g, "llvm.fmuladd", LLVMTypeOf(a), args, 3);
 }
 
+/* A dense kernel (forward or gradient) as flat blocks when it has few outputs, then the
+ * rows after the last whole block one by one; as rows only otherwise. */
+typedef void flat_blocks_fn(cnnc_cg *g, const cnnc_kernel *k, const flat_dense *f);
+typedef void dense_rows_fn(cnnc_cg *g, const cnnc_kernel *k, int64_t first);
+
+static void dense_blocks_then_rows(cnnc_cg *g, const cnnc_kernel *k, flat_blocks_fn *blocks,
+                                   dense_rows_fn *rows)
+{
+    flat_dense f;
+    int64_t first = 0;
+    if (flat_dense_shape(g, k, &f)) {
+        blocks(g, k, &f);
+        first = f.blocks * f.R;
+    }
+    rows(g, k, first);
+}
+
 /* Y[o] += sum_i x[i] k[i,o] over rows [first, IN), outputs innermost. */
 static void dense_rows(cnnc_cg *g, const cnnc_kernel *k, int64_t first)
 {
@@ -861,13 +878,7 @@ static void emit_dense(cnnc_cg *g, const cnnc_kernel *k)
     LLVMValueRef o = cg_for(g, &l, k->oc);
     cg_store(g, k->in[2] >= 0 ? cg_load(g, B, o) : cg_f32(g, 0.0), Y, o);
     cg_end(g, &l);
-    flat_dense f;
-    if (flat_dense_shape(g, k, &f)) {
-        dense_flat_blocks(g, k, &f);
-        dense_rows(g, k, f.blocks * f.R);
-    } else {
-        dense_rows(g, k, 0);
-    }
+    dense_blocks_then_rows(g, k, dense_flat_blocks, dense_rows);
     if (k->num_steps) {
         o = cg_for(g, &l, k->oc);
         cg_store(g, apply_epilogue(g, k, cg_load(g, Y, o)), Y, o);
@@ -1487,16 +1498,6 @@ static void dense_grad_input_flat(cnnc_cg *g, const cnnc_kernel *k, const flat_d
     cg_end(g, &lb);
 }
 
-static void emit_dense_grad_input(cnnc_cg *g, const cnnc_kernel *k)
-{
-    flat_dense f;
-    if (flat_dense_shape(g, k, &f)) {
-        dense_grad_input_flat(g, k, &f);
-        dense_grad_input_rows(g, k, f.blocks * f.R);
-    } else {
-        dense_grad_input_rows(g, k, 0);
-    }
-}
 
 /* dk[i,o] (+)= x[i] dy[o] for rows [first, IN). */
 static void dense_grad_kernel_rows(cnnc_cg *g, const cnnc_kernel *k, int64_t first)
@@ -1536,15 +1537,14 @@ static void dense_grad_kernel_flat(cnnc_cg *g, const cnnc_kernel *k, const flat_
     cg_end(g, &lb);
 }
 
+static void emit_dense_grad_input(cnnc_cg *g, const cnnc_kernel *k)
+{
+    dense_blocks_then_rows(g, k, dense_grad_input_flat, dense_grad_input_rows);
+}
+
 static void emit_dense_grad_kernel(cnnc_cg *g, const cnnc_kernel *k)
 {
-    flat_dense f;
-    if (flat_dense_shape(g, k, &f)) {
-        dense_grad_kernel_flat(g, k, &f);
-        dense_grad_kernel_rows(g, k, f.blocks * f.R);
-    } else {
-        dense_grad_kernel_rows(g, k, 0);
-    }
+    dense_blocks_then_rows(g, k, dense_grad_kernel_flat, dense_grad_kernel_rows);
 }
 
 /* ---- Grad-CAM ------------------------------------------------------------------------- */
