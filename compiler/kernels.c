@@ -1366,12 +1366,75 @@ static void emit_bias_grad(cnnc_cg *g, const cnnc_kernel *k)
     add_channel_sums(g, DY, DB, k->ih * k->iw, k->ic);
 }
 
+/* Pooling windows that are disjoint and inside the input (stride at least the window, no
+ * padding), of at most MAX_DISJOINT_WINDOW positions: each input element is in at most one
+ * window, so its gradient can be written once instead of accumulated. */
+enum { MAX_DISJOINT_WINDOW = 16 };
+
+static int pool_windows_disjoint(const cnnc_kernel *k)
+{
+    return k->sh >= k->kh && k->sw >= k->kw && k->pad_top == 0 && k->pad_left == 0 &&
+           (k->oh - 1) * k->sh + k->kh <= k->ih && (k->ow - 1) * k->sw + k->kw <= k->iw &&
+           k->kh * k->kw <= MAX_DISJOINT_WINDOW;
+}
+
+/* The max-pooling gradient over disjoint windows in one pass, vectorised over channels:
+ * the window's first maximum (row-major) found in registers, then every element of the
+ * window stored once, 0 + dy at the maximum and 0 elsewhere (the sums of the general
+ * kernel below, which start from zero). Elements outside every window are zero-filled
+ * first, when there are any. */
+static void max_pool2d_grad_disjoint(cnnc_cg *g, const cnnc_kernel *k)
+{
+    LLVMValueRef X = in_ptr(g, 0), DY = in_ptr(g, 1), DX = out_ptr(g, 0);
+    int covered = k->sh == k->kh && k->sw == k->kw && k->oh * k->kh == k->ih &&
+                  k->ow * k->kw == k->iw;
+    if (!covered)
+        zero_fill(g, DX, k->ih * k->iw * k->ic);
+    int window = k->kh * k->kw;
+    cg_loop loy, lox, lc;
+    LLVMValueRef oy = cg_for(g, &loy, k->oh);
+    LLVMValueRef ox = cg_for(g, &lox, k->ow);
+    LLVMValueRef corner = hwc_base(g, imul(g, oy, k->sh), imul(g, ox, k->sw), k->iw, k->ic);
+    LLVMValueRef ybase = hwc_base(g, oy, ox, k->ow, k->oc);
+    LLVMValueRef c = cg_for(g, &lc, k->oc);
+    LLVMValueRef at[MAX_DISJOINT_WINDOW], xs[MAX_DISJOINT_WINDOW], best = NULL, best_pos = NULL;
+    for (int p = 0; p < window; p++) {
+        int64_t offset = ((int64_t)(p / k->kw) * k->iw + p % k->kw) * k->ic;
+        at[p] = iadd(g, iaddc(g, corner, offset), c);
+        LLVMValueRef xv = xs[p] = cg_load(g, X, at[p]);
+        LLVMValueRef pos = LLVMConstInt(g->i32, (unsigned long long)p, 0);
+        if (p == 0) {
+            best = xv;
+            best_pos = pos;
+            continue;
+        }
+        LLVMValueRef better = fgt(g, xv, best);
+        best = sel(g, better, xv, best);
+        best_pos = sel(g, better, pos, best_pos);
+    }
+    LLVMValueRef dy = cg_load(g, DY, iadd(g, ybase, c)), zero = cg_f32(g, 0.0);
+    for (int p = 0; p < window; p++) {
+        LLVMValueRef hit = LLVMBuildICmp(g->b, LLVMIntEQ, best_pos,
+                                         LLVMConstInt(g->i32, (unsigned long long)p, 0), "");
+        if (k->relu_grad)
+            hit = LLVMBuildAnd(g->b, hit, fgt(g, xs[p], zero), "");
+        cg_store(g, fadd(g, zero, sel(g, hit, dy, zero)), DX, at[p]);
+    }
+    cg_end(g, &lc);
+    cg_end(g, &lox);
+    cg_end(g, &loy);
+}
+
 /* Each output's gradient goes to the first maximum of its window (row-major order),
  * recomputed from x. Two passes over the window, both vectorised over channels: the
  * first finds each channel's winning window position, the second adds dy there. */
 static void emit_max_pool2d_grad(cnnc_cg *g, const cnnc_kernel *k)
 {
     LLVMValueRef X = in_ptr(g, 0), DY = in_ptr(g, 1), DX = out_ptr(g, 0);
+    if (pool_windows_disjoint(k)) {
+        max_pool2d_grad_disjoint(g, k);
+        return;
+    }
     zero_fill(g, DX, k->ih * k->iw * k->ic);
     LLVMValueRef bestv = cg_alloca(g, LLVMArrayType(g->f32, (unsigned)k->oc), "bestv");
     LLVMValueRef bestk = cg_alloca(g, LLVMArrayType(g->i64, (unsigned)k->oc), "bestk");
@@ -1408,6 +1471,13 @@ static void emit_max_pool2d_grad(cnnc_cg *g, const cnnc_kernel *k)
     }
     cg_end(g, &lox);
     cg_end(g, &loy);
+    if (k->relu_grad) {   /* the ReLU's gradient: select(x > 0, dx, 0) */
+        cg_loop l;
+        LLVMValueRef i = cg_for(g, &l, k->ih * k->iw * k->ic);
+        LLVMValueRef positive = fgt(g, cg_load(g, X, i), cg_f32(g, 0.0));
+        cg_store(g, sel(g, positive, cg_load(g, DX, i), cg_f32(g, 0.0)), DX, i);
+        cg_end(g, &l);
+    }
 }
 
 static void emit_avg_pool2d_grad(cnnc_cg *g, const cnnc_kernel *k)
@@ -1669,7 +1739,8 @@ size_t cnnc_cg_kernel_key(const cnnc_lowered *p, int index, int64_t *key, size_t
     size_t n = 0;
     int64_t fields[] = {k->kind, k->ih, k->iw, k->ic, k->oh, k->ow, k->oc, k->kh, k->kw, k->sh,
                         k->sw, k->pad_top, k->pad_left, k->n, k->num_steps, k->shape.rank,
-                        k->axes, k->reduce, float_bits(k->value), k->accumulate};
+                        k->axes, k->reduce, float_bits(k->value), k->accumulate,
+                        k->relu_grad};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         n = key_put(key, n, cap, fields[i]);
     for (int i = 0; i < k->shape.rank; i++)

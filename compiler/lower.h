@@ -161,6 +161,8 @@ typedef struct cnnc_kernel {
                                           straight into the per-thread gradients) */
     int hoisted;                       /* reads only weights: runs once per worker call,
                                           before the image loop; its outputs stay live */
+    int relu_grad;                     /* MAX_POOL2D_GRAD: dx is kept only where x > 0 (the
+                                          gradient of the ReLU that made x, fused) */
 } cnnc_kernel;
 
 typedef struct cnnc_lowered {

@@ -47,6 +47,23 @@ static const char *const tiled_train_model =
     "softmax\n"
     "compile loss=categorical_crossentropy optimizer=sgd lr=1\n";
 
+/* The ReLU's gradient fused into the max-pooling gradient (relu_grad): disjoint windows
+ * with gaps between them (pool 2, stride 3), disjoint ones leaving the last row and column
+ * out (5x5 pooled by 2), after a fused and a separate ReLU. train_ops_model has it with
+ * overlapping windows. */
+static const char *const pool_relu_train_model =
+    "model prelu\n"
+    "input shape=16x16x2\n"
+    "conv2d filters=8 kernel=3 padding=same activation=relu\n"
+    "max_pool2d pool_size=2 strides=3\n"
+    "conv2d filters=16 kernel=3 padding=same\n"
+    "relu\n"
+    "max_pool2d pool_size=2\n"
+    "flatten\n"
+    "dense units=3\n"
+    "softmax\n"
+    "compile loss=categorical_crossentropy optimizer=sgd lr=1\n";
+
 /* LeakyReLU's gradient, fused and as a layer of its own. */
 static const char *const leaky_train_model =
     "model ltrain\n"
@@ -202,6 +219,7 @@ static void test_train_gradients_O0(void **state)
     check_train(gap_mse_model, 0, 2, 4, 1);
     check_train(xent_model, 0, 1, 3, 1);
     check_train(leaky_train_model, 0, 1, 3, 1);
+    check_train(pool_relu_train_model, 0, 1, 2, 1);
 }
 
 static void test_train_gradients_O2(void **state)
@@ -211,6 +229,7 @@ static void test_train_gradients_O2(void **state)
     check_train(tiled_train_model, 2, 2, 3, 1);
     check_train(tiled_train_model, 0, 1, 2, 1);
     check_train(leaky_train_model, 2, 2, 4, 1);
+    check_train(pool_relu_train_model, 2, 2, 3, 1);
     cg_target_cpu = "x86-64-v3";
     check_train(tiled_train_model, 2, 2, 3, 1);
     cg_target_cpu = NULL;
