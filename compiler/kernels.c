@@ -995,27 +995,61 @@ static int ew_step_invariant(const cnnc_kernel *k, const int64_t *size, const in
     return 1;
 }
 
+/* What an ew kernel's steps read: each input's size, the length of the inner loop, and the
+ * one-element inputs loaded once before the loop (NULL: read in the loop). */
+typedef struct ew_inputs {
+    int64_t size[CNNC_KERNEL_MAX_IN];
+    int64_t inner;
+    LLVMValueRef once[CNNC_KERNEL_MAX_IN];
+} ew_inputs;
+
+/* Whether the kernel writes the buffer of its input slot (an update program, in place). */
+static int writes_input(const cnnc_kernel *k, int slot)
+{
+    for (int o = 0; o < CNNC_KERNEL_MAX_OUT; o++)
+        if (k->out[o] >= 0 && k->out[o] == k->in[slot])
+            return 1;
+    return 0;
+}
+
+/* Where output o is stored: an output written in place through the pointer of the input
+ * it is, so that LLVM sees element i read and written through one pointer (through two
+ * pointers it cannot tell that they are equal and not merely overlapping, and its
+ * vectorised loop's run-time overlap check sends every call to the scalar loop). */
+static LLVMValueRef ew_out_ptr(cnnc_cg *g, const cnnc_kernel *k, int o)
+{
+    for (int i = 0; i < CNNC_KERNEL_MAX_IN; i++)
+        if (k->in[i] >= 0 && k->in[i] == k->out[o])
+            return in_ptr(g, i);
+    return out_ptr(g, o);
+}
+
 /* The operands of step s of an ew kernel at element i (inner index j of the loop over
- * `inner`); v is the previous step's value (NULL before the first). */
-static void ew_operands(cnnc_cg *g, const cnnc_kernel *k, const int64_t *size, int64_t inner,
-                        int s, LLVMValueRef v, LLVMValueRef *results, LLVMValueRef i,
-                        LLVMValueRef j, LLVMValueRef *x)
+ * in->inner); v is the previous step's value (NULL before the first). */
+static void ew_operands(cnnc_cg *g, const cnnc_kernel *k, const ew_inputs *in, int s,
+                        LLVMValueRef v, LLVMValueRef *results, LLVMValueRef i, LLVMValueRef j,
+                        LLVMValueRef *x)
 {
     const cnnc_ew_step *step = &k->steps[s];
     int arity = step->kind == CNNC_STEP_DROPOUT ? 1 : cnnc_ew_info_of(step->fn)->arity;
     for (int a = 0; a < arity; a++) {
         int slot = step->arg[a];
-        if (slot == CNNC_ARG_CHAIN) {
-            x[a] = v ? v : cg_load(g, in_ptr(g, 0), size[0] == 1 ? cg_i64(g, 0) : i);
+        if (slot == CNNC_ARG_CHAIN && v) {
+            x[a] = v;
         } else if (slot == CNNC_ARG_IMM) {
             x[a] = cg_f32(g, step->imm[a]);
         } else if (slot <= CNNC_ARG_STEP) {
             x[a] = results[CNNC_ARG_STEP - slot];
+        } else if (slot == CNNC_ARG_CHAIN) {
+            x[a] = in->once[0] ? in->once[0]
+                               : cg_load(g, in_ptr(g, 0), in->size[0] == 1 ? cg_i64(g, 0) : i);
+        } else if (in->once[slot]) {
+            x[a] = in->once[slot];
         } else {
-            int64_t m = size[slot];
+            int64_t m = in->size[slot];
             LLVMValueRef at = m == k->n ? i : m == 1 ? cg_i64(g, 0)
-                              : m == inner ? j
-                                           : LLVMBuildSRem(g->b, j, cg_i64(g, m), "");
+                              : m == in->inner ? j
+                                               : LLVMBuildSRem(g->b, j, cg_i64(g, m), "");
             x[a] = cg_load(g, in_ptr(g, slot), at);
         }
     }
@@ -1024,22 +1058,27 @@ static void ew_operands(cnnc_cg *g, const cnnc_kernel *k, const int64_t *size, i
 /* The ew kernel's loop. Operands smaller than the output are broadcast (suffix rule: the
  * element of output i is i % size). When some are, the loop is split into an outer loop
  * and an inner one over the largest such size m, so that they read the inner index j
- * (or j % their size, which divides m) and the inner loop still vectorises. */
+ * (or j % their size, which divides m) and the inner loop still vectorises. One-element
+ * inputs the kernel does not write are read once, before the loop (in an update program,
+ * whose pointers may alias, LLVM could not move those loads out itself). */
 static void emit_elementwise(cnnc_cg *g, const cnnc_lowered *p, const cnnc_kernel *k)
 {
-    int64_t size[CNNC_KERNEL_MAX_IN], inner = 1;
+    ew_inputs in = {.inner = 1};
     for (int s = 0; s < CNNC_KERNEL_MAX_IN; s++) {
-        size[s] = k->in[s] >= 0 ? p->bufs[k->in[s]].size : 0;
-        if (size[s] > inner && size[s] < k->n)
-            inner = size[s];
+        in.size[s] = k->in[s] >= 0 ? p->bufs[k->in[s]].size : 0;
+        if (in.size[s] > in.inner && in.size[s] < k->n)
+            in.inner = in.size[s];
+        if (in.size[s] == 1 && k->n > 1 && !writes_input(k, s))
+            in.once[s] = cg_load(g, in_ptr(g, s), cg_i64(g, 0));
     }
+    int64_t inner = in.inner;
     LLVMValueRef v = NULL, results[CNNC_EW_MAX_STEPS];
     int invariant[CNNC_EW_MAX_STEPS];
     for (int s = 0; s < k->num_steps; s++) {
-        invariant[s] = k->n > 1 && ew_step_invariant(k, size, invariant, s);
+        invariant[s] = k->n > 1 && ew_step_invariant(k, in.size, invariant, s);
         if (invariant[s]) {
             LLVMValueRef x[CNNC_MAX_INPUTS];
-            ew_operands(g, k, size, inner, s, v, results, cg_i64(g, 0), cg_i64(g, 0), x);
+            ew_operands(g, k, &in, s, v, results, cg_i64(g, 0), cg_i64(g, 0), x);
             v = results[s] = cnnc_ew_emit(g, k->steps[s].fn, x, k->steps[s].alpha);
         }
     }
@@ -1054,7 +1093,7 @@ static void emit_elementwise(cnnc_cg *g, const cnnc_lowered *p, const cnnc_kerne
             continue;
         }
         LLVMValueRef x[CNNC_MAX_INPUTS];
-        ew_operands(g, k, size, inner, s, s > 0 ? v : NULL, results, i, j, x);
+        ew_operands(g, k, &in, s, s > 0 ? v : NULL, results, i, j, x);
         if (step->kind == CNNC_STEP_DROPOUT)
             v = fmul(g, x[0], dropout_factor(g, step, i));
         else
@@ -1063,7 +1102,7 @@ static void emit_elementwise(cnnc_cg *g, const cnnc_lowered *p, const cnnc_kerne
     }
     for (int o = 0; o < CNNC_KERNEL_MAX_OUT; o++)
         if (k->out[o] >= 0)
-            cg_store(g, k->out_step[o] ? results[k->out_step[o] - 1] : v, out_ptr(g, o), i);
+            cg_store(g, k->out_step[o] ? results[k->out_step[o] - 1] : v, ew_out_ptr(g, k, o), i);
     cg_end(g, &li);
     if (inner > 1)
         cg_end(g, &lo);
