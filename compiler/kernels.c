@@ -886,9 +886,57 @@ static void emit_dense(cnnc_cg *g, const cnnc_kernel *k)
     }
 }
 
+/* Pooling windows inside the input (no padding) of at most MAX_POOL_WINDOW positions,
+ * which a kernel can unroll. */
+enum { MAX_POOL_WINDOW = 16 };
+
+static int pool_windows_inside(const cnnc_kernel *k)
+{
+    return k->pad_top == 0 && k->pad_left == 0 && (k->oh - 1) * k->sh + k->kh <= k->ih &&
+           (k->ow - 1) * k->sw + k->kw <= k->iw && k->kh * k->kw <= MAX_POOL_WINDOW;
+}
+
+/* Index of channel c at window position p (row-major) of the window whose first element
+ * is at `corner`. */
+static LLVMValueRef window_at(cnnc_cg *g, const cnnc_kernel *k, LLVMValueRef corner, int p,
+                              LLVMValueRef c)
+{
+    int64_t offset = ((int64_t)(p / k->kw) * k->iw + p % k->kw) * k->ic;
+    return iadd(g, iaddc(g, corner, offset), c);
+}
+
+/* Max pooling over windows inside the input, the window unrolled: each output's maximum
+ * is kept in a register and stored once (the same comparisons, in the same order, as the
+ * general loop below: from -inf, x replaces the maximum when greater). This call's part of
+ * the output rows. */
+static void max_pool2d_inside(cnnc_cg *g, const cnnc_kernel *k)
+{
+    LLVMValueRef X = in_ptr(g, 0), Y = out_ptr(g, 0), first, last;
+    cg_loop loy, lox, lc;
+    part_rows(g, k->oh, &first, &last);
+    LLVMValueRef oy = cg_for_dynamic(g, &loy, first, last);
+    LLVMValueRef ox = cg_for(g, &lox, k->ow);
+    LLVMValueRef corner = hwc_base(g, imul(g, oy, k->sh), imul(g, ox, k->sw), k->iw, k->ic);
+    LLVMValueRef ybase = hwc_base(g, oy, ox, k->ow, k->oc);
+    LLVMValueRef c = cg_for(g, &lc, k->oc);
+    LLVMValueRef best = cg_f32(g, -HUGE_VALF);
+    for (int p = 0; p < k->kh * k->kw; p++) {
+        LLVMValueRef xv = cg_load(g, X, window_at(g, k, corner, p, c));
+        best = sel(g, fgt(g, xv, best), xv, best);
+    }
+    cg_store(g, best, Y, iadd(g, ybase, c));
+    cg_end(g, &lc);
+    cg_end(g, &lox);
+    cg_end(g, &loy);
+}
+
 static void emit_pool2d(cnnc_cg *g, const cnnc_kernel *k, int is_max)
 {
     LLVMValueRef X = in_ptr(g, 0), Y = out_ptr(g, 0);
+    if (is_max && pool_windows_inside(k)) {
+        max_pool2d_inside(g, k);
+        return;
+    }
     cg_loop loy, lox, l;
     LLVMValueRef count = is_max ? NULL : cg_alloca(g, g->i64, "count"), first, last;
     part_rows(g, k->oh, &first, &last);
@@ -1405,16 +1453,11 @@ static void emit_bias_grad(cnnc_cg *g, const cnnc_kernel *k)
     add_channel_sums(g, DY, DB, k->ih * k->iw, k->ic);
 }
 
-/* Pooling windows that are disjoint and inside the input (stride at least the window, no
- * padding), of at most MAX_DISJOINT_WINDOW positions: each input element is in at most one
- * window, so its gradient can be written once instead of accumulated. */
-enum { MAX_DISJOINT_WINDOW = 16 };
-
+/* Pooling windows that are disjoint (stride at least the window): each input element is
+ * in at most one window, so its gradient can be written once instead of accumulated. */
 static int pool_windows_disjoint(const cnnc_kernel *k)
 {
-    return k->sh >= k->kh && k->sw >= k->kw && k->pad_top == 0 && k->pad_left == 0 &&
-           (k->oh - 1) * k->sh + k->kh <= k->ih && (k->ow - 1) * k->sw + k->kw <= k->iw &&
-           k->kh * k->kw <= MAX_DISJOINT_WINDOW;
+    return k->sh >= k->kh && k->sw >= k->kw && pool_windows_inside(k);
 }
 
 /* The max-pooling gradient over disjoint windows in one pass, vectorised over channels:
@@ -1436,10 +1479,9 @@ static void max_pool2d_grad_disjoint(cnnc_cg *g, const cnnc_kernel *k)
     LLVMValueRef corner = hwc_base(g, imul(g, oy, k->sh), imul(g, ox, k->sw), k->iw, k->ic);
     LLVMValueRef ybase = hwc_base(g, oy, ox, k->ow, k->oc);
     LLVMValueRef c = cg_for(g, &lc, k->oc);
-    LLVMValueRef at[MAX_DISJOINT_WINDOW], xs[MAX_DISJOINT_WINDOW], best = NULL, best_pos = NULL;
+    LLVMValueRef at[MAX_POOL_WINDOW], xs[MAX_POOL_WINDOW], best = NULL, best_pos = NULL;
     for (int p = 0; p < window; p++) {
-        int64_t offset = ((int64_t)(p / k->kw) * k->iw + p % k->kw) * k->ic;
-        at[p] = iadd(g, iaddc(g, corner, offset), c);
+        at[p] = window_at(g, k, corner, p, c);
         LLVMValueRef xv = xs[p] = cg_load(g, X, at[p]);
         LLVMValueRef pos = LLVMConstInt(g->i32, (unsigned long long)p, 0);
         if (p == 0) {

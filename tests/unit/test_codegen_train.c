@@ -47,17 +47,20 @@ static const char *const tiled_train_model =
     "softmax\n"
     "compile loss=categorical_crossentropy optimizer=sgd lr=1\n";
 
-/* The ReLU's gradient fused into the max-pooling gradient (relu_grad): disjoint windows
- * with gaps between them (pool 2, stride 3), disjoint ones leaving the last row and column
- * out (5x5 pooled by 2), after a fused and a separate ReLU. train_ops_model has it with
- * overlapping windows. */
+/* Max pooling with its windows unrolled and the ReLU's gradient fused into the pooling's
+ * (relu_grad): disjoint windows with gaps between them (pool 2, stride 3), overlapping
+ * ones (pool 3, stride 2), disjoint ones leaving the last row and column out (3x3 pooled
+ * by 2), after fused and separate ReLUs. train_ops_model has overlapping windows with
+ * padding. */
 static const char *const pool_relu_train_model =
     "model prelu\n"
-    "input shape=16x16x2\n"
+    "input shape=20x20x2\n"
     "conv2d filters=8 kernel=3 padding=same activation=relu\n"
     "max_pool2d pool_size=2 strides=3\n"
     "conv2d filters=16 kernel=3 padding=same\n"
     "relu\n"
+    "max_pool2d pool_size=3 strides=2\n"
+    "conv2d filters=8 kernel=3 padding=same activation=relu\n"
     "max_pool2d pool_size=2\n"
     "flatten\n"
     "dense units=3\n"
