@@ -7,6 +7,8 @@
  *     list of steps); constants become immediates, smaller operands are broadcast,
  *   - REDUCE and BROADCAST are generic loop nests,
  *   - softmax, cross-entropy and its gradient become one kernel,
+ *   - a ReLU's gradient right after the max-pooling gradient it masks becomes part of
+ *     that kernel (relu_grad),
  *   - every per-image value lives in one arena, packed by buffer lifetimes (first fit
  *     over live intervals, 64-byte aligned offsets).
  *
