@@ -11,6 +11,7 @@
 #   BENCH_SKIP_BUILD=1  use the existing build
 #   CNNC_BUILD_DIR      build directory (default build)
 #   BENCH_OUT           where results go (default $CNNC_BUILD_DIR/bench/profile)
+#   BENCH_ONLY          profile only these benchmarks (e.g. "train" or "infer gradcam")
 #
 # It samples bench_cnnc with `perf record -e cpu-clock` (Debian's linux-perf, installed
 # when missing) on synthetic images, and bench/profile.py joins the samples with the kernel
@@ -54,8 +55,10 @@ fi
 runs=("infer infer 256" "infer infer 1" "train train_step 64" "gradcam gradcam 1")
 : > "$out/profile.txt"
 : > "$out/profile.md"
+only=" ${BENCH_ONLY:-infer train gradcam} "
 for run in "${runs[@]}"; do
   read -r bench program batch <<< "$run"
+  [[ "$only" == *" $bench "* ]] || continue
   name=$bench-b$batch
   say "profiling $bench, batch $batch ($threads threads, ${seconds}s)"
   # Sampling starts disabled; bench_cnnc enables it around its timed calls only.
@@ -74,7 +77,7 @@ for run in "${runs[@]}"; do
   "$python" bench/profile.py "${args[@]}" | tee -a "$out/profile.txt"
   echo | tee -a "$out/profile.txt"
   {
-    echo "#### $("$python" bench/profile.py "${args[@]}" | head -n 1)"
+    echo "#### $("$python" bench/profile.py "${args[@]}" | sed -n 1p)"
     echo
     "$python" bench/profile.py "${args[@]}" --markdown
     echo

@@ -343,16 +343,23 @@ static void emit_conv2d(cnnc_cg *g, const cnnc_kernel *k)
  * vector registers. Windows never need bounds checks: a zero-padded copy of the input is
  * made first when they reach outside it. */
 
-enum { TILE_MAX_P = 12, TILE_MAX_V = 2 };
+enum { TILE_MAX_P = 12, TILE_MAX_V = 4 };
 
 /* Vector width VW (8, or 16 on an AVX-512 host when the channels allow), vectors per tile
  * V and pixels per tile P: P*V accumulators + V weights + 1 broadcast fit the register
- * file (16 registers with AVX2: 12 + 2 + 1; 32 with AVX-512: 24 + 2 + 1). */
+ * file (16 registers with AVX2: 12 + 2 + 1; 32 with AVX-512: 24 + 4 + 1 when the channels
+ * make 4 vectors, else 24 + 2 + 1). Four vectors load fewer broadcasts per FMA (6 for 24
+ * FMAs, not 12 for 24) and leave smaller tail tiles (14 pixels: 5 + 5 + 4, not 7 + 7 of
+ * twice as many tiles). */
 static void tile_shape(const cnnc_cg *g, int64_t channels, int *VW, int *V, int *P)
 {
     *VW = g->wide && channels % 16 == 0 ? 16 : 8;
     *V = (channels / *VW) % 2 == 0 ? 2 : 1;
     *P = *VW == 16 || *V == 1 ? 12 : 6;
+    if (*VW == 16 && (channels / 16) % 4 == 0) {
+        *V = 4;
+        *P = 6;
+    }
 }
 
 static LLVMValueRef vec_load(cnnc_cg *g, LLVMTypeRef vt, LLVMValueRef base, LLVMValueRef index)
@@ -484,24 +491,48 @@ static void pad_copy(cnnc_cg *g, LLVMValueRef dst, int64_t hp, int64_t wp, LLVMV
     barrier_if_split(g);
 }
 
-/* The whole convolution k as tiles: rows of P pixels, a tail tile for the rest. */
+/* n items (pixels of a row, input channels) in tiles of at most P items: as few tiles as
+ * P allows, as equal as they can be -- `big` tiles of `P` items, then `small` ones of
+ * P - 1 -- so that no small tail tile is left (14 pixels as 7 + 7, not 12 + 2: a tile of
+ * 2 x 2 accumulators waits on the FMA's latency and runs at half speed). Only the tiling
+ * changes, not any sum's order. */
+typedef struct tile_split {
+    int P;
+    int64_t big, small;
+} tile_split;
+
+static tile_split split_tiles(int P, int64_t n)
+{
+    tile_split s = {(int)n, 1, 0};
+    if (P >= n)
+        return s;
+    int64_t tiles = (n + P - 1) / P;
+    s.P = (int)((n + tiles - 1) / tiles);
+    s.big = n - tiles * (s.P - 1);
+    s.small = tiles - s.big;
+    return s;
+}
+
+/* The whole convolution k as tiles: each output row as the tiles of split_tiles. */
 static void conv_tiles(cnnc_cg *g, const cnnc_kernel *k, LLVMValueRef src, int64_t src_w,
                        LLVMValueRef W, LLVMValueRef B, LLVMValueRef Y)
 {
     int VW, V, P;
     tile_shape(g, k->oc, &VW, &V, &P);
-    if (P > k->ow)
-        P = (int)k->ow;
-    int64_t full = k->ow / P, tail = k->ow % P;
+    tile_split ts = split_tiles(P, k->ow);
     cg_loop loy, lt;
     LLVMValueRef first, last;
     part_rows(g, k->oh, &first, &last);
     LLVMValueRef oy = cg_for_dynamic(g, &loy, first, last);
-    LLVMValueRef t = cg_for(g, &lt, full);
-    conv_tile(g, k, src, src_w, W, B, Y, oy, imul(g, t, P), P, V, VW);
+    LLVMValueRef t = cg_for(g, &lt, ts.big);
+    conv_tile(g, k, src, src_w, W, B, Y, oy, imul(g, t, ts.P), ts.P, V, VW);
     cg_end(g, &lt);
-    if (tail)
-        conv_tile(g, k, src, src_w, W, B, Y, oy, cg_i64(g, full * P), (int)tail, V, VW);
+    if (ts.small) {
+        t = cg_for(g, &lt, ts.small);
+        LLVMValueRef ox0 = iaddc(g, imul(g, t, ts.P - 1), ts.big * ts.P);
+        conv_tile(g, k, src, src_w, W, B, Y, oy, ox0, ts.P - 1, V, VW);
+        cg_end(g, &lt);
+    }
     cg_end(g, &loy);
 }
 
@@ -689,17 +720,19 @@ static void emit_conv2d_grad_kernel_tiled(cnnc_cg *g, const cnnc_kernel *k)
         grad_kernel_window(g, k, src, src_w, V, VW);
         return;
     }
-    if (P > k->ic)
-        P = (int)k->ic;
-    int64_t full = k->ic / P, tail = k->ic % P;
+    tile_split ts = split_tiles(P, k->ic);
     cg_loop lky, lkx, lt;
     LLVMValueRef ky = cg_for(g, &lky, k->kh);
     LLVMValueRef kx = cg_for(g, &lkx, k->kw);
-    LLVMValueRef t = cg_for(g, &lt, full);
-    grad_kernel_tile(g, k, src, src_w, ky, kx, imul(g, t, P), P, V, VW);
+    LLVMValueRef t = cg_for(g, &lt, ts.big);
+    grad_kernel_tile(g, k, src, src_w, ky, kx, imul(g, t, ts.P), ts.P, V, VW);
     cg_end(g, &lt);
-    if (tail)
-        grad_kernel_tile(g, k, src, src_w, ky, kx, cg_i64(g, full * P), (int)tail, V, VW);
+    if (ts.small) {
+        t = cg_for(g, &lt, ts.small);
+        LLVMValueRef ci0 = iaddc(g, imul(g, t, ts.P - 1), ts.big * ts.P);
+        grad_kernel_tile(g, k, src, src_w, ky, kx, ci0, ts.P - 1, V, VW);
+        cg_end(g, &lt);
+    }
     cg_end(g, &lkx);
     cg_end(g, &lky);
 }
@@ -794,6 +827,23 @@ static LLVMValueRef vec_fma(cnnc_cg *g, LLVMValueRef a, LLVMValueRef b, LLVMValu
     return cg_intrinsic(g, "llvm.fmuladd", LLVMTypeOf(a), args, 3);
 }
 
+/* A dense kernel (forward or gradient) as flat blocks when it has few outputs, then the
+ * rows after the last whole block one by one; as rows only otherwise. */
+typedef void flat_blocks_fn(cnnc_cg *g, const cnnc_kernel *k, const flat_dense *f);
+typedef void dense_rows_fn(cnnc_cg *g, const cnnc_kernel *k, int64_t first);
+
+static void dense_blocks_then_rows(cnnc_cg *g, const cnnc_kernel *k, flat_blocks_fn *blocks,
+                                   dense_rows_fn *rows)
+{
+    flat_dense f;
+    int64_t first = 0;
+    if (flat_dense_shape(g, k, &f)) {
+        blocks(g, k, &f);
+        first = f.blocks * f.R;
+    }
+    rows(g, k, first);
+}
+
 /* Y[o] += sum_i x[i] k[i,o] over rows [first, IN), outputs innermost. */
 static void dense_rows(cnnc_cg *g, const cnnc_kernel *k, int64_t first)
 {
@@ -851,13 +901,7 @@ static void emit_dense(cnnc_cg *g, const cnnc_kernel *k)
     LLVMValueRef o = cg_for(g, &l, k->oc);
     cg_store(g, k->in[2] >= 0 ? cg_load(g, B, o) : cg_f32(g, 0.0), Y, o);
     cg_end(g, &l);
-    flat_dense f;
-    if (flat_dense_shape(g, k, &f)) {
-        dense_flat_blocks(g, k, &f);
-        dense_rows(g, k, f.blocks * f.R);
-    } else {
-        dense_rows(g, k, 0);
-    }
+    dense_blocks_then_rows(g, k, dense_flat_blocks, dense_rows);
     if (k->num_steps) {
         o = cg_for(g, &l, k->oc);
         cg_store(g, apply_epilogue(g, k, cg_load(g, Y, o)), Y, o);
@@ -865,9 +909,57 @@ static void emit_dense(cnnc_cg *g, const cnnc_kernel *k)
     }
 }
 
+/* Pooling windows inside the input (no padding) of at most MAX_POOL_WINDOW positions,
+ * which a kernel can unroll. */
+enum { MAX_POOL_WINDOW = 16 };
+
+static int pool_windows_inside(const cnnc_kernel *k)
+{
+    return k->pad_top == 0 && k->pad_left == 0 && (k->oh - 1) * k->sh + k->kh <= k->ih &&
+           (k->ow - 1) * k->sw + k->kw <= k->iw && k->kh * k->kw <= MAX_POOL_WINDOW;
+}
+
+/* Index of channel c at window position p (row-major) of the window whose first element
+ * is at `corner`. */
+static LLVMValueRef window_at(cnnc_cg *g, const cnnc_kernel *k, LLVMValueRef corner, int p,
+                              LLVMValueRef c)
+{
+    int64_t offset = ((int64_t)(p / k->kw) * k->iw + p % k->kw) * k->ic;
+    return iadd(g, iaddc(g, corner, offset), c);
+}
+
+/* Max pooling over windows inside the input, the window unrolled: each output's maximum
+ * is kept in a register and stored once (the same comparisons, in the same order, as the
+ * general loop below: from -inf, x replaces the maximum when greater). This call's part of
+ * the output rows. */
+static void max_pool2d_inside(cnnc_cg *g, const cnnc_kernel *k)
+{
+    LLVMValueRef X = in_ptr(g, 0), Y = out_ptr(g, 0), first, last;
+    cg_loop loy, lox, lc;
+    part_rows(g, k->oh, &first, &last);
+    LLVMValueRef oy = cg_for_dynamic(g, &loy, first, last);
+    LLVMValueRef ox = cg_for(g, &lox, k->ow);
+    LLVMValueRef corner = hwc_base(g, imul(g, oy, k->sh), imul(g, ox, k->sw), k->iw, k->ic);
+    LLVMValueRef ybase = hwc_base(g, oy, ox, k->ow, k->oc);
+    LLVMValueRef c = cg_for(g, &lc, k->oc);
+    LLVMValueRef best = cg_f32(g, -HUGE_VALF);
+    for (int p = 0; p < k->kh * k->kw; p++) {
+        LLVMValueRef xv = cg_load(g, X, window_at(g, k, corner, p, c));
+        best = sel(g, fgt(g, xv, best), xv, best);
+    }
+    cg_store(g, best, Y, iadd(g, ybase, c));
+    cg_end(g, &lc);
+    cg_end(g, &lox);
+    cg_end(g, &loy);
+}
+
 static void emit_pool2d(cnnc_cg *g, const cnnc_kernel *k, int is_max)
 {
     LLVMValueRef X = in_ptr(g, 0), Y = out_ptr(g, 0);
+    if (is_max && pool_windows_inside(k)) {
+        max_pool2d_inside(g, k);
+        return;
+    }
     cg_loop loy, lox, l;
     LLVMValueRef count = is_max ? NULL : cg_alloca(g, g->i64, "count"), first, last;
     part_rows(g, k->oh, &first, &last);
@@ -974,27 +1066,61 @@ static int ew_step_invariant(const cnnc_kernel *k, const int64_t *size, const in
     return 1;
 }
 
+/* What an ew kernel's steps read: each input's size, the length of the inner loop, and the
+ * one-element inputs loaded once before the loop (NULL: read in the loop). */
+typedef struct ew_inputs {
+    int64_t size[CNNC_KERNEL_MAX_IN];
+    int64_t inner;
+    LLVMValueRef once[CNNC_KERNEL_MAX_IN];
+} ew_inputs;
+
+/* Whether the kernel writes the buffer of its input slot (an update program, in place). */
+static int writes_input(const cnnc_kernel *k, int slot)
+{
+    for (int o = 0; o < CNNC_KERNEL_MAX_OUT; o++)
+        if (k->out[o] >= 0 && k->out[o] == k->in[slot])
+            return 1;
+    return 0;
+}
+
+/* Where output o is stored: an output written in place through the pointer of the input
+ * it is, so that LLVM sees element i read and written through one pointer (through two
+ * pointers it cannot tell that they are equal and not merely overlapping, and its
+ * vectorised loop's run-time overlap check sends every call to the scalar loop). */
+static LLVMValueRef ew_out_ptr(cnnc_cg *g, const cnnc_kernel *k, int o)
+{
+    for (int i = 0; i < CNNC_KERNEL_MAX_IN; i++)
+        if (k->in[i] >= 0 && k->in[i] == k->out[o])
+            return in_ptr(g, i);
+    return out_ptr(g, o);
+}
+
 /* The operands of step s of an ew kernel at element i (inner index j of the loop over
- * `inner`); v is the previous step's value (NULL before the first). */
-static void ew_operands(cnnc_cg *g, const cnnc_kernel *k, const int64_t *size, int64_t inner,
-                        int s, LLVMValueRef v, LLVMValueRef *results, LLVMValueRef i,
-                        LLVMValueRef j, LLVMValueRef *x)
+ * in->inner); v is the previous step's value (NULL before the first). */
+static void ew_operands(cnnc_cg *g, const cnnc_kernel *k, const ew_inputs *in, int s,
+                        LLVMValueRef v, LLVMValueRef *results, LLVMValueRef i, LLVMValueRef j,
+                        LLVMValueRef *x)
 {
     const cnnc_ew_step *step = &k->steps[s];
     int arity = step->kind == CNNC_STEP_DROPOUT ? 1 : cnnc_ew_info_of(step->fn)->arity;
     for (int a = 0; a < arity; a++) {
         int slot = step->arg[a];
-        if (slot == CNNC_ARG_CHAIN) {
-            x[a] = v ? v : cg_load(g, in_ptr(g, 0), size[0] == 1 ? cg_i64(g, 0) : i);
+        if (slot == CNNC_ARG_CHAIN && v) {
+            x[a] = v;
         } else if (slot == CNNC_ARG_IMM) {
             x[a] = cg_f32(g, step->imm[a]);
         } else if (slot <= CNNC_ARG_STEP) {
             x[a] = results[CNNC_ARG_STEP - slot];
+        } else if (slot == CNNC_ARG_CHAIN) {
+            x[a] = in->once[0] ? in->once[0]
+                               : cg_load(g, in_ptr(g, 0), in->size[0] == 1 ? cg_i64(g, 0) : i);
+        } else if (in->once[slot]) {
+            x[a] = in->once[slot];
         } else {
-            int64_t m = size[slot];
+            int64_t m = in->size[slot];
             LLVMValueRef at = m == k->n ? i : m == 1 ? cg_i64(g, 0)
-                              : m == inner ? j
-                                           : LLVMBuildSRem(g->b, j, cg_i64(g, m), "");
+                              : m == in->inner ? j
+                                               : LLVMBuildSRem(g->b, j, cg_i64(g, m), "");
             x[a] = cg_load(g, in_ptr(g, slot), at);
         }
     }
@@ -1003,22 +1129,27 @@ static void ew_operands(cnnc_cg *g, const cnnc_kernel *k, const int64_t *size, i
 /* The ew kernel's loop. Operands smaller than the output are broadcast (suffix rule: the
  * element of output i is i % size). When some are, the loop is split into an outer loop
  * and an inner one over the largest such size m, so that they read the inner index j
- * (or j % their size, which divides m) and the inner loop still vectorises. */
+ * (or j % their size, which divides m) and the inner loop still vectorises. One-element
+ * inputs the kernel does not write are read once, before the loop (in an update program,
+ * whose pointers may alias, LLVM could not move those loads out itself). */
 static void emit_elementwise(cnnc_cg *g, const cnnc_lowered *p, const cnnc_kernel *k)
 {
-    int64_t size[CNNC_KERNEL_MAX_IN], inner = 1;
+    ew_inputs in = {.inner = 1};
     for (int s = 0; s < CNNC_KERNEL_MAX_IN; s++) {
-        size[s] = k->in[s] >= 0 ? p->bufs[k->in[s]].size : 0;
-        if (size[s] > inner && size[s] < k->n)
-            inner = size[s];
+        in.size[s] = k->in[s] >= 0 ? p->bufs[k->in[s]].size : 0;
+        if (in.size[s] > in.inner && in.size[s] < k->n)
+            in.inner = in.size[s];
+        if (in.size[s] == 1 && k->n > 1 && !writes_input(k, s))
+            in.once[s] = cg_load(g, in_ptr(g, s), cg_i64(g, 0));
     }
+    int64_t inner = in.inner;
     LLVMValueRef v = NULL, results[CNNC_EW_MAX_STEPS];
     int invariant[CNNC_EW_MAX_STEPS];
     for (int s = 0; s < k->num_steps; s++) {
-        invariant[s] = k->n > 1 && ew_step_invariant(k, size, invariant, s);
+        invariant[s] = k->n > 1 && ew_step_invariant(k, in.size, invariant, s);
         if (invariant[s]) {
             LLVMValueRef x[CNNC_MAX_INPUTS];
-            ew_operands(g, k, size, inner, s, v, results, cg_i64(g, 0), cg_i64(g, 0), x);
+            ew_operands(g, k, &in, s, v, results, cg_i64(g, 0), cg_i64(g, 0), x);
             v = results[s] = cnnc_ew_emit(g, k->steps[s].fn, x, k->steps[s].alpha);
         }
     }
@@ -1033,7 +1164,7 @@ static void emit_elementwise(cnnc_cg *g, const cnnc_lowered *p, const cnnc_kerne
             continue;
         }
         LLVMValueRef x[CNNC_MAX_INPUTS];
-        ew_operands(g, k, size, inner, s, s > 0 ? v : NULL, results, i, j, x);
+        ew_operands(g, k, &in, s, s > 0 ? v : NULL, results, i, j, x);
         if (step->kind == CNNC_STEP_DROPOUT)
             v = fmul(g, x[0], dropout_factor(g, step, i));
         else
@@ -1042,7 +1173,7 @@ static void emit_elementwise(cnnc_cg *g, const cnnc_lowered *p, const cnnc_kerne
     }
     for (int o = 0; o < CNNC_KERNEL_MAX_OUT; o++)
         if (k->out[o] >= 0)
-            cg_store(g, k->out_step[o] ? results[k->out_step[o] - 1] : v, out_ptr(g, o), i);
+            cg_store(g, k->out_step[o] ? results[k->out_step[o] - 1] : v, ew_out_ptr(g, k, o), i);
     cg_end(g, &li);
     if (inner > 1)
         cg_end(g, &lo);
@@ -1345,12 +1476,69 @@ static void emit_bias_grad(cnnc_cg *g, const cnnc_kernel *k)
     add_channel_sums(g, DY, DB, k->ih * k->iw, k->ic);
 }
 
+/* Pooling windows that are disjoint (stride at least the window): each input element is
+ * in at most one window, so its gradient can be written once instead of accumulated. */
+static int pool_windows_disjoint(const cnnc_kernel *k)
+{
+    return k->sh >= k->kh && k->sw >= k->kw && pool_windows_inside(k);
+}
+
+/* The max-pooling gradient over disjoint windows in one pass, vectorised over channels:
+ * the window's first maximum (row-major) found in registers, then every element of the
+ * window stored once, 0 + dy at the maximum and 0 elsewhere (the sums of the general
+ * kernel below, which start from zero). Elements outside every window are zero-filled
+ * first, when there are any. */
+static void max_pool2d_grad_disjoint(cnnc_cg *g, const cnnc_kernel *k)
+{
+    LLVMValueRef X = in_ptr(g, 0), DY = in_ptr(g, 1), DX = out_ptr(g, 0);
+    int covered = k->sh == k->kh && k->sw == k->kw && k->oh * k->kh == k->ih &&
+                  k->ow * k->kw == k->iw;
+    if (!covered)
+        zero_fill(g, DX, k->ih * k->iw * k->ic);
+    int window = k->kh * k->kw;
+    cg_loop loy, lox, lc;
+    LLVMValueRef oy = cg_for(g, &loy, k->oh);
+    LLVMValueRef ox = cg_for(g, &lox, k->ow);
+    LLVMValueRef corner = hwc_base(g, imul(g, oy, k->sh), imul(g, ox, k->sw), k->iw, k->ic);
+    LLVMValueRef ybase = hwc_base(g, oy, ox, k->ow, k->oc);
+    LLVMValueRef c = cg_for(g, &lc, k->oc);
+    LLVMValueRef at[MAX_POOL_WINDOW], xs[MAX_POOL_WINDOW], best = NULL, best_pos = NULL;
+    for (int p = 0; p < window; p++) {
+        at[p] = window_at(g, k, corner, p, c);
+        LLVMValueRef xv = xs[p] = cg_load(g, X, at[p]);
+        LLVMValueRef pos = LLVMConstInt(g->i32, (unsigned long long)p, 0);
+        if (p == 0) {
+            best = xv;
+            best_pos = pos;
+            continue;
+        }
+        LLVMValueRef better = fgt(g, xv, best);
+        best = sel(g, better, xv, best);
+        best_pos = sel(g, better, pos, best_pos);
+    }
+    LLVMValueRef dy = cg_load(g, DY, iadd(g, ybase, c)), zero = cg_f32(g, 0.0);
+    for (int p = 0; p < window; p++) {
+        LLVMValueRef hit = LLVMBuildICmp(g->b, LLVMIntEQ, best_pos,
+                                         LLVMConstInt(g->i32, (unsigned long long)p, 0), "");
+        if (k->relu_grad)
+            hit = LLVMBuildAnd(g->b, hit, fgt(g, xs[p], zero), "");
+        cg_store(g, fadd(g, zero, sel(g, hit, dy, zero)), DX, at[p]);
+    }
+    cg_end(g, &lc);
+    cg_end(g, &lox);
+    cg_end(g, &loy);
+}
+
 /* Each output's gradient goes to the first maximum of its window (row-major order),
  * recomputed from x. Two passes over the window, both vectorised over channels: the
  * first finds each channel's winning window position, the second adds dy there. */
 static void emit_max_pool2d_grad(cnnc_cg *g, const cnnc_kernel *k)
 {
     LLVMValueRef X = in_ptr(g, 0), DY = in_ptr(g, 1), DX = out_ptr(g, 0);
+    if (pool_windows_disjoint(k)) {
+        max_pool2d_grad_disjoint(g, k);
+        return;
+    }
     zero_fill(g, DX, k->ih * k->iw * k->ic);
     LLVMValueRef bestv = cg_alloca(g, LLVMArrayType(g->f32, (unsigned)k->oc), "bestv");
     LLVMValueRef bestk = cg_alloca(g, LLVMArrayType(g->i64, (unsigned)k->oc), "bestk");
@@ -1387,6 +1575,13 @@ static void emit_max_pool2d_grad(cnnc_cg *g, const cnnc_kernel *k)
     }
     cg_end(g, &lox);
     cg_end(g, &loy);
+    if (k->relu_grad) {   /* the ReLU's gradient: select(x > 0, dx, 0) */
+        cg_loop l;
+        LLVMValueRef i = cg_for(g, &l, k->ih * k->iw * k->ic);
+        LLVMValueRef positive = fgt(g, cg_load(g, X, i), cg_f32(g, 0.0));
+        cg_store(g, sel(g, positive, cg_load(g, DX, i), cg_f32(g, 0.0)), DX, i);
+        cg_end(g, &l);
+    }
 }
 
 static void emit_avg_pool2d_grad(cnnc_cg *g, const cnnc_kernel *k)
@@ -1477,16 +1672,6 @@ static void dense_grad_input_flat(cnnc_cg *g, const cnnc_kernel *k, const flat_d
     cg_end(g, &lb);
 }
 
-static void emit_dense_grad_input(cnnc_cg *g, const cnnc_kernel *k)
-{
-    flat_dense f;
-    if (flat_dense_shape(g, k, &f)) {
-        dense_grad_input_flat(g, k, &f);
-        dense_grad_input_rows(g, k, f.blocks * f.R);
-    } else {
-        dense_grad_input_rows(g, k, 0);
-    }
-}
 
 /* dk[i,o] (+)= x[i] dy[o] for rows [first, IN). */
 static void dense_grad_kernel_rows(cnnc_cg *g, const cnnc_kernel *k, int64_t first)
@@ -1526,15 +1711,14 @@ static void dense_grad_kernel_flat(cnnc_cg *g, const cnnc_kernel *k, const flat_
     cg_end(g, &lb);
 }
 
+static void emit_dense_grad_input(cnnc_cg *g, const cnnc_kernel *k)
+{
+    dense_blocks_then_rows(g, k, dense_grad_input_flat, dense_grad_input_rows);
+}
+
 static void emit_dense_grad_kernel(cnnc_cg *g, const cnnc_kernel *k)
 {
-    flat_dense f;
-    if (flat_dense_shape(g, k, &f)) {
-        dense_grad_kernel_flat(g, k, &f);
-        dense_grad_kernel_rows(g, k, f.blocks * f.R);
-    } else {
-        dense_grad_kernel_rows(g, k, 0);
-    }
+    dense_blocks_then_rows(g, k, dense_grad_kernel_flat, dense_grad_kernel_rows);
 }
 
 /* ---- Grad-CAM ------------------------------------------------------------------------- */
@@ -1659,7 +1843,8 @@ size_t cnnc_cg_kernel_key(const cnnc_lowered *p, int index, int64_t *key, size_t
     size_t n = 0;
     int64_t fields[] = {k->kind, k->ih, k->iw, k->ic, k->oh, k->ow, k->oc, k->kh, k->kw, k->sh,
                         k->sw, k->pad_top, k->pad_left, k->n, k->num_steps, k->shape.rank,
-                        k->axes, k->reduce, float_bits(k->value), k->accumulate};
+                        k->axes, k->reduce, float_bits(k->value), k->accumulate,
+                        k->relu_grad};
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         n = key_put(key, n, cap, fields[i]);
     for (int i = 0; i < k->shape.rank; i++)

@@ -798,6 +798,69 @@ static int lower_outputs(cnnc_lower_ctx *lc)
     return 0;
 }
 
+/* ---- fusing a ReLU's gradient into the max-pooling gradient ---------------------------- */
+
+static int is_step(const cnnc_ew_step *s, cnnc_ew_fn fn)
+{
+    return s->kind == CNNC_STEP_FN && s->fn == fn;
+}
+
+static int is_zero_imm(const cnnc_ew_step *s, int j)
+{
+    return s->arg[j] == CNNC_ARG_IMM && s->imm[j] == 0.0f;
+}
+
+/* The in[] slot of dy when kr is the gradient of a ReLU y -- the ew kernel {greater(y,0),
+ * select(v,dy,0)} -- whose y is in[*y_slot], else -1. */
+static int relu_grad_dy_slot(const cnnc_kernel *kr, int *y_slot)
+{
+    if (kr->kind != CNNC_K_EW || kr->num_steps != 2 || kr->out[1] >= 0 || kr->out[2] >= 0 ||
+        kr->out_step[0] != 0)
+        return -1;
+    const cnnc_ew_step *gt = &kr->steps[0], *select = &kr->steps[1];
+    if (!is_step(gt, CNNC_EW_GREATER) || gt->arg[0] < 0 || !is_zero_imm(gt, 1) ||
+        !is_step(select, CNNC_EW_SELECT) || select->arg[0] != CNNC_ARG_CHAIN ||
+        select->arg[1] < 0 || !is_zero_imm(select, 2))
+        return -1;
+    *y_slot = gt->arg[0];
+    return select->arg[1];
+}
+
+static int buf_read_elsewhere(const cnnc_lowered *p, int buf, int except)
+{
+    for (int k = 0; k < p->num_kernels; k++)
+        for (int i = 0; i < CNNC_KERNEL_MAX_IN && k != except; i++)
+            if (p->kernels[k].in[i] == buf)
+                return 1;
+    return 0;
+}
+
+/* A ReLU's gradient right after the max-pooling gradient it masks (a conv2d+relu before a
+ * max_pool2d: dy goes through the pooling to the window maxima, then through the ReLU
+ * where the maximum is positive) becomes part of it: the pooling's gradient is then
+ * written once, masked, instead of written, read back and rewritten by an ew loop. Only
+ * when the ReLU's y is the pooling's x and nothing else reads the unmasked gradient. */
+static void fuse_relu_grads(cnnc_lowered *p)
+{
+    for (int k = 0; k + 1 < p->num_kernels; k++) {
+        cnnc_kernel *pool = &p->kernels[k], *relu = &p->kernels[k + 1];
+        int y_slot, dy_slot = relu_grad_dy_slot(relu, &y_slot);
+        int dx = pool->out[0];
+        if (pool->kind != CNNC_K_MAX_POOL2D_GRAD || pool->relu_grad || dy_slot < 0 ||
+            relu->in[dy_slot] != dx || relu->in[y_slot] != pool->in[0] ||
+            p->bufs[dx].kind != CNNC_BUF_ARENA || p->bufs[relu->out[0]].kind != CNNC_BUF_ARENA ||
+            pool->hoisted || relu->hoisted || pool->cam_max_target != relu->cam_max_target ||
+            pool->cam_target != relu->cam_target || pool->cam_method != relu->cam_method ||
+            buf_read_elsewhere(p, dx, k + 1))
+            continue;
+        pool->relu_grad = 1;
+        pool->out[0] = relu->out[0];
+        pool->node = relu->node;
+        memmove(relu, relu + 1, (size_t)(p->num_kernels - k - 2) * sizeof *relu);
+        p->num_kernels--;
+    }
+}
+
 /* ---- liveness and the memory plan ----------------------------------------------------- */
 
 static void mark_live(cnnc_lower_ctx *lc)
@@ -1081,6 +1144,7 @@ cnnc_lowered *cnnc_lower_program(const cnnc_graph *g, cnnc_program_kind kind, cn
         cnnc_lowered_free(lc.p);
         return NULL;
     }
+    fuse_relu_grads(lc.p);
     plan_memory(lc.p);
     return lc.p;
 }
@@ -1173,7 +1237,8 @@ void cnnc_lowered_dump(const cnnc_lowered *p, FILE *out)
         fprintf(out, "  k%-3d %s", k, cnnc_kernel_kind_name(kr->kind));
         if (kr->kind != CNNC_K_EW)
             dump_steps(kr, out);
-        fprintf(out, "%s%s", kr->accumulate ? " (+=)" : "", kr->hoisted ? " (once per batch)" : "");
+        fprintf(out, "%s%s%s", kr->relu_grad ? "+relu_grad" : "", kr->accumulate ? " (+=)" : "",
+                kr->hoisted ? " (once per batch)" : "");
         if (kr->kind == CNNC_K_EW)
             dump_steps(kr, out);
         if (kr->kind == CNNC_K_FILL)

@@ -7,6 +7,8 @@
  *     list of steps); constants become immediates, smaller operands are broadcast,
  *   - REDUCE and BROADCAST are generic loop nests,
  *   - softmax, cross-entropy and its gradient become one kernel,
+ *   - a ReLU's gradient right after the max-pooling gradient it masks becomes part of
+ *     that kernel (relu_grad),
  *   - every per-image value lives in one arena, packed by buffer lifetimes (first fit
  *     over live intervals, 64-byte aligned offsets).
  *
@@ -161,6 +163,8 @@ typedef struct cnnc_kernel {
                                           straight into the per-thread gradients) */
     int hoisted;                       /* reads only weights: runs once per worker call,
                                           before the image loop; its outputs stay live */
+    int relu_grad;                     /* MAX_POOL2D_GRAD: dx is kept only where x > 0 (the
+                                          gradient of the ReLU that made x, fused) */
 } cnnc_kernel;
 
 typedef struct cnnc_lowered {

@@ -47,6 +47,26 @@ static const char *const tiled_train_model =
     "softmax\n"
     "compile loss=categorical_crossentropy optimizer=sgd lr=1\n";
 
+/* Max pooling with its windows unrolled and the ReLU's gradient fused into the pooling's
+ * (relu_grad): disjoint windows with gaps between them (pool 2, stride 3), overlapping
+ * ones (pool 3, stride 2), disjoint ones leaving the last row and column out (3x3 pooled
+ * by 2), after fused and separate ReLUs. train_ops_model has overlapping windows with
+ * padding. */
+static const char *const pool_relu_train_model =
+    "model prelu\n"
+    "input shape=20x20x2\n"
+    "conv2d filters=8 kernel=3 padding=same activation=relu\n"
+    "max_pool2d pool_size=2 strides=3\n"
+    "conv2d filters=16 kernel=3 padding=same\n"
+    "relu\n"
+    "max_pool2d pool_size=3 strides=2\n"
+    "conv2d filters=8 kernel=3 padding=same activation=relu\n"
+    "max_pool2d pool_size=2\n"
+    "flatten\n"
+    "dense units=3\n"
+    "softmax\n"
+    "compile loss=categorical_crossentropy optimizer=sgd lr=1\n";
+
 /* LeakyReLU's gradient, fused and as a layer of its own. */
 static const char *const leaky_train_model =
     "model ltrain\n"
@@ -170,6 +190,7 @@ static void test_train_gradients_O0(void **state)
     check_train(gap_mse_model, 0, 2, 4, 1);
     check_train(xent_model, 0, 1, 3, 1);
     check_train(leaky_train_model, 0, 1, 3, 1);
+    check_train(pool_relu_train_model, 0, 1, 2, 1);
 }
 
 static void test_train_gradients_O2(void **state)
@@ -179,6 +200,7 @@ static void test_train_gradients_O2(void **state)
     check_train(tiled_train_model, 2, 2, 3, 1);
     check_train(tiled_train_model, 0, 1, 2, 1);
     check_train(leaky_train_model, 2, 2, 4, 1);
+    check_train(pool_relu_train_model, 2, 2, 3, 1);
     cg_target_cpu = "x86-64-v3";
     check_train(tiled_train_model, 2, 2, 3, 1);
     cg_target_cpu = NULL;
