@@ -22,11 +22,13 @@ same weights validated with each validation batch's own statistics, an extra pas
 validation images): when the two differ widely, the moving statistics, not the weights, are
 what is off. --history writes the same per epoch as CSV (the columns of cnnc's
 NAME.history.csv, then seconds and cpu_seconds), rewritten after every epoch. At the end:
-the test accuracy of the restored weights, the wall and the CPU time.
+the test accuracy of the restored weights, the wall and the CPU time. Ctrl-C (SIGINT) or SIGTERM
+ends training early: the unfinished epoch is dropped, and the best weights so far are tested.
 Only a benchmark: PyTorch is never a dependency of cnnc or its tests."""
 import argparse
 import copy
 import os
+import signal
 import sys
 import time
 
@@ -105,7 +107,13 @@ def evaluate(model, x, y, batch_stats=False):
     return loss / len(x), correct / len(x)
 
 
+def stop_training(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main():
+    signal.signal(signal.SIGINT, stop_training)    # also when started in the background
+    signal.signal(signal.SIGTERM, stop_training)
     ap = argparse.ArgumentParser()
     ap.add_argument("data")
     ap.add_argument("--epochs", type=int, default=30)
@@ -127,9 +135,27 @@ def main():
     x_test, y_test = load_split(a.data, "t10k")
     model = FashionBN(a.momentum)
     opt = KerasAdam(model.parameters(), lr=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-7)
-    best, best_state, waited = float("inf"), None, 0
     cpu0, wall0 = time.process_time(), time.perf_counter()
     history = ["epoch,loss,acc,val_loss,val_acc,seconds,cpu_seconds"]
+    try:
+        best, best_state = train_epochs(a, model, opt, gen, rng, x_train, y_train, x_val,
+                                        y_val, history)
+    except KeyboardInterrupt:
+        print("interrupted: the unfinished epoch is dropped", flush=True)
+        best, best_state = train_epochs.best
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    _, test_acc = evaluate(model, x_test, y_test)
+    print("test accuracy %.4f (best val_loss %.4f), wall %.0f s, cpu %.0f s"
+          % (test_acc, best, time.perf_counter() - wall0, time.process_time() - cpu0))
+
+
+def train_epochs(a, model, opt, gen, rng, x_train, y_train, x_val, y_val, history):
+    """The epochs with early stopping; returns (best val_loss, its state_dict), also kept in
+    train_epochs.best after every epoch for an interrupted run."""
+    split = len(x_train)
+    best, best_state, waited = float("inf"), None, 0
+    train_epochs.best = (best, best_state)
     for epoch in range(1, a.epochs + 1):
         epoch_cpu, epoch_wall = time.process_time(), time.perf_counter()
         model.train()
@@ -162,16 +188,13 @@ def main():
             os.replace(a.history + ".tmp", a.history)
         if val_loss < best:
             best, best_state, waited = val_loss, copy.deepcopy(model.state_dict()), 0
+            train_epochs.best = (best, best_state)
         else:
             waited += 1
             if waited >= a.patience and epoch > 1:
                 print("early stopping after epoch %d" % epoch)
                 break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    _, test_acc = evaluate(model, x_test, y_test)
-    print("test accuracy %.4f (best val_loss %.4f), wall %.0f s, cpu %.0f s"
-          % (test_acc, best, time.perf_counter() - wall0, time.process_time() - cpu0))
+    return best, best_state
 
 
 if __name__ == "__main__":
