@@ -4,6 +4,7 @@ weights in the SAME data order, to tell a difference of the training step from t
 run-to-run spread (issue 11; bench/accuracy.sh compares the two over independent seeds).
 
     pytorch_same_start.py PROGRAM DATA_DIR EPOCHS SEEDS [--validation-split 0.2]
+                          [--init cnnc|torch] [--order cnnc|numpy]
 
 PROGRAM is models/mnist.cnn compiled by cnnc. For each seed (comma-separated) it runs
 `PROGRAM train --epochs 0 --seed S` (the initial weights, untrained), then `PROGRAM train
@@ -16,6 +17,10 @@ the largest weight of each tensor. With a training set of a single batch (say 80
 validation split 0.2: one step of 64 per epoch) it is the one-step check from identical
 weights; over whole epochs, rounding differences grow, so the figures should agree on
 average rather than to the last digit.
+--init torch (PyTorch's random glorot_uniform draws, zero biases) and --order numpy (numpy's
+permutation, as bench/pytorch_accuracy.py) make PyTorch start from its own draws instead,
+one at a time, to tell which of the two random inputs a difference between bench/accuracy.sh's
+independent runs comes from; the weights are then not compared.
 Only a benchmark: PyTorch is never a dependency of cnnc or its tests."""
 import argparse
 import os
@@ -68,14 +73,24 @@ def cnnc_history(path):
         return [float(line.split(",")[column]) for line in f if line.strip()]
 
 
-def torch_run(weights, x, y, split, epochs, seed, batch):
+def torch_run(weights, x, y, split, epochs, seed, batch, init="cnnc", order_from="cnnc"):
+    torch.manual_seed(seed)
     model = MnistCam()
-    model.load_keras_tensors(read_cnnc_weights(weights)[1])
+    if init == "cnnc":
+        model.load_keras_tensors(read_cnnc_weights(weights)[1])
+    else:
+        for layer in (model.conv2d, model.conv2d_1, model.dense):
+            torch.nn.init.xavier_uniform_(layer.weight)
+            torch.nn.init.zeros_(layer.bias)
+    rng = np.random.default_rng(seed)
     opt = KerasAdam(model.parameters(), lr=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-7)
     x_train, y_train, x_val, y_val = x[:split], y[:split], x[split:], y[split:]
     accs = []
     for epoch in range(epochs):
-        order = torch.tensor(cnnc_order(split, seed, epoch))
+        if order_from == "cnnc":
+            order = torch.tensor(cnnc_order(split, seed, epoch))
+        else:
+            order = torch.from_numpy(rng.permutation(split))
         for start in range(0, split, batch):
             chosen = order[start:start + batch]
             opt.zero_grad()
@@ -94,6 +109,8 @@ def main():
     ap.add_argument("seeds")
     ap.add_argument("--validation-split", type=float, default=0.2)
     ap.add_argument("--batch-size", type=int, default=64)
+    ap.add_argument("--init", choices=("cnnc", "torch"), default="cnnc")
+    ap.add_argument("--order", choices=("cnnc", "numpy"), default="cnnc")
     a = ap.parse_args()
     torch.set_num_threads(1)
     x, y = load_split(a.data, "train")
@@ -109,11 +126,16 @@ def main():
         subprocess.run([a.program, "train", "--epochs", str(a.epochs), "--weights", trained]
                        + common, check=True, stdout=subprocess.DEVNULL)
         ours = cnnc_history(trained[:-len(".weights")] + ".history.csv")
-        theirs, tensors = torch_run(init, x, y, split, a.epochs, seed, a.batch_size)
+        theirs, tensors = torch_run(init, x, y, split, a.epochs, seed, a.batch_size,
+                                    a.init, a.order)
         diffs = []
         for (name, t), (_, c) in zip(tensors, read_cnnc_weights(trained)[1]):
             scale = max(float(np.abs(c).max()), 1e-30)
             diffs.append("%s %.1e" % (name, float(np.abs(t - c).max()) / scale))
+        if a.init != "cnnc" or a.order != "cnnc":
+            diffs = ["not compared (PyTorch's own %s)" % " and ".join(
+                w for w, own in (("initial weights", a.init != "cnnc"),
+                                 ("order", a.order != "cnnc")) if own)]
         print("seed %d: cnnc %s | PyTorch %s | weights: %s" % (
             seed, " ".join("%.4f" % v for v in ours), " ".join("%.4f" % v for v in theirs),
             ", ".join(diffs)), flush=True)
