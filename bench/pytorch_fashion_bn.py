@@ -3,7 +3,8 @@
 (issue 11, item 5) and to check what the moving statistics of BatchNormalization do early in
 training (docs/extending.md, BatchNormalization).
 
-    pytorch_fashion_bn.py DATA_DIR [--epochs 30] [--momentum 0.9] [--seed 42] [--threads 1]
+    pytorch_fashion_bn.py DATA_DIR [--epochs 30] [--momentum 0.9] [--seed 42] [--threads 2]
+                          [--history FILE.csv] [--batch-stats]
 
 The same layers (conv-BN-ReLU blocks without conv bias, dropout 0.3, dense 128 + BN, dense
 10), Keras's initialisation (glorot_uniform kernels, zero biases, gamma 1, beta 0, moving
@@ -16,13 +17,18 @@ moves the moving variance towards the unbiased batch variance, Keras towards the
 one (n/(n-1) with n = 64 x 784 pixels at the first layer: negligible).
 
 Per epoch it prints loss, acc, val_loss, val_acc (the moving statistics, as Keras
-validates) and val_acc_batch (the same weights validated with each validation batch's own
-statistics): when the two differ widely, the moving statistics, not the weights, are what
-is off. At the end: the test accuracy of the restored weights and the CPU time.
+validates), the epoch's wall and CPU seconds, and with --batch-stats val_acc_batch (the
+same weights validated with each validation batch's own statistics, an extra pass over the
+validation images): when the two differ widely, the moving statistics, not the weights, are
+what is off. --history writes the same per epoch as CSV (the columns of cnnc's
+NAME.history.csv, then seconds and cpu_seconds), rewritten after every epoch. At the end:
+the test accuracy of the restored weights, the wall and the CPU time. Ctrl-C (SIGINT) or SIGTERM
+ends training early: the unfinished epoch is dropped, and the best weights so far are tested.
 Only a benchmark: PyTorch is never a dependency of cnnc or its tests."""
 import argparse
 import copy
 import os
+import signal
 import sys
 import time
 
@@ -101,14 +107,23 @@ def evaluate(model, x, y, batch_stats=False):
     return loss / len(x), correct / len(x)
 
 
+def stop_training(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main():
+    signal.signal(signal.SIGINT, stop_training)    # also when started in the background
+    signal.signal(signal.SIGTERM, stop_training)
     ap = argparse.ArgumentParser()
     ap.add_argument("data")
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--momentum", type=float, default=0.9)
     ap.add_argument("--seed", type=int, default=42)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--patience", type=int, default=5)
+    ap.add_argument("--history", help="per-epoch CSV to write")
+    ap.add_argument("--batch-stats", action="store_true",
+                    help="also validate with each batch's own statistics")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -120,9 +135,29 @@ def main():
     x_test, y_test = load_split(a.data, "t10k")
     model = FashionBN(a.momentum)
     opt = KerasAdam(model.parameters(), lr=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-7)
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    history = ["epoch,loss,acc,val_loss,val_acc,seconds,cpu_seconds"]
+    try:
+        best, best_state = train_epochs(a, model, opt, gen, rng, x_train, y_train, x_val,
+                                        y_val, history)
+    except KeyboardInterrupt:
+        print("interrupted: the unfinished epoch is dropped", flush=True)
+        best, best_state = train_epochs.best
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    _, test_acc = evaluate(model, x_test, y_test)
+    print("test accuracy %.4f (best val_loss %.4f), wall %.0f s, cpu %.0f s"
+          % (test_acc, best, time.perf_counter() - wall0, time.process_time() - cpu0))
+
+
+def train_epochs(a, model, opt, gen, rng, x_train, y_train, x_val, y_val, history):
+    """The epochs with early stopping; returns (best val_loss, its state_dict), also kept in
+    train_epochs.best after every epoch for an interrupted run."""
+    split = len(x_train)
     best, best_state, waited = float("inf"), None, 0
-    cpu0 = time.process_time()
+    train_epochs.best = (best, best_state)
     for epoch in range(1, a.epochs + 1):
+        epoch_cpu, epoch_wall = time.process_time(), time.perf_counter()
         model.train()
         order = torch.from_numpy(rng.permutation(split))
         loss_sum, correct = 0.0, 0
@@ -137,22 +172,29 @@ def main():
             loss_sum += loss.item() * len(batch)
             correct += (logits.argmax(1) == yb).sum().item()
         val_loss, val_acc = evaluate(model, x_val, y_val)
-        _, val_acc_batch = evaluate(model, x_val, y_val, batch_stats=True)
-        print("epoch %d loss %.4f acc %.4f val_loss %.4f val_acc %.4f val_acc_batch %.4f "
-              "cpu %.0f s" % (epoch, loss_sum / split, correct / split, val_loss, val_acc,
-                              val_acc_batch, time.process_time() - cpu0), flush=True)
+        seconds = time.perf_counter() - epoch_wall
+        cpu_seconds = time.process_time() - epoch_cpu
+        extra = ""
+        if a.batch_stats:
+            extra = " val_acc_batch %.4f" % evaluate(model, x_val, y_val, batch_stats=True)[1]
+        print("epoch %d loss %.4f acc %.4f val_loss %.4f val_acc %.4f%s wall %.0f s cpu %.0f s"
+              % (epoch, loss_sum / split, correct / split, val_loss, val_acc, extra, seconds,
+                 cpu_seconds), flush=True)
+        history.append("%d,%.6f,%.6f,%.6f,%.6f,%.1f,%.1f" % (
+            epoch, loss_sum / split, correct / split, val_loss, val_acc, seconds, cpu_seconds))
+        if a.history:
+            with open(a.history + ".tmp", "w") as f:
+                f.write("\n".join(history) + "\n")
+            os.replace(a.history + ".tmp", a.history)
         if val_loss < best:
             best, best_state, waited = val_loss, copy.deepcopy(model.state_dict()), 0
+            train_epochs.best = (best, best_state)
         else:
             waited += 1
             if waited >= a.patience and epoch > 1:
                 print("early stopping after epoch %d" % epoch)
                 break
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    _, test_acc = evaluate(model, x_test, y_test)
-    print("test accuracy %.4f (best val_loss %.4f), cpu %.0f s"
-          % (test_acc, best, time.process_time() - cpu0))
+    return best, best_state
 
 
 if __name__ == "__main__":
