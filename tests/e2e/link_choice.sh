@@ -7,13 +7,7 @@ set -euo pipefail
 source "$(dirname "$0")/common.bash"
 enter_workdir
 
-cat > tiny.cnn <<'MODEL'
-model tiny
-input shape=8x8x1
-conv2d filters=2 kernel=3 activation=relu
-flatten
-dense units=3 activation=softmax
-MODEL
+write_tiny_model tiny.cnn
 
 real_cc=$(command -v cc) || { echo "skipped: no cc"; exit 77; }
 mkdir with_gold no_gold
