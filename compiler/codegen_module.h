@@ -128,6 +128,8 @@ void cg_free_header_info(cnnc_header_info *info);
 LLVMTargetMachineRef cg_make_target_machine(const cnnc_codegen_options *o, cnnc_diag *d);
 /* Whether the kernels use 16-float vectors (an AVX-512 host). */
 int cg_wide_vectors(const cnnc_codegen_options *o);
+/* Sets mod's triple and data layout for tm. */
+void cg_set_module_target(LLVMModuleRef mod, LLVMTargetMachineRef tm);
 /* Sets mod's triple and data layout for tm and runs the optimisation pipeline; NULL or
  * the error (cg_run_pipeline touches nothing but mod and tm: threads may call it). */
 LLVMErrorRef cg_run_pipeline(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level);

@@ -154,7 +154,7 @@ LLVMTargetMachineRef cg_make_target_machine(const cnnc_codegen_options *o, cnnc_
     return tm;
 }
 
-LLVMErrorRef cg_run_pipeline(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level)
+void cg_set_module_target(LLVMModuleRef mod, LLVMTargetMachineRef tm)
 {
     char *triple = LLVMGetTargetMachineTriple(tm);
     LLVMSetTarget(mod, triple);
@@ -162,6 +162,11 @@ LLVMErrorRef cg_run_pipeline(LLVMModuleRef mod, LLVMTargetMachineRef tm, int lev
     LLVMTargetDataRef layout = LLVMCreateTargetDataLayout(tm);
     LLVMSetModuleDataLayout(mod, layout);
     LLVMDisposeTargetData(layout);
+}
+
+LLVMErrorRef cg_run_pipeline(LLVMModuleRef mod, LLVMTargetMachineRef tm, int level)
+{
+    cg_set_module_target(mod, tm);
     char passes[32];
     snprintf(passes, sizeof passes, "default<O%d>", level < 0 ? 0 : level > 3 ? 3 : level);
     LLVMPassBuilderOptionsRef pbo = LLVMCreatePassBuilderOptions();

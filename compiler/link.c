@@ -121,16 +121,14 @@ static int find_runtime(const cnnc_codegen_options *opts, char *dir, size_t len,
     return -1;
 }
 
-/* Runs argv (argv[0] looked up in PATH), waits; -1 with a message if it cannot run or
- * fails. */
-static int run_command(char *const argv[], const char *output, cnnc_diag *d)
+int cnnc_run_linker(char *const argv[], const char *output, const char *cannot_run,
+                    const char *purpose, const char *install_hint, cnnc_diag *d)
 {
     int status;
     cnnrt_run_result run = cnnrt_run_command(argv, &status);
     if (run == CNNRT_RUN_NOT_STARTED) {
-        cnnc_error(d, NOWHERE, "cannot run the C compiler '%s' to link the program: %s",
-                   argv[0], strerror(errno));
-        cnnc_note(d, NOWHERE, "install a C compiler (cc) or set CC to one");
+        cnnc_error(d, NOWHERE, "%s '%s'%s: %s", cannot_run, argv[0], purpose, strerror(errno));
+        cnnc_note(d, NOWHERE, "%s", install_hint);
         return -1;
     }
     if (run == CNNRT_RUN_WAIT_FAILED) {
@@ -220,7 +218,8 @@ int cnnc_link_program(const char *const *objs, int num_objs, const cnnc_codegen_
         argv[argc++] = t;
 #endif
     argv[argc] = NULL;
-    int rc = run_command(argv, opts->output, d);
+    int rc = cnnc_run_linker(argv, opts->output, "cannot run the C compiler", " to link the program",
+                             "install a C compiler (cc) or set CC to one", d);
     free(cc_copy);
     return rc;
 }

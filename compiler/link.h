@@ -27,6 +27,12 @@ void cnnc_output_error(cnnc_diag *d, const char *fmt, ...) CNNC_PRINTF(2, 3);
  * name. -1 after a message. */
 int cnnc_write_output(const char *path, const void *data, size_t len, cnnc_diag *d);
 
+/* Runs the linker argv (argv[0] looked up in PATH) that writes output, and waits; -1 after
+ * a message if it cannot run ("CANNOT_RUN 'argv[0]'PURPOSE: why", then INSTALL_HINT as a
+ * note) or fails. */
+int cnnc_run_linker(char *const argv[], const char *output, const char *cannot_run,
+                    const char *purpose, const char *install_hint, cnnc_diag *d);
+
 /* A temporary object file path in the output's directory ("PROG.cnnc-PID-PART.o"). */
 int cnnc_temp_object_path(const char *output, int part, char *buf, size_t len, cnnc_diag *d);
 

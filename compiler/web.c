@@ -16,7 +16,6 @@
 #include "codegen_module.h"
 #include "embed_weights.h"
 #include "link.h"
-#include "run_command.h"
 
 static const cnnc_loc NOWHERE = {0, 0, 0};
 
@@ -219,12 +218,7 @@ static int emit_glue_object(const char *c_name, const char *path, cnnc_diag *d)
         return -1;
     LLVMContextRef ctx = LLVMContextCreate();
     LLVMModuleRef mod = LLVMModuleCreateWithNameInContext("cnnc_web_glue", ctx);
-    char *triple = LLVMGetTargetMachineTriple(tm);
-    LLVMSetTarget(mod, triple);
-    LLVMDisposeMessage(triple);
-    LLVMTargetDataRef layout = LLVMCreateTargetDataLayout(tm);
-    LLVMSetModuleDataLayout(mod, layout);
-    LLVMDisposeTargetData(layout);
+    cg_set_module_target(mod, tm);
     char model[300], weights[300];
     snprintf(model, sizeof model, "%s_model", c_name);
     snprintf(weights, sizeof weights, "%s_weights", c_name);
@@ -257,24 +251,8 @@ static int link_module(const char *model_obj, const char *glue_obj, const web_pa
     char *argv[] = {CNNC_WASM_LD, "--no-entry", "-z", "stack-size=1048576", "--fatal-warnings",
                     (char *)model_obj, (char *)glue_obj, (char *)p->runtime, libdir, "-lc",
                     "-o", (char *)out, NULL};
-    int status;
-    cnnrt_run_result run = cnnrt_run_command(argv, &status);
-    if (run == CNNRT_RUN_NOT_STARTED) {
-        cnnc_error(d, NOWHERE, "--web: cannot run the WebAssembly linker '%s': %s", argv[0],
-                   strerror(errno));
-        cnnc_note(d, NOWHERE, "install lld-19 (scripts/install-deps.sh)");
-        return -1;
-    }
-    if (run == CNNRT_RUN_WAIT_FAILED) {
-        cnnc_error(d, NOWHERE, "waiting for '%s' failed: %s", argv[0], strerror(errno));
-        return -1;
-    }
-    if (status != 0) {
-        cnnc_output_error(d, "cannot write '%s': linking with '%s' failed (exit status %d)",
-                          out, argv[0], status);
-        return -1;
-    }
-    return 0;
+    return cnnc_run_linker(argv, out, "--web: cannot run the WebAssembly linker", "",
+                           "install lld-19 (scripts/install-deps.sh)", d);
 }
 
 /* ---- the page ------------------------------------------------------------------------ */
