@@ -105,6 +105,12 @@ void cg_add_fn_attr(cnnc_cg *g, LLVMValueRef fn, unsigned index, const char *nam
     LLVMAddAttributeAtIndex(fn, index, LLVMCreateEnumAttribute(g->ctx, kind, 0));
 }
 
+void cg_mark_glue(cnnc_cg *g, LLVMValueRef fn)
+{
+    cg_add_fn_attr(g, fn, LLVMAttributeFunctionIndex, "noinline");
+    cg_add_fn_attr(g, fn, LLVMAttributeFunctionIndex, "optnone");
+}
+
 void cg_free_header_info(cnnc_header_info *info)
 {
     free((char *)info->c_name);

@@ -244,6 +244,7 @@ static LLVMValueRef emit_worker(cg_module *s, cg_program *p, LLVMValueRef *kerne
     LLVMValueRef fn = LLVMAddFunction(g->mod, name, s->task_type);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     cg_add_fn_attr(g, fn, LLVMAttributeFunctionIndex, "nounwind");
+    cg_mark_glue(g, fn);
     g->fn = fn;
     g->entry = LLVMAppendBasicBlockInContext(g->ctx, fn, "entry");
     LLVMPositionBuilderAtEnd(g->b, g->entry);
