@@ -337,6 +337,10 @@ static void call_update(cnnc_cg *g, const cg_program *p, LLVMValueRef *args)
         call_args[CG_K_LABEL] = call_args[CG_K_SCORE_MODE] = cg_i64(g, 0);
         call_args[CG_K_PART] = cg_i64(g, 0);
         call_args[CG_K_PARTS] = cg_i64(g, 1);
+        int64_t sizes[CG_K_NUM_SIZES];
+        cnnc_cg_kernel_sizes(up, k, sizes);
+        for (int i = 0; i < CG_K_NUM_SIZES; i++)
+            call_args[CG_K_SIZE0 + i] = cg_i64(g, sizes[i]);
         LLVMBuildCall2(g->b, g->kernel_type, p->update_fns[k], call_args, CG_K_NUM_PARAMS, "");
     }
 }

@@ -35,8 +35,10 @@ enum {
     CG_K_SCORE_MODE,
     CG_K_PART,          /* this call computes part PART of PARTS of the kernel's output */
     CG_K_PARTS,         /* (cnnc_cg_kernel_splits; other kernels get 0 of 1) */
-    CG_K_NUM_PARAMS
+    CG_K_SIZE0,         /* the sizes of a size-generic kernel (cnnc_cg_kernel_sizes) */
+    CG_K_NUM_PARAMS = CG_K_SIZE0 + 3
 };
+enum { CG_K_NUM_SIZES = CG_K_NUM_PARAMS - CG_K_SIZE0 };
 
 /* Emits the body of kernel k as a new internal function; returns it, or NULL after a
  * diagnostic. */
@@ -45,9 +47,13 @@ LLVMValueRef cnnc_cg_kernel(cnnc_cg *g, const cnnc_lowered *p, int k, const char
  * steps and attributes, which of its buffers are present and their sizes -- as numbers in
  * key[0..cap). Returns the key's length (more than cap: it did not fit). Kernels with
  * equal keys have identical bodies, so a module emits each body once
- * (codegen_programs.c). Keep it next to the emitters: whatever an emitter starts to read
- * must be added here. */
+ * (codegen_programs.c). Elementwise and reduce kernels are size-generic: their key keeps
+ * only the pattern of their loops, and the sizes come at run time (cnnc_cg_kernel_sizes).
+ * Keep it next to the emitters: whatever an emitter starts to read must be added here. */
 size_t cnnc_cg_kernel_key(const cnnc_lowered *p, int k, int64_t *key, size_t cap);
+/* The run-time sizes a call of kernel k passes as its arguments CG_K_SIZE0.. (0 for
+ * the kernels whose sizes are constants in their body). */
+void cnnc_cg_kernel_sizes(const cnnc_lowered *p, int k, int64_t sizes[CG_K_NUM_SIZES]);
 void cnnc_cg_declare_helpers(cnnc_cg *g);
 /* Whether kernel k splits its output over the members of a team (cnnrt_parallel_team):
  * called with part p of P, it computes its own output rows -- each output element by one
@@ -81,6 +87,9 @@ typedef struct cg_loop {
     LLVMValueRef limit;
 } cg_loop;
 LLVMValueRef cg_for(cnnc_cg *g, cg_loop *l, int64_t n);
+/* The same with a trip count known only at run time, n >= 1 (no test before the first
+ * iteration). */
+LLVMValueRef cg_for_count(cnnc_cg *g, cg_loop *l, LLVMValueRef n);
 /* The same with a run-time limit (>= 0); the loop may run zero times. */
 LLVMValueRef cg_for_dynamic(cnnc_cg *g, cg_loop *l, LLVMValueRef begin, LLVMValueRef end);
 void cg_end(cnnc_cg *g, cg_loop *l);

@@ -153,7 +153,8 @@ static LLVMValueRef cam_guard(cnnc_cg *g, const cnnc_kernel *kr, const worker_ba
     return guard;
 }
 
-/* Calls kernel k for image img: pointers to its buffers, the image, seed, label, mode. */
+/* Calls kernel k for image img: pointers to its buffers, the image, seed, label, mode,
+ * its part of the output and its sizes. */
 static void call_kernel(cnnc_cg *g, const cnnc_lowered *lp, LLVMValueRef kernel_fn, int k,
                         const worker_bases *wb, LLVMValueRef img, LLVMValueRef label,
                         LLVMValueRef seed, LLVMValueRef mode)
@@ -199,6 +200,10 @@ static void call_kernel(cnnc_cg *g, const cnnc_lowered *lp, LLVMValueRef kernel_
     int split = wb->member && cnnc_cg_kernel_splits(kr);
     args[CG_K_PART] = split ? wb->member : cg_i64(g, 0);
     args[CG_K_PARTS] = split ? wb->members : cg_i64(g, 1);
+    int64_t sizes[CG_K_NUM_SIZES];
+    cnnc_cg_kernel_sizes(lp, k, sizes);
+    for (int i = 0; i < CG_K_NUM_SIZES; i++)
+        args[CG_K_SIZE0 + i] = cg_i64(g, sizes[i]);
     if (wb->member && !split)   /* a team runs the other kernels on member 0 */
         guard = and_guard(g, guard, LLVMBuildICmp(g->b, LLVMIntEQ, wb->member, cg_i64(g, 0), ""));
     guard = and_guard(g, guard, cam_guard(g, kr, wb));

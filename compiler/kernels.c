@@ -1,6 +1,7 @@
-/* The loop kernels of a lowered program as LLVM IR: one internal function per kernel,
- * every shape a constant, every pointer argument noalias (the memory plan keeps the
- * buffers of one kernel disjoint). Loops put channels innermost so that LLVM vectorises
+/* The loop kernels of a lowered program as LLVM IR: one internal function per kernel
+ * body (kernels with equal keys share one), every shape a constant but the counts of the
+ * size-generic elementwise and reduce kernels (below), every pointer argument noalias
+ * (the memory plan keeps the buffers of one kernel disjoint). Loops put channels innermost so that LLVM vectorises
  * them; floating-point contraction (FMA) is allowed in the convolution and dense sums,
  * reassociation only in reductions whose order does not matter to within 1e-6.
  *
@@ -57,6 +58,11 @@ LLVMValueRef cg_intrinsic(cnnc_cg *g, const char *name, LLVMTypeRef type, LLVMVa
 
 LLVMValueRef cg_for(cnnc_cg *g, cg_loop *l, int64_t n)
 {
+    return cg_for_count(g, l, cg_i64(g, n));
+}
+
+LLVMValueRef cg_for_count(cnnc_cg *g, cg_loop *l, LLVMValueRef n)
+{
     LLVMBasicBlockRef pre = LLVMGetInsertBlock(g->b);
     l->body = LLVMAppendBasicBlockInContext(g->ctx, g->fn, "loop");
     l->exit = NULL;
@@ -65,7 +71,7 @@ LLVMValueRef cg_for(cnnc_cg *g, cg_loop *l, int64_t n)
     l->iv = LLVMBuildPhi(g->b, g->i64, "i");
     LLVMValueRef zero = cg_i64(g, 0);
     LLVMAddIncoming(l->iv, &zero, &pre, 1);
-    l->limit = cg_i64(g, n);
+    l->limit = n;
     return l->iv;
 }
 
@@ -1042,12 +1048,125 @@ static LLVMValueRef dropout_factor(cnnc_cg *g, const cnnc_ew_step *s, LLVMValueR
     return sel(g, keep, cg_f32(g, factor), cg_f32(g, 0.0));
 }
 
+/* ---- size-generic elementwise and reduce kernels ---------------------------------------
+ *
+ * The body of an elementwise or reduce kernel depends on the pattern of its loops, not on
+ * its sizes: the Grad-CAM methods run the same small chains (mul, square, relu-mul, ...)
+ * on every target layer and the training step the same activation chains on every layer,
+ * each at its own size. Their sizes are therefore run-time arguments of the kernel
+ * function (CG_K_SIZE0.., filled in by cnnc_cg_kernel_sizes at every call), and their key
+ * (cnnc_cg_kernel_key) keeps only what the body's code depends on, so that a module emits
+ * one function per pattern instead of one per pattern and size.
+ *
+ * What stays a constant of the body: the length of a loop that broadcasts a smaller input
+ * over rows (in practice a channel count: batch_norm's scale and shift, a Grad-CAM
+ * method's channel weights, and the kept channels of a spatial sum), because that loop is
+ * the one LLVM vectorises and it is short, so a run-time trip count would cost every row
+ * a vector-width test and a remainder loop; and j % m for an input of m elements that
+ * divides it. The other counts (the rows, the whole length of an unbroadcast loop, the
+ * reduced length and the rows of a reduction) are long or not vectorised, and run-time
+ * counts cost them one test per call. A kernel outside these patterns (a reduction over
+ * axes that do not collapse to one run, an output not of the kernel's length) keeps
+ * every size as a constant, in its body and its key, as the other kernels do. */
+
+/* How an ew kernel's input is read at element i = row * inner + j of the output. */
+enum {
+    EW_ABSENT = -1,
+    EW_FULL = 0,      /* as long as the output: element i */
+    EW_ONE = 1,       /* one element (and the output more): element 0 */
+    EW_INNER = -2,    /* one row's length: element j */
+    /* m >= 2, shorter than a row (divides it): element j % m */
+};
+
+typedef struct ew_form {
+    int generic;                       /* the sizes are arguments, not constants */
+    int64_t n, rows, inner;            /* n = rows * inner elements; inner > 1: split loop */
+    int64_t read[CNNC_KERNEL_MAX_IN];  /* EW_* or m */
+} ew_form;
+
+static void ew_form_of(const cnnc_lowered *p, const cnnc_kernel *k, ew_form *f)
+{
+    int64_t size[CNNC_KERNEL_MAX_IN];
+    f->n = k->n;
+    f->inner = 1;
+    for (int s = 0; s < CNNC_KERNEL_MAX_IN; s++) {
+        size[s] = k->in[s] >= 0 ? p->bufs[k->in[s]].size : 0;
+        if (size[s] > f->inner && size[s] < k->n)
+            f->inner = size[s];
+    }
+    f->rows = k->n / f->inner;
+    f->generic = f->rows * f->inner == k->n;
+    for (int s = 0; s < CNNC_KERNEL_MAX_IN; s++)
+        f->read[s] = k->in[s] < 0 ? EW_ABSENT : size[s] == k->n ? EW_FULL
+                     : size[s] == 1 ? EW_ONE : size[s] == f->inner ? EW_INNER : size[s];
+    for (int o = 0; o < CNNC_KERNEL_MAX_OUT; o++)
+        if (k->out[o] >= 0 && p->bufs[k->out[o]].size != k->n)
+            f->generic = 0;
+}
+
+/* The shape of a reduction as outer x reduced x inner (row-major, kept, reduced, kept):
+ * the axes of more than one element collapsed into runs of reduced and kept axes. Not
+ * generic when they make more than one reduced run. */
+typedef struct reduce_form {
+    int generic;
+    int64_t outer, reduced, inner;
+} reduce_form;
+
+static void reduce_form_of(const cnnc_kernel *k, reduce_form *f)
+{
+    f->outer = f->reduced = f->inner = 1;
+    f->generic = 1;
+    int after_reduced = 0;      /* a reduced axis was seen: kept axes are inner */
+    for (int a = 0; a < k->shape.rank; a++) {
+        int64_t d = k->shape.dim[a];
+        if (d == 1)
+            continue;
+        if (k->axes >> a & 1) {
+            if (f->inner > 1)   /* reduced, kept, reduced */
+                f->generic = 0;
+            f->reduced *= d;
+            after_reduced = 1;
+        } else if (after_reduced) {
+            f->inner *= d;
+        } else {
+            f->outer *= d;
+        }
+    }
+    if (f->outer * f->inner != k->n)
+        f->generic = 0;
+}
+
+/* A size of a generic kernel (its argument `which`) or, in a sized one, the constant. */
+static LLVMValueRef form_size(cnnc_cg *g, int generic, int which, int64_t value)
+{
+    return generic ? param(g, CG_K_SIZE0 + which) : cg_i64(g, value);
+}
+
+void cnnc_cg_kernel_sizes(const cnnc_lowered *p, int index, int64_t sizes[CG_K_NUM_SIZES])
+{
+    const cnnc_kernel *k = &p->kernels[index];
+    for (int i = 0; i < CG_K_NUM_SIZES; i++)
+        sizes[i] = 0;
+    if (k->kind == CNNC_K_EW) {
+        ew_form f;
+        ew_form_of(p, k, &f);
+        sizes[0] = f.rows;
+        sizes[1] = f.inner;
+    } else if (k->kind == CNNC_K_REDUCE) {
+        reduce_form f;
+        reduce_form_of(k, &f);
+        sizes[0] = f.outer;
+        sizes[1] = f.reduced;
+        sizes[2] = f.inner;
+    }
+}
+
 /* Whether step s of an ew kernel has the same value for every element: all its operands
  * are constants, one-element inputs (an optimizer's step count, learning rate) or such
  * steps. Those steps are computed once, before the loop: in an update program, whose
  * pointers may alias, LLVM could not move them out itself (Adam's pow(beta, step) per
  * weight was a tenth of a training step). */
-static int ew_step_invariant(const cnnc_kernel *k, const int64_t *size, const int *invariant,
+static int ew_step_invariant(const cnnc_kernel *k, const ew_form *f, const int *invariant,
                              int s)
 {
     const cnnc_ew_step *step = &k->steps[s];
@@ -1056,23 +1175,31 @@ static int ew_step_invariant(const cnnc_kernel *k, const int64_t *size, const in
     int arity = cnnc_ew_info_of(step->fn)->arity;
     for (int a = 0; a < arity; a++) {
         int slot = step->arg[a];
-        int ok = slot == CNNC_ARG_CHAIN ? (s > 0 ? invariant[s - 1] : size[0] == 1)
+        int ok = slot == CNNC_ARG_CHAIN ? (s > 0 ? invariant[s - 1] : f->read[0] == EW_ONE)
                  : slot == CNNC_ARG_IMM ? 1
                  : slot <= CNNC_ARG_STEP ? invariant[CNNC_ARG_STEP - slot]
-                                         : size[slot] == 1;
+                                         : f->read[slot] == EW_ONE;
         if (!ok)
             return 0;
     }
     return 1;
 }
 
-/* What an ew kernel's steps read: each input's size, the length of the inner loop, and the
- * one-element inputs loaded once before the loop (NULL: read in the loop). */
+/* The one-element inputs of an ew kernel, loaded once before the loop (NULL: read in the
+ * loop). */
 typedef struct ew_inputs {
-    int64_t size[CNNC_KERNEL_MAX_IN];
-    int64_t inner;
+    const ew_form *form;
     LLVMValueRef once[CNNC_KERNEL_MAX_IN];
 } ew_inputs;
+
+/* The input slot whose buffer output o is (an update program writes in place), or -1. */
+static int aliased_input(const cnnc_kernel *k, int o)
+{
+    for (int i = 0; i < CNNC_KERNEL_MAX_IN; i++)
+        if (k->out[o] >= 0 && k->in[i] >= 0 && k->in[i] == k->out[o])
+            return i;
+    return -1;
+}
 
 /* Whether the kernel writes the buffer of its input slot (an update program, in place). */
 static int writes_input(const cnnc_kernel *k, int slot)
@@ -1089,14 +1216,12 @@ static int writes_input(const cnnc_kernel *k, int slot)
  * vectorised loop's run-time overlap check sends every call to the scalar loop). */
 static LLVMValueRef ew_out_ptr(cnnc_cg *g, const cnnc_kernel *k, int o)
 {
-    for (int i = 0; i < CNNC_KERNEL_MAX_IN; i++)
-        if (k->in[i] >= 0 && k->in[i] == k->out[o])
-            return in_ptr(g, i);
-    return out_ptr(g, o);
+    int i = aliased_input(k, o);
+    return i >= 0 ? in_ptr(g, i) : out_ptr(g, o);
 }
 
 /* The operands of step s of an ew kernel at element i (inner index j of the loop over
- * in->inner); v is the previous step's value (NULL before the first). */
+ * a row); v is the previous step's value (NULL before the first). */
 static void ew_operands(cnnc_cg *g, const cnnc_kernel *k, const ew_inputs *in, int s,
                         LLVMValueRef v, LLVMValueRef *results, LLVMValueRef i, LLVMValueRef j,
                         LLVMValueRef *x)
@@ -1113,14 +1238,15 @@ static void ew_operands(cnnc_cg *g, const cnnc_kernel *k, const ew_inputs *in, i
             x[a] = results[CNNC_ARG_STEP - slot];
         } else if (slot == CNNC_ARG_CHAIN) {
             x[a] = in->once[0] ? in->once[0]
-                               : cg_load(g, in_ptr(g, 0), in->size[0] == 1 ? cg_i64(g, 0) : i);
+                               : cg_load(g, in_ptr(g, 0),
+                                         in->form->read[0] == EW_ONE ? cg_i64(g, 0) : i);
         } else if (in->once[slot]) {
             x[a] = in->once[slot];
         } else {
-            int64_t m = in->size[slot];
-            LLVMValueRef at = m == k->n ? i : m == 1 ? cg_i64(g, 0)
-                              : m == in->inner ? j
-                                               : LLVMBuildSRem(g->b, j, cg_i64(g, m), "");
+            int64_t r = in->form->read[slot];
+            LLVMValueRef at = r == EW_FULL ? i : r == EW_ONE ? cg_i64(g, 0)
+                              : r == EW_INNER ? j
+                                              : LLVMBuildSRem(g->b, j, cg_i64(g, r), "");
             x[a] = cg_load(g, in_ptr(g, slot), at);
         }
     }
@@ -1128,35 +1254,37 @@ static void ew_operands(cnnc_cg *g, const cnnc_kernel *k, const ew_inputs *in, i
 
 /* The ew kernel's loop. Operands smaller than the output are broadcast (suffix rule: the
  * element of output i is i % size). When some are, the loop is split into an outer loop
- * and an inner one over the largest such size m, so that they read the inner index j
- * (or j % their size, which divides m) and the inner loop still vectorises. One-element
- * inputs the kernel does not write are read once, before the loop (in an update program,
- * whose pointers may alias, LLVM could not move those loads out itself). */
+ * over rows and an inner one over the largest such size (a row), so that they read the
+ * inner index j (or j % their size, which divides the row) and the inner loop still
+ * vectorises. One-element inputs the kernel does not write are read once, before the
+ * loop (in an update program, whose pointers may alias, LLVM could not move those loads
+ * out itself). Generic (see above): the number of rows, and the row's length when the
+ * loop is not split, are the arguments CG_K_SIZE0 and CG_K_SIZE0 + 1; the element index
+ * i, which the dropout step hashes, is the same row * inner + j either way. */
 static void emit_elementwise(cnnc_cg *g, const cnnc_lowered *p, const cnnc_kernel *k)
 {
-    ew_inputs in = {.inner = 1};
-    for (int s = 0; s < CNNC_KERNEL_MAX_IN; s++) {
-        in.size[s] = k->in[s] >= 0 ? p->bufs[k->in[s]].size : 0;
-        if (in.size[s] > in.inner && in.size[s] < k->n)
-            in.inner = in.size[s];
-        if (in.size[s] == 1 && k->n > 1 && !writes_input(k, s))
+    ew_form f;
+    ew_form_of(p, k, &f);
+    ew_inputs in = {.form = &f};
+    for (int s = 0; s < CNNC_KERNEL_MAX_IN; s++)
+        if (f.read[s] == EW_ONE && !writes_input(k, s))
             in.once[s] = cg_load(g, in_ptr(g, s), cg_i64(g, 0));
-    }
-    int64_t inner = in.inner;
     LLVMValueRef v = NULL, results[CNNC_EW_MAX_STEPS];
     int invariant[CNNC_EW_MAX_STEPS];
     for (int s = 0; s < k->num_steps; s++) {
-        invariant[s] = k->n > 1 && ew_step_invariant(k, in.size, invariant, s);
+        invariant[s] = k->n > 1 && ew_step_invariant(k, &f, invariant, s);
         if (invariant[s]) {
             LLVMValueRef x[CNNC_MAX_INPUTS];
             ew_operands(g, k, &in, s, v, results, cg_i64(g, 0), cg_i64(g, 0), x);
             v = results[s] = cnnc_ew_emit(g, k->steps[s].fn, x, k->steps[s].alpha);
         }
     }
+    int split = f.inner > 1;
+    LLVMValueRef rows = form_size(g, f.generic, 0, f.rows);
     cg_loop lo, li;
-    LLVMValueRef o = inner > 1 ? cg_for(g, &lo, k->n / inner) : NULL;
-    LLVMValueRef j = inner > 1 ? cg_for(g, &li, inner) : cg_for(g, &li, k->n);
-    LLVMValueRef i = inner > 1 ? iadd(g, imul(g, o, inner), j) : j;
+    LLVMValueRef o = split ? cg_for_count(g, &lo, rows) : NULL;
+    LLVMValueRef j = split ? cg_for(g, &li, f.inner) : cg_for_count(g, &li, rows);
+    LLVMValueRef i = split ? iadd(g, imul(g, o, f.inner), j) : j;
     for (int s = 0; s < k->num_steps; s++) {
         const cnnc_ew_step *step = &k->steps[s];
         if (invariant[s]) {
@@ -1175,7 +1303,7 @@ static void emit_elementwise(cnnc_cg *g, const cnnc_lowered *p, const cnnc_kerne
         if (k->out[o] >= 0)
             cg_store(g, k->out_step[o] ? results[k->out_step[o] - 1] : v, ew_out_ptr(g, k, o), i);
     cg_end(g, &li);
-    if (inner > 1)
+    if (split)
         cg_end(g, &lo);
 }
 
@@ -1207,26 +1335,76 @@ static void shape_loops_end(cnnc_cg *g, shape_loops *sl)
         cg_end(g, &sl->l[a]);
 }
 
-static void emit_reduce(cnnc_cg *g, const cnnc_kernel *k)
+/* y = x or y op= x of a reduction. */
+static LLVMValueRef reduce_step(cnnc_cg *g, const cnnc_kernel *k, LLVMValueRef x, LLVMValueRef y)
+{
+    return k->reduce == CNNC_REDUCE_MAX ? sel(g, fgt(g, x, y), x, y) : fadd(g, y, x);
+}
+
+/* Y = the initial value over the n outputs; after the sums, their mean over count. */
+static void reduce_init(cnnc_cg *g, const cnnc_kernel *k, LLVMValueRef n)
+{
+    cg_loop l;
+    LLVMValueRef o = cg_for_count(g, &l, n);
+    cg_store(g, cg_f32(g, k->reduce == CNNC_REDUCE_MAX ? -HUGE_VALF : 0.0), out_ptr(g, 0), o);
+    cg_end(g, &l);
+}
+
+static void reduce_mean(cnnc_cg *g, const cnnc_kernel *k, LLVMValueRef n, LLVMValueRef count)
+{
+    if (k->reduce != CNNC_REDUCE_MEAN)
+        return;
+    LLVMValueRef Y = out_ptr(g, 0);
+    cg_loop l;
+    LLVMValueRef o = cg_for_count(g, &l, n);
+    cg_store(g, fdiv(g, cg_load(g, Y, o), count), Y, o);
+    cg_end(g, &l);
+}
+
+/* A reduction whose axes do not collapse to outer x reduced x inner: every axis a loop. */
+static void emit_reduce_axes(cnnc_cg *g, const cnnc_kernel *k)
 {
     LLVMValueRef X = in_ptr(g, 0), Y = out_ptr(g, 0);
-    int is_max = k->reduce == CNNC_REDUCE_MAX;
-    cg_loop l;
-    LLVMValueRef o = cg_for(g, &l, k->n);
-    cg_store(g, cg_f32(g, is_max ? -HUGE_VALF : 0.0), Y, o);
-    cg_end(g, &l);
+    reduce_init(g, k, cg_i64(g, k->n));
     shape_loops sl;
     LLVMValueRef i, at;
     shape_loops_begin(g, &sl, k->shape, k->axes, &i, &at);
-    LLVMValueRef x = cg_load(g, X, i), y = cg_load(g, Y, at);
-    cg_store(g, is_max ? sel(g, fgt(g, x, y), x, y) : fadd(g, y, x), Y, at);
+    cg_store(g, reduce_step(g, k, cg_load(g, X, i), cg_load(g, Y, at)), Y, at);
     shape_loops_end(g, &sl);
-    if (k->reduce == CNNC_REDUCE_MEAN) {
-        double count = (double)(cnnc_shape_size(k->shape) / k->n);
-        o = cg_for(g, &l, k->n);
-        cg_store(g, fdiv(g, cg_load(g, Y, o), cg_f32(g, count)), Y, o);
-        cg_end(g, &l);
+    double count = (double)(cnnc_shape_size(k->shape) / k->n);
+    reduce_mean(g, k, cg_i64(g, k->n), cg_f32(g, count));
+}
+
+/* Y[o, c] op= X[o, r, c] over outer x reduced x inner, r in order for each output (the
+ * order of the axes' loops, so the sums are the same). The outer and reduced counts are
+ * arguments; the inner count, a vectorised loop, stays a constant (see above); a count
+ * of 1 has no loop. */
+static void emit_reduce(cnnc_cg *g, const cnnc_kernel *k)
+{
+    reduce_form f;
+    reduce_form_of(k, &f);
+    if (!f.generic) {
+        emit_reduce_axes(g, k);
+        return;
     }
+    LLVMValueRef X = in_ptr(g, 0), Y = out_ptr(g, 0);
+    LLVMValueRef outer = f.outer > 1 ? param(g, CG_K_SIZE0) : NULL;
+    LLVMValueRef reduced = param(g, CG_K_SIZE0 + 1);
+    LLVMValueRef n = outer ? imul(g, outer, f.inner) : cg_i64(g, f.inner);
+    reduce_init(g, k, n);
+    cg_loop lo, lr, li;
+    LLVMValueRef o = outer ? cg_for_count(g, &lo, outer) : cg_i64(g, 0);
+    LLVMValueRef r = cg_for_count(g, &lr, reduced);
+    LLVMValueRef c = f.inner > 1 ? cg_for(g, &li, f.inner) : cg_i64(g, 0);
+    LLVMValueRef at = iadd(g, imul(g, o, f.inner), c);
+    LLVMValueRef i = iadd(g, imul(g, iadd(g, LLVMBuildNSWMul(g->b, o, reduced, ""), r), f.inner), c);
+    cg_store(g, reduce_step(g, k, cg_load(g, X, i), cg_load(g, Y, at)), Y, at);
+    if (f.inner > 1)
+        cg_end(g, &li);
+    cg_end(g, &lr);
+    if (outer)
+        cg_end(g, &lo);
+    reduce_mean(g, k, n, LLVMBuildSIToFP(g->b, reduced, g->f32, ""));
 }
 
 static void emit_broadcast(cnnc_cg *g, const cnnc_kernel *k)
@@ -1837,9 +2015,67 @@ static int in_place(const cnnc_kernel *k)
     return 0;
 }
 
+/* The steps of an ew chain (or of a conv2d / dense epilogue). */
+static size_t steps_key(const cnnc_kernel *k, int64_t *key, size_t n, size_t cap)
+{
+    n = key_put(key, n, cap, k->num_steps);
+    for (int s = 0; s < k->num_steps; s++) {
+        const cnnc_ew_step *st = &k->steps[s];
+        int64_t step[] = {st->kind, st->fn, float_bits(st->alpha), st->arg[0], st->arg[1],
+                          st->arg[2], float_bits(st->imm[0]), float_bits(st->imm[1]),
+                          float_bits(st->imm[2]), st->dropout_index, float_bits(st->rate)};
+        for (size_t i = 0; i < sizeof step / sizeof step[0]; i++)
+            n = key_put(key, n, cap, step[i]);
+    }
+    return n;
+}
+
+/* Marks the key of a size-generic kernel (the sized keys have k->ih >= 0 there). */
+enum { KEY_GENERIC = -1 };
+
+/* A size-generic ew kernel (emit_elementwise): its steps, how each input is read (which
+ * implies which are present), whether the loop is split and the row's length, whether
+ * it has more than one element (once loads, invariant steps), which outputs are present,
+ * which step each stores and which input it writes in place (ew_out_ptr, writes_input;
+ * and no noalias). Not the number of rows. */
+static size_t ew_key(const cnnc_kernel *k, const ew_form *f, int64_t *key, size_t cap)
+{
+    size_t n = 0;
+    n = key_put(key, n, cap, k->kind);
+    n = key_put(key, n, cap, KEY_GENERIC);
+    n = steps_key(k, key, n, cap);
+    for (int s = 0; s < CNNC_KERNEL_MAX_IN; s++)
+        n = key_put(key, n, cap, f->read[s]);
+    n = key_put(key, n, cap, f->inner);
+    n = key_put(key, n, cap, f->n > 1);
+    for (int o = 0; o < CNNC_KERNEL_MAX_OUT; o++) {
+        n = key_put(key, n, cap, k->out[o] >= 0);
+        n = key_put(key, n, cap, k->out_step[o]);
+        n = key_put(key, n, cap, aliased_input(k, o));
+    }
+    return n;
+}
+
+/* A size-generic reduction (emit_reduce): its kind, whether it has outer rows, and its
+ * inner length. Not the outer and reduced counts. */
+static size_t reduce_key(const cnnc_kernel *k, const reduce_form *f, int64_t *key, size_t cap)
+{
+    int64_t fields[] = {k->kind, KEY_GENERIC, k->reduce, f->outer > 1, f->inner, in_place(k)};
+    size_t n = 0;
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        n = key_put(key, n, cap, fields[i]);
+    return n;
+}
+
 size_t cnnc_cg_kernel_key(const cnnc_lowered *p, int index, int64_t *key, size_t cap)
 {
     const cnnc_kernel *k = &p->kernels[index];
+    ew_form ew;
+    reduce_form red;
+    if (k->kind == CNNC_K_EW && (ew_form_of(p, k, &ew), ew.generic))
+        return ew_key(k, &ew, key, cap);
+    if (k->kind == CNNC_K_REDUCE && (reduce_form_of(k, &red), red.generic))
+        return reduce_key(k, &red, key, cap);
     size_t n = 0;
     int64_t fields[] = {k->kind, k->ih, k->iw, k->ic, k->oh, k->ow, k->oc, k->kh, k->kw, k->sh,
                         k->sw, k->pad_top, k->pad_left, k->n, k->num_steps, k->shape.rank,
@@ -1849,14 +2085,7 @@ size_t cnnc_cg_kernel_key(const cnnc_lowered *p, int index, int64_t *key, size_t
         n = key_put(key, n, cap, fields[i]);
     for (int i = 0; i < k->shape.rank; i++)
         n = key_put(key, n, cap, k->shape.dim[i]);
-    for (int s = 0; s < k->num_steps; s++) {
-        const cnnc_ew_step *st = &k->steps[s];
-        int64_t step[] = {st->kind, st->fn, float_bits(st->alpha), st->arg[0], st->arg[1],
-                          st->arg[2], float_bits(st->imm[0]), float_bits(st->imm[1]),
-                          float_bits(st->imm[2]), st->dropout_index, float_bits(st->rate)};
-        for (size_t i = 0; i < sizeof step / sizeof step[0]; i++)
-            n = key_put(key, n, cap, step[i]);
-    }
+    n = steps_key(k, key, n, cap);
     /* Which buffers are there (bias, scratch, secondary outputs), and their sizes (an ew
      * kernel broadcasts by them). */
     for (int i = 0; i < CNNC_KERNEL_MAX_IN; i++)
