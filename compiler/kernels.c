@@ -1,9 +1,10 @@
 /* The loop kernels of a lowered program as LLVM IR: one internal function per kernel
  * body (kernels with equal keys share one), every shape a constant but the counts of the
  * size-generic elementwise and reduce kernels (below), every pointer argument noalias
- * (the memory plan keeps the buffers of one kernel disjoint). Loops put channels innermost so that LLVM vectorises
- * them; floating-point contraction (FMA) is allowed in the convolution and dense sums,
- * reassociation only in reductions whose order does not matter to within 1e-6.
+ * (the memory plan keeps the buffers of one kernel disjoint). Loops put channels
+ * innermost so that LLVM vectorises them; floating-point contraction (FMA) is allowed in
+ * the convolution and dense sums, reassociation only in reductions whose order does not
+ * matter to within 1e-6.
  *
  * The small per-image kernels (softmax, losses, class scores) compute in double as
  * the interpreter does, so they agree with it to float rounding. */
@@ -1067,7 +1068,15 @@ static LLVMValueRef dropout_factor(cnnc_cg *g, const cnnc_ew_step *s, LLVMValueR
  * reduced length and the rows of a reduction) are long or not vectorised, and run-time
  * counts cost them one test per call. A kernel outside these patterns (a reduction over
  * axes that do not collapse to one run, an output not of the kernel's length) keeps
- * every size as a constant, in its body and its key, as the other kernels do. */
+ * every size as a constant, in its body and its key, as the other kernels do. A body
+ * called at one size only (the optimizer's update) gets its constants back from LLVM's
+ * interprocedural constant propagation: the functions are internal.
+ *
+ * On models/mnist.cnn this makes 16 elementwise and reduce functions of 49, and the module
+ * 58 functions instead of 91 (fashion_bn.cnn: 117 instead of 175). Outputs are
+ * bit-identical: the loops visit the elements in the same order (a reduction's sums add
+ * each output's terms in the order of the reduced axes, as before), and the dropout step
+ * hashes the same element index. */
 
 /* How an ew kernel's input is read at element i = row * inner + j of the output. */
 enum {
@@ -1336,7 +1345,8 @@ static void shape_loops_end(cnnc_cg *g, shape_loops *sl)
 }
 
 /* y = x or y op= x of a reduction. */
-static LLVMValueRef reduce_step(cnnc_cg *g, const cnnc_kernel *k, LLVMValueRef x, LLVMValueRef y)
+static LLVMValueRef reduce_step(cnnc_cg *g, const cnnc_kernel *k, LLVMValueRef x,
+                                LLVMValueRef y)
 {
     return k->reduce == CNNC_REDUCE_MAX ? sel(g, fgt(g, x, y), x, y) : fadd(g, y, x);
 }
@@ -1397,7 +1407,8 @@ static void emit_reduce(cnnc_cg *g, const cnnc_kernel *k)
     LLVMValueRef r = cg_for_count(g, &lr, reduced);
     LLVMValueRef c = f.inner > 1 ? cg_for(g, &li, f.inner) : cg_i64(g, 0);
     LLVMValueRef at = iadd(g, imul(g, o, f.inner), c);
-    LLVMValueRef i = iadd(g, imul(g, iadd(g, LLVMBuildNSWMul(g->b, o, reduced, ""), r), f.inner), c);
+    LLVMValueRef row = iadd(g, LLVMBuildNSWMul(g->b, o, reduced, ""), r);
+    LLVMValueRef i = iadd(g, imul(g, row, f.inner), c);
     cg_store(g, reduce_step(g, k, cg_load(g, X, i), cg_load(g, Y, at)), Y, at);
     if (f.inner > 1)
         cg_end(g, &li);
