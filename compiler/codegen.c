@@ -80,6 +80,7 @@ static void init_types(cg_module *s, LLVMContextRef ctx, const char *name, cnnc_
     for (int i = 0; i < CG_K_NUM_PARAMS; i++)
         kparams[i] = i < CG_K_IMAGE ? g->ptr : g->i64;
     g->kernel_type = LLVMFunctionType(g->void_t, kparams, CG_K_NUM_PARAMS, 0);
+    g->sized_kernel_type = LLVMFunctionType(g->void_t, kparams, CG_K_ROWS, 0);
     LLVMTypeRef fields[CTX_FIELDS];
     for (int i = 0; i < CTX_FIELDS; i++)
         fields[i] = cg_ctx_field_is_int(i) ? g->i64 : g->ptr;

@@ -16,7 +16,8 @@ typedef struct cnnc_cg {
     LLVMModuleRef mod;
     LLVMBuilderRef b;
     LLVMTypeRef f32, f64, i64, i32, i8, i1, ptr, void_t;
-    LLVMTypeRef kernel_type;      /* every kernel function has this signature */
+    LLVMTypeRef kernel_type;      /* a size-generic kernel's signature (CG_K_*) */
+    LLVMTypeRef sized_kernel_type; /* every other kernel's: without the sizes */
     LLVMValueRef fn;              /* function being built */
     LLVMBasicBlockRef entry;      /* its entry block (allocas go there) */
     LLVMValueRef mix64;           /* i64 cnnc_mix64(i64): dropout hashing */
@@ -35,10 +36,11 @@ enum {
     CG_K_SCORE_MODE,
     CG_K_PART,          /* this call computes part PART of PARTS of the kernel's output */
     CG_K_PARTS,         /* (cnnc_cg_kernel_splits; other kernels get 0 of 1) */
-    CG_K_SIZE0,         /* the sizes of a size-generic kernel (cnnc_cg_kernel_sizes) */
-    CG_K_NUM_PARAMS = CG_K_SIZE0 + 3
+    CG_K_ROWS,          /* a size-generic kernel's sizes (cnnc_cg_kernel_sizes): */
+    CG_K_REDUCED,       /* ... its rows and a reduction's reduced length */
+    CG_K_NUM_PARAMS
 };
-enum { CG_K_NUM_SIZES = CG_K_NUM_PARAMS - CG_K_SIZE0 };
+enum { CG_K_NUM_SIZES = CG_K_NUM_PARAMS - CG_K_ROWS };
 
 /* Emits the body of kernel k as a new internal function; returns it, or NULL after a
  * diagnostic. */
@@ -51,9 +53,10 @@ LLVMValueRef cnnc_cg_kernel(cnnc_cg *g, const cnnc_lowered *p, int k, const char
  * only the pattern of their loops, and the sizes come at run time (cnnc_cg_kernel_sizes).
  * Keep it next to the emitters: whatever an emitter starts to read must be added here. */
 size_t cnnc_cg_kernel_key(const cnnc_lowered *p, int k, int64_t *key, size_t cap);
-/* The run-time sizes a call of kernel k passes as its arguments CG_K_SIZE0.. (0 for
- * the kernels whose sizes are constants in their body). */
-void cnnc_cg_kernel_sizes(const cnnc_lowered *p, int k, int64_t sizes[CG_K_NUM_SIZES]);
+/* The run-time sizes a call of kernel k passes as its arguments CG_K_ROWS.. : returns
+ * how many, CG_K_NUM_SIZES for a size-generic kernel (its function has kernel_type), 0
+ * for the others, whose sizes are constants of their body (sized_kernel_type). */
+int cnnc_cg_kernel_sizes(const cnnc_lowered *p, int k, int64_t sizes[CG_K_NUM_SIZES]);
 void cnnc_cg_declare_helpers(cnnc_cg *g);
 /* Whether kernel k splits its output over the members of a team (cnnrt_parallel_team):
  * called with part p of P, it computes its own output rows -- each output element by one

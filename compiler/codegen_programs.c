@@ -201,14 +201,15 @@ static void call_kernel(cnnc_cg *g, const cnnc_lowered *lp, LLVMValueRef kernel_
     args[CG_K_PART] = split ? wb->member : cg_i64(g, 0);
     args[CG_K_PARTS] = split ? wb->members : cg_i64(g, 1);
     int64_t sizes[CG_K_NUM_SIZES];
-    cnnc_cg_kernel_sizes(lp, k, sizes);
-    for (int i = 0; i < CG_K_NUM_SIZES; i++)
-        args[CG_K_SIZE0 + i] = cg_i64(g, sizes[i]);
+    int num_sizes = cnnc_cg_kernel_sizes(lp, k, sizes);
+    for (int i = 0; i < num_sizes; i++)
+        args[CG_K_ROWS + i] = cg_i64(g, sizes[i]);
     if (wb->member && !split)   /* a team runs the other kernels on member 0 */
         guard = and_guard(g, guard, LLVMBuildICmp(g->b, LLVMIntEQ, wb->member, cg_i64(g, 0), ""));
     guard = and_guard(g, guard, cam_guard(g, kr, wb));
     LLVMBasicBlockRef merge = guard ? cg_if(g, guard) : NULL;
-    LLVMBuildCall2(g->b, g->kernel_type, kernel_fn, args, CG_K_NUM_PARAMS, "");
+    LLVMBuildCall2(g->b, LLVMGlobalGetValueType(kernel_fn), kernel_fn, args,
+                   (unsigned)(CG_K_ROWS + num_sizes), "");
     if (merge)
         cg_endif(g, merge);
 }

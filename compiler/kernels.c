@@ -1055,7 +1055,7 @@ static LLVMValueRef dropout_factor(cnnc_cg *g, const cnnc_ew_step *s, LLVMValueR
  * its sizes: the Grad-CAM methods run the same small chains (mul, square, relu-mul, ...)
  * on every target layer and the training step the same activation chains on every layer,
  * each at its own size. Their sizes are therefore run-time arguments of the kernel
- * function (CG_K_SIZE0.., filled in by cnnc_cg_kernel_sizes at every call), and their key
+ * function (CG_K_ROWS and CG_K_REDUCED, from cnnc_cg_kernel_sizes at every call), and their key
  * (cnnc_cg_kernel_key) keeps only what the body's code depends on, so that a module emits
  * one function per pattern instead of one per pattern and size.
  *
@@ -1145,29 +1145,24 @@ static void reduce_form_of(const cnnc_kernel *k, reduce_form *f)
         f->generic = 0;
 }
 
-/* A size of a generic kernel (its argument `which`) or, in a sized one, the constant. */
-static LLVMValueRef form_size(cnnc_cg *g, int generic, int which, int64_t value)
-{
-    return generic ? param(g, CG_K_SIZE0 + which) : cg_i64(g, value);
-}
-
-void cnnc_cg_kernel_sizes(const cnnc_lowered *p, int index, int64_t sizes[CG_K_NUM_SIZES])
+int cnnc_cg_kernel_sizes(const cnnc_lowered *p, int index, int64_t sizes[CG_K_NUM_SIZES])
 {
     const cnnc_kernel *k = &p->kernels[index];
-    for (int i = 0; i < CG_K_NUM_SIZES; i++)
-        sizes[i] = 0;
+    sizes[0] = sizes[1] = 0;
     if (k->kind == CNNC_K_EW) {
         ew_form f;
         ew_form_of(p, k, &f);
         sizes[0] = f.rows;
-        sizes[1] = f.inner;
-    } else if (k->kind == CNNC_K_REDUCE) {
+        return f.generic ? CG_K_NUM_SIZES : 0;
+    }
+    if (k->kind == CNNC_K_REDUCE) {
         reduce_form f;
         reduce_form_of(k, &f);
         sizes[0] = f.outer;
         sizes[1] = f.reduced;
-        sizes[2] = f.inner;
+        return f.generic ? CG_K_NUM_SIZES : 0;
     }
+    return 0;
 }
 
 /* Whether step s of an ew kernel has the same value for every element: all its operands
@@ -1267,9 +1262,9 @@ static void ew_operands(cnnc_cg *g, const cnnc_kernel *k, const ew_inputs *in, i
  * inner index j (or j % their size, which divides the row) and the inner loop still
  * vectorises. One-element inputs the kernel does not write are read once, before the
  * loop (in an update program, whose pointers may alias, LLVM could not move those loads
- * out itself). Generic (see above): the number of rows, and the row's length when the
- * loop is not split, are the arguments CG_K_SIZE0 and CG_K_SIZE0 + 1; the element index
- * i, which the dropout step hashes, is the same row * inner + j either way. */
+ * out itself). Generic (see above): the number of rows (all the elements when the loop
+ * is not split) is the argument CG_K_ROWS; the element index i, which the dropout step
+ * hashes, is the same row * inner + j as with constants. */
 static void emit_elementwise(cnnc_cg *g, const cnnc_lowered *p, const cnnc_kernel *k)
 {
     ew_form f;
@@ -1289,7 +1284,7 @@ static void emit_elementwise(cnnc_cg *g, const cnnc_lowered *p, const cnnc_kerne
         }
     }
     int split = f.inner > 1;
-    LLVMValueRef rows = form_size(g, f.generic, 0, f.rows);
+    LLVMValueRef rows = f.generic ? param(g, CG_K_ROWS) : cg_i64(g, f.rows);
     cg_loop lo, li;
     LLVMValueRef o = split ? cg_for_count(g, &lo, rows) : NULL;
     LLVMValueRef j = split ? cg_for(g, &li, f.inner) : cg_for_count(g, &li, rows);
@@ -1388,7 +1383,7 @@ static void emit_reduce_axes(cnnc_cg *g, const cnnc_kernel *k)
 /* Y[o, c] op= X[o, r, c] over outer x reduced x inner, r in order for each output (the
  * order of the axes' loops, so the sums are the same). The outer and reduced counts are
  * arguments; the inner count, a vectorised loop, stays a constant (see above); a count
- * of 1 has no loop. */
+ * of 1 has no loop (the key says which are 1). */
 static void emit_reduce(cnnc_cg *g, const cnnc_kernel *k)
 {
     reduce_form f;
@@ -1398,13 +1393,13 @@ static void emit_reduce(cnnc_cg *g, const cnnc_kernel *k)
         return;
     }
     LLVMValueRef X = in_ptr(g, 0), Y = out_ptr(g, 0);
-    LLVMValueRef outer = f.outer > 1 ? param(g, CG_K_SIZE0) : NULL;
-    LLVMValueRef reduced = param(g, CG_K_SIZE0 + 1);
+    LLVMValueRef outer = f.outer > 1 ? param(g, CG_K_ROWS) : NULL;
+    LLVMValueRef reduced = f.reduced > 1 ? param(g, CG_K_REDUCED) : cg_i64(g, 1);
     LLVMValueRef n = outer ? imul(g, outer, f.inner) : cg_i64(g, f.inner);
     reduce_init(g, k, n);
     cg_loop lo, lr, li;
     LLVMValueRef o = outer ? cg_for_count(g, &lo, outer) : cg_i64(g, 0);
-    LLVMValueRef r = cg_for_count(g, &lr, reduced);
+    LLVMValueRef r = f.reduced > 1 ? cg_for_count(g, &lr, reduced) : cg_i64(g, 0);
     LLVMValueRef c = f.inner > 1 ? cg_for(g, &li, f.inner) : cg_i64(g, 0);
     LLVMValueRef at = iadd(g, imul(g, o, f.inner), c);
     LLVMValueRef row = iadd(g, LLVMBuildNSWMul(g->b, o, reduced, ""), r);
@@ -1412,7 +1407,8 @@ static void emit_reduce(cnnc_cg *g, const cnnc_kernel *k)
     cg_store(g, reduce_step(g, k, cg_load(g, X, i), cg_load(g, Y, at)), Y, at);
     if (f.inner > 1)
         cg_end(g, &li);
-    cg_end(g, &lr);
+    if (f.reduced > 1)
+        cg_end(g, &lr);
     if (outer)
         cg_end(g, &lo);
     reduce_mean(g, k, n, LLVMBuildSIToFP(g->b, reduced, g->f32, ""));
@@ -2067,11 +2063,12 @@ static size_t ew_key(const cnnc_kernel *k, const ew_form *f, int64_t *key, size_
     return n;
 }
 
-/* A size-generic reduction (emit_reduce): its kind, whether it has outer rows, and its
- * inner length. Not the outer and reduced counts. */
+/* A size-generic reduction (emit_reduce): its kind, whether it has outer rows and more
+ * than one reduced element, and its inner length. Not the outer and reduced counts. */
 static size_t reduce_key(const cnnc_kernel *k, const reduce_form *f, int64_t *key, size_t cap)
 {
-    int64_t fields[] = {k->kind, KEY_GENERIC, k->reduce, f->outer > 1, f->inner, in_place(k)};
+    int64_t fields[] = {k->kind,         KEY_GENERIC, k->reduce,  f->outer > 1,
+                        f->reduced > 1, f->inner,    in_place(k)};
     size_t n = 0;
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
         n = key_put(key, n, cap, fields[i]);
@@ -2113,7 +2110,10 @@ size_t cnnc_cg_kernel_key(const cnnc_lowered *p, int index, int64_t *key, size_t
 LLVMValueRef cnnc_cg_kernel(cnnc_cg *g, const cnnc_lowered *p, int index, const char *fn_name)
 {
     const cnnc_kernel *k = &p->kernels[index];
-    LLVMValueRef fn = LLVMAddFunction(g->mod, fn_name, g->kernel_type);
+    int64_t sizes[CG_K_NUM_SIZES];
+    int generic = cnnc_cg_kernel_sizes(p, index, sizes) > 0;
+    LLVMValueRef fn = LLVMAddFunction(g->mod, fn_name,
+                                      generic ? g->kernel_type : g->sized_kernel_type);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
     add_attr(g, fn, LLVMAttributeFunctionIndex, "nounwind");
     /* Kernels stay separate functions: the optimiser works on one loop nest at a time
