@@ -147,7 +147,10 @@ LLVMModuleRef cg_build_module(const cnnc_graph *forward, const cnnc_codegen_opti
     init_types(&s, ctx, m.name, d);
     s.kernels = NULL;
     s.num_kernels = s.cap_kernels = 0;
+    s.generic = NULL;
+    s.num_generic = s.cap_generic = 0;
     s.g.wide = cg_wide_vectors(opts);
+    cg_plan_kernel_sizes(&s, &m);
     int failed = 0;
     for (int i = 0; i < m.num_progs && !failed; i++)
         failed = cg_emit_program(&s, &m, &m.progs[i]);
@@ -171,6 +174,7 @@ LLVMModuleRef cg_build_module(const cnnc_graph *forward, const cnnc_codegen_opti
     }
     cg_free_programs(&m);
     free(s.kernels);
+    free(s.generic);
     LLVMDisposeBuilder(s.g.b);
     char *msg = NULL;
     if (!failed && LLVMVerifyModule(s.g.mod, LLVMReturnStatusAction, &msg)) {

@@ -43,19 +43,24 @@ enum {
 enum { CG_K_NUM_SIZES = CG_K_NUM_PARAMS - CG_K_ROWS };
 
 /* Emits the body of kernel k as a new internal function; returns it, or NULL after a
- * diagnostic. */
-LLVMValueRef cnnc_cg_kernel(cnnc_cg *g, const cnnc_lowered *p, int k, const char *fn_name);
+ * diagnostic. sized: with its sizes as constants even when it could be size-generic
+ * (cnnc_cg_kernel_sizes; the module has it at one size only). */
+LLVMValueRef cnnc_cg_kernel(cnnc_cg *g, const cnnc_lowered *p, int k, int sized,
+                            const char *fn_name);
 /* Everything the body cnnc_cg_kernel emits for kernel k depends on -- its kind, geometry,
  * steps and attributes, which of its buffers are present and their sizes -- as numbers in
  * key[0..cap). Returns the key's length (more than cap: it did not fit). Kernels with
  * equal keys have identical bodies, so a module emits each body once
- * (codegen_programs.c). Elementwise and reduce kernels are size-generic: their key keeps
- * only the pattern of their loops, and the sizes come at run time (cnnc_cg_kernel_sizes).
- * Keep it next to the emitters: whatever an emitter starts to read must be added here. */
-size_t cnnc_cg_kernel_key(const cnnc_lowered *p, int k, int64_t *key, size_t cap);
-/* The run-time sizes a call of kernel k passes as its arguments CG_K_ROWS.. : returns
- * how many, CG_K_NUM_SIZES for a size-generic kernel (its function has kernel_type), 0
- * for the others, whose sizes are constants of their body (sized_kernel_type). */
+ * (codegen_programs.c). Elementwise and reduce kernels can be size-generic: their key
+ * then keeps only the pattern of their loops, and their counts come at run time
+ * (cnnc_cg_kernel_sizes); sized: the key of the kernel emitted with constant sizes (as
+ * cnnc_cg_kernel's). Keep it next to the emitters: whatever an emitter starts to read
+ * must be added here. */
+size_t cnnc_cg_kernel_key(const cnnc_lowered *p, int k, int sized, int64_t *key, size_t cap);
+/* The run-time sizes a call of kernel k passes as its arguments CG_K_ROWS.. when it is
+ * emitted size-generic: returns how many, CG_K_NUM_SIZES for a kernel that can be (its
+ * function then has kernel_type), 0 for the others, whose sizes are always constants of
+ * their body (sized_kernel_type, as a kernel emitted sized). */
 int cnnc_cg_kernel_sizes(const cnnc_lowered *p, int k, int64_t sizes[CG_K_NUM_SIZES]);
 void cnnc_cg_declare_helpers(cnnc_cg *g);
 /* Whether kernel k splits its output over the members of a team (cnnrt_parallel_team):

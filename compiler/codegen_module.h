@@ -77,6 +77,10 @@ typedef struct cg_emitted_kernel {
     size_t len;
     uint64_t hash;
     LLVMValueRef fn;
+    /* cg_plan_kernel_sizes: a size-generic key's first sizes, and whether the module has
+     * it at other sizes too */
+    int64_t sizes[CG_K_NUM_SIZES];
+    int sizes_differ;
 } cg_emitted_kernel;
 
 typedef struct cg_module {
@@ -85,6 +89,8 @@ typedef struct cg_module {
     LLVMValueRef parallel_for, pool_threads;
     cg_emitted_kernel *kernels; /* every kernel body emitted, shared by all programs */
     int num_kernels, cap_kernels;
+    cg_emitted_kernel *generic; /* every size-generic key of the module's kernels */
+    int num_generic, cap_generic;
 } cg_module;
 
 /* The worker ctx: the entry point's arguments as the worker reads them, a stack struct
@@ -112,6 +118,11 @@ void cg_add_fn_attr(cnnc_cg *g, LLVMValueRef fn, unsigned index, const char *nam
  * kernels' optimised code is unchanged. */
 void cg_mark_glue(cnnc_cg *g, LLVMValueRef fn);
 
+/* Finds which size-generic kernels (cnnc_cg_kernel_sizes) the module's programs have at
+ * more than one size: those are emitted size-generic, every other kernel with its sizes as
+ * constants (a run-time count only costs where it saves a function). Before
+ * cg_emit_program. */
+void cg_plan_kernel_sizes(cg_module *s, const cg_model *m);
 /* Emits program p: its kernels (once per module), its worker and its entry point (p's
  * entry_fn). -1 after a diagnostic. */
 int cg_emit_program(cg_module *s, cg_model *m, cg_program *p);

@@ -201,7 +201,8 @@ static void call_kernel(cnnc_cg *g, const cnnc_lowered *lp, LLVMValueRef kernel_
     args[CG_K_PART] = split ? wb->member : cg_i64(g, 0);
     args[CG_K_PARTS] = split ? wb->members : cg_i64(g, 1);
     int64_t sizes[CG_K_NUM_SIZES];
-    int num_sizes = cnnc_cg_kernel_sizes(lp, k, sizes);
+    cnnc_cg_kernel_sizes(lp, k, sizes);
+    int num_sizes = (int)LLVMCountParams(kernel_fn) - CG_K_ROWS;   /* 0: emitted sized */
     for (int i = 0; i < num_sizes; i++)
         args[CG_K_ROWS + i] = cg_i64(g, sizes[i]);
     if (wb->member && !split)   /* a team runs the other kernels on member 0 */
@@ -351,27 +352,82 @@ static LLVMValueRef emit_worker(cg_module *s, cg_program *p, LLVMValueRef *kerne
     return fn;
 }
 
+/* e's key (cnnc_cg_kernel_key) and hash; whether it fits. */
+static int make_key(cg_emitted_kernel *e, const cnnc_lowered *lp, int k, int sized)
+{
+    memset(e, 0, sizeof *e);
+    e->len = cnnc_cg_kernel_key(lp, k, sized, e->key, CG_KERNEL_KEY_MAX);
+    e->hash = 0xCBF29CE484222325ull;
+    for (size_t i = 0; i < e->len && i < CG_KERNEL_KEY_MAX; i++)
+        e->hash = (e->hash ^ (uint64_t)e->key[i]) * 0x100000001B3ull;
+    return e->len <= CG_KERNEL_KEY_MAX;
+}
+
+/* The entry of list[0..n) with e's key, or NULL. */
+static cg_emitted_kernel *find_key(cg_emitted_kernel *list, int n, const cg_emitted_kernel *e)
+{
+    for (int i = 0; i < n; i++)
+        if (list[i].hash == e->hash && list[i].len == e->len &&
+            memcmp(list[i].key, e->key, e->len * sizeof e->key[0]) == 0)
+            return &list[i];
+    return NULL;
+}
+
+/* Adds lp's size-generic keys to s->generic (cg_plan_kernel_sizes). */
+static void plan_program_sizes(cg_module *s, const cnnc_lowered *lp)
+{
+    for (int k = 0; lp && k < lp->num_kernels; k++) {
+        cg_emitted_kernel e;
+        int64_t sizes[CG_K_NUM_SIZES];
+        if (!cnnc_cg_kernel_sizes(lp, k, sizes) || !make_key(&e, lp, k, 0))
+            continue;
+        memcpy(e.sizes, sizes, sizeof sizes);
+        cg_emitted_kernel *seen = find_key(s->generic, s->num_generic, &e);
+        if (seen) {
+            seen->sizes_differ |= memcmp(seen->sizes, e.sizes, sizeof e.sizes) != 0;
+            continue;
+        }
+        s->generic = cnnc_grow(s->generic, s->num_generic, &s->cap_generic, 16,
+                               sizeof *s->generic);
+        s->generic[s->num_generic++] = e;
+    }
+}
+
+void cg_plan_kernel_sizes(cg_module *s, const cg_model *m)
+{
+    for (int i = 0; i < m->num_progs; i++) {
+        plan_program_sizes(s, m->progs[i].lowered);
+        plan_program_sizes(s, m->progs[i].update);
+    }
+}
+
+/* Whether kernel k of lp is emitted with its sizes as constants: it cannot be
+ * size-generic, or the module has its size-generic key at one size only. */
+static int emit_sized(cg_module *s, const cnnc_lowered *lp, int k)
+{
+    cg_emitted_kernel e;
+    int64_t sizes[CG_K_NUM_SIZES];
+    if (!cnnc_cg_kernel_sizes(lp, k, sizes) || !make_key(&e, lp, k, 0))
+        return 1;
+    const cg_emitted_kernel *seen = find_key(s->generic, s->num_generic, &e);
+    return !seen || !seen->sizes_differ;
+}
+
 /* The function of kernel k of lp: the module's body for its key if one was emitted
  * before (by this program or another), else a new one named MODEL_k<n>_<kind>. */
 static LLVMValueRef kernel_function(cg_module *s, cg_model *m, const cnnc_lowered *lp,
                                     int k)
 {
+    int sized = emit_sized(s, lp, k);
     cg_emitted_kernel e;
-    e.len = cnnc_cg_kernel_key(lp, k, e.key, CG_KERNEL_KEY_MAX);
-    e.hash = 0xCBF29CE484222325ull;
-    for (size_t i = 0; i < e.len && i < CG_KERNEL_KEY_MAX; i++)
-        e.hash = (e.hash ^ (uint64_t)e.key[i]) * 0x100000001B3ull;
-    int cacheable = e.len <= CG_KERNEL_KEY_MAX;
-    for (int i = 0; cacheable && i < s->num_kernels; i++) {
-        const cg_emitted_kernel *o = &s->kernels[i];
-        if (o->hash == e.hash && o->len == e.len &&
-            memcmp(o->key, e.key, e.len * sizeof e.key[0]) == 0)
-            return o->fn;
-    }
+    int cacheable = make_key(&e, lp, k, sized);
+    const cg_emitted_kernel *o = cacheable ? find_key(s->kernels, s->num_kernels, &e) : NULL;
+    if (o)
+        return o->fn;
     char name[sizeof m->name + 64];
     snprintf(name, sizeof name, "%s_k%d_%s", m->name, s->num_kernels,
              cnnc_kernel_kind_name(lp->kernels[k].kind));
-    e.fn = cnnc_cg_kernel(&s->g, lp, k, name);
+    e.fn = cnnc_cg_kernel(&s->g, lp, k, sized, name);
     if (e.fn && cacheable) {
         s->kernels = cnnc_grow(s->kernels, s->num_kernels, &s->cap_kernels, 64,
                                sizeof *s->kernels);

@@ -1054,10 +1054,10 @@ static LLVMValueRef dropout_factor(cnnc_cg *g, const cnnc_ew_step *s, LLVMValueR
  * The body of an elementwise or reduce kernel depends on the pattern of its loops, not on
  * its sizes: the Grad-CAM methods run the same small chains (mul, square, relu-mul, ...)
  * on every target layer and the training step the same activation chains on every layer,
- * each at its own size. Their sizes are therefore run-time arguments of the kernel
- * function (CG_K_ROWS and CG_K_REDUCED, from cnnc_cg_kernel_sizes at every call), and their key
- * (cnnc_cg_kernel_key) keeps only what the body's code depends on, so that a module emits
- * one function per pattern instead of one per pattern and size.
+ * each at its own size. Their counts are therefore run-time arguments of the kernel
+ * function (CG_K_ROWS and CG_K_REDUCED, from cnnc_cg_kernel_sizes at every call), and
+ * their key (cnnc_cg_kernel_key) keeps only what the body's code depends on, so that a
+ * module emits one function per pattern instead of one per pattern and size.
  *
  * What stays a constant of the body: the length of a loop that broadcasts a smaller input
  * over rows (in practice a channel count: batch_norm's scale and shift, a Grad-CAM
@@ -1068,9 +1068,10 @@ static LLVMValueRef dropout_factor(cnnc_cg *g, const cnnc_ew_step *s, LLVMValueR
  * reduced length and the rows of a reduction) are long or not vectorised, and run-time
  * counts cost them one test per call. A kernel outside these patterns (a reduction over
  * axes that do not collapse to one run, an output not of the kernel's length) keeps
- * every size as a constant, in its body and its key, as the other kernels do. A body
- * called at one size only (the optimizer's update) gets its constants back from LLVM's
- * interprocedural constant propagation: the functions are internal.
+ * every size as a constant, in its body and its key, as the other kernels do. So does a
+ * kernel whose pattern the module has at one size only (the optimizer's update, every
+ * kernel of a model whose layers all have one size): a run-time count there would only
+ * cost (codegen_programs.c, cg_plan_kernel_sizes, chooses; cnnc_cg_kernel's `sized`).
  *
  * On models/mnist.cnn this makes 16 elementwise and reduce functions of 49, and the module
  * 58 functions instead of 91 (fashion_bn.cnn: 117 instead of 175). Outputs are
@@ -1265,10 +1266,12 @@ static void ew_operands(cnnc_cg *g, const cnnc_kernel *k, const ew_inputs *in, i
  * out itself). Generic (see above): the number of rows (all the elements when the loop
  * is not split) is the argument CG_K_ROWS; the element index i, which the dropout step
  * hashes, is the same row * inner + j as with constants. */
-static void emit_elementwise(cnnc_cg *g, const cnnc_lowered *p, const cnnc_kernel *k)
+static void emit_elementwise(cnnc_cg *g, const cnnc_lowered *p, const cnnc_kernel *k,
+                             int sized)
 {
     ew_form f;
     ew_form_of(p, k, &f);
+    f.generic = f.generic && !sized;
     ew_inputs in = {.form = &f};
     for (int s = 0; s < CNNC_KERNEL_MAX_IN; s++)
         if (f.read[s] == EW_ONE && !writes_input(k, s))
@@ -1384,11 +1387,11 @@ static void emit_reduce_axes(cnnc_cg *g, const cnnc_kernel *k)
  * order of the axes' loops, so the sums are the same). The outer and reduced counts are
  * arguments; the inner count, a vectorised loop, stays a constant (see above); a count
  * of 1 has no loop (the key says which are 1). */
-static void emit_reduce(cnnc_cg *g, const cnnc_kernel *k)
+static void emit_reduce(cnnc_cg *g, const cnnc_kernel *k, int sized)
 {
     reduce_form f;
     reduce_form_of(k, &f);
-    if (!f.generic) {
+    if (!f.generic || sized) {
         emit_reduce_axes(g, k);
         return;
     }
@@ -2075,14 +2078,15 @@ static size_t reduce_key(const cnnc_kernel *k, const reduce_form *f, int64_t *ke
     return n;
 }
 
-size_t cnnc_cg_kernel_key(const cnnc_lowered *p, int index, int64_t *key, size_t cap)
+size_t cnnc_cg_kernel_key(const cnnc_lowered *p, int index, int sized, int64_t *key,
+                          size_t cap)
 {
     const cnnc_kernel *k = &p->kernels[index];
     ew_form ew;
     reduce_form red;
-    if (k->kind == CNNC_K_EW && (ew_form_of(p, k, &ew), ew.generic))
+    if (!sized && k->kind == CNNC_K_EW && (ew_form_of(p, k, &ew), ew.generic))
         return ew_key(k, &ew, key, cap);
-    if (k->kind == CNNC_K_REDUCE && (reduce_form_of(k, &red), red.generic))
+    if (!sized && k->kind == CNNC_K_REDUCE && (reduce_form_of(k, &red), red.generic))
         return reduce_key(k, &red, key, cap);
     size_t n = 0;
     int64_t fields[] = {k->kind, k->ih, k->iw, k->ic, k->oh, k->ow, k->oc, k->kh, k->kw, k->sh,
@@ -2107,11 +2111,12 @@ size_t cnnc_cg_kernel_key(const cnnc_lowered *p, int index, int64_t *key, size_t
     return n;
 }
 
-LLVMValueRef cnnc_cg_kernel(cnnc_cg *g, const cnnc_lowered *p, int index, const char *fn_name)
+LLVMValueRef cnnc_cg_kernel(cnnc_cg *g, const cnnc_lowered *p, int index, int sized,
+                            const char *fn_name)
 {
     const cnnc_kernel *k = &p->kernels[index];
     int64_t sizes[CG_K_NUM_SIZES];
-    int generic = cnnc_cg_kernel_sizes(p, index, sizes) > 0;
+    int generic = !sized && cnnc_cg_kernel_sizes(p, index, sizes) > 0;
     LLVMValueRef fn = LLVMAddFunction(g->mod, fn_name,
                                       generic ? g->kernel_type : g->sized_kernel_type);
     LLVMSetLinkage(fn, LLVMInternalLinkage);
@@ -2140,8 +2145,8 @@ LLVMValueRef cnnc_cg_kernel(cnnc_cg *g, const cnnc_lowered *p, int index, const 
     case CNNC_K_MAX_POOL2D: emit_pool2d(g, k, 1); break;
     case CNNC_K_AVG_POOL2D: emit_pool2d(g, k, 0); break;
     case CNNC_K_GLOBAL_AVG_POOL2D: emit_global_avg_pool2d(g, k); break;
-    case CNNC_K_EW: emit_elementwise(g, p, k); break;
-    case CNNC_K_REDUCE: emit_reduce(g, k); break;
+    case CNNC_K_EW: emit_elementwise(g, p, k, sized); break;
+    case CNNC_K_REDUCE: emit_reduce(g, k, sized); break;
     case CNNC_K_BROADCAST: emit_broadcast(g, k); break;
     case CNNC_K_FILL: emit_fill(g, k); break;
     case CNNC_K_SOFTMAX: emit_softmax_xent(g, k); break;
