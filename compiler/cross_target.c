@@ -10,18 +10,25 @@
 
 static const cnnc_loc NOWHERE = {0, 0, 0};
 
-/* Every target of this LLVM, so that a cross triple finds its back end; idempotent. */
+/* Every target cnnc was built for (CNNC_LLVM_TARGETS, llvm_targets.h: by default all that
+ * LLVM has), so that a cross triple finds its back end; idempotent. Not LLVM's
+ * LLVMInitializeAllTargets: a cnnc linked with LLVM's static libraries may contain only
+ * some of LLVM's targets, and that function names them all. */
 static void init_all_targets(void)
 {
     static int done;
     if (done)
         return;
     done = 1;
-    LLVMInitializeAllTargetInfos();
-    LLVMInitializeAllTargets();
-    LLVMInitializeAllTargetMCs();
-    LLVMInitializeAllAsmPrinters();
-    LLVMInitializeAllAsmParsers();
+#define CNNC_LLVM_TARGET(t)                                                                \
+    LLVMInitialize##t##TargetInfo();                                                      \
+    LLVMInitialize##t##Target();                                                          \
+    LLVMInitialize##t##TargetMC();                                                        \
+    LLVMInitialize##t##AsmPrinter();
+#define CNNC_LLVM_ASM_PARSER(t) LLVMInitialize##t##AsmParser();
+#include "llvm_targets.h"
+#undef CNNC_LLVM_TARGET
+#undef CNNC_LLVM_ASM_PARSER
 }
 
 /* "aarch64, wasm32, x86-64, ..." -- the architectures LLVM can emit, for the message. */

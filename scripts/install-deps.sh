@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the Debian packages cnnc needs to build and test, only those that are missing
 # (python3: the end-to-end tests use its standard library to make and check PNG files;
-# clang-19, lld-19 and wasi-libc: the runtime built for WebAssembly, for `cnnc --web`).
+# clang-19, lld-19 and wasi-libc: the runtime built for WebAssembly, for `cnnc --web`;
+# libzstd-dev: LLVM's static libraries, which cnnc links, call zstd).
 # Safe to run again and again. Usage: scripts/install-deps.sh [extra-package ...]
 set -euo pipefail
 
-packages=(build-essential cmake pkg-config flex bison llvm-19-dev libcmocka-dev libpng-dev
-          libjpeg62-turbo-dev libgif-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler
+packages=(build-essential cmake pkg-config flex bison llvm-19-dev libzstd-dev libcmocka-dev
+          libpng-dev libjpeg62-turbo-dev libgif-dev zlib1g-dev libprotobuf-c-dev protobuf-c-compiler
           nodejs npm python3 clang-19 lld-19 wasi-libc "$@")
 
 missing=()
