@@ -337,13 +337,7 @@ static void call_update(cnnc_cg *g, const cg_program *p, LLVMValueRef *args)
         call_args[CG_K_LABEL] = call_args[CG_K_SCORE_MODE] = cg_i64(g, 0);
         call_args[CG_K_PART] = cg_i64(g, 0);
         call_args[CG_K_PARTS] = cg_i64(g, 1);
-        int64_t sizes[CG_K_NUM_SIZES];
-        cnnc_cg_kernel_sizes(up, k, sizes);
-        int num_sizes = (int)LLVMCountParams(p->update_fns[k]) - CG_K_ROWS;   /* 0: sized */
-        for (int i = 0; i < num_sizes; i++)
-            call_args[CG_K_ROWS + i] = cg_i64(g, sizes[i]);
-        LLVMBuildCall2(g->b, LLVMGlobalGetValueType(p->update_fns[k]), p->update_fns[k],
-                       call_args, (unsigned)(CG_K_ROWS + num_sizes), "");
+        cnnc_cg_call_kernel(g, p->update_fns[k], up, k, call_args);
     }
 }
 

@@ -62,6 +62,10 @@ size_t cnnc_cg_kernel_key(const cnnc_lowered *p, int k, int sized, int64_t *key,
  * function then has kernel_type), 0 for the others, whose sizes are always constants of
  * their body (sized_kernel_type, as a kernel emitted sized). */
 int cnnc_cg_kernel_sizes(const cnnc_lowered *p, int k, int64_t sizes[CG_K_NUM_SIZES]);
+/* Calls fn, the function of kernel k of p, with args[0..CG_K_ROWS) (buffers, image, seed,
+ * label, score mode, part), and its sizes when fn was emitted size-generic. */
+void cnnc_cg_call_kernel(cnnc_cg *g, LLVMValueRef fn, const cnnc_lowered *p, int k,
+                         LLVMValueRef args[CG_K_NUM_PARAMS]);
 void cnnc_cg_declare_helpers(cnnc_cg *g);
 /* Whether kernel k splits its output over the members of a team (cnnrt_parallel_team):
  * called with part p of P, it computes its own output rows -- each output element by one

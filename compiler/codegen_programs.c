@@ -200,17 +200,11 @@ static void call_kernel(cnnc_cg *g, const cnnc_lowered *lp, LLVMValueRef kernel_
     int split = wb->member && cnnc_cg_kernel_splits(kr);
     args[CG_K_PART] = split ? wb->member : cg_i64(g, 0);
     args[CG_K_PARTS] = split ? wb->members : cg_i64(g, 1);
-    int64_t sizes[CG_K_NUM_SIZES];
-    cnnc_cg_kernel_sizes(lp, k, sizes);
-    int num_sizes = (int)LLVMCountParams(kernel_fn) - CG_K_ROWS;   /* 0: emitted sized */
-    for (int i = 0; i < num_sizes; i++)
-        args[CG_K_ROWS + i] = cg_i64(g, sizes[i]);
     if (wb->member && !split)   /* a team runs the other kernels on member 0 */
         guard = and_guard(g, guard, LLVMBuildICmp(g->b, LLVMIntEQ, wb->member, cg_i64(g, 0), ""));
     guard = and_guard(g, guard, cam_guard(g, kr, wb));
     LLVMBasicBlockRef merge = guard ? cg_if(g, guard) : NULL;
-    LLVMBuildCall2(g->b, LLVMGlobalGetValueType(kernel_fn), kernel_fn, args,
-                   (unsigned)(CG_K_ROWS + num_sizes), "");
+    cnnc_cg_call_kernel(g, kernel_fn, lp, k, args);
     if (merge)
         cg_endif(g, merge);
 }

@@ -3,8 +3,9 @@
  *
  * cnnc emits code for any target the installed LLVM was built with (`llvm-config-19
  * --targets-built`; the CMake option CNNC_LLVM_TARGETS can build it with fewer); the ones
- * tested are the host, aarch64-linux-gnu and wasm32 (see docs/embedding.md). The generated code calls only the runtime core (cnnrt_core.h),
- * memcpy, memset, exp, log and powf, which every such target has. */
+ * tested are the host, aarch64-linux-gnu and wasm32 (see docs/embedding.md). The
+ * generated code calls only the runtime core (cnnrt_core.h), memcpy, memset, exp, log and
+ * powf, which every such target has. */
 #ifndef CNNC_CROSS_TARGET_H
 #define CNNC_CROSS_TARGET_H
 

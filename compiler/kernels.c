@@ -1166,6 +1166,18 @@ int cnnc_cg_kernel_sizes(const cnnc_lowered *p, int index, int64_t sizes[CG_K_NU
     return 0;
 }
 
+void cnnc_cg_call_kernel(cnnc_cg *g, LLVMValueRef fn, const cnnc_lowered *p, int k,
+                         LLVMValueRef args[CG_K_NUM_PARAMS])
+{
+    int64_t sizes[CG_K_NUM_SIZES];
+    cnnc_cg_kernel_sizes(p, k, sizes);
+    int num_sizes = (int)LLVMCountParams(fn) - CG_K_ROWS;   /* 0: emitted sized */
+    for (int i = 0; i < num_sizes; i++)
+        args[CG_K_ROWS + i] = cg_i64(g, sizes[i]);
+    LLVMBuildCall2(g->b, LLVMGlobalGetValueType(fn), fn, args,
+                   (unsigned)(CG_K_ROWS + num_sizes), "");
+}
+
 /* Whether step s of an ew kernel has the same value for every element: all its operands
  * are constants, one-element inputs (an optimizer's step count, learning rate) or such
  * steps. Those steps are computed once, before the loop: in an update program, whose
@@ -2019,9 +2031,8 @@ static int64_t float_bits(float f)
 static int in_place(const cnnc_kernel *k)
 {
     for (int o = 0; o < CNNC_KERNEL_MAX_OUT; o++)
-        for (int i = 0; i < CNNC_KERNEL_MAX_IN; i++)
-            if (k->out[o] >= 0 && k->out[o] == k->in[i])
-                return 1;
+        if (aliased_input(k, o) >= 0)
+            return 1;
     return 0;
 }
 
